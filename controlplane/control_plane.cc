@@ -1,0 +1,152 @@
+#include "controlplane/control_plane.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/password_hasher.h"
+#include "common/status_macros.h"
+#include "common/worker_pool.h"
+#include "controlplane/health_monitor.h"
+#include "controlplane/services/admin_service.h"
+#include "controlplane/services/authenticator.h"
+#include "controlplane/store/api_key_store.h"
+#include "controlplane/store/audit_store.h"
+#include "controlplane/store/database.h"
+#include "controlplane/store/migrations.h"
+#include "controlplane/store/statements.h"
+#include "controlplane/store/user_store.h"
+
+namespace warden::control {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& Log() {
+  static const auto log = logging::Get("control.main");
+  return log;
+}
+
+// Start-up may race the database (a pod beside its PostgreSQL): retry while
+// it is merely unreachable, fail at once on anything else.
+absl::StatusOr<store::MigrationReport> MigrateWhenReachable(const std::string& connection_string,
+                                                            absl::Duration wait) {
+  const absl::Time give_up = absl::Now() + wait;
+  while (true) {
+    absl::StatusOr<store::MigrationReport> report =
+        store::Migrate(connection_string, store::EmbeddedMigrations());
+    if (report.ok() || report.status().code() != absl::StatusCode::kUnavailable ||
+        absl::Now() >= give_up) {
+      return report;
+    }
+    Log()->warn("database not reachable yet; retrying");
+    absl::SleepFor(absl::Seconds(1));
+  }
+}
+
+}  // namespace
+
+struct ControlPlane::Parts {
+  std::unique_ptr<store::Database> db;
+  std::unique_ptr<store::UserStore> users;
+  std::unique_ptr<store::ApiKeyStore> api_keys;
+  std::unique_ptr<store::AuditStore> audit;
+  std::unique_ptr<WorkerPool> db_workers;
+  std::unique_ptr<PasswordHasher> hasher;
+  std::unique_ptr<services::Authenticator> authenticator;
+  std::unique_ptr<services::AdminService> admin;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<HealthMonitor> health;
+  bool stopped = false;
+};
+
+ControlPlane::ControlPlane() : parts_(std::make_unique<Parts>()) {}
+
+ControlPlane::~ControlPlane() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
+    const ControlPlaneConfig& config) {
+  if (config.database_url.empty()) {
+    return absl::InvalidArgumentError("--database-url (WARDEN_DATABASE_URL) is required");
+  }
+  if (config.db_pool_size < 1 || config.db_pool_size > 1000) {
+    return absl::InvalidArgumentError("--db-pool-size must be between 1 and 1000");
+  }
+  std::unique_ptr<ControlPlane> plane(new ControlPlane());
+  Parts& parts = *plane->parts_;
+
+  store::DatabaseOptions db_options{.url = config.database_url,
+                                    .pool_size = config.db_pool_size,
+                                    .acquire_timeout = config.db_acquire_timeout,
+                                    .statement_timeout = config.db_statement_timeout};
+  WARDEN_ASSIGN_OR_RETURN(store::MigrationReport report,
+                          MigrateWhenReachable(store::ConnectionString(db_options),
+                                               config.db_wait));
+  plane->schema_version_ = report.schema_version;
+  Log()->info("database schema version={} applied_now={}", report.schema_version,
+              report.applied_now);
+  if (config.migrate_only) return plane;
+
+  parts.db = std::make_unique<store::Database>(db_options, store::AllStatements());
+  parts.users = std::make_unique<store::UserStore>(*parts.db);
+  parts.api_keys = std::make_unique<store::ApiKeyStore>(*parts.db);
+  parts.audit = std::make_unique<store::AuditStore>(*parts.db);
+
+  WARDEN_ASSIGN_OR_RETURN(plane->bootstrap_,
+                          BootstrapAdminKey(*parts.api_keys, config.admin_key,
+                                            config.admin_key_file));
+  Log()->info("{}", plane->bootstrap_.note);
+
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  // One worker per connection: a worker holds at most one connection, and
+  // the queue in front of them is what absorbs bursts.
+  parts.db_workers =
+      std::make_unique<WorkerPool>("warden-db", config.db_pool_size, /*max_queued=*/10000);
+  parts.hasher = std::make_unique<PasswordHasher>(
+      config.password_cost,
+      config.password_threads > 0 ? config.password_threads : 2 * cores, /*max_queued=*/1000);
+  parts.authenticator = std::make_unique<services::Authenticator>(*parts.api_keys);
+  parts.admin = std::make_unique<services::AdminService>(services::AdminDependencies{
+      .db_workers = *parts.db_workers,
+      .hasher = *parts.hasher,
+      .authenticator = *parts.authenticator,
+      .users = *parts.users,
+      .api_keys = *parts.api_keys,
+      .audit = *parts.audit});
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &plane->port_);
+  builder.RegisterService(parts.admin.get());
+  parts.server = builder.BuildAndStart();
+  if (parts.server == nullptr || plane->port_ == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen on ", config.listen, " (address in use or invalid?)"));
+  }
+  parts.health = std::make_unique<HealthMonitor>(
+      *parts.db, parts.server->GetHealthCheckService(),
+      std::vector<std::string>{"", v1::AdminService::service_full_name()},
+      config.health_interval);
+  parts.health->Start();
+  Log()->info("serving on {} (port {})", config.listen, plane->port_);
+  return plane;
+}
+
+void ControlPlane::Shutdown(absl::Duration grace) {
+  Parts& parts = *parts_;
+  if (parts.stopped) return;
+  parts.stopped = true;
+  parts.health.reset();
+  if (parts.server) {
+    // Running calls may finish within the grace period; their workers keep
+    // running meanwhile, so every reactor is finished before the pools stop.
+    parts.server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+  }
+  if (parts.db_workers) parts.db_workers->Shutdown();
+  parts.server.reset();
+}
+
+}  // namespace warden::control

@@ -1,0 +1,61 @@
+#pragma once
+
+// warden-control as an object: built from its configuration, serving until
+// Shutdown. main() and the integration tests both start it this way.
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/secrets.h"
+#include "controlplane/bootstrap.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace warden::control {
+
+struct ControlPlaneConfig {
+  std::string listen = "127.0.0.1:50051";
+  std::string database_url;
+  int db_pool_size = 8;
+  absl::Duration db_acquire_timeout = absl::Seconds(2);
+  absl::Duration db_statement_timeout = absl::Seconds(15);
+  // How long start-up waits for an unreachable database before giving up.
+  absl::Duration db_wait = absl::Seconds(30);
+  std::string admin_key;       // WARDEN_ADMIN_KEY
+  std::string admin_key_file;  // where a generated bootstrap key is kept
+  secrets::PasswordHashCost password_cost;
+  int password_threads = 0;    // 0: two per core
+  absl::Duration health_interval = absl::Seconds(1);
+  bool migrate_only = false;
+};
+
+class ControlPlane {
+ public:
+  // Migrates, bootstraps the admin key, and starts serving (unless
+  // migrate_only, in which case it returns after migrating with no server).
+  static absl::StatusOr<std::unique_ptr<ControlPlane>> Start(const ControlPlaneConfig& config);
+  ~ControlPlane();
+
+  // Stops accepting calls, lets running ones finish (up to `grace`), stops.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+  int port() const { return port_; }
+  const BootstrapResult& bootstrap() const { return bootstrap_; }
+  int schema_version() const { return schema_version_; }
+
+ private:
+  struct Parts;
+  ControlPlane();
+
+  std::unique_ptr<Parts> parts_;
+  int port_ = 0;
+  int schema_version_ = 0;
+  BootstrapResult bootstrap_;
+};
+
+}  // namespace warden::control

@@ -1,0 +1,41 @@
+#include "controlplane/health_monitor.h"
+
+#include <grpcpp/health_check_service_interface.h>
+
+#include "common/logging.h"
+
+namespace warden::control {
+
+HealthMonitor::HealthMonitor(store::Database& db, grpc::HealthCheckServiceInterface* health,
+                             std::vector<std::string> services, absl::Duration interval)
+    : db_(db), health_(health), services_(std::move(services)), interval_(interval) {}
+
+HealthMonitor::~HealthMonitor() {
+  stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void HealthMonitor::Start() {
+  CheckOnce();
+  thread_ = std::thread([this] {
+    while (!stop_.WaitForNotificationWithTimeout(interval_)) CheckOnce();
+  });
+}
+
+void HealthMonitor::CheckOnce() {
+  static const auto log = logging::Get("control.health");
+  const bool up = db_.Ping().ok();
+  if (known_ && up == serving_.load()) return;
+  known_ = true;
+  serving_.store(up);
+  db_.SetReachable(up);
+  if (up) {
+    log->info("database reachable: serving");
+  } else {
+    log->error("database unreachable: not serving");
+  }
+  if (health_ == nullptr) return;
+  for (const std::string& service : services_) health_->SetServingStatus(service, up);
+}
+
+}  // namespace warden::control

@@ -1,0 +1,46 @@
+#pragma once
+
+// Watches PostgreSQL and tells the gRPC health service: NOT_SERVING while the
+// database is unreachable, SERVING again when it answers, without a restart.
+
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "controlplane/store/database.h"
+
+namespace grpc {
+class HealthCheckServiceInterface;
+}
+
+namespace warden::control {
+
+class HealthMonitor {
+ public:
+  // `services`: the names whose status follows the database ("" = overall).
+  HealthMonitor(store::Database& db, grpc::HealthCheckServiceInterface* health,
+                std::vector<std::string> services, absl::Duration interval);
+  ~HealthMonitor();
+
+  // Checks once now (so the first answer is known before serving), then
+  // keeps checking on a thread until destroyed.
+  void Start();
+  bool serving() const { return serving_.load(); }
+
+ private:
+  void CheckOnce();
+
+  store::Database& db_;
+  grpc::HealthCheckServiceInterface* health_;
+  const std::vector<std::string> services_;
+  const absl::Duration interval_;
+  std::atomic<bool> serving_{false};
+  bool known_ = false;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace warden::control

@@ -1,0 +1,113 @@
+// warden-control: parse configuration, start, wait for a signal, stop.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/logging.h"
+#include "controlplane/control_plane.h"
+
+int main(int argc, char** argv) {
+  // Block the stop signals before any thread starts, so every thread
+  // inherits the mask and only sigwait() below receives them.
+  // A shell starts background jobs with SIGINT ignored; an ignored signal
+  // never reaches sigwait(), so restore the default first.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  warden::control::ControlPlaneConfig config;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  int acquire_timeout_ms = 2000;
+  int statement_timeout_ms = 15000;
+  int db_wait_seconds = 30;
+  uint64_t argon2_memory_kib = config.password_cost.mem_limit_bytes / 1024;
+
+  CLI::App app{"warden-control: the Warden session control plane"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--listen", config.listen, "gRPC listen address (host:port)")
+      ->envname("WARDEN_LISTEN");
+  app.add_option("--database-url", config.database_url,
+                 "PostgreSQL URL, e.g. postgresql://warden@db:5432/warden")
+      ->envname("WARDEN_DATABASE_URL");
+  app.add_option("--db-pool-size", config.db_pool_size, "database connections (and DB workers)")
+      ->envname("WARDEN_DB_POOL_SIZE")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--db-acquire-timeout-ms", acquire_timeout_ms,
+                 "wait for a free connection before answering UNAVAILABLE")
+      ->envname("WARDEN_DB_ACQUIRE_TIMEOUT_MS")
+      ->check(CLI::Range(1, 600000));
+  app.add_option("--db-statement-timeout-ms", statement_timeout_ms,
+                 "PostgreSQL statement_timeout for every connection")
+      ->envname("WARDEN_DB_STATEMENT_TIMEOUT_MS")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--db-wait-seconds", db_wait_seconds,
+                 "at start, how long to wait for an unreachable database")
+      ->envname("WARDEN_DB_WAIT_SECONDS")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--admin-key-file", config.admin_key_file,
+                 "file holding the bootstrap admin key; generated (mode 0600) on first start "
+                 "when the database has no admin key. WARDEN_ADMIN_KEY takes precedence.")
+      ->envname("WARDEN_ADMIN_KEY_FILE");
+  app.add_option("--argon2-ops", config.password_cost.ops_limit,
+                 "argon2id passes for new password hashes")
+      ->envname("WARDEN_ARGON2_OPS")
+      ->check(CLI::Range(1, 10));
+  app.add_option("--argon2-memory-kib", argon2_memory_kib,
+                 "argon2id memory per hash, KiB")
+      ->envname("WARDEN_ARGON2_MEMORY_KIB")
+      ->check(CLI::Range(8, 4 * 1024 * 1024));
+  app.add_option("--password-threads", config.password_threads,
+                 "concurrent password hash/verify operations (0 = two per core)")
+      ->envname("WARDEN_PASSWORD_THREADS")
+      ->check(CLI::Range(0, 256));
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
+      ->envname("WARDEN_LOG_LEVEL");
+  app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_LOG_FORMAT");
+  app.add_flag("--migrate-only", config.migrate_only, "apply migrations and exit")
+      ->envname("WARDEN_MIGRATE_ONLY");
+  CLI11_PARSE(app, argc, argv);
+
+  if (absl::Status status = warden::logging::Configure(log_level, log_format); !status.ok()) {
+    std::cerr << "warden-control: " << status.message() << "\n";
+    return 2;
+  }
+  auto log = warden::logging::Get("control.main");
+  config.db_acquire_timeout = absl::Milliseconds(acquire_timeout_ms);
+  config.db_statement_timeout = absl::Milliseconds(statement_timeout_ms);
+  config.db_wait = absl::Seconds(db_wait_seconds);
+  config.password_cost.mem_limit_bytes = argon2_memory_kib * 1024;
+  if (const char* key = std::getenv("WARDEN_ADMIN_KEY")) config.admin_key = key;
+
+  auto plane = warden::control::ControlPlane::Start(config);
+  if (!plane.ok()) {
+    log->critical("cannot start: {}", plane.status().message());
+    return 1;
+  }
+  if (config.migrate_only) {
+    log->info("migrations done; exiting (--migrate-only)");
+    return 0;
+  }
+  if (const auto& key = (*plane)->bootstrap().generated_key) {
+    // Shown once, on stdout only: never through the logger.
+    std::cout << "Admin API key (shown once";
+    if (!config.admin_key_file.empty()) std::cout << "; saved in " << config.admin_key_file;
+    std::cout << "): " << *key << std::endl;
+  }
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  log->info("received {}; shutting down", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  (*plane)->Shutdown();
+  log->info("stopped");
+  return 0;
+}

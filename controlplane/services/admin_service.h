@@ -1,0 +1,72 @@
+#pragma once
+
+#include "absl/functional/any_invocable.h"
+#include "common/password_hasher.h"
+#include "common/worker_pool.h"
+#include "controlplane/services/authenticator.h"
+#include "controlplane/store/api_key_store.h"
+#include "controlplane/store/audit_store.h"
+#include "controlplane/store/user_store.h"
+#include "warden/v1/admin.grpc.pb.h"
+
+namespace warden::control::services {
+
+struct AdminDependencies {
+  WorkerPool& db_workers;
+  PasswordHasher& hasher;
+  Authenticator& authenticator;
+  store::UserStore& users;
+  store::ApiKeyStore& api_keys;
+  store::AuditStore& audit;
+};
+
+// AdminService: authenticate, validate, call the store, map the result.
+class AdminService final : public v1::AdminService::CallbackService {
+ public:
+  explicit AdminService(AdminDependencies deps) : deps_(deps) {}
+
+  grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* ctx,
+                                       const v1::CreateUserRequest* request,
+                                       v1::User* response) override;
+  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* ctx,
+                                    const v1::GetUserRequest* request,
+                                    v1::User* response) override;
+  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* ctx,
+                                      const v1::ListUsersRequest* request,
+                                      v1::ListUsersResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateUser(grpc::CallbackServerContext* ctx,
+                                       const v1::UpdateUserRequest* request,
+                                       v1::User* response) override;
+  grpc::ServerUnaryReactor* DeleteUser(grpc::CallbackServerContext* ctx,
+                                       const v1::DeleteUserRequest* request,
+                                       v1::DeleteUserResponse* response) override;
+  grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext* ctx,
+                                            const v1::ListAuditEventsRequest* request,
+                                            v1::ListAuditEventsResponse* response) override;
+  grpc::ServerUnaryReactor* CreateApiKey(grpc::CallbackServerContext* ctx,
+                                         const v1::CreateApiKeyRequest* request,
+                                         v1::CreateApiKeyResponse* response) override;
+  grpc::ServerUnaryReactor* ListApiKeys(grpc::CallbackServerContext* ctx,
+                                        const v1::ListApiKeysRequest* request,
+                                        v1::ListApiKeysResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeApiKey(grpc::CallbackServerContext* ctx,
+                                         const v1::RevokeApiKeyRequest* request,
+                                         v1::ApiKey* response) override;
+
+ private:
+  enum class Access { kRead, kWrite };
+  struct Call {
+    Principal caller;
+    absl::Time deadline;
+    model::Actor actor() const { return model::Actor{caller.key_name}; }
+  };
+  using Work = absl::AnyInvocable<absl::Status(const Call&)>;
+
+  // Authenticates the caller, checks its role for `access`, then runs `work`
+  // on a database worker and finishes the call with its status.
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Access access, Work work);
+
+  AdminDependencies deps_;
+};
+
+}  // namespace warden::control::services

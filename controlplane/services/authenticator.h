@@ -1,0 +1,36 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include <grpcpp/support/string_ref.h>
+
+#include "absl/status/statusor.h"
+#include "controlplane/model/api_key.h"
+#include "controlplane/store/api_key_store.h"
+
+namespace warden::control::services {
+
+// The caller of an admin RPC, as proven by its API key.
+struct Principal {
+  std::string key_name;
+  model::Role role = model::Role::kViewer;
+};
+
+// The token of an `authorization: Bearer <token>` header; "" when absent.
+std::string BearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+
+class Authenticator {
+ public:
+  explicit Authenticator(store::ApiKeyStore& keys) : keys_(keys) {}
+
+  // UNAUTHENTICATED for a missing, unknown or revoked key; the message never
+  // says which, nor echoes the key.
+  absl::StatusOr<Principal> Authenticate(absl::string_view bearer_token);
+
+ private:
+  store::ApiKeyStore& keys_;
+};
+
+}  // namespace warden::control::services

@@ -1,0 +1,25 @@
+#pragma once
+
+// Model values ↔ wire messages. No validation here (see validation.h).
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include "absl/time/time.h"
+#include "controlplane/model/api_key.h"
+#include "controlplane/model/audit.h"
+#include "controlplane/model/user.h"
+#include "warden/v1/admin.pb.h"
+
+namespace warden::control::services {
+
+void ToProto(absl::Time time, google::protobuf::Timestamp* out);
+absl::Time FromProto(const google::protobuf::Timestamp& timestamp);
+
+void ToProto(const model::User& user, v1::User* out);
+void ToProto(const model::ApiKey& key, v1::ApiKey* out);
+void ToProto(const model::AuditEvent& event, v1::AuditEvent* out);
+
+v1::LimitPolicy ToProto(model::LimitPolicy policy);
+v1::ApiKeyRole ToProto(model::Role role);
+
+}  // namespace warden::control::services

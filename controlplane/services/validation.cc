@@ -1,0 +1,207 @@
+#include "controlplane/services/validation.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+
+namespace warden::control::services {
+namespace {
+
+bool IsUsernameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' ||
+         c == '-';
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat(field, " ", rule));
+}
+
+absl::StatusOr<std::string> NormalizeUsernameChars(absl::string_view field, absl::string_view value,
+                                                   size_t min_length) {
+  std::string lowered = absl::AsciiStrToLower(value);
+  bool valid = lowered.size() >= min_length && lowered.size() <= 64;
+  for (char c : lowered) valid = valid && IsUsernameChar(c);
+  if (!valid) {
+    return Invalid(field, absl::StrCat("must be ", min_length,
+                                       "-64 characters of a-z, 0-9, '.', '_', '@', '-'"));
+  }
+  return lowered;
+}
+
+constexpr absl::string_view kUpdatablePaths[] = {
+    "username",      "password", "max_connections", "limit_policy",
+    "grace_seconds", "bandwidth_bytes_per_second",  "disabled"};
+
+}  // namespace
+
+absl::StatusOr<std::string> NormalizeUsername(absl::string_view field, absl::string_view username) {
+  return NormalizeUsernameChars(field, username, 1);
+}
+
+absl::StatusOr<std::string> NormalizeUsernamePrefix(absl::string_view field,
+                                                    absl::string_view prefix) {
+  return NormalizeUsernameChars(field, prefix, 0);
+}
+
+absl::Status ValidatePassword(absl::string_view field, absl::string_view password) {
+  if (password.size() < kMinPasswordBytes || password.size() > kMaxPasswordBytes) {
+    return Invalid(field, absl::StrCat("must be ", kMinPasswordBytes, " to ", kMaxPasswordBytes,
+                                       " bytes long"));
+  }
+  if (password.find('\0') != absl::string_view::npos) {
+    return Invalid(field, "must not contain NUL bytes");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateUuid(absl::string_view field, absl::string_view value) {
+  if (value.empty()) return Invalid(field, "is required");
+  bool valid = value.size() == 36;
+  for (size_t i = 0; valid && i < value.size(); ++i) {
+    const char c = value[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      valid = c == '-';
+    } else {
+      valid = absl::ascii_isxdigit(static_cast<unsigned char>(c));
+    }
+  }
+  if (!valid) return Invalid(field, absl::StrCat("must be a UUID; got \"", value.substr(0, 64), "\""));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMaxConnections(absl::string_view field, int64_t value) {
+  if (value < 0 || value > kMaxConnectionsLimit) {
+    return Invalid(field, absl::StrCat("must be between 0 (unlimited) and ", kMaxConnectionsLimit,
+                                       "; got ", value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateGraceSeconds(absl::string_view field, int64_t value) {
+  if (value < 0 || value > kMaxGraceSeconds) {
+    return Invalid(field,
+                   absl::StrCat("must be between 0 and ", kMaxGraceSeconds, "; got ", value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateBandwidth(absl::string_view field, int64_t value) {
+  if (value != 0 && (value < kMinBandwidth || value > kMaxBandwidth)) {
+    return Invalid(field, absl::StrCat("must be 0 (unlimited) or between ", kMinBandwidth, " and ",
+                                       kMaxBandwidth, " bytes per second; got ", value));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<model::LimitPolicy> ParseLimitPolicy(absl::string_view field, int value,
+                                                    bool allow_unspecified) {
+  switch (value) {
+    case v1::LIMIT_POLICY_UNSPECIFIED:
+      if (allow_unspecified) return model::LimitPolicy::kEvictOldest;
+      return Invalid(field, "must be EVICT_OLDEST or REJECT");
+    case v1::EVICT_OLDEST:
+      return model::LimitPolicy::kEvictOldest;
+    case v1::REJECT:
+      return model::LimitPolicy::kReject;
+    default:
+      return Invalid(field, absl::StrCat("must be EVICT_OLDEST or REJECT; got ", value));
+  }
+}
+
+absl::StatusOr<model::Role> ParseRole(absl::string_view field, int value) {
+  switch (value) {
+    case v1::ADMIN:
+      return model::Role::kAdmin;
+    case v1::VIEWER:
+      return model::Role::kViewer;
+    default:
+      return Invalid(field, absl::StrCat("must be ADMIN or VIEWER; got ", value));
+  }
+}
+
+absl::Status ValidateKeyName(absl::string_view field, absl::string_view name) {
+  bool valid = !name.empty() && name.size() <= 64;
+  for (char c : name) {
+    valid = valid && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                      c == '_' || c == '-');
+  }
+  if (!valid) return Invalid(field, "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ValidatedNewUser> ValidateCreateUser(const v1::CreateUserRequest& request) {
+  if (!request.has_user()) return Invalid("user", "is required");
+  const v1::User& user = request.user();
+  ValidatedNewUser out;
+  WARDEN_ASSIGN_OR_RETURN(out.user.username, NormalizeUsername("user.username", user.username()));
+  if (!user.password().empty()) {
+    WARDEN_RETURN_IF_ERROR(ValidatePassword("user.password", user.password()));
+    out.password = user.password();
+  }
+  WARDEN_RETURN_IF_ERROR(ValidateMaxConnections("user.max_connections", user.max_connections()));
+  out.user.max_connections = user.max_connections();
+  WARDEN_ASSIGN_OR_RETURN(out.user.limit_policy, ParseLimitPolicy("user.limit_policy", user.limit_policy(), /*allow_unspecified=*/true));
+  WARDEN_RETURN_IF_ERROR(ValidateGraceSeconds("user.grace_seconds", user.grace_seconds()));
+  out.user.grace_seconds = user.grace_seconds();
+  WARDEN_RETURN_IF_ERROR(ValidateBandwidth("user.bandwidth_bytes_per_second", user.bandwidth_bytes_per_second()));
+  out.user.bandwidth_bytes_per_second = user.bandwidth_bytes_per_second();
+  out.user.disabled = user.disabled();
+  return out;
+}
+
+absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserRequest& request) {
+  if (!request.has_user()) return Invalid("user", "is required");
+  const v1::User& user = request.user();
+  ValidatedUserUpdate out;
+  WARDEN_RETURN_IF_ERROR(ValidateUuid("user.id", user.id()));
+  out.id = user.id();
+  if (request.update_mask().paths_size() == 0) {
+    return Invalid("update_mask", absl::StrCat("must name at least one field of: ",
+                                               absl::StrJoin(kUpdatablePaths, ", ")));
+  }
+  std::set<std::string> paths(request.update_mask().paths().begin(),
+                              request.update_mask().paths().end());
+  for (const std::string& path : paths) {
+    bool known = false;
+    for (absl::string_view updatable : kUpdatablePaths) known = known || path == updatable;
+    if (!known) {
+      return Invalid("update_mask",
+                     absl::StrCat("path \"", path.substr(0, 64),
+                                  "\" is not an updatable field; updatable: ",
+                                  absl::StrJoin(kUpdatablePaths, ", ")));
+    }
+  }
+  model::UserChanges& changes = out.changes;
+  if (paths.count("username")) {
+    WARDEN_ASSIGN_OR_RETURN(changes.username, NormalizeUsername("user.username", user.username()));
+  }
+  if (paths.count("password")) {
+    changes.set_password = true;
+    if (!user.password().empty()) {
+      WARDEN_RETURN_IF_ERROR(ValidatePassword("user.password", user.password()));
+      out.password = user.password();
+    }
+  }
+  if (paths.count("max_connections")) {
+    WARDEN_RETURN_IF_ERROR(ValidateMaxConnections("user.max_connections", user.max_connections()));
+    changes.max_connections = user.max_connections();
+  }
+  if (paths.count("limit_policy")) {
+    WARDEN_ASSIGN_OR_RETURN(changes.limit_policy, ParseLimitPolicy("user.limit_policy", user.limit_policy(), /*allow_unspecified=*/false));
+  }
+  if (paths.count("grace_seconds")) {
+    WARDEN_RETURN_IF_ERROR(ValidateGraceSeconds("user.grace_seconds", user.grace_seconds()));
+    changes.grace_seconds = user.grace_seconds();
+  }
+  if (paths.count("bandwidth_bytes_per_second")) {
+    WARDEN_RETURN_IF_ERROR(ValidateBandwidth("user.bandwidth_bytes_per_second", user.bandwidth_bytes_per_second()));
+    changes.bandwidth_bytes_per_second = user.bandwidth_bytes_per_second();
+  }
+  if (paths.count("disabled")) changes.disabled = user.disabled();
+  return out;
+}
+
+}  // namespace warden::control::services

@@ -1,0 +1,54 @@
+#pragma once
+
+// Checks of what callers send. Every error is INVALID_ARGUMENT with a message
+// that names the field and the rule.
+
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "controlplane/model/api_key.h"
+#include "controlplane/model/user.h"
+#include "warden/v1/admin.pb.h"
+
+namespace warden::control::services {
+
+inline constexpr int kMaxConnectionsLimit = 10000;
+inline constexpr int kMaxGraceSeconds = 3600;
+inline constexpr int64_t kMinBandwidth = 1024;
+inline constexpr int64_t kMaxBandwidth = int64_t{1} << 40;  // 1 TiB/s: beyond any link
+inline constexpr size_t kMinPasswordBytes = 8;
+inline constexpr size_t kMaxPasswordBytes = 1024;
+
+// Lower-cases and checks 1-64 characters of [a-z0-9._@-].
+absl::StatusOr<std::string> NormalizeUsername(absl::string_view field, absl::string_view username);
+// A username prefix: 0-64 characters of the same alphabet.
+absl::StatusOr<std::string> NormalizeUsernamePrefix(absl::string_view field,
+                                                    absl::string_view prefix);
+absl::Status ValidatePassword(absl::string_view field, absl::string_view password);
+absl::Status ValidateUuid(absl::string_view field, absl::string_view value);
+absl::Status ValidateMaxConnections(absl::string_view field, int64_t value);
+absl::Status ValidateGraceSeconds(absl::string_view field, int64_t value);
+absl::Status ValidateBandwidth(absl::string_view field, int64_t value);
+// UNSPECIFIED is allowed only where a default applies.
+absl::StatusOr<model::LimitPolicy> ParseLimitPolicy(absl::string_view field, int value,
+                                                    bool allow_unspecified);
+absl::StatusOr<model::Role> ParseRole(absl::string_view field, int value);
+// 1-64 characters of [A-Za-z0-9._-].
+absl::Status ValidateKeyName(absl::string_view field, absl::string_view name);
+
+struct ValidatedNewUser {
+  model::NewUser user;                 // password_hash still empty
+  std::optional<std::string> password;  // to be hashed
+};
+absl::StatusOr<ValidatedNewUser> ValidateCreateUser(const v1::CreateUserRequest& request);
+
+struct ValidatedUserUpdate {
+  std::string id;
+  model::UserChanges changes;           // password_hash still empty
+  std::optional<std::string> password;  // set_password && non-empty: to be hashed
+};
+absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserRequest& request);
+
+}  // namespace warden::control::services

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <span>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "controlplane/model/audit.h"
+#include "controlplane/store/database.h"
+
+namespace warden::control::store {
+
+std::span<const Statement> AuditStatements();
+
+// Appends an audit event inside the caller's transaction, so the event and
+// the change it describes commit or vanish together. `details` must hold no
+// secret.
+void AppendAudit(pqxx::work& tx, const model::Actor& actor, absl::string_view action,
+                 absl::string_view subject, const nlohmann::json& details);
+
+class AuditStore {
+ public:
+  explicit AuditStore(Database& db) : db_(db) {}
+
+  // Newest first; filter.limit rows at most.
+  absl::StatusOr<std::vector<model::AuditEvent>> List(const model::AuditFilter& filter);
+
+ private:
+  Database& db_;
+};
+
+}  // namespace warden::control::store

@@ -1,0 +1,161 @@
+#include "controlplane/store/database.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace warden::control::store {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& Log() {
+  static const auto log = logging::Get("control.store");
+  return log;
+}
+
+bool IsUri(absl::string_view url) {
+  return absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://");
+}
+
+}  // namespace
+
+std::string ConnectionString(const DatabaseOptions& options) {
+  const int64_t connect_s = std::max<int64_t>(1, absl::ToInt64Seconds(options.connect_timeout));
+  const int64_t statement_ms = absl::ToInt64Milliseconds(options.statement_timeout);
+  // libpq takes "options" as server command-line switches; spaces inside
+  // values would need escaping, so none are used.
+  const std::string server_options =
+      absl::StrCat("-c statement_timeout=", statement_ms, " -c TimeZone=UTC");
+  if (IsUri(options.url)) {
+    auto escape = [](absl::string_view text) {
+      std::string out;
+      for (char c : text) {
+        if (c == ' ') {
+          out += "%20";
+        } else if (c == '=') {
+          out += "%3D";
+        } else {
+          out += c;
+        }
+      }
+      return out;
+    };
+    return absl::StrCat(options.url, absl::StrContains(options.url, '?') ? "&" : "?",
+                        "connect_timeout=", connect_s, "&application_name=",
+                        escape(options.application_name), "&keepalives_idle=30",
+                        "&keepalives_interval=10&keepalives_count=3&options=",
+                        escape(server_options));
+  }
+  return absl::StrCat(options.url, " connect_timeout=", connect_s, " application_name='",
+                      options.application_name,
+                      "' keepalives_idle=30 keepalives_interval=10 keepalives_count=3",
+                      " options='", server_options, "'");
+}
+
+Database::Database(DatabaseOptions options, std::vector<Statement> statements)
+    : options_(std::move(options)),
+      connection_string_(ConnectionString(options_)),
+      statements_(std::move(statements)) {}
+
+Database::~Database() = default;
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> Database::Open() const {
+  try {
+    auto connection = std::make_unique<pqxx::connection>(connection_string_);
+    for (const Statement& statement : statements_) {
+      connection->prepare(std::string(statement.name), std::string(statement.sql));
+    }
+    return connection;
+  } catch (const std::exception& error) {
+    return StatusFromException(error, {.operation = "connect to the database"});
+  }
+}
+
+absl::StatusOr<Database::Lease> Database::Acquire() {
+  const absl::Time deadline = absl::Now() + options_.acquire_timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    ++waiting_;
+    auto can_proceed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || open_ < options_.pool_size;
+    };
+    while (!can_proceed()) {
+      if (mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) break;
+      if (!can_proceed()) {
+        --waiting_;
+        return absl::UnavailableError(absl::StrCat(
+            "all ", options_.pool_size, " database connections stayed busy for ",
+            absl::FormatDuration(options_.acquire_timeout), "; retry later"));
+      }
+    }
+    --waiting_;
+    if (!reachable_) {
+      return absl::UnavailableError("the database is unavailable; retry later");
+    }
+    if (!idle_.empty()) {
+      auto connection = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(connection), /*reused=*/true);
+    }
+    ++open_;  // reserve the slot, connect outside the lock
+  }
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Open();
+  if (!connection.ok()) {
+    absl::MutexLock lock(&mu_);
+    --open_;
+    return connection.status();
+  }
+  return Lease(this, *std::move(connection), /*reused=*/false);
+}
+
+void Database::Release(std::unique_ptr<pqxx::connection> connection, bool broken) {
+  absl::MutexLock lock(&mu_);
+  if (broken || !connection->is_open()) {
+    --open_;
+    return;  // destroyed as it goes out of scope
+  }
+  idle_.push_back(std::move(connection));
+}
+
+Database::Lease::~Lease() {
+  if (connection_ != nullptr) db_->Release(std::move(connection_), broken_);
+}
+
+absl::Status Database::Ping() {
+  absl::MutexLock lock(&ping_mu_);
+  try {
+    if (ping_connection_ == nullptr || !ping_connection_->is_open()) {
+      ping_connection_ = std::make_unique<pqxx::connection>(connection_string_);
+    }
+    pqxx::nontransaction tx(*ping_connection_);
+    tx.exec("SELECT 1");
+    return absl::OkStatus();
+  } catch (const std::exception& error) {
+    ping_connection_.reset();
+    Log()->debug("ping failed: {}", error.what());
+    return absl::UnavailableError("the database is unreachable");
+  }
+}
+
+void Database::SetReachable(bool reachable) {
+  std::vector<std::unique_ptr<pqxx::connection>> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    reachable_ = reachable;
+    if (reachable) return;
+    open_ -= static_cast<int>(idle_.size());
+    dropped.swap(idle_);
+  }
+  if (!dropped.empty()) Log()->info("closed {} idle database connections", dropped.size());
+}
+
+PoolStats Database::Stats() const {
+  absl::MutexLock lock(&mu_);
+  return PoolStats{.size = options_.pool_size,
+                   .open = open_,
+                   .in_use = open_ - static_cast<int>(idle_.size()),
+                   .waiting = waiting_};
+}
+
+}  // namespace warden::control::store

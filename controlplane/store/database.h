@@ -1,0 +1,143 @@
+#pragma once
+
+// The connection pool and the one way the store runs a transaction.
+// libpqxx connections are not thread-safe: each is leased to one thread at a
+// time. The pool is bounded; waiting for a connection has a deadline.
+
+#include <pqxx/pqxx>
+
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <type_traits>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "controlplane/store/errors.h"
+
+namespace warden::control::store {
+
+// A named SQL statement, prepared once per connection (on its first use).
+struct Statement {
+  absl::string_view name;
+  absl::string_view sql;
+};
+
+struct DatabaseOptions {
+  std::string url;
+  int pool_size = 8;
+  absl::Duration acquire_timeout = absl::Seconds(2);
+  absl::Duration connect_timeout = absl::Seconds(3);
+  absl::Duration statement_timeout = absl::Seconds(15);
+  std::string application_name = "warden-control";
+};
+
+// libpq connection string for `url` (URI or key=value form) with Warden's
+// session parameters added: timeouts, keepalives, UTC, application name.
+std::string ConnectionString(const DatabaseOptions& options);
+
+struct PoolStats {
+  int size = 0;
+  int open = 0;
+  int in_use = 0;
+  int waiting = 0;
+};
+
+class Database {
+ public:
+  Database(DatabaseOptions options, std::vector<Statement> statements);
+  ~Database();
+
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Runs `fn(pqxx::work&)` in one READ COMMITTED transaction and commits
+  // when fn returns OK; an error status or an exception rolls back. `fn`
+  // returns absl::Status or absl::StatusOr<T>. A pooled connection found dead
+  // at first use is replaced and fn retried once (nothing was committed).
+  template <typename Fn>
+  std::invoke_result_t<Fn&, pqxx::work&> Transact(const ErrorContext& context, Fn&& fn);
+
+  // Round trip on a connection outside the pool (health checks must not
+  // queue behind busy work).
+  absl::Status Ping();
+
+  // Told by the health monitor. While the database is known to be down,
+  // Acquire fails at once instead of each caller waiting on a connect.
+  // Going down also closes idle connections (they are dead), so the next
+  // calls start on fresh ones.
+  void SetReachable(bool reachable);
+
+  PoolStats Stats() const;
+  const DatabaseOptions& options() const { return options_; }
+
+  class Lease;
+  absl::StatusOr<Lease> Acquire();
+
+ private:
+  friend class Lease;
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Open() const;
+  void Release(std::unique_ptr<pqxx::connection> connection, bool broken);
+
+  const DatabaseOptions options_;
+  const std::string connection_string_;
+  const std::vector<Statement> statements_;
+
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reachable_ ABSL_GUARDED_BY(mu_) = true;
+
+  absl::Mutex ping_mu_;
+  std::unique_ptr<pqxx::connection> ping_connection_ ABSL_GUARDED_BY(ping_mu_);
+};
+
+// A connection borrowed from the pool; returned when the lease ends.
+class Database::Lease {
+ public:
+  Lease(Database* db, std::unique_ptr<pqxx::connection> connection, bool reused)
+      : db_(db), connection_(std::move(connection)), reused_(reused) {}
+  Lease(Lease&& other) noexcept = default;
+  Lease& operator=(Lease&&) = delete;
+  ~Lease();
+
+  pqxx::connection& connection() { return *connection_; }
+  bool reused() const { return reused_; }
+  void MarkBroken() { broken_ = true; }
+
+ private:
+  Database* db_;
+  std::unique_ptr<pqxx::connection> connection_;
+  bool reused_;
+  bool broken_ = false;
+};
+
+template <typename Fn>
+std::invoke_result_t<Fn&, pqxx::work&> Database::Transact(const ErrorContext& context, Fn&& fn) {
+  using Result = std::invoke_result_t<Fn&, pqxx::work&>;
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<Lease> lease = Acquire();
+    if (!lease.ok()) return lease.status();
+    try {
+      pqxx::work tx(lease->connection());
+      Result result = fn(tx);
+      if (!result.ok()) return result;
+      tx.commit();
+      return result;
+    } catch (const pqxx::broken_connection& error) {
+      lease->MarkBroken();
+      if (attempt == 0 && lease->reused()) continue;
+      return StatusFromException(error, context);
+    } catch (const std::exception& error) {
+      if (!lease->connection().is_open()) lease->MarkBroken();
+      return StatusFromException(error, context);
+    }
+  }
+}
+
+}  // namespace warden::control::store

@@ -1,0 +1,81 @@
+#include "controlplane/store/errors.h"
+
+#include <pqxx/except>
+
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace warden::control::store {
+namespace {
+
+absl::string_view Or(absl::string_view preferred, absl::string_view fallback) {
+  return preferred.empty() ? fallback : preferred;
+}
+
+absl::Status Make(absl::StatusCode code, const ErrorContext& context) {
+  switch (code) {
+    case absl::StatusCode::kAlreadyExists:
+      return absl::AlreadyExistsError(
+          Or(context.on_conflict, absl::StrCat(context.operation, ": already exists")));
+    case absl::StatusCode::kFailedPrecondition:
+      return absl::FailedPreconditionError(Or(
+          context.on_violation, absl::StrCat(context.operation, ": violates a data rule")));
+    case absl::StatusCode::kAborted:
+      return absl::AbortedError(
+          absl::StrCat(context.operation, ": conflicted with a concurrent change; retry"));
+    case absl::StatusCode::kDeadlineExceeded:
+      return absl::DeadlineExceededError(
+          absl::StrCat(context.operation, ": the database took too long"));
+    case absl::StatusCode::kUnavailable:
+      return absl::UnavailableError(
+          absl::StrCat(context.operation, ": the database is unavailable; retry later"));
+    default:
+      return absl::InternalError(absl::StrCat(context.operation, ": internal database error"));
+  }
+}
+
+}  // namespace
+
+absl::StatusCode CodeForSqlState(absl::string_view sqlstate) {
+  if (sqlstate == "23505") return absl::StatusCode::kAlreadyExists;
+  if (sqlstate == "23503" || sqlstate == "23514") return absl::StatusCode::kFailedPrecondition;
+  if (sqlstate == "40001" || sqlstate == "40P01") return absl::StatusCode::kAborted;
+  if (sqlstate == "57014") return absl::StatusCode::kDeadlineExceeded;
+  if (absl::StartsWith(sqlstate, "08") || absl::StartsWith(sqlstate, "53") ||
+      absl::StartsWith(sqlstate, "57P")) {
+    return absl::StatusCode::kUnavailable;
+  }
+  return absl::StatusCode::kInternal;
+}
+
+absl::Status StatusFromException(const std::exception& error, const ErrorContext& context) {
+  static const auto log = logging::Get("control.store");
+  absl::StatusCode code = absl::StatusCode::kInternal;
+  std::string sqlstate;
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error)) {
+    sqlstate = sql->sqlstate();
+    code = CodeForSqlState(sqlstate);
+  } else if (dynamic_cast<const pqxx::in_doubt_error*>(&error) != nullptr) {
+    // The commit may or may not have happened; the caller must look again.
+    log->error("op=\"{}\" commit outcome unknown: {}", context.operation, error.what());
+    return absl::UnavailableError(absl::StrCat(
+        context.operation, ": lost the database during commit; the change may or may not "
+                           "have been applied"));
+  } else if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) {
+    code = absl::StatusCode::kUnavailable;
+  }
+  const bool expected = code == absl::StatusCode::kAlreadyExists ||
+                        code == absl::StatusCode::kFailedPrecondition ||
+                        code == absl::StatusCode::kAborted;
+  if (expected) {
+    log->debug("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, error.what());
+  } else {
+    log->warn("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, error.what());
+  }
+  return Make(code, context);
+}
+
+}  // namespace warden::control::store

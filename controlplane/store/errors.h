@@ -1,0 +1,28 @@
+#pragma once
+
+// PostgreSQL failures become absl::Status here and nowhere else. The status
+// message is safe for callers; SQL text and server details go to the log.
+
+#include <exception>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+
+namespace warden::control::store {
+
+// The canonical code for a SQLSTATE: 23505 → ALREADY_EXISTS, 23503/23514 →
+// FAILED_PRECONDITION, 40001/40P01 → ABORTED, 57014 → DEADLINE_EXCEEDED,
+// classes 08 and 53 and 57P* → UNAVAILABLE, anything else → INTERNAL.
+absl::StatusCode CodeForSqlState(absl::string_view sqlstate);
+
+// What a failed operation tells its caller, by code.
+struct ErrorContext {
+  absl::string_view operation;           // "create user": for the log and the fallback message
+  absl::string_view on_conflict = "";    // ALREADY_EXISTS message
+  absl::string_view on_violation = "";   // FAILED_PRECONDITION message
+};
+
+// Classifies an exception thrown by libpqxx (or anything else) and logs it.
+absl::Status StatusFromException(const std::exception& error, const ErrorContext& context);
+
+}  // namespace warden::control::store

@@ -1,0 +1,36 @@
+#pragma once
+
+// Versioned schema changes, compiled into the binary from migrations/*.sql.
+
+#include <span>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace warden::control::store {
+
+struct Migration {
+  int version;
+  absl::string_view name;
+  absl::string_view sql;
+};
+
+// Every migration this binary knows, in version order (generated).
+std::span<const Migration> EmbeddedMigrations();
+
+struct MigrationReport {
+  int applied_now = 0;      // migrations this call applied
+  int schema_version = 0;   // the database's version afterwards
+};
+
+// Brings the database at `connection_string` to the newest known version.
+// Several processes may call this at once: an advisory lock makes them take
+// turns, and each migration runs in its own transaction. Refuses (with
+// FAILED_PRECONDITION) a database that has versions this binary does not know,
+// or whose applied migration text differs from this binary's.
+absl::StatusOr<MigrationReport> Migrate(const std::string& connection_string,
+                                        std::span<const Migration> migrations);
+
+}  // namespace warden::control::store

@@ -1,0 +1,17 @@
+#include "controlplane/store/statements.h"
+
+#include "controlplane/store/api_key_store.h"
+#include "controlplane/store/audit_store.h"
+#include "controlplane/store/user_store.h"
+
+namespace warden::control::store {
+
+std::vector<Statement> AllStatements() {
+  std::vector<Statement> all;
+  for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements()}) {
+    all.insert(all.end(), group.begin(), group.end());
+  }
+  return all;
+}
+
+}  // namespace warden::control::store

@@ -1,0 +1,188 @@
+#include "controlplane/store/user_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "controlplane/store/audit_store.h"
+#include "controlplane/store/rows.h"
+
+namespace warden::control::store {
+namespace {
+
+#define WARDEN_USER_COLUMNS                                                                  \
+  "id::text, username, password_hash IS NOT NULL, max_connections, limit_policy, "         \
+  "grace_seconds, COALESCE(bandwidth_bytes_per_second, 0), disabled, epoch_us(created_at), " \
+  "epoch_us(updated_at)"
+
+constexpr Statement kStatements[] = {
+    {"users.insert",
+     "INSERT INTO users (username, password_hash, max_connections, limit_policy, grace_seconds, "
+     "bandwidth_bytes_per_second, disabled) VALUES ($1, $2, $3, $4, $5, NULLIF($6::bigint, 0), $7) "
+     "RETURNING " WARDEN_USER_COLUMNS},
+    {"users.by_id", "SELECT " WARDEN_USER_COLUMNS " FROM users WHERE id = $1::uuid"},
+    {"users.by_username", "SELECT " WARDEN_USER_COLUMNS " FROM users WHERE username = $1"},
+    {"users.by_username_with_hash",
+     "SELECT " WARDEN_USER_COLUMNS ", password_hash FROM users WHERE username = $1"},
+    // '~' sorts after every character a username may hold, so [prefix,
+    // prefix~) is exactly the usernames that start with prefix (byte order).
+    {"users.list",
+     "SELECT " WARDEN_USER_COLUMNS " FROM users WHERE username > $1 AND username >= $2 "
+     "AND username < $2 || '~' ORDER BY username LIMIT $3"},
+    {"users.update",
+     "UPDATE users SET username = COALESCE($2, username), "
+     "password_hash = CASE WHEN $3::boolean THEN $4 ELSE password_hash END, "
+     "max_connections = COALESCE($5, max_connections), "
+     "limit_policy = COALESCE($6, limit_policy), "
+     "grace_seconds = COALESCE($7, grace_seconds), "
+     "bandwidth_bytes_per_second = CASE WHEN $8::bigint IS NULL THEN bandwidth_bytes_per_second "
+     "ELSE NULLIF($8::bigint, 0) END, "
+     "disabled = COALESCE($9, disabled), updated_at = now() "
+     "WHERE id = $1::uuid RETURNING " WARDEN_USER_COLUMNS},
+    {"users.delete", "DELETE FROM users WHERE id = $1::uuid RETURNING username"},
+};
+
+#undef WARDEN_USER_COLUMNS
+
+model::LimitPolicy PolicyFromName(const std::string& name) {
+  return name == "reject" ? model::LimitPolicy::kReject : model::LimitPolicy::kEvictOldest;
+}
+
+model::User UserFromRow(const pqxx::row& row) {
+  return model::User{.id = row[0].as<std::string>(),
+                     .username = row[1].as<std::string>(),
+                     .has_password = row[2].as<bool>(),
+                     .max_connections = row[3].as<int>(),
+                     .limit_policy = PolicyFromName(row[4].as<std::string>()),
+                     .grace_seconds = row[5].as<int>(),
+                     .bandwidth_bytes_per_second = row[6].as<int64_t>(),
+                     .disabled = row[7].as<bool>(),
+                     .created_at = TimeField(row[8]),
+                     .updated_at = TimeField(row[9])};
+}
+
+nlohmann::json LimitsJson(const model::User& user) {
+  return {{"username", user.username},
+          {"max_connections", user.max_connections},
+          {"limit_policy", PolicyName(user.limit_policy)},
+          {"grace_seconds", user.grace_seconds},
+          {"bandwidth_bytes_per_second", user.bandwidth_bytes_per_second},
+          {"disabled", user.disabled},
+          {"has_password", user.has_password}};
+}
+
+absl::Status UserNotFound(const std::string& key) {
+  return absl::NotFoundError(absl::StrCat("user ", key, " not found"));
+}
+
+}  // namespace
+
+std::span<const Statement> UserStatements() { return kStatements; }
+
+absl::string_view PolicyName(model::LimitPolicy policy) {
+  return policy == model::LimitPolicy::kReject ? "reject" : "evict_oldest";
+}
+
+absl::StatusOr<model::User> UserStore::Create(const model::Actor& actor,
+                                              const model::NewUser& user) {
+  const std::string conflict = absl::StrCat("username \"", user.username, "\" is already taken");
+  return db_.Transact(
+      {.operation = "create user", .on_conflict = conflict},
+      [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
+        model::User created = UserFromRow(tx.exec_prepared1(
+            "users.insert", user.username, user.password_hash, user.max_connections,
+            std::string(PolicyName(user.limit_policy)), user.grace_seconds,
+            user.bandwidth_bytes_per_second, user.disabled));
+        AppendAudit(tx, actor, "user.create", absl::StrCat("user:", created.id),
+                    LimitsJson(created));
+        return created;
+      });
+}
+
+absl::StatusOr<model::User> UserStore::GetById(const std::string& id) {
+  return db_.Transact({.operation = "get user"}, [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
+    pqxx::result rows = tx.exec_prepared("users.by_id", id);
+    if (rows.empty()) return UserNotFound(id);
+    return UserFromRow(rows[0]);
+  });
+}
+
+absl::StatusOr<model::User> UserStore::GetByUsername(const std::string& username) {
+  return db_.Transact({.operation = "get user"}, [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
+    pqxx::result rows = tx.exec_prepared("users.by_username", username);
+    if (rows.empty()) return UserNotFound(absl::StrCat("\"", username, "\""));
+    return UserFromRow(rows[0]);
+  });
+}
+
+absl::StatusOr<std::pair<model::User, std::string>> UserStore::GetWithPasswordHash(
+    const std::string& username) {
+  return db_.Transact(
+      {.operation = "get user"},
+      [&](pqxx::work& tx) -> absl::StatusOr<std::pair<model::User, std::string>> {
+        pqxx::result rows = tx.exec_prepared("users.by_username_with_hash", username);
+        if (rows.empty() || rows[0][10].is_null()) {
+          return UserNotFound(absl::StrCat("\"", username, "\""));
+        }
+        return std::make_pair(UserFromRow(rows[0]), rows[0][10].as<std::string>());
+      });
+}
+
+absl::StatusOr<model::UserPage> UserStore::List(const std::string& prefix,
+                                                const std::string& after_username, int limit) {
+  return db_.Transact(
+      {.operation = "list users"}, [&](pqxx::work& tx) -> absl::StatusOr<model::UserPage> {
+        model::UserPage page;
+        // One extra row tells whether another page exists.
+        pqxx::result rows = tx.exec_prepared("users.list", after_username, prefix, limit + 1);
+        for (const auto& row : rows) {
+          if (static_cast<int>(page.users.size()) == limit) {
+            page.last_username = page.users.back().username;
+            break;
+          }
+          page.users.push_back(UserFromRow(row));
+        }
+        return page;
+      });
+}
+
+absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const std::string& id,
+                                              const model::UserChanges& changes) {
+  const std::string conflict =
+      absl::StrCat("username \"", changes.username.value_or(""), "\" is already taken");
+  std::optional<std::string> policy;
+  if (changes.limit_policy) policy = std::string(PolicyName(*changes.limit_policy));
+  return db_.Transact(
+      {.operation = "update user", .on_conflict = conflict},
+      [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
+        pqxx::result rows = tx.exec_prepared(
+            "users.update", id, changes.username, changes.set_password, changes.password_hash,
+            changes.max_connections, policy, changes.grace_seconds,
+            changes.bandwidth_bytes_per_second, changes.disabled);
+        if (rows.empty()) return UserNotFound(id);
+        model::User updated = UserFromRow(rows[0]);
+        nlohmann::json details = LimitsJson(updated);
+        nlohmann::json changed = nlohmann::json::array();
+        if (changes.username) changed.push_back("username");
+        if (changes.set_password) changed.push_back("password");
+        if (changes.max_connections) changed.push_back("max_connections");
+        if (changes.limit_policy) changed.push_back("limit_policy");
+        if (changes.grace_seconds) changed.push_back("grace_seconds");
+        if (changes.bandwidth_bytes_per_second) changed.push_back("bandwidth_bytes_per_second");
+        if (changes.disabled) changed.push_back("disabled");
+        details["changed"] = changed;
+        AppendAudit(tx, actor, "user.update", absl::StrCat("user:", updated.id), details);
+        return updated;
+      });
+}
+
+absl::Status UserStore::Delete(const model::Actor& actor, const std::string& id) {
+  return db_.Transact({.operation = "delete user"}, [&](pqxx::work& tx) -> absl::Status {
+    pqxx::result rows = tx.exec_prepared("users.delete", id);
+    if (rows.empty()) return UserNotFound(id);
+    AppendAudit(tx, actor, "user.delete", absl::StrCat("user:", id),
+                {{"username", rows[0][0].as<std::string>()}});
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace warden::control::store

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "controlplane/model/audit.h"
+#include "controlplane/model/user.h"
+#include "controlplane/store/database.h"
+
+namespace warden::control::store {
+
+std::span<const Statement> UserStatements();
+
+absl::string_view PolicyName(model::LimitPolicy policy);
+
+// Users and their limits. Every change writes its audit event in the same
+// transaction.
+class UserStore {
+ public:
+  explicit UserStore(Database& db) : db_(db) {}
+
+  absl::StatusOr<model::User> Create(const model::Actor& actor, const model::NewUser& user);
+  absl::StatusOr<model::User> GetById(const std::string& id);
+  absl::StatusOr<model::User> GetByUsername(const std::string& username);
+  // Usernames starting with `prefix`, after `after_username`, in order.
+  absl::StatusOr<model::UserPage> List(const std::string& prefix,
+                                       const std::string& after_username, int limit);
+  absl::StatusOr<model::User> Update(const model::Actor& actor, const std::string& id,
+                                     const model::UserChanges& changes);
+  absl::Status Delete(const model::Actor& actor, const std::string& id);
+
+  // The password hash of an enabled or disabled user, for verification;
+  // NOT_FOUND when the user does not exist or has no password.
+  absl::StatusOr<std::pair<model::User, std::string>> GetWithPasswordHash(
+      const std::string& username);
+
+ private:
+  Database& db_;
+};
+
+}  // namespace warden::control::store

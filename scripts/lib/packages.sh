@@ -1,0 +1,32 @@
+# Debian packages Warden needs, and an idempotent installer that says what it does.
+# shellcheck shell=bash
+
+WARDEN_BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
+  libabsl-dev libpqxx-dev libpq-dev libspdlog-dev libsodium-dev libcli11-dev
+  nlohmann-json3-dev libcpp-httplib-dev
+)
+WARDEN_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev)
+WARDEN_RUNTIME_PACKAGES=(postgresql postgresql-client iproute2 procps)
+
+# ensure_packages PKG... : installs those not yet installed (root: apt-get; else sudo).
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "packages: all ${#@} present"
+    return 0
+  fi
+  echo "packages: installing ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "error: need root (or sudo) to install: ${missing[*]}" >&2; return 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "packages: installed ${missing[*]}"
+}

@@ -1,0 +1,44 @@
+#pragma once
+
+// A real warden-control (in process, port 0) on a fresh real database.
+
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "controlplane/control_plane.h"
+#include "tests/support/test_postgres.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "warden/v1/admin.grpc.pb.h"
+
+namespace warden::testing {
+
+inline constexpr char kTestAdminKey[] =
+    "wak_0000000000000000000000000000000000000000000000000000000000000001";
+
+// Fast argon2id settings: tests check behaviour, not hash cost.
+control::ControlPlaneConfig TestControlPlaneConfig(const std::string& database_url);
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Starts (or restarts) the control plane with `config`.
+  void StartControlPlane(const control::ControlPlaneConfig& config);
+
+  std::shared_ptr<grpc::Channel> Channel() const;
+  std::unique_ptr<v1::AdminService::Stub> Admin() const;
+  // The gRPC health status of `service` ("" = the server); UNKNOWN on RPC failure.
+  int HealthStatus(const std::string& service = "") const;
+
+  // A context that carries `key` as its bearer token and a 10 s deadline.
+  static std::unique_ptr<grpc::ClientContext> Context(const std::string& key = kTestAdminKey);
+
+  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<control::ControlPlane> control_;
+};
+
+}  // namespace warden::testing

@@ -1,0 +1,58 @@
+#pragma once
+
+// Real PostgreSQL for integration tests. The shared cluster is the one the
+// CTest fixture started for the whole run (WARDEN_TEST_PG_ENV names its
+// coordinates); a test binary run by hand starts a private one instead.
+// Each test gets a fresh database, copied from a migrated template.
+
+#include <memory>
+#include <string>
+
+namespace warden::testing {
+
+class TestDatabase;
+
+class TestPostgres {
+ public:
+  // The cluster shared by this test run.
+  static TestPostgres& Shared();
+  // A cluster of the caller's own, e.g. to stop and restart it.
+  static std::unique_ptr<TestPostgres> StartPrivate();
+
+  ~TestPostgres();
+
+  // A new database: migrated (a copy of the template) or empty.
+  std::unique_ptr<TestDatabase> CreateDatabase(bool migrated = true);
+
+  // Only for private clusters: stop the server, start it again on the same port.
+  void Stop();
+  void Start();
+
+  std::string UrlFor(const std::string& database) const;
+  int port() const { return port_; }
+
+ private:
+  TestPostgres(std::string dir, int port, bool owned);
+  void EnsureTemplate();
+
+  std::string dir_;
+  int port_;
+  bool owned_;
+};
+
+// A database that is dropped when this object goes away.
+class TestDatabase {
+ public:
+  TestDatabase(TestPostgres& cluster, std::string name)
+      : cluster_(cluster), name_(std::move(name)) {}
+  ~TestDatabase();
+
+  const std::string& name() const { return name_; }
+  std::string url() const { return cluster_.UrlFor(name_); }
+
+ private:
+  TestPostgres& cluster_;
+  std::string name_;
+};
+
+}  // namespace warden::testing
