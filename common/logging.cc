@@ -21,8 +21,8 @@ class JsonLinesFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     nlohmann::json line;
-    line["ts"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time),
-                                  absl::UTCTimeZone());
+    line["ts"] =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time), absl::UTCTimeZone());
     line["level"] = std::string(spdlog::level::to_string_view(msg.level).data(),
                                 spdlog::level::to_string_view(msg.level).size());
     line["logger"] = std::string(msg.logger_name.data(), msg.logger_name.size());
@@ -69,9 +69,8 @@ absl::Status Configure(absl::string_view level, absl::string_view format) {
   std::lock_guard lock(state.mu);
   state.level = parsed;
   state.sink->set_formatter(std::move(formatter));
-  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
-    logger->set_level(parsed);
-  });
+  spdlog::apply_all(
+      [&](const std::shared_ptr<spdlog::logger>& logger) { logger->set_level(parsed); });
   return absl::OkStatus();
 }
 

@@ -4,10 +4,9 @@
 // writing through one stderr sink in text or JSON-lines form. Messages carry
 // key=value fields; secrets are never passed to a logger.
 
-#include <memory>
-#include "absl/strings/string_view.h"
-
 #include <spdlog/logger.h>
+
+#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"

@@ -43,9 +43,8 @@ absl::StatusOr<std::string> DecodePageToken(absl::string_view token, absl::strin
 absl::StatusOr<int> ResolvePageSize(int64_t requested) {
   if (requested == 0) return kDefaultPageSize;
   if (requested < 0 || requested > kMaxPageSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be between 1 and ", kMaxPageSize, " (0 = default ",
-                     kDefaultPageSize, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("page_size must be between 1 and ", kMaxPageSize,
+                                                   " (0 = default ", kDefaultPageSize, ")"));
   }
   return static_cast<int>(requested);
 }

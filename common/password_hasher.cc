@@ -8,8 +8,7 @@ namespace warden {
 namespace {
 
 absl::Status Saturated() {
-  return absl::ResourceExhaustedError(
-      "too many password checks in progress; retry with backoff");
+  return absl::ResourceExhaustedError("too many password checks in progress; retry with backoff");
 }
 
 void Wipe(std::string& secret) {
@@ -56,8 +55,7 @@ void PasswordHasher::Verify(std::string password, std::string phc_hash, absl::Ti
   if (!pool_.TrySubmit(std::move(task))) std::move (*holder)(Saturated());
 }
 
-absl::StatusOr<std::string> PasswordHasher::HashAndWait(std::string password,
-                                                        absl::Time deadline) {
+absl::StatusOr<std::string> PasswordHasher::HashAndWait(std::string password, absl::Time deadline) {
   absl::Notification done;
   absl::StatusOr<std::string> result;
   Hash(std::move(password), deadline, [&](absl::StatusOr<std::string> hash) {

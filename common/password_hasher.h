@@ -26,8 +26,7 @@ class PasswordHasher {
   // `done` runs exactly once: on a hasher thread, or at once when the queue
   // is full.
   void Hash(std::string password, absl::Time deadline, HashDone done);
-  void Verify(std::string password, std::string phc_hash, absl::Time deadline,
-              VerifyDone done);
+  void Verify(std::string password, std::string phc_hash, absl::Time deadline, VerifyDone done);
 
   // Blocking forms, for threads that may block (database workers).
   absl::StatusOr<std::string> HashAndWait(std::string password, absl::Time deadline);

@@ -60,8 +60,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-absl::StatusOr<std::string> HashPassword(absl::string_view password,
-                                         const PasswordHashCost& cost) {
+absl::StatusOr<std::string> HashPassword(absl::string_view password, const PasswordHashCost& cost) {
   EnsureSodium();
   std::array<char, crypto_pwhash_STRBYTES> out;
   if (crypto_pwhash_str_alg(out.data(), password.data(), password.size(), cost.ops_limit,

@@ -6,9 +6,9 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace warden::secrets {
 
@@ -32,8 +32,7 @@ struct PasswordHashCost {
 };
 
 // An argon2id hash in PHC string form ("$argon2id$v=19$m=...").
-absl::StatusOr<std::string> HashPassword(absl::string_view password,
-                                         const PasswordHashCost& cost);
+absl::StatusOr<std::string> HashPassword(absl::string_view password, const PasswordHashCost& cost);
 
 // Verifies `password` against an argon2id PHC string; the parameters come
 // from the string itself, so hashes made with another cost still verify.

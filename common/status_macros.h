@@ -9,12 +9,11 @@
 #define WARDEN_STATUS_CONCAT(a, b) WARDEN_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` is not OK.
-#define WARDEN_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    if (absl::Status _warden_status = (expr); \
-        !_warden_status.ok()) {               \
-      return _warden_status;                  \
-    }                                         \
+#define WARDEN_RETURN_IF_ERROR(expr)                                  \
+  do {                                                                \
+    if (absl::Status _warden_status = (expr); !_warden_status.ok()) { \
+      return _warden_status;                                          \
+    }                                                                 \
   } while (false)
 
 // `lhs` = the value of a StatusOr, or return its error.

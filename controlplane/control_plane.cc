@@ -11,13 +11,18 @@
 #include "common/password_hasher.h"
 #include "common/status_macros.h"
 #include "common/worker_pool.h"
+#include "controlplane/admission/admitter.h"
 #include "controlplane/health_monitor.h"
 #include "controlplane/services/admin_service.h"
+#include "controlplane/services/agent_service.h"
 #include "controlplane/services/authenticator.h"
+#include "controlplane/services/node_authenticator.h"
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/database.h"
 #include "controlplane/store/migrations.h"
+#include "controlplane/store/node_store.h"
+#include "controlplane/store/session_store.h"
 #include "controlplane/store/statements.h"
 #include "controlplane/store/user_store.h"
 
@@ -53,10 +58,15 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::UserStore> users;
   std::unique_ptr<store::ApiKeyStore> api_keys;
   std::unique_ptr<store::AuditStore> audit;
+  std::unique_ptr<store::NodeStore> nodes;
+  std::unique_ptr<store::SessionStore> sessions;
   std::unique_ptr<WorkerPool> db_workers;
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<services::Authenticator> authenticator;
+  std::unique_ptr<services::NodeAuthenticator> node_authenticator;
+  std::unique_ptr<admission::Admitter> admitter;
   std::unique_ptr<services::AdminService> admin;
+  std::unique_ptr<services::AgentService> agent;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<HealthMonitor> health;
   bool stopped = false;
@@ -81,9 +91,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                     .pool_size = config.db_pool_size,
                                     .acquire_timeout = config.db_acquire_timeout,
                                     .statement_timeout = config.db_statement_timeout};
-  WARDEN_ASSIGN_OR_RETURN(store::MigrationReport report,
-                          MigrateWhenReachable(store::ConnectionString(db_options),
-                                               config.db_wait));
+  WARDEN_ASSIGN_OR_RETURN(
+      store::MigrationReport report,
+      MigrateWhenReachable(store::ConnectionString(db_options), config.db_wait));
   plane->schema_version_ = report.schema_version;
   Log()->info("database schema version={} applied_now={}", report.schema_version,
               report.applied_now);
@@ -93,10 +103,11 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.users = std::make_unique<store::UserStore>(*parts.db);
   parts.api_keys = std::make_unique<store::ApiKeyStore>(*parts.db);
   parts.audit = std::make_unique<store::AuditStore>(*parts.db);
+  parts.nodes = std::make_unique<store::NodeStore>(*parts.db);
+  parts.sessions = std::make_unique<store::SessionStore>(*parts.db);
 
-  WARDEN_ASSIGN_OR_RETURN(plane->bootstrap_,
-                          BootstrapAdminKey(*parts.api_keys, config.admin_key,
-                                            config.admin_key_file));
+  WARDEN_ASSIGN_OR_RETURN(plane->bootstrap_, BootstrapAdminKey(*parts.api_keys, config.admin_key,
+                                                               config.admin_key_file));
   Log()->info("{}", plane->bootstrap_.note);
 
   const int cores = std::max(1u, std::thread::hardware_concurrency());
@@ -105,22 +116,33 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.db_workers =
       std::make_unique<WorkerPool>("warden-db", config.db_pool_size, /*max_queued=*/10000);
   parts.hasher = std::make_unique<PasswordHasher>(
-      config.password_cost,
-      config.password_threads > 0 ? config.password_threads : 2 * cores, /*max_queued=*/1000);
+      config.password_cost, config.password_threads > 0 ? config.password_threads : 2 * cores,
+      /*max_queued=*/1000);
   parts.authenticator = std::make_unique<services::Authenticator>(*parts.api_keys);
-  parts.admin = std::make_unique<services::AdminService>(services::AdminDependencies{
-      .db_workers = *parts.db_workers,
-      .hasher = *parts.hasher,
-      .authenticator = *parts.authenticator,
-      .users = *parts.users,
-      .api_keys = *parts.api_keys,
-      .audit = *parts.audit});
+  parts.admin = std::make_unique<services::AdminService>(
+      services::AdminDependencies{.db_workers = *parts.db_workers,
+                                  .hasher = *parts.hasher,
+                                  .authenticator = *parts.authenticator,
+                                  .users = *parts.users,
+                                  .api_keys = *parts.api_keys,
+                                  .audit = *parts.audit,
+                                  .nodes = *parts.nodes,
+                                  .sessions = *parts.sessions});
+  parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(*parts.nodes);
+  parts.admitter = std::make_unique<admission::Admitter>(
+      *parts.sessions, *parts.users, *parts.hasher, *parts.db_workers, RealClock::Get());
+  parts.agent = std::make_unique<services::AgentService>(
+      services::AgentDependencies{.db_workers = *parts.db_workers,
+                                  .nodes = *parts.node_authenticator,
+                                  .admitter = *parts.admitter,
+                                  .sessions = *parts.sessions});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &plane->port_);
   builder.RegisterService(parts.admin.get());
+  builder.RegisterService(parts.agent.get());
   parts.server = builder.BuildAndStart();
   if (parts.server == nullptr || plane->port_ == 0) {
     return absl::FailedPreconditionError(
@@ -128,7 +150,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   }
   parts.health = std::make_unique<HealthMonitor>(
       *parts.db, parts.server->GetHealthCheckService(),
-      std::vector<std::string>{"", v1::AdminService::service_full_name()},
+      std::vector<std::string>{"", v1::AdminService::service_full_name(),
+                               v1::AgentService::service_full_name()},
       config.health_interval);
   parts.health->Start();
   Log()->info("serving on {} (port {})", config.listen, plane->port_);

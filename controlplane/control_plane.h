@@ -29,7 +29,7 @@ struct ControlPlaneConfig {
   std::string admin_key;       // WARDEN_ADMIN_KEY
   std::string admin_key_file;  // where a generated bootstrap key is kept
   secrets::PasswordHashCost password_cost;
-  int password_threads = 0;    // 0: two per core
+  int password_threads = 0;  // 0: two per core
   absl::Duration health_interval = absl::Seconds(1);
   bool migrate_only = false;
 };

@@ -24,11 +24,11 @@ struct AuditEvent {
 };
 
 struct AuditFilter {
-  std::string actor;    // "" = any
+  std::string actor;  // "" = any
   std::string action;
   std::string subject;
-  std::optional<absl::Time> since;  // inclusive
-  std::optional<absl::Time> until;  // exclusive
+  std::optional<absl::Time> since;   // inclusive
+  std::optional<absl::Time> until;   // exclusive
   std::optional<int64_t> before_id;  // keyset: events older than this id
   int limit = 100;
 };

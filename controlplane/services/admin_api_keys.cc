@@ -17,9 +17,9 @@ grpc::ServerUnaryReactor* AdminService::CreateApiKey(grpc::CallbackServerContext
     WARDEN_RETURN_IF_ERROR(ValidateKeyName("name", request->name()));
     WARDEN_ASSIGN_OR_RETURN(model::Role role, ParseRole("role", request->role()));
     std::string secret = secrets::NewToken(kApiKeyPrefix);
-    WARDEN_ASSIGN_OR_RETURN(model::ApiKey key,
-                            deps_.api_keys.Create(call.actor(), request->name(), role,
-                                                  secrets::Sha256Hex(secret)));
+    WARDEN_ASSIGN_OR_RETURN(
+        model::ApiKey key,
+        deps_.api_keys.Create(call.actor(), request->name(), role, secrets::Sha256Hex(secret)));
     ToProto(key, response->mutable_key());
     response->set_secret(std::move(secret));
     return absl::OkStatus();

@@ -54,8 +54,7 @@ grpc::ServerUnaryReactor* AdminService::ListAuditEvents(grpc::CallbackServerCont
     if (more) events.resize(page_size);
     for (const model::AuditEvent& event : events) ToProto(event, response->add_events());
     if (more) {
-      response->set_next_page_token(
-          paging::EncodePageToken(query, absl::StrCat(events.back().id)));
+      response->set_next_page_token(paging::EncodePageToken(query, absl::StrCat(events.back().id)));
     }
     return absl::OkStatus();
   });

@@ -6,6 +6,8 @@
 #include "controlplane/services/authenticator.h"
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/node_store.h"
+#include "controlplane/store/session_store.h"
 #include "controlplane/store/user_store.h"
 #include "warden/v1/admin.grpc.pb.h"
 
@@ -18,6 +20,8 @@ struct AdminDependencies {
   store::UserStore& users;
   store::ApiKeyStore& api_keys;
   store::AuditStore& audit;
+  store::NodeStore& nodes;
+  store::SessionStore& sessions;
 };
 
 // AdminService: authenticate, validate, call the store, map the result.
@@ -29,8 +33,7 @@ class AdminService final : public v1::AdminService::CallbackService {
                                        const v1::CreateUserRequest* request,
                                        v1::User* response) override;
   grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* ctx,
-                                    const v1::GetUserRequest* request,
-                                    v1::User* response) override;
+                                    const v1::GetUserRequest* request, v1::User* response) override;
   grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* ctx,
                                       const v1::ListUsersRequest* request,
                                       v1::ListUsersResponse* response) override;
@@ -52,6 +55,23 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* RevokeApiKey(grpc::CallbackServerContext* ctx,
                                          const v1::RevokeApiKeyRequest* request,
                                          v1::ApiKey* response) override;
+  grpc::ServerUnaryReactor* CreateNode(grpc::CallbackServerContext* ctx,
+                                       const v1::CreateNodeRequest* request,
+                                       v1::CreateNodeResponse* response) override;
+  grpc::ServerUnaryReactor* GetNode(grpc::CallbackServerContext* ctx,
+                                    const v1::GetNodeRequest* request, v1::Node* response) override;
+  grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx,
+                                      const v1::ListNodesRequest* request,
+                                      v1::ListNodesResponse* response) override;
+  grpc::ServerUnaryReactor* RemoveNode(grpc::CallbackServerContext* ctx,
+                                       const v1::RemoveNodeRequest* request,
+                                       v1::Node* response) override;
+  grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* ctx,
+                                         const v1::ListSessionsRequest* request,
+                                         v1::ListSessionsResponse* response) override;
+  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* ctx,
+                                     const v1::GetStatsRequest* request,
+                                     v1::Stats* response) override;
 
  private:
   enum class Access { kRead, kWrite };

@@ -1,12 +1,12 @@
 #pragma once
 
-#include <map>
-#include <string>
-#include "absl/strings/string_view.h"
-
 #include <grpcpp/support/string_ref.h>
 
+#include <map>
+#include <string>
+
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "controlplane/model/api_key.h"
 #include "controlplane/store/api_key_store.h"
 

@@ -28,6 +28,118 @@ v1::ApiKeyRole ToProto(model::Role role) {
   return role == model::Role::kAdmin ? v1::ADMIN : v1::VIEWER;
 }
 
+v1::Protocol ToProto(model::Protocol protocol) {
+  switch (protocol) {
+    case model::Protocol::kWireGuard:
+      return v1::WIREGUARD;
+    case model::Protocol::kOpenVpn:
+      return v1::OPENVPN;
+    case model::Protocol::kQuic:
+      return v1::QUIC;
+  }
+  return v1::PROTOCOL_UNSPECIFIED;
+}
+
+v1::SessionState ToProto(model::SessionState state) {
+  switch (state) {
+    case model::SessionState::kActive:
+      return v1::SESSION_STATE_ACTIVE;
+    case model::SessionState::kClosing:
+      return v1::SESSION_STATE_CLOSING;
+    case model::SessionState::kClosed:
+      return v1::SESSION_STATE_CLOSED;
+  }
+  return v1::SESSION_STATE_UNSPECIFIED;
+}
+
+v1::NodeState ToProto(model::NodeState state) {
+  switch (state) {
+    case model::NodeState::kActive:
+      return v1::NODE_STATE_ACTIVE;
+    case model::NodeState::kDraining:
+      return v1::NODE_STATE_DRAINING;
+    case model::NodeState::kRemoved:
+      return v1::NODE_STATE_REMOVED;
+  }
+  return v1::NODE_STATE_UNSPECIFIED;
+}
+
+v1::DenyReason ToProto(model::DenyReason reason) {
+  switch (reason) {
+    case model::DenyReason::kBadCredentials:
+      return v1::BAD_CREDENTIALS;
+    case model::DenyReason::kUserDisabled:
+      return v1::USER_DISABLED;
+    case model::DenyReason::kDeviceLimitReached:
+      return v1::DEVICE_LIMIT_REACHED;
+    case model::DenyReason::kNodeDraining:
+      return v1::NODE_DRAINING;
+  }
+  return v1::DENY_REASON_UNSPECIFIED;
+}
+
+void ToProto(const model::Node& node, v1::Node* out) {
+  out->set_id(node.id);
+  out->set_name(node.name);
+  for (model::Protocol protocol : node.protocols) out->add_protocols(ToProto(protocol));
+  out->set_state(ToProto(node.state));
+  out->set_attach_epoch(node.attach_epoch);
+  if (node.last_seen_at) ToProto(*node.last_seen_at, out->mutable_last_seen_at());
+  ToProto(node.created_at, out->mutable_created_at());
+  out->set_live_sessions(node.live_sessions);
+}
+
+void ToProto(const model::Session& session, v1::Session* out) {
+  out->set_id(session.id);
+  out->set_user_id(session.user_id);
+  out->set_username(session.username);
+  out->set_node_id(session.node_id);
+  out->set_node_name(session.node_name);
+  out->set_protocol(ToProto(session.protocol));
+  out->set_session_key(session.session_key);
+  out->set_device_label(session.device_label);
+  out->set_client_address(session.client_address);
+  out->set_state(ToProto(session.state));
+  ToProto(session.opened_at, out->mutable_opened_at());
+  ToProto(session.last_seen_at, out->mutable_last_seen_at());
+  if (session.closed_at) ToProto(*session.closed_at, out->mutable_closed_at());
+  out->set_close_reason(session.close_reason);
+  out->set_rx_bytes(session.rx_bytes);
+  out->set_tx_bytes(session.tx_bytes);
+}
+
+void ToProto(const store::FleetStats& stats, v1::Stats* out) {
+  out->set_live_sessions(stats.live_sessions);
+  out->set_closing_sessions(stats.closing_sessions);
+  out->set_users_with_live_sessions(stats.users_with_live_sessions);
+  for (const auto& [node, count] : stats.live_by_node) {
+    (*out->mutable_live_sessions_by_node())[node] = count;
+  }
+  for (const auto& [protocol, count] : stats.live_by_protocol) {
+    (*out->mutable_live_sessions_by_protocol())[v1::Protocol_Name(ToProto(protocol))] = count;
+  }
+}
+
+void ToProto(const store::AdmissionResult& result, v1::AdmitResponse* out) {
+  if (!result.decision.admit) {
+    out->mutable_denied()->set_reason(ToProto(result.decision.reason));
+    out->mutable_denied()->set_message(result.decision.message);
+    return;
+  }
+  v1::Admitted* admitted = out->mutable_admitted();
+  admitted->set_session_id(result.session_id);
+  admitted->set_user_id(result.user_id);
+  admitted->set_username(result.username);
+  admitted->set_bandwidth_bytes_per_second(result.bandwidth_bytes_per_second);
+  admitted->set_already_live(result.already_live);
+  for (const store::Eviction& eviction : result.evictions) {
+    v1::EvictedSession* evicted = admitted->add_evicted();
+    evicted->set_session_id(eviction.session_id);
+    evicted->set_node_name(eviction.node_name);
+    ToProto(eviction.kill_due, evicted->mutable_kill_due_at());
+  }
+}
+
 void ToProto(const model::User& user, v1::User* out) {
   out->set_id(user.id);
   out->set_username(user.username);

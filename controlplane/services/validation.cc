@@ -1,5 +1,6 @@
 #include "controlplane/services/validation.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -31,9 +32,10 @@ absl::StatusOr<std::string> NormalizeUsernameChars(absl::string_view field, absl
   return lowered;
 }
 
-constexpr absl::string_view kUpdatablePaths[] = {
-    "username",      "password", "max_connections", "limit_policy",
-    "grace_seconds", "bandwidth_bytes_per_second",  "disabled"};
+constexpr absl::string_view kUpdatablePaths[] = {"username",        "password",
+                                                 "max_connections", "limit_policy",
+                                                 "grace_seconds",   "bandwidth_bytes_per_second",
+                                                 "disabled"};
 
 }  // namespace
 
@@ -68,7 +70,8 @@ absl::Status ValidateUuid(absl::string_view field, absl::string_view value) {
       valid = absl::ascii_isxdigit(static_cast<unsigned char>(c));
     }
   }
-  if (!valid) return Invalid(field, absl::StrCat("must be a UUID; got \"", value.substr(0, 64), "\""));
+  if (!valid)
+    return Invalid(field, absl::StrCat("must be a UUID; got \"", value.substr(0, 64), "\""));
   return absl::OkStatus();
 }
 
@@ -125,11 +128,108 @@ absl::StatusOr<model::Role> ParseRole(absl::string_view field, int value) {
 absl::Status ValidateKeyName(absl::string_view field, absl::string_view name) {
   bool valid = !name.empty() && name.size() <= 64;
   for (char c : name) {
-    valid = valid && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-                      c == '_' || c == '-');
+    valid = valid && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                      c == '-');
   }
   if (!valid) return Invalid(field, "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'");
   return absl::OkStatus();
+}
+
+absl::Status ValidateNodeName(absl::string_view field, absl::string_view name) {
+  bool valid = !name.empty() && name.size() <= 63 && name[0] != '.' && name[0] != '-';
+  for (char c : name) {
+    valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-');
+  }
+  if (!valid) {
+    return Invalid(field,
+                   "must be 1-63 characters of a-z, 0-9, '.', '-', starting with a letter "
+                   "or digit");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<model::Protocol> ParseProtocol(absl::string_view field, int value) {
+  switch (value) {
+    case v1::WIREGUARD:
+      return model::Protocol::kWireGuard;
+    case v1::OPENVPN:
+      return model::Protocol::kOpenVpn;
+    case v1::QUIC:
+      return model::Protocol::kQuic;
+    default:
+      return Invalid(field, absl::StrCat("must be WIREGUARD, OPENVPN or QUIC; got ", value));
+  }
+}
+
+absl::StatusOr<std::vector<model::Protocol>> ParseProtocols(
+    absl::string_view field, const google::protobuf::RepeatedField<int>& values) {
+  std::vector<model::Protocol> protocols;
+  for (int value : values) {
+    WARDEN_ASSIGN_OR_RETURN(model::Protocol protocol, ParseProtocol(field, value));
+    if (std::find(protocols.begin(), protocols.end(), protocol) == protocols.end()) {
+      protocols.push_back(protocol);
+    }
+  }
+  return protocols;
+}
+
+absl::Status ValidateText(absl::string_view field, absl::string_view value, size_t max_bytes,
+                          bool required) {
+  if (required && value.empty()) return Invalid(field, "is required");
+  if (value.size() > max_bytes) {
+    return Invalid(field, absl::StrCat("must be at most ", max_bytes, " bytes"));
+  }
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Invalid(field, "must not contain control characters");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<admission::AdmitInput> ValidateAdmitRequest(const v1::AdmitRequest& request) {
+  admission::AdmitInput input;
+  store::AdmissionRequest& admission = input.request;
+  WARDEN_ASSIGN_OR_RETURN(admission.protocol, ParseProtocol("protocol", request.protocol()));
+  WARDEN_RETURN_IF_ERROR(ValidateText("session_key", request.session_key(), 256, true));
+  WARDEN_RETURN_IF_ERROR(ValidateText("device_label", request.device_label(), 128, false));
+  WARDEN_RETURN_IF_ERROR(ValidateText("client_address", request.client_address(), 128, false));
+  admission.session_key = request.session_key();
+  admission.device_label = request.device_label();
+  admission.client_address = request.client_address();
+  switch (request.credential_case()) {
+    case v1::AdmitRequest::kPassword: {
+      WARDEN_ASSIGN_OR_RETURN(
+          std::string username,
+          NormalizeUsername("password.username", request.password().username()));
+      if (request.password().password().empty() ||
+          request.password().password().size() > kMaxPasswordBytes) {
+        return Invalid("password.password",
+                       absl::StrCat("must be 1 to ", kMaxPasswordBytes, " bytes long"));
+      }
+      input.credential = admission::PasswordLogin{.username = std::move(username),
+                                                  .password = request.password().password()};
+      break;
+    }
+    case v1::AdmitRequest::kAssertedUser: {
+      const v1::AssertedUser& asserted = request.asserted_user();
+      if (asserted.user_case() == v1::AssertedUser::kUserId) {
+        WARDEN_RETURN_IF_ERROR(ValidateUuid("asserted_user.user_id", asserted.user_id()));
+        admission.user.id = asserted.user_id();
+      } else if (asserted.user_case() == v1::AssertedUser::kUsername) {
+        WARDEN_ASSIGN_OR_RETURN(admission.user.username,
+                                NormalizeUsername("asserted_user.username", asserted.username()));
+      } else {
+        return Invalid("asserted_user", "must set user_id or username");
+      }
+      break;
+    }
+    case v1::AdmitRequest::kConnectTicket:
+      return absl::UnimplementedError("connect tickets are not accepted by this control plane yet");
+    default:
+      return Invalid("credential", "must be one of password, asserted_user, connect_ticket");
+  }
+  return input;
 }
 
 absl::StatusOr<ValidatedNewUser> ValidateCreateUser(const v1::CreateUserRequest& request) {
@@ -143,10 +243,13 @@ absl::StatusOr<ValidatedNewUser> ValidateCreateUser(const v1::CreateUserRequest&
   }
   WARDEN_RETURN_IF_ERROR(ValidateMaxConnections("user.max_connections", user.max_connections()));
   out.user.max_connections = user.max_connections();
-  WARDEN_ASSIGN_OR_RETURN(out.user.limit_policy, ParseLimitPolicy("user.limit_policy", user.limit_policy(), /*allow_unspecified=*/true));
+  WARDEN_ASSIGN_OR_RETURN(
+      out.user.limit_policy,
+      ParseLimitPolicy("user.limit_policy", user.limit_policy(), /*allow_unspecified=*/true));
   WARDEN_RETURN_IF_ERROR(ValidateGraceSeconds("user.grace_seconds", user.grace_seconds()));
   out.user.grace_seconds = user.grace_seconds();
-  WARDEN_RETURN_IF_ERROR(ValidateBandwidth("user.bandwidth_bytes_per_second", user.bandwidth_bytes_per_second()));
+  WARDEN_RETURN_IF_ERROR(
+      ValidateBandwidth("user.bandwidth_bytes_per_second", user.bandwidth_bytes_per_second()));
   out.user.bandwidth_bytes_per_second = user.bandwidth_bytes_per_second();
   out.user.disabled = user.disabled();
   return out;
@@ -168,10 +271,9 @@ absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserReque
     bool known = false;
     for (absl::string_view updatable : kUpdatablePaths) known = known || path == updatable;
     if (!known) {
-      return Invalid("update_mask",
-                     absl::StrCat("path \"", path.substr(0, 64),
-                                  "\" is not an updatable field; updatable: ",
-                                  absl::StrJoin(kUpdatablePaths, ", ")));
+      return Invalid("update_mask", absl::StrCat("path \"", path.substr(0, 64),
+                                                 "\" is not an updatable field; updatable: ",
+                                                 absl::StrJoin(kUpdatablePaths, ", ")));
     }
   }
   model::UserChanges& changes = out.changes;
@@ -190,14 +292,17 @@ absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserReque
     changes.max_connections = user.max_connections();
   }
   if (paths.count("limit_policy")) {
-    WARDEN_ASSIGN_OR_RETURN(changes.limit_policy, ParseLimitPolicy("user.limit_policy", user.limit_policy(), /*allow_unspecified=*/false));
+    WARDEN_ASSIGN_OR_RETURN(
+        changes.limit_policy,
+        ParseLimitPolicy("user.limit_policy", user.limit_policy(), /*allow_unspecified=*/false));
   }
   if (paths.count("grace_seconds")) {
     WARDEN_RETURN_IF_ERROR(ValidateGraceSeconds("user.grace_seconds", user.grace_seconds()));
     changes.grace_seconds = user.grace_seconds();
   }
   if (paths.count("bandwidth_bytes_per_second")) {
-    WARDEN_RETURN_IF_ERROR(ValidateBandwidth("user.bandwidth_bytes_per_second", user.bandwidth_bytes_per_second()));
+    WARDEN_RETURN_IF_ERROR(
+        ValidateBandwidth("user.bandwidth_bytes_per_second", user.bandwidth_bytes_per_second()));
     changes.bandwidth_bytes_per_second = user.bandwidth_bytes_per_second();
   }
   if (paths.count("disabled")) changes.disabled = user.disabled();

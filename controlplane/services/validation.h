@@ -5,12 +5,15 @@
 
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "controlplane/admission/admitter.h"
 #include "controlplane/model/api_key.h"
+#include "controlplane/model/session.h"
 #include "controlplane/model/user.h"
 #include "warden/v1/admin.pb.h"
+#include "warden/v1/agent.pb.h"
 
 namespace warden::control::services {
 
@@ -38,8 +41,21 @@ absl::StatusOr<model::Role> ParseRole(absl::string_view field, int value);
 // 1-64 characters of [A-Za-z0-9._-].
 absl::Status ValidateKeyName(absl::string_view field, absl::string_view name);
 
+// 1-63 characters of [a-z0-9.-], starting with a letter or digit.
+absl::Status ValidateNodeName(absl::string_view field, absl::string_view name);
+absl::StatusOr<model::Protocol> ParseProtocol(absl::string_view field, int value);
+absl::StatusOr<std::vector<model::Protocol>> ParseProtocols(
+    absl::string_view field, const google::protobuf::RepeatedField<int>& values);
+// Printable text of at most `max_bytes`; `required` forbids empty.
+absl::Status ValidateText(absl::string_view field, absl::string_view value, size_t max_bytes,
+                          bool required);
+
+// An AdmitRequest as the admitter takes it; the node is filled in by the
+// caller from its credential.
+absl::StatusOr<admission::AdmitInput> ValidateAdmitRequest(const v1::AdmitRequest& request);
+
 struct ValidatedNewUser {
-  model::NewUser user;                 // password_hash still empty
+  model::NewUser user;                  // password_hash still empty
   std::optional<std::string> password;  // to be hashed
 };
 absl::StatusOr<ValidatedNewUser> ValidateCreateUser(const v1::CreateUserRequest& request);

@@ -14,10 +14,10 @@ constexpr Statement kStatements[] = {
     {"keys.insert",
      "INSERT INTO api_keys (name, role, key_hash) VALUES ($1, $2, decode($3, 'hex')) "
      "RETURNING " WARDEN_KEY_COLUMNS},
-    {"keys.by_hash", "SELECT " WARDEN_KEY_COLUMNS " FROM api_keys WHERE key_hash = decode($1, 'hex')"},
-    {"keys.list",
-     "SELECT " WARDEN_KEY_COLUMNS " FROM api_keys WHERE $1 OR revoked_at IS NULL "
-     "ORDER BY created_at, name"},
+    {"keys.by_hash",
+     "SELECT " WARDEN_KEY_COLUMNS " FROM api_keys WHERE key_hash = decode($1, 'hex')"},
+    {"keys.list", "SELECT " WARDEN_KEY_COLUMNS " FROM api_keys WHERE $1 OR revoked_at IS NULL "
+                  "ORDER BY created_at, name"},
     // Locks every unrevoked admin key so that two revocations cannot both
     // believe another admin key remains.
     {"keys.lock_admins",
@@ -69,9 +69,9 @@ absl::StatusOr<model::ApiKey> ApiKeyStore::Create(const model::Actor& actor,
 
 absl::StatusOr<std::optional<StoredApiKey>> ApiKeyStore::FindActive(
     const std::string& key_hash_hex) {
-  return db_.Transact(
+  return db_.Autocommit(
       {.operation = "check API key"},
-      [&](pqxx::work& tx) -> absl::StatusOr<std::optional<StoredApiKey>> {
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::optional<StoredApiKey>> {
         pqxx::result rows = tx.exec_prepared("keys.by_hash", key_hash_hex);
         if (rows.empty()) return std::nullopt;
         StoredApiKey key = KeyFromRow(rows[0]);
@@ -81,9 +81,9 @@ absl::StatusOr<std::optional<StoredApiKey>> ApiKeyStore::FindActive(
 }
 
 absl::StatusOr<std::vector<model::ApiKey>> ApiKeyStore::List(bool include_revoked) {
-  return db_.Transact(
+  return db_.Autocommit(
       {.operation = "list API keys"},
-      [&](pqxx::work& tx) -> absl::StatusOr<std::vector<model::ApiKey>> {
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::ApiKey>> {
         std::vector<model::ApiKey> keys;
         for (const auto& row : tx.exec_prepared("keys.list", include_revoked)) {
           keys.push_back(KeyFromRow(row).key);
@@ -111,8 +111,8 @@ absl::StatusOr<model::ApiKey> ApiKeyStore::Revoke(const model::Actor& actor,
       });
 }
 
-absl::StatusOr<BootstrapOutcome> ApiKeyStore::InstallBootstrapKey(
-    const std::string& key_hash_hex, bool only_if_no_admin) {
+absl::StatusOr<BootstrapOutcome> ApiKeyStore::InstallBootstrapKey(const std::string& key_hash_hex,
+                                                                  bool only_if_no_admin) {
   return db_.Transact(
       {.operation = "install bootstrap admin key"},
       [&](pqxx::work& tx) -> absl::StatusOr<BootstrapOutcome> {
@@ -129,9 +129,8 @@ absl::StatusOr<BootstrapOutcome> ApiKeyStore::InstallBootstrapKey(
         if (!tx.exec_prepared("keys.name_taken", name).empty()) {
           name = absl::StrCat("bootstrap-", key_hash_hex.substr(0, 8));
         }
-        StoredApiKey created =
-            KeyFromRow(tx.exec_prepared1("keys.insert", name, RoleName(model::Role::kAdmin),
-                                         key_hash_hex));
+        StoredApiKey created = KeyFromRow(
+            tx.exec_prepared1("keys.insert", name, RoleName(model::Role::kAdmin), key_hash_hex));
         AppendAudit(tx, model::Actor{"system"}, "api_key.bootstrap",
                     absl::StrCat("api_key:", created.key.id), {{"name", name}});
         return BootstrapOutcome::kInstalled;

@@ -28,16 +28,15 @@ void AppendAudit(pqxx::work& tx, const model::Actor& actor, absl::string_view ac
                    details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-absl::StatusOr<std::vector<model::AuditEvent>> AuditStore::List(
-    const model::AuditFilter& filter) {
-  return db_.Transact(
+absl::StatusOr<std::vector<model::AuditEvent>> AuditStore::List(const model::AuditFilter& filter) {
+  return db_.Autocommit(
       {.operation = "list audit events"},
-      [&](pqxx::work& tx) -> absl::StatusOr<std::vector<model::AuditEvent>> {
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::AuditEvent>> {
         std::vector<model::AuditEvent> events;
-        for (const auto& row : tx.exec_prepared("audit.list", filter.actor, filter.action,
-                                                filter.subject, OptionalMicros(filter.since),
-                                                OptionalMicros(filter.until), filter.before_id,
-                                                filter.limit)) {
+        for (const auto& row :
+             tx.exec_prepared("audit.list", filter.actor, filter.action, filter.subject,
+                              OptionalMicros(filter.since), OptionalMicros(filter.until),
+                              filter.before_id, filter.limit)) {
           events.push_back(model::AuditEvent{.id = row[0].as<int64_t>(),
                                              .at = TimeField(row[1]),
                                              .actor = row[2].as<std::string>(),

@@ -1,14 +1,12 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-
 #include <span>
-#include "absl/strings/string_view.h"
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/store/database.h"
 

@@ -41,11 +41,10 @@ std::string ConnectionString(const DatabaseOptions& options) {
       }
       return out;
     };
-    return absl::StrCat(options.url, absl::StrContains(options.url, '?') ? "&" : "?",
-                        "connect_timeout=", connect_s, "&application_name=",
-                        escape(options.application_name), "&keepalives_idle=30",
-                        "&keepalives_interval=10&keepalives_count=3&options=",
-                        escape(server_options));
+    return absl::StrCat(
+        options.url, absl::StrContains(options.url, '?') ? "&" : "?", "connect_timeout=", connect_s,
+        "&application_name=", escape(options.application_name), "&keepalives_idle=30",
+        "&keepalives_interval=10&keepalives_count=3&options=", escape(server_options));
   }
   return absl::StrCat(options.url, " connect_timeout=", connect_s, " application_name='",
                       options.application_name,
@@ -84,9 +83,9 @@ absl::StatusOr<Database::Lease> Database::Acquire() {
       if (mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) break;
       if (!can_proceed()) {
         --waiting_;
-        return absl::UnavailableError(absl::StrCat(
-            "all ", options_.pool_size, " database connections stayed busy for ",
-            absl::FormatDuration(options_.acquire_timeout), "; retry later"));
+        return absl::UnavailableError(
+            absl::StrCat("all ", options_.pool_size, " database connections stayed busy for ",
+                         absl::FormatDuration(options_.acquire_timeout), "; retry later"));
       }
     }
     --waiting_;

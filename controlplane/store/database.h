@@ -4,17 +4,16 @@
 // libpqxx connections are not thread-safe: each is leased to one thread at a
 // time. The pool is bounded; waiting for a connection has a deadline.
 
-#include <pqxx/pqxx>
-
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "controlplane/store/errors.h"
@@ -59,8 +58,16 @@ class Database {
   // when fn returns OK; an error status or an exception rolls back. `fn`
   // returns absl::Status or absl::StatusOr<T>. A pooled connection found dead
   // at first use is replaced and fn retried once (nothing was committed).
+  template <typename Tx = pqxx::work, typename Fn>
+  std::invoke_result_t<Fn&, Tx&> Transact(const ErrorContext& context, Fn&& fn);
+
+  // Like Transact, in autocommit mode: for a single statement, or reads that
+  // need no common snapshot. Saves the BEGIN and COMMIT round trips.
   template <typename Fn>
-  std::invoke_result_t<Fn&, pqxx::work&> Transact(const ErrorContext& context, Fn&& fn);
+  std::invoke_result_t<Fn&, pqxx::nontransaction&> Autocommit(const ErrorContext& context,
+                                                              Fn&& fn) {
+    return Transact<pqxx::nontransaction>(context, std::forward<Fn>(fn));
+  }
 
   // Round trip on a connection outside the pool (health checks must not
   // queue behind busy work).
@@ -117,14 +124,14 @@ class Database::Lease {
   bool broken_ = false;
 };
 
-template <typename Fn>
-std::invoke_result_t<Fn&, pqxx::work&> Database::Transact(const ErrorContext& context, Fn&& fn) {
-  using Result = std::invoke_result_t<Fn&, pqxx::work&>;
+template <typename Tx, typename Fn>
+std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, Fn&& fn) {
+  using Result = std::invoke_result_t<Fn&, Tx&>;
   for (int attempt = 0;; ++attempt) {
     absl::StatusOr<Lease> lease = Acquire();
     if (!lease.ok()) return lease.status();
     try {
-      pqxx::work tx(lease->connection());
+      Tx tx(lease->connection());
       Result result = fn(tx);
       if (!result.ok()) return result;
       tx.commit();

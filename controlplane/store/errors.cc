@@ -1,7 +1,6 @@
 #include "controlplane/store/errors.h"
 
 #include <pqxx/except>
-
 #include <string>
 
 #include "absl/strings/match.h"
@@ -21,8 +20,8 @@ absl::Status Make(absl::StatusCode code, const ErrorContext& context) {
       return absl::AlreadyExistsError(
           Or(context.on_conflict, absl::StrCat(context.operation, ": already exists")));
     case absl::StatusCode::kFailedPrecondition:
-      return absl::FailedPreconditionError(Or(
-          context.on_violation, absl::StrCat(context.operation, ": violates a data rule")));
+      return absl::FailedPreconditionError(
+          Or(context.on_violation, absl::StrCat(context.operation, ": violates a data rule")));
     case absl::StatusCode::kAborted:
       return absl::AbortedError(
           absl::StrCat(context.operation, ": conflicted with a concurrent change; retry"));
@@ -61,9 +60,10 @@ absl::Status StatusFromException(const std::exception& error, const ErrorContext
   } else if (dynamic_cast<const pqxx::in_doubt_error*>(&error) != nullptr) {
     // The commit may or may not have happened; the caller must look again.
     log->error("op=\"{}\" commit outcome unknown: {}", context.operation, error.what());
-    return absl::UnavailableError(absl::StrCat(
-        context.operation, ": lost the database during commit; the change may or may not "
-                           "have been applied"));
+    return absl::UnavailableError(
+        absl::StrCat(context.operation,
+                     ": lost the database during commit; the change may or may not "
+                     "have been applied"));
   } else if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) {
     code = absl::StatusCode::kUnavailable;
   }

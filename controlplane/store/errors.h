@@ -4,9 +4,9 @@
 // message is safe for callers; SQL text and server details go to the log.
 
 #include <exception>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace warden::control::store {
 
@@ -17,9 +17,9 @@ absl::StatusCode CodeForSqlState(absl::string_view sqlstate);
 
 // What a failed operation tells its caller, by code.
 struct ErrorContext {
-  absl::string_view operation;           // "create user": for the log and the fallback message
-  absl::string_view on_conflict = "";    // ALREADY_EXISTS message
-  absl::string_view on_violation = "";   // FAILED_PRECONDITION message
+  absl::string_view operation;          // "create user": for the log and the fallback message
+  absl::string_view on_conflict = "";   // ALREADY_EXISTS message
+  absl::string_view on_violation = "";  // FAILED_PRECONDITION message
 };
 
 // Classifies an exception thrown by libpqxx (or anything else) and logs it.

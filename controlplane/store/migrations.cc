@@ -1,8 +1,7 @@
 #include "controlplane/store/migrations.h"
 
-#include <pqxx/pqxx>
-
 #include <map>
+#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -36,15 +35,15 @@ absl::Status CheckApplied(const std::map<int, Applied>& applied,
   for (const auto& [version, row] : applied) {
     auto it = known.find(version);
     if (it == known.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the database has schema version ", version, " (", row.name,
-          ") which this warden-control does not know (newest known: ", newest_known,
-          "); run a newer warden-control"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the database has schema version ", version, " (", row.name,
+                       ") which this warden-control does not know (newest known: ", newest_known,
+                       "); run a newer warden-control"));
     }
     if (row.checksum != secrets::Sha256Hex(it->second->sql)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "migration ", version, " (", row.name,
-          ") differs from the one applied to this database; refusing to start"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("migration ", version, " (", row.name,
+                       ") differs from the one applied to this database; refusing to start"));
     }
   }
   return absl::OkStatus();
@@ -84,15 +83,16 @@ absl::StatusOr<MigrationReport> Migrate(const std::string& connection_string,
       if (applied.count(migration.version) != 0) continue;
       pqxx::work tx(connection);
       tx.exec(std::string(migration.sql));
-      tx.exec_params(
-          "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-          migration.version, std::string(migration.name), secrets::Sha256Hex(migration.sql));
+      tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                     migration.version, std::string(migration.name),
+                     secrets::Sha256Hex(migration.sql));
       tx.commit();
       ++report.applied_now;
       log->info("applied migration version={} name={}", migration.version, migration.name);
     }
     report.schema_version = migrations.empty() ? 0 : migrations.back().version;
-    if (!applied.empty()) report.schema_version = std::max(report.schema_version, applied.rbegin()->first);
+    if (!applied.empty())
+      report.schema_version = std::max(report.schema_version, applied.rbegin()->first);
     pqxx::nontransaction session(connection);
     session.exec(absl::StrCat("SELECT pg_advisory_unlock(", kMigrationLockKey, ")"));
   } catch (const std::exception& error) {

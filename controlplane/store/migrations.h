@@ -4,9 +4,9 @@
 
 #include <span>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace warden::control::store {
@@ -21,8 +21,8 @@ struct Migration {
 std::span<const Migration> EmbeddedMigrations();
 
 struct MigrationReport {
-  int applied_now = 0;      // migrations this call applied
-  int schema_version = 0;   // the database's version afterwards
+  int applied_now = 0;     // migrations this call applied
+  int schema_version = 0;  // the database's version afterwards
 };
 
 // Brings the database at `connection_string` to the newest known version.

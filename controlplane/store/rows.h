@@ -3,9 +3,8 @@
 // Small conversions between result fields and Warden values. Timestamps are
 // selected as epoch_us(column) (microseconds since the epoch, UTC).
 
-#include <pqxx/pqxx>
-
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 
 #include "absl/time/time.h"

@@ -2,13 +2,16 @@
 
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/node_store.h"
+#include "controlplane/store/session_store.h"
 #include "controlplane/store/user_store.h"
 
 namespace warden::control::store {
 
 std::vector<Statement> AllStatements() {
   std::vector<Statement> all;
-  for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements()}) {
+  for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
+                     SessionStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

@@ -10,7 +10,7 @@ namespace warden::control::store {
 namespace {
 
 #define WARDEN_USER_COLUMNS                                                                  \
-  "id::text, username, password_hash IS NOT NULL, max_connections, limit_policy, "         \
+  "id::text, username, password_hash IS NOT NULL, max_connections, limit_policy, "           \
   "grace_seconds, COALESCE(bandwidth_bytes_per_second, 0), disabled, epoch_us(created_at), " \
   "epoch_us(updated_at)"
 
@@ -38,7 +38,12 @@ constexpr Statement kStatements[] = {
      "ELSE NULLIF($8::bigint, 0) END, "
      "disabled = COALESCE($9, disabled), updated_at = now() "
      "WHERE id = $1::uuid RETURNING " WARDEN_USER_COLUMNS},
-    {"users.delete", "DELETE FROM users WHERE id = $1::uuid RETURNING username"},
+    {"users.lock", "SELECT username FROM users WHERE id = $1::uuid FOR UPDATE"},
+    // Admissions take the same row lock, so no session can open between
+    // this count and the delete.
+    {"users.count_live",
+     "SELECT count(*) FROM sessions WHERE user_id = $1::uuid AND state <> 'closed'"},
+    {"users.delete", "DELETE FROM users WHERE id = $1::uuid"},
 };
 
 #undef WARDEN_USER_COLUMNS
@@ -85,40 +90,41 @@ absl::string_view PolicyName(model::LimitPolicy policy) {
 absl::StatusOr<model::User> UserStore::Create(const model::Actor& actor,
                                               const model::NewUser& user) {
   const std::string conflict = absl::StrCat("username \"", user.username, "\" is already taken");
-  return db_.Transact(
-      {.operation = "create user", .on_conflict = conflict},
-      [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
-        model::User created = UserFromRow(tx.exec_prepared1(
-            "users.insert", user.username, user.password_hash, user.max_connections,
-            std::string(PolicyName(user.limit_policy)), user.grace_seconds,
-            user.bandwidth_bytes_per_second, user.disabled));
-        AppendAudit(tx, actor, "user.create", absl::StrCat("user:", created.id),
-                    LimitsJson(created));
-        return created;
-      });
+  return db_.Transact({.operation = "create user", .on_conflict = conflict},
+                      [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
+                        model::User created = UserFromRow(tx.exec_prepared1(
+                            "users.insert", user.username, user.password_hash, user.max_connections,
+                            std::string(PolicyName(user.limit_policy)), user.grace_seconds,
+                            user.bandwidth_bytes_per_second, user.disabled));
+                        AppendAudit(tx, actor, "user.create", absl::StrCat("user:", created.id),
+                                    LimitsJson(created));
+                        return created;
+                      });
 }
 
 absl::StatusOr<model::User> UserStore::GetById(const std::string& id) {
-  return db_.Transact({.operation = "get user"}, [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
-    pqxx::result rows = tx.exec_prepared("users.by_id", id);
-    if (rows.empty()) return UserNotFound(id);
-    return UserFromRow(rows[0]);
-  });
+  return db_.Autocommit({.operation = "get user"},
+                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::User> {
+                          pqxx::result rows = tx.exec_prepared("users.by_id", id);
+                          if (rows.empty()) return UserNotFound(id);
+                          return UserFromRow(rows[0]);
+                        });
 }
 
 absl::StatusOr<model::User> UserStore::GetByUsername(const std::string& username) {
-  return db_.Transact({.operation = "get user"}, [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
-    pqxx::result rows = tx.exec_prepared("users.by_username", username);
-    if (rows.empty()) return UserNotFound(absl::StrCat("\"", username, "\""));
-    return UserFromRow(rows[0]);
-  });
+  return db_.Autocommit({.operation = "get user"},
+                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::User> {
+                          pqxx::result rows = tx.exec_prepared("users.by_username", username);
+                          if (rows.empty()) return UserNotFound(absl::StrCat("\"", username, "\""));
+                          return UserFromRow(rows[0]);
+                        });
 }
 
 absl::StatusOr<std::pair<model::User, std::string>> UserStore::GetWithPasswordHash(
     const std::string& username) {
-  return db_.Transact(
+  return db_.Autocommit(
       {.operation = "get user"},
-      [&](pqxx::work& tx) -> absl::StatusOr<std::pair<model::User, std::string>> {
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::pair<model::User, std::string>> {
         pqxx::result rows = tx.exec_prepared("users.by_username_with_hash", username);
         if (rows.empty() || rows[0][10].is_null()) {
           return UserNotFound(absl::StrCat("\"", username, "\""));
@@ -129,20 +135,21 @@ absl::StatusOr<std::pair<model::User, std::string>> UserStore::GetWithPasswordHa
 
 absl::StatusOr<model::UserPage> UserStore::List(const std::string& prefix,
                                                 const std::string& after_username, int limit) {
-  return db_.Transact(
-      {.operation = "list users"}, [&](pqxx::work& tx) -> absl::StatusOr<model::UserPage> {
-        model::UserPage page;
-        // One extra row tells whether another page exists.
-        pqxx::result rows = tx.exec_prepared("users.list", after_username, prefix, limit + 1);
-        for (const auto& row : rows) {
-          if (static_cast<int>(page.users.size()) == limit) {
-            page.last_username = page.users.back().username;
-            break;
-          }
-          page.users.push_back(UserFromRow(row));
-        }
-        return page;
-      });
+  return db_.Autocommit({.operation = "list users"},
+                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::UserPage> {
+                          model::UserPage page;
+                          // One extra row tells whether another page exists.
+                          pqxx::result rows =
+                              tx.exec_prepared("users.list", after_username, prefix, limit + 1);
+                          for (const auto& row : rows) {
+                            if (static_cast<int>(page.users.size()) == limit) {
+                              page.last_username = page.users.back().username;
+                              break;
+                            }
+                            page.users.push_back(UserFromRow(row));
+                          }
+                          return page;
+                        });
 }
 
 absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const std::string& id,
@@ -154,10 +161,10 @@ absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const s
   return db_.Transact(
       {.operation = "update user", .on_conflict = conflict},
       [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
-        pqxx::result rows = tx.exec_prepared(
-            "users.update", id, changes.username, changes.set_password, changes.password_hash,
-            changes.max_connections, policy, changes.grace_seconds,
-            changes.bandwidth_bytes_per_second, changes.disabled);
+        pqxx::result rows = tx.exec_prepared("users.update", id, changes.username,
+                                             changes.set_password, changes.password_hash,
+                                             changes.max_connections, policy, changes.grace_seconds,
+                                             changes.bandwidth_bytes_per_second, changes.disabled);
         if (rows.empty()) return UserNotFound(id);
         model::User updated = UserFromRow(rows[0]);
         nlohmann::json details = LimitsJson(updated);
@@ -177,8 +184,13 @@ absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const s
 
 absl::Status UserStore::Delete(const model::Actor& actor, const std::string& id) {
   return db_.Transact({.operation = "delete user"}, [&](pqxx::work& tx) -> absl::Status {
-    pqxx::result rows = tx.exec_prepared("users.delete", id);
+    pqxx::result rows = tx.exec_prepared("users.lock", id);
     if (rows.empty()) return UserNotFound(id);
+    if (const int64_t live = tx.exec_prepared1("users.count_live", id)[0].as<int64_t>(); live > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "user has ", live, " live sessions; disconnect them before deleting the user"));
+    }
+    tx.exec_prepared("users.delete", id);
     AppendAudit(tx, actor, "user.delete", absl::StrCat("user:", id),
                 {{"username", rows[0][0].as<std::string>()}});
     return absl::OkStatus();

@@ -24,8 +24,8 @@ class UserStore {
   absl::StatusOr<model::User> GetById(const std::string& id);
   absl::StatusOr<model::User> GetByUsername(const std::string& username);
   // Usernames starting with `prefix`, after `after_username`, in order.
-  absl::StatusOr<model::UserPage> List(const std::string& prefix,
-                                       const std::string& after_username, int limit);
+  absl::StatusOr<model::UserPage> List(const std::string& prefix, const std::string& after_username,
+                                       int limit);
   absl::StatusOr<model::User> Update(const model::Actor& actor, const std::string& id,
                                      const model::UserChanges& changes);
   absl::Status Delete(const model::Actor& actor, const std::string& id);

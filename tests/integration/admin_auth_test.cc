@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <pqxx/pqxx>
 
 #include "common/secrets.h"
@@ -142,8 +143,7 @@ TEST_F(AdminAuthTest, RevokedKeyIsRefusedAndLastAdminKeyIsKept) {
 
 TEST_F(AdminAuthTest, HealthNeedsNoKey) {
   EXPECT_EQ(HealthStatus(""), grpc::health::v1::HealthCheckResponse::SERVING);
-  EXPECT_EQ(HealthStatus("warden.v1.AdminService"),
-            grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(HealthStatus("warden.v1.AdminService"), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
@@ -87,8 +88,8 @@ TEST_F(AdminUsersTest, StoresPasswordsOnlyAsArgon2id) {
   pqxx::nontransaction tx(connection);
   const std::string hash = tx.exec1("SELECT password_hash FROM users")[0].as<std::string>();
   EXPECT_THAT(hash, ::testing::StartsWith("$argon2id$"));
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE details::text LIKE '%a very secret pw%'"),
-            0);
+  EXPECT_EQ(
+      Count("SELECT count(*) FROM audit_events WHERE details::text LIKE '%a very secret pw%'"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM users WHERE password_hash LIKE '%a very secret pw%'"), 0);
 }
 

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
@@ -70,7 +71,8 @@ TEST_F(AuditTest, PagesNewestFirst) {
 TEST_F(AuditTest, FiltersByTimeRange) {
   pqxx::connection connection(db_->url());
   pqxx::nontransaction tx(connection);
-  tx.exec("UPDATE audit_events SET at = '2020-01-01T00:00:00Z' WHERE details->>'username' = 'user0'");
+  tx.exec(
+      "UPDATE audit_events SET at = '2020-01-01T00:00:00Z' WHERE details->>'username' = 'user0'");
   v1::ListAuditEventsRequest request;
   request.set_action("user.create");
   request.mutable_until()->set_seconds(1577923200);  // 2020-01-02

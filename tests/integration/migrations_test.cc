@@ -1,13 +1,14 @@
 // Schema migrations: idempotent, safe when replicas start together, and
 // refusing databases this binary does not understand.
 
+#include "controlplane/store/migrations.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <pqxx/pqxx>
 
+#include <pqxx/pqxx>
 #include <thread>
 
-#include "controlplane/store/migrations.h"
 #include "tests/support/control_plane_fixture.h"
 
 namespace warden::testing {
@@ -53,7 +54,8 @@ TEST_F(MigrationsTest, TwoControlPlanesStartingTogetherMigrateOnce) {
   std::vector<absl::StatusOr<std::unique_ptr<control::ControlPlane>>> planes(2);
   std::vector<std::thread> threads;
   for (auto& plane : planes) {
-    threads.emplace_back([&] { plane = control::ControlPlane::Start(TestControlPlaneConfig(db_->url())); });
+    threads.emplace_back(
+        [&] { plane = control::ControlPlane::Start(TestControlPlaneConfig(db_->url())); });
   }
   for (auto& thread : threads) thread.join();
   for (auto& plane : planes) ASSERT_TRUE(plane.ok()) << plane.status();

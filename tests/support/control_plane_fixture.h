@@ -2,15 +2,15 @@
 
 // A real warden-control (in process, port 0) on a fresh real database.
 
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
 #include "controlplane/control_plane.h"
-#include "tests/support/test_postgres.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/support/test_postgres.h"
 #include "warden/v1/admin.grpc.pb.h"
 
 namespace warden::testing {

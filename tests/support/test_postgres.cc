@@ -1,20 +1,19 @@
 #include "tests/support/test_postgres.h"
 
-#include <pqxx/pqxx>
-
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <stdexcept>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "controlplane/store/migrations.h"
 #include "common/secrets.h"
+#include "controlplane/store/migrations.h"
 
 namespace warden::testing {
 namespace {
@@ -76,8 +75,8 @@ TestPostgres& TestPostgres::Shared() {
         if (absl::ConsumePrefix(&view, "WARDEN_TEST_PG_PORT=")) port = ParsePort(std::string(view));
       }
       if (dir.empty() || port == 0) {
-        throw std::runtime_error(absl::StrCat("no test cluster described in ", env_file,
-                                              " (did the pg fixture run?)"));
+        throw std::runtime_error(
+            absl::StrCat("no test cluster described in ", env_file, " (did the pg fixture run?)"));
       }
       return new TestPostgres(dir, port, /*owned=*/false);
     }
@@ -113,8 +112,7 @@ void TestPostgres::EnsureTemplate() {
     const std::string building = absl::StrCat(kTemplate, "_building");
     session.exec(absl::StrCat("DROP DATABASE IF EXISTS ", building));
     session.exec(absl::StrCat("CREATE DATABASE ", building, " TEMPLATE template0"));
-    auto migrated = control::store::Migrate(UrlFor(building),
-                                            control::store::EmbeddedMigrations());
+    auto migrated = control::store::Migrate(UrlFor(building), control::store::EmbeddedMigrations());
     if (!migrated.ok()) throw std::runtime_error(std::string(migrated.status().message()));
     session.exec(absl::StrCat("ALTER DATABASE ", building, " RENAME TO ", kTemplate));
   }
@@ -130,8 +128,8 @@ std::unique_ptr<TestDatabase> TestPostgres::CreateDatabase(bool migrated) {
   // parallel test process creating its own copy): retry briefly.
   for (int attempt = 0;; ++attempt) {
     try {
-      session.exec(absl::StrCat("CREATE DATABASE ", name, " TEMPLATE ",
-                                migrated ? kTemplate : "template0"));
+      session.exec(
+          absl::StrCat("CREATE DATABASE ", name, " TEMPLATE ", migrated ? kTemplate : "template0"));
       break;
     } catch (const pqxx::sql_error&) {
       if (attempt >= 50) throw;

@@ -38,8 +38,7 @@ TEST(PageTokenTest, ResolvesPageSizes) {
   EXPECT_EQ(*ResolvePageSize(1), 1);
   EXPECT_EQ(*ResolvePageSize(kMaxPageSize), kMaxPageSize);
   EXPECT_EQ(ResolvePageSize(-1).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ResolvePageSize(kMaxPageSize + 1).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolvePageSize(kMaxPageSize + 1).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
-#include "controlplane/store/errors.h"
-
 #include <gtest/gtest.h>
 
 #include <pqxx/except>
+
+#include "controlplane/store/errors.h"
 
 namespace warden::control::store {
 namespace {

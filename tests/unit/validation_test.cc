@@ -13,14 +13,13 @@ void ExpectInvalid(const absl::Status& status, absl::string_view names) {
 }
 
 TEST(ValidationTest, NormalizesUsernamesToLowerCase) {
-  EXPECT_EQ(*NormalizeUsername("username", "Alice.Smith@Example-1_x"),
-            "alice.smith@example-1_x");
+  EXPECT_EQ(*NormalizeUsername("username", "Alice.Smith@Example-1_x"), "alice.smith@example-1_x");
 }
 
 TEST(ValidationTest, RejectsBadUsernames) {
-  for (const std::string& bad : {std::string(""), std::string(65, 'a'), std::string("al ice"),
-                                 std::string("alice!"), std::string("ålice"),
-                                 std::string("a\0b", 3)}) {
+  for (const std::string& bad :
+       {std::string(""), std::string(65, 'a'), std::string("al ice"), std::string("alice!"),
+        std::string("ålice"), std::string("a\0b", 3)}) {
     ExpectInvalid(NormalizeUsername("user.username", bad).status(), "user.username");
   }
   EXPECT_TRUE(NormalizeUsername("u", std::string(64, 'a')).ok());

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Admission benchmark: warden-control against the physical bound of this
+# machine, pgbench running the same SQL on the same PostgreSQL in the same run.
+#   bench/admission/run.sh [SECONDS_PER_POINT]      (default 20)
+# Needs root or a user that may run PostgreSQL; installs nothing itself
+# beyond what ./scripts/test installs (postgresql-contrib ships pgbench).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+source scripts/lib/postgres.sh
+secs=${1:-20}
+users=10000
+levels="1 4 16 64"
+
+cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARDEN_BUILD_TESTS=OFF \
+  -DWARDEN_BUILD_BENCH=ON >/dev/null
+ninja -C build/bench warden-control admission_load >/dev/null
+load=build/bench/bench/admission_load
+pgbench=$(pg_bindir)/pgbench
+
+work=$(mktemp -d /tmp/warden-bench.XXXXXX)
+control_pid=""
+cleanup() {
+  [ -n "$control_pid" ] && kill "$control_pid" 2>/dev/null && wait "$control_pid" 2>/dev/null
+  pg_stop "$work" immediate
+  rm -rf "$work"
+}
+trap cleanup EXIT
+chmod 755 "$work"
+# Durable, as in production: fsync and synchronous_commit stay on.
+PG_EXTRA_CONF="shared_buffers = 256MB
+max_wal_size = 4GB" pg_init "$work" >/dev/null
+port=$(pg_start "$work")
+pg_psql "$work" -d postgres -c "CREATE DATABASE warden"
+url=$(pg_url "$work" warden)
+psql_w() { pg_psql "$work" -d warden "$@"; }
+
+key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+WARDEN_ADMIN_KEY=$key build/bench/controlplane/warden-control --listen 127.0.0.1:0 \
+  --database-url "$url" --db-pool-size 4 >"$work/control.out" 2>"$work/control.log" &
+control_pid=$!
+for _ in $(seq 1 100); do
+  addr=$(sed -n 's/.*serving on \(.*\) (port \([0-9]*\)).*/127.0.0.1:\2/p' "$work/control.log" | head -1)
+  [ -n "$addr" ] && break
+  sleep 0.1
+done
+[ -n "$addr" ] || { cat "$work/control.log"; exit 1; }
+
+echo "== machine"
+echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+echo "PostgreSQL $("$(pg_bindir)/postgres" --version | awk '{print $3}'), fsync on, synchronous_commit on; all processes on this one machine"
+echo
+echo "== setup: $users users at their limit of 3 live sessions"
+setup=$("$load" --target "$addr" --admin-key "$key" --users "$users" --setup)
+credential=$(sed -n 's/^node_credential=//p' <<<"$setup")
+node=$(sed -n 's/^node_id=//p' <<<"$setup")
+psql_w -c "VACUUM ANALYZE" >/dev/null
+
+echo
+# pgbench connects as warden-control does: TCP on 127.0.0.1.
+run_pgbench() { # CLIENTS [extra pgbench args]; prints "tps p50_ms p99_ms"
+  local c=$1; shift
+  rm -f "$work"/pgb.*
+  out=$("$pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M prepared -c "$c" \
+        -j "$(( c < 2 ? 1 : 2 ))" -T "$secs" -D node="$node" -D users="$users" "$@" \
+        -l --log-prefix="$work/pgb" -f bench/admission/admission.pgbench.sql warden 2>&1) \
+    || { echo "$out" >&2; exit 1; }
+  read -r p50 p99 < <(cat "$work"/pgb.* | awk '{print $3}' | sort -n \
+    | awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
+  echo "$(sed -n 's/^tps = \([0-9]*\).*/\1/p' <<<"$out") $p50 $p99"
+}
+echo "== pgbench: the same SQL (admit with eviction + close), ${secs}s per point"
+echo "clients  iterations/s  p50_ms  p99_ms"
+for c in $levels; do
+  read -r tps p50 p99 < <(run_pgbench "$c")
+  printf "%-8s %-13s %-7s %s\n" "$c" "$tps" "$p50" "$p99"
+done
+
+echo
+echo "== warden: Admit + CloseSession through gRPC, ${secs}s per point"
+"$load" --target "$addr" --node-credential "$credential" --users "$users" \
+  --concurrency "${levels// /,}" --duration "$secs" | tee "$work/warden.txt"
+best=$(awk 'NR > 1 && $4 > max {max = $4} END {print max}' "$work/warden.txt")
+half=$(( ${best%.*} / 2 ))
+echo
+echo "== warden at half its best throughput ($half iterations/s, 8 workers, open loop)"
+"$load" --target "$addr" --node-credential "$credential" --users "$users" \
+  --concurrency 8 --rate "$half" --duration "$secs"
+read -r tps p50 p99 < <(run_pgbench 8 -R "$half")
+echo "pgbench at the same rate (-R $half, 8 clients, latency includes schedule lag): $tps iterations/s, p50 $p50 ms, p99 $p99 ms"
+
+echo
+echo "== warden with 10^6 closed and 10^5 live sessions of other users in the database"
+psql_w <<SQL >/dev/null
+INSERT INTO users (username, max_connections)
+  SELECT 'filler' || g, 3 FROM generate_series(1, 50000) g;
+INSERT INTO sessions (user_id, node_id, protocol, session_key, state, opened_at, closed_at, close_reason)
+  SELECT u.id, '$node', 'wireguard', 'filler:closed:' || g, 'closed',
+         now() - interval '2 days', now() - interval '1 day', 'closed'
+    FROM generate_series(1, 1000000) g
+    JOIN LATERAL (SELECT id FROM users WHERE username = 'filler' || (1 + g % 50000)) u ON true;
+INSERT INTO sessions (user_id, node_id, protocol, session_key, state)
+  SELECT u.id, '$node', 'wireguard', 'filler:live:' || g, 'active'
+    FROM generate_series(1, 100000) g
+    JOIN LATERAL (SELECT id FROM users WHERE username = 'filler' || (1 + g % 50000)) u ON true;
+VACUUM ANALYZE;
+SQL
+psql_w -c "SELECT state, count(*) FROM sessions GROUP BY state ORDER BY state"
+best_level=$(awk 'NR > 1 && $4 > max {max = $4; level = $1} END {print level}' "$work/warden.txt")
+"$load" --target "$addr" --node-credential "$credential" --users "$users" \
+  --concurrency "$best_level" --duration "$secs"
+
+echo
+echo "== password path: argon2id at the default cost (2 passes, 64 MiB), $(nproc) cores"
+"$load" --target "$addr" --admin-key "$key" --users 200 --user-prefix pw --seed-sessions 0 \
+  --password --setup >/dev/null
+"$load" --target "$addr" --node-credential "$credential" --users 200 --user-prefix pw \
+  --password --concurrency 4,8 --duration "$secs"

@@ -1,0 +1,58 @@
+#pragma once
+
+// The admission path: check the credential, then run the admission
+// transaction with admission::Decide. Password checks (argon2id: slow and
+// memory-hungry by design) run on the hasher's bounded pool, before and
+// outside the transaction, so no row lock is ever held while hashing.
+
+#include <string>
+#include <variant>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "common/password_hasher.h"
+#include "common/worker_pool.h"
+#include "controlplane/store/session_store.h"
+#include "controlplane/store/user_store.h"
+
+namespace warden::control::admission {
+
+struct PasswordLogin {
+  std::string username;
+  std::string password;
+};
+
+struct AdmitInput {
+  store::AdmissionRequest request;  // request.user is filled for asserted users
+  std::variant<std::monostate, PasswordLogin> credential;  // monostate: asserted user
+};
+
+class Admitter {
+ public:
+  Admitter(store::SessionStore& sessions, store::UserStore& users, PasswordHasher& hasher,
+           WorkerPool& db_workers, const Clock& clock);
+
+  using Done = absl::AnyInvocable<void(absl::StatusOr<store::AdmissionResult>) &&>;
+
+  // Call from a database worker. `done` runs exactly once, on a database or
+  // hasher thread, or at once when a pool refuses more work.
+  void Admit(AdmitInput input, absl::Time deadline, Done done);
+
+  // The transaction itself, for a user whose credential is settled.
+  absl::StatusOr<store::AdmissionResult> AdmitVerified(const store::AdmissionRequest& request);
+
+ private:
+  void AfterPasswordCheck(store::AdmissionRequest request, bool verified, Done done);
+
+  store::SessionStore& sessions_;
+  store::UserStore& users_;
+  PasswordHasher& hasher_;
+  WorkerPool& db_workers_;
+  const Clock& clock_;
+  // Verified when the user does not exist, so an unknown username costs the
+  // same time as a wrong password.
+  const std::string decoy_hash_;
+};
+
+}  // namespace warden::control::admission

@@ -1,0 +1,92 @@
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/page_token.h"
+#include "common/status_macros.h"
+#include "controlplane/services/admin_service.h"
+#include "controlplane/services/convert.h"
+#include "controlplane/services/validation.h"
+
+namespace warden::control::services {
+namespace {
+
+absl::StatusOr<std::optional<model::SessionState>> ParseStateFilter(int value) {
+  switch (value) {
+    case v1::SESSION_STATE_UNSPECIFIED:
+      return std::nullopt;
+    case v1::SESSION_STATE_ACTIVE:
+      return model::SessionState::kActive;
+    case v1::SESSION_STATE_CLOSING:
+      return model::SessionState::kClosing;
+    case v1::SESSION_STATE_CLOSED:
+      return model::SessionState::kClosed;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "state must be SESSION_STATE_ACTIVE, SESSION_STATE_CLOSING or SESSION_STATE_CLOSED; got ",
+          value));
+  }
+}
+
+// Keyset position "<opened_at µs>/<id>" of the last session on a page.
+std::string Position(const model::Session& session) {
+  return absl::StrCat(absl::ToUnixMicros(session.opened_at), "/", session.id);
+}
+
+absl::StatusOr<std::pair<absl::Time, std::string>> ParsePosition(absl::string_view text) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
+  int64_t micros = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &micros) ||
+      !ValidateUuid("page_token", parts[1]).ok()) {
+    return absl::InvalidArgumentError("page_token is malformed");
+  }
+  return std::make_pair(absl::FromUnixMicros(micros), std::string(parts[1]));
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListSessionsRequest* request,
+                                                     v1::ListSessionsResponse* response) {
+  return Serve(ctx, Access::kRead, [this, request, response](const Call&) -> absl::Status {
+    store::SessionFilter filter;
+    WARDEN_ASSIGN_OR_RETURN(const int page_size, paging::ResolvePageSize(request->page_size()));
+    if (!request->user_id().empty()) {
+      WARDEN_RETURN_IF_ERROR(ValidateUuid("user_id", request->user_id()));
+      filter.user_id = request->user_id();
+    }
+    if (!request->node_id().empty()) {
+      WARDEN_RETURN_IF_ERROR(ValidateUuid("node_id", request->node_id()));
+      filter.node_id = request->node_id();
+    }
+    WARDEN_ASSIGN_OR_RETURN(filter.state, ParseStateFilter(request->state()));
+    if (request->protocol() != v1::PROTOCOL_UNSPECIFIED) {
+      WARDEN_ASSIGN_OR_RETURN(filter.protocol, ParseProtocol("protocol", request->protocol()));
+    }
+    const std::string query = absl::StrCat("sessions|", filter.user_id, "|", filter.node_id, "|",
+                                           request->state(), "|", request->protocol());
+    WARDEN_ASSIGN_OR_RETURN(std::string after,
+                            paging::DecodePageToken(request->page_token(), query));
+    if (!after.empty()) {
+      WARDEN_ASSIGN_OR_RETURN(filter.before, ParsePosition(after));
+    }
+    filter.limit = page_size + 1;  // one extra row tells whether another page exists
+    WARDEN_ASSIGN_OR_RETURN(std::vector<model::Session> sessions, deps_.sessions.List(filter));
+    const bool more = static_cast<int>(sessions.size()) > page_size;
+    if (more) sessions.resize(page_size);
+    for (const model::Session& session : sessions) ToProto(session, response->add_sessions());
+    if (more)
+      response->set_next_page_token(paging::EncodePageToken(query, Position(sessions.back())));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* ctx,
+                                                 const v1::GetStatsRequest*, v1::Stats* response) {
+  return Serve(ctx, Access::kRead, [this, response](const Call&) -> absl::Status {
+    WARDEN_ASSIGN_OR_RETURN(store::FleetStats stats, deps_.sessions.Stats());
+    ToProto(stats, response);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace warden::control::services

@@ -1,0 +1,73 @@
+#include "controlplane/services/agent_service.h"
+
+#include "common/status_macros.h"
+#include "controlplane/services/authenticator.h"
+#include "controlplane/services/convert.h"
+#include "controlplane/services/unary.h"
+#include "controlplane/services/validation.h"
+
+namespace warden::control::services {
+namespace {
+
+constexpr absl::Duration kMaxCallDuration = absl::Seconds(30);
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AgentService::Admit(grpc::CallbackServerContext* ctx,
+                                              const v1::AdmitRequest* request,
+                                              v1::AdmitResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  std::string token = BearerToken(ctx->client_metadata());
+  const absl::Time deadline = DeadlineOf(ctx, kMaxCallDuration);
+  auto finish = [reactor](const absl::Status& status) { reactor->Finish(ToGrpcStatus(status)); };
+  const bool queued = deps_.db_workers.TrySubmit(
+      [this, request, response, deadline, finish, token = std::move(token)]() mutable {
+        // The node first: an unauthenticated caller must not make us hash.
+        absl::StatusOr<store::NodeIdentity> node = deps_.nodes.Authenticate(token);
+        if (!node.ok()) return finish(node.status());
+        absl::StatusOr<admission::AdmitInput> input = ValidateAdmitRequest(*request);
+        if (!input.ok()) return finish(input.status());
+        input->request.node_id = node->id;
+        input->request.node_name = node->name;
+        deps_.admitter.Admit(*std::move(input), deadline,
+                             [response, finish](absl::StatusOr<store::AdmissionResult> result) {
+                               if (result.ok()) ToProto(*result, response);
+                               finish(result.status());
+                             });
+      });
+  if (!queued) finish(absl::ResourceExhaustedError("the server is overloaded; retry with backoff"));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AgentService::CloseSession(grpc::CallbackServerContext* ctx,
+                                                     const v1::CloseSessionRequest* request,
+                                                     v1::CloseSessionResponse* response) {
+  std::string token = BearerToken(ctx->client_metadata());
+  return FinishOnPool(
+      ctx, deps_.db_workers, [this, request, response, token = std::move(token)]() -> absl::Status {
+        WARDEN_ASSIGN_OR_RETURN(store::NodeIdentity node, deps_.nodes.Authenticate(token));
+        std::string id, key;
+        if (request->session_case() == v1::CloseSessionRequest::kSessionId) {
+          WARDEN_RETURN_IF_ERROR(ValidateUuid("session_id", request->session_id()));
+          id = request->session_id();
+        } else if (request->session_case() == v1::CloseSessionRequest::kSessionKey) {
+          WARDEN_RETURN_IF_ERROR(ValidateText("session_key", request->session_key(), 256, true));
+          key = request->session_key();
+        } else {
+          return absl::InvalidArgumentError("set session_id or session_key");
+        }
+        WARDEN_RETURN_IF_ERROR(ValidateText("reason", request->reason(), 256, false));
+        if (request->rx_bytes() < 0 || request->tx_bytes() < 0) {
+          return absl::InvalidArgumentError("rx_bytes and tx_bytes must be >= 0");
+        }
+        WARDEN_ASSIGN_OR_RETURN(
+            store::SessionStore::CloseResult closed,
+            deps_.sessions.Close(node.id, node.name, id, key,
+                                 request->reason().empty() ? "closed" : request->reason(),
+                                 request->rx_bytes(), request->tx_bytes()));
+        response->set_already_closed(closed.already_closed);
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace warden::control::services

@@ -1,0 +1,33 @@
+#pragma once
+
+#include "common/worker_pool.h"
+#include "controlplane/admission/admitter.h"
+#include "controlplane/services/node_authenticator.h"
+#include "controlplane/store/session_store.h"
+#include "warden/v1/agent.grpc.pb.h"
+
+namespace warden::control::services {
+
+struct AgentDependencies {
+  WorkerPool& db_workers;
+  NodeAuthenticator& nodes;
+  admission::Admitter& admitter;
+  store::SessionStore& sessions;
+};
+
+// AgentService: what agents on VPN nodes call.
+class AgentService final : public v1::AgentService::CallbackService {
+ public:
+  explicit AgentService(AgentDependencies deps) : deps_(deps) {}
+
+  grpc::ServerUnaryReactor* Admit(grpc::CallbackServerContext* ctx, const v1::AdmitRequest* request,
+                                  v1::AdmitResponse* response) override;
+  grpc::ServerUnaryReactor* CloseSession(grpc::CallbackServerContext* ctx,
+                                         const v1::CloseSessionRequest* request,
+                                         v1::CloseSessionResponse* response) override;
+
+ private:
+  AgentDependencies deps_;
+};
+
+}  // namespace warden::control::services

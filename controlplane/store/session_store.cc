@@ -1,0 +1,347 @@
+#include "controlplane/store/session_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controlplane/store/audit_store.h"
+#include "controlplane/store/node_store.h"
+#include "controlplane/store/rows.h"
+#include "controlplane/store/user_store.h"
+
+namespace warden::control::store {
+namespace {
+
+constexpr Statement kStatements[] = {
+    // Step 1: the row lock that serialises this user's admissions on every
+    // node and replica. Nothing else is read in this statement: its snapshot
+    // predates the lock wait.
+    {"admit.lock_user",
+     "SELECT u.id::text, u.username, u.max_connections, u.limit_policy, u.grace_seconds, "
+     "u.disabled, COALESCE(u.bandwidth_bytes_per_second, 0), n.state, "
+     "cardinality(n.protocols) = 0 OR $4 = ANY(n.protocols) "
+     "FROM users u, nodes n "
+     "WHERE (u.id = NULLIF($1, '')::uuid OR u.username = NULLIF($2, '')) AND n.id = $3::uuid "
+     "FOR UPDATE OF u"},
+    // Step 2, after the lock: a fresh snapshot that sees every admission of
+    // this user committed before ours. Also finds a live session holding the
+    // requested key on this node, whoever owns it.
+    {"admit.live_sessions",
+     "SELECT s.id::text, s.user_id::text, s.state, epoch_us(s.opened_at), n.name, "
+     "s.node_id = $2::uuid AND s.session_key = $3 "
+     "FROM sessions s JOIN nodes n ON n.id = s.node_id "
+     "WHERE s.state <> 'closed' "
+     "AND (s.user_id = $1::uuid OR (s.node_id = $2::uuid AND s.session_key = $3))"},
+    // A session whose key the node now gives to a new connection is gone.
+    {"admit.replace",
+     "WITH closed AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
+     "close_reason = 'replaced' WHERE id = ANY($1::uuid[]) AND state <> 'closed' RETURNING id) "
+     "UPDATE commands SET acked_at = now(), result = 'superseded' "
+     "WHERE session_id = ANY($1::uuid[]) AND acked_at IS NULL"},
+    // Step 3: everything the decision writes, in one round trip.
+    {"admit.write",
+     "WITH created AS ("
+     "  INSERT INTO sessions (user_id, node_id, protocol, session_key, device_label, "
+     "    client_address) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6) RETURNING id), "
+     "evicted AS ("
+     "  UPDATE sessions SET state = 'closing', close_reason = 'evicted' "
+     "  WHERE id = ANY($7::uuid[]) AND state = 'active' RETURNING id, node_id, session_key), "
+     "kills AS ("
+     "  INSERT INTO commands (node_id, kind, session_id, payload, due_at) "
+     "  SELECT e.node_id, 'kill_session', e.id, "
+     "    jsonb_build_object('session_key', e.session_key, 'reason', 'evicted'), "
+     "    from_epoch_us($8) FROM evicted e RETURNING id, node_id, session_id), "
+     "audit AS ("
+     "  INSERT INTO audit_events (actor, action, subject, details) "
+     "  SELECT $9, 'session.admit', 'session:' || c.id, $10::jsonb FROM created c "
+     "  UNION ALL "
+     "  SELECT $9, 'session.evict', 'session:' || k.session_id, jsonb_build_object("
+     "    'user_id', $1, 'evicted_by', c.id, 'command_id', k.id, 'node_id', k.node_id, "
+     "    'kill_due', from_epoch_us($8)) FROM kills k CROSS JOIN created c) "
+     "SELECT c.id::text, k.session_id::text, k.node_id::text, k.id "
+     "FROM created c LEFT JOIN kills k ON true"},
+    {"close.session",
+     "WITH closed AS ("
+     "  UPDATE sessions SET state = 'closed', closed_at = now(), last_seen_at = now(), "
+     "    close_reason = CASE WHEN state = 'closing' THEN close_reason ELSE $4 END, "
+     "    rx_bytes = GREATEST(rx_bytes, $5), tx_bytes = GREATEST(tx_bytes, $6) "
+     "  WHERE node_id = $1::uuid AND state <> 'closed' "
+     "    AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) "
+     "  RETURNING id, user_id, close_reason), "
+     "finished AS ("
+     "  UPDATE commands SET acked_at = now(), result = 'session closed' "
+     "  WHERE session_id IN (SELECT id FROM closed) AND kind = 'kill_session' "
+     "    AND acked_at IS NULL), "
+     "audit AS ("
+     "  INSERT INTO audit_events (actor, action, subject, details) "
+     "  SELECT $7, 'session.close', 'session:' || c.id, jsonb_build_object("
+     "    'user_id', c.user_id, 'reason', c.close_reason, 'rx_bytes', $5::bigint, "
+     "    'tx_bytes', $6::bigint) FROM closed c) "
+     "SELECT id::text FROM closed"},
+    {"close.known",
+     "SELECT 1 FROM sessions WHERE node_id = $1::uuid "
+     "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) LIMIT 1"},
+    {"sessions.list",
+     "SELECT s.id::text, s.user_id::text, u.username, s.node_id::text, n.name, s.protocol, "
+     "s.session_key, s.device_label, s.client_address, s.state, epoch_us(s.opened_at), "
+     "epoch_us(s.last_seen_at), epoch_us(s.closed_at), s.close_reason, s.rx_bytes, s.tx_bytes "
+     "FROM sessions s JOIN users u ON u.id = s.user_id JOIN nodes n ON n.id = s.node_id "
+     "WHERE ($1 = '' OR s.user_id = NULLIF($1, '')::uuid) "
+     "AND ($2 = '' OR s.node_id = NULLIF($2, '')::uuid) "
+     "AND ($3 = '' OR s.state = $3) AND ($4 = '' OR s.protocol = $4) "
+     "AND ($5::bigint IS NULL OR (s.opened_at, s.id) < (from_epoch_us($5), $6::uuid)) "
+     "ORDER BY s.opened_at DESC, s.id DESC LIMIT $7"},
+    {"stats.totals",
+     "SELECT count(*), count(*) FILTER (WHERE state = 'closing'), count(DISTINCT user_id) "
+     "FROM sessions WHERE state <> 'closed'"},
+    {"stats.by_node",
+     "SELECT n.name, count(*) FROM sessions s JOIN nodes n ON n.id = s.node_id "
+     "WHERE s.state <> 'closed' GROUP BY n.name ORDER BY n.name"},
+    {"stats.by_protocol",
+     "SELECT protocol, count(*) FROM sessions WHERE state <> 'closed' "
+     "GROUP BY protocol ORDER BY protocol"},
+};
+
+std::string UuidArray(const std::vector<std::string>& ids) {
+  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+}
+
+model::SessionState SessionStateFromName(const std::string& name) {
+  if (name == "closing") return model::SessionState::kClosing;
+  if (name == "closed") return model::SessionState::kClosed;
+  return model::SessionState::kActive;
+}
+
+absl::string_view DenyReasonName(model::DenyReason reason) {
+  switch (reason) {
+    case model::DenyReason::kBadCredentials:
+      return "bad_credentials";
+    case model::DenyReason::kUserDisabled:
+      return "user_disabled";
+    case model::DenyReason::kDeviceLimitReached:
+      return "device_limit_reached";
+    case model::DenyReason::kNodeDraining:
+      return "node_draining";
+  }
+  return "";
+}
+
+nlohmann::json RequestJson(const AdmissionRequest& request) {
+  return {{"node", request.node_name},
+          {"protocol", std::string(ProtocolName(request.protocol))},
+          {"session_key", request.session_key},
+          {"device_label", request.device_label},
+          {"client_address", request.client_address}};
+}
+
+void AppendDenial(pqxx::work& tx, const AdmissionRequest& request, const std::string& user_id,
+                  const model::Decision& decision) {
+  nlohmann::json details = RequestJson(request);
+  details["reason"] = std::string(DenyReasonName(decision.reason));
+  details["message"] = decision.message;
+  if (!user_id.empty()) details["user_id"] = user_id;
+  if (!request.user.username.empty()) details["username"] = request.user.username;
+  const std::string subject = user_id.empty() ? absl::StrCat("username:", request.user.username)
+                                              : absl::StrCat("user:", user_id);
+  AppendAudit(tx, model::Actor{request.node_name}, "session.deny", subject, details);
+}
+
+}  // namespace
+
+std::span<const Statement> SessionStatements() { return kStatements; }
+
+absl::string_view SessionStateName(model::SessionState state) {
+  switch (state) {
+    case model::SessionState::kActive:
+      return "active";
+    case model::SessionState::kClosing:
+      return "closing";
+    case model::SessionState::kClosed:
+      return "closed";
+  }
+  return "";
+}
+
+absl::StatusOr<AdmissionResult> SessionStore::Admit(const AdmissionRequest& request,
+                                                    Decider decide) {
+  return db_.Transact(
+      {.operation = "admit session"}, [&](pqxx::work& tx) -> absl::StatusOr<AdmissionResult> {
+        AdmissionResult result;
+        pqxx::result locked =
+            tx.exec_prepared("admit.lock_user", request.user.id, request.user.username,
+                             request.node_id, std::string(ProtocolName(request.protocol)));
+        if (locked.empty()) {
+          result.unknown_user = true;
+          result.decision.reason = model::DenyReason::kBadCredentials;
+          result.decision.message = "unknown user or wrong password";
+          AppendDenial(tx, request, "", result.decision);
+          return result;
+        }
+        const pqxx::row& user = locked[0];
+        result.user_id = user[0].as<std::string>();
+        result.username = user[1].as<std::string>();
+        result.bandwidth_bytes_per_second = user[6].as<int64_t>();
+        const std::string node_state = user[7].as<std::string>();
+        if (node_state == "removed") {
+          return absl::UnauthenticatedError("this node was removed from the fleet");
+        }
+        if (!user[8].as<bool>()) {
+          return absl::FailedPreconditionError(absl::StrCat("node ", request.node_name,
+                                                            " is not registered for protocol ",
+                                                            ProtocolName(request.protocol)));
+        }
+        const model::UserLimits limits{.max_connections = user[2].as<int>(),
+                                       .policy = user[3].as<std::string>() == "reject"
+                                                     ? model::LimitPolicy::kReject
+                                                     : model::LimitPolicy::kEvictOldest,
+                                       .grace_seconds = user[4].as<int>(),
+                                       .disabled = user[5].as<bool>()};
+
+        std::vector<model::LiveSession> live;
+        std::vector<std::string> replaced;
+        for (const auto& row : tx.exec_prepared("admit.live_sessions", result.user_id,
+                                                request.node_id, request.session_key)) {
+          const std::string id = row[0].as<std::string>();
+          const bool same_key = row[5].as<bool>();
+          const bool mine = row[1].as<std::string>() == result.user_id;
+          const bool closing = row[2].as<std::string>() == "closing";
+          if (same_key && mine && !closing) {
+            // The agent asks again (e.g. after a timeout): same answer.
+            result.decision.admit = true;
+            result.already_live = true;
+            result.session_id = id;
+            return result;
+          }
+          if (same_key) {
+            replaced.push_back(id);  // the node reused the key: that connection is gone
+            continue;
+          }
+          live.push_back(model::LiveSession{.id = id,
+                                            .node_name = row[4].as<std::string>(),
+                                            .opened_at = TimeField(row[3]),
+                                            .closing = closing});
+        }
+        if (!replaced.empty()) tx.exec_prepared("admit.replace", UuidArray(replaced));
+
+        result.decision = decide(limits, live, node_state == "draining");
+        if (!result.decision.admit) {
+          AppendDenial(tx, request, result.user_id, result.decision);
+          return result;
+        }
+        nlohmann::json details = RequestJson(request);
+        details["user_id"] = result.user_id;
+        details["username"] = result.username;
+        details["evicted"] = result.decision.evict;
+        const int64_t kill_due_us = absl::ToUnixMicros(result.decision.kill_due);
+        pqxx::result written = tx.exec_prepared(
+            "admit.write", result.user_id, request.node_id,
+            std::string(ProtocolName(request.protocol)), request.session_key, request.device_label,
+            request.client_address, UuidArray(result.decision.evict), kill_due_us,
+            request.node_name, details.dump());
+        for (const auto& row : written) {
+          result.session_id = row[0].as<std::string>();
+          if (row[1].is_null()) continue;
+          Eviction eviction;
+          eviction.session_id = row[1].as<std::string>();
+          eviction.node_id = row[2].as<std::string>();
+          eviction.command_id = row[3].as<int64_t>();
+          eviction.kill_due = result.decision.kill_due;
+          for (const model::LiveSession& session : live) {
+            if (session.id == eviction.session_id) eviction.node_name = session.node_name;
+          }
+          result.evictions.push_back(std::move(eviction));
+        }
+        return result;
+      });
+}
+
+absl::Status SessionStore::AuditDenial(const AdmissionRequest& request,
+                                       const model::Decision& decision) {
+  return db_.Transact({.operation = "record denial"}, [&](pqxx::work& tx) -> absl::Status {
+    AppendDenial(tx, request, request.user.id, decision);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<SessionStore::CloseResult> SessionStore::Close(
+    const std::string& node_id, const std::string& node_name, const std::string& session_id,
+    const std::string& session_key, const std::string& reason, int64_t rx_bytes, int64_t tx_bytes) {
+  return db_.Autocommit(
+      {.operation = "close session"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<CloseResult> {
+        pqxx::result closed = tx.exec_prepared("close.session", node_id, session_id, session_key,
+                                               reason, rx_bytes, tx_bytes, node_name);
+        CloseResult result;
+        if (!closed.empty()) {
+          result.session_id = closed[0][0].as<std::string>();
+          return result;
+        }
+        if (tx.exec_prepared("close.known", node_id, session_id, session_key).empty()) {
+          return absl::NotFoundError(absl::StrCat(
+              "no session ", session_id.empty() ? session_key : session_id, " on this node"));
+        }
+        result.already_closed = true;
+        return result;
+      });
+}
+
+absl::StatusOr<std::vector<model::Session>> SessionStore::List(const SessionFilter& filter) {
+  std::optional<int64_t> before_us;
+  std::string before_id = "00000000-0000-0000-0000-000000000000";
+  if (filter.before) {
+    before_us = absl::ToUnixMicros(filter.before->first);
+    before_id = filter.before->second;
+  }
+  const std::string state = filter.state ? std::string(SessionStateName(*filter.state)) : "";
+  const std::string protocol = filter.protocol ? std::string(ProtocolName(*filter.protocol)) : "";
+  return db_.Autocommit(
+      {.operation = "list sessions"},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::Session>> {
+        std::vector<model::Session> sessions;
+        for (const auto& row :
+             tx.exec_prepared("sessions.list", filter.user_id, filter.node_id, state, protocol,
+                              before_us, before_id, filter.limit)) {
+          model::Session session;
+          session.id = row[0].as<std::string>();
+          session.user_id = row[1].as<std::string>();
+          session.username = row[2].as<std::string>();
+          session.node_id = row[3].as<std::string>();
+          session.node_name = row[4].as<std::string>();
+          session.session_key = row[6].as<std::string>();
+          session.device_label = row[7].as<std::string>();
+          session.client_address = row[8].as<std::string>();
+          session.state = SessionStateFromName(row[9].as<std::string>());
+          session.opened_at = TimeField(row[10]);
+          session.last_seen_at = TimeField(row[11]);
+          session.closed_at = OptionalTimeField(row[12]);
+          session.close_reason = row[13].as<std::string>();
+          session.rx_bytes = row[14].as<int64_t>();
+          session.tx_bytes = row[15].as<int64_t>();
+          session.protocol =
+              ProtocolFromName(row[5].as<std::string>()).value_or(model::Protocol::kOpenVpn);
+          sessions.push_back(std::move(session));
+        }
+        return sessions;
+      });
+}
+
+absl::StatusOr<FleetStats> SessionStore::Stats() {
+  return db_.Transact(
+      {.operation = "compute stats"}, [&](pqxx::work& tx) -> absl::StatusOr<FleetStats> {
+        FleetStats stats;
+        pqxx::row totals = tx.exec_prepared1("stats.totals");
+        stats.live_sessions = totals[0].as<int64_t>();
+        stats.closing_sessions = totals[1].as<int64_t>();
+        stats.users_with_live_sessions = totals[2].as<int64_t>();
+        for (const auto& row : tx.exec_prepared("stats.by_node")) {
+          stats.live_by_node.emplace_back(row[0].as<std::string>(), row[1].as<int64_t>());
+        }
+        for (const auto& row : tx.exec_prepared("stats.by_protocol")) {
+          if (auto protocol = ProtocolFromName(row[0].as<std::string>())) {
+            stats.live_by_protocol.emplace_back(*protocol, row[1].as<int64_t>());
+          }
+        }
+        return stats;
+      });
+}
+
+}  // namespace warden::control::store

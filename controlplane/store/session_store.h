@@ -1,0 +1,109 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "controlplane/model/admission.h"
+#include "controlplane/model/audit.h"
+#include "controlplane/model/session.h"
+#include "controlplane/store/database.h"
+
+namespace warden::control::store {
+
+std::span<const Statement> SessionStatements();
+
+absl::string_view SessionStateName(model::SessionState state);
+
+// Who is being admitted: by id or by username (exactly one is set).
+struct UserRef {
+  std::string id;
+  std::string username;
+};
+
+struct AdmissionRequest {
+  std::string node_id;
+  std::string node_name;  // the actor of the audit events
+  model::Protocol protocol = model::Protocol::kOpenVpn;
+  std::string session_key;
+  std::string device_label;
+  std::string client_address;
+  UserRef user;
+};
+
+struct Eviction {
+  std::string session_id;
+  std::string node_id;
+  std::string node_name;
+  int64_t command_id = 0;
+  absl::Time kill_due;
+};
+
+struct AdmissionResult {
+  model::Decision decision;
+  bool unknown_user = false;  // no such user: denied as bad credentials
+  bool already_live = false;  // a retried Admit: the existing session
+  std::string session_id;
+  std::string user_id;
+  std::string username;
+  int64_t bandwidth_bytes_per_second = 0;
+  std::vector<Eviction> evictions;
+};
+
+// The admission rule, supplied by the domain: limits, the user's live
+// sessions, whether the node drains, now → decision.
+using Decider = absl::FunctionRef<model::Decision(
+    const model::UserLimits&, std::span<const model::LiveSession>, bool node_draining)>;
+
+struct SessionFilter {
+  std::string user_id;  // "" = any
+  std::string node_id;
+  std::optional<model::SessionState> state;
+  std::optional<model::Protocol> protocol;
+  // keyset: sessions opened before (opened_at, id), newest first
+  std::optional<std::pair<absl::Time, std::string>> before;
+  int limit = 100;
+};
+
+struct FleetStats {
+  int64_t live_sessions = 0;
+  int64_t closing_sessions = 0;
+  int64_t users_with_live_sessions = 0;
+  std::vector<std::pair<std::string, int64_t>> live_by_node;  // node name → count
+  std::vector<std::pair<model::Protocol, int64_t>> live_by_protocol;
+};
+
+class SessionStore {
+ public:
+  explicit SessionStore(Database& db) : db_(db) {}
+
+  // The admission transaction: lock the user's row (serialising this user's
+  // admissions fleet-wide, and no one else's), read the user's live
+  // sessions, decide, then insert the session, mark evictions closing and
+  // queue their kill commands, and audit, all in one commit.
+  absl::StatusOr<AdmissionResult> Admit(const AdmissionRequest& request, Decider decide);
+
+  // Records a denial made before the transaction (bad credentials).
+  absl::Status AuditDenial(const AdmissionRequest& request, const model::Decision& decision);
+
+  struct CloseResult {
+    bool already_closed = false;
+    std::string session_id;
+  };
+  // By id or by key (one is empty). NOT_FOUND when the node never had it.
+  absl::StatusOr<CloseResult> Close(const std::string& node_id, const std::string& node_name,
+                                    const std::string& session_id, const std::string& session_key,
+                                    const std::string& reason, int64_t rx_bytes, int64_t tx_bytes);
+
+  absl::StatusOr<std::vector<model::Session>> List(const SessionFilter& filter);
+  absl::StatusOr<FleetStats> Stats();
+
+ private:
+  Database& db_;
+};
+
+}  // namespace warden::control::store
