@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -12,18 +13,23 @@
 #include "common/status_macros.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/admitter.h"
+#include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/event_feed.h"
 #include "controlplane/health_monitor.h"
 #include "controlplane/services/admin_service.h"
 #include "controlplane/services/agent_service.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/services/node_authenticator.h"
 #include "controlplane/store/api_key_store.h"
+#include "controlplane/store/attach_store.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/command_store.h"
 #include "controlplane/store/database.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/statements.h"
+#include "controlplane/store/ticket_store.h"
 #include "controlplane/store/user_store.h"
 
 namespace warden::control {
@@ -51,6 +57,12 @@ absl::StatusOr<store::MigrationReport> MigrateWhenReachable(const std::string& c
   }
 }
 
+std::string DefaultReplicaId() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return absl::StrCat(host, ":", ::getpid());
+}
+
 }  // namespace
 
 struct ControlPlane::Parts {
@@ -60,15 +72,22 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::AuditStore> audit;
   std::unique_ptr<store::NodeStore> nodes;
   std::unique_ptr<store::SessionStore> sessions;
+  std::unique_ptr<store::TicketStore> tickets;
+  std::unique_ptr<store::CommandStore> commands;
+  std::unique_ptr<store::AttachStore> attach;
   std::unique_ptr<WorkerPool> db_workers;
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<services::Authenticator> authenticator;
   std::unique_ptr<services::NodeAuthenticator> node_authenticator;
   std::unique_ptr<admission::Admitter> admitter;
+  std::unique_ptr<dispatch::Dispatcher> dispatcher;
+  std::unique_ptr<dispatch::EventFeed> events;
   std::unique_ptr<services::AdminService> admin;
   std::unique_ptr<services::AgentService> agent;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<HealthMonitor> health;
+  absl::Notification stop_sweeping;
+  std::thread ticket_sweeper;
   bool stopped = false;
 };
 
@@ -105,6 +124,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.audit = std::make_unique<store::AuditStore>(*parts.db);
   parts.nodes = std::make_unique<store::NodeStore>(*parts.db);
   parts.sessions = std::make_unique<store::SessionStore>(*parts.db);
+  parts.tickets = std::make_unique<store::TicketStore>(*parts.db);
+  parts.commands = std::make_unique<store::CommandStore>(*parts.db);
+  parts.attach = std::make_unique<store::AttachStore>(*parts.db);
 
   WARDEN_ASSIGN_OR_RETURN(plane->bootstrap_, BootstrapAdminKey(*parts.api_keys, config.admin_key,
                                                                config.admin_key_file));
@@ -119,6 +141,16 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       config.password_cost, config.password_threads > 0 ? config.password_threads : 2 * cores,
       /*max_queued=*/1000);
   parts.authenticator = std::make_unique<services::Authenticator>(*parts.api_keys);
+  parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
+      dispatch::DispatcherOptions{
+          .replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id,
+          .listen_connection_string = store::ConnectionString(db_options),
+          .heartbeat_interval = config.heartbeat_interval},
+      *parts.commands, *parts.attach, *parts.sessions, *parts.db_workers, RealClock::Get());
+  parts.dispatcher->Start();
+  parts.events = std::make_unique<dispatch::EventFeed>(*parts.audit, absl::Milliseconds(200),
+                                                       absl::Seconds(15));
+  parts.events->Start();
   parts.admin = std::make_unique<services::AdminService>(
       services::AdminDependencies{.db_workers = *parts.db_workers,
                                   .hasher = *parts.hasher,
@@ -127,7 +159,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .api_keys = *parts.api_keys,
                                   .audit = *parts.audit,
                                   .nodes = *parts.nodes,
-                                  .sessions = *parts.sessions});
+                                  .sessions = *parts.sessions,
+                                  .tickets = *parts.tickets,
+                                  .commands = *parts.commands,
+                                  .dispatcher = *parts.dispatcher,
+                                  .events = *parts.events,
+                                  .heartbeat_interval = config.heartbeat_interval});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(*parts.nodes);
   parts.admitter = std::make_unique<admission::Admitter>(
       *parts.sessions, *parts.users, *parts.hasher, *parts.db_workers, RealClock::Get());
@@ -135,7 +172,10 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       services::AgentDependencies{.db_workers = *parts.db_workers,
                                   .nodes = *parts.node_authenticator,
                                   .admitter = *parts.admitter,
-                                  .sessions = *parts.sessions});
+                                  .sessions = *parts.sessions,
+                                  .tickets = *parts.tickets,
+                                  .dispatcher = *parts.dispatcher,
+                                  .heartbeat_interval = config.heartbeat_interval});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -154,6 +194,11 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                v1::AgentService::service_full_name()},
       config.health_interval);
   parts.health->Start();
+  parts.ticket_sweeper = std::thread([&parts] {
+    while (!parts.stop_sweeping.WaitForNotificationWithTimeout(absl::Minutes(1))) {
+      (void)parts.tickets->Sweep();
+    }
+  });
   Log()->info("serving on {} (port {})", config.listen, plane->port_);
   return plane;
 }
@@ -163,6 +208,14 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   if (parts.stopped) return;
   parts.stopped = true;
   parts.health.reset();
+  if (parts.ticket_sweeper.joinable()) {
+    parts.stop_sweeping.Notify();
+    parts.ticket_sweeper.join();
+  }
+  // Streams end first (agents reconnect elsewhere), so that the server's
+  // shutdown does not wait for them.
+  if (parts.dispatcher) parts.dispatcher->Stop();
+  if (parts.events) parts.events->Stop();
   if (parts.server) {
     // Running calls may finish within the grace period; their workers keep
     // running meanwhile, so every reactor is finished before the pools stop.

@@ -31,6 +31,11 @@ struct ControlPlaneConfig {
   secrets::PasswordHashCost password_cost;
   int password_threads = 0;  // 0: two per core
   absl::Duration health_interval = absl::Seconds(1);
+  // Agents and the control plane heartbeat at this interval; three missed
+  // make a node offline.
+  absl::Duration heartbeat_interval = absl::Seconds(10);
+  // Names this replica in nodes.attached_replica; default host:pid.
+  std::string replica_id;
   bool migrate_only = false;
 };
 

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   int acquire_timeout_ms = 2000;
   int statement_timeout_ms = 15000;
   int db_wait_seconds = 30;
+  int heartbeat_seconds = 10;
   uint64_t argon2_memory_kib = config.password_cost.mem_limit_bytes / 1024;
 
   CLI::App app{"warden-control: the Warden session control plane"};
@@ -73,6 +74,13 @@ int main(int argc, char** argv) {
                  "concurrent password hash/verify operations (0 = two per core)")
       ->envname("WARDEN_PASSWORD_THREADS")
       ->check(CLI::Range(0, 256));
+  app.add_option("--heartbeat-seconds", heartbeat_seconds,
+                 "agent link heartbeat interval; three missed make a node offline")
+      ->envname("WARDEN_HEARTBEAT_SECONDS")
+      ->check(CLI::Range(1, 600));
+  app.add_option("--replica-id", config.replica_id,
+                 "this replica's name in the node table (default host:pid)")
+      ->envname("WARDEN_REPLICA_ID");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("WARDEN_LOG_LEVEL");
   app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_LOG_FORMAT");
@@ -88,6 +96,7 @@ int main(int argc, char** argv) {
   config.db_acquire_timeout = absl::Milliseconds(acquire_timeout_ms);
   config.db_statement_timeout = absl::Milliseconds(statement_timeout_ms);
   config.db_wait = absl::Seconds(db_wait_seconds);
+  config.heartbeat_interval = absl::Seconds(heartbeat_seconds);
   config.password_cost.mem_limit_bytes = argon2_memory_kib * 1024;
   if (const char* key = std::getenv("WARDEN_ADMIN_KEY")) config.admin_key = key;
 

@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* AdminService::CreateNode(grpc::CallbackServerContext* 
     WARDEN_ASSIGN_OR_RETURN(model::Node node,
                             deps_.nodes.Create(call.actor(), request->name(), protocols,
                                                secrets::Sha256Hex(credential)));
-    ToProto(node, response->mutable_node());
+    NodeToProto(node, response->mutable_node());
     response->set_credential(std::move(credential));
     return absl::OkStatus();
   });
@@ -45,7 +45,7 @@ grpc::ServerUnaryReactor* AdminService::GetNode(grpc::CallbackServerContext* ctx
         return absl::InvalidArgumentError("set either id or name");
     }
     if (!node.ok()) return node.status();
-    ToProto(*node, response);
+    NodeToProto(*node, response);
     return absl::OkStatus();
   });
 }
@@ -56,7 +56,7 @@ grpc::ServerUnaryReactor* AdminService::ListNodes(grpc::CallbackServerContext* c
   return Serve(ctx, Access::kRead, [this, request, response](const Call&) -> absl::Status {
     WARDEN_ASSIGN_OR_RETURN(std::vector<model::Node> nodes,
                             deps_.nodes.List(request->include_removed()));
-    for (const model::Node& node : nodes) ToProto(node, response->add_nodes());
+    for (const model::Node& node : nodes) NodeToProto(node, response->add_nodes());
     return absl::OkStatus();
   });
 }
@@ -68,7 +68,7 @@ grpc::ServerUnaryReactor* AdminService::RemoveNode(grpc::CallbackServerContext* 
     WARDEN_RETURN_IF_ERROR(ValidateUuid("id", request->id()));
     WARDEN_ASSIGN_OR_RETURN(model::Node node, deps_.nodes.Remove(call.actor(), request->id(),
                                                                  request->close_sessions()));
-    ToProto(node, response);
+    NodeToProto(node, response);
     return absl::OkStatus();
   });
 }

@@ -3,11 +3,15 @@
 #include "absl/functional/any_invocable.h"
 #include "common/password_hasher.h"
 #include "common/worker_pool.h"
+#include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/event_feed.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/command_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/session_store.h"
+#include "controlplane/store/ticket_store.h"
 #include "controlplane/store/user_store.h"
 #include "warden/v1/admin.grpc.pb.h"
 
@@ -22,6 +26,11 @@ struct AdminDependencies {
   store::AuditStore& audit;
   store::NodeStore& nodes;
   store::SessionStore& sessions;
+  store::TicketStore& tickets;
+  store::CommandStore& commands;
+  dispatch::Dispatcher& dispatcher;
+  dispatch::EventFeed& events;
+  absl::Duration heartbeat_interval;  // a node silent for three is offline
 };
 
 // AdminService: authenticate, validate, call the store, map the result.
@@ -66,6 +75,23 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* RemoveNode(grpc::CallbackServerContext* ctx,
                                        const v1::RemoveNodeRequest* request,
                                        v1::Node* response) override;
+  grpc::ServerUnaryReactor* CreateEnrollmentTicket(
+      grpc::CallbackServerContext* ctx, const v1::CreateEnrollmentTicketRequest* request,
+      v1::CreateEnrollmentTicketResponse* response) override;
+  grpc::ServerUnaryReactor* KillSession(grpc::CallbackServerContext* ctx,
+                                        const v1::KillSessionRequest* request,
+                                        v1::KillSessionResponse* response) override;
+  grpc::ServerUnaryReactor* DisconnectUser(grpc::CallbackServerContext* ctx,
+                                           const v1::DisconnectUserRequest* request,
+                                           v1::DisconnectUserResponse* response) override;
+  grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* ctx,
+                                      const v1::DrainNodeRequest* request,
+                                      v1::Node* response) override;
+  grpc::ServerUnaryReactor* UndrainNode(grpc::CallbackServerContext* ctx,
+                                        const v1::UndrainNodeRequest* request,
+                                        v1::Node* response) override;
+  grpc::ServerWriteReactor<v1::WatchEventsResponse>* WatchEvents(
+      grpc::CallbackServerContext* ctx, const v1::WatchEventsRequest* request) override;
   grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* ctx,
                                          const v1::ListSessionsRequest* request,
                                          v1::ListSessionsResponse* response) override;
@@ -81,10 +107,18 @@ class AdminService final : public v1::AdminService::CallbackService {
     model::Actor actor() const { return model::Actor{caller.key_name}; }
   };
   using Work = absl::AnyInvocable<absl::Status(const Call&)>;
+  using Finisher = absl::AnyInvocable<void(absl::Status) &&>;
+  using AsyncWork = absl::AnyInvocable<void(const Call&, Finisher)>;
 
   // Authenticates the caller, checks its role for `access`, then runs `work`
   // on a database worker and finishes the call with its status.
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Access access, Work work);
+  // The same, for work that finishes later (e.g. waiting for an agent):
+  // `work` must call its finisher exactly once, from any thread.
+  grpc::ServerUnaryReactor* ServeAsync(grpc::CallbackServerContext* ctx, Access access,
+                                       AsyncWork work);
+  // A node as callers see it, with whether it is online.
+  void NodeToProto(const model::Node& node, v1::Node* out) const;
 
   AdminDependencies deps_;
 };

@@ -1,6 +1,8 @@
 #include "controlplane/services/agent_service.h"
 
+#include "common/secrets.h"
 #include "common/status_macros.h"
+#include "controlplane/services/attach_stream.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/services/convert.h"
 #include "controlplane/services/unary.h"
@@ -12,6 +14,33 @@ namespace {
 constexpr absl::Duration kMaxCallDuration = absl::Seconds(30);
 
 }  // namespace
+
+grpc::ServerUnaryReactor* AgentService::Enroll(grpc::CallbackServerContext* ctx,
+                                               const v1::EnrollRequest* request,
+                                               v1::EnrollResponse* response) {
+  return FinishOnPool(ctx, deps_.db_workers, [this, request, response]() -> absl::Status {
+    if (!secrets::LooksLikeToken(request->ticket(), "wet_")) {
+      return absl::InvalidArgumentError("ticket must be \"wet_\" followed by 64 hex digits");
+    }
+    WARDEN_ASSIGN_OR_RETURN(store::NodeFactsRecord facts, ValidateNodeFacts(request->facts()));
+    std::string credential = secrets::NewToken("wnc_");
+    WARDEN_ASSIGN_OR_RETURN(store::EnrolledNode node,
+                            deps_.tickets.Enroll(secrets::Sha256Hex(request->ticket()),
+                                                 secrets::Sha256Hex(credential), facts));
+    response->set_node_id(node.node_id);
+    response->set_node_name(node.node_name);
+    response->set_credential(std::move(credential));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::ControlMessage>* AgentService::Attach(
+    grpc::CallbackServerContext* ctx) {
+  return new AttachStream(ctx, AttachDependencies{.db_workers = deps_.db_workers,
+                                                  .nodes = deps_.nodes,
+                                                  .dispatcher = deps_.dispatcher,
+                                                  .heartbeat_interval = deps_.heartbeat_interval});
+}
 
 grpc::ServerUnaryReactor* AgentService::Admit(grpc::CallbackServerContext* ctx,
                                               const v1::AdmitRequest* request,

@@ -2,8 +2,10 @@
 
 #include "common/worker_pool.h"
 #include "controlplane/admission/admitter.h"
+#include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/services/node_authenticator.h"
 #include "controlplane/store/session_store.h"
+#include "controlplane/store/ticket_store.h"
 #include "warden/v1/agent.grpc.pb.h"
 
 namespace warden::control::services {
@@ -13,6 +15,9 @@ struct AgentDependencies {
   NodeAuthenticator& nodes;
   admission::Admitter& admitter;
   store::SessionStore& sessions;
+  store::TicketStore& tickets;
+  dispatch::Dispatcher& dispatcher;
+  absl::Duration heartbeat_interval;
 };
 
 // AgentService: what agents on VPN nodes call.
@@ -20,6 +25,11 @@ class AgentService final : public v1::AgentService::CallbackService {
  public:
   explicit AgentService(AgentDependencies deps) : deps_(deps) {}
 
+  grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx,
+                                   const v1::EnrollRequest* request,
+                                   v1::EnrollResponse* response) override;
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::ControlMessage>* Attach(
+      grpc::CallbackServerContext* ctx) override;
   grpc::ServerUnaryReactor* Admit(grpc::CallbackServerContext* ctx, const v1::AdmitRequest* request,
                                   v1::AdmitResponse* response) override;
   grpc::ServerUnaryReactor* CloseSession(grpc::CallbackServerContext* ctx,

@@ -89,6 +89,28 @@ void ToProto(const model::Node& node, v1::Node* out) {
   out->set_live_sessions(node.live_sessions);
 }
 
+void ToProto(const model::Command& command, v1::Command* out) {
+  out->set_id(command.id);
+  switch (command.kind) {
+    case model::CommandKind::kKillSession:
+      out->set_kind(v1::KILL_SESSION);
+      break;
+    case model::CommandKind::kSetBandwidth:
+      out->set_kind(v1::SET_BANDWIDTH);
+      break;
+    case model::CommandKind::kDrain:
+      out->set_kind(v1::DRAIN);
+      break;
+  }
+  out->set_session_id(command.session_id);
+  out->set_session_key(command.session_key);
+  out->set_reason(command.reason);
+  out->set_user_id(command.user_id);
+  out->set_bandwidth_bytes_per_second(command.bandwidth_bytes_per_second);
+  out->set_draining(command.draining);
+  ToProto(command.due_at, out->mutable_due_at());
+}
+
 void ToProto(const model::Session& session, v1::Session* out) {
   out->set_id(session.id);
   out->set_user_id(session.user_id);

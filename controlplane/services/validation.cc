@@ -232,6 +232,91 @@ absl::StatusOr<admission::AdmitInput> ValidateAdmitRequest(const v1::AdmitReques
   return input;
 }
 
+absl::StatusOr<store::ClosedReport> ValidateClosedReport(absl::string_view field,
+                                                         const v1::SessionClosed& closed) {
+  if (closed.session_id().empty() && closed.session_key().empty()) {
+    return Invalid(field, "needs session_id or session_key");
+  }
+  if (!closed.session_id().empty()) {
+    WARDEN_RETURN_IF_ERROR(ValidateUuid(absl::StrCat(field, ".session_id"), closed.session_id()));
+  }
+  WARDEN_RETURN_IF_ERROR(
+      ValidateText(absl::StrCat(field, ".session_key"), closed.session_key(), 256, false));
+  WARDEN_RETURN_IF_ERROR(ValidateText(absl::StrCat(field, ".reason"), closed.reason(), 256, false));
+  if (closed.rx_bytes() < 0 || closed.tx_bytes() < 0) {
+    return Invalid(field, "byte counts must not be negative");
+  }
+  return store::ClosedReport{.session_id = closed.session_id(),
+                             .session_key = closed.session_key(),
+                             .reason = closed.reason(),
+                             .rx_bytes = closed.rx_bytes(),
+                             .tx_bytes = closed.tx_bytes()};
+}
+
+absl::StatusOr<dispatch::AttachRequest> ValidateHello(const v1::Hello& hello) {
+  constexpr int kMaxInventory = 200000;
+  dispatch::AttachRequest request;
+  WARDEN_RETURN_IF_ERROR(ValidateText("hello.agent_version", hello.agent_version(), 64, false));
+  request.agent_version = hello.agent_version();
+  if (hello.inventory_size() > kMaxInventory || hello.closed_while_away_size() > kMaxInventory) {
+    return Invalid("hello", absl::StrCat("may list at most ", kMaxInventory, " sessions"));
+  }
+  for (int i = 0; i < hello.inventory_size(); ++i) {
+    const v1::InventorySession& session = hello.inventory(i);
+    const std::string field = absl::StrCat("hello.inventory[", i, "]");
+    store::InventoryItem item;
+    WARDEN_ASSIGN_OR_RETURN(item.protocol,
+                            ParseProtocol(absl::StrCat(field, ".protocol"), session.protocol()));
+    WARDEN_RETURN_IF_ERROR(
+        ValidateText(absl::StrCat(field, ".session_key"), session.session_key(), 256, true));
+    if (!session.session_id().empty()) {
+      WARDEN_RETURN_IF_ERROR(
+          ValidateUuid(absl::StrCat(field, ".session_id"), session.session_id()));
+    }
+    if (!session.username().empty()) {
+      WARDEN_ASSIGN_OR_RETURN(
+          item.username, NormalizeUsername(absl::StrCat(field, ".username"), session.username()));
+    } else if (session.session_id().empty()) {
+      return Invalid(field, "needs session_id or username");
+    }
+    WARDEN_RETURN_IF_ERROR(
+        ValidateText(absl::StrCat(field, ".device_label"), session.device_label(), 128, false));
+    WARDEN_RETURN_IF_ERROR(
+        ValidateText(absl::StrCat(field, ".client_address"), session.client_address(), 128, false));
+    if (session.rx_bytes() < 0 || session.tx_bytes() < 0) {
+      return Invalid(field, "byte counts must not be negative");
+    }
+    item.session_id = session.session_id();
+    item.session_key = session.session_key();
+    item.device_label = session.device_label();
+    item.client_address = session.client_address();
+    if (session.has_opened_at()) {
+      item.opened_at = absl::FromUnixSeconds(session.opened_at().seconds()) +
+                       absl::Nanoseconds(session.opened_at().nanos());
+    }
+    item.rx_bytes = session.rx_bytes();
+    item.tx_bytes = session.tx_bytes();
+    request.inventory.push_back(std::move(item));
+  }
+  for (int i = 0; i < hello.closed_while_away_size(); ++i) {
+    WARDEN_ASSIGN_OR_RETURN(store::ClosedReport closed,
+                            ValidateClosedReport(absl::StrCat("hello.closed_while_away[", i, "]"),
+                                                 hello.closed_while_away(i)));
+    request.closed_while_away.push_back(std::move(closed));
+  }
+  return request;
+}
+
+absl::StatusOr<store::NodeFactsRecord> ValidateNodeFacts(const v1::NodeFacts& facts) {
+  store::NodeFactsRecord record;
+  WARDEN_RETURN_IF_ERROR(ValidateText("facts.hostname", facts.hostname(), 255, false));
+  WARDEN_RETURN_IF_ERROR(ValidateText("facts.agent_version", facts.agent_version(), 64, false));
+  WARDEN_ASSIGN_OR_RETURN(record.protocols, ParseProtocols("facts.protocols", facts.protocols()));
+  record.hostname = facts.hostname();
+  record.agent_version = facts.agent_version();
+  return record;
+}
+
 absl::StatusOr<ValidatedNewUser> ValidateCreateUser(const v1::CreateUserRequest& request) {
   if (!request.has_user()) return Invalid("user", "is required");
   const v1::User& user = request.user();

@@ -9,9 +9,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "controlplane/admission/admitter.h"
+#include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/model/api_key.h"
 #include "controlplane/model/session.h"
 #include "controlplane/model/user.h"
+#include "controlplane/store/ticket_store.h"
 #include "warden/v1/admin.pb.h"
 #include "warden/v1/agent.pb.h"
 
@@ -53,6 +55,12 @@ absl::Status ValidateText(absl::string_view field, absl::string_view value, size
 // An AdmitRequest as the admitter takes it; the node is filled in by the
 // caller from its credential.
 absl::StatusOr<admission::AdmitInput> ValidateAdmitRequest(const v1::AdmitRequest& request);
+
+// The agent's Hello, checked field by field ("inventory[3].session_key ...").
+absl::StatusOr<dispatch::AttachRequest> ValidateHello(const v1::Hello& hello);
+absl::StatusOr<store::ClosedReport> ValidateClosedReport(absl::string_view field,
+                                                         const v1::SessionClosed& closed);
+absl::StatusOr<store::NodeFactsRecord> ValidateNodeFacts(const v1::NodeFacts& facts);
 
 struct ValidatedNewUser {
   model::NewUser user;                  // password_hash still empty

@@ -26,6 +26,12 @@ class AuditStore {
 
   // Newest first; filter.limit rows at most.
   absl::StatusOr<std::vector<model::AuditEvent>> List(const model::AuditFilter& filter);
+  // The newest event's id (0 when there is none).
+  absl::StatusOr<int64_t> MaxId();
+  // Events after `after_id`, oldest first; filter.action may be a prefix
+  // ending in '.'. filter.since/until/before_id/limit are not used.
+  absl::StatusOr<std::vector<model::AuditEvent>> After(const model::AuditFilter& filter,
+                                                       int64_t after_id, int limit);
 
  private:
   Database& db_;

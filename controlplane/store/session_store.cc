@@ -42,7 +42,9 @@ constexpr Statement kStatements[] = {
     {"admit.write",
      "WITH created AS ("
      "  INSERT INTO sessions (user_id, node_id, protocol, session_key, device_label, "
-     "    client_address) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6) RETURNING id), "
+     "    client_address, opened_at) "
+     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, COALESCE(from_epoch_us($11), now())) "
+     "  RETURNING id), "
      "evicted AS ("
      "  UPDATE sessions SET state = 'closing', close_reason = 'evicted' "
      "  WHERE id = ANY($7::uuid[]) AND state = 'active' RETURNING id, node_id, session_key), "
@@ -57,9 +59,11 @@ constexpr Statement kStatements[] = {
      "  UNION ALL "
      "  SELECT $9, 'session.evict', 'session:' || k.session_id, jsonb_build_object("
      "    'user_id', $1, 'evicted_by', c.id, 'command_id', k.id, 'node_id', k.node_id, "
-     "    'kill_due', from_epoch_us($8)) FROM kills k CROSS JOIN created c) "
+     "    'kill_due', from_epoch_us($8)) FROM kills k CROSS JOIN created c), "
+     // The replica holding each victim's agent stream delivers the kill.
+     "notified AS (SELECT count(pg_notify('warden_commands', node_id::text)) AS n FROM kills) "
      "SELECT c.id::text, k.session_id::text, k.node_id::text, k.id "
-     "FROM created c LEFT JOIN kills k ON true"},
+     "FROM created c LEFT JOIN kills k ON true CROSS JOIN notified"},
     {"close.session",
      "WITH closed AS ("
      "  UPDATE sessions SET state = 'closed', closed_at = now(), last_seen_at = now(), "
@@ -70,14 +74,17 @@ constexpr Statement kStatements[] = {
      "  RETURNING id, user_id, close_reason), "
      "finished AS ("
      "  UPDATE commands SET acked_at = now(), result = 'session closed' "
+     // A kill already delivered is settled by its agent's answer.
      "  WHERE session_id IN (SELECT id FROM closed) AND kind = 'kill_session' "
-     "    AND acked_at IS NULL), "
+     "    AND acked_at IS NULL AND delivered_at IS NULL RETURNING id), "
+     // Whoever waits for those kills learns that they are settled.
+     "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM finished), "
      "audit AS ("
      "  INSERT INTO audit_events (actor, action, subject, details) "
      "  SELECT $7, 'session.close', 'session:' || c.id, jsonb_build_object("
      "    'user_id', c.user_id, 'reason', c.close_reason, 'rx_bytes', $5::bigint, "
      "    'tx_bytes', $6::bigint) FROM closed c) "
-     "SELECT id::text FROM closed"},
+     "SELECT id::text FROM closed CROSS JOIN notified"},
     {"close.known",
      "SELECT 1 FROM sessions WHERE node_id = $1::uuid "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) LIMIT 1"},
@@ -162,97 +169,100 @@ absl::string_view SessionStateName(model::SessionState state) {
   return "";
 }
 
+absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const AdmissionRequest& request,
+                                                   Decider decide) {
+  AdmissionResult result;
+  pqxx::result locked =
+      tx.exec_prepared("admit.lock_user", request.user.id, request.user.username, request.node_id,
+                       std::string(ProtocolName(request.protocol)));
+  if (locked.empty()) {
+    result.unknown_user = true;
+    result.decision.reason = model::DenyReason::kBadCredentials;
+    result.decision.message = "unknown user or wrong password";
+    AppendDenial(tx, request, "", result.decision);
+    return result;
+  }
+  const pqxx::row& user = locked[0];
+  result.user_id = user[0].as<std::string>();
+  result.username = user[1].as<std::string>();
+  result.bandwidth_bytes_per_second = user[6].as<int64_t>();
+  const std::string node_state = user[7].as<std::string>();
+  if (node_state == "removed") {
+    return absl::UnauthenticatedError("this node was removed from the fleet");
+  }
+  if (!user[8].as<bool>()) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", request.node_name,
+                                                      " is not registered for protocol ",
+                                                      ProtocolName(request.protocol)));
+  }
+  const model::UserLimits limits{.max_connections = user[2].as<int>(),
+                                 .policy = user[3].as<std::string>() == "reject"
+                                               ? model::LimitPolicy::kReject
+                                               : model::LimitPolicy::kEvictOldest,
+                                 .grace_seconds = user[4].as<int>(),
+                                 .disabled = user[5].as<bool>()};
+
+  std::vector<model::LiveSession> live;
+  std::vector<std::string> replaced;
+  for (const auto& row : tx.exec_prepared("admit.live_sessions", result.user_id, request.node_id,
+                                          request.session_key)) {
+    const std::string id = row[0].as<std::string>();
+    const bool same_key = row[5].as<bool>();
+    const bool mine = row[1].as<std::string>() == result.user_id;
+    const bool closing = row[2].as<std::string>() == "closing";
+    if (same_key && mine && !closing) {
+      // The agent asks again (e.g. after a timeout): same answer.
+      result.decision.admit = true;
+      result.already_live = true;
+      result.session_id = id;
+      return result;
+    }
+    if (same_key) {
+      replaced.push_back(id);  // the node reused the key: that connection is gone
+      continue;
+    }
+    live.push_back(model::LiveSession{.id = id,
+                                      .node_name = row[4].as<std::string>(),
+                                      .opened_at = TimeField(row[3]),
+                                      .closing = closing});
+  }
+  if (!replaced.empty()) tx.exec_prepared("admit.replace", UuidArray(replaced));
+
+  result.decision = decide(limits, live, node_state == "draining");
+  if (!result.decision.admit) {
+    AppendDenial(tx, request, result.user_id, result.decision);
+    return result;
+  }
+  nlohmann::json details = RequestJson(request);
+  details["user_id"] = result.user_id;
+  details["username"] = result.username;
+  details["evicted"] = result.decision.evict;
+  const int64_t kill_due_us = absl::ToUnixMicros(result.decision.kill_due);
+  pqxx::result written = tx.exec_prepared(
+      "admit.write", result.user_id, request.node_id, std::string(ProtocolName(request.protocol)),
+      request.session_key, request.device_label, request.client_address,
+      UuidArray(result.decision.evict), kill_due_us, request.node_name, details.dump(),
+      OptionalMicros(request.opened_at));
+  for (const auto& row : written) {
+    result.session_id = row[0].as<std::string>();
+    if (row[1].is_null()) continue;
+    Eviction eviction;
+    eviction.session_id = row[1].as<std::string>();
+    eviction.node_id = row[2].as<std::string>();
+    eviction.command_id = row[3].as<int64_t>();
+    eviction.kill_due = result.decision.kill_due;
+    for (const model::LiveSession& session : live) {
+      if (session.id == eviction.session_id) eviction.node_name = session.node_name;
+    }
+    result.evictions.push_back(std::move(eviction));
+  }
+  return result;
+}
+
 absl::StatusOr<AdmissionResult> SessionStore::Admit(const AdmissionRequest& request,
                                                     Decider decide) {
-  return db_.Transact(
-      {.operation = "admit session"}, [&](pqxx::work& tx) -> absl::StatusOr<AdmissionResult> {
-        AdmissionResult result;
-        pqxx::result locked =
-            tx.exec_prepared("admit.lock_user", request.user.id, request.user.username,
-                             request.node_id, std::string(ProtocolName(request.protocol)));
-        if (locked.empty()) {
-          result.unknown_user = true;
-          result.decision.reason = model::DenyReason::kBadCredentials;
-          result.decision.message = "unknown user or wrong password";
-          AppendDenial(tx, request, "", result.decision);
-          return result;
-        }
-        const pqxx::row& user = locked[0];
-        result.user_id = user[0].as<std::string>();
-        result.username = user[1].as<std::string>();
-        result.bandwidth_bytes_per_second = user[6].as<int64_t>();
-        const std::string node_state = user[7].as<std::string>();
-        if (node_state == "removed") {
-          return absl::UnauthenticatedError("this node was removed from the fleet");
-        }
-        if (!user[8].as<bool>()) {
-          return absl::FailedPreconditionError(absl::StrCat("node ", request.node_name,
-                                                            " is not registered for protocol ",
-                                                            ProtocolName(request.protocol)));
-        }
-        const model::UserLimits limits{.max_connections = user[2].as<int>(),
-                                       .policy = user[3].as<std::string>() == "reject"
-                                                     ? model::LimitPolicy::kReject
-                                                     : model::LimitPolicy::kEvictOldest,
-                                       .grace_seconds = user[4].as<int>(),
-                                       .disabled = user[5].as<bool>()};
-
-        std::vector<model::LiveSession> live;
-        std::vector<std::string> replaced;
-        for (const auto& row : tx.exec_prepared("admit.live_sessions", result.user_id,
-                                                request.node_id, request.session_key)) {
-          const std::string id = row[0].as<std::string>();
-          const bool same_key = row[5].as<bool>();
-          const bool mine = row[1].as<std::string>() == result.user_id;
-          const bool closing = row[2].as<std::string>() == "closing";
-          if (same_key && mine && !closing) {
-            // The agent asks again (e.g. after a timeout): same answer.
-            result.decision.admit = true;
-            result.already_live = true;
-            result.session_id = id;
-            return result;
-          }
-          if (same_key) {
-            replaced.push_back(id);  // the node reused the key: that connection is gone
-            continue;
-          }
-          live.push_back(model::LiveSession{.id = id,
-                                            .node_name = row[4].as<std::string>(),
-                                            .opened_at = TimeField(row[3]),
-                                            .closing = closing});
-        }
-        if (!replaced.empty()) tx.exec_prepared("admit.replace", UuidArray(replaced));
-
-        result.decision = decide(limits, live, node_state == "draining");
-        if (!result.decision.admit) {
-          AppendDenial(tx, request, result.user_id, result.decision);
-          return result;
-        }
-        nlohmann::json details = RequestJson(request);
-        details["user_id"] = result.user_id;
-        details["username"] = result.username;
-        details["evicted"] = result.decision.evict;
-        const int64_t kill_due_us = absl::ToUnixMicros(result.decision.kill_due);
-        pqxx::result written = tx.exec_prepared(
-            "admit.write", result.user_id, request.node_id,
-            std::string(ProtocolName(request.protocol)), request.session_key, request.device_label,
-            request.client_address, UuidArray(result.decision.evict), kill_due_us,
-            request.node_name, details.dump());
-        for (const auto& row : written) {
-          result.session_id = row[0].as<std::string>();
-          if (row[1].is_null()) continue;
-          Eviction eviction;
-          eviction.session_id = row[1].as<std::string>();
-          eviction.node_id = row[2].as<std::string>();
-          eviction.command_id = row[3].as<int64_t>();
-          eviction.kill_due = result.decision.kill_due;
-          for (const model::LiveSession& session : live) {
-            if (session.id == eviction.session_id) eviction.node_name = session.node_name;
-          }
-          result.evictions.push_back(std::move(eviction));
-        }
-        return result;
-      });
+  return db_.Transact({.operation = "admit session"},
+                      [&](pqxx::work& tx) { return AdmitInTransaction(tx, request, decide); });
 }
 
 absl::Status SessionStore::AuditDenial(const AdmissionRequest& request,

@@ -33,6 +33,8 @@ struct AdmissionRequest {
   std::string device_label;
   std::string client_address;
   UserRef user;
+  // When the connection really opened, if earlier than now (reconcile).
+  std::optional<absl::Time> opened_at;
 };
 
 struct Eviction {
@@ -77,14 +79,20 @@ struct FleetStats {
   std::vector<std::pair<model::Protocol, int64_t>> live_by_protocol;
 };
 
+// The admission transaction's work, inside a caller's transaction (Admit
+// below, and the reconcile of an attaching node): lock the user's row
+// (serialising that user's admissions fleet-wide, and no one else's), read
+// the user's live sessions after the lock, decide, then insert the session,
+// mark evictions closing and queue their kill commands (with NOTIFY), and
+// audit. A denial is audited; an unknown user is a denial.
+absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const AdmissionRequest& request,
+                                                   Decider decide);
+
 class SessionStore {
  public:
   explicit SessionStore(Database& db) : db_(db) {}
 
-  // The admission transaction: lock the user's row (serialising this user's
-  // admissions fleet-wide, and no one else's), read the user's live
-  // sessions, decide, then insert the session, mark evictions closing and
-  // queue their kill commands, and audit, all in one commit.
+  // AdmitInTransaction in a transaction of its own.
   absl::StatusOr<AdmissionResult> Admit(const AdmissionRequest& request, Decider decide);
 
   // Records a denial made before the transaction (bad credentials).

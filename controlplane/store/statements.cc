@@ -1,17 +1,21 @@
 #include "controlplane/store/statements.h"
 
 #include "controlplane/store/api_key_store.h"
+#include "controlplane/store/attach_store.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/command_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/session_store.h"
+#include "controlplane/store/ticket_store.h"
 #include "controlplane/store/user_store.h"
 
 namespace warden::control::store {
 
 std::vector<Statement> AllStatements() {
   std::vector<Statement> all;
-  for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
-                     SessionStatements()}) {
+  for (auto group :
+       {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
+        SessionStatements(), CommandStatements(), TicketStatements(), AttachStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

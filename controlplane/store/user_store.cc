@@ -38,6 +38,13 @@ constexpr Statement kStatements[] = {
      "ELSE NULLIF($8::bigint, 0) END, "
      "disabled = COALESCE($9, disabled), updated_at = now() "
      "WHERE id = $1::uuid RETURNING " WARDEN_USER_COLUMNS},
+    // A new bandwidth limit goes to every node that carries the user.
+    {"users.push_bandwidth",
+     "WITH cmds AS (INSERT INTO commands (node_id, kind, payload) "
+     "  SELECT DISTINCT node_id, 'set_bandwidth', "
+     "    jsonb_build_object('user_id', $1::text, 'bandwidth', $2::bigint) "
+     "  FROM sessions WHERE user_id = $1::uuid AND state <> 'closed' RETURNING node_id) "
+     "SELECT count(pg_notify('warden_commands', node_id::text)) FROM cmds"},
     {"users.lock", "SELECT username FROM users WHERE id = $1::uuid FOR UPDATE"},
     // Admissions take the same row lock, so no session can open between
     // this count and the delete.
@@ -178,6 +185,9 @@ absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const s
         if (changes.disabled) changed.push_back("disabled");
         details["changed"] = changed;
         AppendAudit(tx, actor, "user.update", absl::StrCat("user:", updated.id), details);
+        if (changes.bandwidth_bytes_per_second) {
+          tx.exec_prepared("users.push_bandwidth", updated.id, updated.bandwidth_bytes_per_second);
+        }
         return updated;
       });
 }

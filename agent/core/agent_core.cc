@@ -1,0 +1,280 @@
+#include "agent/core/agent_core.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/secrets.h"
+
+namespace warden::agent {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& Log() {
+  static const auto log = logging::Get("agent.core");
+  return log;
+}
+
+v1::Protocol ToProto(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kWireGuard:
+      return v1::WIREGUARD;
+    case Protocol::kOpenVpn:
+      return v1::OPENVPN;
+    case Protocol::kQuic:
+      return v1::QUIC;
+  }
+  return v1::PROTOCOL_UNSPECIFIED;
+}
+
+AdmitAnswer Deny(std::string reason, std::string message) {
+  AdmitAnswer answer;
+  answer.deny_reason = std::move(reason);
+  answer.message = std::move(message);
+  return answer;
+}
+
+bool Unreachable(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable ||
+         status.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+}  // namespace
+
+AgentCore::AgentCore(CoreOptions options, std::vector<Driver*> drivers, const Clock& clock)
+    : options_(options),
+      drivers_(std::move(drivers)),
+      clock_(clock),
+      salt_(secrets::NewToken("")) {}
+
+bool AgentCore::draining() const {
+  absl::MutexLock lock(&mu_);
+  return draining_;
+}
+
+std::string AgentCore::Digest(const std::string& username, const std::string& password) const {
+  return secrets::Sha256Hex(absl::StrCat(salt_, "\n", username, "\n", password));
+}
+
+AdmitAnswer AgentCore::Admit(const AdmitQuery& query) {
+  if (draining()) {
+    return Deny("NODE_DRAINING",
+                "this server is draining for maintenance; connect to another server");
+  }
+  v1::AdmitRequest request;
+  request.set_protocol(ToProto(query.protocol));
+  request.set_session_key(query.session_key);
+  request.set_device_label(query.device_label);
+  request.set_client_address(query.client_address);
+  if (query.password) {
+    request.mutable_password()->set_username(query.username);
+    request.mutable_password()->set_password(*query.password);
+  } else {
+    request.mutable_asserted_user()->set_username(query.username);
+  }
+  absl::StatusOr<v1::AdmitResponse> response = link_->Admit(request);
+  if (!response.ok()) {
+    if (Unreachable(response.status())) return AdmitOffline(query, response.status());
+    Log()->error("admission of key={} failed: {}", query.session_key, response.status().message());
+    return Deny("ERROR", "the service could not check this login; try again later");
+  }
+  if (response->has_denied()) {
+    return Deny(v1::DenyReason_Name(response->denied().reason()), response->denied().message());
+  }
+  const v1::Admitted& admitted = response->admitted();
+  AdmitAnswer answer;
+  answer.admitted = true;
+  answer.session_id = admitted.session_id();
+  answer.bandwidth_bytes_per_second = admitted.bandwidth_bytes_per_second();
+  absl::MutexLock lock(&mu_);
+  sessions_[query.session_key] = Entry{.session_id = admitted.session_id(),
+                                       .user_id = admitted.user_id(),
+                                       .username = admitted.username()};
+  recent_[admitted.username()] = RecentAdmission{
+      .at = clock_.Now(),
+      .password_digest = query.password ? Digest(admitted.username(), *query.password) : ""};
+  return answer;
+}
+
+AdmitAnswer AgentCore::AdmitOffline(const AdmitQuery& query, const absl::Status& why) {
+  if (options_.fail_mode == FailMode::kOpen) {
+    absl::MutexLock lock(&mu_);
+    auto it = recent_.find(query.username);
+    const bool recent =
+        it != recent_.end() && clock_.Now() - it->second.at <= options_.fail_open_window;
+    const bool same_secret = recent && (query.password ? it->second.password_digest ==
+                                                             Digest(query.username, *query.password)
+                                                       : it->second.password_digest.empty());
+    if (recent && same_secret) {
+      sessions_[query.session_key] =
+          Entry{.session_id = "", .user_id = "", .username = query.username};
+      Log()->warn("control plane unreachable ({}); admitted user={} key={} offline (fail-open)",
+                  why.message(), query.username, query.session_key);
+      AdmitAnswer answer;
+      answer.admitted = true;
+      return answer;
+    }
+  }
+  Log()->warn("control plane unreachable ({}); refused key={} (fail-{})", why.message(),
+              query.session_key,
+              options_.fail_mode == FailMode::kOpen ? "open: not recent" : "closed");
+  return Deny("CONTROL_PLANE_UNREACHABLE",
+              "the service cannot check logins right now; try again in a moment");
+}
+
+void AgentCore::Opened(const std::string& session_key) {
+  v1::SessionEvent event;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_key);
+    if (it != sessions_.end()) event.mutable_opened()->set_session_id(it->second.session_id);
+  }
+  event.mutable_opened()->set_session_key(session_key);
+  link_->SendEvent(std::move(event));
+}
+
+void AgentCore::Closed(const std::string& session_key, const std::string& reason, int64_t rx_bytes,
+                       int64_t tx_bytes) {
+  v1::SessionEvent event;
+  v1::SessionClosed* closed = event.mutable_closed();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_key);
+    if (it != sessions_.end()) {
+      closed->set_session_id(it->second.session_id);
+      sessions_.erase(it);
+    }
+  }
+  closed->set_session_key(session_key);
+  closed->set_reason(reason);
+  closed->set_rx_bytes(rx_bytes);
+  closed->set_tx_bytes(tx_bytes);
+  link_->SendEvent(std::move(event));
+}
+
+void AgentCore::Usage(const std::string& session_key, int64_t rx_bytes, int64_t tx_bytes) {
+  v1::SessionEvent event;
+  v1::SessionUsage* usage = event.mutable_usage();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_key);
+    if (it != sessions_.end()) usage->set_session_id(it->second.session_id);
+  }
+  usage->set_session_key(session_key);
+  usage->set_rx_bytes(rx_bytes);
+  usage->set_tx_bytes(tx_bytes);
+  link_->SendEvent(std::move(event));
+}
+
+std::vector<v1::InventorySession> AgentCore::Inventory() {
+  std::vector<v1::InventorySession> inventory;
+  for (Driver* driver : drivers_) {
+    for (const DriverSession& session : driver->Inventory()) {
+      v1::InventorySession item;
+      item.set_protocol(ToProto(session.protocol));
+      item.set_session_key(session.session_key);
+      item.set_username(session.username);
+      item.set_device_label(session.device_label);
+      item.set_client_address(session.client_address);
+      item.mutable_opened_at()->set_seconds(absl::ToUnixSeconds(session.opened_at));
+      item.set_rx_bytes(session.rx_bytes);
+      item.set_tx_bytes(session.tx_bytes);
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = sessions_.find(session.session_key);
+        if (it != sessions_.end()) item.set_session_id(it->second.session_id);
+      }
+      inventory.push_back(std::move(item));
+    }
+  }
+  return inventory;
+}
+
+void AgentCore::OnWelcome(const v1::Welcome& welcome) {
+  absl::MutexLock lock(&mu_);
+  draining_ = welcome.draining();
+  for (const v1::AdoptedSession& adopted : welcome.adopted()) {
+    sessions_[adopted.session_key()].session_id = adopted.session_id();
+  }
+}
+
+void AgentCore::OnLinkState(bool up) { Log()->info("control link {}", up ? "up" : "down"); }
+
+Driver* AgentCore::DriverCarrying(const std::string& session_key) {
+  for (Driver* driver : drivers_) {
+    if (driver->Carries(session_key)) return driver;
+  }
+  return nullptr;
+}
+
+absl::Status AgentCore::Kill(const v1::Command& command) {
+  std::string key = command.session_key();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!command.session_id().empty()) {
+      for (const auto& [session_key, entry] : sessions_) {
+        if (entry.session_id == command.session_id()) key = session_key;
+      }
+      // The key now belongs to a newer session: the one to kill is gone.
+      auto it = sessions_.find(key);
+      if (it != sessions_.end() && !it->second.session_id.empty() &&
+          it->second.session_id != command.session_id()) {
+        return absl::OkStatus();
+      }
+    }
+  }
+  if (key.empty()) return absl::OkStatus();
+  Driver* driver = DriverCarrying(key);
+  if (driver == nullptr) return absl::OkStatus();  // already gone: success
+  return driver->Kill(key, command.reason());
+}
+
+absl::Status AgentCore::SetBandwidth(const v1::Command& command) {
+  std::string username;
+  std::vector<std::string> keys;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [key, entry] : sessions_) {
+      if (entry.user_id == command.user_id()) {
+        username = entry.username;
+        keys.push_back(key);
+      }
+    }
+  }
+  for (Driver* driver : drivers_) {
+    bool carries = false;
+    for (const std::string& key : keys) carries = carries || driver->Carries(key);
+    if (!carries) continue;
+    absl::Status set = driver->SetBandwidth(username, command.bandwidth_bytes_per_second());
+    if (!set.ok()) {
+      return absl::Status(set.code(), absl::StrCat("driver ", driver->name(), ": ", set.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+v1::CommandResult AgentCore::Execute(const v1::Command& command) {
+  absl::Status status;
+  switch (command.kind()) {
+    case v1::KILL_SESSION:
+      status = Kill(command);
+      break;
+    case v1::SET_BANDWIDTH:
+      status = SetBandwidth(command);
+      break;
+    case v1::DRAIN: {
+      absl::MutexLock lock(&mu_);
+      draining_ = command.draining();
+      break;
+    }
+    default:
+      status = absl::InvalidArgumentError(
+          absl::StrCat("unknown command kind ", static_cast<int>(command.kind())));
+  }
+  Log()->info("command id={} kind={} ok={} {}", command.id(), v1::CommandKind_Name(command.kind()),
+              status.ok(), status.message());
+  v1::CommandResult result;
+  result.set_command_id(command.id());
+  result.set_ok(status.ok());
+  if (!status.ok()) result.set_error(std::string(status.message()));
+  return result;
+}
+
+}  // namespace warden::agent

@@ -1,0 +1,82 @@
+#pragma once
+
+// The agent's core: between the drivers (DriverHost) and the control link
+// (LinkHandler). It remembers which session id the control plane gave each
+// connection, routes commands to the driver carrying the session, and
+// applies the fail mode when the control plane cannot be asked.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/core/driver.h"
+#include "agent/link/control_link.h"
+#include "common/clock.h"
+
+namespace warden::agent {
+
+enum class FailMode { kClosed, kOpen };
+
+struct CoreOptions {
+  FailMode fail_mode = FailMode::kClosed;
+  // With kOpen: users admitted on this node within this window (and, for
+  // passwords, with the same password) are let in while the control plane
+  // is unreachable; the reconcile on reconnect applies the rules to them.
+  absl::Duration fail_open_window = absl::Minutes(15);
+};
+
+class AgentCore final : public DriverHost, public LinkHandler {
+ public:
+  AgentCore(CoreOptions options, std::vector<Driver*> drivers, const Clock& clock);
+
+  // Wiring: the link is made with this core as its handler, then set here.
+  void SetLink(ControlLink* link) { link_ = link; }
+
+  // DriverHost
+  AdmitAnswer Admit(const AdmitQuery& query) override;
+  void Opened(const std::string& session_key) override;
+  void Closed(const std::string& session_key, const std::string& reason, int64_t rx_bytes,
+              int64_t tx_bytes) override;
+  void Usage(const std::string& session_key, int64_t rx_bytes, int64_t tx_bytes) override;
+
+  // LinkHandler
+  std::vector<v1::InventorySession> Inventory() override;
+  void OnWelcome(const v1::Welcome& welcome) override;
+  v1::CommandResult Execute(const v1::Command& command) override;
+  void OnLinkState(bool up) override;
+
+  bool draining() const;
+
+ private:
+  struct Entry {
+    std::string session_id;  // empty: admitted offline, or not yet known
+    std::string user_id;
+    std::string username;
+  };
+  struct RecentAdmission {
+    absl::Time at;
+    std::string password_digest;  // empty for users the driver vouches for
+  };
+
+  AdmitAnswer AdmitOffline(const AdmitQuery& query, const absl::Status& why);
+  std::string Digest(const std::string& username, const std::string& password) const;
+  Driver* DriverCarrying(const std::string& session_key);
+  absl::Status Kill(const v1::Command& command);
+  absl::Status SetBandwidth(const v1::Command& command);
+
+  const CoreOptions options_;
+  const std::vector<Driver*> drivers_;
+  const Clock& clock_;
+  const std::string salt_;  // per process: digests never leave memory
+  ControlLink* link_ = nullptr;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);          // by session key
+  std::map<std::string, RecentAdmission> recent_ ABSL_GUARDED_BY(mu_);  // by username
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace warden::agent

@@ -1,0 +1,78 @@
+#pragma once
+
+// The one interface between the agent and what carries tunnels (OpenVPN,
+// WireGuard, QUIC, or the in-memory test driver). A driver knows nothing of
+// the control plane; the agent's core knows nothing of any VPN.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace warden::agent {
+
+enum class Protocol { kWireGuard, kOpenVpn, kQuic };
+
+// A connection a driver carries.
+struct DriverSession {
+  std::string session_key;  // unique on the node: "ovpn:<server>:<cid>", "wg:<key>", ...
+  std::string username;
+  Protocol protocol = Protocol::kOpenVpn;
+  std::string device_label;
+  std::string client_address;
+  absl::Time opened_at;
+  int64_t rx_bytes = 0;
+  int64_t tx_bytes = 0;
+};
+
+// A new connection asks to be let in.
+struct AdmitQuery {
+  Protocol protocol = Protocol::kOpenVpn;
+  std::string session_key;
+  std::string username;
+  std::optional<std::string> password;  // absent: the driver vouches for the user
+  std::string device_label;
+  std::string client_address;
+};
+
+struct AdmitAnswer {
+  bool admitted = false;
+  std::string session_id;   // empty when admitted offline (fail-open)
+  std::string deny_reason;  // e.g. "DEVICE_LIMIT_REACHED"
+  std::string message;      // for the user
+  int64_t bandwidth_bytes_per_second = 0;
+};
+
+// What the agent offers its drivers. Thread-safe; Admit blocks up to its
+// timeout (drivers call it from their own threads).
+class DriverHost {
+ public:
+  virtual ~DriverHost() = default;
+  virtual AdmitAnswer Admit(const AdmitQuery& query) = 0;
+  virtual void Opened(const std::string& session_key) = 0;
+  virtual void Closed(const std::string& session_key, const std::string& reason, int64_t rx_bytes,
+                      int64_t tx_bytes) = 0;
+  virtual void Usage(const std::string& session_key, int64_t rx_bytes, int64_t tx_bytes) = 0;
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  virtual std::string name() const = 0;
+  virtual absl::Status Start(DriverHost& host) = 0;
+  virtual void Stop() = 0;
+  // Everything the driver carries right now.
+  virtual std::vector<DriverSession> Inventory() = 0;
+  // Ends the connection; a key the driver does not carry is success (the
+  // connection is already gone). The driver reports Closed when it is.
+  virtual absl::Status Kill(const std::string& session_key, const std::string& reason) = 0;
+  // UNIMPLEMENTED where the driver cannot shape traffic.
+  virtual absl::Status SetBandwidth(const std::string& username, int64_t bytes_per_second) = 0;
+  virtual bool Carries(const std::string& session_key) = 0;
+};
+
+}  // namespace warden::agent

@@ -1,0 +1,268 @@
+#include "agent/link/control_link.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/backoff.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+
+namespace warden::agent {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& Log() {
+  static const auto log = logging::Get("agent.link");
+  return log;
+}
+
+void Authorize(grpc::ClientContext& context, const std::string& credential) {
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", credential));
+}
+
+}  // namespace
+
+struct ControlLink::Stream {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>> rw;
+  absl::Duration heartbeat;
+  std::atomic<int64_t> last_heard_us{0};
+  // Guarded by the link's mutex.
+  std::deque<v1::AgentMessage> results;
+  std::deque<v1::Command> commands;
+  bool done = false;
+};
+
+ControlLink::ControlLink(LinkOptions options, LinkHandler& handler)
+    : options_(std::move(options)), handler_(handler) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  channel_ =
+      grpc::CreateCustomChannel(options_.target,
+                                options_.channel_credentials ? options_.channel_credentials
+                                                             : grpc::InsecureChannelCredentials(),
+                                args);
+  stub_ = v1::AgentService::NewStub(channel_);
+}
+
+ControlLink::~ControlLink() { Stop(); }
+
+void ControlLink::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ControlLink::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  {
+    absl::MutexLock lock(&mu_);
+    if (live_context_ != nullptr) live_context_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::StatusOr<v1::AdmitResponse> ControlLink::Admit(const v1::AdmitRequest& request) {
+  grpc::ClientContext context;
+  Authorize(context, options_.credential);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.admit_timeout));
+  v1::AdmitResponse response;
+  grpc::Status status = stub_->Admit(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+void ControlLink::SendEvent(v1::SessionEvent event) {
+  absl::MutexLock lock(&mu_);
+  if (event.has_usage()) {
+    if (queued_usage_ >= options_.max_queued_usage) {
+      usage_dropped_.fetch_add(1);
+      return;
+    }
+    ++queued_usage_;
+  }
+  events_.push_back(std::move(event));
+}
+
+void ControlLink::Run() {
+  Backoff backoff(options_.backoff_initial, options_.backoff_cap);
+  while (!stop_.HasBeenNotified()) {
+    const int64_t attaches_before = attaches_.load();
+    absl::Status ended = RunStream();
+    if (stop_.HasBeenNotified()) break;
+    if (attaches_.load() != attaches_before) backoff.Reset();  // it was up: start over
+    absl::Duration delay = backoff.Next();
+    if (ended.code() == absl::StatusCode::kAborted) {
+      // Another agent attached with this node's credential (a cloned
+      // machine?). Taking the node back at once would make the two take
+      // turns forever: the newest keeps it, this one waits long.
+      Log()->error("another agent attached as this node; waiting before trying again");
+      delay = options_.backoff_cap;
+    }
+    Log()->warn("link down: {} (code {}); retrying in {}", ended.message(),
+                static_cast<int>(ended.code()), absl::FormatDuration(delay));
+    if (stop_.WaitForNotificationWithTimeout(delay)) break;
+  }
+}
+
+absl::Status ControlLink::RunStream() {
+  auto stream = std::make_unique<Stream>();
+  Authorize(stream->context, options_.credential);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stop_.HasBeenNotified()) return absl::CancelledError("stopping");
+    live_context_ = &stream->context;
+  }
+  auto forget_context = [this] {
+    absl::MutexLock lock(&mu_);
+    live_context_ = nullptr;
+  };
+  stream->rw = stub_->Attach(&stream->context);
+
+  v1::AgentMessage hello_message;
+  v1::Hello* hello = hello_message.mutable_hello();
+  hello->set_agent_version(options_.agent_version);
+  for (const std::string& driver : options_.drivers) hello->add_drivers(driver);
+  for (v1::InventorySession& session : handler_.Inventory()) {
+    *hello->add_inventory() = std::move(session);
+  }
+  // Closes that happened while away travel in the Hello, before the
+  // reconcile could call those sessions lost; the fresh inventory makes the
+  // queued opens and usage samples moot.
+  std::deque<v1::SessionEvent> queued;
+  {
+    absl::MutexLock lock(&mu_);
+    queued.swap(events_);
+    queued_usage_ = 0;
+  }
+  for (const v1::SessionEvent& event : queued) {
+    if (event.has_closed()) *hello->add_closed_while_away() = event.closed();
+  }
+  auto restore_closes = [&] {
+    absl::MutexLock lock(&mu_);
+    for (auto it = queued.rbegin(); it != queued.rend(); ++it) {
+      if (it->has_closed()) events_.push_front(*it);
+    }
+  };
+
+  v1::ControlMessage first;
+  if (!stream->rw->Write(hello_message) || !stream->rw->Read(&first)) {
+    restore_closes();
+    grpc::Status status = stream->rw->Finish();
+    forget_context();
+    return status.ok() ? absl::UnavailableError("the control plane closed the stream")
+                       : FromGrpcStatus(status);
+  }
+  if (!first.has_welcome()) {
+    restore_closes();
+    stream->context.TryCancel();
+    stream->rw->Finish();
+    forget_context();
+    return absl::InternalError("the control plane did not answer Hello with Welcome");
+  }
+  const v1::Welcome& welcome = first.welcome();
+  stream->heartbeat = welcome.heartbeat_seconds() > 0 ? absl::Seconds(welcome.heartbeat_seconds())
+                                                      : options_.heartbeat_interval;
+  stream->last_heard_us.store(absl::ToUnixMicros(absl::Now()));
+  handler_.OnWelcome(welcome);
+  attaches_.fetch_add(1);
+  up_.store(true);
+  handler_.OnLinkState(true);
+  Log()->info("attached node={} epoch={} adopted={} lost={}", welcome.node_name(),
+              welcome.attach_epoch(), welcome.adopted_size(), welcome.closed_as_lost());
+
+  std::thread writer([this, s = stream.get()] { RunWriter(s); });
+  std::thread executor([this, s = stream.get()] { RunExecutor(s); });
+  v1::ControlMessage message;
+  while (stream->rw->Read(&message)) {
+    stream->last_heard_us.store(absl::ToUnixMicros(absl::Now()));
+    if (message.has_command()) {
+      absl::MutexLock lock(&mu_);
+      stream->commands.push_back(message.command());
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stream->done = true;
+  }
+  // No cancel here: it would hide the server's status (e.g. ABORTED when
+  // another agent took the node) behind CANCELLED. Reads have ended, so
+  // writes fail promptly and the writer returns.
+  writer.join();
+  executor.join();
+  up_.store(false);
+  handler_.OnLinkState(false);
+  grpc::Status status = stream->rw->Finish();
+  forget_context();
+  return status.ok() ? absl::UnavailableError("the control plane ended the stream")
+                     : FromGrpcStatus(status);
+}
+
+void ControlLink::RunWriter(Stream* stream) {
+  absl::Time last_write = absl::Now();
+  while (true) {
+    v1::AgentMessage message;
+    bool is_event = false;
+    v1::SessionEvent event;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stream->done || !stream->results.empty() || !events_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), stream->heartbeat / 2);
+      if (stream->done) return;
+      if (!stream->results.empty()) {
+        message = std::move(stream->results.front());
+        stream->results.pop_front();
+      } else if (!events_.empty()) {
+        event = std::move(events_.front());
+        events_.pop_front();
+        if (event.has_usage()) --queued_usage_;
+        is_event = true;
+        *message.mutable_event() = event;
+      }
+    }
+    const absl::Time now = absl::Now();
+    if (absl::FromUnixMicros(stream->last_heard_us.load()) + 3 * stream->heartbeat < now) {
+      Log()->warn("no word from the control plane for three heartbeats; reconnecting");
+      stream->context.TryCancel();
+      if (is_event) {
+        absl::MutexLock lock(&mu_);
+        events_.push_front(std::move(event));
+      }
+      return;
+    }
+    if (message.body_case() == v1::AgentMessage::BODY_NOT_SET) {
+      if (now - last_write < stream->heartbeat) continue;
+      message.mutable_heartbeat()->mutable_sent_at()->set_seconds(absl::ToUnixSeconds(now));
+    }
+    if (!stream->rw->Write(message)) {
+      if (is_event) {  // not delivered: it goes out on the next stream
+        absl::MutexLock lock(&mu_);
+        if (event.has_usage()) ++queued_usage_;
+        events_.push_front(std::move(event));
+      }
+      return;
+    }
+    last_write = absl::Now();
+  }
+}
+
+void ControlLink::RunExecutor(Stream* stream) {
+  while (true) {
+    v1::Command command;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stream->done || !stream->commands.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stream->done) return;
+      command = std::move(stream->commands.front());
+      stream->commands.pop_front();
+    }
+    v1::AgentMessage result;
+    *result.mutable_result() = handler_.Execute(command);
+    absl::MutexLock lock(&mu_);
+    stream->results.push_back(std::move(result));
+  }
+}
+
+}  // namespace warden::agent

@@ -1,0 +1,94 @@
+#include "agent/link/enrollment.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/backoff.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "warden/v1/agent.grpc.pb.h"
+
+namespace warden::agent {
+namespace {
+
+absl::Status WritePrivateFile(const std::string& path, const std::string& content) {
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", temporary, ": ", std::strerror(errno)));
+  }
+  const bool written =
+      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+      ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    ::unlink(temporary.c_str());
+    return absl::FailedPreconditionError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
+                                             const std::string& enroll_ticket,
+                                             const std::string& target,
+                                             std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                             const v1::NodeFacts& facts, absl::Duration patience) {
+  static const auto log = logging::Get("agent.enroll");
+  const std::string path = absl::StrCat(state_dir, "/credential");
+  if (std::ifstream in(path); in) {
+    std::stringstream content;
+    content << in.rdbuf();
+    std::string credential(absl::StripAsciiWhitespace(content.str()));
+    if (!credential.empty()) return credential;
+  }
+  if (enroll_ticket.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no node credential in ", path,
+        " and no --enroll-ticket to obtain one; ask an "
+        "administrator for an enrolment ticket (AdminService.CreateEnrollmentTicket)"));
+  }
+  if (::mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create state directory ", state_dir, ": ", std::strerror(errno)));
+  }
+  auto stub = v1::AgentService::NewStub(grpc::CreateChannel(target, credentials));
+  v1::EnrollRequest request;
+  request.set_ticket(enroll_ticket);
+  *request.mutable_facts() = facts;
+  Backoff backoff(absl::Milliseconds(200), absl::Seconds(10));
+  const absl::Time give_up = absl::Now() + patience;
+  while (true) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::EnrollResponse response;
+    grpc::Status status = stub->Enroll(&context, request, &response);
+    if (status.ok()) {
+      if (absl::Status saved = WritePrivateFile(path, response.credential() + "\n"); !saved.ok()) {
+        return saved;
+      }
+      log->info("enrolled as node={} id={}", response.node_name(), response.node_id());
+      return response.credential();
+    }
+    const bool retry = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                       status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (!retry || absl::Now() >= give_up) return FromGrpcStatus(status);
+    const absl::Duration delay = backoff.Next();
+    log->warn("enrolment: control plane unreachable ({}); retrying in {}", status.error_message(),
+              absl::FormatDuration(delay));
+    absl::SleepFor(delay);
+  }
+}
+
+}  // namespace warden::agent

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "warden/v1/agent.pb.h"
+
+namespace warden::agent {
+
+// The node credential kept in `state_dir`/credential (mode 0600). When the
+// file does not exist, the enrolment ticket is traded for a credential
+// (retrying while the control plane is unreachable, up to `patience`) and
+// the file written. A refused ticket is UNAUTHENTICATED with the reason.
+absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
+                                             const std::string& enroll_ticket,
+                                             const std::string& target,
+                                             std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                             const v1::NodeFacts& facts, absl::Duration patience);
+
+}  // namespace warden::agent

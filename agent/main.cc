@@ -1,0 +1,149 @@
+// warden-agent: parse configuration, enrol if needed, start the drivers and
+// the control link, wait for a signal, stop in reverse order.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "agent/core/agent_core.h"
+#include "agent/drivers/memory/memory_driver.h"
+#include "agent/link/control_link.h"
+#include "agent/link/enrollment.h"
+#include "common/logging.h"
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<warden::agent::Driver>> MakeDriver(const std::string& spec) {
+  if (absl::StartsWith(spec, "memory:") && spec.size() > 7) {
+    return std::make_unique<warden::agent::MemoryDriver>(spec.substr(7));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown --driver \"", spec, "\"; known: memory:<control socket path>"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::string control = "127.0.0.1:50051";
+  std::string node_name;
+  std::string state_dir = "/var/lib/warden-agent";
+  std::string enroll_ticket;
+  std::vector<std::string> driver_specs;
+  std::string fail_mode = "closed";
+  int fail_open_window_seconds = 900;
+  int admit_timeout_ms = 5000;
+  std::string log_level = "info";
+  std::string log_format = "text";
+
+  CLI::App app{"warden-agent: enforces Warden's decisions on a VPN node"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--control", control, "warden-control address (host:port)")
+      ->envname("WARDEN_AGENT_CONTROL");
+  app.add_option("--node-name", node_name, "this node's name (for the logs; the ticket names it)")
+      ->envname("WARDEN_AGENT_NODE_NAME");
+  app.add_option("--state-dir", state_dir, "keeps the node credential (mode 0600)")
+      ->envname("WARDEN_AGENT_STATE_DIR");
+  app.add_option("--enroll-ticket", enroll_ticket,
+                 "single-use ticket (wet_...) traded for a credential on first start")
+      ->envname("WARDEN_AGENT_ENROLL_TICKET");
+  app.add_option("--driver", driver_specs, "a driver; repeatable: memory:<socket>")
+      ->envname("WARDEN_AGENT_DRIVER")
+      ->delimiter(',');
+  app.add_option("--fail-mode", fail_mode,
+                 "new connections while the control plane is unreachable: closed (refuse) or "
+                 "open (admit users admitted here within --fail-open-window)")
+      ->envname("WARDEN_AGENT_FAIL_MODE")
+      ->check(CLI::IsMember({"closed", "open"}));
+  app.add_option("--fail-open-window", fail_open_window_seconds, "seconds")
+      ->envname("WARDEN_AGENT_FAIL_OPEN_WINDOW")
+      ->check(CLI::Range(1, 7 * 86400));
+  app.add_option("--admit-timeout-ms", admit_timeout_ms,
+                 "how long a new connection waits for the control plane's answer")
+      ->envname("WARDEN_AGENT_ADMIT_TIMEOUT_MS")
+      ->check(CLI::Range(50, 60000));
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
+      ->envname("WARDEN_AGENT_LOG_LEVEL");
+  app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_AGENT_LOG_FORMAT");
+  CLI11_PARSE(app, argc, argv);
+
+  if (absl::Status status = warden::logging::Configure(log_level, log_format); !status.ok()) {
+    std::cerr << "warden-agent: " << status.message() << "\n";
+    return 2;
+  }
+  auto log = warden::logging::Get("agent.main");
+
+  std::vector<std::unique_ptr<warden::agent::Driver>> drivers;
+  std::vector<warden::agent::Driver*> driver_pointers;
+  std::vector<std::string> driver_names;
+  for (const std::string& spec : driver_specs) {
+    auto driver = MakeDriver(spec);
+    if (!driver.ok()) {
+      log->critical("{}", driver.status().message());
+      return 2;
+    }
+    driver_names.push_back((*driver)->name());
+    driver_pointers.push_back(driver->get());
+    drivers.push_back(*std::move(driver));
+  }
+  if (drivers.empty()) log->warn("no --driver given: this agent carries no sessions");
+
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  warden::v1::NodeFacts facts;
+  facts.set_hostname(host);
+  facts.set_agent_version(WARDEN_VERSION);
+  auto credentials = grpc::InsecureChannelCredentials();
+  absl::StatusOr<std::string> credential = warden::agent::EnsureCredential(
+      state_dir, enroll_ticket, control, credentials, facts, absl::Minutes(10));
+  if (!credential.ok()) {
+    log->critical("cannot obtain a node credential: {}", credential.status().message());
+    return 1;
+  }
+
+  warden::agent::AgentCore core(
+      warden::agent::CoreOptions{.fail_mode = fail_mode == "open"
+                                                  ? warden::agent::FailMode::kOpen
+                                                  : warden::agent::FailMode::kClosed,
+                                 .fail_open_window = absl::Seconds(fail_open_window_seconds)},
+      driver_pointers, warden::RealClock::Get());
+  warden::agent::ControlLink link(
+      warden::agent::LinkOptions{.target = control,
+                                 .credential = *credential,
+                                 .agent_version = WARDEN_VERSION,
+                                 .drivers = driver_names,
+                                 .channel_credentials = credentials,
+                                 .admit_timeout = absl::Milliseconds(admit_timeout_ms)},
+      core);
+  core.SetLink(&link);
+  for (auto& driver : drivers) {
+    if (absl::Status started = driver->Start(core); !started.ok()) {
+      log->critical("driver {} cannot start: {}", driver->name(), started.message());
+      return 1;
+    }
+  }
+  link.Start();
+  log->info("warden-agent {} running node={} drivers={} fail_mode={}", WARDEN_VERSION,
+            node_name.empty() ? host : node_name, driver_names.size(), fail_mode);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  log->info("received {}; stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  link.Stop();
+  for (auto& driver : drivers) driver->Stop();
+  log->info("stopped");
+  return 0;
+}

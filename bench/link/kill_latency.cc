@@ -1,0 +1,98 @@
+// Kill propagation: KillSession(wait=true) through warden-control, the
+// agent's stream, the agent's driver and back with the acknowledgement.
+// Each round opens a session through the local agent's memory driver (not
+// timed), then times the kill.
+//
+//   kill_latency --target 127.0.0.1:50051 --admin-key wak_...
+//       --driver-socket /path/memory.sock --kills 10000
+
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agent/drivers/memory/memory_driver_client.h"
+#include "warden/v1/admin.grpc.pb.h"
+
+namespace {
+
+std::unique_ptr<grpc::ClientContext> Context(const std::string& key) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->AddMetadata("authorization", absl::StrCat("Bearer ", key));
+  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  return context;
+}
+
+double At(const std::vector<double>& sorted, double p) {
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string target = "127.0.0.1:50051";
+  std::string admin_key;
+  std::string driver_socket;
+  int kills = 10000;
+  CLI::App app{"Kill propagation benchmark"};
+  app.add_option("--target", target);
+  app.add_option("--admin-key", admin_key)->required();
+  app.add_option("--driver-socket", driver_socket)->required();
+  app.add_option("--kills", kills);
+  CLI11_PARSE(app, argc, argv);
+
+  auto admin = warden::v1::AdminService::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  const std::string user = absl::StrCat("killbench", absl::ToUnixSeconds(absl::Now()));
+  warden::v1::CreateUserRequest create;
+  create.mutable_user()->set_username(user);
+  warden::v1::User created;
+  if (grpc::Status status = admin->CreateUser(Context(admin_key).get(), create, &created);
+      !status.ok()) {
+    std::fprintf(stderr, "CreateUser: %s\n", status.error_message().c_str());
+    return 1;
+  }
+  warden::agent::MemoryDriverClient driver(driver_socket);
+  std::vector<double> latency_ms;
+  latency_ms.reserve(kills);
+  int failures = 0;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kills; ++i) {
+    const std::string reply = driver.Open(absl::StrCat("kb", i), user);
+    if (!absl::StartsWith(reply, "admitted ")) {
+      std::fprintf(stderr, "open: %s\n", reply.c_str());
+      ++failures;
+      continue;
+    }
+    warden::v1::KillSessionRequest kill;
+    kill.set_session_id(reply.substr(9));
+    kill.set_reason("benchmark");
+    kill.set_wait(true);
+    warden::v1::KillSessionResponse response;
+    const absl::Time sent = absl::Now();
+    grpc::Status status = admin->KillSession(Context(admin_key).get(), kill, &response);
+    const absl::Duration took = absl::Now() - sent;
+    if (!status.ok() || !response.acknowledged()) {
+      ++failures;
+      continue;
+    }
+    latency_ms.push_back(absl::ToDoubleMilliseconds(took));
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::sort(latency_ms.begin(), latency_ms.end());
+  if (latency_ms.empty()) return 1;
+  double sum = 0;
+  for (double v : latency_ms) sum += v;
+  std::printf(
+      "kills=%zu failures=%d rounds_per_s=%.0f mean_ms=%.2f p50_ms=%.2f p90_ms=%.2f "
+      "p99_ms=%.2f p999_ms=%.2f max_ms=%.2f\n",
+      latency_ms.size(), failures, latency_ms.size() / seconds, sum / latency_ms.size(),
+      At(latency_ms, 0.5), At(latency_ms, 0.9), At(latency_ms, 0.99), At(latency_ms, 0.999),
+      latency_ms.back());
+  return failures == 0 ? 0 : 1;
+}

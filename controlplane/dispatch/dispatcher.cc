@@ -1,0 +1,408 @@
+#include "controlplane/dispatch/dispatcher.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+#include "controlplane/admission/decide.h"
+
+namespace warden::control::dispatch {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& Log() {
+  static const auto log = logging::Get("control.dispatch");
+  return log;
+}
+
+constexpr int kMaxCommandsPerDelivery = 1000;
+
+}  // namespace
+
+Dispatcher::Dispatcher(DispatcherOptions options, store::CommandStore& commands,
+                       store::AttachStore& attach, store::SessionStore& sessions,
+                       WorkerPool& db_workers, const Clock& clock)
+    : options_(std::move(options)),
+      commands_(commands),
+      attach_(attach),
+      sessions_(sessions),
+      db_workers_(db_workers),
+      clock_(clock) {}
+
+Dispatcher::~Dispatcher() { Stop(); }
+
+void Dispatcher::Start() {
+  listener_ = std::make_unique<store::NotificationListener>(
+      options_.listen_connection_string,
+      std::vector<std::string>{"warden_commands", "warden_acks", "warden_attach"},
+      [this](const std::string& channel, const std::string& payload) {
+        OnNotification(channel, payload);
+      },
+      [this] { CatchUp(); });
+  listener_->Start();
+  ticker_ = std::thread([this] { RunTicker(); });
+}
+
+void Dispatcher::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (ticker_.joinable()) ticker_.join();
+  if (listener_) listener_->Stop();
+  std::vector<std::shared_ptr<AgentChannel>> channels;
+  std::map<int64_t, std::vector<Waiter>> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [node, link] : links_) channels.push_back(link.channel);
+    for (auto& [channel, since] : awaiting_hello_) channels.push_back(channel);
+    links_.clear();
+    awaiting_hello_.clear();
+    waiters.swap(waiters_);
+  }
+  for (auto& channel : channels) {
+    channel->Close(absl::UnavailableError("the control plane is shutting down; reconnect"));
+  }
+  for (auto& [id, list] : waiters) {
+    for (Waiter& waiter : list) {
+      std::move(waiter.done)(absl::UnavailableError("the control plane is shutting down"));
+    }
+  }
+}
+
+void Dispatcher::AwaitHello(std::shared_ptr<AgentChannel> channel) {
+  absl::MutexLock lock(&mu_);
+  awaiting_hello_.emplace_back(std::move(channel), clock_.Now());
+}
+
+absl::StatusOr<AttachResult> Dispatcher::Attach(const store::NodeIdentity& node,
+                                                AttachRequest request,
+                                                std::shared_ptr<AgentChannel> channel) {
+  {
+    absl::MutexLock lock(&mu_);
+    std::erase_if(awaiting_hello_, [&](const auto& entry) { return entry.first == channel; });
+  }
+  absl::StatusOr<store::Attachment> attachment =
+      attach_.Attach(node.id, options_.replica_id, request.agent_version);
+  if (!attachment.ok()) return attachment.status();
+
+  // An older stream of this node held here ends now; on other replicas the
+  // NOTIFY from the epoch update ends theirs.
+  std::shared_ptr<AgentChannel> superseded;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find(node.id);
+    if (it != links_.end() && it->second.epoch < attachment->epoch) {
+      superseded = std::move(it->second.channel);
+      links_.erase(it);
+    }
+  }
+  if (superseded)
+    superseded->Close(absl::AbortedError("superseded by a newer attach of this node"));
+
+  absl::StatusOr<store::ReconcileResult> reconciled = attach_.Reconcile(
+      node.id, attachment->node_name, attachment->epoch, request.inventory,
+      request.closed_while_away,
+      [this](const model::UserLimits& limits, std::span<const model::LiveSession> live,
+             bool draining) { return admission::Decide(limits, live, draining, clock_.Now()); });
+  if (!reconciled.ok()) return reconciled.status();
+
+  {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = links_.try_emplace(node.id);
+    if (!inserted && it->second.epoch > attachment->epoch) {
+      return absl::AbortedError("superseded by a newer attach of this node");
+    }
+    if (!inserted && it->second.channel != channel) superseded = std::move(it->second.channel);
+    it->second = Link();
+    it->second.channel = channel;
+    it->second.epoch = attachment->epoch;
+    it->second.last_heard = clock_.Now();
+  }
+  if (superseded)
+    superseded->Close(absl::AbortedError("superseded by a newer attach of this node"));
+  for (const store::QueuedCommand& kill : reconciled->kills) {
+    if (kill.node_id != node.id) Kick(kill.node_id);
+  }
+  Log()->info("attached node={} epoch={} inventory={} adopted={} lost={} kills={}", node.name,
+              attachment->epoch, request.inventory.size(), reconciled->adopted.size(),
+              reconciled->closed_as_lost, reconciled->kills.size());
+  return AttachResult{.epoch = attachment->epoch,
+                      .node_name = attachment->node_name,
+                      .draining = attachment->draining,
+                      .reconcile = *std::move(reconciled)};
+}
+
+void Dispatcher::DeliverPending(const std::string& node_id) { ScheduleDelivery(node_id); }
+
+void Dispatcher::Detach(const std::string& node_id, const AgentChannel* channel) {
+  absl::MutexLock lock(&mu_);
+  std::erase_if(awaiting_hello_, [&](const auto& entry) { return entry.first.get() == channel; });
+  auto it = links_.find(node_id);
+  if (it != links_.end() && it->second.channel.get() == channel) links_.erase(it);
+}
+
+void Dispatcher::Kick(const std::string& node_id) { ScheduleDelivery(node_id); }
+
+void Dispatcher::ScheduleDelivery(const std::string& node_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find(node_id);
+    if (it == links_.end() || it->second.delivery_scheduled) return;
+    it->second.delivery_scheduled = true;
+  }
+  if (!db_workers_.TrySubmit([this, node_id] { Deliver(node_id); })) {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find(node_id);
+    if (it != links_.end()) it->second.delivery_scheduled = false;  // the tick retries
+  }
+}
+
+void Dispatcher::Deliver(const std::string& node_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find(node_id);
+    if (it == links_.end()) return;
+    it->second.delivery_scheduled = false;
+  }
+  absl::StatusOr<std::vector<model::Command>> pending =
+      commands_.Pending(node_id, kMaxCommandsPerDelivery);
+  if (!pending.ok()) {
+    Log()->warn("cannot read commands for node_id={}: {}", node_id, pending.status().message());
+    return;
+  }
+  std::shared_ptr<AgentChannel> channel;
+  std::vector<const model::Command*> to_send;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find(node_id);
+    if (it == links_.end()) return;
+    channel = it->second.channel;
+    for (const model::Command& command : *pending) {
+      if (it->second.in_flight.insert(command.id).second) to_send.push_back(&command);
+    }
+  }
+  // Marked before they are sent: the agent may act and report the session
+  // closed before a later mark would land, and a close settles only kills
+  // that were never handed to an agent. Not sent after all (the stream is
+  // ending) means sent again on the next attach, as for any unacknowledged one.
+  std::vector<int64_t> ids;
+  for (const model::Command* command : to_send) ids.push_back(command->id);
+  if (absl::Status marked = commands_.MarkDelivered(ids); !marked.ok()) {
+    Log()->warn("cannot mark commands delivered: {}", marked.message());
+  }
+  for (const model::Command* command : to_send) {
+    if (!channel->Send(*command)) break;
+  }
+}
+
+void Dispatcher::OnResult(const std::string& node_id, int64_t command_id, bool ok,
+                          std::string error) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find(node_id);
+    if (it != links_.end()) it->second.in_flight.erase(command_id);
+  }
+  const bool queued =
+      db_workers_.TrySubmit([this, node_id, command_id, ok, error = std::move(error)] {
+        absl::StatusOr<bool> recorded = commands_.Acknowledge(node_id, command_id, ok, error);
+        if (!recorded.ok()) {
+          Log()->warn("cannot record result of command={}: {}", command_id,
+                      recorded.status().message());
+          return;
+        }
+        ResolveWaiters(command_id);
+      });
+  if (!queued) Log()->warn("result of command={} dropped: workers saturated", command_id);
+}
+
+void Dispatcher::OnClosed(const store::NodeIdentity& node, store::ClosedReport closed) {
+  const bool queued = db_workers_.TrySubmit([this, node, closed = std::move(closed)] {
+    absl::StatusOr<store::SessionStore::CloseResult> result = sessions_.Close(
+        node.id, node.name, closed.session_id, closed.session_key,
+        closed.reason.empty() ? "closed" : closed.reason, closed.rx_bytes, closed.tx_bytes);
+    if (!result.ok() && result.status().code() != absl::StatusCode::kNotFound) {
+      Log()->warn("cannot close session key={} node={}: {}", closed.session_key, node.name,
+                  result.status().message());
+    }
+  });
+  if (!queued)
+    Log()->warn("close of session key={} dropped: workers saturated", closed.session_key);
+}
+
+void Dispatcher::OnUsage(const std::string& node_id, std::string session_id,
+                         std::string session_key, int64_t rx_bytes, int64_t tx_bytes) {
+  // Usage samples are the first thing to shed under load.
+  (void)db_workers_.TrySubmit([this, node_id, session_id = std::move(session_id),
+                               session_key = std::move(session_key), rx_bytes, tx_bytes] {
+    (void)attach_.RecordUsage(node_id, session_id, session_key, rx_bytes, tx_bytes);
+  });
+}
+
+void Dispatcher::OnHeard(const std::string& node_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = links_.find(node_id);
+  if (it != links_.end()) it->second.last_heard = clock_.Now();
+}
+
+void Dispatcher::AwaitOutcome(int64_t command_id, absl::Time deadline, OutcomeDone done) {
+  {
+    absl::MutexLock lock(&mu_);
+    waiters_[command_id].push_back(Waiter{.deadline = deadline, .done = std::move(done)});
+  }
+  // The acknowledgement may have come before the waiter was registered.
+  absl::StatusOr<model::CommandOutcome> outcome = commands_.Outcome(command_id);
+  if (!outcome.ok() || outcome->acknowledged) ResolveWaiters(command_id);
+}
+
+void Dispatcher::ResolveWaiters(int64_t command_id) {
+  std::vector<Waiter> waiting;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = waiters_.find(command_id);
+    if (it == waiters_.end()) return;
+    waiting.swap(it->second);
+    waiters_.erase(it);
+  }
+  absl::StatusOr<model::CommandOutcome> outcome = commands_.Outcome(command_id);
+  if (outcome.ok() && !outcome->acknowledged) {
+    // Not settled after all (a NOTIFY for another reason): wait on.
+    absl::MutexLock lock(&mu_);
+    auto& list = waiters_[command_id];
+    for (Waiter& waiter : waiting) list.push_back(std::move(waiter));
+    return;
+  }
+  for (Waiter& waiter : waiting) std::move(waiter.done)(outcome);
+}
+
+void Dispatcher::OnNotification(const std::string& channel, const std::string& payload) {
+  if (channel == "warden_commands") {
+    ScheduleDelivery(payload);
+    return;
+  }
+  if (channel == "warden_acks") {
+    int64_t command_id = 0;
+    if (!absl::SimpleAtoi(payload, &command_id)) return;
+    bool waited_for;
+    {
+      absl::MutexLock lock(&mu_);
+      waited_for = waiters_.count(command_id) > 0;
+    }
+    if (waited_for) (void)db_workers_.TrySubmit([this, command_id] { ResolveWaiters(command_id); });
+    return;
+  }
+  if (channel == "warden_attach") {
+    std::vector<std::string> parts = absl::StrSplit(payload, ':');
+    int64_t epoch = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &epoch)) return;
+    std::shared_ptr<AgentChannel> superseded;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = links_.find(parts[0]);
+      if (it != links_.end() && it->second.epoch < epoch) {
+        superseded = std::move(it->second.channel);
+        links_.erase(it);
+      }
+    }
+    if (superseded) {
+      Log()->info("node_id={} attached elsewhere (epoch {}); closing this stream", parts[0], epoch);
+      superseded->Close(absl::AbortedError("superseded by a newer attach of this node"));
+    }
+  }
+}
+
+void Dispatcher::CatchUp() {
+  std::vector<std::string> nodes;
+  std::vector<int64_t> waited;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [node, link] : links_) nodes.push_back(node);
+    for (const auto& [id, list] : waiters_) waited.push_back(id);
+  }
+  for (const std::string& node : nodes) ScheduleDelivery(node);
+  for (int64_t id : waited) {
+    (void)db_workers_.TrySubmit([this, id] { ResolveWaiters(id); });
+  }
+}
+
+void Dispatcher::RunTicker() {
+  absl::Time next_heartbeat = clock_.Now() + options_.heartbeat_interval;
+  while (!stop_.WaitForNotificationWithTimeout(options_.tick)) {
+    Tick();
+    if (clock_.Now() < next_heartbeat) continue;
+    next_heartbeat = clock_.Now() + options_.heartbeat_interval;
+    const absl::Time silent_since = clock_.Now() - 3 * options_.heartbeat_interval;
+    std::vector<std::shared_ptr<AgentChannel>> alive, silent;
+    std::vector<std::string> heard;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto it = links_.begin(); it != links_.end();) {
+        if (it->second.last_heard < silent_since) {
+          silent.push_back(std::move(it->second.channel));
+          links_.erase(it++);
+          continue;
+        }
+        alive.push_back(it->second.channel);
+        heard.push_back(it->first);
+        ++it;
+      }
+    }
+    for (auto& channel : silent) {
+      channel->Close(absl::UnavailableError("no heartbeat from the agent for three intervals"));
+    }
+    for (auto& channel : alive) channel->SendHeartbeat();
+    if (absl::Status touched = attach_.TouchNodes(heard); !touched.ok()) {
+      Log()->warn("cannot record heartbeats: {}", touched.message());
+    }
+  }
+}
+
+void Dispatcher::Tick() {
+  // Commands that fell due (grace periods), or whose NOTIFY was missed.
+  if (attached_count() > 0) {
+    absl::StatusOr<std::vector<std::string>> due = commands_.NodesWithUndelivered();
+    if (due.ok()) {
+      for (const std::string& node : *due) ScheduleDelivery(node);
+    }
+  }
+  const absl::Time now = clock_.Now();
+  std::vector<Waiter> expired;
+  std::vector<int64_t> expired_ids;
+  std::vector<std::shared_ptr<AgentChannel>> mute;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      auto& list = it->second;
+      for (auto w = list.begin(); w != list.end();) {
+        if (w->deadline <= now) {
+          expired.push_back(std::move(*w));
+          expired_ids.push_back(it->first);
+          w = list.erase(w);
+        } else {
+          ++w;
+        }
+      }
+      it = list.empty() ? waiters_.erase(it) : std::next(it);
+    }
+    std::erase_if(awaiting_hello_, [&](auto& entry) {
+      if (entry.second + options_.hello_timeout > now) return false;
+      mute.push_back(std::move(entry.first));
+      return true;
+    });
+  }
+  for (size_t i = 0; i < expired.size(); ++i) {
+    std::move(expired[i].done)(absl::DeadlineExceededError(absl::StrCat(
+        "command ", expired_ids[i], " is still pending: its agent has not acknowledged it yet")));
+  }
+  for (auto& channel : mute) {
+    channel->Close(absl::DeadlineExceededError("the first message must be Hello, in time"));
+  }
+}
+
+int Dispatcher::attached_count() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(links_.size());
+}
+
+bool Dispatcher::IsAttached(const std::string& node_id) const {
+  absl::MutexLock lock(&mu_);
+  return links_.count(node_id) > 0;
+}
+
+}  // namespace warden::control::dispatch

@@ -1,0 +1,133 @@
+#pragma once
+
+// The control plane's side of every agent link held by this replica:
+// attaching (epoch, reconcile), delivering commands from the outbox when
+// they are committed (NOTIFY warden_commands) or fall due, fencing older
+// streams of a node (NOTIFY warden_attach), heartbeats, and waking callers
+// that wait for an acknowledgement (NOTIFY warden_acks). PostgreSQL is the
+// only thing replicas share.
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/worker_pool.h"
+#include "controlplane/dispatch/agent_channel.h"
+#include "controlplane/store/attach_store.h"
+#include "controlplane/store/command_store.h"
+#include "controlplane/store/node_store.h"
+#include "controlplane/store/notification_listener.h"
+#include "controlplane/store/session_store.h"
+
+namespace warden::control::dispatch {
+
+struct DispatcherOptions {
+  std::string replica_id;
+  std::string listen_connection_string;  // for LISTEN (a dedicated connection)
+  absl::Duration heartbeat_interval = absl::Seconds(10);
+  absl::Duration tick = absl::Milliseconds(250);
+  absl::Duration hello_timeout = absl::Seconds(10);
+};
+
+struct AttachRequest {
+  std::string agent_version;
+  std::vector<store::InventoryItem> inventory;
+  std::vector<store::ClosedReport> closed_while_away;
+};
+
+struct AttachResult {
+  int64_t epoch = 0;
+  std::string node_name;
+  bool draining = false;
+  store::ReconcileResult reconcile;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(DispatcherOptions options, store::CommandStore& commands, store::AttachStore& attach,
+             store::SessionStore& sessions, WorkerPool& db_workers, const Clock& clock);
+  ~Dispatcher();
+
+  void Start();
+  void Stop();
+
+  // A stream that has not said Hello yet: closed if it stays silent.
+  void AwaitHello(std::shared_ptr<AgentChannel> channel);
+  // Blocking (database): epoch, reconcile, then registers the channel and
+  // queues the node's pending commands behind the caller's Welcome.
+  absl::StatusOr<AttachResult> Attach(const store::NodeIdentity& node, AttachRequest request,
+                                      std::shared_ptr<AgentChannel> channel);
+  // After the Welcome is queued: send what is pending.
+  void DeliverPending(const std::string& node_id);
+  void Detach(const std::string& node_id, const AgentChannel* channel);
+
+  // From the agent (non-blocking: database work goes to the pool).
+  void OnResult(const std::string& node_id, int64_t command_id, bool ok, std::string error);
+  void OnClosed(const store::NodeIdentity& node, store::ClosedReport closed);
+  void OnUsage(const std::string& node_id, std::string session_id, std::string session_key,
+               int64_t rx_bytes, int64_t tx_bytes);
+  void OnHeard(const std::string& node_id);
+
+  // A command was committed for `node_id`: deliver now if the node is here
+  // (the NOTIFY reaches the other replicas).
+  void Kick(const std::string& node_id);
+
+  using OutcomeDone = absl::AnyInvocable<void(absl::StatusOr<model::CommandOutcome>) &&>;
+  // Calls `done` when the agent acknowledged the command, or with
+  // DEADLINE_EXCEEDED at `deadline`. May block briefly (database).
+  void AwaitOutcome(int64_t command_id, absl::Time deadline, OutcomeDone done);
+
+  int attached_count() const;
+  bool IsAttached(const std::string& node_id) const;
+
+ private:
+  struct Link {
+    std::shared_ptr<AgentChannel> channel;
+    int64_t epoch = 0;
+    absl::Time last_heard;
+    std::set<int64_t> in_flight;  // sent, not acknowledged
+    bool delivery_scheduled = false;
+  };
+  struct Waiter {
+    absl::Time deadline;
+    OutcomeDone done;
+  };
+
+  void OnNotification(const std::string& channel, const std::string& payload);
+  void CatchUp();
+  void Deliver(const std::string& node_id);
+  void ScheduleDelivery(const std::string& node_id);
+  void ResolveWaiters(int64_t command_id);
+  void Tick();
+  void RunTicker();
+
+  const DispatcherOptions options_;
+  store::CommandStore& commands_;
+  store::AttachStore& attach_;
+  store::SessionStore& sessions_;
+  WorkerPool& db_workers_;
+  const Clock& clock_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Link> links_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::shared_ptr<AgentChannel>, absl::Time>> awaiting_hello_
+      ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, std::vector<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
+
+  std::unique_ptr<store::NotificationListener> listener_;
+  absl::Notification stop_;
+  std::thread ticker_;
+};
+
+}  // namespace warden::control::dispatch

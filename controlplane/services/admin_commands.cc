@@ -1,0 +1,132 @@
+// AdminService calls that reach agents: enrolment tickets, kills, drains,
+// and the live audit feed.
+
+#include "absl/strings/str_cat.h"
+#include "common/secrets.h"
+#include "common/status_macros.h"
+#include "controlplane/services/admin_service.h"
+#include "controlplane/services/convert.h"
+#include "controlplane/services/validation.h"
+#include "controlplane/services/watch_events_stream.h"
+
+namespace warden::control::services {
+namespace {
+
+constexpr int kDefaultTicketSeconds = 600;
+constexpr int kMaxTicketSeconds = 86400;
+
+absl::StatusOr<std::string> Reason(const std::string& given, absl::string_view fallback) {
+  WARDEN_RETURN_IF_ERROR(ValidateText("reason", given, 256, false));
+  return given.empty() ? std::string(fallback) : given;
+}
+
+// Leaves the caller a moment to receive our answer before its own deadline.
+absl::Time WaitDeadline(absl::Time call_deadline) {
+  const absl::Duration left = call_deadline - absl::Now();
+  return call_deadline - std::min(absl::Milliseconds(500), left / 4);
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::CreateEnrollmentTicket(
+    grpc::CallbackServerContext* ctx, const v1::CreateEnrollmentTicketRequest* request,
+    v1::CreateEnrollmentTicketResponse* response) {
+  return Serve(ctx, Access::kWrite, [this, request, response](const Call& call) -> absl::Status {
+    WARDEN_RETURN_IF_ERROR(ValidateNodeName("node_name", request->node_name()));
+    const int ttl = request->ttl_seconds() == 0 ? kDefaultTicketSeconds : request->ttl_seconds();
+    if (ttl < 1 || ttl > kMaxTicketSeconds) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ttl_seconds must be between 1 and ", kMaxTicketSeconds,
+                       " (0 = ", kDefaultTicketSeconds, "); got ", request->ttl_seconds()));
+    }
+    std::string ticket = secrets::NewToken("wet_");
+    WARDEN_ASSIGN_OR_RETURN(
+        absl::Time expires,
+        deps_.tickets.CreateEnrollmentTicket(call.actor(), request->node_name(),
+                                             secrets::Sha256Hex(ticket), absl::Seconds(ttl)));
+    response->set_ticket(std::move(ticket));
+    ToProto(expires, response->mutable_expires_at());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::KillSession(grpc::CallbackServerContext* ctx,
+                                                    const v1::KillSessionRequest* request,
+                                                    v1::KillSessionResponse* response) {
+  return ServeAsync(
+      ctx, Access::kWrite, [this, request, response](const Call& call, Finisher finish) {
+        absl::Status valid = ValidateUuid("session_id", request->session_id());
+        absl::StatusOr<std::string> reason =
+            Reason(request->reason(), "disconnected by administrator");
+        if (!valid.ok() || !reason.ok())
+          return std::move(finish)(valid.ok() ? reason.status() : valid);
+        absl::StatusOr<store::QueuedCommand> queued =
+            deps_.commands.KillSession(call.actor(), request->session_id(), *reason);
+        if (!queued.ok()) return std::move(finish)(queued.status());
+        response->set_command_id(queued->command_id);
+        deps_.dispatcher.Kick(queued->node_id);
+        if (!request->wait()) return std::move(finish)(absl::OkStatus());
+        deps_.dispatcher.AwaitOutcome(queued->command_id, WaitDeadline(call.deadline),
+                                      [response, finish = std::move(finish)](
+                                          absl::StatusOr<model::CommandOutcome> outcome) mutable {
+                                        if (!outcome.ok())
+                                          return std::move(finish)(outcome.status());
+                                        response->set_acknowledged(true);
+                                        response->set_result(outcome->result);
+                                        std::move(finish)(absl::OkStatus());
+                                      });
+      });
+}
+
+grpc::ServerUnaryReactor* AdminService::DisconnectUser(grpc::CallbackServerContext* ctx,
+                                                       const v1::DisconnectUserRequest* request,
+                                                       v1::DisconnectUserResponse* response) {
+  return Serve(ctx, Access::kWrite, [this, request, response](const Call& call) -> absl::Status {
+    WARDEN_RETURN_IF_ERROR(ValidateUuid("user_id", request->user_id()));
+    WARDEN_ASSIGN_OR_RETURN(std::string reason,
+                            Reason(request->reason(), "disconnected by administrator"));
+    WARDEN_ASSIGN_OR_RETURN(
+        std::vector<store::QueuedCommand> queued,
+        deps_.commands.DisconnectUser(call.actor(), request->user_id(), reason));
+    for (const store::QueuedCommand& command : queued) {
+      response->add_command_ids(command.command_id);
+      deps_.dispatcher.Kick(command.node_id);
+    }
+    response->set_sessions_killed(static_cast<int32_t>(queued.size()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::DrainNode(grpc::CallbackServerContext* ctx,
+                                                  const v1::DrainNodeRequest* request,
+                                                  v1::Node* response) {
+  return Serve(ctx, Access::kWrite, [this, request, response](const Call& call) -> absl::Status {
+    WARDEN_RETURN_IF_ERROR(ValidateUuid("node_id", request->node_id()));
+    WARDEN_ASSIGN_OR_RETURN(
+        model::Node node,
+        deps_.commands.DrainNode(call.actor(), request->node_id(), request->kill_sessions()));
+    deps_.dispatcher.Kick(node.id);
+    NodeToProto(node, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::UndrainNode(grpc::CallbackServerContext* ctx,
+                                                    const v1::UndrainNodeRequest* request,
+                                                    v1::Node* response) {
+  return Serve(ctx, Access::kWrite, [this, request, response](const Call& call) -> absl::Status {
+    WARDEN_RETURN_IF_ERROR(ValidateUuid("node_id", request->node_id()));
+    WARDEN_ASSIGN_OR_RETURN(model::Node node,
+                            deps_.commands.UndrainNode(call.actor(), request->node_id()));
+    deps_.dispatcher.Kick(node.id);
+    NodeToProto(node, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<v1::WatchEventsResponse>* AdminService::WatchEvents(
+    grpc::CallbackServerContext* ctx, const v1::WatchEventsRequest* request) {
+  return new WatchEventsStream(ctx, request, deps_.db_workers, deps_.authenticator, deps_.events);
+}
+
+}  // namespace warden::control::services

@@ -1,0 +1,177 @@
+#include "controlplane/services/attach_stream.h"
+
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "controlplane/services/authenticator.h"
+#include "controlplane/services/convert.h"
+#include "controlplane/services/validation.h"
+
+namespace warden::control::services {
+
+// The dispatcher's handle on this stream. It outlives the stream: once the
+// stream is done, calls on it do nothing.
+class AttachStream::Channel final : public dispatch::AgentChannel {
+ public:
+  explicit Channel(AttachStream* stream) : stream_(stream) {}
+
+  bool Send(const model::Command& command) override {
+    v1::ControlMessage message;
+    ToProto(command, message.mutable_command());
+    absl::MutexLock lock(&mu_);
+    return stream_ != nullptr && stream_->writes_.Enqueue(std::move(message));
+  }
+  void SendHeartbeat() override {
+    v1::ControlMessage message;
+    ToProto(absl::Now(), message.mutable_heartbeat()->mutable_sent_at());
+    absl::MutexLock lock(&mu_);
+    if (stream_ != nullptr) stream_->writes_.Enqueue(std::move(message));
+  }
+  void Close(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    if (stream_ != nullptr) stream_->writes_.FinishOnce(ToGrpcStatus(status));
+  }
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    stream_ = nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  AttachStream* stream_ ABSL_GUARDED_BY(mu_);
+};
+
+AttachStream::AttachStream(grpc::CallbackServerContext* ctx, AttachDependencies deps)
+    : deps_(deps),
+      token_(BearerToken(ctx->client_metadata())),
+      writes_(
+          10000, "the agent does not keep up with its commands; reconnect",
+          [this](const v1::ControlMessage* message) { StartWrite(message); },
+          [this](const grpc::Status& status) { Finish(status); }),
+      channel_(std::make_shared<Channel>(this)) {
+  deps_.dispatcher.AwaitHello(channel_);
+  StartRead(&incoming_);
+}
+
+void AttachStream::OnReadDone(bool ok) {
+  if (!ok) {  // the agent closed its side, or the stream broke
+    writes_.FinishOnce(grpc::Status::OK);
+    return;
+  }
+  if (!attached_) {
+    if (incoming_.body_case() != v1::AgentMessage::kHello) {
+      writes_.FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                      "the first message on Attach must be Hello"));
+      return;
+    }
+    // Authentication and the reconcile touch the database: off this thread.
+    // Until HandleHello is done, this stream is not finished (and so not
+    // deleted) whatever happens meanwhile; a finish is deferred instead.
+    auto hello = std::make_shared<v1::Hello>(std::move(*incoming_.mutable_hello()));
+    writes_.Hold();
+    if (!deps_.db_workers.TrySubmit([this, hello] { HandleHello(std::move(*hello)); })) {
+      writes_.FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                      "the control plane is overloaded; reconnect with backoff"));
+      writes_.Release();
+    }
+    return;
+  }
+  if (absl::Status handled = HandleMessage(incoming_); !handled.ok()) {
+    writes_.FinishOnce(ToGrpcStatus(handled));
+    return;
+  }
+  StartRead(&incoming_);
+}
+
+void AttachStream::HandleHello(v1::Hello hello) {
+  const absl::Status attached = Attach(hello);
+  if (attached.ok()) {
+    deps_.dispatcher.DeliverPending(node_.id);
+    // Still held: the stream cannot be finished and destroyed before the
+    // read is started; a read on an ending stream just fails.
+    StartRead(&incoming_);
+  } else {
+    writes_.FinishOnce(ToGrpcStatus(attached));
+  }
+  writes_.Release();
+}
+
+absl::Status AttachStream::Attach(const v1::Hello& hello) {
+  WARDEN_ASSIGN_OR_RETURN(store::NodeIdentity node, deps_.nodes.Authenticate(token_));
+  WARDEN_ASSIGN_OR_RETURN(dispatch::AttachRequest request, ValidateHello(hello));
+  WARDEN_ASSIGN_OR_RETURN(dispatch::AttachResult attached,
+                          deps_.dispatcher.Attach(node, std::move(request), channel_));
+  node_ = std::move(node);
+  attached_ = true;
+  v1::ControlMessage welcome;
+  v1::Welcome* body = welcome.mutable_welcome();
+  body->set_node_id(node_.id);
+  body->set_node_name(attached.node_name);
+  body->set_attach_epoch(attached.epoch);
+  body->set_heartbeat_seconds(static_cast<int32_t>(absl::ToInt64Seconds(deps_.heartbeat_interval)));
+  body->set_closed_as_lost(attached.reconcile.closed_as_lost);
+  body->set_draining(attached.draining);
+  for (const auto& [key, id] : attached.reconcile.adopted) {
+    v1::AdoptedSession* adopted = body->add_adopted();
+    adopted->set_session_key(key);
+    adopted->set_session_id(id);
+  }
+  writes_.Enqueue(std::move(welcome));
+  return absl::OkStatus();
+}
+
+absl::Status AttachStream::HandleMessage(const v1::AgentMessage& message) {
+  deps_.dispatcher.OnHeard(node_.id);
+  switch (message.body_case()) {
+    case v1::AgentMessage::kResult: {
+      const v1::CommandResult& result = message.result();
+      if (result.command_id() <= 0) {
+        return absl::InvalidArgumentError("result.command_id must be positive");
+      }
+      deps_.dispatcher.OnResult(node_.id, result.command_id(), result.ok(),
+                                result.error().substr(0, 1024));
+      return absl::OkStatus();
+    }
+    case v1::AgentMessage::kEvent: {
+      const v1::SessionEvent& event = message.event();
+      switch (event.kind_case()) {
+        case v1::SessionEvent::kClosed: {
+          absl::StatusOr<store::ClosedReport> closed =
+              ValidateClosedReport("event.closed", event.closed());
+          if (!closed.ok()) return closed.status();
+          deps_.dispatcher.OnClosed(node_, *std::move(closed));
+          return absl::OkStatus();
+        }
+        case v1::SessionEvent::kUsage: {
+          const v1::SessionUsage& usage = event.usage();
+          if ((usage.session_id().empty() && usage.session_key().empty()) || usage.rx_bytes() < 0 ||
+              usage.tx_bytes() < 0) {
+            return absl::InvalidArgumentError(
+                "event.usage needs session_id or session_key and non-negative byte counts");
+          }
+          deps_.dispatcher.OnUsage(node_.id, usage.session_id(), usage.session_key(),
+                                   usage.rx_bytes(), usage.tx_bytes());
+          return absl::OkStatus();
+        }
+        case v1::SessionEvent::kOpened:
+          return absl::OkStatus();  // Admit recorded it; hearing of it is enough
+        default:
+          return absl::InvalidArgumentError("event has no kind");
+      }
+    }
+    case v1::AgentMessage::kHeartbeat:
+      return absl::OkStatus();
+    case v1::AgentMessage::kHello:
+      return absl::InvalidArgumentError("Hello may be sent only once per stream");
+    default:
+      return absl::InvalidArgumentError("empty or unknown message on Attach");
+  }
+}
+
+void AttachStream::OnDone() {
+  channel_->Detach();
+  deps_.dispatcher.Detach(node_.id, channel_.get());
+  delete this;
+}
+
+}  // namespace warden::control::services

@@ -1,0 +1,146 @@
+#pragma once
+
+// The writing half of a streaming reactor: gRPC allows one write in flight,
+// so messages queue (up to a bound) and go out in order. A stream is finished
+// exactly once, after the write on the wire completes. While work for the
+// stream runs elsewhere (a database worker), a "hold" defers the finish, so
+// the reactor is not destroyed under that work.
+//
+// Finishing lets gRPC destroy the reactor, and with it this queue, at once
+// on another thread: the finish callback is therefore always the last thing
+// a method does, after the lock is released.
+
+#include <grpcpp/support/status.h>
+
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace warden::control::services {
+
+template <typename Message>
+class WriteQueue {
+ public:
+  WriteQueue(size_t max_queued, std::string overflow_message,
+             std::function<void(const Message*)> start_write,
+             std::function<void(const grpc::Status&)> finish)
+      : max_queued_(max_queued),
+        overflow_message_(std::move(overflow_message)),
+        start_write_(std::move(start_write)),
+        finish_(std::move(finish)) {}
+
+  // False when the stream is ending, or the queue overflowed (it then ends
+  // with RESOURCE_EXHAUSTED).
+  bool Enqueue(Message message) {
+    Finisher finish;
+    {
+      absl::MutexLock lock(&mu_);
+      if (Ending()) return false;
+      if (outbox_.size() < max_queued_) {
+        outbox_.push_back(std::move(message));
+        if (!writing_) {
+          writing_ = true;
+          start_write_(&outbox_.front());
+        }
+        return true;
+      }
+      finish = FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, overflow_message_));
+    }
+    finish.Run();
+    return false;
+  }
+
+  // From the reactor's OnWriteDone.
+  void WriteDone(bool ok) {
+    Finisher finish;
+    {
+      absl::MutexLock lock(&mu_);
+      outbox_.pop_front();
+      if (!ok) outbox_.clear();  // broken stream; the read side or a cancel finishes it
+      if (!outbox_.empty()) {
+        start_write_(&outbox_.front());
+        return;
+      }
+      writing_ = false;
+      if (!finish_after_write_ || finished_) return;
+      finished_ = true;
+      finish = Finisher{finish_, *finish_after_write_};
+    }
+    finish.Run();
+  }
+
+  void FinishOnce(const grpc::Status& status) {
+    Finisher finish;
+    {
+      absl::MutexLock lock(&mu_);
+      finish = FinishLocked(status);
+    }
+    finish.Run();
+  }
+
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    ++holds_;
+  }
+
+  // Ends a hold; a finish requested meanwhile happens now. False when the
+  // stream is ending: the caller should not start more work on it.
+  bool Release() {
+    Finisher finish;
+    {
+      absl::MutexLock lock(&mu_);
+      if (--holds_ > 0 || !finish_after_hold_) return !Ending();
+      finish = FinishLocked(*finish_after_hold_);
+    }
+    finish.Run();
+    return false;
+  }
+
+ private:
+  // A finish decided under the lock, run after it (see the top of the file).
+  struct Finisher {
+    std::function<void(const grpc::Status&)> finish;
+    grpc::Status status;
+    void Run() {
+      if (finish) finish(status);
+    }
+  };
+
+  bool Ending() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return finished_ || finish_after_write_.has_value() || finish_after_hold_.has_value();
+  }
+
+  [[nodiscard]] Finisher FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || finish_after_write_) return {};
+    if (holds_ > 0) {
+      if (!finish_after_hold_) finish_after_hold_ = status;
+      return {};
+    }
+    if (writing_) {
+      while (outbox_.size() > 1) outbox_.pop_back();  // only the message on the wire completes
+      finish_after_write_ = status;
+      return {};
+    }
+    finished_ = true;
+    return Finisher{finish_, status};
+  }
+
+  const size_t max_queued_;
+  const std::string overflow_message_;
+  const std::function<void(const Message*)> start_write_;
+  const std::function<void(const grpc::Status&)> finish_;
+  absl::Mutex mu_;
+  std::deque<Message> outbox_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<grpc::Status> finish_after_write_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> finish_after_hold_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden::control::services

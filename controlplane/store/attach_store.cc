@@ -1,0 +1,203 @@
+#include "controlplane/store/attach_store.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controlplane/store/node_store.h"
+#include "controlplane/store/rows.h"
+
+namespace warden::control::store {
+namespace {
+
+constexpr Statement kStatements[] = {
+    {"attach.epoch",
+     "WITH n AS (UPDATE nodes SET attach_epoch = attach_epoch + 1, attached_replica = $2, "
+     "  agent_version = $3, last_seen_at = now() WHERE id = $1::uuid AND state <> 'removed' "
+     "  RETURNING id, attach_epoch, name, state) "
+     "SELECT attach_epoch, name, state, pg_notify('warden_attach', id::text || ':' || "
+     "attach_epoch) "
+     "FROM n"},
+    // Holding the node row for the whole reconcile serialises it against a
+    // newer attach of the same node.
+    {"reconcile.lock_node", "SELECT attach_epoch FROM nodes WHERE id = $1::uuid FOR UPDATE"},
+    {"reconcile.live",
+     "SELECT id::text, session_key FROM sessions WHERE node_id = $1::uuid AND state <> 'closed'"},
+    {"reconcile.lost",
+     "WITH lost AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
+     "  close_reason = CASE WHEN state = 'closing' THEN close_reason ELSE 'lost' END "
+     "  WHERE id = ANY($1::uuid[]) AND state <> 'closed' RETURNING id, user_id, close_reason), "
+     "settled AS (UPDATE commands SET acked_at = now(), result = 'session gone' "
+     "  WHERE session_id IN (SELECT id FROM lost) AND acked_at IS NULL RETURNING id), "
+     "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
+     "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
+     "  SELECT $2, 'session.lost', 'session:' || id, "
+     "    jsonb_build_object('user_id', user_id, 'reason', close_reason) FROM lost) "
+     "SELECT count(*) FROM lost CROSS JOIN notified"},
+    {"reconcile.refresh",
+     "UPDATE sessions s SET rx_bytes = GREATEST(s.rx_bytes, v.rx), "
+     "tx_bytes = GREATEST(s.tx_bytes, v.tx), last_seen_at = now() "
+     "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS v(id, rx, tx) WHERE s.id = v.id"},
+    // An inventory session the rules refuse: recorded as closing, with its kill.
+    {"reconcile.refuse",
+     "WITH s AS (INSERT INTO sessions (user_id, node_id, protocol, session_key, device_label, "
+     "  client_address, state, close_reason) "
+     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, 'closing', $7) "
+     "  RETURNING id, node_id, session_key) "
+     "INSERT INTO commands (node_id, kind, session_id, payload) "
+     "SELECT node_id, 'kill_session', id, jsonb_build_object('session_key', session_key, "
+     "  'reason', $7::text) FROM s RETURNING id, node_id::text"},
+    // ... or, for a user that does not exist, just the kill.
+    {"reconcile.refuse_key",
+     "INSERT INTO commands (node_id, kind, payload) VALUES ($1::uuid, 'kill_session', "
+     "jsonb_build_object('session_key', $2::text, 'reason', $3::text)) RETURNING id, "
+     "node_id::text"},
+    {"nodes.touch", "UPDATE nodes SET last_seen_at = now() WHERE id = ANY($1::uuid[])"},
+    {"sessions.usage",
+     "UPDATE sessions SET rx_bytes = GREATEST(rx_bytes, $4), tx_bytes = GREATEST(tx_bytes, $5), "
+     "last_seen_at = now() WHERE node_id = $1::uuid AND state <> 'closed' "
+     "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, ''))"},
+};
+
+template <typename T>
+std::string PgArray(const std::vector<T>& values) {
+  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
+}
+
+}  // namespace
+
+std::span<const Statement> AttachStatements() { return kStatements; }
+
+absl::StatusOr<Attachment> AttachStore::Attach(const std::string& node_id,
+                                               const std::string& replica,
+                                               const std::string& agent_version) {
+  return db_.Autocommit(
+      {.operation = "attach node"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<Attachment> {
+        pqxx::result rows = tx.exec_prepared("attach.epoch", node_id, replica, agent_version);
+        if (rows.empty()) return absl::NotFoundError("this node was removed from the fleet");
+        return Attachment{.epoch = rows[0][0].as<int64_t>(),
+                          .node_name = rows[0][1].as<std::string>(),
+                          .draining = rows[0][2].as<std::string>() == "draining"};
+      });
+}
+
+absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
+    const std::string& node_id, const std::string& node_name, int64_t epoch,
+    std::span<const InventoryItem> inventory, std::span<const ClosedReport> closed_while_away,
+    Decider decide) {
+  return db_.Transact(
+      {.operation = "reconcile node"}, [&](pqxx::work& tx) -> absl::StatusOr<ReconcileResult> {
+        ReconcileResult result;
+        pqxx::result node = tx.exec_prepared("reconcile.lock_node", node_id);
+        if (node.empty() || node[0][0].as<int64_t>() != epoch) {
+          return absl::AbortedError("superseded by a newer attach of this node");
+        }
+        for (const ClosedReport& closed : closed_while_away) {
+          tx.exec_prepared("close.session", node_id, closed.session_id, closed.session_key,
+                           closed.reason.empty() ? "closed" : closed.reason, closed.rx_bytes,
+                           closed.tx_bytes, node_name);
+        }
+
+        std::map<std::string, std::string> live_by_key;  // key → id
+        std::set<std::string> live_ids;
+        for (const auto& row : tx.exec_prepared("reconcile.live", node_id)) {
+          live_by_key[row[1].as<std::string>()] = row[0].as<std::string>();
+          live_ids.insert(row[0].as<std::string>());
+        }
+        std::vector<std::string> seen_ids;
+        std::vector<int64_t> seen_rx, seen_tx;
+        std::vector<const InventoryItem*> unknown;
+        for (const InventoryItem& item : inventory) {
+          std::string id;
+          if (!item.session_id.empty() && live_ids.count(item.session_id)) {
+            id = item.session_id;
+          } else if (auto it = live_by_key.find(item.session_key); it != live_by_key.end()) {
+            id = it->second;
+          }
+          if (id.empty()) {
+            unknown.push_back(&item);
+            continue;
+          }
+          seen_ids.push_back(id);
+          seen_rx.push_back(item.rx_bytes);
+          seen_tx.push_back(item.tx_bytes);
+        }
+        std::vector<std::string> lost;
+        std::set<std::string> seen(seen_ids.begin(), seen_ids.end());
+        for (const std::string& id : live_ids) {
+          if (!seen.count(id)) lost.push_back(id);
+        }
+        if (!lost.empty()) {
+          result.closed_as_lost = static_cast<int>(
+              tx.exec_prepared1("reconcile.lost", PgArray(lost), node_name)[0].as<int64_t>());
+        }
+        if (!seen_ids.empty()) {
+          tx.exec_prepared("reconcile.refresh", PgArray(seen_ids), PgArray(seen_rx),
+                           PgArray(seen_tx));
+        }
+
+        // Unknown sessions go through admission user by user, in one order,
+        // so that reconciles of several nodes cannot deadlock on user rows.
+        std::sort(
+            unknown.begin(), unknown.end(), [](const InventoryItem* a, const InventoryItem* b) {
+              return std::tie(a->username, a->session_key) < std::tie(b->username, b->session_key);
+            });
+        for (const InventoryItem* item : unknown) {
+          AdmissionRequest request{.node_id = node_id,
+                                   .node_name = node_name,
+                                   .protocol = item->protocol,
+                                   .session_key = item->session_key,
+                                   .device_label = item->device_label,
+                                   .client_address = item->client_address,
+                                   .user = UserRef{.id = "", .username = item->username},
+                                   .opened_at = item->opened_at};
+          absl::StatusOr<AdmissionResult> admitted = AdmitInTransaction(tx, request, decide);
+          if (!admitted.ok()) return admitted.status();
+          if (admitted->decision.admit) {
+            result.adopted.emplace_back(item->session_key, admitted->session_id);
+            for (const Eviction& eviction : admitted->evictions) {
+              result.kills.push_back(
+                  QueuedCommand{.command_id = eviction.command_id, .node_id = eviction.node_id});
+            }
+            continue;
+          }
+          const std::string reason =
+              absl::StrCat("refused on reconnect: ", admitted->decision.message);
+          pqxx::result kill =
+              admitted->unknown_user
+                  ? tx.exec_prepared("reconcile.refuse_key", node_id, item->session_key, reason)
+                  : tx.exec_prepared("reconcile.refuse", admitted->user_id, node_id,
+                                     std::string(ProtocolName(item->protocol)), item->session_key,
+                                     item->device_label, item->client_address, reason);
+          for (const auto& row : kill) {
+            result.kills.push_back(QueuedCommand{.command_id = row[0].as<int64_t>(),
+                                                 .node_id = row[1].as<std::string>()});
+          }
+        }
+        return result;
+      });
+}
+
+absl::Status AttachStore::TouchNodes(std::span<const std::string> node_ids) {
+  if (node_ids.empty()) return absl::OkStatus();
+  const std::string ids = absl::StrCat("{", absl::StrJoin(node_ids, ","), "}");
+  return db_.Autocommit({.operation = "record heartbeats"},
+                        [&](pqxx::nontransaction& tx) -> absl::Status {
+                          tx.exec_prepared("nodes.touch", ids);
+                          return absl::OkStatus();
+                        });
+}
+
+absl::Status AttachStore::RecordUsage(const std::string& node_id, const std::string& session_id,
+                                      const std::string& session_key, int64_t rx_bytes,
+                                      int64_t tx_bytes) {
+  return db_.Autocommit(
+      {.operation = "record usage"}, [&](pqxx::nontransaction& tx) -> absl::Status {
+        tx.exec_prepared("sessions.usage", node_id, session_id, session_key, rx_bytes, tx_bytes);
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace warden::control::store

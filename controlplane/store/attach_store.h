@@ -1,0 +1,82 @@
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controlplane/model/session.h"
+#include "controlplane/store/command_store.h"
+#include "controlplane/store/database.h"
+#include "controlplane/store/session_store.h"
+
+namespace warden::control::store {
+
+std::span<const Statement> AttachStatements();
+
+struct Attachment {
+  int64_t epoch = 0;
+  std::string node_name;
+  bool draining = false;
+};
+
+// A session an agent reports it carries.
+struct InventoryItem {
+  std::string session_id;  // empty when admitted while the link was down
+  model::Protocol protocol = model::Protocol::kOpenVpn;
+  std::string session_key;
+  std::string username;
+  std::string device_label;
+  std::string client_address;
+  std::optional<absl::Time> opened_at;
+  int64_t rx_bytes = 0;
+  int64_t tx_bytes = 0;
+};
+
+// A session that ended while the agent could not report it.
+struct ClosedReport {
+  std::string session_id;
+  std::string session_key;
+  std::string reason;
+  int64_t rx_bytes = 0;
+  int64_t tx_bytes = 0;
+};
+
+struct ReconcileResult {
+  std::vector<std::pair<std::string, std::string>> adopted;  // session key → session id
+  int closed_as_lost = 0;
+  std::vector<QueuedCommand> kills;  // for inventory sessions the rules refuse
+};
+
+// The agent link's persistence: attach epochs (fencing), the reconcile of a
+// node's inventory, and liveness.
+class AttachStore {
+ public:
+  explicit AttachStore(Database& db) : db_(db) {}
+
+  // A new epoch for the node; NOTIFY warden_attach, '<node id>:<epoch>' tells
+  // every replica to drop older streams of this node. NOT_FOUND if removed.
+  absl::StatusOr<Attachment> Attach(const std::string& node_id, const std::string& replica,
+                                    const std::string& agent_version);
+
+  // One transaction: applies the reports of sessions closed while away,
+  // closes live sessions the inventory lacks ("lost"), refreshes the ones it
+  // has, and runs sessions unknown to the database through the admission
+  // rules (adopted, or killed). ABORTED if a newer attach took the node.
+  absl::StatusOr<ReconcileResult> Reconcile(const std::string& node_id,
+                                            const std::string& node_name, int64_t epoch,
+                                            std::span<const InventoryItem> inventory,
+                                            std::span<const ClosedReport> closed_while_away,
+                                            Decider decide);
+
+  absl::Status TouchNodes(std::span<const std::string> node_ids);
+  absl::Status RecordUsage(const std::string& node_id, const std::string& session_id,
+                           const std::string& session_key, int64_t rx_bytes, int64_t tx_bytes);
+
+ private:
+  Database& db_;
+};
+
+}  // namespace warden::control::store

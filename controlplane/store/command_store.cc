@@ -1,0 +1,232 @@
+#include "controlplane/store/command_store.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controlplane/store/audit_store.h"
+#include "controlplane/store/node_store.h"
+#include "controlplane/store/rows.h"
+
+namespace warden::control::store {
+namespace {
+
+// Marks the chosen sessions closing, queues one kill per session, audits,
+// and tells the replicas; $1 selects the sessions (see each statement), $2 is
+// the actor, $3 the reason.
+#define WARDEN_KILL_TAIL                                                                     \
+  "cmds AS ("                                                                                \
+  "  INSERT INTO commands (node_id, kind, session_id, payload) "                             \
+  "  SELECT node_id, 'kill_session', id, "                                                   \
+  "    jsonb_build_object('session_key', session_key, 'reason', $3::text) FROM targets "     \
+  "  RETURNING id, node_id, session_id), "                                                   \
+  "audit AS ("                                                                               \
+  "  INSERT INTO audit_events (actor, action, subject, details) "                            \
+  "  SELECT $2, 'session.kill', 'session:' || t.id, jsonb_build_object("                     \
+  "    'user_id', t.user_id, 'reason', $3::text, 'command_id', c.id, 'node_id', t.node_id) " \
+  "  FROM targets t JOIN cmds c ON c.session_id = t.id), "                                   \
+  "notified AS (SELECT count(pg_notify('warden_commands', node_id::text)) AS n FROM cmds) "  \
+  "SELECT c.id, c.node_id::text FROM cmds c CROSS JOIN notified"
+
+#define WARDEN_MARK_CLOSING \
+  "state = 'closing', close_reason = CASE WHEN state = 'active' THEN $3 ELSE close_reason END"
+
+constexpr Statement kStatements[] = {
+    {"kill.session", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+                     " WHERE id = $1::uuid AND state <> 'closed' "
+                     "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
+    {"kill.session_state", "SELECT state FROM sessions WHERE id = $1::uuid"},
+    {"kill.lock_user", "SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE"},
+    {"kill.user", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+                  " WHERE user_id = $1::uuid AND state <> 'closed' "
+                  "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
+    {"kill.node", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+                  " WHERE node_id = $1::uuid AND state <> 'closed' "
+                  "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
+    {"drain.set",
+     "WITH changed AS (UPDATE nodes SET state = $2, updated_at = now() "
+     "  WHERE id = $1::uuid AND state <> 'removed' RETURNING id), "
+     "cmd AS (INSERT INTO commands (node_id, kind, payload) "
+     "  SELECT id, 'drain', jsonb_build_object('draining', $2 = 'draining') FROM changed "
+     "  RETURNING node_id), "
+     "notified AS (SELECT count(pg_notify('warden_commands', node_id::text)) AS n FROM cmd) "
+     "SELECT id::text FROM changed CROSS JOIN notified"},
+    {"commands.pending",
+     "SELECT id, kind, COALESCE(session_id::text, ''), COALESCE(payload->>'session_key', ''), "
+     "COALESCE(payload->>'reason', ''), COALESCE(payload->>'user_id', ''), "
+     "COALESCE((payload->>'bandwidth')::bigint, 0), COALESCE((payload->>'draining')::boolean, "
+     "false), epoch_us(due_at) "
+     "FROM commands WHERE node_id = $1::uuid AND acked_at IS NULL AND due_at <= now() "
+     "ORDER BY id LIMIT $2"},
+    {"commands.delivered",
+     "UPDATE commands SET delivered_at = COALESCE(delivered_at, now()) "
+     "WHERE id = ANY($1::bigint[])"},
+    {"commands.undelivered_nodes",
+     "SELECT DISTINCT node_id::text FROM commands "
+     "WHERE acked_at IS NULL AND delivered_at IS NULL AND due_at <= now()"},
+    {"commands.ack",
+     "WITH acked AS (UPDATE commands SET acked_at = now(), result = $3 "
+     "  WHERE id = $1 AND node_id = $2::uuid AND acked_at IS NULL RETURNING id) "
+     "SELECT count(pg_notify('warden_acks', id::text)) FROM acked"},
+    {"commands.outcome",
+     "SELECT acked_at IS NOT NULL, COALESCE(result, '') FROM commands WHERE id = $1"},
+};
+
+#undef WARDEN_KILL_TAIL
+#undef WARDEN_MARK_CLOSING
+
+std::vector<QueuedCommand> Queued(const pqxx::result& rows) {
+  std::vector<QueuedCommand> queued;
+  for (const auto& row : rows) {
+    queued.push_back(
+        QueuedCommand{.command_id = row[0].as<int64_t>(), .node_id = row[1].as<std::string>()});
+  }
+  return queued;
+}
+
+model::CommandKind KindFromName(const std::string& name) {
+  if (name == "set_bandwidth") return model::CommandKind::kSetBandwidth;
+  if (name == "drain") return model::CommandKind::kDrain;
+  return model::CommandKind::kKillSession;
+}
+
+}  // namespace
+
+std::span<const Statement> CommandStatements() { return kStatements; }
+
+absl::StatusOr<QueuedCommand> CommandStore::KillSession(const model::Actor& actor,
+                                                        const std::string& session_id,
+                                                        const std::string& reason) {
+  return db_.Transact(
+      {.operation = "kill session"}, [&](pqxx::work& tx) -> absl::StatusOr<QueuedCommand> {
+        std::vector<QueuedCommand> queued =
+            Queued(tx.exec_prepared("kill.session", session_id, actor.name, reason));
+        if (!queued.empty()) return queued.front();
+        if (tx.exec_prepared("kill.session_state", session_id).empty()) {
+          return absl::NotFoundError(absl::StrCat("session ", session_id, " not found"));
+        }
+        return absl::FailedPreconditionError(
+            absl::StrCat("session ", session_id, " is already closed"));
+      });
+}
+
+absl::StatusOr<std::vector<QueuedCommand>> CommandStore::DisconnectUser(const model::Actor& actor,
+                                                                        const std::string& user_id,
+                                                                        const std::string& reason) {
+  return db_.Transact({.operation = "disconnect user"},
+                      [&](pqxx::work& tx) -> absl::StatusOr<std::vector<QueuedCommand>> {
+                        // The admission lock: no admission of this user interleaves.
+                        if (tx.exec_prepared("kill.lock_user", user_id).empty()) {
+                          return absl::NotFoundError(absl::StrCat("user ", user_id, " not found"));
+                        }
+                        return Queued(tx.exec_prepared("kill.user", user_id, actor.name, reason));
+                      });
+}
+
+absl::StatusOr<model::Node> CommandStore::DrainNode(const model::Actor& actor,
+                                                    const std::string& node_id,
+                                                    bool kill_sessions) {
+  absl::Status changed =
+      db_.Transact({.operation = "drain node"}, [&](pqxx::work& tx) -> absl::Status {
+        if (tx.exec_prepared("drain.set", node_id, "draining").empty()) {
+          return absl::NotFoundError(absl::StrCat("node ", node_id, " not found"));
+        }
+        int64_t killed = 0;
+        if (kill_sessions) {
+          killed = static_cast<int64_t>(
+              tx.exec_prepared("kill.node", node_id, actor.name, "node drained").size());
+        }
+        AppendAudit(tx, actor, "node.drain", absl::StrCat("node:", node_id),
+                    {{"kill_sessions", kill_sessions}, {"sessions_killed", killed}});
+        return absl::OkStatus();
+      });
+  if (!changed.ok()) return changed;
+  return NodeStore(db_).GetById(node_id);
+}
+
+absl::StatusOr<model::Node> CommandStore::UndrainNode(const model::Actor& actor,
+                                                      const std::string& node_id) {
+  absl::Status changed =
+      db_.Transact({.operation = "undrain node"}, [&](pqxx::work& tx) -> absl::Status {
+        if (tx.exec_prepared("drain.set", node_id, "active").empty()) {
+          return absl::NotFoundError(absl::StrCat("node ", node_id, " not found"));
+        }
+        AppendAudit(tx, actor, "node.undrain", absl::StrCat("node:", node_id),
+                    nlohmann::json::object());
+        return absl::OkStatus();
+      });
+  if (!changed.ok()) return changed;
+  return NodeStore(db_).GetById(node_id);
+}
+
+absl::StatusOr<std::vector<model::Command>> CommandStore::Pending(const std::string& node_id,
+                                                                  int limit) {
+  return db_.Autocommit(
+      {.operation = "read pending commands"},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::Command>> {
+        std::vector<model::Command> commands;
+        for (const auto& row : tx.exec_prepared("commands.pending", node_id, limit)) {
+          model::Command command;
+          command.id = row[0].as<int64_t>();
+          command.node_id = node_id;
+          command.kind = KindFromName(row[1].as<std::string>());
+          command.session_id = row[2].as<std::string>();
+          command.session_key = row[3].as<std::string>();
+          command.reason = row[4].as<std::string>();
+          command.user_id = row[5].as<std::string>();
+          command.bandwidth_bytes_per_second = row[6].as<int64_t>();
+          command.draining = row[7].as<bool>();
+          command.due_at = TimeField(row[8]);
+          commands.push_back(std::move(command));
+        }
+        return commands;
+      });
+}
+
+absl::Status CommandStore::MarkDelivered(std::span<const int64_t> command_ids) {
+  if (command_ids.empty()) return absl::OkStatus();
+  const std::string ids = absl::StrCat("{", absl::StrJoin(command_ids, ","), "}");
+  return db_.Autocommit({.operation = "mark commands delivered"},
+                        [&](pqxx::nontransaction& tx) -> absl::Status {
+                          tx.exec_prepared("commands.delivered", ids);
+                          return absl::OkStatus();
+                        });
+}
+
+absl::StatusOr<std::vector<std::string>> CommandStore::NodesWithUndelivered() {
+  return db_.Autocommit({.operation = "find due commands"},
+                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<std::string>> {
+                          std::vector<std::string> nodes;
+                          for (const auto& row : tx.exec_prepared("commands.undelivered_nodes")) {
+                            nodes.push_back(row[0].as<std::string>());
+                          }
+                          return nodes;
+                        });
+}
+
+absl::StatusOr<bool> CommandStore::Acknowledge(const std::string& node_id, int64_t command_id,
+                                               bool ok, const std::string& result) {
+  const std::string text =
+      ok ? (result.empty() ? "ok" : absl::StrCat("ok: ", result)) : absl::StrCat("error: ", result);
+  return db_.Autocommit(
+      {.operation = "record command result"},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
+        return tx.exec_prepared1("commands.ack", command_id, node_id, text)[0].as<int64_t>() > 0;
+      });
+}
+
+absl::StatusOr<model::CommandOutcome> CommandStore::Outcome(int64_t command_id) {
+  return db_.Autocommit(
+      {.operation = "read command result"},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::CommandOutcome> {
+        pqxx::result rows = tx.exec_prepared("commands.outcome", command_id);
+        if (rows.empty())
+          return absl::NotFoundError(absl::StrCat("command ", command_id, " not found"));
+        model::CommandOutcome outcome;
+        outcome.acknowledged = rows[0][0].as<bool>();
+        outcome.result = rows[0][1].as<std::string>();
+        outcome.ok = outcome.acknowledged && !absl::StartsWith(outcome.result, "error");
+        return outcome;
+      });
+}
+
+}  // namespace warden::control::store

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controlplane/model/audit.h"
+#include "controlplane/model/session.h"
+#include "controlplane/store/database.h"
+
+namespace warden::control::store {
+
+std::span<const Statement> TicketStatements();
+
+inline constexpr int kMaxOutstandingEnrollmentTickets = 1000;
+
+struct EnrolledNode {
+  std::string node_id;
+  std::string node_name;
+  bool reenrolled = false;  // the node existed; its credential was replaced
+};
+
+struct NodeFactsRecord {
+  std::string hostname;
+  std::string agent_version;
+  std::vector<model::Protocol> protocols;
+};
+
+// Single-use tickets, stored only as SHA-256 and redeemed atomically.
+class TicketStore {
+ public:
+  explicit TicketStore(Database& db) : db_(db) {}
+
+  // RESOURCE_EXHAUSTED beyond kMaxOutstandingEnrollmentTickets unused,
+  // unexpired tickets (expired ones are removed first).
+  absl::StatusOr<absl::Time> CreateEnrollmentTicket(const model::Actor& actor,
+                                                    const std::string& node_name,
+                                                    const std::string& ticket_hash_hex,
+                                                    absl::Duration ttl);
+
+  // Redeems the ticket (at most once, ever) and creates its node, or gives an
+  // existing node of that name the new credential. UNAUTHENTICATED for an
+  // unknown, used or expired ticket.
+  absl::StatusOr<EnrolledNode> Enroll(const std::string& ticket_hash_hex,
+                                      const std::string& credential_hash_hex,
+                                      const NodeFactsRecord& facts);
+
+  // Removes expired tickets, and used ones after a day; returns how many.
+  absl::StatusOr<int64_t> Sweep();
+
+ private:
+  Database& db_;
+};
+
+}  // namespace warden::control::store

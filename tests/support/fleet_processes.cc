@@ -1,0 +1,179 @@
+#include "tests/support/fleet_processes.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "tests/support/control_plane_fixture.h"
+
+namespace warden::testing {
+namespace {
+
+// A port nobody listens on now. Agents need a fixed address for a control
+// plane that restarts, so the port is chosen here rather than by the server.
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  const int port = ntohs(address.sin_port);
+  ::close(fd);
+  return port;
+}
+
+}  // namespace
+
+void FleetProcessTest::SetUp() {
+  db_ = TestPostgres::Shared().CreateDatabase();
+  char pattern[] = "/tmp/warden-fleet.XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  work_dir_ = pattern;
+}
+
+void FleetProcessTest::TearDown() {
+  const bool failed = HasFailure();
+  for (auto& agent : agents_) {
+    if (failed && agent->process) {
+      std::cerr << "----- agent " << agent->node << " log:\n" << agent->process->Log();
+    }
+    agent->process.reset();
+  }
+  for (auto& control : controls_) {
+    if (failed && control->process) {
+      std::cerr << "----- control " << control->name << " log:\n" << control->process->Log();
+    }
+    control->process.reset();
+  }
+  std::filesystem::remove_all(work_dir_);
+  db_.reset();
+}
+
+void FleetProcessTest::Launch(Control& control) {
+  ++control.starts;
+  control.process = std::make_unique<Process>(
+      WARDEN_CONTROL_BIN,
+      std::vector<std::string>{"--listen", absl::StrCat("127.0.0.1:", control.port),
+                               "--database-url", db_->url(), "--heartbeat-seconds", "1",
+                               "--replica-id", control.name, "--db-pool-size", "4"},
+      std::map<std::string, std::string>{{"WARDEN_ADMIN_KEY", kTestAdminKey},
+                                         {"WARDEN_ARGON2_MEMORY_KIB", "1024"},
+                                         {"WARDEN_ARGON2_OPS", "1"}},
+      absl::StrCat(work_dir_, "/control-", control.name, "-", control.starts, ".log"));
+  ASSERT_EQ(WaitForServingPort(*control.process, absl::Seconds(30)), control.port)
+      << control.process->Log();
+}
+
+FleetProcessTest::Control& FleetProcessTest::StartControl(const std::string& name) {
+  controls_.push_back(std::make_unique<Control>());
+  Control& control = *controls_.back();
+  control.name = name;
+  control.port = FreePort();
+  Launch(control);
+  return control;
+}
+
+void FleetProcessTest::RestartControl(Control& control) {
+  control.process.reset();  // SIGKILL if still running
+  Launch(control);
+}
+
+void FleetProcessTest::Launch(Agent& agent, const std::string& ticket) {
+  ++agent.starts;
+  std::vector<std::string> args{
+      "--control",          absl::StrCat("127.0.0.1:", agent.control->port),
+      "--state-dir",        agent.state_dir,
+      "--driver",           absl::StrCat("memory:", agent.socket),
+      "--node-name",        agent.node,
+      "--admit-timeout-ms", "2000"};
+  if (!ticket.empty()) {
+    args.push_back("--enroll-ticket");
+    args.push_back(ticket);
+  }
+  args.insert(args.end(), agent.extra_args.begin(), agent.extra_args.end());
+  agent.process = std::make_unique<Process>(
+      WARDEN_AGENT_BIN, args, std::map<std::string, std::string>{},
+      absl::StrCat(work_dir_, "/agent-", agent.node, "-", agent.starts, ".log"));
+}
+
+FleetProcessTest::Agent& FleetProcessTest::StartAgent(const std::string& node, Control& control,
+                                                      std::vector<std::string> extra_args) {
+  agents_.push_back(std::make_unique<Agent>());
+  Agent& agent = *agents_.back();
+  agent.node = node;
+  agent.state_dir = absl::StrCat(work_dir_, "/state-", node);
+  agent.socket = absl::StrCat(work_dir_, "/", node, ".sock");
+  agent.extra_args = std::move(extra_args);
+  agent.control = &control;
+  v1::CreateEnrollmentTicketRequest request;
+  request.set_node_name(node);
+  v1::CreateEnrollmentTicketResponse ticket;
+  grpc::Status status =
+      Admin(control)->CreateEnrollmentTicket(AdminContext().get(), request, &ticket);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  Launch(agent, ticket.ticket());
+  EXPECT_TRUE(WaitAttached(agent)) << agent.process->Log();
+  return agent;
+}
+
+void FleetProcessTest::RestartAgent(Agent& agent) {
+  agent.process.reset();
+  Launch(agent, "");
+}
+
+bool FleetProcessTest::WaitAttached(const Agent& agent, absl::Duration timeout) {
+  return agent.process->WaitForLog("attached node=" + agent.node, timeout);
+}
+
+std::unique_ptr<v1::AdminService::Stub> FleetProcessTest::Admin(const Control& control) const {
+  return v1::AdminService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", control.port),
+                                                       grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<v1::AgentService::Stub> FleetProcessTest::AgentApi(const Control& control) const {
+  return v1::AgentService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", control.port),
+                                                       grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<grpc::ClientContext> FleetProcessTest::AdminContext(absl::Duration deadline) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->AddMetadata("authorization", absl::StrCat("Bearer ", kTestAdminKey));
+  context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  return context;
+}
+
+v1::User FleetProcessTest::CreateUser(const Control& control, const std::string& username,
+                                      int max_connections, int grace_seconds) {
+  v1::CreateUserRequest request;
+  request.mutable_user()->set_username(username);
+  request.mutable_user()->set_max_connections(max_connections);
+  request.mutable_user()->set_grace_seconds(grace_seconds);
+  v1::User user;
+  grpc::Status status = Admin(control)->CreateUser(AdminContext().get(), request, &user);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return user;
+}
+
+std::string FleetProcessTest::LiveSessionId(const std::string& key) const {
+  pqxx::connection connection(db_->url());
+  pqxx::nontransaction tx(connection);
+  pqxx::result rows = tx.exec_params(
+      "SELECT id::text FROM sessions WHERE session_key = $1 AND state = 'active'", key);
+  return rows.empty() ? "" : rows[0][0].as<std::string>();
+}
+
+int64_t FleetProcessTest::Query(const std::string& sql) const {
+  pqxx::connection connection(db_->url());
+  pqxx::nontransaction tx(connection);
+  return tx.exec1(sql)[0].as<int64_t>();
+}
+
+}  // namespace warden::testing

@@ -1,0 +1,75 @@
+#pragma once
+
+// Real warden-control and warden-agent processes on a fresh database, for
+// the tests of the agent link. Agents use the memory driver, driven through
+// its control socket.
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/drivers/memory/memory_driver_client.h"
+#include "tests/support/process.h"
+#include "tests/support/test_postgres.h"
+#include "warden/v1/admin.grpc.pb.h"
+#include "warden/v1/agent.grpc.pb.h"
+
+namespace warden::testing {
+
+using agent::MemoryDriverClient;
+
+class FleetProcessTest : public ::testing::Test {
+ protected:
+  struct Control {
+    std::string name;
+    int port = 0;
+    std::unique_ptr<Process> process;
+    int starts = 0;
+  };
+  struct Agent {
+    std::string node;
+    std::string state_dir;
+    std::string socket;
+    std::vector<std::string> extra_args;
+    Control* control = nullptr;
+    std::unique_ptr<Process> process;
+    int starts = 0;
+    MemoryDriverClient driver() const { return MemoryDriverClient(socket); }
+  };
+
+  void SetUp() override;
+  void TearDown() override;
+
+  Control& StartControl(const std::string& name);
+  void RestartControl(Control& control);
+  // Enrols (a ticket from `control`) unless the state dir has a credential.
+  Agent& StartAgent(const std::string& node, Control& control,
+                    std::vector<std::string> extra_args = {});
+  void RestartAgent(Agent& agent);
+  // The agent's `n`-th attach (counting over its restarts) is in its log.
+  bool WaitAttached(const Agent& agent, absl::Duration timeout = absl::Seconds(20));
+
+  std::unique_ptr<v1::AdminService::Stub> Admin(const Control& control) const;
+  std::unique_ptr<v1::AgentService::Stub> AgentApi(const Control& control) const;
+  static std::unique_ptr<grpc::ClientContext> AdminContext(
+      absl::Duration deadline = absl::Seconds(20));
+  v1::User CreateUser(const Control& control, const std::string& username, int max_connections,
+                      int grace_seconds = 0);
+  // The session id of a live session by key, or "" when it is not live.
+  std::string LiveSessionId(const std::string& key) const;
+  int64_t Query(const std::string& sql) const;
+
+  std::unique_ptr<TestDatabase> db_;
+  std::string work_dir_;
+  std::vector<std::unique_ptr<Control>> controls_;
+  std::vector<std::unique_ptr<Agent>> agents_;
+
+ private:
+  void Launch(Control& control);
+  void Launch(Agent& agent, const std::string& ticket);
+};
+
+}  // namespace warden::testing

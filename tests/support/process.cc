@@ -1,0 +1,117 @@
+#include "tests/support/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace warden::testing {
+
+Process::Process(std::string binary, std::vector<std::string> args,
+                 std::map<std::string, std::string> env, std::string log_path)
+    : log_path_(std::move(log_path)) {
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) environment.emplace_back(*entry);
+  for (const auto& [key, value] : env) environment.push_back(key + "=" + value);
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    // The child dies with the test, even when the test is killed.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    // The test's blocked signals must not stay blocked in the child.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> argv{binary.data()};
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (std::string& entry : environment) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    ::execve(binary.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+}
+
+Process::~Process() {
+  if (Running()) {
+    Signal(SIGKILL);
+    Wait(absl::Seconds(10));
+  }
+}
+
+void Process::Signal(int signal) {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
+int Process::Wait(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (pid_ > 0) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) {
+      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      pid_ = -1;
+      break;
+    }
+    if (absl::Now() >= deadline) return -1;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return exit_status_;
+}
+
+bool Process::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+std::string Process::Log() const {
+  std::ifstream in(log_path_);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+bool Process::WaitForLog(const std::string& text, absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (Log().find(text) != std::string::npos) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return Log().find(text) != std::string::npos;
+}
+
+int WaitForServingPort(const Process& control, absl::Duration timeout) {
+  // The line reads "serving on <address> (port <n>)".
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    const std::string log = control.Log();
+    const size_t serving = log.find("serving on ");
+    const size_t port = serving == std::string::npos ? serving : log.find("(port ", serving);
+    if (port != std::string::npos) return std::atoi(log.c_str() + port + 6);
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return 0;
+}
+
+}  // namespace warden::testing

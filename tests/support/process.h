@@ -1,0 +1,43 @@
+#pragma once
+
+// A child process of a test: a real warden-control or warden-agent. Output
+// goes to a log file that a failing test prints.
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace warden::testing {
+
+class Process {
+ public:
+  Process(std::string binary, std::vector<std::string> args, std::map<std::string, std::string> env,
+          std::string log_path);
+  ~Process();  // SIGKILL if still running
+
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  void Signal(int signal);
+  // Waits for exit; returns the exit status (or -1 on timeout).
+  int Wait(absl::Duration timeout);
+  bool Running();
+  std::string Log() const;
+  // Polls the log for `text`.
+  bool WaitForLog(const std::string& text, absl::Duration timeout) const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+  int exit_status_ = -1;
+};
+
+// The port a warden-control started with --listen 127.0.0.1:0 reports.
+int WaitForServingPort(const Process& control, absl::Duration timeout);
+
+}  // namespace warden::testing
