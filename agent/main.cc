@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/core/agent_core.h"
 #include "agent/drivers/memory/memory_driver.h"
+#include "agent/drivers/openvpn/openvpn_driver.h"
 #include "agent/link/control_link.h"
 #include "agent/link/enrollment.h"
 #include "common/logging.h"
@@ -23,8 +24,15 @@ absl::StatusOr<std::unique_ptr<warden::agent::Driver>> MakeDriver(const std::str
   if (absl::StartsWith(spec, "memory:") && spec.size() > 7) {
     return std::make_unique<warden::agent::MemoryDriver>(spec.substr(7));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown --driver \"", spec, "\"; known: memory:<control socket path>"));
+  if (absl::StartsWith(spec, "openvpn:")) {
+    absl::StatusOr<warden::agent::openvpn::OpenVpnOptions> options =
+        warden::agent::openvpn::ParseOpenVpnSpec(absl::string_view(spec).substr(8));
+    if (!options.ok()) return options.status();
+    return std::make_unique<warden::agent::openvpn::OpenVpnDriver>(*std::move(options));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown --driver \"", spec,
+      "\"; known: openvpn:mgmt=<unix:/path|host:port>[;name=…], memory:<control socket path>"));
 }
 
 }  // namespace
@@ -60,7 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("--enroll-ticket", enroll_ticket,
                  "single-use ticket (wet_...) traded for a credential on first start")
       ->envname("WARDEN_AGENT_ENROLL_TICKET");
-  app.add_option("--driver", driver_specs, "a driver; repeatable: memory:<socket>")
+  app.add_option("--driver", driver_specs,
+                 "a driver; repeatable: openvpn:mgmt=<unix:/path|host:port>[;name=…;password-file=…]")
       ->envname("WARDEN_AGENT_DRIVER")
       ->delimiter(',');
   app.add_option("--fail-mode", fail_mode,

@@ -119,7 +119,7 @@ AdmitAnswer AgentCore::AdmitOffline(const AdmitQuery& query, const absl::Status&
               "the service cannot check logins right now; try again in a moment");
 }
 
-void AgentCore::Opened(const std::string& session_key) {
+void AgentCore::Opened(const std::string& session_key, const std::string& tunnel_address) {
   v1::SessionEvent event;
   {
     absl::MutexLock lock(&mu_);
@@ -127,6 +127,7 @@ void AgentCore::Opened(const std::string& session_key) {
     if (it != sessions_.end()) event.mutable_opened()->set_session_id(it->second.session_id);
   }
   event.mutable_opened()->set_session_key(session_key);
+  event.mutable_opened()->set_tunnel_address(tunnel_address);
   link_->SendEvent(std::move(event));
 }
 
@@ -173,6 +174,7 @@ std::vector<v1::InventorySession> AgentCore::Inventory() {
       item.set_username(session.username);
       item.set_device_label(session.device_label);
       item.set_client_address(session.client_address);
+      item.set_tunnel_address(session.tunnel_address);
       item.mutable_opened_at()->set_seconds(absl::ToUnixSeconds(session.opened_at));
       item.set_rx_bytes(session.rx_bytes);
       item.set_tx_bytes(session.tx_bytes);

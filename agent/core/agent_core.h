@@ -37,7 +37,7 @@ class AgentCore final : public DriverHost, public LinkHandler {
 
   // DriverHost
   AdmitAnswer Admit(const AdmitQuery& query) override;
-  void Opened(const std::string& session_key) override;
+  void Opened(const std::string& session_key, const std::string& tunnel_address) override;
   void Closed(const std::string& session_key, const std::string& reason, int64_t rx_bytes,
               int64_t tx_bytes) override;
   void Usage(const std::string& session_key, int64_t rx_bytes, int64_t tx_bytes) override;

@@ -24,6 +24,7 @@ struct DriverSession {
   Protocol protocol = Protocol::kOpenVpn;
   std::string device_label;
   std::string client_address;
+  std::string tunnel_address;  // inside the tunnel, when known
   absl::Time opened_at;
   int64_t rx_bytes = 0;
   int64_t tx_bytes = 0;
@@ -53,7 +54,9 @@ class DriverHost {
  public:
   virtual ~DriverHost() = default;
   virtual AdmitAnswer Admit(const AdmitQuery& query) = 0;
-  virtual void Opened(const std::string& session_key) = 0;
+  // The connection is up; `tunnel_address` is the client's address inside
+  // the tunnel ("" when the driver has none).
+  virtual void Opened(const std::string& session_key, const std::string& tunnel_address) = 0;
   virtual void Closed(const std::string& session_key, const std::string& reason, int64_t rx_bytes,
                       int64_t tx_bytes) = 0;
   virtual void Usage(const std::string& session_key, int64_t rx_bytes, int64_t tx_bytes) = 0;

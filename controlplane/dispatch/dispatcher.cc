@@ -226,6 +226,21 @@ void Dispatcher::OnClosed(const store::NodeIdentity& node, store::ClosedReport c
     Log()->warn("close of session key={} dropped: workers saturated", closed.session_key);
 }
 
+void Dispatcher::OnOpened(const std::string& node_id, std::string session_id,
+                          std::string session_key, std::string tunnel_address) {
+  if (tunnel_address.empty()) return;  // Admit recorded everything else
+  const bool queued = db_workers_.TrySubmit([this, node_id, session_id = std::move(session_id),
+                                             session_key = std::move(session_key),
+                                             tunnel_address = std::move(tunnel_address)] {
+    if (absl::Status recorded =
+            attach_.RecordOpened(node_id, session_id, session_key, tunnel_address);
+        !recorded.ok()) {
+      Log()->warn("cannot record tunnel address of key={}: {}", session_key, recorded.message());
+    }
+  });
+  if (!queued) Log()->warn("tunnel address of key={} dropped: workers saturated", session_key);
+}
+
 void Dispatcher::OnUsage(const std::string& node_id, std::string session_id,
                          std::string session_key, int64_t rx_bytes, int64_t tx_bytes) {
   // Usage samples are the first thing to shed under load.

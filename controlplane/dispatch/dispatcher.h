@@ -75,6 +75,8 @@ class Dispatcher {
   // From the agent (non-blocking: database work goes to the pool).
   void OnResult(const std::string& node_id, int64_t command_id, bool ok, std::string error);
   void OnClosed(const store::NodeIdentity& node, store::ClosedReport closed);
+  void OnOpened(const std::string& node_id, std::string session_id, std::string session_key,
+                std::string tunnel_address);
   void OnUsage(const std::string& node_id, std::string session_id, std::string session_key,
                int64_t rx_bytes, int64_t tx_bytes);
   void OnHeard(const std::string& node_id);

@@ -34,6 +34,7 @@ struct Session {
   std::string session_key;
   std::string device_label;
   std::string client_address;
+  std::string tunnel_address;
   std::optional<std::string> family_id;
   SessionState state = SessionState::kActive;
   absl::Time opened_at;

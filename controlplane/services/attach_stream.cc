@@ -153,8 +153,17 @@ absl::Status AttachStream::HandleMessage(const v1::AgentMessage& message) {
                                    usage.rx_bytes(), usage.tx_bytes());
           return absl::OkStatus();
         }
-        case v1::SessionEvent::kOpened:
-          return absl::OkStatus();  // Admit recorded it; hearing of it is enough
+        case v1::SessionEvent::kOpened: {
+          const v1::SessionOpened& opened = event.opened();
+          if ((opened.session_id().empty() && opened.session_key().empty()) ||
+              opened.tunnel_address().size() > 128) {
+            return absl::InvalidArgumentError(
+                "event.opened needs session_id or session_key; tunnel_address at most 128 bytes");
+          }
+          deps_.dispatcher.OnOpened(node_.id, opened.session_id(), opened.session_key(),
+                                    opened.tunnel_address());
+          return absl::OkStatus();
+        }
         default:
           return absl::InvalidArgumentError("event has no kind");
       }

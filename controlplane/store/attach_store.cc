@@ -55,6 +55,10 @@ constexpr Statement kStatements[] = {
      "jsonb_build_object('session_key', $2::text, 'reason', $3::text)) RETURNING id, "
      "node_id::text"},
     {"nodes.touch", "UPDATE nodes SET last_seen_at = now() WHERE id = ANY($1::uuid[])"},
+    {"sessions.opened",
+     "UPDATE sessions SET tunnel_address = $4, last_seen_at = now() "
+     "WHERE node_id = $1::uuid AND state <> 'closed' "
+     "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, ''))"},
     {"sessions.usage",
      "UPDATE sessions SET rx_bytes = GREATEST(rx_bytes, $4), tx_bytes = GREATEST(tx_bytes, $5), "
      "last_seen_at = now() WHERE node_id = $1::uuid AND state <> 'closed' "
@@ -188,6 +192,16 @@ absl::Status AttachStore::TouchNodes(std::span<const std::string> node_ids) {
                           tx.exec_prepared("nodes.touch", ids);
                           return absl::OkStatus();
                         });
+}
+
+absl::Status AttachStore::RecordOpened(const std::string& node_id, const std::string& session_id,
+                                       const std::string& session_key,
+                                       const std::string& tunnel_address) {
+  return db_.Autocommit(
+      {.operation = "record opened session"}, [&](pqxx::nontransaction& tx) -> absl::Status {
+        tx.exec_prepared("sessions.opened", node_id, session_id, session_key, tunnel_address);
+        return absl::OkStatus();
+      });
 }
 
 absl::Status AttachStore::RecordUsage(const std::string& node_id, const std::string& session_id,

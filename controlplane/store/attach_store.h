@@ -72,6 +72,9 @@ class AttachStore {
                                             Decider decide);
 
   absl::Status TouchNodes(std::span<const std::string> node_ids);
+  // The node reports a connection up, with its address inside the tunnel.
+  absl::Status RecordOpened(const std::string& node_id, const std::string& session_id,
+                            const std::string& session_key, const std::string& tunnel_address);
   absl::Status RecordUsage(const std::string& node_id, const std::string& session_id,
                            const std::string& session_key, int64_t rx_bytes, int64_t tx_bytes);
 

@@ -91,8 +91,8 @@ constexpr Statement kStatements[] = {
     {"sessions.list",
      "SELECT s.id::text, s.user_id::text, u.username, s.node_id::text, n.name, s.protocol, "
      "s.session_key, s.device_label, s.client_address, s.state, epoch_us(s.opened_at), "
-     "epoch_us(s.last_seen_at), epoch_us(s.closed_at), s.close_reason, s.rx_bytes, s.tx_bytes "
-     "FROM sessions s JOIN users u ON u.id = s.user_id JOIN nodes n ON n.id = s.node_id "
+     "epoch_us(s.last_seen_at), epoch_us(s.closed_at), s.close_reason, s.rx_bytes, s.tx_bytes, "
+     "s.tunnel_address FROM sessions s JOIN users u ON u.id = s.user_id JOIN nodes n ON n.id = s.node_id "
      "WHERE ($1 = '' OR s.user_id = NULLIF($1, '')::uuid) "
      "AND ($2 = '' OR s.node_id = NULLIF($2, '')::uuid) "
      "AND ($3 = '' OR s.state = $3) AND ($4 = '' OR s.protocol = $4) "
@@ -326,6 +326,7 @@ absl::StatusOr<std::vector<model::Session>> SessionStore::List(const SessionFilt
           session.close_reason = row[13].as<std::string>();
           session.rx_bytes = row[14].as<int64_t>();
           session.tx_bytes = row[15].as<int64_t>();
+          session.tunnel_address = row[16].as<std::string>();
           session.protocol =
               ProtocolFromName(row[5].as<std::string>()).value_or(model::Protocol::kOpenVpn);
           sessions.push_back(std::move(session));

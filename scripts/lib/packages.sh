@@ -5,9 +5,11 @@ WARDEN_BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libpqxx-dev libpq-dev libspdlog-dev libsodium-dev libcli11-dev
-  nlohmann-json3-dev libcpp-httplib-dev
+  nlohmann-json3-dev libcpp-httplib-dev libmnl-dev
 )
-WARDEN_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev)
+# The end-to-end rigs drive real VPN software in network namespaces.
+WARDEN_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev
+  openvpn openssl wireguard-go wireguard-tools iputils-ping socat)
 WARDEN_RUNTIME_PACKAGES=(postgresql postgresql-client iproute2 procps)
 
 # ensure_packages PKG... : installs those not yet installed (root: apt-get; else sudo).

@@ -119,12 +119,13 @@ std::string MemoryDriver::Handle(const std::string& line) {
                                           .protocol = Protocol::kOpenVpn,
                                           .device_label = "memory-device",
                                           .client_address = "local",
+                                          .tunnel_address = "",
                                           .opened_at = absl::Now(),
                                           .rx_bytes = 0,
                                           .tx_bytes = 0};
       SaveLocked();
     }
-    host_->Opened(words[1]);
+    host_->Opened(words[1], "");
     return absl::StrCat("admitted ", answer.session_id.empty() ? "offline" : answer.session_id,
                         "\n");
   }
@@ -221,6 +222,7 @@ void MemoryDriver::Load() {
                                    .protocol = Protocol::kOpenVpn,
                                    .device_label = "memory-device",
                                    .client_address = "local",
+                                   .tunnel_address = "",
                                    .opened_at = absl::FromUnixSeconds(item.value("opened_at", 0)),
                                    .rx_bytes = 0,
                                    .tx_bytes = 0};
