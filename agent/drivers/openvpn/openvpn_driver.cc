@@ -614,6 +614,7 @@ std::vector<DriverSession> OpenVpnDriver::Inventory() {
     session.protocol = Protocol::kOpenVpn;
     session.device_label = client.device_label;
     session.client_address = client.client_address;
+    session.tunnel_address = client.tunnel_address;
     session.opened_at = client.opened_at;
     session.rx_bytes = client.rx_bytes;
     session.tx_bytes = client.tx_bytes;

@@ -132,6 +132,19 @@ TEST_F(OpenVpnDriverTest, WrongPasswordIsRefused) {
   EXPECT_THAT(agent_->process->Log(), ::testing::Not(HasSubstr("not-her-password")));
 }
 
+TEST_F(OpenVpnDriverTest, ControlPlaneAwayRefusesNewLoginsAndKeepsTunnels) {
+  CreateUser("hank", 0, v1::EVICT_OLDEST);
+  OpenVpnRig::Client& a = Connect("a", "hank");
+  ASSERT_TRUE(rig_->WaitClientConnected(a, absl::Seconds(20)));
+  control_->process->Signal(SIGSTOP);  // holds its connections, answers nothing
+  OpenVpnRig::Client& b = Connect("b", "hank");
+  EXPECT_TRUE(WaitFor([&] { return rig_->ClientExited(b); }, absl::Seconds(20)))
+      << rig_->ClientLog(b);
+  EXPECT_THAT(rig_->ClientLog(b), HasSubstr("AUTH_FAILED,the service cannot check logins"));
+  EXPECT_TRUE(rig_->Ping(a, rig_->server_tunnel_ip(), absl::Seconds(10)));
+  control_->process->Signal(SIGCONT);
+}
+
 TEST_F(OpenVpnDriverTest, KillSessionFromTheAdminApiDisconnectsTheClient) {
   CreateUser("carol", 0, v1::EVICT_OLDEST);
   OpenVpnRig::Client& a = Connect("a", "carol");
