@@ -14,13 +14,15 @@
 #include "agent/core/agent_core.h"
 #include "agent/drivers/memory/memory_driver.h"
 #include "agent/drivers/openvpn/openvpn_driver.h"
+#include "agent/drivers/wireguard/wireguard_driver.h"
 #include "agent/link/control_link.h"
 #include "agent/link/enrollment.h"
 #include "common/logging.h"
 
 namespace {
 
-absl::StatusOr<std::unique_ptr<warden::agent::Driver>> MakeDriver(const std::string& spec) {
+absl::StatusOr<std::unique_ptr<warden::agent::Driver>> MakeDriver(const std::string& spec,
+                                                                  const std::string& state_dir) {
   if (absl::StartsWith(spec, "memory:") && spec.size() > 7) {
     return std::make_unique<warden::agent::MemoryDriver>(spec.substr(7));
   }
@@ -30,9 +32,17 @@ absl::StatusOr<std::unique_ptr<warden::agent::Driver>> MakeDriver(const std::str
     if (!options.ok()) return options.status();
     return std::make_unique<warden::agent::openvpn::OpenVpnDriver>(*std::move(options));
   }
+  if (absl::StartsWith(spec, "wireguard:")) {
+    absl::StatusOr<warden::agent::wireguard::WireGuardOptions> options =
+        warden::agent::wireguard::ParseWireGuardSpec(absl::string_view(spec).substr(10));
+    if (!options.ok()) return options.status();
+    options->state_dir = state_dir;
+    return std::make_unique<warden::agent::wireguard::WireGuardDriver>(*std::move(options));
+  }
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown --driver \"", spec,
-      "\"; known: openvpn:mgmt=<unix:/path|host:port>[;name=…], memory:<control socket path>"));
+      "\"; known: openvpn:mgmt=<unix:/path|host:port>[;name=…], wireguard:iface=<wg0>[;poll=1;"
+      "stale=180], memory:<control socket path>"));
 }
 
 }  // namespace
@@ -68,8 +78,10 @@ int main(int argc, char** argv) {
   app.add_option("--enroll-ticket", enroll_ticket,
                  "single-use ticket (wet_...) traded for a credential on first start")
       ->envname("WARDEN_AGENT_ENROLL_TICKET");
-  app.add_option("--driver", driver_specs,
-                 "a driver; repeatable: openvpn:mgmt=<unix:/path|host:port>[;name=…;password-file=…]")
+  app.add_option(
+         "--driver", driver_specs,
+         "a driver; repeatable: openvpn:mgmt=<unix:/path|host:port>[;name=…;password-file=…], "
+         "wireguard:iface=<wg0>[;poll=<s>;stale=<s>]")
       ->envname("WARDEN_AGENT_DRIVER")
       ->delimiter(',');
   app.add_option("--fail-mode", fail_mode,
@@ -99,7 +111,7 @@ int main(int argc, char** argv) {
   std::vector<warden::agent::Driver*> driver_pointers;
   std::vector<std::string> driver_names;
   for (const std::string& spec : driver_specs) {
-    auto driver = MakeDriver(spec);
+    auto driver = MakeDriver(spec, state_dir);
     if (!driver.ok()) {
       log->critical("{}", driver.status().message());
       return 2;

@@ -25,6 +25,7 @@
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/database.h"
+#include "controlplane/store/device_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/session_store.h"
@@ -75,6 +76,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::TicketStore> tickets;
   std::unique_ptr<store::CommandStore> commands;
   std::unique_ptr<store::AttachStore> attach;
+  std::unique_ptr<store::DeviceStore> devices;
   std::unique_ptr<WorkerPool> db_workers;
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<services::Authenticator> authenticator;
@@ -103,6 +105,10 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   if (config.db_pool_size < 1 || config.db_pool_size > 1000) {
     return absl::InvalidArgumentError("--db-pool-size must be between 1 and 1000");
   }
+  WARDEN_ASSIGN_OR_RETURN(
+      store::AddressPool pool,
+      store::ParseAddressPool("--wg-pool-v4 (WARDEN_WG_POOL_V4)", config.wg_pool_v4,
+                              "--wg-pool-v6 (WARDEN_WG_POOL_V6)", config.wg_pool_v6));
   std::unique_ptr<ControlPlane> plane(new ControlPlane());
   Parts& parts = *plane->parts_;
 
@@ -127,6 +133,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.tickets = std::make_unique<store::TicketStore>(*parts.db);
   parts.commands = std::make_unique<store::CommandStore>(*parts.db);
   parts.attach = std::make_unique<store::AttachStore>(*parts.db);
+  parts.devices = std::make_unique<store::DeviceStore>(*parts.db, std::move(pool));
 
   WARDEN_ASSIGN_OR_RETURN(plane->bootstrap_, BootstrapAdminKey(*parts.api_keys, config.admin_key,
                                                                config.admin_key_file));
@@ -146,7 +153,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
           .replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id,
           .listen_connection_string = store::ConnectionString(db_options),
           .heartbeat_interval = config.heartbeat_interval},
-      *parts.commands, *parts.attach, *parts.sessions, *parts.db_workers, RealClock::Get());
+      *parts.commands, *parts.attach, *parts.sessions, *parts.devices, *parts.db_workers,
+      RealClock::Get());
   parts.dispatcher->Start();
   parts.events = std::make_unique<dispatch::EventFeed>(*parts.audit, absl::Milliseconds(200),
                                                        absl::Seconds(15));
@@ -162,6 +170,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .sessions = *parts.sessions,
                                   .tickets = *parts.tickets,
                                   .commands = *parts.commands,
+                                  .devices = *parts.devices,
                                   .dispatcher = *parts.dispatcher,
                                   .events = *parts.events,
                                   .heartbeat_interval = config.heartbeat_interval});

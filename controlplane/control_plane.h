@@ -37,6 +37,9 @@ struct ControlPlaneConfig {
   // Names this replica in nodes.attached_replica; default host:pid.
   std::string replica_id;
   bool migrate_only = false;
+  // WireGuard device addresses (--wg-pool-v4, --wg-pool-v6; "" = no IPv6).
+  std::string wg_pool_v4 = "10.66.0.0/16";
+  std::string wg_pool_v6;
 };
 
 class ControlPlane {

@@ -81,6 +81,12 @@ int main(int argc, char** argv) {
   app.add_option("--replica-id", config.replica_id,
                  "this replica's name in the node table (default host:pid)")
       ->envname("WARDEN_REPLICA_ID");
+  app.add_option("--wg-pool-v4", config.wg_pool_v4,
+                 "IPv4 network WireGuard device addresses come from (host .1 is the server's)")
+      ->envname("WARDEN_WG_POOL_V4");
+  app.add_option("--wg-pool-v6", config.wg_pool_v6,
+                 "IPv6 prefix for WireGuard device addresses, e.g. fd66::/64 (default: none)")
+      ->envname("WARDEN_WG_POOL_V6");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("WARDEN_LOG_LEVEL");
   app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_LOG_FORMAT");

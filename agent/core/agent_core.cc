@@ -31,6 +31,15 @@ AdmitAnswer Deny(std::string reason, std::string message) {
   return answer;
 }
 
+PeerSpec ToPeerSpec(const v1::WireGuardPeer& peer) {
+  PeerSpec spec;
+  spec.device_id = peer.device_id();
+  spec.public_key = peer.public_key();
+  spec.allowed_ips.assign(peer.allowed_ips().begin(), peer.allowed_ips().end());
+  spec.username = peer.username();
+  return spec;
+}
+
 bool Unreachable(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable ||
          status.code() == absl::StatusCode::kDeadlineExceeded;
@@ -190,10 +199,28 @@ std::vector<v1::InventorySession> AgentCore::Inventory() {
 }
 
 void AgentCore::OnWelcome(const v1::Welcome& welcome) {
-  absl::MutexLock lock(&mu_);
-  draining_ = welcome.draining();
-  for (const v1::AdoptedSession& adopted : welcome.adopted()) {
-    sessions_[adopted.session_key()].session_id = adopted.session_id();
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = welcome.draining();
+    for (const v1::AdoptedSession& adopted : welcome.adopted()) {
+      sessions_[adopted.session_key()].session_id = adopted.session_id();
+    }
+  }
+  // The full set of provisioned peers comes only here, from a control plane
+  // that answers: nothing is removed while it is away.
+  std::vector<PeerSpec> peers;
+  for (Driver* driver : drivers_) {
+    if (!driver->CarriesPeers()) continue;
+    if (peers.empty() && welcome.wireguard_peers_size() > 0) {
+      peers.reserve(welcome.wireguard_peers_size());
+      for (const v1::WireGuardPeer& peer : welcome.wireguard_peers()) {
+        peers.push_back(ToPeerSpec(peer));
+      }
+    }
+    if (absl::Status set = driver->SetPeers(peers); !set.ok()) {
+      Log()->error("driver {}: provisioning {} peers: {}", driver->name(), peers.size(),
+                   set.message());
+    }
   }
 }
 
@@ -228,6 +255,32 @@ absl::Status AgentCore::Kill(const v1::Command& command) {
   return driver->Kill(key, command.reason());
 }
 
+absl::Status AgentCore::ChangePeer(const v1::Command& command) {
+  const bool add = command.kind() == v1::ADD_PEER;
+  if (command.peer().public_key().empty()) {
+    return absl::InvalidArgumentError("peer.public_key is required");
+  }
+  const PeerSpec spec = ToPeerSpec(command.peer());
+  std::string errors;
+  absl::StatusCode code = absl::StatusCode::kOk;
+  int carriers = 0;
+  for (Driver* driver : drivers_) {
+    if (!driver->CarriesPeers()) continue;
+    ++carriers;
+    absl::Status changed = add ? driver->AddPeer(spec) : driver->RemovePeer(spec.public_key);
+    if (!changed.ok()) {
+      if (code == absl::StatusCode::kOk) code = changed.code();
+      absl::StrAppend(&errors, errors.empty() ? "" : "; ", "driver ", driver->name(), ": ",
+                      changed.message());
+    }
+  }
+  if (carriers == 0) {
+    return absl::FailedPreconditionError("this agent has no driver that carries peers");
+  }
+  if (!errors.empty()) return absl::Status(code, errors);
+  return absl::OkStatus();
+}
+
 absl::Status AgentCore::SetBandwidth(const v1::Command& command) {
   std::string username;
   std::vector<std::string> keys;
@@ -260,6 +313,10 @@ v1::CommandResult AgentCore::Execute(const v1::Command& command) {
       break;
     case v1::SET_BANDWIDTH:
       status = SetBandwidth(command);
+      break;
+    case v1::ADD_PEER:
+    case v1::REMOVE_PEER:
+      status = ChangePeer(command);
       break;
     case v1::DRAIN: {
       absl::MutexLock lock(&mu_);

@@ -66,6 +66,8 @@ class AgentCore final : public DriverHost, public LinkHandler {
   Driver* DriverCarrying(const std::string& session_key);
   absl::Status Kill(const v1::Command& command);
   absl::Status SetBandwidth(const v1::Command& command);
+  // ADD_PEER / REMOVE_PEER, to every driver that carries peers.
+  absl::Status ChangePeer(const v1::Command& command);
 
   const CoreOptions options_;
   const std::vector<Driver*> drivers_;

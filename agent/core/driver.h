@@ -40,6 +40,14 @@ struct AdmitQuery {
   std::string client_address;
 };
 
+// A WireGuard peer the control plane wants on this node.
+struct PeerSpec {
+  std::string device_id;
+  std::string public_key;  // base64
+  std::vector<std::string> allowed_ips;
+  std::string username;
+};
+
 struct AdmitAnswer {
   bool admitted = false;
   std::string session_id;   // empty when admitted offline (fail-open)
@@ -76,6 +84,23 @@ class Driver {
   // UNIMPLEMENTED where the driver cannot shape traffic.
   virtual absl::Status SetBandwidth(const std::string& username, int64_t bytes_per_second) = 0;
   virtual bool Carries(const std::string& session_key) = 0;
+
+  // Peer provisioning, for drivers that carry registered devices
+  // (WireGuard): the full set on every attach, then single changes. A
+  // driver touches only the peers it provisioned itself.
+  virtual bool CarriesPeers() const { return false; }
+  virtual absl::Status SetPeers(const std::vector<PeerSpec>& peers) {
+    (void)peers;
+    return absl::UnimplementedError(name() + " carries no provisioned peers");
+  }
+  virtual absl::Status AddPeer(const PeerSpec& peer) {
+    (void)peer;
+    return absl::UnimplementedError(name() + " carries no provisioned peers");
+  }
+  virtual absl::Status RemovePeer(const std::string& public_key) {
+    (void)public_key;
+    return absl::UnimplementedError(name() + " carries no provisioned peers");
+  }
 };
 
 }  // namespace warden::agent

@@ -1,5 +1,7 @@
 #include "controlplane/dispatch/dispatcher.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -20,11 +22,12 @@ constexpr int kMaxCommandsPerDelivery = 1000;
 
 Dispatcher::Dispatcher(DispatcherOptions options, store::CommandStore& commands,
                        store::AttachStore& attach, store::SessionStore& sessions,
-                       WorkerPool& db_workers, const Clock& clock)
+                       store::DeviceStore& devices, WorkerPool& db_workers, const Clock& clock)
     : options_(std::move(options)),
       commands_(commands),
       attach_(attach),
       sessions_(sessions),
+      devices_(devices),
       db_workers_(db_workers),
       clock_(clock) {}
 
@@ -79,7 +82,7 @@ absl::StatusOr<AttachResult> Dispatcher::Attach(const store::NodeIdentity& node,
     std::erase_if(awaiting_hello_, [&](const auto& entry) { return entry.first == channel; });
   }
   absl::StatusOr<store::Attachment> attachment =
-      attach_.Attach(node.id, options_.replica_id, request.agent_version);
+      attach_.Attach(node.id, options_.replica_id, request.agent_version, request.drivers);
   if (!attachment.ok()) return attachment.status();
 
   // An older stream of this node held here ends now; on other replicas the
@@ -103,6 +106,14 @@ absl::StatusOr<AttachResult> Dispatcher::Attach(const store::NodeIdentity& node,
              bool draining) { return admission::Decide(limits, live, draining, clock_.Now()); });
   if (!reconciled.ok()) return reconciled.status();
 
+  // Read after the drivers were recorded: a device registered from now on
+  // gets its own ADD_PEER to this node.
+  const bool wireguard = std::find(request.drivers.begin(), request.drivers.end(), "wireguard") !=
+                         request.drivers.end();
+  absl::StatusOr<std::vector<model::WireGuardPeer>> peers =
+      devices_.PeersForAttach(node.id, wireguard);
+  if (!peers.ok()) return peers.status();
+
   {
     absl::MutexLock lock(&mu_);
     auto [it, inserted] = links_.try_emplace(node.id);
@@ -120,16 +131,25 @@ absl::StatusOr<AttachResult> Dispatcher::Attach(const store::NodeIdentity& node,
   for (const store::QueuedCommand& kill : reconciled->kills) {
     if (kill.node_id != node.id) Kick(kill.node_id);
   }
-  Log()->info("attached node={} epoch={} inventory={} adopted={} lost={} kills={}", node.name,
-              attachment->epoch, request.inventory.size(), reconciled->adopted.size(),
-              reconciled->closed_as_lost, reconciled->kills.size());
+  Log()->info("attached node={} epoch={} inventory={} adopted={} lost={} kills={} peers={}",
+              node.name, attachment->epoch, request.inventory.size(), reconciled->adopted.size(),
+              reconciled->closed_as_lost, reconciled->kills.size(), peers->size());
   return AttachResult{.epoch = attachment->epoch,
                       .node_name = attachment->node_name,
                       .draining = attachment->draining,
-                      .reconcile = *std::move(reconciled)};
+                      .reconcile = *std::move(reconciled),
+                      .wireguard_peers = *std::move(peers)};
 }
 
-void Dispatcher::DeliverPending(const std::string& node_id) { ScheduleDelivery(node_id); }
+void Dispatcher::DeliverPending(const std::string& node_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find(node_id);
+    if (it == links_.end()) return;
+    it->second.welcomed = true;
+  }
+  ScheduleDelivery(node_id);
+}
 
 void Dispatcher::Detach(const std::string& node_id, const AgentChannel* channel) {
   absl::MutexLock lock(&mu_);
@@ -144,7 +164,7 @@ void Dispatcher::ScheduleDelivery(const std::string& node_id) {
   {
     absl::MutexLock lock(&mu_);
     auto it = links_.find(node_id);
-    if (it == links_.end() || it->second.delivery_scheduled) return;
+    if (it == links_.end() || !it->second.welcomed || it->second.delivery_scheduled) return;
     it->second.delivery_scheduled = true;
   }
   if (!db_workers_.TrySubmit([this, node_id] { Deliver(node_id); })) {
@@ -375,6 +395,7 @@ void Dispatcher::Tick() {
     if (due.ok()) {
       for (const std::string& node : *due) ScheduleDelivery(node);
     }
+    Reprovision();
   }
   const absl::Time now = clock_.Now();
   std::vector<Waiter> expired;
@@ -408,6 +429,22 @@ void Dispatcher::Tick() {
   for (auto& channel : mute) {
     channel->Close(absl::DeadlineExceededError("the first message must be Hello, in time"));
   }
+}
+
+void Dispatcher::Reprovision() {
+  absl::StatusOr<std::vector<store::QueuedCommand>> queued =
+      devices_.ReprovisionWithheld(options_.reprovision_batch);
+  if (!queued.ok()) {
+    Log()->warn("cannot provision withheld peers: {}", queued.status().message());
+    return;
+  }
+  std::set<std::string> nodes;
+  for (const store::QueuedCommand& command : *queued) nodes.insert(command.node_id);
+  if (!queued->empty()) {
+    Log()->info("provisioning {} withheld peers again on {} nodes", queued->size(), nodes.size());
+  }
+  // The NOTIFY reaches the replicas holding the other nodes.
+  for (const std::string& node : nodes) ScheduleDelivery(node);
 }
 
 int Dispatcher::attached_count() const {

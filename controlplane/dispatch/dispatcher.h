@@ -26,6 +26,7 @@
 #include "controlplane/dispatch/agent_channel.h"
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/command_store.h"
+#include "controlplane/store/device_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/notification_listener.h"
 #include "controlplane/store/session_store.h"
@@ -38,10 +39,13 @@ struct DispatcherOptions {
   absl::Duration heartbeat_interval = absl::Seconds(10);
   absl::Duration tick = absl::Milliseconds(250);
   absl::Duration hello_timeout = absl::Seconds(10);
+  // Withheld WireGuard peers provisioned again per tick, at most.
+  int reprovision_batch = 1000;
 };
 
 struct AttachRequest {
   std::string agent_version;
+  std::vector<std::string> drivers;  // "wireguard" gets the peer set
   std::vector<store::InventoryItem> inventory;
   std::vector<store::ClosedReport> closed_while_away;
 };
@@ -51,12 +55,15 @@ struct AttachResult {
   std::string node_name;
   bool draining = false;
   store::ReconcileResult reconcile;
+  // For an agent running the WireGuard driver: every peer it must carry.
+  std::vector<model::WireGuardPeer> wireguard_peers;
 };
 
 class Dispatcher {
  public:
   Dispatcher(DispatcherOptions options, store::CommandStore& commands, store::AttachStore& attach,
-             store::SessionStore& sessions, WorkerPool& db_workers, const Clock& clock);
+             store::SessionStore& sessions, store::DeviceStore& devices, WorkerPool& db_workers,
+             const Clock& clock);
   ~Dispatcher();
 
   void Start();
@@ -64,11 +71,12 @@ class Dispatcher {
 
   // A stream that has not said Hello yet: closed if it stays silent.
   void AwaitHello(std::shared_ptr<AgentChannel> channel);
-  // Blocking (database): epoch, reconcile, then registers the channel and
-  // queues the node's pending commands behind the caller's Welcome.
+  // Blocking (database): epoch, reconcile, the WireGuard peer set, then
+  // registers the channel. Nothing is sent on it before DeliverPending.
   absl::StatusOr<AttachResult> Attach(const store::NodeIdentity& node, AttachRequest request,
                                       std::shared_ptr<AgentChannel> channel);
-  // After the Welcome is queued: send what is pending.
+  // After the Welcome is queued: send what is pending, and from now on
+  // whatever is committed for the node.
   void DeliverPending(const std::string& node_id);
   void Detach(const std::string& node_id, const AgentChannel* channel);
 
@@ -100,6 +108,7 @@ class Dispatcher {
     absl::Time last_heard;
     std::set<int64_t> in_flight;  // sent, not acknowledged
     bool delivery_scheduled = false;
+    bool welcomed = false;  // commands go out only behind the Welcome
   };
   struct Waiter {
     absl::Time deadline;
@@ -112,12 +121,15 @@ class Dispatcher {
   void ScheduleDelivery(const std::string& node_id);
   void ResolveWaiters(int64_t command_id);
   void Tick();
+  // Withheld WireGuard peers whose users are under their limits again.
+  void Reprovision();
   void RunTicker();
 
   const DispatcherOptions options_;
   store::CommandStore& commands_;
   store::AttachStore& attach_;
   store::SessionStore& sessions_;
+  store::DeviceStore& devices_;
   WorkerPool& db_workers_;
   const Clock& clock_;
 

@@ -4,10 +4,11 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "controlplane/model/device.h"
 
 namespace warden::control::model {
 
-enum class CommandKind { kKillSession, kSetBandwidth, kDrain };
+enum class CommandKind { kKillSession, kSetBandwidth, kDrain, kAddPeer, kRemovePeer };
 
 // An order for one node's agent, from the outbox.
 struct Command {
@@ -20,6 +21,7 @@ struct Command {
   std::string user_id;      // bandwidth
   int64_t bandwidth_bytes_per_second = 0;
   bool draining = false;  // drain
+  WireGuardPeer peer;     // add / remove peer
   absl::Time due_at;
 };
 

@@ -9,6 +9,7 @@
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/command_store.h"
+#include "controlplane/store/device_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
@@ -28,6 +29,7 @@ struct AdminDependencies {
   store::SessionStore& sessions;
   store::TicketStore& tickets;
   store::CommandStore& commands;
+  store::DeviceStore& devices;
   dispatch::Dispatcher& dispatcher;
   dispatch::EventFeed& events;
   absl::Duration heartbeat_interval;  // a node silent for three is offline
@@ -98,6 +100,15 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* ctx,
                                      const v1::GetStatsRequest* request,
                                      v1::Stats* response) override;
+  grpc::ServerUnaryReactor* RegisterDevice(grpc::CallbackServerContext* ctx,
+                                           const v1::RegisterDeviceRequest* request,
+                                           v1::Device* response) override;
+  grpc::ServerUnaryReactor* ListDevices(grpc::CallbackServerContext* ctx,
+                                        const v1::ListDevicesRequest* request,
+                                        v1::ListDevicesResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeDevice(grpc::CallbackServerContext* ctx,
+                                         const v1::RevokeDeviceRequest* request,
+                                         v1::RevokeDeviceResponse* response) override;
 
  private:
   enum class Access { kRead, kWrite };

@@ -27,21 +27,6 @@ absl::StatusOr<std::optional<model::SessionState>> ParseStateFilter(int value) {
   }
 }
 
-// Keyset position "<opened_at µs>/<id>" of the last session on a page.
-std::string Position(const model::Session& session) {
-  return absl::StrCat(absl::ToUnixMicros(session.opened_at), "/", session.id);
-}
-
-absl::StatusOr<std::pair<absl::Time, std::string>> ParsePosition(absl::string_view text) {
-  std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
-  int64_t micros = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &micros) ||
-      !ValidateUuid("page_token", parts[1]).ok()) {
-    return absl::InvalidArgumentError("page_token is malformed");
-  }
-  return std::make_pair(absl::FromUnixMicros(micros), std::string(parts[1]));
-}
-
 }  // namespace
 
 grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext* ctx,
@@ -75,7 +60,8 @@ grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext
     if (more) sessions.resize(page_size);
     for (const model::Session& session : sessions) ToProto(session, response->add_sessions());
     if (more)
-      response->set_next_page_token(paging::EncodePageToken(query, Position(sessions.back())));
+      response->set_next_page_token(paging::EncodePageToken(
+          query, EncodePosition(sessions.back().opened_at, sessions.back().id)));
     return absl::OkStatus();
   });
 }

@@ -111,6 +111,9 @@ absl::Status AttachStream::Attach(const v1::Hello& hello) {
   body->set_heartbeat_seconds(static_cast<int32_t>(absl::ToInt64Seconds(deps_.heartbeat_interval)));
   body->set_closed_as_lost(attached.reconcile.closed_as_lost);
   body->set_draining(attached.draining);
+  for (const model::WireGuardPeer& peer : attached.wireguard_peers) {
+    ToProto(peer, body->add_wireguard_peers());
+  }
   for (const auto& [key, id] : attached.reconcile.adopted) {
     v1::AdoptedSession* adopted = body->add_adopted();
     adopted->set_session_key(key);

@@ -101,6 +101,16 @@ void ToProto(const model::Command& command, v1::Command* out) {
     case model::CommandKind::kDrain:
       out->set_kind(v1::DRAIN);
       break;
+    case model::CommandKind::kAddPeer:
+      out->set_kind(v1::ADD_PEER);
+      break;
+    case model::CommandKind::kRemovePeer:
+      out->set_kind(v1::REMOVE_PEER);
+      break;
+  }
+  if (command.kind == model::CommandKind::kAddPeer ||
+      command.kind == model::CommandKind::kRemovePeer) {
+    ToProto(command.peer, out->mutable_peer());
   }
   out->set_session_id(command.session_id);
   out->set_session_key(command.session_key);
@@ -109,6 +119,24 @@ void ToProto(const model::Command& command, v1::Command* out) {
   out->set_bandwidth_bytes_per_second(command.bandwidth_bytes_per_second);
   out->set_draining(command.draining);
   ToProto(command.due_at, out->mutable_due_at());
+}
+
+void ToProto(const model::WireGuardPeer& peer, v1::WireGuardPeer* out) {
+  out->set_device_id(peer.device_id);
+  out->set_public_key(peer.public_key);
+  for (const std::string& ip : peer.allowed_ips) out->add_allowed_ips(ip);
+  out->set_username(peer.username);
+}
+
+void ToProto(const model::Device& device, v1::Device* out) {
+  out->set_id(device.id);
+  out->set_user_id(device.user_id);
+  out->set_username(device.username);
+  out->set_public_key(device.public_key);
+  out->set_label(device.label);
+  out->set_address_v4(device.address_v4);
+  out->set_address_v6(device.address_v6);
+  ToProto(device.created_at, out->mutable_created_at());
 }
 
 void ToProto(const model::Session& session, v1::Session* out) {

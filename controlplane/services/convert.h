@@ -8,6 +8,7 @@
 #include "controlplane/model/api_key.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/model/command.h"
+#include "controlplane/model/device.h"
 #include "controlplane/model/session.h"
 #include "controlplane/model/user.h"
 #include "controlplane/store/session_store.h"
@@ -25,6 +26,8 @@ void ToProto(const model::AuditEvent& event, v1::AuditEvent* out);
 
 void ToProto(const model::Node& node, v1::Node* out);
 void ToProto(const model::Command& command, v1::Command* out);
+void ToProto(const model::WireGuardPeer& peer, v1::WireGuardPeer* out);
+void ToProto(const model::Device& device, v1::Device* out);
 void ToProto(const model::Session& session, v1::Session* out);
 void ToProto(const store::FleetStats& stats, v1::Stats* out);
 void ToProto(const store::AdmissionResult& result, v1::AdmitResponse* out);

@@ -1,11 +1,15 @@
 #include "controlplane/services/validation.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 
 namespace warden::control::services {
@@ -258,6 +262,15 @@ absl::StatusOr<dispatch::AttachRequest> ValidateHello(const v1::Hello& hello) {
   dispatch::AttachRequest request;
   WARDEN_RETURN_IF_ERROR(ValidateText("hello.agent_version", hello.agent_version(), 64, false));
   request.agent_version = hello.agent_version();
+  constexpr int kMaxDrivers = 16;
+  if (hello.drivers_size() > kMaxDrivers) {
+    return Invalid("hello.drivers", absl::StrCat("may list at most ", kMaxDrivers, " drivers"));
+  }
+  for (int i = 0; i < hello.drivers_size(); ++i) {
+    WARDEN_RETURN_IF_ERROR(
+        ValidateText(absl::StrCat("hello.drivers[", i, "]"), hello.drivers(i), 64, true));
+    request.drivers.push_back(hello.drivers(i));
+  }
   if (hello.inventory_size() > kMaxInventory || hello.closed_while_away_size() > kMaxInventory) {
     return Invalid("hello", absl::StrCat("may list at most ", kMaxInventory, " sessions"));
   }
@@ -315,6 +328,51 @@ absl::StatusOr<store::NodeFactsRecord> ValidateNodeFacts(const v1::NodeFacts& fa
   record.hostname = facts.hostname();
   record.agent_version = facts.agent_version();
   return record;
+}
+
+absl::Status ValidateWireGuardKey(absl::string_view field, absl::string_view key) {
+  constexpr size_t kKeyBytes = 32;
+  // 32 bytes are 44 characters of standard base64, the last one '='.
+  unsigned char decoded[kKeyBytes + 3];
+  size_t decoded_length = 0;
+  const char* end = nullptr;
+  if (key.empty()) return Invalid(field, "is required");
+  if (key.size() > 64 ||
+      sodium_base642bin(decoded, sizeof decoded, key.data(), key.size(), nullptr, &decoded_length,
+                        &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      end != key.data() + key.size()) {
+    return Invalid(field,
+                   "must be a WireGuard public key: standard base64 of 32 bytes, e.g. the output "
+                   "of `wg pubkey`");
+  }
+  if (decoded_length != kKeyBytes) {
+    return Invalid(field, absl::StrCat("must be a WireGuard public key: standard base64 of 32 "
+                                       "bytes; got ",
+                                       decoded_length, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<store::NewDevice> ValidateRegisterDevice(const v1::RegisterDeviceRequest& request) {
+  store::NewDevice device;
+  switch (request.user_case()) {
+    case v1::RegisterDeviceRequest::kUserId:
+      WARDEN_RETURN_IF_ERROR(ValidateUuid("user_id", request.user_id()));
+      device.user.id = request.user_id();
+      break;
+    case v1::RegisterDeviceRequest::kUsername: {
+      WARDEN_ASSIGN_OR_RETURN(device.user.username,
+                              NormalizeUsername("username", request.username()));
+      break;
+    }
+    default:
+      return Invalid("user", "must set user_id or username");
+  }
+  WARDEN_RETURN_IF_ERROR(ValidateWireGuardKey("public_key", request.public_key()));
+  WARDEN_RETURN_IF_ERROR(ValidateText("label", request.label(), 64, false));
+  device.public_key = request.public_key();
+  device.label = request.label();
+  return device;
 }
 
 absl::StatusOr<ValidatedNewUser> ValidateCreateUser(const v1::CreateUserRequest& request) {
@@ -392,6 +450,20 @@ absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserReque
   }
   if (paths.count("disabled")) changes.disabled = user.disabled();
   return out;
+}
+
+std::string EncodePosition(absl::Time at, absl::string_view id) {
+  return absl::StrCat(absl::ToUnixMicros(at), "/", id);
+}
+
+absl::StatusOr<std::pair<absl::Time, std::string>> ParsePosition(absl::string_view text) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
+  int64_t micros = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &micros) ||
+      !ValidateUuid("page_token", parts[1]).ok()) {
+    return absl::InvalidArgumentError("page_token is malformed");
+  }
+  return std::make_pair(absl::FromUnixMicros(micros), std::string(parts[1]));
 }
 
 }  // namespace warden::control::services

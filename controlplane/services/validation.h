@@ -5,14 +5,17 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "controlplane/admission/admitter.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/model/api_key.h"
 #include "controlplane/model/session.h"
 #include "controlplane/model/user.h"
+#include "controlplane/store/device_store.h"
 #include "controlplane/store/ticket_store.h"
 #include "warden/v1/admin.pb.h"
 #include "warden/v1/agent.pb.h"
@@ -62,6 +65,11 @@ absl::StatusOr<store::ClosedReport> ValidateClosedReport(absl::string_view field
                                                          const v1::SessionClosed& closed);
 absl::StatusOr<store::NodeFactsRecord> ValidateNodeFacts(const v1::NodeFacts& facts);
 
+// Standard base64 (with padding) of exactly 32 bytes.
+absl::Status ValidateWireGuardKey(absl::string_view field, absl::string_view key);
+// One of user_id / username, a WireGuard key, a label of at most 64 bytes.
+absl::StatusOr<store::NewDevice> ValidateRegisterDevice(const v1::RegisterDeviceRequest& request);
+
 struct ValidatedNewUser {
   model::NewUser user;                  // password_hash still empty
   std::optional<std::string> password;  // to be hashed
@@ -74,5 +82,10 @@ struct ValidatedUserUpdate {
   std::optional<std::string> password;  // set_password && non-empty: to be hashed
 };
 absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserRequest& request);
+
+// Keyset position "<unix µs>/<uuid>" of the last row on a page, for lists
+// ordered by a timestamp and an id; inside an opaque page token.
+std::string EncodePosition(absl::Time at, absl::string_view id);
+absl::StatusOr<std::pair<absl::Time, std::string>> ParsePosition(absl::string_view text);
 
 }  // namespace warden::control::services

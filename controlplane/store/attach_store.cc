@@ -15,7 +15,8 @@ namespace {
 constexpr Statement kStatements[] = {
     {"attach.epoch",
      "WITH n AS (UPDATE nodes SET attach_epoch = attach_epoch + 1, attached_replica = $2, "
-     "  agent_version = $3, last_seen_at = now() WHERE id = $1::uuid AND state <> 'removed' "
+     "  agent_version = $3, drivers = $4::text[], last_seen_at = now() "
+     "  WHERE id = $1::uuid AND state <> 'removed' "
      "  RETURNING id, attach_epoch, name, state) "
      "SELECT attach_epoch, name, state, pg_notify('warden_attach', id::text || ':' || "
      "attach_epoch) "
@@ -26,9 +27,19 @@ constexpr Statement kStatements[] = {
     {"reconcile.live",
      "SELECT id::text, session_key FROM sessions WHERE node_id = $1::uuid AND state <> 'closed'"},
     {"reconcile.lost",
-     "WITH lost AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
-     "  close_reason = CASE WHEN state = 'closing' THEN close_reason ELSE 'lost' END "
-     "  WHERE id = ANY($1::uuid[]) AND state <> 'closed' RETURNING id, user_id, close_reason), "
+     "WITH target AS (SELECT id, state AS was FROM sessions "
+     "  WHERE id = ANY($1::uuid[]) AND state <> 'closed' FOR UPDATE), "
+     "lost AS (UPDATE sessions s SET state = 'closed', closed_at = now(), "
+     "  close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE 'lost' END "
+     "  FROM target t WHERE s.id = t.id "
+     "  RETURNING s.id, s.user_id, s.node_id, s.close_reason, s.protocol, s.session_key, t.was), "
+     // A WireGuard peer killed or evicted while the link was down stays off
+     // the node (it is left out of the Welcome) until its user is under the limit.
+     "withheld AS (INSERT INTO wireguard_withheld (device_id, node_id) "
+     "  SELECT d.id, l.node_id FROM lost l JOIN devices d ON d.user_id = l.user_id "
+     "    AND d.public_key = substr(l.session_key, 4) AND d.revoked_at IS NULL "
+     "  WHERE l.was = 'closing' AND l.protocol = 'wireguard' AND l.session_key LIKE 'wg:%' "
+     "  ON CONFLICT DO NOTHING), "
      "settled AS (UPDATE commands SET acked_at = now(), result = 'session gone' "
      "  WHERE session_id IN (SELECT id FROM lost) AND acked_at IS NULL RETURNING id), "
      "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
@@ -70,16 +81,34 @@ std::string PgArray(const std::vector<T>& values) {
   return absl::StrCat("{", absl::StrJoin(values, ","), "}");
 }
 
+// A text[] literal: every element quoted, '"' and '\\' escaped.
+std::string PgTextArray(std::span<const std::string> values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
 }  // namespace
 
 std::span<const Statement> AttachStatements() { return kStatements; }
 
 absl::StatusOr<Attachment> AttachStore::Attach(const std::string& node_id,
                                                const std::string& replica,
-                                               const std::string& agent_version) {
+                                               const std::string& agent_version,
+                                               std::span<const std::string> drivers) {
   return db_.Autocommit(
       {.operation = "attach node"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<Attachment> {
-        pqxx::result rows = tx.exec_prepared("attach.epoch", node_id, replica, agent_version);
+        pqxx::result rows =
+            tx.exec_prepared("attach.epoch", node_id, replica, agent_version, PgTextArray(drivers));
         if (rows.empty()) return absl::NotFoundError("this node was removed from the fleet");
         return Attachment{.epoch = rows[0][0].as<int64_t>(),
                           .node_name = rows[0][1].as<std::string>(),

@@ -58,8 +58,10 @@ class AttachStore {
 
   // A new epoch for the node; NOTIFY warden_attach, '<node id>:<epoch>' tells
   // every replica to drop older streams of this node. NOT_FOUND if removed.
+  // Also records the drivers the agent runs (nodes.drivers).
   absl::StatusOr<Attachment> Attach(const std::string& node_id, const std::string& replica,
-                                    const std::string& agent_version);
+                                    const std::string& agent_version,
+                                    std::span<const std::string> drivers);
 
   // One transaction: applies the reports of sessions closed while away,
   // closes live sessions the inventory lacks ("lost"), refreshes the ones it

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/device_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
 
@@ -39,6 +40,11 @@ constexpr Statement kStatements[] = {
     {"kill.user", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
                   " WHERE user_id = $1::uuid AND state <> 'closed' "
                   "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
+    // A revoked device's sessions: $4 is its key ("wg:<public key>").
+    {"kill.device",
+     "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+     " WHERE user_id = $1::uuid AND protocol = 'wireguard' AND session_key = $4 "
+     "AND state <> 'closed' RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
     {"kill.node", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
                   " WHERE node_id = $1::uuid AND state <> 'closed' "
                   "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
@@ -54,7 +60,7 @@ constexpr Statement kStatements[] = {
      "SELECT id, kind, COALESCE(session_id::text, ''), COALESCE(payload->>'session_key', ''), "
      "COALESCE(payload->>'reason', ''), COALESCE(payload->>'user_id', ''), "
      "COALESCE((payload->>'bandwidth')::bigint, 0), COALESCE((payload->>'draining')::boolean, "
-     "false), epoch_us(due_at) "
+     "false), epoch_us(due_at), COALESCE(payload->'peer', 'null'::jsonb)::text "
      "FROM commands WHERE node_id = $1::uuid AND acked_at IS NULL AND due_at <= now() "
      "ORDER BY id LIMIT $2"},
     {"commands.delivered",
@@ -86,12 +92,21 @@ std::vector<QueuedCommand> Queued(const pqxx::result& rows) {
 model::CommandKind KindFromName(const std::string& name) {
   if (name == "set_bandwidth") return model::CommandKind::kSetBandwidth;
   if (name == "drain") return model::CommandKind::kDrain;
+  if (name == "add_peer") return model::CommandKind::kAddPeer;
+  if (name == "remove_peer") return model::CommandKind::kRemovePeer;
   return model::CommandKind::kKillSession;
 }
 
 }  // namespace
 
 std::span<const Statement> CommandStatements() { return kStatements; }
+
+std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const model::Actor& actor,
+                                                          const std::string& user_id,
+                                                          const std::string& session_key,
+                                                          const std::string& reason) {
+  return Queued(tx.exec_prepared("kill.device", user_id, actor.name, reason, session_key));
+}
 
 absl::StatusOr<QueuedCommand> CommandStore::KillSession(const model::Actor& actor,
                                                         const std::string& session_id,
@@ -176,6 +191,10 @@ absl::StatusOr<std::vector<model::Command>> CommandStore::Pending(const std::str
           command.bandwidth_bytes_per_second = row[6].as<int64_t>();
           command.draining = row[7].as<bool>();
           command.due_at = TimeField(row[8]);
+          if (command.kind == model::CommandKind::kAddPeer ||
+              command.kind == model::CommandKind::kRemovePeer) {
+            command.peer = PeerFromJson(row[9].as<std::string>());
+          }
           commands.push_back(std::move(command));
         }
         return commands;

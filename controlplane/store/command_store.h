@@ -21,6 +21,13 @@ struct QueuedCommand {
   std::string node_id;
 };
 
+// Marks the user's live sessions with this key closing and queues their
+// kills (with NOTIFY), inside the caller's transaction.
+std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const model::Actor& actor,
+                                                          const std::string& user_id,
+                                                          const std::string& session_key,
+                                                          const std::string& reason);
+
 // The outbox: commands for agents are written in the transaction that
 // decides them (with NOTIFY warden_commands, '<node id>'), delivered at least
 // once, and acknowledged with a result.

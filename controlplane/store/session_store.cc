@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/device_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
 #include "controlplane/store/user_store.h"
@@ -65,13 +66,23 @@ constexpr Statement kStatements[] = {
      "SELECT c.id::text, k.session_id::text, k.node_id::text, k.id "
      "FROM created c LEFT JOIN kills k ON true CROSS JOIN notified"},
     {"close.session",
-     "WITH closed AS ("
-     "  UPDATE sessions SET state = 'closed', closed_at = now(), last_seen_at = now(), "
-     "    close_reason = CASE WHEN state = 'closing' THEN close_reason ELSE $4 END, "
-     "    rx_bytes = GREATEST(rx_bytes, $5), tx_bytes = GREATEST(tx_bytes, $6) "
-     "  WHERE node_id = $1::uuid AND state <> 'closed' "
-     "    AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) "
-     "  RETURNING id, user_id, close_reason), "
+     "WITH target AS ("
+     "  SELECT id, state AS was FROM sessions WHERE node_id = $1::uuid AND state <> 'closed' "
+     "    AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) FOR UPDATE), "
+     "closed AS ("
+     "  UPDATE sessions s SET state = 'closed', closed_at = now(), last_seen_at = now(), "
+     "    close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE $4 END, "
+     "    rx_bytes = GREATEST(s.rx_bytes, $5), tx_bytes = GREATEST(s.tx_bytes, $6) "
+     "  FROM target t WHERE s.id = t.id "
+     "  RETURNING s.id, s.user_id, s.close_reason, s.protocol, s.session_key, t.was), "
+     // A WireGuard peer killed or evicted stays off this node until its user
+     // is under the limit again (the dispatcher's sweep provisions it).
+     "withheld AS ("
+     "  INSERT INTO wireguard_withheld (device_id, node_id) "
+     "  SELECT d.id, $1::uuid FROM closed c JOIN devices d ON d.user_id = c.user_id "
+     "    AND d.public_key = substr(c.session_key, 4) AND d.revoked_at IS NULL "
+     "  WHERE c.was = 'closing' AND c.protocol = 'wireguard' AND c.session_key LIKE 'wg:%' "
+     "  ON CONFLICT DO NOTHING), "
      "finished AS ("
      "  UPDATE commands SET acked_at = now(), result = 'session closed' "
      // A kill already delivered is settled by its agent's answer.
@@ -151,6 +162,11 @@ void AppendDenial(pqxx::work& tx, const AdmissionRequest& request, const std::st
   const std::string subject = user_id.empty() ? absl::StrCat("username:", request.user.username)
                                               : absl::StrCat("user:", user_id);
   AppendAudit(tx, model::Actor{request.node_name}, "session.deny", subject, details);
+  // WireGuard has no login to refuse: the node drops the peer instead, and
+  // it is not provisioned there again until its user is under the limit.
+  if (request.protocol == model::Protocol::kWireGuard && !request.node_id.empty()) {
+    WithholdPeerInTransaction(tx, request.node_id, request.session_key);
+  }
 }
 
 }  // namespace

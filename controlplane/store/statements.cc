@@ -4,6 +4,7 @@
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/command_store.h"
+#include "controlplane/store/device_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
@@ -13,9 +14,9 @@ namespace warden::control::store {
 
 std::vector<Statement> AllStatements() {
   std::vector<Statement> all;
-  for (auto group :
-       {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
-        SessionStatements(), CommandStatements(), TicketStatements(), AttachStatements()}) {
+  for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
+                     SessionStatements(), CommandStatements(), TicketStatements(),
+                     AttachStatements(), DeviceStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/device_store.h"
 #include "controlplane/store/rows.h"
 
 namespace warden::control::store {
@@ -168,6 +169,8 @@ absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const s
   return db_.Transact(
       {.operation = "update user", .on_conflict = conflict},
       [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
+        // Taken before the user's row, in the order device registration takes them.
+        if (changes.disabled) LockDevicePool(tx, /*shared=*/false);
         pqxx::result rows = tx.exec_prepared("users.update", id, changes.username,
                                              changes.set_password, changes.password_hash,
                                              changes.max_connections, policy, changes.grace_seconds,
@@ -185,6 +188,9 @@ absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const s
         if (changes.disabled) changed.push_back("disabled");
         details["changed"] = changed;
         AppendAudit(tx, actor, "user.update", absl::StrCat("user:", updated.id), details);
+        // A disabled user's WireGuard devices leave every node, and return
+        // when the user is enabled again.
+        if (changes.disabled) QueueUserPeerCommands(tx, updated.id, *changes.disabled);
         if (changes.bandwidth_bytes_per_second) {
           tx.exec_prepared("users.push_bandwidth", updated.id, updated.bandwidth_bytes_per_second);
         }

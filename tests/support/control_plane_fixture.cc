@@ -19,7 +19,9 @@ control::ControlPlaneConfig TestControlPlaneConfig(const std::string& database_u
 
 void ControlPlaneTest::SetUp() {
   db_ = TestPostgres::Shared().CreateDatabase();
-  StartControlPlane(TestControlPlaneConfig(db_->url()));
+  control::ControlPlaneConfig config = TestControlPlaneConfig(db_->url());
+  ConfigureControlPlane(config);
+  StartControlPlane(config);
 }
 
 void ControlPlaneTest::TearDown() {

@@ -26,6 +26,10 @@ class ControlPlaneTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
+  // Adjusts the configuration SetUp starts the control plane with (e.g. a
+  // small WireGuard address pool).
+  virtual void ConfigureControlPlane(control::ControlPlaneConfig& config) { (void)config; }
+
   // Starts (or restarts) the control plane with `config`.
   void StartControlPlane(const control::ControlPlaneConfig& config);
 

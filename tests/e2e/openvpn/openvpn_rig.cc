@@ -2,18 +2,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,48 +15,24 @@
 #include <iostream>
 #include <map>
 #include <random>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
+#include "tests/support/netns_rig.h"
 #include "tests/support/wait.h"
-
-extern char** environ;
 
 namespace warden::testing {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr char kPrefix[] = "wovpn-";  // namespaces and temp dirs of every rig
 constexpr char kPort[] = "1194";
 constexpr char kConnected[] = "Initialization Sequence Completed";
 
-// The absolute path of `name` in PATH or the sbin dirs ("" when absent).
-std::string FindExecutable(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* path = std::getenv("PATH");
-  std::string dirs = absl::StrCat(path == nullptr ? "" : path, ":/usr/sbin:/sbin:/usr/bin:/bin");
-  for (absl::string_view dir : absl::StrSplit(dirs, ':', absl::SkipEmpty())) {
-    std::string candidate = absl::StrCat(dir, "/", name);
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
 void Append(std::vector<std::string>& args, std::initializer_list<std::string> more) {
   args.insert(args.end(), more);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& content) {
@@ -72,10 +42,6 @@ absl::Status WriteFile(const std::string& path, const std::string& content) {
   if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   ::chmod(path.c_str(), 0600);
   return absl::OkStatus();
-}
-
-std::string Tail(const std::string& text, size_t max_chars = 6000) {
-  return text.size() <= max_chars ? text : "..." + text.substr(text.size() - max_chars);
 }
 
 // Lines that end with `text` ("... Initialization Sequence Completed", not "... With Errors").
@@ -95,130 +61,11 @@ std::string Sanitize(const std::string& name) {
   return out.empty() ? "client" : out;
 }
 
-// The pid in "wovpn-<pid>-...", or 0.
-pid_t OwnerPid(const std::string& name) {
-  if (!absl::StartsWith(name, kPrefix)) return 0;
-  return static_cast<pid_t>(std::atoi(name.c_str() + sizeof(kPrefix) - 1));
-}
-
-bool PidAlive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
-
-// Namespaces and temp dirs of rigs whose test process died without cleaning
-// up (SIGKILL by a ctest timeout, a crash). Live owners are left alone.
-void SweepStaleRigs() {
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator("/run/netns", error)) {
-    const std::string name = entry.path().filename().string();
-    const pid_t owner = OwnerPid(name);
-    if (owner > 0 && !PidAlive(owner)) RunToCompletion({"ip", "netns", "del", name});
-  }
-  for (const auto& entry : fs::directory_iterator("/tmp", error)) {
-    const std::string name = entry.path().filename().string();
-    const pid_t owner = OwnerPid(name);
-    if (owner > 0 && !PidAlive(owner) && entry.is_directory(error)) fs::remove_all(entry, error);
-  }
-}
-
-std::string ComputeUnusableReason() {
-  if (::geteuid() != 0) return "the OpenVPN rig needs root (network namespaces, tun devices)";
-  for (const char* tool : {"openvpn", "openssl", "ip", "ping"}) {
-    if (FindExecutable(tool).empty()) return absl::StrCat(tool, " is not installed");
-  }
-  if (::access("/dev/net/tun", F_OK) != 0) {
-    ::mkdir("/dev/net", 0755);
-    if (::mknod("/dev/net/tun", S_IFCHR | 0600, ::makedev(10, 200)) != 0) {
-      return "no /dev/net/tun, and mknod could not create it";
-    }
-  }
-  const int tun = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-  if (tun < 0) return absl::StrCat("cannot open /dev/net/tun: ", std::strerror(errno));
-  ::close(tun);
-  const std::string probe = absl::StrCat(kPrefix, ::getpid(), "-probe");
-  const ExecResult made = RunToCompletion({"ip", "netns", "add", probe});
-  if (made.exit_code != 0) return absl::StrCat("cannot create a network namespace: ", made.output);
-  RunToCompletion({"ip", "netns", "del", probe});
-  return "";
-}
-
 }  // namespace
 
-ExecResult RunToCompletion(const std::vector<std::string>& argv, absl::Duration timeout) {
-  ExecResult result;
-  if (argv.empty()) return result;
-  const std::string binary = FindExecutable(argv[0]);
-  if (binary.empty()) {
-    result.output = absl::StrCat(argv[0], ": not found");
-    return result;
-  }
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return result;
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
-
-  std::vector<std::string> args = argv;
-  std::vector<char*> c_args;
-  for (std::string& arg : args) c_args.push_back(arg.data());
-  c_args.push_back(nullptr);
-  pid_t pid = -1;
-  const int spawned =
-      ::posix_spawn(&pid, binary.c_str(), &actions, &attributes, c_args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  ::close(pipe_fds[1]);
-  if (spawned != 0) {
-    ::close(pipe_fds[0]);
-    result.output = absl::StrCat("cannot start ", binary, ": ", std::strerror(spawned));
-    return result;
-  }
-
-  const absl::Time deadline = absl::Now() + timeout;
-  bool timed_out = false;
-  for (;;) {
-    const int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (wait_ms <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd readable{pipe_fds[0], POLLIN, 0};
-    const int ready = ::poll(&readable, 1, static_cast<int>(wait_ms));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;  // the deadline check above ends the loop
-    char buffer[4096];
-    const ssize_t got = ::read(pipe_fds[0], buffer, sizeof(buffer));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;  // EOF: the command (and anything it started) closed its output
-    result.output.append(buffer, static_cast<size_t>(got));
-  }
-  ::close(pipe_fds[0]);
-
-  int status = 0;
-  while (!timed_out) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
-      result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      return result;
-    }
-    if (absl::Now() >= deadline) break;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  result.output += absl::StrCat("\n[timed out after ", absl::FormatDuration(timeout), "]");
-  return result;
-}
-
 std::string OpenVpnRig::UnusableReason() {
-  static const std::string* const reason = new std::string(ComputeUnusableReason());
+  static const std::string* const reason = new std::string(
+      NetnsRigUnusableReason("OpenVPN", kPrefix, {"openvpn", "openssl", "ip", "ping"}));
   return *reason;
 }
 
@@ -268,7 +115,7 @@ absl::Status OpenVpnRig::Setup() {
   if (options_.max_clients < 1 || options_.max_clients > 200) {
     return absl::InvalidArgumentError("max_clients must be between 1 and 200");
   }
-  SweepStaleRigs();
+  SweepStaleRigs(kPrefix);
 
   std::string dir_template = absl::StrCat("/tmp/", kPrefix, tag_, "-XXXXXX");
   if (::mkdtemp(dir_template.data()) == nullptr) {
@@ -343,7 +190,7 @@ absl::Status OpenVpnRig::StartServer() {
     return absl::FailedPreconditionError("the server is already running");
   }
   ::unlink(management_socket_.c_str());  // left behind when a server was SIGKILLed
-  const size_t log_offset = ReadFile(server_log_).size();
+  const size_t log_offset = ReadWholeFile(server_log_).size();
 
   const std::string d = dir_ + "/";
   std::vector<std::string> args{"netns", "exec", server_ns_, FindExecutable("openvpn")};
@@ -371,10 +218,10 @@ absl::Status OpenVpnRig::StartServer() {
 
   const auto started = [&] {
     return ::access(management_socket_.c_str(), F_OK) == 0 &&
-           ReadFile(server_log_).find(kConnected, log_offset) != std::string::npos;
+           ReadWholeFile(server_log_).find(kConnected, log_offset) != std::string::npos;
   };
   if (!WaitFor([&] { return started() || !server_->Running(); }, absl::Seconds(15)) || !started()) {
-    const std::string log = ReadFile(server_log_);
+    const std::string log = ReadWholeFile(server_log_);
     StopServer();
     return absl::InternalError(absl::StrCat("the OpenVPN server did not start; its log:\n",
                                             Tail(log.substr(std::min(log_offset, log.size())))));
@@ -453,7 +300,7 @@ bool OpenVpnRig::WaitClientConnected(const Client& client, absl::Duration timeou
                                      int connections) {
   if (client.process == nullptr) return false;
   const auto connected = [&] {
-    return CountLinesEndingWith(ReadFile(client.log_path), kConnected) >= connections;
+    return CountLinesEndingWith(ReadWholeFile(client.log_path), kConnected) >= connections;
   };
   WaitFor([&] { return connected() || !client.process->Running(); }, timeout);
   return connected();
@@ -490,11 +337,11 @@ bool OpenVpnRig::ClientExited(const Client& client) {
 }
 
 std::string OpenVpnRig::ClientLog(const Client& client) const {
-  return client.log_path.empty() ? "" : ReadFile(client.log_path);
+  return client.log_path.empty() ? "" : ReadWholeFile(client.log_path);
 }
 
 std::string OpenVpnRig::ServerLog() const {
-  return server_log_.empty() ? "" : ReadFile(server_log_);
+  return server_log_.empty() ? "" : ReadWholeFile(server_log_);
 }
 
 std::string OpenVpnRig::server_tunnel_ip() const { return tun_net_ + ".1"; }
@@ -530,7 +377,7 @@ void OpenVpnRig::Teardown() {
   namespaces_made_.clear();
   if (!dir_.empty()) {
     std::error_code error;
-    fs::remove_all(dir_, error);
+    std::filesystem::remove_all(dir_, error);
   }
 }
 

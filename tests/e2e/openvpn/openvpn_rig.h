@@ -45,6 +45,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "tests/support/netns_rig.h"
 #include "tests/support/process.h"
 
 namespace warden::testing {
@@ -62,16 +63,6 @@ struct OpenVpnRigOptions {
   // Client namespaces made by Setup(); at most this many clients run at once.
   int max_clients = 3;
 };
-
-// The exit code and the output (stdout and stderr) of a short command.
-struct ExecResult {
-  int exit_code = -1;  // -1: could not start, killed by a signal, or timed out
-  std::string output;
-};
-
-// Runs argv[0] (looked up in PATH) with a deadline; kills it when the deadline passes.
-ExecResult RunToCompletion(const std::vector<std::string>& argv,
-                           absl::Duration timeout = absl::Seconds(10));
 
 class OpenVpnRig {
  public:
