@@ -11,8 +11,9 @@ for tool in wireguard-go ip; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
 
-build=build/h-wgbench
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARDEN_BUILD_TESTS=OFF >/dev/null
+build=build/bench
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARDEN_BUILD_TESTS=OFF \
+  -DWARDEN_BUILD_BENCH=ON >/dev/null
 ninja -C "$build" wg_poll_bench >/dev/null
 
 # Unique per run: the UAPI socket path /var/run/wireguard/<iface>.sock is not per netns.

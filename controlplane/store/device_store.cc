@@ -103,6 +103,25 @@ constexpr Statement kStatements[] = {
      "  RETURNING id, node_id), "
      "notified AS (SELECT count(pg_notify('warden_commands', node_id::text)) AS n FROM cmds) "
      "SELECT k.id, k.node_id::text FROM cmds k CROSS JOIN notified"},
+    // A REJECT user at the limit: every device without a live session on a
+    // node comes off that node until the user is under the limit again, so
+    // no handshake of a spare device gets through before its admission is
+    // refused. $1 user.
+    {"devices.withhold_idle",
+     "WITH idle AS ("
+     "  SELECT d.id, n.id AS node_id FROM devices d CROSS JOIN nodes n "
+     "  WHERE d.user_id = $1::uuid AND d.revoked_at IS NULL "
+     "    AND 'wireguard' = ANY(n.drivers) AND n.state <> 'removed' "
+     "    AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.node_id = n.id "
+     "      AND s.state <> 'closed' AND s.session_key = 'wg:' || d.public_key)), "
+     "withheld AS (INSERT INTO wireguard_withheld (device_id, node_id) "
+     "  SELECT id, node_id FROM idle ON CONFLICT DO NOTHING RETURNING device_id, node_id), "
+     "cmds AS (INSERT INTO commands (node_id, kind, payload) "
+     "  SELECT w.node_id, 'remove_peer', jsonb_build_object('peer', " WARDEN_PEER_JSON
+     ") FROM withheld w JOIN devices d ON d.id = w.device_id JOIN users u ON u.id = d.user_id "
+     "  RETURNING id, node_id), "
+     "notified AS (SELECT count(pg_notify('warden_commands', node_id::text)) AS n FROM cmds) "
+     "SELECT k.id, k.node_id::text FROM cmds k CROSS JOIN notified"},
     {"devices.withhold_key",
      "INSERT INTO wireguard_withheld (device_id, node_id) "
      "SELECT id, $1::uuid FROM devices WHERE public_key = $2 AND revoked_at IS NULL "
@@ -290,6 +309,11 @@ void WithholdPeerInTransaction(pqxx::work& tx, const std::string& node_id,
                                const std::string& session_key) {
   if (!absl::StartsWith(session_key, "wg:")) return;
   tx.exec_prepared("devices.withhold_key", node_id, session_key.substr(3));
+}
+
+std::vector<QueuedCommand> WithholdIdleDevicesInTransaction(pqxx::work& tx,
+                                                            const std::string& user_id) {
+  return QueuedFrom(tx.exec_prepared("devices.withhold_idle", user_id), 0);
 }
 
 absl::StatusOr<RegisteredDevice> DeviceStore::Register(const model::Actor& actor,

@@ -78,6 +78,12 @@ std::vector<QueuedCommand> QueueUserPeerCommands(pqxx::work& tx, const std::stri
 void WithholdPeerInTransaction(pqxx::work& tx, const std::string& node_id,
                                const std::string& session_key);
 
+// A user whose policy is REJECT reached the limit: each of its devices
+// without a live session on a WireGuard node is withheld there (REMOVE_PEER,
+// with NOTIFY) until the user is under the limit again.
+std::vector<QueuedCommand> WithholdIdleDevicesInTransaction(pqxx::work& tx,
+                                                            const std::string& user_id);
+
 // Registered WireGuard devices, their addresses, and the peer commands that
 // keep every WireGuard node's peers in step with them.
 class DeviceStore {

@@ -1,5 +1,6 @@
 #include "controlplane/store/session_store.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -103,7 +104,8 @@ constexpr Statement kStatements[] = {
      "SELECT s.id::text, s.user_id::text, u.username, s.node_id::text, n.name, s.protocol, "
      "s.session_key, s.device_label, s.client_address, s.state, epoch_us(s.opened_at), "
      "epoch_us(s.last_seen_at), epoch_us(s.closed_at), s.close_reason, s.rx_bytes, s.tx_bytes, "
-     "s.tunnel_address FROM sessions s JOIN users u ON u.id = s.user_id JOIN nodes n ON n.id = s.node_id "
+     "s.tunnel_address FROM sessions s JOIN users u ON u.id = s.user_id JOIN nodes n ON n.id = "
+     "s.node_id "
      "WHERE ($1 = '' OR s.user_id = NULLIF($1, '')::uuid) "
      "AND ($2 = '' OR s.node_id = NULLIF($2, '')::uuid) "
      "AND ($3 = '' OR s.state = $3) AND ($4 = '' OR s.protocol = $4) "
@@ -271,6 +273,11 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
       if (session.id == eviction.session_id) eviction.node_name = session.node_name;
     }
     result.evictions.push_back(std::move(eviction));
+  }
+  if (limits.policy == model::LimitPolicy::kReject && limits.max_connections > 0) {
+    const auto seated = std::count_if(live.begin(), live.end(),
+                                      [](const model::LiveSession& s) { return !s.closing; });
+    if (seated + 1 >= limits.max_connections) WithholdIdleDevicesInTransaction(tx, result.user_id);
   }
   return result;
 }

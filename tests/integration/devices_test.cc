@@ -445,6 +445,40 @@ TEST_F(DevicesTest, DeniedHandshakeIsWithheldUntilTheUserIsUnderTheLimit) {
   EXPECT_EQ(Count("SELECT count(*) FROM wireguard_withheld"), 0);
 }
 
+TEST_F(DevicesTest, RejectUserAtTheLimitHasItsSpareDevicesTakenOffUntilASeatFrees) {
+  fleet_->CreateUser("kate", 2, v1::REJECT);
+  RegisterOk("kate", Key(1));
+  RegisterOk("kate", Key(2));
+  v1::Device tablet = RegisterOk("kate", Key(3));
+  TestNode node = fleet_->CreateNode("wg-1");
+  FakeAgent agent(fleet_->agent(), node.credential, {"wireguard"});
+  ASSERT_EQ(agent.welcome().wireguard_peers_size(), 3);
+
+  v1::AdmitResponse admitted;
+  ASSERT_TRUE(fleet_->AdmitAsserted(node, "kate", "wg:" + Key(1), &admitted, v1::WIREGUARD).ok());
+  ASSERT_TRUE(admitted.has_admitted());
+  EXPECT_EQ(Count("SELECT count(*) FROM wireguard_withheld"), 0) << "one seat is still free";
+
+  // The second seat taken: the tablet, idle, comes off the node before it
+  // can make a handshake that would only be refused.
+  ASSERT_TRUE(fleet_->AdmitAsserted(node, "kate", "wg:" + Key(2), &admitted, v1::WIREGUARD).ok());
+  ASSERT_TRUE(admitted.has_admitted());
+  std::optional<v1::Command> removed = agent.WaitForPeerCommand(v1::REMOVE_PEER, Key(3));
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(removed->peer().device_id(), tablet.id());
+  EXPECT_EQ(Count("SELECT count(*) FROM wireguard_withheld"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM commands WHERE kind = 'remove_peer'"), 1)
+      << "the devices in use stay";
+
+  // A seat frees: the tablet is provisioned again.
+  v1::CloseSessionResponse closed;
+  ASSERT_TRUE(fleet_->Close(node, "wg:" + Key(1), &closed).ok());
+  std::optional<v1::Command> added = agent.WaitForPeerCommand(v1::ADD_PEER, Key(3));
+  ASSERT_TRUE(added.has_value());
+  EXPECT_EQ(added->peer().device_id(), tablet.id());
+  EXPECT_EQ(Count("SELECT count(*) FROM wireguard_withheld"), 0);
+}
+
 TEST_F(DevicesTest, EvictedPeerIsWithheldWhileTheNewerOneIsLive) {
   fleet_->CreateUser("judy", 1, v1::EVICT_OLDEST);
   v1::Device laptop = RegisterOk("judy", Key(1));

@@ -59,11 +59,19 @@ void FleetProcessTest::TearDown() {
 
 void FleetProcessTest::Launch(Control& control) {
   ++control.starts;
+  std::vector<std::string> args{"--listen",
+                                absl::StrCat("127.0.0.1:", control.port),
+                                "--database-url",
+                                db_->url(),
+                                "--heartbeat-seconds",
+                                "1",
+                                "--replica-id",
+                                control.name,
+                                "--db-pool-size",
+                                "4"};
+  args.insert(args.end(), control.extra_args.begin(), control.extra_args.end());
   control.process = std::make_unique<Process>(
-      WARDEN_CONTROL_BIN,
-      std::vector<std::string>{"--listen", absl::StrCat("127.0.0.1:", control.port),
-                               "--database-url", db_->url(), "--heartbeat-seconds", "1",
-                               "--replica-id", control.name, "--db-pool-size", "4"},
+      WARDEN_CONTROL_BIN, std::move(args),
       std::map<std::string, std::string>{{"WARDEN_ADMIN_KEY", kTestAdminKey},
                                          {"WARDEN_ARGON2_MEMORY_KIB", "1024"},
                                          {"WARDEN_ARGON2_OPS", "1"}},
@@ -72,10 +80,12 @@ void FleetProcessTest::Launch(Control& control) {
       << control.process->Log();
 }
 
-FleetProcessTest::Control& FleetProcessTest::StartControl(const std::string& name) {
+FleetProcessTest::Control& FleetProcessTest::StartControl(const std::string& name,
+                                                          std::vector<std::string> extra_args) {
   controls_.push_back(std::make_unique<Control>());
   Control& control = *controls_.back();
   control.name = name;
+  control.extra_args = std::move(extra_args);
   control.port = FreePort();
   Launch(control);
   return control;
@@ -151,11 +161,13 @@ std::unique_ptr<grpc::ClientContext> FleetProcessTest::AdminContext(absl::Durati
 }
 
 v1::User FleetProcessTest::CreateUser(const Control& control, const std::string& username,
-                                      int max_connections, int grace_seconds) {
+                                      int max_connections, int grace_seconds,
+                                      v1::LimitPolicy policy) {
   v1::CreateUserRequest request;
   request.mutable_user()->set_username(username);
   request.mutable_user()->set_max_connections(max_connections);
   request.mutable_user()->set_grace_seconds(grace_seconds);
+  request.mutable_user()->set_limit_policy(policy);
   v1::User user;
   grpc::Status status = Admin(control)->CreateUser(AdminContext().get(), request, &user);
   EXPECT_TRUE(status.ok()) << status.error_message();

@@ -25,6 +25,7 @@ class FleetProcessTest : public ::testing::Test {
  protected:
   struct Control {
     std::string name;
+    std::vector<std::string> extra_args;
     int port = 0;
     std::unique_ptr<Process> process;
     int starts = 0;
@@ -43,7 +44,7 @@ class FleetProcessTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  Control& StartControl(const std::string& name);
+  Control& StartControl(const std::string& name, std::vector<std::string> extra_args = {});
   void RestartControl(Control& control);
   // Enrols (a ticket from `control`) unless the state dir has a credential.
   Agent& StartAgent(const std::string& node, Control& control,
@@ -57,7 +58,7 @@ class FleetProcessTest : public ::testing::Test {
   static std::unique_ptr<grpc::ClientContext> AdminContext(
       absl::Duration deadline = absl::Seconds(20));
   v1::User CreateUser(const Control& control, const std::string& username, int max_connections,
-                      int grace_seconds = 0);
+                      int grace_seconds = 0, v1::LimitPolicy policy = v1::EVICT_OLDEST);
   // The session id of a live session by key, or "" when it is not live.
   std::string LiveSessionId(const std::string& key) const;
   int64_t Query(const std::string& sql) const;
