@@ -20,12 +20,14 @@
 #include "controlplane/services/agent_service.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/services/node_authenticator.h"
+#include "controlplane/services/session_service.h"
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/database.h"
 #include "controlplane/store/device_store.h"
+#include "controlplane/store/family_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/session_store.h"
@@ -74,6 +76,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::NodeStore> nodes;
   std::unique_ptr<store::SessionStore> sessions;
   std::unique_ptr<store::TicketStore> tickets;
+  std::unique_ptr<store::FamilyStore> families;
   std::unique_ptr<store::CommandStore> commands;
   std::unique_ptr<store::AttachStore> attach;
   std::unique_ptr<store::DeviceStore> devices;
@@ -86,6 +89,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<dispatch::EventFeed> events;
   std::unique_ptr<services::AdminService> admin;
   std::unique_ptr<services::AgentService> agent;
+  std::unique_ptr<services::SessionService> session;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<HealthMonitor> health;
   absl::Notification stop_sweeping;
@@ -131,6 +135,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.nodes = std::make_unique<store::NodeStore>(*parts.db);
   parts.sessions = std::make_unique<store::SessionStore>(*parts.db);
   parts.tickets = std::make_unique<store::TicketStore>(*parts.db);
+  parts.families = std::make_unique<store::FamilyStore>(
+      *parts.db, store::FamilyPolicy{.access_ttl = config.access_token_ttl,
+                                     .lifetime = config.family_lifetime,
+                                     .idle_timeout = config.family_idle_timeout,
+                                     .refresh_lease = config.refresh_lease,
+                                     .ticket_ttl = config.connect_ticket_ttl});
   parts.commands = std::make_unique<store::CommandStore>(*parts.db);
   parts.attach = std::make_unique<store::AttachStore>(*parts.db);
   parts.devices = std::make_unique<store::DeviceStore>(*parts.db, std::move(pool));
@@ -171,12 +181,20 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .tickets = *parts.tickets,
                                   .commands = *parts.commands,
                                   .devices = *parts.devices,
+                                  .families = *parts.families,
                                   .dispatcher = *parts.dispatcher,
                                   .events = *parts.events,
                                   .heartbeat_interval = config.heartbeat_interval});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(*parts.nodes);
   parts.admitter = std::make_unique<admission::Admitter>(
-      *parts.sessions, *parts.users, *parts.hasher, *parts.db_workers, RealClock::Get());
+      *parts.sessions, *parts.users, *parts.hasher, *parts.db_workers, RealClock::Get(),
+      config.family_idle_timeout);
+  parts.session = std::make_unique<services::SessionService>(
+      services::SessionDependencies{.db_workers = *parts.db_workers,
+                                    .hasher = *parts.hasher,
+                                    .users = *parts.users,
+                                    .families = *parts.families,
+                                    .dispatcher = *parts.dispatcher});
   parts.agent = std::make_unique<services::AgentService>(
       services::AgentDependencies{.db_workers = *parts.db_workers,
                                   .nodes = *parts.node_authenticator,
@@ -192,6 +210,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &plane->port_);
   builder.RegisterService(parts.admin.get());
   builder.RegisterService(parts.agent.get());
+  builder.RegisterService(parts.session.get());
   parts.server = builder.BuildAndStart();
   if (parts.server == nullptr || plane->port_ == 0) {
     return absl::FailedPreconditionError(
@@ -200,12 +219,14 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.health = std::make_unique<HealthMonitor>(
       *parts.db, parts.server->GetHealthCheckService(),
       std::vector<std::string>{"", v1::AdminService::service_full_name(),
-                               v1::AgentService::service_full_name()},
+                               v1::AgentService::service_full_name(),
+                               v1::SessionService::service_full_name()},
       config.health_interval);
   parts.health->Start();
   parts.ticket_sweeper = std::thread([&parts] {
     while (!parts.stop_sweeping.WaitForNotificationWithTimeout(absl::Minutes(1))) {
       (void)parts.tickets->Sweep();
+      (void)parts.families->Sweep();
     }
   });
   Log()->info("serving on {} (port {})", config.listen, plane->port_);

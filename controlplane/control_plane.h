@@ -40,6 +40,12 @@ struct ControlPlaneConfig {
   // WireGuard device addresses (--wg-pool-v4, --wg-pool-v6; "" = no IPv6).
   std::string wg_pool_v4 = "10.66.0.0/16";
   std::string wg_pool_v6;
+  // Login session families (SessionService).
+  absl::Duration access_token_ttl = absl::Minutes(15);
+  absl::Duration family_lifetime = absl::Hours(24 * 30);
+  absl::Duration family_idle_timeout = absl::Hours(24 * 7);
+  absl::Duration refresh_lease = absl::Seconds(5);
+  absl::Duration connect_ticket_ttl = absl::Seconds(30);
 };
 
 class ControlPlane {

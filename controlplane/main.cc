@@ -87,6 +87,26 @@ int main(int argc, char** argv) {
   app.add_option("--wg-pool-v6", config.wg_pool_v6,
                  "IPv6 prefix for WireGuard device addresses, e.g. fd66::/64 (default: none)")
       ->envname("WARDEN_WG_POOL_V6");
+  int64_t access_token_seconds = 900, family_lifetime_hours = 720, family_idle_hours = 168;
+  int64_t refresh_lease_ms = 5000, connect_ticket_seconds = 30;
+  app.add_option("--access-token-seconds", access_token_seconds,
+                 "lifetime of a SessionService access token")
+      ->envname("WARDEN_ACCESS_TOKEN_SECONDS")
+      ->check(CLI::Range(int64_t{30}, int64_t{86400}));
+  app.add_option("--family-lifetime-hours", family_lifetime_hours,
+                 "absolute lifetime of a login (its refresh token family)")
+      ->envname("WARDEN_FAMILY_LIFETIME_HOURS")
+      ->check(CLI::Range(int64_t{1}, int64_t{24 * 366}));
+  app.add_option("--family-idle-hours", family_idle_hours, "a login unused for this long ends")
+      ->envname("WARDEN_FAMILY_IDLE_HOURS")
+      ->check(CLI::Range(int64_t{1}, int64_t{24 * 366}));
+  app.add_option("--refresh-lease-ms", refresh_lease_ms,
+                 "how long one Refresh holds a token's renewal lease")
+      ->envname("WARDEN_REFRESH_LEASE_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{60000}));
+  app.add_option("--connect-ticket-seconds", connect_ticket_seconds, "lifetime of a connect ticket")
+      ->envname("WARDEN_CONNECT_TICKET_SECONDS")
+      ->check(CLI::Range(int64_t{5}, int64_t{600}));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("WARDEN_LOG_LEVEL");
   app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_LOG_FORMAT");
@@ -104,6 +124,11 @@ int main(int argc, char** argv) {
   config.db_wait = absl::Seconds(db_wait_seconds);
   config.heartbeat_interval = absl::Seconds(heartbeat_seconds);
   config.password_cost.mem_limit_bytes = argon2_memory_kib * 1024;
+  config.access_token_ttl = absl::Seconds(access_token_seconds);
+  config.family_lifetime = absl::Hours(family_lifetime_hours);
+  config.family_idle_timeout = absl::Hours(family_idle_hours);
+  config.refresh_lease = absl::Milliseconds(refresh_lease_ms);
+  config.connect_ticket_ttl = absl::Seconds(connect_ticket_seconds);
   if (const char* key = std::getenv("WARDEN_ADMIN_KEY")) config.admin_key = key;
 
   auto plane = warden::control::ControlPlane::Start(config);

@@ -72,7 +72,9 @@ AdmitAnswer AgentCore::Admit(const AdmitQuery& query) {
   request.set_session_key(query.session_key);
   request.set_device_label(query.device_label);
   request.set_client_address(query.client_address);
-  if (query.password) {
+  if (query.connect_ticket) {
+    request.set_connect_ticket(*query.connect_ticket);
+  } else if (query.password) {
     request.mutable_password()->set_username(query.username);
     request.mutable_password()->set_password(*query.password);
   } else {
@@ -96,6 +98,9 @@ AdmitAnswer AgentCore::Admit(const AdmitQuery& query) {
   sessions_[query.session_key] = Entry{.session_id = admitted.session_id(),
                                        .user_id = admitted.user_id(),
                                        .username = admitted.username()};
+  // A ticket is single-use: it cannot vouch for a login while the control
+  // plane is away, so it leaves no trace for fail-open.
+  if (query.connect_ticket) return answer;
   recent_[admitted.username()] = RecentAdmission{
       .at = clock_.Now(),
       .password_digest = query.password ? Digest(admitted.username(), *query.password) : ""};
@@ -103,7 +108,7 @@ AdmitAnswer AgentCore::Admit(const AdmitQuery& query) {
 }
 
 AdmitAnswer AgentCore::AdmitOffline(const AdmitQuery& query, const absl::Status& why) {
-  if (options_.fail_mode == FailMode::kOpen) {
+  if (options_.fail_mode == FailMode::kOpen && !query.connect_ticket) {
     absl::MutexLock lock(&mu_);
     auto it = recent_.find(query.username);
     const bool recent =

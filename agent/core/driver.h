@@ -31,11 +31,16 @@ struct DriverSession {
 };
 
 // A new connection asks to be let in.
+inline constexpr char kConnectTicketPrefix[] = "wct_";
+
 struct AdmitQuery {
   Protocol protocol = Protocol::kOpenVpn;
   std::string session_key;
   std::string username;
   std::optional<std::string> password;  // absent: the driver vouches for the user
+  // A single-use SessionService connect ticket ("wct_..."), given instead of
+  // a password; the user is the ticket's.
+  std::optional<std::string> connect_ticket;
   std::string device_label;
   std::string client_address;
 };

@@ -20,12 +20,13 @@ store::AdmissionResult BadCredentials() {
 }  // namespace
 
 Admitter::Admitter(store::SessionStore& sessions, store::UserStore& users, PasswordHasher& hasher,
-                   WorkerPool& db_workers, const Clock& clock)
+                   WorkerPool& db_workers, const Clock& clock, absl::Duration family_idle_timeout)
     : sessions_(sessions),
       users_(users),
       hasher_(hasher),
       db_workers_(db_workers),
       clock_(clock),
+      family_idle_timeout_(family_idle_timeout),
       decoy_hash_(secrets::HashPassword(secrets::NewToken(""), hasher.cost()).value_or("")) {}
 
 absl::StatusOr<store::AdmissionResult> Admitter::AdmitVerified(
@@ -37,6 +38,14 @@ absl::StatusOr<store::AdmissionResult> Admitter::AdmitVerified(
 }
 
 void Admitter::Admit(AdmitInput input, absl::Time deadline, Done done) {
+  if (auto* ticket = std::get_if<ConnectTicket>(&input.credential)) {
+    // A random 32-byte token: SHA-256 is all the protection it needs.
+    input.request.ticket =
+        store::AdmissionRequest::ConnectTicket{.hash_hex = secrets::Sha256Hex(ticket->ticket),
+                                               .family_idle_timeout = family_idle_timeout_};
+    std::move(done)(AdmitVerified(input.request));
+    return;
+  }
   auto* login = std::get_if<PasswordLogin>(&input.credential);
   if (login == nullptr) {
     std::move(done)(AdmitVerified(input.request));

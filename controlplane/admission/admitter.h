@@ -23,15 +23,22 @@ struct PasswordLogin {
   std::string password;
 };
 
+// A SessionService connect ticket ("wct_..."), redeemed in the transaction.
+struct ConnectTicket {
+  std::string ticket;
+};
+
 struct AdmitInput {
   store::AdmissionRequest request;  // request.user is filled for asserted users
-  std::variant<std::monostate, PasswordLogin> credential;  // monostate: asserted user
+  // monostate: asserted user
+  std::variant<std::monostate, PasswordLogin, ConnectTicket> credential;
 };
 
 class Admitter {
  public:
   Admitter(store::SessionStore& sessions, store::UserStore& users, PasswordHasher& hasher,
-           WorkerPool& db_workers, const Clock& clock);
+           WorkerPool& db_workers, const Clock& clock,
+           absl::Duration family_idle_timeout = absl::Hours(24 * 7));
 
   using Done = absl::AnyInvocable<void(absl::StatusOr<store::AdmissionResult>) &&>;
 
@@ -50,6 +57,7 @@ class Admitter {
   PasswordHasher& hasher_;
   WorkerPool& db_workers_;
   const Clock& clock_;
+  const absl::Duration family_idle_timeout_;
   // Verified when the user does not exist, so an unknown username costs the
   // same time as a wrong password.
   const std::string decoy_hash_;

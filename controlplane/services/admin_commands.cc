@@ -15,11 +15,6 @@ namespace {
 constexpr int kDefaultTicketSeconds = 600;
 constexpr int kMaxTicketSeconds = 86400;
 
-absl::StatusOr<std::string> Reason(const std::string& given, absl::string_view fallback) {
-  WARDEN_RETURN_IF_ERROR(ValidateText("reason", given, 256, false));
-  return given.empty() ? std::string(fallback) : given;
-}
-
 // Leaves the caller a moment to receive our answer before its own deadline.
 absl::Time WaitDeadline(absl::Time call_deadline) {
   const absl::Duration left = call_deadline - absl::Now();
@@ -57,7 +52,7 @@ grpc::ServerUnaryReactor* AdminService::KillSession(grpc::CallbackServerContext*
       ctx, Access::kWrite, [this, request, response](const Call& call, Finisher finish) {
         absl::Status valid = ValidateUuid("session_id", request->session_id());
         absl::StatusOr<std::string> reason =
-            Reason(request->reason(), "disconnected by administrator");
+            ReasonOrDefault(request->reason(), "disconnected by administrator");
         if (!valid.ok() || !reason.ok())
           return std::move(finish)(valid.ok() ? reason.status() : valid);
         absl::StatusOr<store::QueuedCommand> queued =
@@ -84,7 +79,7 @@ grpc::ServerUnaryReactor* AdminService::DisconnectUser(grpc::CallbackServerConte
   return Serve(ctx, Access::kWrite, [this, request, response](const Call& call) -> absl::Status {
     WARDEN_RETURN_IF_ERROR(ValidateUuid("user_id", request->user_id()));
     WARDEN_ASSIGN_OR_RETURN(std::string reason,
-                            Reason(request->reason(), "disconnected by administrator"));
+                            ReasonOrDefault(request->reason(), "disconnected by administrator"));
     WARDEN_ASSIGN_OR_RETURN(
         std::vector<store::QueuedCommand> queued,
         deps_.commands.DisconnectUser(call.actor(), request->user_id(), reason));

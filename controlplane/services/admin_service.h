@@ -10,6 +10,7 @@
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/device_store.h"
+#include "controlplane/store/family_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
@@ -30,6 +31,7 @@ struct AdminDependencies {
   store::TicketStore& tickets;
   store::CommandStore& commands;
   store::DeviceStore& devices;
+  store::FamilyStore& families;
   dispatch::Dispatcher& dispatcher;
   dispatch::EventFeed& events;
   absl::Duration heartbeat_interval;  // a node silent for three is offline
@@ -109,6 +111,15 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* RevokeDevice(grpc::CallbackServerContext* ctx,
                                          const v1::RevokeDeviceRequest* request,
                                          v1::RevokeDeviceResponse* response) override;
+  grpc::ServerUnaryReactor* ListFamilies(grpc::CallbackServerContext* ctx,
+                                         const v1::ListFamiliesRequest* request,
+                                         v1::ListFamiliesResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeFamily(grpc::CallbackServerContext* ctx,
+                                         const v1::RevokeFamilyRequest* request,
+                                         v1::RevokeFamilyResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeUserFamilies(grpc::CallbackServerContext* ctx,
+                                               const v1::RevokeUserFamiliesRequest* request,
+                                               v1::RevokeFamilyResponse* response) override;
 
  private:
   enum class Access { kRead, kWrite };

@@ -150,6 +150,7 @@ void ToProto(const model::Session& session, v1::Session* out) {
   out->set_device_label(session.device_label);
   out->set_client_address(session.client_address);
   out->set_tunnel_address(session.tunnel_address);
+  if (session.family_id) out->set_family_id(*session.family_id);
   out->set_state(ToProto(session.state));
   ToProto(session.opened_at, out->mutable_opened_at());
   ToProto(session.last_seen_at, out->mutable_last_seen_at());

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/secrets.h"
 #include "common/status_macros.h"
 
 namespace warden::control::services {
@@ -229,7 +230,11 @@ absl::StatusOr<admission::AdmitInput> ValidateAdmitRequest(const v1::AdmitReques
       break;
     }
     case v1::AdmitRequest::kConnectTicket:
-      return absl::UnimplementedError("connect tickets are not accepted by this control plane yet");
+      if (!secrets::LooksLikeToken(request.connect_ticket(), "wct_")) {
+        return Invalid("connect_ticket", "must be \"wct_\" followed by 64 lowercase hex digits");
+      }
+      input.credential = admission::ConnectTicket{.ticket = request.connect_ticket()};
+      break;
     default:
       return Invalid("credential", "must be one of password, asserted_user, connect_ticket");
   }
@@ -464,6 +469,11 @@ absl::StatusOr<std::pair<absl::Time, std::string>> ParsePosition(absl::string_vi
     return absl::InvalidArgumentError("page_token is malformed");
   }
   return std::make_pair(absl::FromUnixMicros(micros), std::string(parts[1]));
+}
+
+absl::StatusOr<std::string> ReasonOrDefault(const std::string& given, absl::string_view fallback) {
+  WARDEN_RETURN_IF_ERROR(ValidateText("reason", given, 256, false));
+  return given.empty() ? std::string(fallback) : given;
 }
 
 }  // namespace warden::control::services

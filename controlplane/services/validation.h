@@ -88,4 +88,7 @@ absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserReque
 std::string EncodePosition(absl::Time at, absl::string_view id);
 absl::StatusOr<std::pair<absl::Time, std::string>> ParsePosition(absl::string_view text);
 
+// An operator's reason (at most 256 characters), or `fallback` when empty.
+absl::StatusOr<std::string> ReasonOrDefault(const std::string& given, absl::string_view fallback);
+
 }  // namespace warden::control::services

@@ -45,6 +45,10 @@ constexpr Statement kStatements[] = {
      "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
      " WHERE user_id = $1::uuid AND protocol = 'wireguard' AND session_key = $4 "
      "AND state <> 'closed' RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
+    // Tunnels opened with a login family's connect tickets: $1 the family.
+    {"kill.family", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+                    " WHERE family_id = $1::uuid AND state <> 'closed' "
+                    "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
     {"kill.node", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
                   " WHERE node_id = $1::uuid AND state <> 'closed' "
                   "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
@@ -106,6 +110,13 @@ std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const 
                                                           const std::string& session_key,
                                                           const std::string& reason) {
   return Queued(tx.exec_prepared("kill.device", user_id, actor.name, reason, session_key));
+}
+
+std::vector<QueuedCommand> KillFamilySessionsInTransaction(pqxx::work& tx,
+                                                           const model::Actor& actor,
+                                                           const std::string& family_id,
+                                                           const std::string& reason) {
+  return Queued(tx.exec_prepared("kill.family", family_id, actor.name, reason));
 }
 
 absl::StatusOr<QueuedCommand> CommandStore::KillSession(const model::Actor& actor,

@@ -28,6 +28,14 @@ std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const 
                                                           const std::string& session_key,
                                                           const std::string& reason);
 
+// Marks the live sessions opened with the family's connect tickets closing
+// and queues their kills (with NOTIFY), inside the caller's transaction
+// (which holds the user's admission lock).
+std::vector<QueuedCommand> KillFamilySessionsInTransaction(pqxx::work& tx,
+                                                           const model::Actor& actor,
+                                                           const std::string& family_id,
+                                                           const std::string& reason);
+
 // The outbox: commands for agents are written in the transaction that
 // decides them (with NOTIFY warden_commands, '<node id>'), delivered at least
 // once, and acknowledged with a result.

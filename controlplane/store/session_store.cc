@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/device_store.h"
+#include "controlplane/store/family_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
 #include "controlplane/store/user_store.h"
@@ -104,7 +105,8 @@ constexpr Statement kStatements[] = {
      "SELECT s.id::text, s.user_id::text, u.username, s.node_id::text, n.name, s.protocol, "
      "s.session_key, s.device_label, s.client_address, s.state, epoch_us(s.opened_at), "
      "epoch_us(s.last_seen_at), epoch_us(s.closed_at), s.close_reason, s.rx_bytes, s.tx_bytes, "
-     "s.tunnel_address FROM sessions s JOIN users u ON u.id = s.user_id JOIN nodes n ON n.id = "
+     "s.tunnel_address, s.family_id::text FROM sessions s JOIN users u ON u.id = s.user_id "
+     "JOIN nodes n ON n.id = "
      "s.node_id "
      "WHERE ($1 = '' OR s.user_id = NULLIF($1, '')::uuid) "
      "AND ($2 = '' OR s.node_id = NULLIF($2, '')::uuid) "
@@ -171,6 +173,17 @@ void AppendDenial(pqxx::work& tx, const AdmissionRequest& request, const std::st
   }
 }
 
+// A connect ticket that admits nobody: denied as bad credentials, audited.
+absl::StatusOr<AdmissionResult> DenyTicket(pqxx::work& tx, const AdmissionRequest& request,
+                                           const std::string& user_id, const std::string& message,
+                                           AdmissionResult& result) {
+  result.unknown_user = user_id.empty();
+  result.decision.reason = model::DenyReason::kBadCredentials;
+  result.decision.message = message;
+  AppendDenial(tx, request, user_id, result.decision);
+  return result;
+}
+
 }  // namespace
 
 std::span<const Statement> SessionStatements() { return kStatements; }
@@ -190,9 +203,19 @@ absl::string_view SessionStateName(model::SessionState state) {
 absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const AdmissionRequest& request,
                                                    Decider decide) {
   AdmissionResult result;
-  pqxx::result locked =
-      tx.exec_prepared("admit.lock_user", request.user.id, request.user.username, request.node_id,
-                       std::string(ProtocolName(request.protocol)));
+  UserRef user = request.user;
+  std::string family_id;
+  if (request.ticket) {
+    // Used from here on, whatever the decision: a ticket is worth one try.
+    std::optional<RedeemedTicket> ticket = RedeemConnectTicketInTransaction(
+        tx, request.ticket->hash_hex,
+        FamilyPolicy{.idle_timeout = request.ticket->family_idle_timeout});
+    if (!ticket) return DenyTicket(tx, request, "", "the connect ticket is not valid", result);
+    user = UserRef{.id = ticket->user_id, .username = ""};
+    family_id = ticket->family_id;
+  }
+  pqxx::result locked = tx.exec_prepared("admit.lock_user", user.id, user.username, request.node_id,
+                                         std::string(ProtocolName(request.protocol)));
   if (locked.empty()) {
     result.unknown_user = true;
     result.decision.reason = model::DenyReason::kBadCredentials;
@@ -200,25 +223,37 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
     AppendDenial(tx, request, "", result.decision);
     return result;
   }
-  const pqxx::row& user = locked[0];
-  result.user_id = user[0].as<std::string>();
-  result.username = user[1].as<std::string>();
-  result.bandwidth_bytes_per_second = user[6].as<int64_t>();
-  const std::string node_state = user[7].as<std::string>();
+  const pqxx::row& row = locked[0];
+  result.user_id = row[0].as<std::string>();
+  result.username = row[1].as<std::string>();
+  result.bandwidth_bytes_per_second = row[6].as<int64_t>();
+  const std::string node_state = row[7].as<std::string>();
   if (node_state == "removed") {
     return absl::UnauthenticatedError("this node was removed from the fleet");
   }
-  if (!user[8].as<bool>()) {
+  if (!row[8].as<bool>()) {
     return absl::FailedPreconditionError(absl::StrCat("node ", request.node_name,
                                                       " is not registered for protocol ",
                                                       ProtocolName(request.protocol)));
   }
-  const model::UserLimits limits{.max_connections = user[2].as<int>(),
-                                 .policy = user[3].as<std::string>() == "reject"
+  const model::UserLimits limits{.max_connections = row[2].as<int>(),
+                                 .policy = row[3].as<std::string>() == "reject"
                                                ? model::LimitPolicy::kReject
                                                : model::LimitPolicy::kEvictOldest,
-                                 .grace_seconds = user[4].as<int>(),
-                                 .disabled = user[5].as<bool>()};
+                                 .grace_seconds = row[4].as<int>(),
+                                 .disabled = row[5].as<bool>()};
+  if (!family_id.empty()) {
+    // Checked again under the user's lock, which a revocation also takes:
+    // a family revoked while this admission waited admits nothing.
+    if (!FamilyStillLiveInTransaction(tx, family_id)) {
+      return DenyTicket(tx, request, result.user_id, "the login of this connect ticket ended",
+                        result);
+    }
+    if (!request.user.username.empty() && request.user.username != result.username) {
+      return DenyTicket(tx, request, result.user_id, "the connect ticket belongs to another user",
+                        result);
+    }
+  }
 
   std::vector<model::LiveSession> live;
   std::vector<std::string> replaced;
@@ -274,6 +309,7 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
     }
     result.evictions.push_back(std::move(eviction));
   }
+  if (!family_id.empty()) RecordSessionFamilyInTransaction(tx, result.session_id, family_id);
   if (limits.policy == model::LimitPolicy::kReject && limits.max_connections > 0) {
     const auto seated = std::count_if(live.begin(), live.end(),
                                       [](const model::LiveSession& s) { return !s.closing; });
@@ -350,6 +386,7 @@ absl::StatusOr<std::vector<model::Session>> SessionStore::List(const SessionFilt
           session.rx_bytes = row[14].as<int64_t>();
           session.tx_bytes = row[15].as<int64_t>();
           session.tunnel_address = row[16].as<std::string>();
+          if (!row[17].is_null()) session.family_id = row[17].as<std::string>();
           session.protocol =
               ProtocolFromName(row[5].as<std::string>()).value_or(model::Protocol::kOpenVpn);
           sessions.push_back(std::move(session));

@@ -33,6 +33,13 @@ struct AdmissionRequest {
   std::string device_label;
   std::string client_address;
   UserRef user;
+  // A SessionService connect ticket as the credential: redeemed inside the
+  // admission transaction; `user` then comes from the ticket.
+  struct ConnectTicket {
+    std::string hash_hex;
+    absl::Duration family_idle_timeout;
+  };
+  std::optional<ConnectTicket> ticket;
   // When the connection really opened, if earlier than now (reconcile).
   std::optional<absl::Time> opened_at;
 };

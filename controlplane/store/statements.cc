@@ -5,6 +5,7 @@
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/device_store.h"
+#include "controlplane/store/family_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
@@ -16,7 +17,7 @@ std::vector<Statement> AllStatements() {
   std::vector<Statement> all;
   for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
                      SessionStatements(), CommandStatements(), TicketStatements(),
-                     AttachStatements(), DeviceStatements()}) {
+                     AttachStatements(), DeviceStatements(), FamilyStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

@@ -199,8 +199,8 @@ TEST_F(AdmissionTest, RejectsMalformedRequestsNamingTheField) {
        "credential"},
       {[](v1::AdmitRequest* r) { r->mutable_asserted_user()->set_user_id("nope"); },
        grpc::StatusCode::INVALID_ARGUMENT, "asserted_user.user_id"},
-      {[](v1::AdmitRequest* r) { r->set_connect_ticket("wct_x"); }, grpc::StatusCode::UNIMPLEMENTED,
-       "connect tickets"},
+      {[](v1::AdmitRequest* r) { r->set_connect_ticket("wct_x"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "connect_ticket"},
   };
   for (const Case& c : cases) {
     v1::AdmitRequest request;

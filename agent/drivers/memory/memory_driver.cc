@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -106,9 +107,14 @@ std::string MemoryDriver::Handle(const std::string& line) {
                      .session_key = words[1],
                      .username = words[2],
                      .password = std::nullopt,
+                     .connect_ticket = std::nullopt,
                      .device_label = "memory-device",
                      .client_address = "local"};
-    if (words.size() == 4) query.password = words[3];
+    if (words.size() == 4 && absl::StartsWith(words[3], kConnectTicketPrefix)) {
+      query.connect_ticket = words[3];
+    } else if (words.size() == 4) {
+      query.password = words[3];
+    }
     AdmitAnswer answer = host_->Admit(query);
     if (!answer.admitted)
       return absl::StrCat("denied ", answer.deny_reason, " ", answer.message, "\n");

@@ -482,7 +482,14 @@ void OpenVpnDriver::OnConnect(const ClientEvent& event) {
   AdmitQuery query;
   query.protocol = Protocol::kOpenVpn;
   query.username = event.env.Get("username").value_or("");
-  query.password = event.env.Get("password").value_or("");
+  std::string secret = event.env.Get("password").value_or("");
+  // A VPN app that logged in with SessionService sends a connect ticket
+  // where a password would go: it is redeemed as such, never hashed.
+  if (absl::StartsWith(secret, kConnectTicketPrefix)) {
+    query.connect_ticket = std::move(secret);
+  } else {
+    query.password = std::move(secret);
+  }
   {
     absl::MutexLock lock(&mu_);
     if (query.username.empty()) {

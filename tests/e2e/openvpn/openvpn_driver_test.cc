@@ -16,6 +16,7 @@
 #include "tests/e2e/openvpn/openvpn_rig.h"
 #include "tests/support/fleet_processes.h"
 #include "tests/support/wait.h"
+#include "warden/v1/session.grpc.pb.h"
 
 namespace warden::testing {
 namespace {
@@ -130,6 +131,37 @@ TEST_F(OpenVpnDriverTest, WrongPasswordIsRefused) {
   EXPECT_EQ(LiveFor("erin"), 0);
   // The password never reaches a log.
   EXPECT_THAT(agent_->process->Log(), ::testing::Not(HasSubstr("not-her-password")));
+}
+
+TEST_F(OpenVpnDriverTest, AConnectTicketStandsInForThePasswordOnce) {
+  CreateUser("frank", 0, v1::EVICT_OLDEST);
+  auto sessions = v1::SessionService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", control_->port), grpc::InsecureChannelCredentials()));
+  v1::LoginRequest login;
+  login.set_username("frank");
+  login.set_password(Password("frank"));
+  v1::LoginResponse logged_in;
+  grpc::Status status = sessions->Login(AdminContext().get(), login, &logged_in);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  v1::IssueConnectTicketRequest issue;
+  issue.set_access_token(logged_in.access_token());
+  v1::IssueConnectTicketResponse ticket;
+  status = sessions->IssueConnectTicket(AdminContext().get(), issue, &ticket);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  OpenVpnRig::Client& a = rig_->StartClient("a", "frank", ticket.ticket());
+  ASSERT_TRUE(rig_->WaitClientConnected(a, absl::Seconds(20))) << rig_->ClientLog(a);
+  ASSERT_TRUE(WaitFor([&] { return LiveFor("frank") == 1; }));
+  EXPECT_EQ(Query(absl::StrCat("SELECT count(*) FROM sessions WHERE family_id = '",
+                               logged_in.family_id(), "' AND state = 'active'")),
+            1);
+
+  // Single-use: a second client with the same ticket is refused.
+  OpenVpnRig::Client& b = rig_->StartClient("b", "frank", ticket.ticket());
+  EXPECT_TRUE(WaitFor([&] { return rig_->ClientExited(b); }, absl::Seconds(20)))
+      << rig_->ClientLog(b);
+  EXPECT_THAT(rig_->ClientLog(b), HasSubstr("AUTH_FAILED"));
+  EXPECT_THAT(agent_->process->Log(), ::testing::Not(HasSubstr(ticket.ticket())));
 }
 
 TEST_F(OpenVpnDriverTest, ControlPlaneAwayRefusesNewLoginsAndKeepsTunnels) {

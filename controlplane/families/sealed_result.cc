@@ -1,0 +1,60 @@
+#include "controlplane/families/sealed_result.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+namespace warden::control::families {
+namespace {
+
+using Key = std::array<unsigned char, crypto_secretbox_KEYBYTES>;
+
+// BLAKE2b keyed by the token, over a fixed context and the request_id.
+Key DeriveKey(absl::string_view refresh_token, absl::string_view request_id) {
+  static constexpr char kContext[] = "warden refresh result v1\n";
+  Key key{};
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, reinterpret_cast<const unsigned char*>(refresh_token.data()),
+                          std::min<size_t>(refresh_token.size(), crypto_generichash_KEYBYTES_MAX),
+                          key.size());
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(kContext),
+                            sizeof(kContext) - 1);
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(request_id.data()),
+                            request_id.size());
+  crypto_generichash_final(&state, key.data(), key.size());
+  return key;
+}
+
+}  // namespace
+
+std::string SealResult(absl::string_view plaintext, absl::string_view refresh_token,
+                       absl::string_view request_id) {
+  Key key = DeriveKey(refresh_token, request_id);
+  std::string out(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plaintext.size(), '\0');
+  auto* nonce = reinterpret_cast<unsigned char*>(out.data());
+  randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
+  crypto_secretbox_easy(nonce + crypto_secretbox_NONCEBYTES,
+                        reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(),
+                        nonce, key.data());
+  sodium_memzero(key.data(), key.size());
+  return out;
+}
+
+absl::StatusOr<std::string> OpenResult(absl::string_view sealed, absl::string_view refresh_token,
+                                       absl::string_view request_id) {
+  constexpr size_t kOverhead = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES;
+  if (sealed.size() < kOverhead) return absl::NotFoundError("no sealed result");
+  Key key = DeriveKey(refresh_token, request_id);
+  const auto* nonce = reinterpret_cast<const unsigned char*>(sealed.data());
+  std::string plaintext(sealed.size() - kOverhead, '\0');
+  const int opened = crypto_secretbox_open_easy(
+      reinterpret_cast<unsigned char*>(plaintext.data()), nonce + crypto_secretbox_NONCEBYTES,
+      sealed.size() - crypto_secretbox_NONCEBYTES, nonce, key.data());
+  sodium_memzero(key.data(), key.size());
+  if (opened != 0) return absl::NotFoundError("the sealed result does not open for this request");
+  return plaintext;
+}
+
+}  // namespace warden::control::families

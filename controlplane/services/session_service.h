@@ -1,0 +1,58 @@
+#pragma once
+
+// SessionService: what VPN apps call to log in, keep their login alive with
+// rotating refresh tokens, and get connect tickets for nodes. Thin: validate,
+// call the family store (and the refresh rule), map the outcome.
+
+#include <memory>
+#include <string>
+
+#include "common/password_hasher.h"
+#include "common/worker_pool.h"
+#include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/store/family_store.h"
+#include "controlplane/store/user_store.h"
+#include "warden/v1/session.grpc.pb.h"
+
+namespace warden::control::services {
+
+struct SessionDependencies {
+  WorkerPool& db_workers;
+  PasswordHasher& hasher;
+  store::UserStore& users;
+  store::FamilyStore& families;
+  dispatch::Dispatcher& dispatcher;
+};
+
+class SessionService final : public v1::SessionService::CallbackService {
+ public:
+  explicit SessionService(SessionDependencies deps);
+
+  grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* ctx, const v1::LoginRequest* request,
+                                  v1::LoginResponse* response) override;
+  grpc::ServerUnaryReactor* Refresh(grpc::CallbackServerContext* ctx,
+                                    const v1::RefreshRequest* request,
+                                    v1::RefreshResponse* response) override;
+  grpc::ServerUnaryReactor* Logout(grpc::CallbackServerContext* ctx,
+                                   const v1::LogoutRequest* request,
+                                   v1::LogoutResponse* response) override;
+  grpc::ServerUnaryReactor* IssueConnectTicket(grpc::CallbackServerContext* ctx,
+                                               const v1::IssueConnectTicketRequest* request,
+                                               v1::IssueConnectTicketResponse* response) override;
+
+ private:
+  absl::Status FinishLogin(const std::string& user_id, const std::string& device_label,
+                           const std::string& peer, v1::LoginResponse* response);
+  absl::Status RefreshOnWorker(grpc::CallbackServerContext* ctx, const v1::RefreshRequest& request,
+                               v1::RefreshResponse* response);
+  // The access token's grant; PERMISSION_DENIED for a disabled user.
+  absl::StatusOr<store::AccessGrant> Authorize(const std::string& access_token);
+  void KickAll(const std::vector<store::QueuedCommand>& queued);
+
+  SessionDependencies deps_;
+  // Verified when the user does not exist, so an unknown username costs the
+  // same time as a wrong password.
+  const std::string decoy_hash_;
+};
+
+}  // namespace warden::control::services

@@ -1,0 +1,163 @@
+#pragma once
+
+// Login session families: a login, its rotating refresh tokens, its access
+// tokens and the connect tickets issued from it. Every token arrives here as
+// the hex SHA-256 of its text; the store never sees a token itself.
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controlplane/families/refresh_rule.h"
+#include "controlplane/model/audit.h"
+#include "controlplane/store/command_store.h"
+#include "controlplane/store/database.h"
+
+namespace warden::control::store {
+
+std::span<const Statement> FamilyStatements();
+
+struct FamilyPolicy {
+  absl::Duration access_ttl = absl::Minutes(15);
+  absl::Duration lifetime = absl::Hours(24 * 30);
+  absl::Duration idle_timeout = absl::Hours(24 * 7);
+  absl::Duration refresh_lease = absl::Seconds(5);
+  absl::Duration ticket_ttl = absl::Seconds(30);
+  int max_tickets_per_user = 10;
+  int max_tickets_total = 1000;
+};
+
+struct FamilyRecord {
+  std::string id;
+  std::string user_id;
+  std::string username;
+  std::string device_label;
+  absl::Time created_at;
+  absl::Time last_seen_at;
+  absl::Time expires_at;
+  std::optional<absl::Time> revoked_at;
+  std::string revoke_reason;
+  int64_t rotations = 0;
+};
+
+struct FamilyPage {
+  std::vector<FamilyRecord> families;
+  // Keyset position of the last family, set when more may follow.
+  std::optional<std::pair<absl::Time, std::string>> last;
+};
+
+struct FamilyFilter {
+  std::string user_id;
+  std::string username;
+  bool include_revoked = false;
+  // keyset: families created before (created_at, id), newest first
+  std::optional<std::pair<absl::Time, std::string>> before;
+  int limit = 100;
+};
+
+struct IssuedLogin {
+  std::string family_id;
+  absl::Time access_expires_at;
+  absl::Time family_expires_at;
+};
+
+// What a refresh token's renewal lease attempt found.
+struct RefreshLease {
+  bool acquired = false;
+  std::string family_id;  // when acquired, or when the token was found
+  std::string user_id;
+  families::PresentedToken token;  // when not acquired
+  std::string sealed_result;       // when the token was spent by this request
+};
+
+struct RotatedTokens {
+  absl::Time access_expires_at;
+};
+
+// The user an access token speaks for.
+struct AccessGrant {
+  std::string family_id;
+  std::string user_id;
+  std::string username;
+  bool user_disabled = false;
+};
+
+struct FamilyRevocation {
+  int families_revoked = 0;
+  std::vector<QueuedCommand> kills;
+};
+
+// Inside the admission transaction: marks a connect ticket used (whatever
+// the admission decides). Returns its user and family, or nullopt when the
+// ticket is unknown, used, expired, or its family is no longer live.
+struct RedeemedTicket {
+  std::string user_id;
+  std::string family_id;
+};
+std::optional<RedeemedTicket> RedeemConnectTicketInTransaction(pqxx::work& tx,
+                                                               const std::string& ticket_hash_hex,
+                                                               const FamilyPolicy& policy);
+bool FamilyStillLiveInTransaction(pqxx::work& tx, const std::string& family_id);
+void RecordSessionFamilyInTransaction(pqxx::work& tx, const std::string& session_id,
+                                      const std::string& family_id);
+
+class FamilyStore {
+ public:
+  FamilyStore(Database& db, FamilyPolicy policy) : db_(db), policy_(policy) {}
+
+  const FamilyPolicy& policy() const { return policy_; }
+
+  // A new family with its first refresh and access tokens; audited.
+  absl::StatusOr<IssuedLogin> Create(const std::string& user_id, const std::string& device_label,
+                                     const std::string& refresh_hash_hex,
+                                     const std::string& access_hash_hex,
+                                     const std::string& client_address);
+
+  // Takes the renewal lease of a current refresh token of a live family,
+  // atomically; or reports what stands in the way.
+  absl::StatusOr<RefreshLease> TakeRefreshLease(const std::string& refresh_hash_hex,
+                                                const std::string& request_hash_hex);
+  // Spends the leased token (only while this request holds its lease:
+  // ABORTED otherwise), keeps `sealed_result` for a retry of the same
+  // request, and stores the new tokens.
+  absl::StatusOr<RotatedTokens> Rotate(const std::string& refresh_hash_hex,
+                                       const std::string& request_hash_hex,
+                                       const std::string& sealed_result,
+                                       const std::string& new_refresh_hash_hex,
+                                       const std::string& new_access_hash_hex);
+
+  // UNAUTHENTICATED for an unknown or expired access token, or a family that
+  // is no longer live. Touches the family's last_seen_at at most once a minute.
+  absl::StatusOr<AccessGrant> Authenticate(const std::string& access_hash_hex);
+
+  // RESOURCE_EXHAUSTED beyond the per-user or total cap of outstanding
+  // connect tickets (expired ones of the user are removed first).
+  absl::StatusOr<absl::Time> IssueConnectTicket(const AccessGrant& grant,
+                                                const std::string& ticket_hash_hex);
+
+  // Revokes a live family; with kill_sessions, queues a kill for each of
+  // its live sessions (with NOTIFY). Audited as `action`.
+  // FAILED_PRECONDITION when already revoked, NOT_FOUND when unknown.
+  absl::StatusOr<FamilyRevocation> Revoke(const model::Actor& actor, const std::string& family_id,
+                                          const std::string& reason, bool kill_sessions,
+                                          const std::string& action = "family.revoke");
+  // Every live family of the user (user_id or username), and their sessions.
+  absl::StatusOr<FamilyRevocation> RevokeAllOfUser(const model::Actor& actor,
+                                                   const std::string& user_id,
+                                                   const std::string& username,
+                                                   const std::string& reason);
+
+  absl::StatusOr<FamilyPage> List(const FamilyFilter& filter);
+
+  // Expired access tokens, and families revoked or expired a week ago.
+  absl::StatusOr<int64_t> Sweep();
+
+ private:
+  Database& db_;
+  const FamilyPolicy policy_;
+};
+
+}  // namespace warden::control::store

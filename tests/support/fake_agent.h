@@ -1,0 +1,106 @@
+#pragma once
+
+// An agent on a raw Attach stream, for in-process tests of the control
+// plane: says Hello, keeps the Welcome, collects the commands that follow and
+// acknowledges them when told.
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "tests/support/wait.h"
+#include "warden/v1/agent.grpc.pb.h"
+
+namespace warden::testing {
+
+class FakeAgent {
+ public:
+  FakeAgent(v1::AgentService::Stub& stub, const std::string& credential,
+            const std::vector<std::string>& drivers,
+            const std::vector<v1::InventorySession>& inventory = {}) {
+    context_.AddMetadata("authorization", absl::StrCat("Bearer ", credential));
+    context_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    stream_ = stub.Attach(&context_);
+    v1::AgentMessage hello;
+    hello.mutable_hello()->set_agent_version("test");
+    for (const std::string& driver : drivers) hello.mutable_hello()->add_drivers(driver);
+    for (const v1::InventorySession& session : inventory) {
+      *hello.mutable_hello()->add_inventory() = session;
+    }
+    stream_->Write(hello);
+    v1::ControlMessage message;
+    while (stream_->Read(&message)) {
+      if (message.has_welcome()) {
+        welcome_ = message.welcome();
+        welcomed_ = true;
+        break;
+      }
+    }
+    reader_ = std::thread([this] {
+      v1::ControlMessage incoming;
+      while (stream_->Read(&incoming)) {
+        if (!incoming.has_command()) continue;
+        absl::MutexLock lock(&mu_);
+        commands_.push_back(incoming.command());
+      }
+    });
+  }
+
+  ~FakeAgent() {
+    context_.TryCancel();
+    reader_.join();
+    (void)stream_->Finish();
+  }
+
+  bool welcomed() const { return welcomed_; }
+  const v1::Welcome& welcome() const { return welcome_; }
+
+  // The first command received so far that matches, waiting up to 10 s.
+  std::optional<v1::Command> WaitForCommand(const std::function<bool(const v1::Command&)>& match) {
+    std::optional<v1::Command> found;
+    WaitFor([&] {
+      absl::MutexLock lock(&mu_);
+      for (const v1::Command& command : commands_) {
+        if (match(command)) {
+          found = command;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+
+  std::optional<v1::Command> WaitForPeerCommand(v1::CommandKind kind,
+                                                const std::string& public_key) {
+    return WaitForCommand([&](const v1::Command& command) {
+      return command.kind() == kind && command.peer().public_key() == public_key;
+    });
+  }
+
+  void Ack(int64_t command_id) {
+    v1::AgentMessage result;
+    result.mutable_result()->set_command_id(command_id);
+    result.mutable_result()->set_ok(true);
+    stream_->Write(result);
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>> stream_;
+  v1::Welcome welcome_;
+  bool welcomed_ = false;
+  std::thread reader_;
+  absl::Mutex mu_;
+  std::vector<v1::Command> commands_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden::testing
