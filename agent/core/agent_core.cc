@@ -74,6 +74,7 @@ AdmitAnswer AgentCore::Admit(const AdmitQuery& query) {
   request.set_client_address(query.client_address);
   if (query.connect_ticket) {
     request.set_connect_ticket(*query.connect_ticket);
+    request.set_claimed_username(query.username);
   } else if (query.password) {
     request.mutable_password()->set_username(query.username);
     request.mutable_password()->set_password(*query.password);

@@ -21,15 +21,13 @@ RefreshDecision DecideRefresh(const PresentedToken& token, absl::Time now, absl:
     // would have been taken.)
     return Busy(token.lease_until - now);
   }
-  if (token.same_request) {
-    if (token.has_sealed_result) return {RefreshVerdict::kRecover};
-    // The same request's result is gone: the newer token was used since, so
-    // this client moved on and an old request is being played back.
-    return {RefreshVerdict::kReplay};
-  }
+  if (token.same_request && token.has_sealed_result) return {RefreshVerdict::kRecover};
   // Another request of the same race that arrived just after the winner
-  // finished: not a replay, but it gets nothing either.
-  if (now - token.rotated_at < grace) return Busy(token.rotated_at + grace - now);
+  // finished (or a late duplicate of the winner): not a replay, but it gets
+  // nothing, and must not come back with this token.
+  if (now - token.rotated_at < grace) return {RefreshVerdict::kJustRotated};
+  // Past the grace: the token is played back. (For the same request, its
+  // result is gone because the newer token was used since.)
   return {RefreshVerdict::kReplay};
 }
 

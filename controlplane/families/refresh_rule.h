@@ -29,7 +29,11 @@ struct PresentedToken {
 enum class RefreshVerdict {
   kSessionMissing,  // UNAUTHENTICATED
   kLeaseBusy,       // ABORTED, retry after `retry_after`
-  kRecover,         // the same request retried: its sealed result
+  // ABORTED without a retry hint: another request rotated this token a
+  // moment ago. Retrying the spent token later would be a replay; the client
+  // must use what that request received.
+  kJustRotated,
+  kRecover,  // the same request retried: its sealed result
   kReplay,          // revoke the family and kill its tunnels
 };
 

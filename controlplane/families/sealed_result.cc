@@ -11,19 +11,22 @@ namespace {
 
 using Key = std::array<unsigned char, crypto_secretbox_KEYBYTES>;
 
-// BLAKE2b keyed by the token, over a fixed context and the request_id.
+// BLAKE2b over a fixed context and the request_id, keyed by the SHA-256 of
+// the whole token (a BLAKE2b key holds at most 64 bytes; the token has 68).
 Key DeriveKey(absl::string_view refresh_token, absl::string_view request_id) {
   static constexpr char kContext[] = "warden refresh result v1\n";
+  std::array<unsigned char, crypto_hash_sha256_BYTES> token_key{};
+  crypto_hash_sha256(token_key.data(), reinterpret_cast<const unsigned char*>(refresh_token.data()),
+                     refresh_token.size());
   Key key{};
   crypto_generichash_state state;
-  crypto_generichash_init(&state, reinterpret_cast<const unsigned char*>(refresh_token.data()),
-                          std::min<size_t>(refresh_token.size(), crypto_generichash_KEYBYTES_MAX),
-                          key.size());
+  crypto_generichash_init(&state, token_key.data(), token_key.size(), key.size());
   crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(kContext),
                             sizeof(kContext) - 1);
   crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(request_id.data()),
                             request_id.size());
   crypto_generichash_final(&state, key.data(), key.size());
+  sodium_memzero(token_key.data(), token_key.size());
   return key;
 }
 

@@ -35,13 +35,16 @@ absl::Status CheckToken(absl::string_view field, absl::string_view token,
       absl::StrCat(field, " must be \"", prefix, "\" followed by 64 lowercase hex digits"));
 }
 
+// The request_id is half of the key that seals a rotation's result for a
+// retry: it must be unguessable, not a counter.
 absl::Status CheckRequestId(absl::string_view request_id) {
-  bool valid = request_id.size() >= 16 && request_id.size() <= 64;
+  bool valid = request_id.size() >= 32 && request_id.size() <= 64;
   for (char c : request_id) valid = valid && (absl::ascii_isalnum(c) || c == '-' || c == '_');
   if (valid) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      "request_id must be 16 to 64 characters of A-Z, a-z, 0-9, '-' and '_', chosen by the "
-      "client for this refresh and sent again unchanged when it retries");
+      "request_id must be 32 to 64 characters of A-Z, a-z, 0-9, '-' and '_' carrying at least "
+      "128 random bits (e.g. 32 random hex digits), new for each refresh and sent again "
+      "unchanged when the client retries it");
 }
 
 absl::Status BadLogin() { return absl::UnauthenticatedError("unknown user or wrong password"); }
@@ -162,11 +165,15 @@ absl::Status SessionService::RefreshOnWorker(grpc::CallbackServerContext* ctx,
                                    {"refresh_token", refresh},
                                    {"access_expires_us", absl::ToUnixMicros(expected_expiry)}};
     absl::StatusOr<store::RotatedTokens> rotated = deps_.families.Rotate(
-        token_hash, request_hash,
+        lease.family_id, token_hash, request_hash,
         families::SealResult(result.dump(), request.refresh_token(), request.request_id()),
         secrets::Sha256Hex(refresh), secrets::Sha256Hex(access));
     if (!rotated.ok() && rotated.status().code() == absl::StatusCode::kAborted) {
       return busy(deps_.families.policy().refresh_lease);
+    }
+    if (!rotated.ok() && rotated.status().code() == absl::StatusCode::kFailedPrecondition) {
+      outcome(v1::SESSION_MISSING);
+      return SessionMissing();
     }
     if (!rotated.ok()) return rotated.status();
     outcome(v1::ROTATED);
@@ -186,6 +193,12 @@ absl::Status SessionService::RefreshOnWorker(grpc::CallbackServerContext* ctx,
       return SessionMissing();
     case families::RefreshVerdict::kLeaseBusy:
       return busy(decision.retry_after);
+    case families::RefreshVerdict::kJustRotated:
+      outcome(v1::LEASE_UNAVAILABLE);
+      return absl::AbortedError(
+          "LEASE_UNAVAILABLE: another request rotated this refresh token a moment ago; do not "
+          "retry with it (that would be taken for a replay): use the tokens that request "
+          "received");
     case families::RefreshVerdict::kRecover: {
       absl::StatusOr<std::string> opened =
           families::OpenResult(lease.sealed_result, request.refresh_token(), request.request_id());
@@ -208,27 +221,34 @@ absl::Status SessionService::RefreshOnWorker(grpc::CallbackServerContext* ctx,
     case families::RefreshVerdict::kReplay:
       break;
   }
-  outcome(v1::REFRESH_TOKEN_MISMATCH);
-  absl::StatusOr<store::FamilyRevocation> revoked =
-      deps_.families.Revoke(model::Actor{"refresh_token_replay"}, lease.family_id,
-                            "refresh_token_replay", /*kill_sessions=*/true, "refresh_token_replay");
+  // The revocation must happen: a deadlock victim (a refresh or admission of
+  // the same family at the same moment) is retried.
+  absl::StatusOr<store::FamilyRevocation> revoked;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    revoked = deps_.families.Revoke(model::Actor{"refresh_token_replay"}, lease.family_id,
+                                    "refresh_token_replay", /*kill_sessions=*/true,
+                                    "refresh_token_replay");
+    if (revoked.ok() || revoked.status().code() != absl::StatusCode::kAborted) break;
+  }
   if (revoked.ok()) {
     KickAll(revoked->kills);
     Log()->warn("refresh token replayed: family={} user={} revoked, {} tunnels killed",
                 lease.family_id, lease.user_id, revoked->kills.size());
   } else if (revoked.status().code() != absl::StatusCode::kFailedPrecondition) {
-    return revoked.status();  // a concurrent replay revoked it already: fine
+    return revoked.status();  // (FAILED_PRECONDITION: a concurrent replay revoked it already)
   }
+  outcome(v1::REFRESH_TOKEN_MISMATCH);
   return absl::UnauthenticatedError(
       "REFRESH_TOKEN_MISMATCH: this refresh token was already used; the login is revoked and "
       "its tunnels are closed. Log in again");
 }
 
-absl::StatusOr<store::AccessGrant> SessionService::Authorize(const std::string& access_token) {
+absl::StatusOr<store::AccessGrant> SessionService::Authorize(const std::string& access_token,
+                                                             bool allow_disabled) {
   WARDEN_RETURN_IF_ERROR(CheckToken("access_token", access_token, kAccessPrefix));
   WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant,
                           deps_.families.Authenticate(secrets::Sha256Hex(access_token)));
-  if (grant.user_disabled) {
+  if (grant.user_disabled && !allow_disabled) {
     return absl::PermissionDeniedError(absl::StrCat("user ", grant.username, " is disabled"));
   }
   return grant;
@@ -247,7 +267,9 @@ grpc::ServerUnaryReactor* SessionService::Logout(grpc::CallbackServerContext* ct
       return absl::InvalidArgumentError(
           absl::StrCat("scope must be CURRENT or FAMILY; got ", request->scope()));
     }
-    WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant, Authorize(request->access_token()));
+    // A disabled user may still end the login.
+    WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant,
+                            Authorize(request->access_token(), /*allow_disabled=*/true));
     const bool kill = request->scope() == v1::FAMILY;
     WARDEN_ASSIGN_OR_RETURN(
         store::FamilyRevocation revoked,

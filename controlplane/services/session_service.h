@@ -45,8 +45,10 @@ class SessionService final : public v1::SessionService::CallbackService {
                            const std::string& peer, v1::LoginResponse* response);
   absl::Status RefreshOnWorker(grpc::CallbackServerContext* ctx, const v1::RefreshRequest& request,
                                v1::RefreshResponse* response);
-  // The access token's grant; PERMISSION_DENIED for a disabled user.
-  absl::StatusOr<store::AccessGrant> Authorize(const std::string& access_token);
+  // The access token's grant; PERMISSION_DENIED for a disabled user unless
+  // `allow_disabled`.
+  absl::StatusOr<store::AccessGrant> Authorize(const std::string& access_token,
+                                               bool allow_disabled = false);
   void KickAll(const std::vector<store::QueuedCommand>& queued);
 
   SessionDependencies deps_;

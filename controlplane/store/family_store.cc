@@ -113,6 +113,12 @@ constexpr Statement kStatements[] = {
      "WHERE t.hash = decode($1, 'hex') AND t.kind = 'connect' AND t.used_at IS NULL "
      "  AND t.expires_at > now() AND f.id = t.family_id "
      "RETURNING t.user_id::text, t.family_id::text, (" WARDEN_FAMILY_LIVE(2) ")"},
+    // Taken before the token row, in the order a revocation takes them.
+    {"families.lock_live",
+     "SELECT 1 FROM login_families WHERE id = $1::uuid AND revoked_at IS NULL "
+     "AND expires_at > now() FOR NO KEY UPDATE"},
+    {"families.active_session",
+     "SELECT 1 FROM sessions WHERE family_id = $1::uuid AND state = 'active' LIMIT 1"},
     {"families.still_live",
      "SELECT 1 FROM login_families WHERE id = $1::uuid AND revoked_at IS NULL "
      "AND expires_at > now()"},
@@ -121,14 +127,15 @@ constexpr Statement kStatements[] = {
      "SELECT user_id::text, revoked_at IS NOT NULL FROM login_families "
      "WHERE id = $1::uuid"},
     {"families.lock_user", "SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE"},
-    // $1 family, $2 actor, $3 reason, $4 audit action
+    // $1 family, $2 actor, $3 reason, $4 audit action. The family's unused
+    // tickets are left to the sweep: redemption refuses them already, and
+    // touching their rows here would deadlock with an admission redeeming one.
     {"families.revoke",
      "WITH f AS (UPDATE login_families SET revoked_at = now(), revoke_reason = $3 "
      "  WHERE id = $1::uuid AND revoked_at IS NULL RETURNING id, user_id), "
      "results AS (UPDATE refresh_tokens SET sealed_result = NULL, lease_until = NULL "
      "  WHERE family_id IN (SELECT id FROM f)), "
      "access AS (DELETE FROM access_tokens WHERE family_id IN (SELECT id FROM f)), "
-     "unused AS (DELETE FROM tickets WHERE family_id IN (SELECT id FROM f) AND used_at IS NULL), "
      "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
      "  SELECT $2, $4, 'family:' || id, jsonb_build_object('user_id', user_id, 'reason', $3::text) "
      "  FROM f) "
@@ -136,7 +143,8 @@ constexpr Statement kStatements[] = {
     {"families.user",
      "SELECT id::text FROM users WHERE id = NULLIF($1, '')::uuid OR username = NULLIF($2, '')"},
     {"families.live_of_user",
-     "SELECT id::text FROM login_families WHERE user_id = $1::uuid AND revoked_at IS NULL"},
+     "SELECT f.id::text FROM login_families f WHERE f.user_id = $1::uuid AND (f.revoked_at IS NULL "
+     "OR EXISTS (SELECT 1 FROM sessions s WHERE s.family_id = f.id AND s.state = 'active'))"},
     {"families.list",
      "SELECT f.id::text, f.user_id::text, u.username, f.device_label, epoch_us(f.created_at), "
      "epoch_us(f.last_seen_at), epoch_us(f.expires_at), epoch_us(f.revoked_at), f.revoke_reason, "
@@ -186,12 +194,19 @@ absl::StatusOr<FamilyRevocation> RevokeInTransaction(pqxx::work& tx, const model
   if (owner.empty()) return absl::NotFoundError(absl::StrCat("family ", family_id, " not found"));
   tx.exec_prepared("families.lock_user", owner[0][0].as<std::string>());
   FamilyRevocation revocation;
-  if (tx.exec_prepared("families.revoke", family_id, actor.name, reason, action).empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("family ", family_id, " is already revoked"));
-  }
-  revocation.families_revoked = 1;
-  if (kill_sessions)
+  revocation.families_revoked =
+      tx.exec_prepared("families.revoke", family_id, actor.name, reason, action).empty() ? 0 : 1;
+  // A family ended by Logout CURRENT may still have tunnels: they can be
+  // killed later. (Sessions already being killed are not killed again.)
+  const bool already_revoked = revocation.families_revoked == 0;
+  const bool has_active = !tx.exec_prepared("families.active_session", family_id).empty();
+  if (kill_sessions && (!already_revoked || has_active)) {
     revocation.kills = KillFamilySessionsInTransaction(tx, actor, family_id, reason);
+  }
+  if (already_revoked && revocation.kills.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("family ", family_id, " is already revoked and has no live sessions"));
+  }
   return revocation;
 }
 
@@ -271,19 +286,22 @@ absl::StatusOr<RefreshLease> FamilyStore::TakeRefreshLease(const std::string& re
       });
 }
 
-absl::StatusOr<RotatedTokens> FamilyStore::Rotate(const std::string& refresh_hash_hex,
+absl::StatusOr<RotatedTokens> FamilyStore::Rotate(const std::string& family_id,
+                                                  const std::string& refresh_hash_hex,
                                                   const std::string& request_hash_hex,
                                                   const std::string& sealed_result,
                                                   const std::string& new_refresh_hash_hex,
                                                   const std::string& new_access_hash_hex) {
   return db_.Transact(
       {.operation = "rotate refresh token"}, [&](pqxx::work& tx) -> absl::StatusOr<RotatedTokens> {
+        if (tx.exec_prepared("families.lock_live", family_id).empty()) {
+          return absl::FailedPreconditionError("the login ended during the refresh");
+        }
         pqxx::result spent = tx.exec_prepared("families.spend", refresh_hash_hex, request_hash_hex,
                                               absl::BytesToHexString(sealed_result));
         if (spent.empty()) {
           return absl::AbortedError("the renewal lease ran out before the rotation finished");
         }
-        const std::string family_id = spent[0][0].as<std::string>();
         tx.exec_prepared("families.drop_older_results", family_id, refresh_hash_hex);
         pqxx::result access =
             tx.exec_prepared("families.successor", family_id, new_refresh_hash_hex,
@@ -360,6 +378,7 @@ absl::StatusOr<FamilyRevocation> FamilyStore::RevokeAllOfUser(const model::Actor
         for (const auto& row : tx.exec_prepared("families.live_of_user", id)) {
           absl::StatusOr<FamilyRevocation> one = RevokeInTransaction(
               tx, actor, row[0].as<std::string>(), reason, /*kill_sessions=*/true, "family.revoke");
+          if (!one.ok() && one.status().code() == absl::StatusCode::kFailedPrecondition) continue;
           if (!one.ok()) return one.status();
           total.families_revoked += one->families_revoked;
           total.kills.insert(total.kills.end(), one->kills.begin(), one->kills.end());

@@ -123,7 +123,9 @@ class FamilyStore {
   // Spends the leased token (only while this request holds its lease:
   // ABORTED otherwise), keeps `sealed_result` for a retry of the same
   // request, and stores the new tokens.
-  absl::StatusOr<RotatedTokens> Rotate(const std::string& refresh_hash_hex,
+  // FAILED_PRECONDITION when the family was revoked meanwhile.
+  absl::StatusOr<RotatedTokens> Rotate(const std::string& family_id,
+                                       const std::string& refresh_hash_hex,
                                        const std::string& request_hash_hex,
                                        const std::string& sealed_result,
                                        const std::string& new_refresh_hash_hex,
@@ -139,8 +141,9 @@ class FamilyStore {
                                                 const std::string& ticket_hash_hex);
 
   // Revokes a live family; with kill_sessions, queues a kill for each of
-  // its live sessions (with NOTIFY). Audited as `action`.
-  // FAILED_PRECONDITION when already revoked, NOT_FOUND when unknown.
+  // its live sessions (with NOTIFY), also when the family was revoked before
+  // without them. Audited as `action`. FAILED_PRECONDITION when already
+  // revoked with nothing left to kill, NOT_FOUND when unknown.
   absl::StatusOr<FamilyRevocation> Revoke(const model::Actor& actor, const std::string& family_id,
                                           const std::string& reason, bool kill_sessions,
                                           const std::string& action = "family.revoke");

@@ -246,8 +246,7 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
     // Checked again under the user's lock, which a revocation also takes:
     // a family revoked while this admission waited admits nothing.
     if (!FamilyStillLiveInTransaction(tx, family_id)) {
-      return DenyTicket(tx, request, result.user_id, "the login of this connect ticket ended",
-                        result);
+      return DenyTicket(tx, request, result.user_id, "the connect ticket is not valid", result);
     }
     if (!request.user.username.empty() && request.user.username != result.username) {
       return DenyTicket(tx, request, result.user_id, "the connect ticket belongs to another user",

@@ -28,11 +28,16 @@ using ::testing::HasSubstr;
 
 constexpr char kPassword[] = "correct horse battery";
 
+// A request_id: long enough to pass as random (the tests need them stable).
+std::string Rid(const std::string& name) {
+  return absl::StrCat(name, "-3f9c0a7e5b1d4c2f8a6e0b9d7c5a3e1f");
+}
+
 class SessionFamiliesTest : public ControlPlaneTest {
  protected:
   void ConfigureControlPlane(control::ControlPlaneConfig& config) override {
     // Short, so that a spent token presented again is a replay within the test.
-    config.refresh_lease = absl::Seconds(1);
+    config.refresh_lease = absl::Seconds(2);
   }
   void SetUp() override {
     ControlPlaneTest::SetUp();
@@ -97,11 +102,12 @@ class SessionFamiliesTest : public ControlPlaneTest {
   }
 
   v1::AdmitResponse AdmitWithTicket(const TestNode& node, const std::string& ticket,
-                                    const std::string& key) {
+                                    const std::string& key, const std::string& typed = "") {
     v1::AdmitRequest request;
     request.set_protocol(v1::OPENVPN);
     request.set_session_key(key);
     request.set_connect_ticket(ticket);
+    request.set_claimed_username(typed);
     v1::AdmitResponse response;
     grpc::Status status = fleet_->Admit(node.credential, request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
@@ -182,7 +188,7 @@ TEST_F(SessionFamiliesTest, LoginErrorsSayWhatWasWrongAndNoMore) {
 
 TEST_F(SessionFamiliesTest, RefreshRotatesAndTheOldTokenIsSpent) {
   v1::LoginResponse login = LoginOk();
-  RefreshResult rotated = Refresh(login.refresh_token(), "request-0000000001");
+  RefreshResult rotated = Refresh(login.refresh_token(), Rid("request-0000000001"));
   ASSERT_TRUE(rotated.status.ok()) << rotated.status.error_message();
   EXPECT_EQ(rotated.outcome, "ROTATED");
   EXPECT_EQ(rotated.response.outcome(), v1::ROTATED);
@@ -195,7 +201,7 @@ TEST_F(SessionFamiliesTest, RefreshRotatesAndTheOldTokenIsSpent) {
   EXPECT_TRUE(IssueTicket(rotated.response.access_token(), &ticket).ok());
   EXPECT_TRUE(IssueTicket(login.access_token(), &ticket).ok());
 
-  RefreshResult again = Refresh(rotated.response.refresh_token(), "request-0000000002");
+  RefreshResult again = Refresh(rotated.response.refresh_token(), Rid("request-0000000002"));
   ASSERT_TRUE(again.status.ok()) << again.status.error_message();
   EXPECT_EQ(Count(absl::StrCat("SELECT rotations FROM login_families WHERE id = '",
                                login.family_id(), "'")),
@@ -212,11 +218,11 @@ TEST_F(SessionFamiliesTest, RefreshOutcomesForBadTokens) {
   };
   const std::string unknown = "wrt_" + std::string(64, 'a');
   const std::vector<Case> cases = {
-      {"not-a-token", "request-0000000001", grpc::StatusCode::INVALID_ARGUMENT, ""},
-      {"wrt_ABC", "request-0000000001", grpc::StatusCode::INVALID_ARGUMENT, ""},
-      {login.access_token(), "request-0000000001", grpc::StatusCode::INVALID_ARGUMENT, ""},
+      {"not-a-token", Rid("request-0000000001"), grpc::StatusCode::INVALID_ARGUMENT, ""},
+      {"wrt_ABC", Rid("request-0000000001"), grpc::StatusCode::INVALID_ARGUMENT, ""},
+      {login.access_token(), Rid("request-0000000001"), grpc::StatusCode::INVALID_ARGUMENT, ""},
       {login.refresh_token(), "short", grpc::StatusCode::INVALID_ARGUMENT, ""},
-      {unknown, "request-0000000001", grpc::StatusCode::UNAUTHENTICATED, "SESSION_MISSING"},
+      {unknown, Rid("request-0000000001"), grpc::StatusCode::UNAUTHENTICATED, "SESSION_MISSING"},
   };
   for (const Case& c : cases) {
     RefreshResult result = Refresh(c.token, c.request_id);
@@ -228,19 +234,19 @@ TEST_F(SessionFamiliesTest, RefreshOutcomesForBadTokens) {
   // An unknown token and a revoked family's token read the same.
   v1::LogoutResponse logout;
   ASSERT_TRUE(Logout(login.access_token(), v1::CURRENT, &logout).ok());
-  RefreshResult revoked = Refresh(login.refresh_token(), "request-0000000003");
+  RefreshResult revoked = Refresh(login.refresh_token(), Rid("request-0000000003"));
   EXPECT_EQ(revoked.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(revoked.outcome, "SESSION_MISSING");
   EXPECT_EQ(revoked.status.error_message(),
-            Refresh(unknown, "request-0000000004").status.error_message());
+            Refresh(unknown, Rid("request-0000000004")).status.error_message());
 }
 
 TEST_F(SessionFamiliesTest, ARetryWithTheSameRequestIdRecoversTheRotation) {
   v1::LoginResponse login = LoginOk();
-  RefreshResult first = Refresh(login.refresh_token(), "retry-request-0001");
+  RefreshResult first = Refresh(login.refresh_token(), Rid("retry-request-0001"));
   ASSERT_TRUE(first.status.ok());
   // The answer was lost; the client retries the same request.
-  RefreshResult retry = Refresh(login.refresh_token(), "retry-request-0001");
+  RefreshResult retry = Refresh(login.refresh_token(), Rid("retry-request-0001"));
   ASSERT_TRUE(retry.status.ok()) << retry.status.error_message();
   EXPECT_EQ(retry.outcome, "ROTATED");
   EXPECT_TRUE(retry.response.recovered());
@@ -250,19 +256,20 @@ TEST_F(SessionFamiliesTest, ARetryWithTheSameRequestIdRecoversTheRotation) {
 
   // Once the newer token is used, the old request has nothing to recover:
   // playing it back is a replay.
-  ASSERT_TRUE(Refresh(first.response.refresh_token(), "retry-request-0002").status.ok());
-  RefreshResult stale = Refresh(login.refresh_token(), "retry-request-0001");
+  ASSERT_TRUE(Refresh(first.response.refresh_token(), Rid("retry-request-0002")).status.ok());
+  absl::SleepFor(absl::Milliseconds(2200));  // past the lease: not a late duplicate
+  RefreshResult stale = Refresh(login.refresh_token(), Rid("retry-request-0001"));
   EXPECT_EQ(stale.outcome, "REFRESH_TOKEN_MISMATCH");
   EXPECT_TRUE(FamilyRevoked(login.family_id()));
 }
 
-TEST_F(SessionFamiliesTest, AnotherRequestWithASpentTokenWithinTheLeaseIsBusyNotReplay) {
+TEST_F(SessionFamiliesTest, AnotherRequestWithASpentTokenWithinTheLeaseIsToldOffNotReplay) {
   v1::LoginResponse login = LoginOk();
-  ASSERT_TRUE(Refresh(login.refresh_token(), "winner-request-001").status.ok());
-  RefreshResult loser = Refresh(login.refresh_token(), "loser-request-0001");
+  ASSERT_TRUE(Refresh(login.refresh_token(), Rid("winner-request-001")).status.ok());
+  RefreshResult loser = Refresh(login.refresh_token(), Rid("loser-request-0001"));
   EXPECT_EQ(loser.status.error_code(), grpc::StatusCode::ABORTED);
   EXPECT_EQ(loser.outcome, "LEASE_UNAVAILABLE");
-  EXPECT_THAT(loser.status.error_message(), HasSubstr("retry in"));
+  EXPECT_THAT(loser.status.error_message(), HasSubstr("do not retry"));
   EXPECT_FALSE(FamilyRevoked(login.family_id()));
 }
 
@@ -284,10 +291,10 @@ TEST_F(SessionFamiliesTest, ReplayRevokesTheFamilyKillsItsTunnelsOnEveryNodeAndA
                                login.family_id(), "'")),
             2);
 
-  RefreshResult rotated = Refresh(login.refresh_token(), "honest-request-01");
+  RefreshResult rotated = Refresh(login.refresh_token(), Rid("honest-request-01"));
   ASSERT_TRUE(rotated.status.ok());
-  absl::SleepFor(absl::Milliseconds(1200));  // past the lease: no race to excuse it
-  RefreshResult replay = Refresh(login.refresh_token(), "thief-request-0001");
+  absl::SleepFor(absl::Milliseconds(2200));  // past the lease: no race to excuse it
+  RefreshResult replay = Refresh(login.refresh_token(), Rid("thief-request-0001"));
   EXPECT_EQ(replay.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(replay.outcome, "REFRESH_TOKEN_MISMATCH");
   EXPECT_TRUE(FamilyRevoked(login.family_id()));
@@ -313,7 +320,7 @@ TEST_F(SessionFamiliesTest, ReplayRevokesTheFamilyKillsItsTunnelsOnEveryNodeAndA
                                login.family_id(), "'")),
             1);
   // The newest token of the family is dead too, and so is the access token.
-  EXPECT_EQ(Refresh(rotated.response.refresh_token(), "honest-request-02").outcome,
+  EXPECT_EQ(Refresh(rotated.response.refresh_token(), Rid("honest-request-02")).outcome,
             "SESSION_MISSING");
   std::string ticket;
   EXPECT_EQ(IssueTicket(rotated.response.access_token(), &ticket).error_code(),
@@ -344,6 +351,14 @@ TEST_F(SessionFamiliesTest, LogoutCurrentEndsTheLoginAndFamilyAlsoKillsItsTunnel
                   "AND state = 'closing'"),
             1);
   EXPECT_FALSE(FamilyRevoked(LoginOk().family_id())) << "alice can log in again";
+
+  // The first login's tunnel can still be ended with its family.
+  v1::RevokeFamilyRequest revoke;
+  revoke.set_family_id(first.family_id());
+  v1::RevokeFamilyResponse revoked;
+  ASSERT_TRUE(fleet_->admin().RevokeFamily(fleet_->AdminContext().get(), revoke, &revoked).ok());
+  EXPECT_EQ(revoked.families_revoked(), 0);
+  EXPECT_EQ(revoked.sessions_killed(), 1);
 }
 
 TEST_F(SessionFamiliesTest, ATicketAdmitsOnceAndTheSessionRemembersItsFamily) {
@@ -362,6 +377,14 @@ TEST_F(SessionFamiliesTest, ATicketAdmitsOnceAndTheSessionRemembersItsFamily) {
   ASSERT_TRUE(fleet_->admin().ListSessions(fleet_->AdminContext().get(), list, &sessions).ok());
   ASSERT_EQ(sessions.sessions_size(), 1);
   EXPECT_EQ(sessions.sessions(0).family_id(), login.family_id());
+
+  fleet_->CreateUser("bob", 1, v1::EVICT_OLDEST, 0, kPassword);
+  v1::AdmitResponse as_bob =
+      AdmitWithTicket(node, TicketOk(login.access_token()), "ovpn:b:1", "bob");
+  ASSERT_TRUE(as_bob.has_denied()) << "alice's ticket with the username bob";
+  EXPECT_EQ(as_bob.denied().reason(), v1::BAD_CREDENTIALS);
+  EXPECT_TRUE(
+      AdmitWithTicket(node, TicketOk(login.access_token()), "ovpn:a:5", "Alice").has_admitted());
 
   v1::AdmitResponse reused = AdmitWithTicket(node, ticket, "ovpn:a:2");
   ASSERT_TRUE(reused.has_denied());
@@ -435,7 +458,7 @@ TEST_F(SessionFamiliesTest, AdminListsAndRevokesFamilies) {
   v1::LoginResponse first = LoginOk();
   v1::LoginResponse second = LoginOk();
   ASSERT_TRUE(AdmitWithTicket(node, TicketOk(first.access_token()), "ovpn:a:1").has_admitted());
-  ASSERT_TRUE(Refresh(first.refresh_token(), "request-0000000001").status.ok());
+  ASSERT_TRUE(Refresh(first.refresh_token(), Rid("request-0000000001")).status.ok());
 
   v1::ListFamiliesRequest list;
   list.set_username("alice");
@@ -475,7 +498,7 @@ TEST_F(SessionFamiliesTest, AdminListsAndRevokesFamilies) {
 TEST_F(SessionFamiliesTest, TheDatabaseHoldsNoTokenTicketOrPasswordInPlainText) {
   TestNode node = fleet_->CreateNode("ams-1");
   v1::LoginResponse login = LoginOk();
-  RefreshResult rotated = Refresh(login.refresh_token(), "request-0000000001");
+  RefreshResult rotated = Refresh(login.refresh_token(), Rid("request-0000000001"));
   ASSERT_TRUE(rotated.status.ok());
   const std::string used = TicketOk(rotated.response.access_token());
   const std::string unused = TicketOk(rotated.response.access_token());
@@ -525,7 +548,7 @@ TEST_F(RefreshRaceTest, TwentyConcurrentRefreshesRotateOnceWithoutAFalseReplay) 
   for (int i = 0; i < 20; ++i) {
     callers.emplace_back([&, i] {
       RefreshResult result =
-          Refresh(login.refresh_token(), absl::StrCat("race-request-", 1000 + i));
+          Refresh(login.refresh_token(), Rid(absl::StrCat("race-request-", 1000 + i)));
       absl::MutexLock lock(&mu);
       ++outcomes[result.outcome];
     });

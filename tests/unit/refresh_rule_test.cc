@@ -47,16 +47,16 @@ TEST(RefreshRuleTest, TheSameRequestRecoversItsResultUntilTheSuccessorIsUsed) {
   EXPECT_EQ(DecideRefresh(spent, kNow, kGrace).verdict, RefreshVerdict::kRecover);
   spent.has_sealed_result = false;
   EXPECT_EQ(DecideRefresh(spent, kNow, kGrace).verdict, RefreshVerdict::kReplay);
+  spent.rotated_at = kNow - absl::Seconds(1);  // a late duplicate of the winner
+  EXPECT_EQ(DecideRefresh(spent, kNow, kGrace).verdict, RefreshVerdict::kJustRotated);
 }
 
-TEST(RefreshRuleTest, AnotherRequestIsBusyWithinTheGraceAndAReplayAfter) {
+TEST(RefreshRuleTest, AnotherRequestIsToldOffWithinTheGraceAndAReplayAfter) {
   PresentedToken spent = LiveToken();
   spent.spent = true;
   spent.has_sealed_result = true;  // someone else's
   spent.rotated_at = kNow - absl::Seconds(2);
-  RefreshDecision decision = DecideRefresh(spent, kNow, kGrace);
-  EXPECT_EQ(decision.verdict, RefreshVerdict::kLeaseBusy);
-  EXPECT_EQ(decision.retry_after, absl::Seconds(3));
+  EXPECT_EQ(DecideRefresh(spent, kNow, kGrace).verdict, RefreshVerdict::kJustRotated);
   spent.rotated_at = kNow - kGrace;
   EXPECT_EQ(DecideRefresh(spent, kNow, kGrace).verdict, RefreshVerdict::kReplay);
 }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "common/secrets.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -504,6 +505,19 @@ void OpenVpnDriver::OnConnect(const ClientEvent& event) {
       client.cid = event.cid;
       client.key = KeyFor(event.cid);
       client.state = ClientState::kAuthorizing;
+    }
+    if (query.connect_ticket) {
+      const std::string digest = secrets::Sha256Hex(*query.connect_ticket);
+      if (reauth && client.state == ClientState::kAuthorized && !client.ticket_digest.empty() &&
+          client.username == query.username &&
+          secrets::ConstantTimeEquals(client.ticket_digest, digest)) {
+        // A renegotiation of a live session, with the ticket it was admitted
+        // with: the driver vouches for the user, and the control plane
+        // confirms the session is still live (or refuses if it was killed).
+        query.connect_ticket.reset();
+      } else {
+        client.ticket_digest = digest;
+      }
     }
     client.username = query.username;
     client.device_label = DeviceLabel(event.env, query.username);

@@ -76,6 +76,9 @@ class OpenVpnDriver final : public Driver {
     int64_t tx_bytes = 0;
     std::string kill_reason;
     absl::Time kill_acked_at;
+    // SHA-256 of the connect ticket the client logged in with: OpenVPN
+    // clients send the same (spent) secret again on every renegotiation.
+    std::string ticket_digest;
   };
   // A CONNECT or REAUTH that waits for its answer.
   struct PendingDecision {

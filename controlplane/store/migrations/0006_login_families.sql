@@ -38,6 +38,7 @@ CREATE TABLE access_tokens (
   expires_at timestamptz NOT NULL
 );
 CREATE INDEX access_tokens_expiry ON access_tokens (expires_at);
+CREATE INDEX access_tokens_family ON access_tokens (family_id);
 
 -- Connect tickets belong to a family; sessions remember the family whose
 -- ticket opened them, so revoking the family finds its tunnels.
@@ -46,3 +47,5 @@ CREATE INDEX tickets_connect_user ON tickets (user_id, expires_at)
   WHERE kind = 'connect' AND used_at IS NULL;
 ALTER TABLE sessions ADD COLUMN family_id uuid REFERENCES login_families (id) ON DELETE SET NULL;
 CREATE INDEX sessions_family_live ON sessions (family_id) WHERE state <> 'closed';
+-- Deleting a swept family clears the reference in its closed sessions too.
+CREATE INDEX sessions_family ON sessions (family_id) WHERE family_id IS NOT NULL;
