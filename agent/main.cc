@@ -18,6 +18,7 @@
 #include "agent/link/control_link.h"
 #include "agent/link/enrollment.h"
 #include "common/logging.h"
+#include "common/tls.h"
 
 namespace {
 
@@ -66,6 +67,9 @@ int main(int argc, char** argv) {
   int admit_timeout_ms = 5000;
   std::string log_level = "info";
   std::string log_format = "text";
+  warden::tls::ClientTlsFiles tls_files;
+  std::string server_name;
+  bool insecure = false;
 
   CLI::App app{"warden-agent: enforces Warden's decisions on a VPN node"};
   app.option_defaults()->always_capture_default();
@@ -96,6 +100,20 @@ int main(int argc, char** argv) {
                  "how long a new connection waits for the control plane's answer")
       ->envname("WARDEN_AGENT_ADMIT_TIMEOUT_MS")
       ->check(CLI::Range(50, 60000));
+  app.add_option("--ca", tls_files.ca,
+                 "CA (PEM) that signed warden-control's certificate "
+                 "(default: the system's roots)")
+      ->envname("WARDEN_AGENT_CA");
+  app.add_option("--cert", tls_files.cert, "this node's client certificate (PEM), for mTLS")
+      ->envname("WARDEN_AGENT_CERT");
+  app.add_option("--key", tls_files.key, "the client certificate's private key (PEM)")
+      ->envname("WARDEN_AGENT_KEY");
+  app.add_option("--server-name", server_name,
+                 "the name to expect in warden-control's certificate (default: the host of "
+                 "--control)")
+      ->envname("WARDEN_AGENT_SERVER_NAME");
+  app.add_flag("--insecure", insecure, "connect in plaintext (no TLS): private networks and tests")
+      ->envname("WARDEN_AGENT_INSECURE");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("WARDEN_AGENT_LOG_LEVEL");
   app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_AGENT_LOG_FORMAT");
@@ -127,9 +145,25 @@ int main(int argc, char** argv) {
   warden::v1::NodeFacts facts;
   facts.set_hostname(host);
   facts.set_agent_version(WARDEN_VERSION);
-  auto credentials = grpc::InsecureChannelCredentials();
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (insecure) {
+    if (!tls_files.ca.empty() || !tls_files.cert.empty()) {
+      log->critical("--insecure cannot be combined with --ca, --cert or --key");
+      return 2;
+    }
+    log->warn(
+        "connecting in PLAINTEXT (--insecure): the node credential crosses the network "
+        "unencrypted");
+  } else {
+    auto tls = warden::tls::MakeChannelCredentials(tls_files);
+    if (!tls.ok()) {
+      log->critical("{}", tls.status().message());
+      return 2;
+    }
+    credentials = *tls;
+  }
   absl::StatusOr<std::string> credential = warden::agent::EnsureCredential(
-      state_dir, enroll_ticket, control, credentials, facts, absl::Minutes(10));
+      state_dir, enroll_ticket, control, credentials, server_name, facts, absl::Minutes(10));
   if (!credential.ok()) {
     log->critical("cannot obtain a node credential: {}", credential.status().message());
     return 1;
@@ -147,6 +181,7 @@ int main(int argc, char** argv) {
                                  .agent_version = WARDEN_VERSION,
                                  .drivers = driver_names,
                                  .channel_credentials = credentials,
+                                 .server_name = server_name,
                                  .admit_timeout = absl::Milliseconds(admit_timeout_ms)},
       core);
   core.SetLink(&link);

@@ -7,10 +7,12 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/password_hasher.h"
 #include "common/status_macros.h"
+#include "common/tls.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/admitter.h"
 #include "controlplane/dispatch/dispatcher.h"
@@ -66,6 +68,61 @@ std::string DefaultReplicaId() {
   return absl::StrCat(host, ":", ::getpid());
 }
 
+absl::Status CheckTransportConfig(const ControlPlaneConfig& config) {
+  const bool tls = !config.tls_cert.empty() || !config.tls_key.empty();
+  if (config.insecure && (tls || !config.client_ca.empty())) {
+    return absl::InvalidArgumentError(
+        "--insecure cannot be combined with --tls-cert, --tls-key "
+        "or --client-ca");
+  }
+  if (!config.insecure && (config.tls_cert.empty() || config.tls_key.empty())) {
+    return absl::InvalidArgumentError(
+        "give --tls-cert and --tls-key (PEM files), or --insecure to serve plaintext on a "
+        "private network");
+  }
+  if (!config.admin_listen.empty() && config.admin_listen == config.agent_listen &&
+      !absl::EndsWith(config.admin_listen, ":0")) {
+    return absl::InvalidArgumentError("--admin-listen and --agent-listen must differ");
+  }
+  return absl::OkStatus();
+}
+
+tls::ClientCertificates ClientCertificatesFor(const ControlPlaneConfig& config, bool agent_port) {
+  if (config.client_ca.empty()) return tls::ClientCertificates::kNone;
+  return agent_port ? tls::ClientCertificates::kRequireAndVerify
+                    : tls::ClientCertificates::kRequestAndVerify;
+}
+
+// A started server for `services` on `address`; `port` gets the bound port.
+absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const ControlPlaneConfig& config,
+                                                    const std::string& address,
+                                                    const std::vector<grpc::Service*>& services,
+                                                    tls::ClientCertificates client_certificates,
+                                                    int& port) {
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (config.insecure) {
+    Log()->warn(
+        "{}: serving PLAINTEXT (--insecure): credentials, tokens and passwords cross "
+        "the network unencrypted; use it only on a private network or in tests",
+        address);
+  } else {
+    WARDEN_ASSIGN_OR_RETURN(
+        credentials, tls::MakeServerCredentials(tls::ServerTlsFiles{.cert = config.tls_cert,
+                                                                    .key = config.tls_key,
+                                                                    .client_ca = config.client_ca},
+                                                client_certificates));
+  }
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, credentials, &port);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen on ", address, " (address in use or invalid?)"));
+  }
+  return server;
+}
+
 }  // namespace
 
 struct ControlPlane::Parts {
@@ -91,7 +148,9 @@ struct ControlPlane::Parts {
   std::unique_ptr<services::AgentService> agent;
   std::unique_ptr<services::SessionService> session;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<grpc::Server> agent_server;  // when the agent API has a port of its own
   std::unique_ptr<HealthMonitor> health;
+  std::unique_ptr<HealthMonitor> agent_health;
   absl::Notification stop_sweeping;
   std::thread ticket_sweeper;
   bool stopped = false;
@@ -106,6 +165,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   if (config.database_url.empty()) {
     return absl::InvalidArgumentError("--database-url (WARDEN_DATABASE_URL) is required");
   }
+  WARDEN_RETURN_IF_ERROR(CheckTransportConfig(config));
   if (config.db_pool_size < 1 || config.db_pool_size > 1000) {
     return absl::InvalidArgumentError("--db-pool-size must be between 1 and 1000");
   }
@@ -185,7 +245,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .dispatcher = *parts.dispatcher,
                                   .events = *parts.events,
                                   .heartbeat_interval = config.heartbeat_interval});
-  parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(*parts.nodes);
+  parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
+      *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
   parts.admitter = std::make_unique<admission::Admitter>(
       *parts.sessions, *parts.users, *parts.hasher, *parts.db_workers, RealClock::Get(),
       config.family_idle_timeout);
@@ -206,30 +267,49 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &plane->port_);
-  builder.RegisterService(parts.admin.get());
-  builder.RegisterService(parts.agent.get());
-  builder.RegisterService(parts.session.get());
-  parts.server = builder.BuildAndStart();
-  if (parts.server == nullptr || plane->port_ == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot listen on ", config.listen, " (address in use or invalid?)"));
+  const bool split = !config.admin_listen.empty() || !config.agent_listen.empty();
+  const std::string admin_address =
+      config.admin_listen.empty() ? config.listen : config.admin_listen;
+  const std::string agent_address =
+      config.agent_listen.empty() ? config.listen : config.agent_listen;
+  std::vector<grpc::Service*> admin_services{parts.admin.get(), parts.session.get()};
+  std::vector<std::string> admin_names{"", v1::AdminService::service_full_name(),
+                                       v1::SessionService::service_full_name()};
+  if (!split) {
+    admin_services.push_back(parts.agent.get());
+    admin_names.push_back(v1::AgentService::service_full_name());
   }
-  parts.health = std::make_unique<HealthMonitor>(
-      *parts.db, parts.server->GetHealthCheckService(),
-      std::vector<std::string>{"", v1::AdminService::service_full_name(),
-                               v1::AgentService::service_full_name(),
-                               v1::SessionService::service_full_name()},
-      config.health_interval);
+  // On a shared port a client certificate is asked for but not required
+  // (admins need none); the agent service insists on it itself.
+  WARDEN_ASSIGN_OR_RETURN(parts.server,
+                          Serve(config, admin_address, admin_services,
+                                split ? tls::ClientCertificates::kNone
+                                      : ClientCertificatesFor(config, /*agent_port=*/false),
+                                plane->port_));
+  parts.health = std::make_unique<HealthMonitor>(*parts.db, parts.server->GetHealthCheckService(),
+                                                 admin_names, config.health_interval);
   parts.health->Start();
+  if (split) {
+    WARDEN_ASSIGN_OR_RETURN(
+        parts.agent_server,
+        Serve(config, agent_address, {parts.agent.get()},
+              ClientCertificatesFor(config, /*agent_port=*/true), plane->agent_port_));
+    parts.agent_health = std::make_unique<HealthMonitor>(
+        *parts.db, parts.agent_server->GetHealthCheckService(),
+        std::vector<std::string>{"", v1::AgentService::service_full_name()},
+        config.health_interval);
+    parts.agent_health->Start();
+    Log()->info("agent API on {} (port {})", agent_address, plane->agent_port_);
+  } else {
+    plane->agent_port_ = plane->port_;
+  }
   parts.ticket_sweeper = std::thread([&parts] {
     while (!parts.stop_sweeping.WaitForNotificationWithTimeout(absl::Minutes(1))) {
       (void)parts.tickets->Sweep();
       (void)parts.families->Sweep();
     }
   });
-  Log()->info("serving on {} (port {})", config.listen, plane->port_);
+  Log()->info("serving on {} (port {})", admin_address, plane->port_);
   return plane;
 }
 
@@ -238,6 +318,7 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   if (parts.stopped) return;
   parts.stopped = true;
   parts.health.reset();
+  parts.agent_health.reset();
   if (parts.ticket_sweeper.joinable()) {
     parts.stop_sweeping.Notify();
     parts.ticket_sweeper.join();
@@ -251,8 +332,12 @@ void ControlPlane::Shutdown(absl::Duration grace) {
     // running meanwhile, so every reactor is finished before the pools stop.
     parts.server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
   }
+  if (parts.agent_server) {
+    parts.agent_server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+  }
   if (parts.db_workers) parts.db_workers->Shutdown();
   parts.server.reset();
+  parts.agent_server.reset();
 }
 
 }  // namespace warden::control

@@ -20,6 +20,16 @@ namespace warden::control {
 
 struct ControlPlaneConfig {
   std::string listen = "127.0.0.1:50051";
+  // Separate ports for the admin API (AdminService, SessionService) and the
+  // agent API; "" = `listen`. One port serves everything unless either is set.
+  std::string admin_listen;
+  std::string agent_listen;
+  // TLS: server certificate and key (PEM). With client_ca, agents must
+  // present a client certificate naming their node. Plaintext needs insecure.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string client_ca;
+  bool insecure = false;
   std::string database_url;
   int db_pool_size = 8;
   absl::Duration db_acquire_timeout = absl::Seconds(2);
@@ -58,7 +68,9 @@ class ControlPlane {
   // Stops accepting calls, lets running ones finish (up to `grace`), stops.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
+  // The admin API's port (the only one unless the agent API is separate).
   int port() const { return port_; }
+  int agent_port() const { return agent_port_; }
   const BootstrapResult& bootstrap() const { return bootstrap_; }
   int schema_version() const { return schema_version_; }
 
@@ -68,6 +80,7 @@ class ControlPlane {
 
   std::unique_ptr<Parts> parts_;
   int port_ = 0;
+  int agent_port_ = 0;
   int schema_version_ = 0;
   BootstrapResult bootstrap_;
 };

@@ -41,6 +41,23 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   app.add_option("--listen", config.listen, "gRPC listen address (host:port)")
       ->envname("WARDEN_LISTEN");
+  app.add_option("--admin-listen", config.admin_listen,
+                 "a separate address for the admin API (AdminService, SessionService)")
+      ->envname("WARDEN_ADMIN_LISTEN");
+  app.add_option("--agent-listen", config.agent_listen,
+                 "a separate address for the agent API, so the admin API need not face VPN nodes")
+      ->envname("WARDEN_AGENT_LISTEN");
+  app.add_option("--tls-cert", config.tls_cert, "server certificate chain (PEM)")
+      ->envname("WARDEN_TLS_CERT");
+  app.add_option("--tls-key", config.tls_key, "server private key (PEM)")
+      ->envname("WARDEN_TLS_KEY");
+  app.add_option("--client-ca", config.client_ca,
+                 "CA (PEM) for agent client certificates; agents must then present one naming "
+                 "their node (mTLS)")
+      ->envname("WARDEN_CLIENT_CA");
+  app.add_flag("--insecure", config.insecure,
+               "serve plaintext (no TLS): only on a private network or for tests")
+      ->envname("WARDEN_INSECURE");
   app.add_option("--database-url", config.database_url,
                  "PostgreSQL URL, e.g. postgresql://warden@db:5432/warden")
       ->envname("WARDEN_DATABASE_URL");

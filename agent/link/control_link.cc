@@ -36,6 +36,9 @@ ControlLink::ControlLink(LinkOptions options, LinkHandler& handler)
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  if (!options_.server_name.empty()) {
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, options_.server_name);
+  }
   channel_ =
       grpc::CreateCustomChannel(options_.target,
                                 options_.channel_credentials ? options_.channel_credentials

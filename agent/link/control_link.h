@@ -40,6 +40,8 @@ struct LinkOptions {
   std::string agent_version;
   std::vector<std::string> drivers;
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
+  // Overrides the name checked in the control plane's certificate ("" = the target's host).
+  std::string server_name;
   absl::Duration admit_timeout = absl::Seconds(5);
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_cap = absl::Seconds(30);

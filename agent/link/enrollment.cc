@@ -44,6 +44,7 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
                                              const std::string& enroll_ticket,
                                              const std::string& target,
                                              std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                             const std::string& server_name,
                                              const v1::NodeFacts& facts, absl::Duration patience) {
   static const auto log = logging::Get("agent.enroll");
   const std::string path = absl::StrCat(state_dir, "/credential");
@@ -63,7 +64,9 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create state directory ", state_dir, ": ", std::strerror(errno)));
   }
-  auto stub = v1::AgentService::NewStub(grpc::CreateChannel(target, credentials));
+  grpc::ChannelArguments args;
+  if (!server_name.empty()) args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, server_name);
+  auto stub = v1::AgentService::NewStub(grpc::CreateCustomChannel(target, credentials, args));
   v1::EnrollRequest request;
   request.set_ticket(enroll_ticket);
   *request.mutable_facts() = facts;

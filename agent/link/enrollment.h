@@ -18,6 +18,7 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
                                              const std::string& enroll_ticket,
                                              const std::string& target,
                                              std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                             const std::string& server_name,
                                              const v1::NodeFacts& facts, absl::Duration patience);
 
 }  // namespace warden::agent

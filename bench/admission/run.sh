@@ -36,7 +36,7 @@ url=$(pg_url "$work" warden)
 psql_w() { pg_psql "$work" -d warden "$@"; }
 
 key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-WARDEN_ADMIN_KEY=$key build/bench/controlplane/warden-control --listen 127.0.0.1:0 \
+WARDEN_ADMIN_KEY=$key build/bench/controlplane/warden-control --listen 127.0.0.1:0 --insecure \
   --database-url "$url" --db-pool-size 4 >"$work/control.out" 2>"$work/control.log" &
 control_pid=$!
 for _ in $(seq 1 100); do

@@ -30,7 +30,7 @@ pg_psql "$work" -d postgres -c "CREATE DATABASE warden"
 key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 control_port=$(( 40000 + RANDOM % 20000 ))
 target=127.0.0.1:$control_port
-WARDEN_ADMIN_KEY=$key build/bench/controlplane/warden-control --listen "$target" \
+WARDEN_ADMIN_KEY=$key build/bench/controlplane/warden-control --listen "$target" --insecure \
   --database-url "$(pg_url "$work" warden)" --db-pool-size 4 >/dev/null 2>"$work/control.log" &
 control_pid=$!
 pids+=("$control_pid")
@@ -44,7 +44,7 @@ echo "== kill propagation: KillSession(wait) → stream → agent → memory dri
 ticket=$(build/bench/tools/grpcurl/grpcurl-compat -plaintext -H "authorization: Bearer $key" \
   -d '{"nodeName":"bench-agent"}' "$target" warden.v1.AdminService/CreateEnrollmentTicket \
   | sed -n 's/.*"ticket": "\(wet_[0-9a-f]*\)".*/\1/p')
-build/bench/agent/warden-agent --control "$target" --state-dir "$work/agent" \
+build/bench/agent/warden-agent --control "$target" --insecure --state-dir "$work/agent" \
   --enroll-ticket "$ticket" --driver "memory:$work/memory.sock" --log-level warn 2>"$work/agent.log" &
 pids+=("$!")
 for _ in $(seq 1 100); do [ -S "$work/memory.sock" ] && break; sleep 0.1; done

@@ -18,20 +18,26 @@ constexpr absl::Duration kMaxCallDuration = absl::Seconds(30);
 grpc::ServerUnaryReactor* AgentService::Enroll(grpc::CallbackServerContext* ctx,
                                                const v1::EnrollRequest* request,
                                                v1::EnrollResponse* response) {
-  return FinishOnPool(ctx, deps_.db_workers, [this, request, response]() -> absl::Status {
-    if (!secrets::LooksLikeToken(request->ticket(), "wet_")) {
-      return absl::InvalidArgumentError("ticket must be \"wet_\" followed by 64 hex digits");
-    }
-    WARDEN_ASSIGN_OR_RETURN(store::NodeFactsRecord facts, ValidateNodeFacts(request->facts()));
-    std::string credential = secrets::NewToken("wnc_");
-    WARDEN_ASSIGN_OR_RETURN(store::EnrolledNode node,
-                            deps_.tickets.Enroll(secrets::Sha256Hex(request->ticket()),
-                                                 secrets::Sha256Hex(credential), facts));
-    response->set_node_id(node.node_id);
-    response->set_node_name(node.node_name);
-    response->set_credential(std::move(credential));
-    return absl::OkStatus();
-  });
+  std::vector<std::string> names = PeerCertificateNames(*ctx);
+  return FinishOnPool(
+      ctx, deps_.db_workers, [this, request, response, names = std::move(names)]() -> absl::Status {
+        if (!secrets::LooksLikeToken(request->ticket(), "wet_")) {
+          return absl::InvalidArgumentError("ticket must be \"wet_\" followed by 64 hex digits");
+        }
+        WARDEN_ASSIGN_OR_RETURN(store::NodeFactsRecord facts, ValidateNodeFacts(request->facts()));
+        std::string credential = secrets::NewToken("wnc_");
+        WARDEN_ASSIGN_OR_RETURN(store::EnrolledNode node,
+                                deps_.tickets.Enroll(secrets::Sha256Hex(request->ticket()),
+                                                     secrets::Sha256Hex(credential), facts,
+                                                     [&](const std::string& node_name) {
+                                                       return deps_.nodes.CheckCertificate(
+                                                           node_name, names);
+                                                     }));
+        response->set_node_id(node.node_id);
+        response->set_node_name(node.node_name);
+        response->set_credential(std::move(credential));
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControlMessage>* AgentService::Attach(
@@ -47,12 +53,14 @@ grpc::ServerUnaryReactor* AgentService::Admit(grpc::CallbackServerContext* ctx,
                                               v1::AdmitResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   std::string token = BearerToken(ctx->client_metadata());
+  std::vector<std::string> names = PeerCertificateNames(*ctx);
   const absl::Time deadline = DeadlineOf(ctx, kMaxCallDuration);
   auto finish = [reactor](const absl::Status& status) { reactor->Finish(ToGrpcStatus(status)); };
-  const bool queued = deps_.db_workers.TrySubmit(
-      [this, request, response, deadline, finish, token = std::move(token)]() mutable {
+  const bool queued =
+      deps_.db_workers.TrySubmit([this, request, response, deadline, finish,
+                                  token = std::move(token), names = std::move(names)]() mutable {
         // The node first: an unauthenticated caller must not make us hash.
-        absl::StatusOr<store::NodeIdentity> node = deps_.nodes.Authenticate(token);
+        absl::StatusOr<store::NodeIdentity> node = deps_.nodes.Authenticate(token, names);
         if (!node.ok()) return finish(node.status());
         absl::StatusOr<admission::AdmitInput> input = ValidateAdmitRequest(*request);
         if (!input.ok()) return finish(input.status());
@@ -72,9 +80,12 @@ grpc::ServerUnaryReactor* AgentService::CloseSession(grpc::CallbackServerContext
                                                      const v1::CloseSessionRequest* request,
                                                      v1::CloseSessionResponse* response) {
   std::string token = BearerToken(ctx->client_metadata());
+  std::vector<std::string> names = PeerCertificateNames(*ctx);
   return FinishOnPool(
-      ctx, deps_.db_workers, [this, request, response, token = std::move(token)]() -> absl::Status {
-        WARDEN_ASSIGN_OR_RETURN(store::NodeIdentity node, deps_.nodes.Authenticate(token));
+      ctx, deps_.db_workers,
+      [this, request, response, token = std::move(token),
+       names = std::move(names)]() -> absl::Status {
+        WARDEN_ASSIGN_OR_RETURN(store::NodeIdentity node, deps_.nodes.Authenticate(token, names));
         std::string id, key;
         if (request->session_case() == v1::CloseSessionRequest::kSessionId) {
           WARDEN_RETURN_IF_ERROR(ValidateUuid("session_id", request->session_id()));

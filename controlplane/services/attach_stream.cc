@@ -44,6 +44,7 @@ class AttachStream::Channel final : public dispatch::AgentChannel {
 AttachStream::AttachStream(grpc::CallbackServerContext* ctx, AttachDependencies deps)
     : deps_(deps),
       token_(BearerToken(ctx->client_metadata())),
+      certificate_names_(PeerCertificateNames(*ctx)),
       writes_(
           10000, "the agent does not keep up with its commands; reconnect",
           [this](const v1::ControlMessage* message) { StartWrite(message); },
@@ -97,7 +98,8 @@ void AttachStream::HandleHello(v1::Hello hello) {
 }
 
 absl::Status AttachStream::Attach(const v1::Hello& hello) {
-  WARDEN_ASSIGN_OR_RETURN(store::NodeIdentity node, deps_.nodes.Authenticate(token_));
+  WARDEN_ASSIGN_OR_RETURN(store::NodeIdentity node,
+                          deps_.nodes.Authenticate(token_, certificate_names_));
   WARDEN_ASSIGN_OR_RETURN(dispatch::AttachRequest request, ValidateHello(hello));
   WARDEN_ASSIGN_OR_RETURN(dispatch::AttachResult attached,
                           deps_.dispatcher.Attach(node, std::move(request), channel_));

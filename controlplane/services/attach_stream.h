@@ -43,6 +43,7 @@ class AttachStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::
 
   const AttachDependencies deps_;
   const std::string token_;
+  const std::vector<std::string> certificate_names_;
   WriteQueue<v1::ControlMessage> writes_;
   std::shared_ptr<Channel> channel_;
   // Set by the Hello's worker before the next read starts; read only after.

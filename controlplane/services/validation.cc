@@ -233,6 +233,10 @@ absl::StatusOr<admission::AdmitInput> ValidateAdmitRequest(const v1::AdmitReques
       if (!secrets::LooksLikeToken(request.connect_ticket(), "wct_")) {
         return Invalid("connect_ticket", "must be \"wct_\" followed by 64 lowercase hex digits");
       }
+      if (!request.claimed_username().empty()) {
+        WARDEN_ASSIGN_OR_RETURN(admission.user.username,
+                                NormalizeUsername("claimed_username", request.claimed_username()));
+      }
       input.credential = admission::ConnectTicket{.ticket = request.connect_ticket()};
       break;
     default:

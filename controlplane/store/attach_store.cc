@@ -185,6 +185,7 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
                                    .device_label = item->device_label,
                                    .client_address = item->client_address,
                                    .user = UserRef{.id = "", .username = item->username},
+                                   .ticket = std::nullopt,
                                    .opened_at = item->opened_at};
           absl::StatusOr<AdmissionResult> admitted = AdmitInTransaction(tx, request, decide);
           if (!admitted.ok()) return admitted.status();

@@ -69,7 +69,8 @@ absl::StatusOr<absl::Time> TicketStore::CreateEnrollmentTicket(const model::Acto
 
 absl::StatusOr<EnrolledNode> TicketStore::Enroll(const std::string& ticket_hash_hex,
                                                  const std::string& credential_hash_hex,
-                                                 const NodeFactsRecord& facts) {
+                                                 const NodeFactsRecord& facts,
+                                                 const NodeNameCheck& check_name) {
   std::vector<std::string> protocols;
   for (model::Protocol protocol : facts.protocols) protocols.emplace_back(ProtocolName(protocol));
   const std::string protocol_list = absl::StrJoin(protocols, ",");
@@ -82,6 +83,8 @@ absl::StatusOr<EnrolledNode> TicketStore::Enroll(const std::string& ticket_hash_
         }
         EnrolledNode node;
         node.node_name = redeemed[0][0].as<std::string>();
+        // Refused here, the transaction rolls back: the ticket stays unused.
+        if (absl::Status allowed = check_name(node.node_name); !allowed.ok()) return allowed;
         pqxx::result rotated =
             tx.exec_prepared("enroll.rotate", node.node_name, credential_hash_hex, facts.hostname,
                              facts.agent_version, protocol_list);

@@ -3,6 +3,7 @@
 #include <span>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "controlplane/model/audit.h"
@@ -42,9 +43,13 @@ class TicketStore {
   // Redeems the ticket (at most once, ever) and creates its node, or gives an
   // existing node of that name the new credential. UNAUTHENTICATED for an
   // unknown, used or expired ticket.
+  // `check_name` may refuse the ticket's node (its status is returned and
+  // the ticket stays unused), e.g. for a client certificate naming another.
+  using NodeNameCheck = absl::FunctionRef<absl::Status(const std::string& node_name)>;
   absl::StatusOr<EnrolledNode> Enroll(const std::string& ticket_hash_hex,
                                       const std::string& credential_hash_hex,
-                                      const NodeFactsRecord& facts);
+                                      const NodeFactsRecord& facts,
+                                      const NodeNameCheck& check_name);
 
   // Removes expired tickets, and used ones after a day; returns how many.
   absl::StatusOr<int64_t> Sweep();

@@ -7,9 +7,11 @@ WARDEN_BUILD_PACKAGES=(
   libabsl-dev libpqxx-dev libpq-dev libspdlog-dev libsodium-dev libcli11-dev
   nlohmann-json3-dev libcpp-httplib-dev libmnl-dev
 )
-# The end-to-end rigs drive real VPN software in network namespaces.
+# The end-to-end rigs drive real VPN software in network namespaces; tests/deploy
+# lints and checks the deployment files (node/npm, when present, add schema checks).
 WARDEN_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev
-  openvpn openssl wireguard-go wireguard-tools iputils-ping socat)
+  openvpn openssl wireguard-go wireguard-tools iputils-ping socat
+  yamllint docker-compose python3-yaml systemd)
 WARDEN_RUNTIME_PACKAGES=(postgresql postgresql-client iproute2 procps)
 
 # ensure_packages PKG... : installs those not yet installed (root: apt-get; else sudo).

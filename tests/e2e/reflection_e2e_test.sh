@@ -29,7 +29,7 @@ check() { echo "ok: $*"; }
 key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 
 WARDEN_ADMIN_KEY=$key WARDEN_ARGON2_MEMORY_KIB=1024 WARDEN_ARGON2_OPS=1 "$control_bin" \
-  --listen 127.0.0.1:0 \
+  --listen 127.0.0.1:0 --insecure \
   --database-url "postgresql://postgres@127.0.0.1:$WARDEN_TEST_PG_PORT/$db" \
   >"$work/control.log" 2>&1 &
 control_pid=$!

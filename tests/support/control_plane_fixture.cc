@@ -7,6 +7,7 @@ namespace warden::testing {
 control::ControlPlaneConfig TestControlPlaneConfig(const std::string& database_url) {
   control::ControlPlaneConfig config;
   config.listen = "127.0.0.1:0";
+  config.insecure = true;  // TLS has tests of its own
   config.database_url = database_url;
   config.db_pool_size = 4;
   config.admin_key = kTestAdminKey;

@@ -59,7 +59,8 @@ void FleetProcessTest::TearDown() {
 
 void FleetProcessTest::Launch(Control& control) {
   ++control.starts;
-  std::vector<std::string> args{"--listen",
+  std::vector<std::string> args{"--insecure",
+                                "--listen",
                                 absl::StrCat("127.0.0.1:", control.port),
                                 "--database-url",
                                 db_->url(),
@@ -103,7 +104,8 @@ void FleetProcessTest::Launch(Agent& agent, const std::string& ticket) {
       "--state-dir",        agent.state_dir,
       "--driver",           absl::StrCat("memory:", agent.socket),
       "--node-name",        agent.node,
-      "--admit-timeout-ms", "2000"};
+      "--admit-timeout-ms", "2000",
+      "--insecure"};
   if (!ticket.empty()) {
     args.push_back("--enroll-ticket");
     args.push_back(ticket);

@@ -1,0 +1,45 @@
+#pragma once
+
+// gRPC transport credentials from PEM files: the control plane's server
+// certificate (optionally asking agents for client certificates), and the
+// agent's view of the control plane.
+
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace warden::tls {
+
+// The whole file; FAILED_PRECONDITION naming `flag` when it cannot be read
+// or holds no PEM block.
+absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& flag);
+
+enum class ClientCertificates {
+  kNone,              // server-only TLS
+  kRequestAndVerify,  // a client may present one; if it does, it must verify
+  kRequireAndVerify,  // every client must present one that verifies
+};
+
+struct ServerTlsFiles {
+  std::string cert;       // --tls-cert
+  std::string key;        // --tls-key
+  std::string client_ca;  // --client-ca ("" = none)
+};
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const ServerTlsFiles& files, ClientCertificates client_certificates);
+
+struct ClientTlsFiles {
+  std::string ca;    // --ca ("" = the system's roots)
+  std::string cert;  // --cert ("" = no client certificate)
+  std::string key;   // --key
+};
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const ClientTlsFiles& files);
+
+}  // namespace warden::tls

@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""Checks the Helm chart (rendered by render_chart.py) and deploy/k8s.
+
+usage: check_manifests.py REPO_ROOT OUT_DIR
+Renders helm/warden with its defaults and with a few --set variations, checks
+the objects Warden relies on, checks that deploy/k8s holds the same objects
+as the default rendering (so the two cannot drift), and writes the
+renderings to OUT_DIR for the schema validator. Prints "ok: ..." per check
+and "FAIL: ..." per failure; exits 1 when anything failed.
+"""
+
+import copy
+import difflib
+import os
+import sys
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import render_chart  # noqa: E402
+
+failures = []
+
+
+def check(condition, message):
+    if condition:
+        print(f"ok: {message}")
+    else:
+        print(f"FAIL: {message}")
+        failures.append(message)
+    return condition
+
+
+def render(root, sets):
+    """Returns (text, [objects]) of the chart rendered with `sets`."""
+    _, rendered = render_chart.render_chart(os.path.join(root, "helm", "warden"), sets,
+                                            "warden", "default")
+    text = ""
+    objects = []
+    for name, body in rendered:
+        if not body.strip():
+            continue
+        text += f"---\n# Source: warden/templates/{name}\n{body.strip()}\n"
+        try:
+            documents = [d for d in yaml.safe_load_all(body) if d is not None]
+        except yaml.YAMLError as error:
+            check(False, f"templates/{name} (--set {sets}) renders to valid YAML: {error}")
+            continue
+        for document in documents:
+            where = f"templates/{name} (--set {' '.join(sets) or 'nothing'})"
+            if not isinstance(document, dict):
+                check(False, f"{where}: a YAML mapping, not {type(document).__name__}")
+                continue
+            kind = document.get("kind")
+            name_ = (document.get("metadata") or {}).get("name")
+            check(document.get("apiVersion") and kind and name_,
+                  f"{where}: {kind}/{name_} has apiVersion, kind and metadata.name")
+            objects.append(document)
+    return text, objects
+
+
+def find(objects, kind, name=None):
+    return [o for o in objects if o.get("kind") == kind and
+            (name is None or o["metadata"]["name"] == name)]
+
+
+def dig(value, *path):
+    for part in path:
+        if isinstance(value, list):
+            value = value[part] if isinstance(part, int) and part < len(value) else None
+        elif isinstance(value, dict):
+            value = value.get(part)
+        else:
+            return None
+    return value
+
+
+def check_defaults(objects):
+    deployments = find(objects, "Deployment")
+    if not check(len(deployments) == 1, "defaults: one Deployment (the control plane)"):
+        return
+    deployment = deployments[0]
+    spec = deployment["spec"]
+    check(isinstance(spec.get("replicas"), int) and spec["replicas"] >= 2,
+          f"defaults: Deployment replicas >= 2 (got {spec.get('replicas')!r})")
+    pod = spec["template"]["spec"]
+    pod_labels = spec["template"]["metadata"]["labels"]
+    check(all(pod_labels.get(k) == v for k, v in spec["selector"]["matchLabels"].items()),
+          "defaults: Deployment selector matches its pod labels")
+    container = pod["containers"][0]
+    grpc_port = next((p["containerPort"] for p in container.get("ports", [])
+                      if p.get("name") == "grpc"), None)
+    check(grpc_port is not None, "defaults: container port named grpc")
+    for probe in ("livenessProbe", "readinessProbe"):
+        grpc = dig(container, probe, "grpc")
+        check(isinstance(grpc, dict) and grpc.get("port") == grpc_port and
+              grpc.get("service") == "",
+              f"defaults: {probe} is a gRPC probe on port {grpc_port} with service \"\"")
+    listen = [a for a in container.get("args", []) if str(a).startswith("--listen=")]
+    check(listen == [f"--listen=0.0.0.0:{grpc_port}"],
+          "defaults: warden-control listens on 0.0.0.0:<grpc port>")
+    check(not any(str(a).startswith("--metrics-listen") for a in container.get("args", [])),
+          "defaults: no --metrics-listen unless metrics.enabled")
+    check(dig(pod, "securityContext", "runAsNonRoot") is True,
+          "defaults: pod securityContext runAsNonRoot")
+    security = container.get("securityContext") or {}
+    check(security.get("runAsNonRoot") is True and
+          security.get("readOnlyRootFilesystem") is True and
+          security.get("allowPrivilegeEscalation") is False and
+          dig(security, "capabilities", "drop") == ["ALL"],
+          "defaults: container runAsNonRoot, readOnlyRootFilesystem, no privilege "
+          "escalation, drops ALL capabilities")
+    env = {e["name"]: e for e in container.get("env", [])}
+    secret_name = dig(env, "WARDEN_DATABASE_URL", "valueFrom", "secretKeyRef", "name")
+    check(secret_name is not None, "defaults: WARDEN_DATABASE_URL comes from a Secret")
+    check(dig(env, "WARDEN_ADMIN_KEY", "valueFrom", "secretKeyRef", "optional") is True,
+          "defaults: WARDEN_ADMIN_KEY comes from the Secret, optional")
+
+    secrets = find(objects, "Secret", secret_name)
+    check(len(secrets) == 1 and "database-url" in (secrets[0].get("stringData") or {}),
+          f"defaults: Secret {secret_name} with database-url")
+
+    pdbs = find(objects, "PodDisruptionBudget")
+    check(len(pdbs) == 1 and pdbs[0]["spec"].get("minAvailable") == 1 and
+          pdbs[0]["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"],
+          "defaults: PodDisruptionBudget minAvailable 1 for the control plane pods")
+
+    services = find(objects, "Service")
+    if check(len(services) == 1, "defaults: one Service"):
+        service = services[0]
+        ports = {p["name"]: p for p in service["spec"]["ports"]}
+        check(dig(ports, "grpc", "port") == grpc_port, "defaults: Service exposes the gRPC port")
+        check(dig(ports, "metrics", "port") == 9090, "defaults: Service port 9090 named metrics")
+        check(all(pod_labels.get(k) == v for k, v in service["spec"]["selector"].items()),
+              "defaults: Service selects the control plane pods")
+    check(not find(objects, "DaemonSet"), "defaults: no agent DaemonSet (agent.enabled=false)")
+    check(not find(objects, "ServiceMonitor"), "defaults: no ServiceMonitor")
+
+
+def check_agent(objects):
+    daemonsets = find(objects, "DaemonSet")
+    if not check(len(daemonsets) == 1, "agent.enabled=true: one DaemonSet"):
+        return
+    pod = daemonsets[0]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    check(pod.get("hostNetwork") is True, "agent: hostNetwork")
+    check(dig(pod, "nodeSelector", "warden.io/vpn-node") == "true",
+          "agent: nodeSelector warden.io/vpn-node: \"true\"")
+    check("NET_ADMIN" in (dig(container, "securityContext", "capabilities", "add") or []) and
+          dig(container, "securityContext", "capabilities", "drop") == ["ALL"],
+          "agent: only the NET_ADMIN capability")
+    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    check(mounts.get("state") == "/var/lib/warden-agent" and
+          dig(volumes, "state", "hostPath", "path"),
+          "agent: hostPath state directory mounted at /var/lib/warden-agent")
+    control = [a for a in container.get("args", []) if str(a).startswith("--control=")]
+    service = find(objects, "Service")[0]
+    grpc = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+    check(control == [f"--control={service['metadata']['name']}:{grpc}"],
+          "agent: --control points at the control plane Service")
+
+
+def normalise(document):
+    document = render_chart.strip_helm_labels(copy.deepcopy(document))
+    return document
+
+
+def compare_plain(root, defaults, agent_objects):
+    k8s = os.path.join(root, "deploy", "k8s")
+
+    def load(directory):
+        found = {}
+        for name in sorted(os.listdir(directory)):
+            if not name.endswith((".yaml", ".yml")):
+                continue
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                for document in yaml.safe_load_all(f):
+                    if document:
+                        key = (document.get("kind"), document["metadata"]["name"])
+                        check(key not in found, f"deploy/k8s: {key} appears once")
+                        found[key] = normalise(document)
+        return found
+
+    def compare(plain, rendered, where):
+        check(sorted(plain) == sorted(rendered),
+              f"{where}: same objects as the chart ({sorted(rendered)}; has {sorted(plain)})")
+        for key in sorted(set(plain) & set(rendered)):
+            if not check(plain[key] == rendered[key],
+                         f"{where}: {key[0]}/{key[1]} equals the chart's rendering"):
+                dump = lambda o: yaml.safe_dump(o, sort_keys=True).splitlines()  # noqa: E731
+                sys.stdout.writelines(line + "\n" for line in difflib.unified_diff(
+                    dump(rendered[key]), dump(plain[key]), "chart", where, lineterm=""))
+
+    # The plain manifests leave the Secret to `kubectl create secret` (so a
+    # re-apply never overwrites real credentials with placeholders): they are
+    # the chart's defaults without its Secret.
+    rendered = {(o["kind"], o["metadata"]["name"]): normalise(o)
+                for o in defaults if o["kind"] != "Secret"}
+    compare(load(k8s), rendered, "deploy/k8s")
+    agent = {(o["kind"], o["metadata"]["name"]): normalise(o)
+             for o in agent_objects if o["kind"] == "DaemonSet"}
+    compare(load(os.path.join(k8s, "optional")), agent, "deploy/k8s/optional")
+
+
+def check_values_used(root):
+    """Every value in values.yaml is read by a template (itself or a parent map)."""
+    import re
+    chart = os.path.join(root, "helm", "warden")
+    with open(os.path.join(chart, "values.yaml"), encoding="utf-8") as f:
+        values = yaml.safe_load(f)
+    text = ""
+    for name in sorted(os.listdir(os.path.join(chart, "templates"))):
+        with open(os.path.join(chart, "templates", name), encoding="utf-8") as f:
+            text += f.read()
+    used = set(re.findall(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", text))
+    unused = []
+
+    def walk(node, path):
+        if path and any(path == u or path.startswith(u + ".") for u in used):
+            return
+        if isinstance(node, dict) and node:
+            for key, child in node.items():
+                walk(child, f"{path}.{key}")
+        else:
+            unused.append(path[1:])
+
+    walk(values, "")
+    check(not unused, f"values.yaml: every value is used by a template (unused: {unused})")
+
+
+def check_compose(root):
+    with open(os.path.join(root, "docker-compose.yml"), encoding="utf-8") as f:
+        compose = yaml.safe_load(f)  # PyYAML resolves the << merge keys
+    services = compose.get("services") or {}
+    postgres = services.get("postgres") or {}
+    check(postgres.get("image") == "postgres:15" and postgres.get("healthcheck"),
+          "compose: postgres:15 with a healthcheck")
+    for name in ("control-1", "control-2"):
+        service = services.get(name) or {}
+        env = service.get("environment") or {}
+        check(dig(service, "build", "dockerfile") == "deploy/docker/Dockerfile.control" and
+              "@postgres:5432/" in str(env.get("WARDEN_DATABASE_URL")) and
+              "WARDEN_ADMIN_KEY" in env and
+              dig(service, "depends_on", "postgres", "condition") == "service_healthy",
+              f"compose: {name} built from Dockerfile.control, on the shared database, "
+              "with the admin key")
+    check(dig(services, "control-1", "environment", "WARDEN_REPLICA_ID") !=
+          dig(services, "control-2", "environment", "WARDEN_REPLICA_ID"),
+          "compose: the two replicas have different replica ids")
+    drivers = {}
+    for name, service in services.items():
+        for arg in service.get("command") or []:
+            if str(arg).startswith("--driver="):
+                drivers[str(arg)[len("--driver="):].split(":")[0]] = (name, service)
+    check(set(drivers) == {"openvpn", "wireguard"},
+          f"compose: one agent with the openvpn driver, one with wireguard (got {sorted(drivers)})")
+    for driver, (name, service) in drivers.items():
+        check(dig(service, "build", "dockerfile") == "deploy/docker/Dockerfile.agent" and
+              "WARDEN_AGENT_ENROLL_TICKET" in (service.get("environment") or {}),
+              f"compose: {name} is the agent image and takes an enrolment ticket")
+    if "wireguard" in drivers:
+        service = drivers["wireguard"][1]
+        check("NET_ADMIN" in (service.get("cap_add") or []) and
+              any(str(d).startswith("/dev/net/tun") for d in service.get("devices") or []) and
+              not service.get("privileged"),
+              "compose: the WireGuard agent has NET_ADMIN and /dev/net/tun, not privileged")
+    if "openvpn" in drivers:
+        name, service = drivers["openvpn"]
+        command = " ".join(service.get("command"))
+        socket_volume = [v for v in service.get("volumes") or [] if str(v).endswith(":/run/openvpn")]
+        server = [s for n, s in services.items() if n != name and
+                  any(str(v) in socket_volume for v in s.get("volumes") or [])]
+        check("mgmt=unix:/run/openvpn/server.sock" in command and len(server) == 1,
+              "compose: the OpenVPN agent shares /run/openvpn with an OpenVPN server")
+
+
+def check_dockerfiles(root):
+    import re
+    with open(os.path.join(root, ".dockerignore"), encoding="utf-8") as f:
+        ignored = {line.strip().strip("/") for line in f if line.strip()}
+    check({"build", ".warden", ".git", ".env"} <= ignored,
+          ".dockerignore keeps build/, .warden/, .git and .env out of images")
+    cmake_targets = {
+        "warden-control": "controlplane", "warden-agent": "agent", "grpcurl-compat": "tools/grpcurl"}
+    for name in ("Dockerfile.control", "Dockerfile.agent", "Dockerfile.openvpn"):
+        path = os.path.join(root, "deploy", "docker", name)
+        with open(path, encoding="utf-8") as f:
+            text = f.read().replace("\\\n", " ")
+        lines = [line.strip() for line in text.splitlines()
+                 if line.strip() and not line.strip().startswith("#")]
+        froms = [line.split()[1] for line in lines if line.startswith("FROM ")]
+        check(froms and all(f.startswith("debian:bookworm") for f in froms),
+              f"{name}: Debian 12 (bookworm) stages ({froms})")
+        for line in lines:
+            if line.startswith("COPY ") and "--from=" not in line:
+                sources = line.split()[1:-1]
+                check(all(os.path.exists(os.path.join(root, s)) for s in sources),
+                      f"{name}: COPY sources exist: {sources}")
+            if line.startswith("COPY --from=build /src/build/"):
+                binary = line.split()[2][len("/src/build/"):]
+                directory, target = os.path.split(binary)
+                check(cmake_targets.get(target) == directory,
+                      f"{name}: {target} is built in build/{cmake_targets.get(target)}")
+                with open(os.path.join(root, directory, "CMakeLists.txt"), encoding="utf-8") as f:
+                    check(re.search(rf"add_executable\(\s*{re.escape(target)}\b", f.read()),
+                          f"{name}: {directory}/CMakeLists.txt defines {target}")
+        if name == "Dockerfile.control":
+            user = [line.split()[1] for line in lines if line.startswith("USER ")]
+            check(user and not user[-1].startswith(("0", "root")),
+                  f"{name}: runs as a non-root user ({user})")
+            check(any(line.startswith("HEALTHCHECK") and "grpc.health.v1.Health/Check" in line
+                      for line in lines), f"{name}: HEALTHCHECK calls grpc.health.v1.Health/Check")
+        if name != "Dockerfile.openvpn":
+            check("WARDEN_BUILD_PACKAGES" in text and "-DWARDEN_BUILD_TESTS=OFF" in text,
+                  f"{name}: builds with WARDEN_BUILD_PACKAGES, tests off")
+
+
+def main():
+    root, out = sys.argv[1], sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    try:
+        text, defaults = render(root, [])
+        check_defaults(defaults)
+        agent_text, agent_objects = render(root, ["agent.enabled=true"])
+        check_agent(agent_objects)
+        monitor_text, monitor = render(root, ["metrics.enabled=true",
+                                              "metrics.serviceMonitor.enabled=true"])
+        check(len(find(monitor, "ServiceMonitor")) == 1 and
+              any(str(a).startswith("--metrics-listen=0.0.0.0:9090")
+                  for a in find(monitor, "Deployment")[0]["spec"]["template"]["spec"]
+                  ["containers"][0]["args"]),
+              "metrics.enabled + serviceMonitor.enabled: --metrics-listen and a ServiceMonitor")
+        _, existing = render(root, ["secret.existingSecret=warden-db", "secret.adminKey=0123456789abcdef"])
+        env = find(existing, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+        check(not find(existing, "Secret") and
+              all(dig(e, "valueFrom", "secretKeyRef", "name") in (None, "warden-db") for e in env),
+              "secret.existingSecret: no Secret created, the existing one is used")
+        compare_plain(root, defaults, agent_objects)
+        check_values_used(root)
+        check_compose(root)
+        check_dockerfiles(root)
+    except render_chart.TemplateError as error:
+        check(False, f"the chart renders: {error}")
+        return 1
+    for name, content in (("defaults.yaml", text), ("agent.yaml", agent_text),
+                          ("metrics.yaml", monitor_text)):
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            f.write(content)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
