@@ -18,6 +18,8 @@
 #include "agent/link/control_link.h"
 #include "agent/link/enrollment.h"
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "common/metrics_server.h"
 #include "common/tls.h"
 
 namespace {
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
   warden::tls::ClientTlsFiles tls_files;
   std::string server_name;
   bool insecure = false;
+  std::string metrics_listen;
 
   CLI::App app{"warden-agent: enforces Warden's decisions on a VPN node"};
   app.option_defaults()->always_capture_default();
@@ -114,6 +117,9 @@ int main(int argc, char** argv) {
       ->envname("WARDEN_AGENT_SERVER_NAME");
   app.add_flag("--insecure", insecure, "connect in plaintext (no TLS): private networks and tests")
       ->envname("WARDEN_AGENT_INSECURE");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve Prometheus /metrics over HTTP on this address (host:port; empty = off)")
+      ->envname("WARDEN_AGENT_METRICS_LISTEN");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("WARDEN_AGENT_LOG_LEVEL");
   app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_AGENT_LOG_FORMAT");
@@ -169,12 +175,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  warden::metrics::Registry metrics;
   warden::agent::AgentCore core(
       warden::agent::CoreOptions{.fail_mode = fail_mode == "open"
                                                   ? warden::agent::FailMode::kOpen
                                                   : warden::agent::FailMode::kClosed,
                                  .fail_open_window = absl::Seconds(fail_open_window_seconds)},
-      driver_pointers, warden::RealClock::Get());
+      driver_pointers, warden::RealClock::Get(), metrics);
   warden::agent::ControlLink link(
       warden::agent::LinkOptions{.target = control,
                                  .credential = *credential,
@@ -183,13 +190,22 @@ int main(int argc, char** argv) {
                                  .channel_credentials = credentials,
                                  .server_name = server_name,
                                  .admit_timeout = absl::Milliseconds(admit_timeout_ms)},
-      core);
+      core, metrics);
   core.SetLink(&link);
   for (auto& driver : drivers) {
     if (absl::Status started = driver->Start(core); !started.ok()) {
       log->critical("driver {} cannot start: {}", driver->name(), started.message());
       return 1;
     }
+  }
+  std::unique_ptr<warden::metrics::MetricsServer> metrics_server;
+  if (!metrics_listen.empty()) {
+    auto started = warden::metrics::MetricsServer::Start(metrics_listen, metrics);
+    if (!started.ok()) {
+      log->critical("{}", started.status().message());
+      return 2;
+    }
+    metrics_server = *std::move(started);
   }
   link.Start();
   log->info("warden-agent {} running node={} drivers={} fail_mode={}", WARDEN_VERSION,
@@ -198,6 +214,7 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   log->info("received {}; stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  metrics_server.reset();
   link.Stop();
   for (auto& driver : drivers) driver->Stop();
   log->info("stopped");

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "common/password_hasher.h"
 #include "common/status_macros.h"
 #include "common/tls.h"
@@ -36,6 +37,7 @@
 #include "controlplane/store/statements.h"
 #include "controlplane/store/ticket_store.h"
 #include "controlplane/store/user_store.h"
+#include "controlplane/store_gauges.h"
 
 namespace warden::control {
 namespace {
@@ -126,6 +128,8 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const ControlPlaneConfig& co
 }  // namespace
 
 struct ControlPlane::Parts {
+  // First in, last out: every part below may hold references into it.
+  metrics::Registry metrics;
   std::unique_ptr<store::Database> db;
   std::unique_ptr<store::UserStore> users;
   std::unique_ptr<store::ApiKeyStore> api_keys;
@@ -153,6 +157,8 @@ struct ControlPlane::Parts {
   std::unique_ptr<HealthMonitor> agent_health;
   absl::Notification stop_sweeping;
   std::thread ticket_sweeper;
+  // Last in, first out: no scrape runs once the parts start going.
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
   bool stopped = false;
 };
 
@@ -188,6 +194,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
               report.applied_now);
   if (config.migrate_only) return plane;
 
+  db_options.acquire_wait = &AddPoolWaitHistogram(parts.metrics);
   parts.db = std::make_unique<store::Database>(db_options, store::AllStatements());
   parts.users = std::make_unique<store::UserStore>(*parts.db);
   parts.api_keys = std::make_unique<store::ApiKeyStore>(*parts.db);
@@ -224,7 +231,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
           .listen_connection_string = store::ConnectionString(db_options),
           .heartbeat_interval = config.heartbeat_interval},
       *parts.commands, *parts.attach, *parts.sessions, *parts.devices, *parts.db_workers,
-      RealClock::Get());
+      RealClock::Get(), parts.metrics);
   parts.dispatcher->Start();
   parts.events = std::make_unique<dispatch::EventFeed>(*parts.audit, absl::Milliseconds(200),
                                                        absl::Seconds(15));
@@ -249,7 +256,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
   parts.admitter = std::make_unique<admission::Admitter>(
       *parts.sessions, *parts.users, *parts.hasher, *parts.db_workers, RealClock::Get(),
-      config.family_idle_timeout);
+      parts.metrics, config.family_idle_timeout);
   parts.session = std::make_unique<services::SessionService>(
       services::SessionDependencies{.db_workers = *parts.db_workers,
                                     .hasher = *parts.hasher,
@@ -309,14 +316,26 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       (void)parts.families->Sweep();
     }
   });
+  AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
+  if (!config.metrics_listen.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(parts.metrics_server,
+                            metrics::MetricsServer::Start(config.metrics_listen, parts.metrics));
+  }
   Log()->info("serving on {} (port {})", admin_address, plane->port_);
   return plane;
 }
+
+int ControlPlane::metrics_port() const {
+  return parts_->metrics_server == nullptr ? 0 : parts_->metrics_server->port();
+}
+
+const metrics::Registry& ControlPlane::metrics() const { return parts_->metrics; }
 
 void ControlPlane::Shutdown(absl::Duration grace) {
   Parts& parts = *parts_;
   if (parts.stopped) return;
   parts.stopped = true;
+  parts.metrics_server.reset();
   parts.health.reset();
   parts.agent_health.reset();
   if (parts.ticket_sweeper.joinable()) {

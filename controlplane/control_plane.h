@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "common/secrets.h"
 #include "controlplane/bootstrap.h"
 
@@ -30,6 +31,8 @@ struct ControlPlaneConfig {
   std::string tls_key;
   std::string client_ca;
   bool insecure = false;
+  // Prometheus /metrics over HTTP ("" = not served; port 0 = any free port).
+  std::string metrics_listen;
   std::string database_url;
   int db_pool_size = 8;
   absl::Duration db_acquire_timeout = absl::Seconds(2);
@@ -71,6 +74,9 @@ class ControlPlane {
   // The admin API's port (the only one unless the agent API is separate).
   int port() const { return port_; }
   int agent_port() const { return agent_port_; }
+  // 0 when metrics are not served.
+  int metrics_port() const;
+  const metrics::Registry& metrics() const;
   const BootstrapResult& bootstrap() const { return bootstrap_; }
   int schema_version() const { return schema_version_; }
 

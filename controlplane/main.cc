@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", config.insecure,
                "serve plaintext (no TLS): only on a private network or for tests")
       ->envname("WARDEN_INSECURE");
+  app.add_option("--metrics-listen", config.metrics_listen,
+                 "serve Prometheus /metrics over HTTP on this address (host:port; empty = off)")
+      ->envname("WARDEN_METRICS_LISTEN");
   app.add_option("--database-url", config.database_url,
                  "PostgreSQL URL, e.g. postgresql://warden@db:5432/warden")
       ->envname("WARDEN_DATABASE_URL");

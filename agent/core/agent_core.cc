@@ -1,5 +1,6 @@
 #include "agent/core/agent_core.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/secrets.h"
@@ -47,11 +48,32 @@ bool Unreachable(const absl::Status& status) {
 
 }  // namespace
 
-AgentCore::AgentCore(CoreOptions options, std::vector<Driver*> drivers, const Clock& clock)
+AgentCore::AgentCore(CoreOptions options, std::vector<Driver*> drivers, const Clock& clock,
+                     metrics::Registry& metrics)
     : options_(options),
       drivers_(std::move(drivers)),
       clock_(clock),
-      salt_(secrets::NewToken("")) {}
+      salt_(secrets::NewToken("")),
+      admissions_(metrics.AddCounter(
+          "warden_agent_admissions_total",
+          "New connections by result (admitted, admitted_offline, denied) and deny reason.",
+          {"result", "reason"})),
+      admit_duration_(metrics
+                          .AddHistogram("warden_agent_admit_duration_seconds",
+                                        "Time a new connection waited for its answer.", {})
+                          .With({})),
+      operations_(metrics.AddCounter(
+          "warden_agent_driver_operations_total",
+          "Commands carried out on the drivers, by operation (kill_session, set_bandwidth, "
+          "add_peer, remove_peer, drain) and result (ok, error).",
+          {"operation", "result"})) {
+  admissions_.With({"admitted", "none"});
+  for (const char* operation :
+       {"kill_session", "set_bandwidth", "add_peer", "remove_peer", "drain"}) {
+    operations_.With({operation, "ok"});
+    operations_.With({operation, "error"});
+  }
+}
 
 bool AgentCore::draining() const {
   absl::MutexLock lock(&mu_);
@@ -63,6 +85,19 @@ std::string AgentCore::Digest(const std::string& username, const std::string& pa
 }
 
 AdmitAnswer AgentCore::Admit(const AdmitQuery& query) {
+  const absl::Time start = absl::Now();
+  AdmitAnswer answer = AdmitOnce(query);
+  admit_duration_.ObserveDuration(absl::Now() - start);
+  if (!answer.admitted) {
+    admissions_.With({"denied", absl::AsciiStrToLower(answer.deny_reason)}).Increment();
+  } else {
+    admissions_.With({answer.session_id.empty() ? "admitted_offline" : "admitted", "none"})
+        .Increment();
+  }
+  return answer;
+}
+
+AdmitAnswer AgentCore::AdmitOnce(const AdmitQuery& query) {
   if (draining()) {
     return Deny("NODE_DRAINING",
                 "this server is draining for maintenance; connect to another server");
@@ -335,6 +370,10 @@ v1::CommandResult AgentCore::Execute(const v1::Command& command) {
   }
   Log()->info("command id={} kind={} ok={} {}", command.id(), v1::CommandKind_Name(command.kind()),
               status.ok(), status.message());
+  operations_
+      .With({absl::AsciiStrToLower(v1::CommandKind_Name(command.kind())),
+             status.ok() ? "ok" : "error"})
+      .Increment();
   v1::CommandResult result;
   result.set_command_id(command.id());
   result.set_ok(status.ok());

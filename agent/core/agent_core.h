@@ -15,6 +15,7 @@
 #include "agent/core/driver.h"
 #include "agent/link/control_link.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 
 namespace warden::agent {
 
@@ -30,7 +31,8 @@ struct CoreOptions {
 
 class AgentCore final : public DriverHost, public LinkHandler {
  public:
-  AgentCore(CoreOptions options, std::vector<Driver*> drivers, const Clock& clock);
+  AgentCore(CoreOptions options, std::vector<Driver*> drivers, const Clock& clock,
+            metrics::Registry& metrics);
 
   // Wiring: the link is made with this core as its handler, then set here.
   void SetLink(ControlLink* link) { link_ = link; }
@@ -61,6 +63,7 @@ class AgentCore final : public DriverHost, public LinkHandler {
     std::string password_digest;  // empty for users the driver vouches for
   };
 
+  AdmitAnswer AdmitOnce(const AdmitQuery& query);
   AdmitAnswer AdmitOffline(const AdmitQuery& query, const absl::Status& why);
   std::string Digest(const std::string& username, const std::string& password) const;
   Driver* DriverCarrying(const std::string& session_key);
@@ -74,6 +77,10 @@ class AgentCore final : public DriverHost, public LinkHandler {
   const Clock& clock_;
   const std::string salt_;  // per process: digests never leave memory
   ControlLink* link_ = nullptr;
+
+  metrics::Family<metrics::Counter>& admissions_;
+  metrics::Histogram& admit_duration_;
+  metrics::Family<metrics::Counter>& operations_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);          // by session key

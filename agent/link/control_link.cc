@@ -30,8 +30,21 @@ struct ControlLink::Stream {
   bool done = false;
 };
 
-ControlLink::ControlLink(LinkOptions options, LinkHandler& handler)
+ControlLink::ControlLink(LinkOptions options, LinkHandler& handler, metrics::Registry& metrics)
     : options_(std::move(options)), handler_(handler) {
+  metrics.AddGaugeFunc("warden_agent_link_up",
+                       "1 while the agent's stream to the control plane is attached.",
+                       [this] { return up() ? 1.0 : 0.0; });
+  metrics.AddCounterFunc("warden_agent_link_attaches_total",
+                         "Streams to the control plane that reached Welcome (1 + reconnects).",
+                         [this] { return static_cast<double>(attach_count()); });
+  metrics.AddGaugeFunc("warden_agent_events_queued",
+                       "Session events (opened, closed, usage) waiting to be sent.",
+                       [this] { return static_cast<double>(queued_events()); });
+  metrics.AddCounterFunc("warden_agent_events_dropped_total",
+                         "Usage samples shed because the queue was full (opens and closes are "
+                         "never dropped).",
+                         [this] { return static_cast<double>(usage_dropped()); });
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
@@ -70,6 +83,11 @@ absl::StatusOr<v1::AdmitResponse> ControlLink::Admit(const v1::AdmitRequest& req
   grpc::Status status = stub_->Admit(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
+}
+
+size_t ControlLink::queued_events() const {
+  absl::MutexLock lock(&mu_);
+  return events_.size();
 }
 
 void ControlLink::SendEvent(v1::SessionEvent event) {

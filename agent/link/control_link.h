@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "warden/v1/agent.grpc.pb.h"
 
 namespace warden::agent {
@@ -52,7 +53,9 @@ struct LinkOptions {
 
 class ControlLink {
  public:
-  ControlLink(LinkOptions options, LinkHandler& handler);
+  // Exports the link's state to `metrics` (link up, attaches, events queued
+  // and dropped); the registry must not be exposed after the link is gone.
+  ControlLink(LinkOptions options, LinkHandler& handler, metrics::Registry& metrics);
   ~ControlLink();
 
   void Start();
@@ -68,6 +71,7 @@ class ControlLink {
   bool up() const { return up_.load(); }
   int64_t attach_count() const { return attaches_.load(); }
   int64_t usage_dropped() const { return usage_dropped_.load(); }
+  size_t queued_events() const;
 
  private:
   struct Stream;
@@ -82,7 +86,7 @@ class ControlLink {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   // Events not yet written, oldest first; kept across reconnects.
   std::deque<v1::SessionEvent> events_ ABSL_GUARDED_BY(mu_);
   size_t queued_usage_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,5 +1,6 @@
 #include "controlplane/admission/admitter.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "controlplane/admission/decide.h"
 
@@ -20,14 +21,54 @@ store::AdmissionResult BadCredentials() {
 }  // namespace
 
 Admitter::Admitter(store::SessionStore& sessions, store::UserStore& users, PasswordHasher& hasher,
-                   WorkerPool& db_workers, const Clock& clock, absl::Duration family_idle_timeout)
+                   WorkerPool& db_workers, const Clock& clock, metrics::Registry& metrics,
+                   absl::Duration family_idle_timeout)
     : sessions_(sessions),
       users_(users),
       hasher_(hasher),
       db_workers_(db_workers),
       clock_(clock),
       family_idle_timeout_(family_idle_timeout),
-      decoy_hash_(secrets::HashPassword(secrets::NewToken(""), hasher.cost()).value_or("")) {}
+      decoy_hash_(secrets::HashPassword(secrets::NewToken(""), hasher.cost()).value_or("")),
+      admissions_(metrics.AddCounter(
+          "warden_admissions_total",
+          "Admission requests by result (admitted, denied, error) and reason: the deny reason, "
+          "or the status code of an error.",
+          {"result", "reason"})),
+      evictions_(metrics
+                     .AddCounter("warden_evictions_total",
+                                 "Sessions evicted to make room for a newer one (EVICT_OLDEST).")
+                     .With({})),
+      duration_(metrics
+                    .AddHistogram("warden_admission_duration_seconds",
+                                  "Time from an admission request to its answer, password "
+                                  "check included.",
+                                  {})
+                    .With({})) {
+  // Present from the start, so that rate() sees the first event.
+  admissions_.With({"admitted", "none"});
+  for (model::DenyReason reason :
+       {model::DenyReason::kBadCredentials, model::DenyReason::kUserDisabled,
+        model::DenyReason::kDeviceLimitReached, model::DenyReason::kNodeDraining}) {
+    admissions_.With({"denied", store::DenyReasonName(reason)});
+  }
+}
+
+void Admitter::Record(const absl::StatusOr<store::AdmissionResult>& result, absl::Duration took) {
+  duration_.ObserveDuration(took);
+  if (!result.ok()) {
+    admissions_
+        .With({"error", absl::AsciiStrToLower(absl::StatusCodeToString(result.status().code()))})
+        .Increment();
+    return;
+  }
+  if (!result->decision.admit) {
+    admissions_.With({"denied", store::DenyReasonName(result->decision.reason)}).Increment();
+    return;
+  }
+  admissions_.With({"admitted", "none"}).Increment();
+  evictions_.Increment(static_cast<double>(result->evictions.size()));
+}
 
 absl::StatusOr<store::AdmissionResult> Admitter::AdmitVerified(
     const store::AdmissionRequest& request) {
@@ -38,6 +79,11 @@ absl::StatusOr<store::AdmissionResult> Admitter::AdmitVerified(
 }
 
 void Admitter::Admit(AdmitInput input, absl::Time deadline, Done done) {
+  done = [this, start = absl::Now(),
+          done = std::move(done)](absl::StatusOr<store::AdmissionResult> result) mutable {
+    Record(result, absl::Now() - start);
+    std::move(done)(std::move(result));
+  };
   if (auto* ticket = std::get_if<ConnectTicket>(&input.credential)) {
     // A random 32-byte token: SHA-256 is all the protection it needs.
     input.request.ticket =

@@ -11,6 +11,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "common/password_hasher.h"
 #include "common/worker_pool.h"
 #include "controlplane/store/session_store.h"
@@ -37,13 +38,15 @@ struct AdmitInput {
 class Admitter {
  public:
   Admitter(store::SessionStore& sessions, store::UserStore& users, PasswordHasher& hasher,
-           WorkerPool& db_workers, const Clock& clock,
+           WorkerPool& db_workers, const Clock& clock, metrics::Registry& metrics,
            absl::Duration family_idle_timeout = absl::Hours(24 * 7));
 
   using Done = absl::AnyInvocable<void(absl::StatusOr<store::AdmissionResult>) &&>;
 
   // Call from a database worker. `done` runs exactly once, on a database or
-  // hasher thread, or at once when a pool refuses more work.
+  // hasher thread, or at once when a pool refuses more work. Every outcome is
+  // counted in warden_admissions_total and timed in
+  // warden_admission_duration_seconds.
   void Admit(AdmitInput input, absl::Time deadline, Done done);
 
   // The transaction itself, for a user whose credential is settled.
@@ -51,6 +54,7 @@ class Admitter {
 
  private:
   void AfterPasswordCheck(store::AdmissionRequest request, bool verified, Done done);
+  void Record(const absl::StatusOr<store::AdmissionResult>& result, absl::Duration took);
 
   store::SessionStore& sessions_;
   store::UserStore& users_;
@@ -61,6 +65,10 @@ class Admitter {
   // Verified when the user does not exist, so an unknown username costs the
   // same time as a wrong password.
   const std::string decoy_hash_;
+
+  metrics::Family<metrics::Counter>& admissions_;
+  metrics::Counter& evictions_;
+  metrics::Histogram& duration_;
 };
 
 }  // namespace warden::control::admission

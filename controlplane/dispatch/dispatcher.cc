@@ -22,14 +22,41 @@ constexpr int kMaxCommandsPerDelivery = 1000;
 
 Dispatcher::Dispatcher(DispatcherOptions options, store::CommandStore& commands,
                        store::AttachStore& attach, store::SessionStore& sessions,
-                       store::DeviceStore& devices, WorkerPool& db_workers, const Clock& clock)
+                       store::DeviceStore& devices, WorkerPool& db_workers, const Clock& clock,
+                       metrics::Registry& metrics)
     : options_(std::move(options)),
       commands_(commands),
       attach_(attach),
       sessions_(sessions),
       devices_(devices),
       db_workers_(db_workers),
-      clock_(clock) {}
+      clock_(clock),
+      sent_(metrics.AddCounter("warden_commands_sent_total",
+                               "Commands handed to an agent stream, by kind (kill_session, "
+                               "set_bandwidth, drain, add_peer, remove_peer).",
+                               {"kind"})),
+      results_(metrics.AddCounter("warden_command_results_total",
+                                  "Agent answers to commands, by kind and result (acked, failed).",
+                                  {"kind", "result"})),
+      delivery_(metrics.AddHistogram(
+          "warden_command_delivery_seconds",
+          "Time from a command falling due to its agent's answer, by kind.", {"kind"})) {
+  for (model::CommandKind kind : {model::CommandKind::kKillSession,
+                                  model::CommandKind::kSetBandwidth, model::CommandKind::kDrain,
+                                  model::CommandKind::kAddPeer, model::CommandKind::kRemovePeer}) {
+    const absl::string_view name = store::CommandKindName(kind);
+    sent_.With({name});
+    results_.With({name, "acked"});
+    results_.With({name, "failed"});
+    delivery_.With({name});
+  }
+  metrics::Gauge& streams =
+      metrics
+          .AddGauge("warden_agent_streams_connected",
+                    "Agent streams attached to this replica (sum over replicas for the fleet).")
+          .With({});
+  metrics.OnScrape([this, &streams] { streams.Set(attached_count()); });
+}
 
 Dispatcher::~Dispatcher() { Stop(); }
 
@@ -195,7 +222,11 @@ void Dispatcher::Deliver(const std::string& node_id) {
     if (it == links_.end()) return;
     channel = it->second.channel;
     for (const model::Command& command : *pending) {
-      if (it->second.in_flight.insert(command.id).second) to_send.push_back(&command);
+      if (it->second.in_flight
+              .try_emplace(command.id, InFlight{.kind = command.kind, .due_at = command.due_at})
+              .second) {
+        to_send.push_back(&command);
+      }
     }
   }
   // Marked before they are sent: the agent may act and report the session
@@ -209,6 +240,7 @@ void Dispatcher::Deliver(const std::string& node_id) {
   }
   for (const model::Command* command : to_send) {
     if (!channel->Send(*command)) break;
+    sent_.With({store::CommandKindName(command->kind)}).Increment();
   }
 }
 
@@ -217,7 +249,16 @@ void Dispatcher::OnResult(const std::string& node_id, int64_t command_id, bool o
   {
     absl::MutexLock lock(&mu_);
     auto it = links_.find(node_id);
-    if (it != links_.end()) it->second.in_flight.erase(command_id);
+    if (it != links_.end()) {
+      auto sent = it->second.in_flight.find(command_id);
+      if (sent != it->second.in_flight.end()) {
+        const absl::string_view kind = store::CommandKindName(sent->second.kind);
+        results_.With({kind, ok ? "acked" : "failed"}).Increment();
+        delivery_.With({kind}).ObserveDuration(
+            std::max(absl::ZeroDuration(), clock_.Now() - sent->second.due_at));
+        it->second.in_flight.erase(sent);
+      }
+    }
   }
   const bool queued =
       db_workers_.TrySubmit([this, node_id, command_id, ok, error = std::move(error)] {

@@ -22,6 +22,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "common/worker_pool.h"
 #include "controlplane/dispatch/agent_channel.h"
 #include "controlplane/store/attach_store.h"
@@ -63,7 +64,7 @@ class Dispatcher {
  public:
   Dispatcher(DispatcherOptions options, store::CommandStore& commands, store::AttachStore& attach,
              store::SessionStore& sessions, store::DeviceStore& devices, WorkerPool& db_workers,
-             const Clock& clock);
+             const Clock& clock, metrics::Registry& metrics);
   ~Dispatcher();
 
   void Start();
@@ -102,11 +103,15 @@ class Dispatcher {
   bool IsAttached(const std::string& node_id) const;
 
  private:
+  struct InFlight {
+    model::CommandKind kind;
+    absl::Time due_at;
+  };
   struct Link {
     std::shared_ptr<AgentChannel> channel;
     int64_t epoch = 0;
     absl::Time last_heard;
-    std::set<int64_t> in_flight;  // sent, not acknowledged
+    std::map<int64_t, InFlight> in_flight;  // sent, not acknowledged
     bool delivery_scheduled = false;
     bool welcomed = false;  // commands go out only behind the Welcome
   };
@@ -132,6 +137,12 @@ class Dispatcher {
   store::DeviceStore& devices_;
   WorkerPool& db_workers_;
   const Clock& clock_;
+
+  // Commands by kind: handed to a stream; answered (acked or failed); and
+  // the time from falling due to the agent's answer.
+  metrics::Family<metrics::Counter>& sent_;
+  metrics::Family<metrics::Counter>& results_;
+  metrics::Family<metrics::Histogram>& delivery_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Link> links_ ABSL_GUARDED_BY(mu_);

@@ -103,6 +103,22 @@ model::CommandKind KindFromName(const std::string& name) {
 
 }  // namespace
 
+absl::string_view CommandKindName(model::CommandKind kind) {
+  switch (kind) {
+    case model::CommandKind::kKillSession:
+      return "kill_session";
+    case model::CommandKind::kSetBandwidth:
+      return "set_bandwidth";
+    case model::CommandKind::kDrain:
+      return "drain";
+    case model::CommandKind::kAddPeer:
+      return "add_peer";
+    case model::CommandKind::kRemovePeer:
+      return "remove_peer";
+  }
+  return "";
+}
+
 std::span<const Statement> CommandStatements() { return kStatements; }
 
 std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const model::Actor& actor,

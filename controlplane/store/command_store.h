@@ -15,6 +15,9 @@ namespace warden::control::store {
 
 std::span<const Statement> CommandStatements();
 
+// The outbox's name for a kind ("kill_session", "add_peer", ...).
+absl::string_view CommandKindName(model::CommandKind kind);
+
 // A command written to the outbox, and the node it is for.
 struct QueuedCommand {
   int64_t command_id = 0;

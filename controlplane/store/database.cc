@@ -72,7 +72,12 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Database::Open() const {
 }
 
 absl::StatusOr<Database::Lease> Database::Acquire() {
-  const absl::Time deadline = absl::Now() + options_.acquire_timeout;
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + options_.acquire_timeout;
+  auto observe_wait = [&] {
+    if (options_.acquire_wait != nullptr)
+      options_.acquire_wait->ObserveDuration(absl::Now() - start);
+  };
   {
     absl::MutexLock lock(&mu_);
     ++waiting_;
@@ -83,12 +88,14 @@ absl::StatusOr<Database::Lease> Database::Acquire() {
       if (mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) break;
       if (!can_proceed()) {
         --waiting_;
+        observe_wait();
         return absl::UnavailableError(
             absl::StrCat("all ", options_.pool_size, " database connections stayed busy for ",
                          absl::FormatDuration(options_.acquire_timeout), "; retry later"));
       }
     }
     --waiting_;
+    observe_wait();
     if (!reachable_) {
       return absl::UnavailableError("the database is unavailable; retry later");
     }

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "controlplane/store/errors.h"
 
 namespace warden::control::store {
@@ -33,6 +34,8 @@ struct DatabaseOptions {
   absl::Duration connect_timeout = absl::Seconds(3);
   absl::Duration statement_timeout = absl::Seconds(15);
   std::string application_name = "warden-control";
+  // Observes how long each Acquire waited for a free connection (optional).
+  metrics::Histogram* acquire_wait = nullptr;
 };
 
 // libpq connection string for `url` (URI or key=value form) with Warden's

@@ -101,6 +101,8 @@ constexpr Statement kStatements[] = {
     {"close.known",
      "SELECT 1 FROM sessions WHERE node_id = $1::uuid "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) LIMIT 1"},
+    {"sessions.live_by_protocol",
+     "SELECT protocol, count(*) FROM sessions WHERE state <> 'closed' GROUP BY protocol"},
     {"sessions.list",
      "SELECT s.id::text, s.user_id::text, u.username, s.node_id::text, n.name, s.protocol, "
      "s.session_key, s.device_label, s.client_address, s.state, epoch_us(s.opened_at), "
@@ -132,20 +134,6 @@ model::SessionState SessionStateFromName(const std::string& name) {
   if (name == "closing") return model::SessionState::kClosing;
   if (name == "closed") return model::SessionState::kClosed;
   return model::SessionState::kActive;
-}
-
-absl::string_view DenyReasonName(model::DenyReason reason) {
-  switch (reason) {
-    case model::DenyReason::kBadCredentials:
-      return "bad_credentials";
-    case model::DenyReason::kUserDisabled:
-      return "user_disabled";
-    case model::DenyReason::kDeviceLimitReached:
-      return "device_limit_reached";
-    case model::DenyReason::kNodeDraining:
-      return "node_draining";
-  }
-  return "";
 }
 
 nlohmann::json RequestJson(const AdmissionRequest& request) {
@@ -187,6 +175,20 @@ absl::StatusOr<AdmissionResult> DenyTicket(pqxx::work& tx, const AdmissionReques
 }  // namespace
 
 std::span<const Statement> SessionStatements() { return kStatements; }
+
+absl::string_view DenyReasonName(model::DenyReason reason) {
+  switch (reason) {
+    case model::DenyReason::kBadCredentials:
+      return "bad_credentials";
+    case model::DenyReason::kUserDisabled:
+      return "user_disabled";
+    case model::DenyReason::kDeviceLimitReached:
+      return "device_limit_reached";
+    case model::DenyReason::kNodeDraining:
+      return "node_draining";
+  }
+  return "";
+}
 
 absl::string_view SessionStateName(model::SessionState state) {
   switch (state) {
@@ -411,6 +413,18 @@ absl::StatusOr<FleetStats> SessionStore::Stats() {
           }
         }
         return stats;
+      });
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> SessionStore::CountLiveByProtocol() {
+  return db_.Autocommit(
+      {.operation = "count live sessions"},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::map<std::string, int64_t>> {
+        std::map<std::string, int64_t> counts;
+        for (const auto& row : tx.exec_prepared("sessions.live_by_protocol")) {
+          counts[row[0].as<std::string>()] = row[1].as<int64_t>();
+        }
+        return counts;
       });
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -18,6 +19,8 @@ namespace warden::control::store {
 std::span<const Statement> SessionStatements();
 
 absl::string_view SessionStateName(model::SessionState state);
+// The reason code written to the audit log and the metrics.
+absl::string_view DenyReasonName(model::DenyReason reason);
 
 // Who is being admitted: by id or by username (exactly one is set).
 struct UserRef {
@@ -115,6 +118,9 @@ class SessionStore {
                                     const std::string& reason, int64_t rx_bytes, int64_t tx_bytes);
 
   absl::StatusOr<std::vector<model::Session>> List(const SessionFilter& filter);
+
+  // Sessions not closed, fleet-wide, by protocol name (for the live gauge).
+  absl::StatusOr<std::map<std::string, int64_t>> CountLiveByProtocol();
   absl::StatusOr<FleetStats> Stats();
 
  private:

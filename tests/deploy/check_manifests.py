@@ -99,8 +99,9 @@ def check_defaults(objects):
     listen = [a for a in container.get("args", []) if str(a).startswith("--listen=")]
     check(listen == [f"--listen=0.0.0.0:{grpc_port}"],
           "defaults: warden-control listens on 0.0.0.0:<grpc port>")
-    check(not any(str(a).startswith("--metrics-listen") for a in container.get("args", [])),
-          "defaults: no --metrics-listen unless metrics.enabled")
+    check([a for a in container.get("args", []) if str(a).startswith("--metrics-listen")] ==
+          ["--metrics-listen=0.0.0.0:9090"],
+          "defaults: metrics on, --metrics-listen=0.0.0.0:9090")
     check(dig(pod, "securityContext", "runAsNonRoot") is True,
           "defaults: pod securityContext runAsNonRoot")
     security = container.get("securityContext") or {}
@@ -135,6 +136,7 @@ def check_defaults(objects):
               "defaults: Service selects the control plane pods")
     check(not find(objects, "DaemonSet"), "defaults: no agent DaemonSet (agent.enabled=false)")
     check(not find(objects, "ServiceMonitor"), "defaults: no ServiceMonitor")
+    check(not find(objects, "PodMonitor"), "defaults: no PodMonitor")
 
 
 def check_agent(objects):
@@ -159,6 +161,12 @@ def check_agent(objects):
     grpc = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
     check(control == [f"--control={service['metadata']['name']}:{grpc}"],
           "agent: --control points at the control plane Service")
+    metrics = [a for a in container.get("args", []) if str(a).startswith("--metrics-listen")]
+    ports = {p["name"]: p for p in container.get("ports", [])}
+    check(metrics == ["--metrics-listen=0.0.0.0:9091"] and
+          dig(ports, "metrics", "containerPort") == 9091,
+          "agent: --metrics-listen=0.0.0.0:9091 and container port 9091 named metrics")
+    check(not find(objects, "PodMonitor"), "agent: no PodMonitor unless metrics.podMonitor.enabled")
 
 
 def normalise(document):
@@ -331,6 +339,22 @@ def main():
                   for a in find(monitor, "Deployment")[0]["spec"]["template"]["spec"]
                   ["containers"][0]["args"]),
               "metrics.enabled + serviceMonitor.enabled: --metrics-listen and a ServiceMonitor")
+        _, off = render(root, ["agent.enabled=true", "metrics.enabled=false",
+                               "metrics.podMonitor.enabled=true"])
+        check(not any(str(a).startswith("--metrics-listen")
+                      for o in find(off, "Deployment") + find(off, "DaemonSet")
+                      for a in o["spec"]["template"]["spec"]["containers"][0]["args"]) and
+              not find(off, "PodMonitor"),
+              "metrics.enabled=false: no --metrics-listen, no PodMonitor")
+        pod_text, pod = render(root, ["agent.enabled=true", "metrics.podMonitor.enabled=true"])
+        monitors = find(pod, "PodMonitor")
+        agent_labels = find(pod, "DaemonSet")[0]["spec"]["template"]["metadata"]["labels"]
+        check(len(monitors) == 1 and
+              all(agent_labels.get(k) == v for k, v in
+                  monitors[0]["spec"]["selector"]["matchLabels"].items()) and
+              [e.get("port") for e in monitors[0]["spec"]["podMetricsEndpoints"]] == ["metrics"],
+              "agent.enabled + metrics.podMonitor.enabled: a PodMonitor of the agent pods' "
+              "metrics port")
         _, existing = render(root, ["secret.existingSecret=warden-db", "secret.adminKey=0123456789abcdef"])
         env = find(existing, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"]
         check(not find(existing, "Secret") and
@@ -344,7 +368,7 @@ def main():
         check(False, f"the chart renders: {error}")
         return 1
     for name, content in (("defaults.yaml", text), ("agent.yaml", agent_text),
-                          ("metrics.yaml", monitor_text)):
+                          ("metrics.yaml", monitor_text), ("podmonitor.yaml", pod_text)):
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:
             f.write(content)
     return 1 if failures else 0

@@ -28,24 +28,17 @@ class AdmissionTest : public ControlPlaneTest {
     return tx.exec1(sql)[0].as<int64_t>();
   }
 
-  v1::AdmitResponse AdmitOk(const TestNode& node, const std::string& user, const std::string& key) {
-    v1::AdmitResponse response;
-    grpc::Status status = fleet_->AdmitAsserted(node, user, key, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
-  }
-
   std::unique_ptr<FleetClient> fleet_;
 };
 
 TEST_F(AdmissionTest, AdmitsAndAnswersARetryWithTheSameSession) {
   TestNode node = fleet_->CreateNode("ams-1");
   v1::User user = fleet_->CreateUser("alice", 2);
-  v1::AdmitResponse first = AdmitOk(node, "alice", "ovpn:ams-1:0");
+  v1::AdmitResponse first = fleet_->AdmitAssertedOk(node, "alice", "ovpn:ams-1:0");
   ASSERT_TRUE(first.has_admitted()) << first.DebugString();
   EXPECT_EQ(first.admitted().user_id(), user.id());
   EXPECT_FALSE(first.admitted().already_live());
-  v1::AdmitResponse retry = AdmitOk(node, "alice", "ovpn:ams-1:0");
+  v1::AdmitResponse retry = fleet_->AdmitAssertedOk(node, "alice", "ovpn:ams-1:0");
   ASSERT_TRUE(retry.has_admitted());
   EXPECT_EQ(retry.admitted().session_id(), first.admitted().session_id());
   EXPECT_TRUE(retry.admitted().already_live());
@@ -57,8 +50,8 @@ TEST_F(AdmissionTest, EvictsTheOldestAndQueuesExactlyOneKill) {
   TestNode ams = fleet_->CreateNode("ams-1");
   TestNode fra = fleet_->CreateNode("fra-2");
   fleet_->CreateUser("bob", 1);
-  v1::AdmitResponse first = AdmitOk(ams, "bob", "wg:a");
-  v1::AdmitResponse second = AdmitOk(fra, "bob", "wg:b");
+  v1::AdmitResponse first = fleet_->AdmitAssertedOk(ams, "bob", "wg:a");
+  v1::AdmitResponse second = fleet_->AdmitAssertedOk(fra, "bob", "wg:b");
   ASSERT_TRUE(second.has_admitted());
   ASSERT_EQ(second.admitted().evicted_size(), 1);
   EXPECT_EQ(second.admitted().evicted(0).session_id(), first.admitted().session_id());
@@ -83,8 +76,8 @@ TEST_F(AdmissionTest, EvictsTheOldestAndQueuesExactlyOneKill) {
 TEST_F(AdmissionTest, GraceDelaysTheKill) {
   TestNode node = fleet_->CreateNode("ams-1");
   fleet_->CreateUser("carol", 1, v1::EVICT_OLDEST, 30);
-  AdmitOk(node, "carol", "k1");
-  v1::AdmitResponse second = AdmitOk(node, "carol", "k2");
+  fleet_->AdmitAssertedOk(node, "carol", "k1");
+  v1::AdmitResponse second = fleet_->AdmitAssertedOk(node, "carol", "k2");
   ASSERT_EQ(second.admitted().evicted_size(), 1);
   const int64_t due = second.admitted().evicted(0).kill_due_at().seconds();
   EXPECT_NEAR(due, absl::ToUnixSeconds(absl::Now()) + 30, 5);
@@ -95,9 +88,9 @@ TEST_F(AdmissionTest, RejectSaysWhichLimitAndWhere) {
   TestNode ams = fleet_->CreateNode("ams-1");
   TestNode fra = fleet_->CreateNode("fra-2");
   fleet_->CreateUser("dave", 2, v1::REJECT);
-  AdmitOk(fra, "dave", "k1");
-  AdmitOk(ams, "dave", "k2");
-  v1::AdmitResponse third = AdmitOk(fra, "dave", "k3");
+  fleet_->AdmitAssertedOk(fra, "dave", "k1");
+  fleet_->AdmitAssertedOk(ams, "dave", "k2");
+  v1::AdmitResponse third = fleet_->AdmitAssertedOk(fra, "dave", "k3");
   ASSERT_TRUE(third.has_denied());
   EXPECT_EQ(third.denied().reason(), v1::DEVICE_LIMIT_REACHED);
   EXPECT_EQ(third.denied().message(), "device limit 2 reached: active on nodes fra-2, ams-1");
@@ -117,13 +110,13 @@ TEST_F(AdmissionTest, DeniesDisabledUsersAndDrainingNodes) {
   disable.mutable_update_mask()->add_paths("disabled");
   v1::User updated;
   ASSERT_TRUE(fleet_->admin().UpdateUser(fleet_->AdminContext().get(), disable, &updated).ok());
-  v1::AdmitResponse denied = AdmitOk(node, "erin", "k1");
+  v1::AdmitResponse denied = fleet_->AdmitAssertedOk(node, "erin", "k1");
   ASSERT_TRUE(denied.has_denied());
   EXPECT_EQ(denied.denied().reason(), v1::USER_DISABLED);
 
   fleet_->CreateUser("frank", 0);
   fleet_->SetNodeStateForTest(db_->url(), node.node.id(), "draining");
-  v1::AdmitResponse draining = AdmitOk(node, "frank", "k2");
+  v1::AdmitResponse draining = fleet_->AdmitAssertedOk(node, "frank", "k2");
   ASSERT_TRUE(draining.has_denied());
   EXPECT_EQ(draining.denied().reason(), v1::NODE_DRAINING);
 }
@@ -218,7 +211,7 @@ TEST_F(AdmissionTest, RejectsMalformedRequestsNamingTheField) {
 
 TEST_F(AdmissionTest, UnknownAssertedUserIsBadCredentials) {
   TestNode node = fleet_->CreateNode("ams-1");
-  v1::AdmitResponse response = AdmitOk(node, "ghost", "k");
+  v1::AdmitResponse response = fleet_->AdmitAssertedOk(node, "ghost", "k");
   ASSERT_TRUE(response.has_denied());
   EXPECT_EQ(response.denied().reason(), v1::BAD_CREDENTIALS);
 }
@@ -241,8 +234,8 @@ TEST_F(AdmissionTest, NodeRegisteredForOtherProtocolsIsRefused) {
 TEST_F(AdmissionTest, ClosingIsIdempotentAndFinishesPendingKills) {
   TestNode node = fleet_->CreateNode("ams-1");
   fleet_->CreateUser("kim", 1);
-  AdmitOk(node, "kim", "old");
-  AdmitOk(node, "kim", "new");  // evicts "old"
+  fleet_->AdmitAssertedOk(node, "kim", "old");
+  fleet_->AdmitAssertedOk(node, "kim", "new");  // evicts "old"
   v1::CloseSessionResponse closed;
   ASSERT_TRUE(fleet_->Close(node, "old", &closed, "killed by driver").ok());
   EXPECT_FALSE(closed.already_closed());
@@ -261,7 +254,7 @@ TEST_F(AdmissionTest, ClosingIsIdempotentAndFinishesPendingKills) {
   EXPECT_EQ(tx.exec1("SELECT result FROM commands")[0].as<std::string>(), "session closed");
 
   // The key may be used again once closed.
-  v1::AdmitResponse again = AdmitOk(node, "kim", "old");
+  v1::AdmitResponse again = fleet_->AdmitAssertedOk(node, "kim", "old");
   EXPECT_TRUE(again.has_admitted());
   EXPECT_FALSE(again.admitted().already_live());
 }
@@ -270,8 +263,8 @@ TEST_F(AdmissionTest, AKeyReusedByTheNodeReplacesTheOldSession) {
   TestNode node = fleet_->CreateNode("ams-1");
   fleet_->CreateUser("lena", 0);
   fleet_->CreateUser("mike", 0);
-  AdmitOk(node, "lena", "ovpn:ams-1:7");
-  v1::AdmitResponse mike = AdmitOk(node, "mike", "ovpn:ams-1:7");
+  fleet_->AdmitAssertedOk(node, "lena", "ovpn:ams-1:7");
+  v1::AdmitResponse mike = fleet_->AdmitAssertedOk(node, "mike", "ovpn:ams-1:7");
   ASSERT_TRUE(mike.has_admitted());
   EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE state = 'closed' AND "
                   "close_reason = 'replaced'"),
@@ -282,7 +275,7 @@ TEST_F(AdmissionTest, AKeyReusedByTheNodeReplacesTheOldSession) {
 TEST_F(AdmissionTest, DeleteUserWaitsForLiveSessions) {
   TestNode node = fleet_->CreateNode("ams-1");
   v1::User user = fleet_->CreateUser("nora", 0);
-  AdmitOk(node, "nora", "k");
+  fleet_->AdmitAssertedOk(node, "nora", "k");
   v1::DeleteUserRequest del;
   del.set_id(user.id());
   v1::DeleteUserResponse response;
@@ -299,8 +292,8 @@ TEST_F(AdmissionTest, ListsSessionsWithFiltersAndPages) {
   TestNode fra = fleet_->CreateNode("fra-2");
   v1::User olga = fleet_->CreateUser("olga", 0);
   fleet_->CreateUser("paul", 0);
-  for (int i = 0; i < 5; ++i) AdmitOk(ams, "olga", absl::StrCat("ams-", i));
-  for (int i = 0; i < 3; ++i) AdmitOk(fra, "paul", absl::StrCat("fra-", i));
+  for (int i = 0; i < 5; ++i) fleet_->AdmitAssertedOk(ams, "olga", absl::StrCat("ams-", i));
+  for (int i = 0; i < 3; ++i) fleet_->AdmitAssertedOk(fra, "paul", absl::StrCat("fra-", i));
   v1::CloseSessionResponse closed;
   ASSERT_TRUE(fleet_->Close(ams, "ams-0", &closed).ok());
 
@@ -364,7 +357,7 @@ TEST_F(AdmissionTest, ManagesNodes) {
             1);
 
   fleet_->CreateUser("quinn", 0);
-  AdmitOk(node, "quinn", "k");
+  fleet_->AdmitAssertedOk(node, "quinn", "k");
   v1::GetNodeRequest get;
   get.set_name("ams-1");
   v1::Node fetched;

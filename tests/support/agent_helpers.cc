@@ -65,6 +65,14 @@ grpc::Status FleetClient::AdmitAsserted(const TestNode& node, const std::string&
   return Admit(node.credential, request, response);
 }
 
+v1::AdmitResponse FleetClient::AdmitAssertedOk(const TestNode& node, const std::string& username,
+                                               const std::string& session_key) {
+  v1::AdmitResponse response;
+  grpc::Status status = AdmitAsserted(node, username, session_key, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response;
+}
+
 grpc::Status FleetClient::Admit(const std::string& credential, const v1::AdmitRequest& request,
                                 v1::AdmitResponse* response) {
   return agent_->Admit(NodeContext(credential).get(), request, response);

@@ -35,6 +35,10 @@ class FleetClient {
   grpc::Status AdmitAsserted(const TestNode& node, const std::string& username,
                              const std::string& session_key, v1::AdmitResponse* response,
                              v1::Protocol protocol = v1::OPENVPN);
+  // The same, for a call that must succeed (a gtest failure otherwise); the
+  // answer may still be a denial.
+  v1::AdmitResponse AdmitAssertedOk(const TestNode& node, const std::string& username,
+                                    const std::string& session_key);
   grpc::Status Admit(const std::string& credential, const v1::AdmitRequest& request,
                      v1::AdmitResponse* response);
   grpc::Status Close(const TestNode& node, const std::string& session_key,

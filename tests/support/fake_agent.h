@@ -86,14 +86,20 @@ class FakeAgent {
     });
   }
 
-  void Ack(int64_t command_id) {
-    v1::AgentMessage result;
-    result.mutable_result()->set_command_id(command_id);
-    result.mutable_result()->set_ok(true);
-    stream_->Write(result);
+  void Ack(int64_t command_id) { Answer(command_id, /*ok=*/true, ""); }
+  void Fail(int64_t command_id, const std::string& error) {
+    Answer(command_id, /*ok=*/false, error);
   }
 
  private:
+  void Answer(int64_t command_id, bool ok, const std::string& error) {
+    v1::AgentMessage result;
+    result.mutable_result()->set_command_id(command_id);
+    result.mutable_result()->set_ok(ok);
+    result.mutable_result()->set_error(error);
+    stream_->Write(result);
+  }
+
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>> stream_;
   v1::Welcome welcome_;

@@ -101,17 +101,30 @@ bool Process::WaitForLog(const std::string& text, absl::Duration timeout) const 
   return Log().find(text) != std::string::npos;
 }
 
-int WaitForServingPort(const Process& control, absl::Duration timeout) {
-  // The line reads "serving on <address> (port <n>)".
+int WaitForLoggedNumber(const Process& process, const std::vector<std::string>& markers,
+                        absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
-    const std::string log = control.Log();
-    const size_t serving = log.find("serving on ");
-    const size_t port = serving == std::string::npos ? serving : log.find("(port ", serving);
-    if (port != std::string::npos) return std::atoi(log.c_str() + port + 6);
+    const std::string log = process.Log();
+    size_t at = 0;
+    for (const std::string& marker : markers) {
+      at = log.find(marker, at);
+      if (at == std::string::npos) break;
+      at += marker.size();
+    }
+    if (at != std::string::npos) return std::atoi(log.c_str() + at);
     absl::SleepFor(absl::Milliseconds(20));
   }
   return 0;
+}
+
+int WaitForServingPort(const Process& control, absl::Duration timeout) {
+  // The line reads "serving on <address> (port <n>)".
+  return WaitForLoggedNumber(control, {"serving on ", "(port "}, timeout);
+}
+
+int WaitForMetricsPort(const Process& process, absl::Duration timeout) {
+  return WaitForLoggedNumber(process, {"serving /metrics on port="}, timeout);
 }
 
 }  // namespace warden::testing

@@ -37,7 +37,13 @@ class Process {
   int exit_status_ = -1;
 };
 
+// The number the log shows after `markers` (each found after the one before);
+// 0 when it does not show up in time.
+int WaitForLoggedNumber(const Process& process, const std::vector<std::string>& markers,
+                        absl::Duration timeout);
 // The port a warden-control started with --listen 127.0.0.1:0 reports.
 int WaitForServingPort(const Process& control, absl::Duration timeout);
+// The /metrics port of a process started with --metrics-listen 127.0.0.1:0.
+int WaitForMetricsPort(const Process& process, absl::Duration timeout);
 
 }  // namespace warden::testing

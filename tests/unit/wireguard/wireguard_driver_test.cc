@@ -623,7 +623,8 @@ TEST_F(WireGuardDriverTest, SetBandwidthIsUnimplemented) {
 // The agent's core hands the Welcome's peers and the peer commands to the driver.
 TEST_F(WireGuardDriverTest, AgentCoreRoutesPeersToTheDriver) {
   StartDriver();
-  AgentCore core(CoreOptions{}, {driver_.get()}, clock_);
+  metrics::Registry metrics;
+  AgentCore core(CoreOptions{}, {driver_.get()}, clock_, metrics);
 
   v1::Welcome welcome;
   v1::WireGuardPeer* peer = welcome.add_wireguard_peers();
@@ -658,6 +659,18 @@ TEST_F(WireGuardDriverTest, AgentCoreRoutesPeersToTheDriver) {
   v1::CommandResult refused = core.Execute(bad);
   EXPECT_FALSE(refused.ok());
   EXPECT_THAT(refused.error(), HasSubstr("driver wireguard"));
+  const std::string exposed = metrics.Expose();
+  EXPECT_THAT(
+      exposed,
+      HasSubstr("warden_agent_driver_operations_total{operation=\"add_peer\",result=\"ok\"} 1\n"));
+  EXPECT_THAT(
+      exposed,
+      HasSubstr(
+          "warden_agent_driver_operations_total{operation=\"add_peer\",result=\"error\"} 1\n"));
+  EXPECT_THAT(
+      exposed,
+      HasSubstr(
+          "warden_agent_driver_operations_total{operation=\"remove_peer\",result=\"ok\"} 1\n"));
 
   // An empty full set on the next attach removes what the driver owns.
   core.OnWelcome(v1::Welcome());
