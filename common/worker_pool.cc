@@ -6,6 +6,10 @@
 
 namespace warden {
 
+absl::Status OverloadedError() {
+  return absl::ResourceExhaustedError("the server is overloaded; retry with backoff");
+}
+
 WorkerPool::WorkerPool(std::string name, int threads, size_t max_queued)
     : name_(std::move(name)), max_queued_(max_queued) {
   threads_.reserve(threads);

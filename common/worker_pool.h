@@ -13,9 +13,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 
 namespace warden {
+
+// What a caller answers when TrySubmit refuses its work (RESOURCE_EXHAUSTED).
+absl::Status OverloadedError();
 
 class WorkerPool {
  public:

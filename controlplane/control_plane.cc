@@ -145,6 +145,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<services::Authenticator> authenticator;
   std::unique_ptr<services::NodeAuthenticator> node_authenticator;
+  std::unique_ptr<admission::PasswordCheck> passwords;
   std::unique_ptr<admission::Admitter> admitter;
   std::unique_ptr<dispatch::Dispatcher> dispatcher;
   std::unique_ptr<dispatch::EventFeed> events;
@@ -254,13 +255,14 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .heartbeat_interval = config.heartbeat_interval});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
-  parts.admitter = std::make_unique<admission::Admitter>(
-      *parts.sessions, *parts.users, *parts.hasher, *parts.db_workers, RealClock::Get(),
-      parts.metrics, config.family_idle_timeout);
+  parts.passwords =
+      std::make_unique<admission::PasswordCheck>(*parts.users, *parts.hasher, *parts.db_workers);
+  parts.admitter =
+      std::make_unique<admission::Admitter>(*parts.sessions, *parts.passwords, RealClock::Get(),
+                                            parts.metrics, config.family_idle_timeout);
   parts.session = std::make_unique<services::SessionService>(
       services::SessionDependencies{.db_workers = *parts.db_workers,
-                                    .hasher = *parts.hasher,
-                                    .users = *parts.users,
+                                    .passwords = *parts.passwords,
                                     .families = *parts.families,
                                     .dispatcher = *parts.dispatcher});
   parts.agent = std::make_unique<services::AgentService>(

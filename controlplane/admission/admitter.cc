@@ -2,14 +2,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/secrets.h"
 #include "controlplane/admission/decide.h"
 
 namespace warden::control::admission {
 namespace {
-
-absl::Status PoolFull() {
-  return absl::ResourceExhaustedError("the server is overloaded; retry with backoff");
-}
 
 store::AdmissionResult BadCredentials() {
   store::AdmissionResult result;
@@ -20,16 +17,12 @@ store::AdmissionResult BadCredentials() {
 
 }  // namespace
 
-Admitter::Admitter(store::SessionStore& sessions, store::UserStore& users, PasswordHasher& hasher,
-                   WorkerPool& db_workers, const Clock& clock, metrics::Registry& metrics,
-                   absl::Duration family_idle_timeout)
+Admitter::Admitter(store::SessionStore& sessions, PasswordCheck& passwords, const Clock& clock,
+                   metrics::Registry& metrics, absl::Duration family_idle_timeout)
     : sessions_(sessions),
-      users_(users),
-      hasher_(hasher),
-      db_workers_(db_workers),
+      passwords_(passwords),
       clock_(clock),
       family_idle_timeout_(family_idle_timeout),
-      decoy_hash_(secrets::HashPassword(secrets::NewToken(""), hasher.cost()).value_or("")),
       admissions_(metrics.AddCounter(
           "warden_admissions_total",
           "Admission requests by result (admitted, denied, error) and reason: the deny reason, "
@@ -97,45 +90,28 @@ void Admitter::Admit(AdmitInput input, absl::Time deadline, Done done) {
     std::move(done)(AdmitVerified(input.request));
     return;
   }
-  absl::StatusOr<std::pair<model::User, std::string>> found =
-      users_.GetWithPasswordHash(login->username);
-  if (!found.ok() && found.status().code() != absl::StatusCode::kNotFound) {
-    std::move(done)(found.status());
-    return;
-  }
   store::AdmissionRequest request = std::move(input.request);
   request.user.username = login->username;
-  const bool exists = found.ok();
-  if (exists) request.user.id = found->first.id;
-  std::string hash = exists ? found->second : decoy_hash_;
-  hasher_.Verify(std::move(login->password), std::move(hash), deadline,
-                 [this, request = std::move(request), exists,
-                  done = std::move(done)](absl::StatusOr<bool> verified) mutable {
-                   if (!verified.ok()) {
-                     std::move(done)(verified.status());
-                     return;
-                   }
-                   AfterPasswordCheck(std::move(request), exists && *verified, std::move(done));
-                 });
-}
-
-void Admitter::AfterPasswordCheck(store::AdmissionRequest request, bool verified, Done done) {
-  // Back from the hasher thread to a database worker.
-  auto holder = std::make_shared<Done>(std::move(done));
-  const bool queued =
-      db_workers_.TrySubmit([this, request = std::move(request), verified, holder]() mutable {
-        if (verified) {
-          std::move (*holder)(AdmitVerified(request));
-          return;
-        }
-        store::AdmissionResult denied = BadCredentials();
-        if (absl::Status audited = sessions_.AuditDenial(request, denied.decision); !audited.ok()) {
-          std::move (*holder)(audited);
-          return;
-        }
-        std::move (*holder)(std::move(denied));
-      });
-  if (!queued) std::move (*holder)(PoolFull());
+  passwords_.Check(login->username, std::move(login->password), deadline,
+                   [this, request = std::move(request),
+                    done = std::move(done)](absl::StatusOr<PasswordCheckResult> checked) mutable {
+                     if (!checked.ok()) {
+                       std::move(done)(checked.status());
+                       return;
+                     }
+                     if (checked->user) request.user.id = checked->user->id;
+                     if (checked->verified) {
+                       std::move(done)(AdmitVerified(request));
+                       return;
+                     }
+                     store::AdmissionResult denied = BadCredentials();
+                     if (absl::Status audited = sessions_.AuditDenial(request, denied.decision);
+                         !audited.ok()) {
+                       std::move(done)(audited);
+                       return;
+                     }
+                     std::move(done)(std::move(denied));
+                   });
 }
 
 }  // namespace warden::control::admission

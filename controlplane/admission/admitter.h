@@ -1,9 +1,8 @@
 #pragma once
 
 // The admission path: check the credential, then run the admission
-// transaction with admission::Decide. Password checks (argon2id: slow and
-// memory-hungry by design) run on the hasher's bounded pool, before and
-// outside the transaction, so no row lock is ever held while hashing.
+// transaction with admission::Decide. Passwords are checked by PasswordCheck,
+// before and outside the transaction, so no row lock is held while hashing.
 
 #include <string>
 #include <variant>
@@ -12,10 +11,8 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/metrics.h"
-#include "common/password_hasher.h"
-#include "common/worker_pool.h"
+#include "controlplane/admission/password_check.h"
 #include "controlplane/store/session_store.h"
-#include "controlplane/store/user_store.h"
 
 namespace warden::control::admission {
 
@@ -37,14 +34,13 @@ struct AdmitInput {
 
 class Admitter {
  public:
-  Admitter(store::SessionStore& sessions, store::UserStore& users, PasswordHasher& hasher,
-           WorkerPool& db_workers, const Clock& clock, metrics::Registry& metrics,
-           absl::Duration family_idle_timeout = absl::Hours(24 * 7));
+  Admitter(store::SessionStore& sessions, PasswordCheck& passwords, const Clock& clock,
+           metrics::Registry& metrics, absl::Duration family_idle_timeout = absl::Hours(24 * 7));
 
   using Done = absl::AnyInvocable<void(absl::StatusOr<store::AdmissionResult>) &&>;
 
-  // Call from a database worker. `done` runs exactly once, on a database or
-  // hasher thread, or at once when a pool refuses more work. Every outcome is
+  // Call from a database worker. `done` runs exactly once, on a database
+  // worker, or at once when a pool refuses more work. Every outcome is
   // counted in warden_admissions_total and timed in
   // warden_admission_duration_seconds.
   void Admit(AdmitInput input, absl::Time deadline, Done done);
@@ -53,18 +49,12 @@ class Admitter {
   absl::StatusOr<store::AdmissionResult> AdmitVerified(const store::AdmissionRequest& request);
 
  private:
-  void AfterPasswordCheck(store::AdmissionRequest request, bool verified, Done done);
   void Record(const absl::StatusOr<store::AdmissionResult>& result, absl::Duration took);
 
   store::SessionStore& sessions_;
-  store::UserStore& users_;
-  PasswordHasher& hasher_;
-  WorkerPool& db_workers_;
+  PasswordCheck& passwords_;
   const Clock& clock_;
   const absl::Duration family_idle_timeout_;
-  // Verified when the user does not exist, so an unknown username costs the
-  // same time as a wrong password.
-  const std::string decoy_hash_;
 
   metrics::Family<metrics::Counter>& admissions_;
   metrics::Counter& evictions_;

@@ -44,8 +44,7 @@ grpc::ServerUnaryReactor* AdminService::ServeAsync(grpc::CallbackServerContext* 
         work(Call{.caller = *std::move(caller), .deadline = deadline}, std::move(*holder));
       });
   if (!queued) {
-    std::move (*holder)(
-        absl::ResourceExhaustedError("the server is overloaded; retry with backoff"));
+    std::move (*holder)(OverloadedError());
   }
   return reactor;
 }

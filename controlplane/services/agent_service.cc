@@ -72,7 +72,7 @@ grpc::ServerUnaryReactor* AgentService::Admit(grpc::CallbackServerContext* ctx,
                                finish(result.status());
                              });
       });
-  if (!queued) finish(absl::ResourceExhaustedError("the server is overloaded; retry with backoff"));
+  if (!queued) finish(OverloadedError());
   return reactor;
 }
 

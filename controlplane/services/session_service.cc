@@ -57,9 +57,7 @@ absl::Status SessionMissing() {
 
 }  // namespace
 
-SessionService::SessionService(SessionDependencies deps)
-    : deps_(deps),
-      decoy_hash_(secrets::HashPassword(secrets::NewToken(""), deps.hasher.cost()).value_or("")) {}
+SessionService::SessionService(SessionDependencies deps) : deps_(deps) {}
 
 grpc::ServerUnaryReactor* SessionService::Login(grpc::CallbackServerContext* ctx,
                                                 const v1::LoginRequest* request,
@@ -79,36 +77,22 @@ grpc::ServerUnaryReactor* SessionService::Login(grpc::CallbackServerContext* ctx
   }
   const absl::Time deadline = DeadlineOf(ctx, kMaxCallDuration);
   const std::string peer = ctx->peer();
-  const bool queued = deps_.db_workers.TrySubmit([this, request, response, deadline, peer, finish,
-                                                  username = *std::move(username)]() mutable {
-    absl::StatusOr<std::pair<model::User, std::string>> found =
-        deps_.users.GetWithPasswordHash(username);
-    if (!found.ok() && found.status().code() != absl::StatusCode::kNotFound) {
-      return finish(found.status());
-    }
-    const bool exists = found.ok();
-    std::string hash = exists ? found->second : decoy_hash_;
-    std::optional<model::User> user;
-    if (exists) user = found->first;
-    deps_.hasher.Verify(
-        request->password(), std::move(hash), deadline,
-        [this, request, response, peer, finish, user](absl::StatusOr<bool> verified) mutable {
-          if (!verified.ok()) return finish(verified.status());
-          if (!user || !*verified) return finish(BadLogin());
-          if (user->disabled) {
-            return finish(
-                absl::PermissionDeniedError(absl::StrCat("user ", user->username, " is disabled")));
-          }
-          // Back from the hasher thread to a database worker.
-          const bool requeued = deps_.db_workers.TrySubmit([=, this]() mutable {
-            finish(FinishLogin(user->id, request->device_label(), peer, response));
-          });
-          if (!requeued) {
-            finish(absl::ResourceExhaustedError("the server is overloaded; retry with backoff"));
-          }
-        });
-  });
-  if (!queued) finish(absl::ResourceExhaustedError("the server is overloaded; retry with backoff"));
+  const bool queued = deps_.db_workers.TrySubmit(
+      [this, request, response, deadline, peer, finish, username = *std::move(username)]() mutable {
+        deps_.passwords.Check(
+            username, request->password(), deadline,
+            [this, request, response, peer,
+             finish](absl::StatusOr<admission::PasswordCheckResult> checked) mutable {
+              if (!checked.ok()) return finish(checked.status());
+              if (!checked->verified) return finish(BadLogin());
+              if (checked->user->disabled) {
+                return finish(absl::PermissionDeniedError(
+                    absl::StrCat("user ", checked->user->username, " is disabled")));
+              }
+              finish(FinishLogin(checked->user->id, request->device_label(), peer, response));
+            });
+      });
+  if (!queued) finish(OverloadedError());
   return reactor;
 }
 

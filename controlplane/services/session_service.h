@@ -7,19 +7,17 @@
 #include <memory>
 #include <string>
 
-#include "common/password_hasher.h"
 #include "common/worker_pool.h"
+#include "controlplane/admission/password_check.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/store/family_store.h"
-#include "controlplane/store/user_store.h"
 #include "warden/v1/session.grpc.pb.h"
 
 namespace warden::control::services {
 
 struct SessionDependencies {
   WorkerPool& db_workers;
-  PasswordHasher& hasher;
-  store::UserStore& users;
+  admission::PasswordCheck& passwords;
   store::FamilyStore& families;
   dispatch::Dispatcher& dispatcher;
 };
@@ -52,9 +50,6 @@ class SessionService final : public v1::SessionService::CallbackService {
   void KickAll(const std::vector<store::QueuedCommand>& queued);
 
   SessionDependencies deps_;
-  // Verified when the user does not exist, so an unknown username costs the
-  // same time as a wrong password.
-  const std::string decoy_hash_;
 };
 
 }  // namespace warden::control::services

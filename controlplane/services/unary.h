@@ -38,10 +38,7 @@ grpc::ServerUnaryReactor* FinishOnPool(grpc::CallbackServerContext* ctx, WorkerP
     }
     reactor->Finish(ToGrpcStatus(work()));
   });
-  if (!queued) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "the server is overloaded; retry with backoff"));
-  }
+  if (!queued) reactor->Finish(ToGrpcStatus(OverloadedError()));
   return reactor;
 }
 

@@ -49,8 +49,7 @@ WatchEventsStream::WatchEventsStream(grpc::CallbackServerContext* ctx,
           [this, token = BearerToken(ctx->client_metadata()), request = *request]() mutable {
             Subscribe(std::move(token), std::move(request));
           })) {
-    writes_.FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                    "the server is overloaded; retry with backoff"));
+    writes_.FinishOnce(ToGrpcStatus(OverloadedError()));
     writes_.Release();
   }
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/rows.h"
+#include "controlplane/store/user_store.h"
 
 namespace warden::control::store {
 namespace {
@@ -42,9 +43,6 @@ static_assert(0x77617264656e7767 == 8602282538778392423);
 constexpr Statement kStatements[] = {
     {"devices.lock_pool", "SELECT pg_advisory_xact_lock(" WARDEN_POOL_LOCK_KEY ")"},
     {"devices.lock_pool_shared", "SELECT pg_advisory_xact_lock_shared(" WARDEN_POOL_LOCK_KEY ")"},
-    {"devices.user",
-     "SELECT id::text, username FROM users "
-     "WHERE id = NULLIF($1, '')::uuid OR username = NULLIF($2, '')"},
     {"devices.key_taken", "SELECT 1 FROM devices WHERE public_key = $1 AND revoked_at IS NULL"},
     // The lowest free address is the pool's first, or one past an address
     // in use; the partial unique index answers both lookups. Runs under the
@@ -323,21 +321,15 @@ absl::StatusOr<RegisteredDevice> DeviceStore::Register(const model::Actor& actor
       {.operation = "register device", .on_conflict = conflict},
       [&](pqxx::work& tx) -> absl::StatusOr<RegisteredDevice> {
         LockDevicePool(tx, /*shared=*/false);
-        pqxx::result user = tx.exec_prepared("devices.user", device.user.id, device.user.username);
-        if (user.empty()) {
-          return absl::NotFoundError(
-              absl::StrCat("user ",
-                           device.user.id.empty() ? absl::StrCat("\"", device.user.username, "\"")
-                                                  : device.user.id,
-                           " not found"));
-        }
+        absl::StatusOr<UserName> user = FindUser(tx, device.user.id, device.user.username);
+        if (!user.ok()) return user.status();
         if (!tx.exec_prepared("devices.key_taken", device.public_key).empty()) {
           return absl::AlreadyExistsError(conflict);
         }
         RegisteredDevice result;
         model::Device& created = result.device;
-        created.user_id = user[0][0].as<std::string>();
-        created.username = user[0][1].as<std::string>();
+        created.user_id = user->id;
+        created.username = user->username;
         created.public_key = device.public_key;
         created.label = device.label;
         pqxx::result rows =

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/rows.h"
+#include "controlplane/store/user_store.h"
 
 namespace warden::control::store {
 namespace {
@@ -140,8 +141,6 @@ constexpr Statement kStatements[] = {
      "  SELECT $2, $4, 'family:' || id, jsonb_build_object('user_id', user_id, 'reason', $3::text) "
      "  FROM f) "
      "SELECT id::text FROM f"},
-    {"families.user",
-     "SELECT id::text FROM users WHERE id = NULLIF($1, '')::uuid OR username = NULLIF($2, '')"},
     {"families.live_of_user",
      "SELECT f.id::text FROM login_families f WHERE f.user_id = $1::uuid AND (f.revoked_at IS NULL "
      "OR EXISTS (SELECT 1 FROM sessions s WHERE s.family_id = f.id AND s.state = 'active'))"},
@@ -366,13 +365,9 @@ absl::StatusOr<FamilyRevocation> FamilyStore::RevokeAllOfUser(const model::Actor
   return db_.Transact(
       {.operation = "revoke user families"},
       [&](pqxx::work& tx) -> absl::StatusOr<FamilyRevocation> {
-        pqxx::result user = tx.exec_prepared("families.user", user_id, username);
-        if (user.empty()) {
-          return absl::NotFoundError(
-              absl::StrCat("user ", user_id.empty() ? absl::StrCat("\"", username, "\"") : user_id,
-                           " not found"));
-        }
-        const std::string id = user[0][0].as<std::string>();
+        absl::StatusOr<UserName> user = FindUser(tx, user_id, username);
+        if (!user.ok()) return user.status();
+        const std::string& id = user->id;
         tx.exec_prepared("families.lock_user", id);
         FamilyRevocation total;
         for (const auto& row : tx.exec_prepared("families.live_of_user", id)) {

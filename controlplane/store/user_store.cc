@@ -21,6 +21,9 @@ constexpr Statement kStatements[] = {
      "bandwidth_bytes_per_second, disabled) VALUES ($1, $2, $3, $4, $5, NULLIF($6::bigint, 0), $7) "
      "RETURNING " WARDEN_USER_COLUMNS},
     {"users.by_id", "SELECT " WARDEN_USER_COLUMNS " FROM users WHERE id = $1::uuid"},
+    {"users.find",
+     "SELECT id::text, username FROM users "
+     "WHERE id = NULLIF($1, '')::uuid OR username = NULLIF($2, '')"},
     {"users.by_username", "SELECT " WARDEN_USER_COLUMNS " FROM users WHERE username = $1"},
     {"users.by_username_with_hash",
      "SELECT " WARDEN_USER_COLUMNS ", password_hash FROM users WHERE username = $1"},
@@ -93,6 +96,16 @@ std::span<const Statement> UserStatements() { return kStatements; }
 
 absl::string_view PolicyName(model::LimitPolicy policy) {
   return policy == model::LimitPolicy::kReject ? "reject" : "evict_oldest";
+}
+
+absl::StatusOr<UserName> FindUser(pqxx::transaction_base& tx, const std::string& id,
+                                  const std::string& username) {
+  pqxx::result user = tx.exec_prepared("users.find", id, username);
+  if (user.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("user ", id.empty() ? absl::StrCat("\"", username, "\"") : id, " not found"));
+  }
+  return UserName{.id = user[0][0].as<std::string>(), .username = user[0][1].as<std::string>()};
 }
 
 absl::StatusOr<model::User> UserStore::Create(const model::Actor& actor,

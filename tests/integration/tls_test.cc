@@ -53,16 +53,19 @@ class TlsTest : public ControlPlaneTest {
     config.agent_listen = "127.0.0.1:0";
   }
 
+  // Made the way warden-agent makes its channel (--ca, --cert, --key).
   static std::shared_ptr<grpc::Channel> TlsChannel(int port, const std::string& client = "") {
-    grpc::SslCredentialsOptions options;
-    options.pem_root_certs = TestCa::Read(ca_->ca_cert());
+    tls::ClientTlsFiles files{.ca = ca_->ca_cert()};
     if (!client.empty()) {
-      absl::StatusOr<TestCa::Files> files = ca_->Client(client);
-      EXPECT_TRUE(files.ok()) << files.status();
-      options.pem_cert_chain = TestCa::Read(files->cert);
-      options.pem_private_key = TestCa::Read(files->key);
+      absl::StatusOr<TestCa::Files> issued = ca_->Client(client);
+      EXPECT_TRUE(issued.ok()) << issued.status();
+      files.cert = issued->cert;
+      files.key = issued->key;
     }
-    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(options));
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        tls::MakeChannelCredentials(files);
+    EXPECT_TRUE(credentials.ok()) << credentials.status();
+    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), *credentials);
   }
   FleetClient Fleet() const { return FleetClient(TlsChannel(control_->port()), kTestAdminKey); }
   // The agent API over mTLS with a certificate naming `client` ("" = none).

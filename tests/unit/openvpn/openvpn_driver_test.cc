@@ -121,6 +121,22 @@ std::unique_ptr<OpenVpnDriver> MakeDriver(const FakeManagement& mgmt,
   return std::make_unique<OpenVpnDriver>(*options);
 }
 
+// One CLIENT_LIST row: bob, client id 7, connected before the driver started.
+constexpr char kBobConnected[] =
+    "CLIENT_LIST\tbob\t10.9.0.3:4000\t10.8.0.2\t\t100\t200\t2026-11-23 06:29:07\t"
+    "1795415347\tbob\t7\t0\tAES-256-GCM";
+
+// Starts `driver` against `mgmt`, which greets it listing `clients`.
+void StartGreeted(OpenVpnDriver& driver, FakeManagement& mgmt, RecordingDriverHost& host,
+                  const std::vector<std::string>& clients = {}) {
+  std::thread server([&] {
+    ASSERT_TRUE(mgmt.Accept());
+    mgmt.Greet(clients);
+  });
+  ASSERT_TRUE(driver.Start(host).ok());
+  server.join();
+}
+
 TEST(OpenVpnSpecTest, NeedsTheManagementAddressAndKnownOptions) {
   EXPECT_FALSE(ParseOpenVpnSpec("name=x").ok());
   EXPECT_THAT(std::string(ParseOpenVpnSpec("mgmt=/s;colour=red").status().message()),
@@ -140,14 +156,7 @@ TEST(OpenVpnDriverTest, ReadsTheInventoryBeforeStartReturns) {
   FakeManagement mgmt;
   RecordingDriverHost host;
   std::unique_ptr<OpenVpnDriver> driver = MakeDriver(mgmt);
-  std::thread server([&] {
-    ASSERT_TRUE(mgmt.Accept());
-    mgmt.Greet(
-        {"CLIENT_LIST\tbob\t10.9.0.3:4000\t10.8.0.2\t\t100\t200\t2026-11-23 06:29:07\t"
-         "1795415347\tbob\t7\t0\tAES-256-GCM"});
-  });
-  ASSERT_TRUE(driver->Start(host).ok());
-  server.join();
+  StartGreeted(*driver, mgmt, host, {kBobConnected});
   std::vector<DriverSession> inventory = driver->Inventory();
   ASSERT_EQ(inventory.size(), 1u);
   EXPECT_EQ(inventory[0].session_key, "ovpn:unit:7@4242");
@@ -163,12 +172,7 @@ TEST(OpenVpnDriverTest, AnswersEveryLoginWithinItsDeadline) {
   RecordingDriverHost host;
   host.Hold();  // a control plane that does not answer
   std::unique_ptr<OpenVpnDriver> driver = MakeDriver(mgmt, ";deadline=1");
-  std::thread server([&] {
-    ASSERT_TRUE(mgmt.Accept());
-    mgmt.Greet();
-  });
-  ASSERT_TRUE(driver->Start(host).ok());
-  server.join();
+  StartGreeted(*driver, mgmt, host);
   const absl::Time asked = absl::Now();
   mgmt.SendConnect(0, 1, "alice", "secret-pw");
   const std::string answer = mgmt.ReadLine(absl::Seconds(5));
@@ -190,12 +194,7 @@ TEST(OpenVpnDriverTest, AdmitsWithTheClientsCredentialsAndRefusesWithTheReason) 
   FakeManagement mgmt;
   RecordingDriverHost host;
   std::unique_ptr<OpenVpnDriver> driver = MakeDriver(mgmt);
-  std::thread server([&] {
-    ASSERT_TRUE(mgmt.Accept());
-    mgmt.Greet();
-  });
-  ASSERT_TRUE(driver->Start(host).ok());
-  server.join();
+  StartGreeted(*driver, mgmt, host);
   mgmt.SendConnect(0, 1, "alice", "secret-pw");
   EXPECT_EQ(mgmt.ReadLine(), "client-auth 0 1");
   EXPECT_EQ(mgmt.ReadLine(), "END");
@@ -214,14 +213,7 @@ TEST(OpenVpnDriverTest, KillingAClientOpenVpnNoLongerKnowsIsSuccess) {
   FakeManagement mgmt;
   RecordingDriverHost host;
   std::unique_ptr<OpenVpnDriver> driver = MakeDriver(mgmt);
-  std::thread server([&] {
-    ASSERT_TRUE(mgmt.Accept());
-    mgmt.Greet(
-        {"CLIENT_LIST\tbob\t10.9.0.3:4000\t10.8.0.2\t\t100\t200\t2026-11-23 06:29:07\t"
-         "1795415347\tbob\t7\t0\tAES-256-GCM"});
-  });
-  ASSERT_TRUE(driver->Start(host).ok());
-  server.join();
+  StartGreeted(*driver, mgmt, host, {kBobConnected});
   std::thread openvpn([&] {
     EXPECT_EQ(mgmt.ReadLine(), "client-kill 7 HALT");
     mgmt.Send("ERROR: client-kill command failed\r\n");

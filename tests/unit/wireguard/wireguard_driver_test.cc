@@ -202,6 +202,13 @@ class WireGuardDriverTest : public ::testing::Test {
     driver_ = MakeDriver();
     ASSERT_TRUE(driver_->Start(host_).ok());
   }
+  // alice as 10.66.0.7, bob as 10.66.0.8.
+  void ProvisionAliceAndBob() {
+    ASSERT_TRUE(
+        driver_
+            ->SetPeers({Spec(alice_, "alice", "10.66.0.7/32"), Spec(bob_, "bob", "10.66.0.8/32")})
+            .ok());
+  }
   // Polls once and waits for the admissions it started to be answered.
   void PollAndSettle(size_t expected_queries) {
     ASSERT_TRUE(driver_->PollOnce().ok());
@@ -316,9 +323,7 @@ TEST_F(WireGuardDriverTest, AdmitsOnHandshakeAndReportsOpened) {
 TEST_F(WireGuardDriverTest, RemovesAndWithholdsARefusedPeer) {
   StartDriver();
   host_.Refuse("bob");
-  ASSERT_TRUE(
-      driver_->SetPeers({Spec(alice_, "alice", "10.66.0.7/32"), Spec(bob_, "bob", "10.66.0.8/32")})
-          .ok());
+  ProvisionAliceAndBob();
   iface_->Handshake(alice_, clock_.Now());
   iface_->Handshake(bob_, clock_.Now());
   PollAndSettle(2);
@@ -457,9 +462,7 @@ TEST_F(WireGuardDriverTest, OwnedSetSurvivesARestart) {
   iface_->PutForeign(foreign, "10.99.0.1/32");
   StartDriver();
   host_.Refuse("bob");
-  ASSERT_TRUE(
-      driver_->SetPeers({Spec(alice_, "alice", "10.66.0.7/32"), Spec(bob_, "bob", "10.66.0.8/32")})
-          .ok());
+  ProvisionAliceAndBob();
   iface_->Handshake(bob_, clock_.Now());
   PollAndSettle(1);
   ASSERT_TRUE(WaitFor([&] { return !iface_->Has(bob_); }));
@@ -548,9 +551,7 @@ TEST_F(WireGuardDriverTest, KillRemovesThePeerAndReportsClosed) {
 
 TEST_F(WireGuardDriverTest, RemovingALivePeerReportsClosed) {
   StartDriver();
-  ASSERT_TRUE(
-      driver_->SetPeers({Spec(alice_, "alice", "10.66.0.7/32"), Spec(bob_, "bob", "10.66.0.8/32")})
-          .ok());
+  ProvisionAliceAndBob();
   iface_->Handshake(alice_, clock_.Now());
   iface_->Handshake(bob_, clock_.Now());
   PollAndSettle(2);
