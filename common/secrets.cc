@@ -27,6 +27,13 @@ std::string Hex(const unsigned char* data, size_t size) {
 
 }  // namespace
 
+std::string RandomBytes(size_t n) {
+  EnsureSodium();
+  std::string bytes(n, '\0');
+  randombytes_buf(bytes.data(), bytes.size());
+  return bytes;
+}
+
 std::string NewToken(absl::string_view prefix) {
   EnsureSodium();
   std::array<unsigned char, 32> bytes;

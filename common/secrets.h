@@ -16,6 +16,9 @@ namespace warden::secrets {
 // e.g. "wak_3f9c...".
 std::string NewToken(absl::string_view prefix);
 
+// `n` bytes of OS randomness (challenges, ids).
+std::string RandomBytes(size_t n);
+
 // True when `token` is `prefix` + exactly 64 lowercase hex digits.
 bool LooksLikeToken(absl::string_view token, absl::string_view prefix);
 

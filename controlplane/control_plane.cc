@@ -24,6 +24,9 @@
 #include "controlplane/services/authenticator.h"
 #include "controlplane/services/node_authenticator.h"
 #include "controlplane/services/session_service.h"
+#include "controlplane/services/signal_service.h"
+#include "controlplane/services/signal_websocket.h"
+#include "controlplane/signal/hub.h"
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/audit_store.h"
@@ -33,6 +36,7 @@
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
+#include "controlplane/store/room_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/statements.h"
 #include "controlplane/store/ticket_store.h"
@@ -141,6 +145,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::CommandStore> commands;
   std::unique_ptr<store::AttachStore> attach;
   std::unique_ptr<store::DeviceStore> devices;
+  std::unique_ptr<store::RoomStore> rooms;
   std::unique_ptr<WorkerPool> db_workers;
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<services::Authenticator> authenticator;
@@ -149,9 +154,12 @@ struct ControlPlane::Parts {
   std::unique_ptr<admission::Admitter> admitter;
   std::unique_ptr<dispatch::Dispatcher> dispatcher;
   std::unique_ptr<dispatch::EventFeed> events;
+  std::unique_ptr<signal::SignalHub> signal;
   std::unique_ptr<services::AdminService> admin;
   std::unique_ptr<services::AgentService> agent;
   std::unique_ptr<services::SessionService> session;
+  std::unique_ptr<services::SignalService> signal_service;
+  std::unique_ptr<services::SignalWebSocket> signal_ws;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<grpc::Server> agent_server;  // when the agent API has a port of its own
   std::unique_ptr<HealthMonitor> health;
@@ -160,6 +168,7 @@ struct ControlPlane::Parts {
   std::thread ticket_sweeper;
   // Last in, first out: no scrape runs once the parts start going.
   std::unique_ptr<metrics::MetricsServer> metrics_server;
+  absl::Duration signal_drain;
   bool stopped = false;
 };
 
@@ -226,17 +235,31 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       config.password_cost, config.password_threads > 0 ? config.password_threads : 2 * cores,
       /*max_queued=*/1000);
   parts.authenticator = std::make_unique<services::Authenticator>(*parts.api_keys);
+  const std::string replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
   parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
-      dispatch::DispatcherOptions{
-          .replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id,
-          .listen_connection_string = store::ConnectionString(db_options),
-          .heartbeat_interval = config.heartbeat_interval},
+      dispatch::DispatcherOptions{.replica_id = replica_id,
+                                  .listen_connection_string = store::ConnectionString(db_options),
+                                  .heartbeat_interval = config.heartbeat_interval},
       *parts.commands, *parts.attach, *parts.sessions, *parts.devices, *parts.db_workers,
       RealClock::Get(), parts.metrics);
   parts.dispatcher->Start();
   parts.events = std::make_unique<dispatch::EventFeed>(*parts.audit, absl::Milliseconds(200),
                                                        absl::Seconds(15));
   parts.events->Start();
+  parts.rooms = std::make_unique<store::RoomStore>(*parts.db, replica_id);
+  parts.signal = std::make_unique<signal::SignalHub>(
+      signal::HubOptions{
+          .replica_id = replica_id,
+          .listen_connection_string = store::ConnectionString(db_options),
+          .sweep_interval = config.signal_sweep_interval,
+          .empty_grace = config.signal_empty_grace,
+          .max_ttl = config.signal_max_ttl,
+          .replica_timeout = std::max(absl::Seconds(15), 3 * config.signal_sweep_interval)},
+      *parts.rooms, *parts.hasher, *parts.db_workers,
+      services::SignalTokenCheck(*parts.authenticator, *parts.families), parts.metrics);
+  parts.signal->Start();
+  parts.signal_drain = config.signal_drain;
+  parts.signal_service = std::make_unique<services::SignalService>(*parts.signal);
   parts.admin = std::make_unique<services::AdminService>(
       services::AdminDependencies{.db_workers = *parts.db_workers,
                                   .hasher = *parts.hasher,
@@ -252,6 +275,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .families = *parts.families,
                                   .dispatcher = *parts.dispatcher,
                                   .events = *parts.events,
+                                  .signal = *parts.signal,
                                   .heartbeat_interval = config.heartbeat_interval});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
@@ -281,9 +305,11 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       config.admin_listen.empty() ? config.listen : config.admin_listen;
   const std::string agent_address =
       config.agent_listen.empty() ? config.listen : config.agent_listen;
-  std::vector<grpc::Service*> admin_services{parts.admin.get(), parts.session.get()};
+  std::vector<grpc::Service*> admin_services{parts.admin.get(), parts.session.get(),
+                                             parts.signal_service.get()};
   std::vector<std::string> admin_names{"", v1::AdminService::service_full_name(),
-                                       v1::SessionService::service_full_name()};
+                                       v1::SessionService::service_full_name(),
+                                       v1::SignalService::service_full_name()};
   if (!split) {
     admin_services.push_back(parts.agent.get());
     admin_names.push_back(v1::AgentService::service_full_name());
@@ -318,6 +344,11 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       (void)parts.families->Sweep();
     }
   });
+  if (!config.signal_ws_listen.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(parts.signal_ws, services::SignalWebSocket::Start(
+                                                 config.signal_ws_listen,
+                                                 config.signal_ws_max_connections, *parts.signal));
+  }
   AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
   if (!config.metrics_listen.empty()) {
     WARDEN_ASSIGN_OR_RETURN(parts.metrics_server,
@@ -333,6 +364,10 @@ int ControlPlane::metrics_port() const {
 
 const metrics::Registry& ControlPlane::metrics() const { return parts_->metrics; }
 
+int ControlPlane::signal_ws_port() const {
+  return parts_->signal_ws == nullptr ? 0 : parts_->signal_ws->port();
+}
+
 void ControlPlane::Shutdown(absl::Duration grace) {
   Parts& parts = *parts_;
   if (parts.stopped) return;
@@ -340,6 +375,14 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   parts.metrics_server.reset();
   parts.health.reset();
   parts.agent_health.reset();
+  if (parts.signal) {
+    // Out of the load balancer first, then signalling clients are told to
+    // reconnect elsewhere while everything else still serves.
+    if (parts.server) parts.server->GetHealthCheckService()->Shutdown();
+    parts.signal->Drain(parts.signal_drain);
+    parts.signal->Stop();
+  }
+  parts.signal_ws.reset();
   if (parts.ticket_sweeper.joinable()) {
     parts.stop_sweeping.Notify();
     parts.ticket_sweeper.join();

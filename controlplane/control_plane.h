@@ -59,6 +59,15 @@ struct ControlPlaneConfig {
   absl::Duration family_idle_timeout = absl::Hours(24 * 7);
   absl::Duration refresh_lease = absl::Seconds(5);
   absl::Duration connect_ticket_ttl = absl::Seconds(30);
+  // Signalling rooms (SignalService).
+  absl::Duration signal_sweep_interval = absl::Seconds(5);
+  absl::Duration signal_empty_grace = absl::Seconds(60);
+  absl::Duration signal_max_ttl = absl::Hours(24);
+  // On shutdown, how long signalling clients get to reconnect elsewhere.
+  absl::Duration signal_drain = absl::Seconds(5);
+  // The WebSocket JSON bridge ("" = off; port 0 = any free port).
+  std::string signal_ws_listen;
+  int signal_ws_max_connections = 256;
 };
 
 class ControlPlane {
@@ -76,6 +85,8 @@ class ControlPlane {
   int agent_port() const { return agent_port_; }
   // 0 when metrics are not served.
   int metrics_port() const;
+  // 0 when the WebSocket bridge is off.
+  int signal_ws_port() const;
   const metrics::Registry& metrics() const;
   const BootstrapResult& bootstrap() const { return bootstrap_; }
   int schema_version() const { return schema_version_; }

@@ -127,6 +127,32 @@ int main(int argc, char** argv) {
   app.add_option("--connect-ticket-seconds", connect_ticket_seconds, "lifetime of a connect ticket")
       ->envname("WARDEN_CONNECT_TICKET_SECONDS")
       ->check(CLI::Range(int64_t{5}, int64_t{600}));
+  int64_t signal_sweep_ms = 5000, signal_empty_grace_seconds = 60;
+  int64_t signal_max_ttl_seconds = 86400, signal_drain_seconds = 5;
+  app.add_option("--signal-ws-listen", config.signal_ws_listen,
+                 "serve the signalling protocol as JSON over WebSocket at ws://<this>/v1/signal "
+                 "(host:port; empty = off)")
+      ->envname("WARDEN_SIGNAL_WS_LISTEN");
+  app.add_option("--signal-ws-max-connections", config.signal_ws_max_connections,
+                 "WebSocket signalling connections served at once (one thread each)")
+      ->envname("WARDEN_SIGNAL_WS_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--signal-sweep-ms", signal_sweep_ms,
+                 "how often each replica sweeps expired and empty rooms and beats its heartbeat")
+      ->envname("WARDEN_SIGNAL_SWEEP_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}));
+  app.add_option("--signal-empty-grace-seconds", signal_empty_grace_seconds,
+                 "a room left empty this long is closed")
+      ->envname("WARDEN_SIGNAL_EMPTY_GRACE_SECONDS")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400}));
+  app.add_option("--signal-max-ttl-seconds", signal_max_ttl_seconds,
+                 "the longest lifetime a room may ask for")
+      ->envname("WARDEN_SIGNAL_MAX_TTL_SECONDS")
+      ->check(CLI::Range(int64_t{60}, int64_t{30 * 86400}));
+  app.add_option("--signal-drain-seconds", signal_drain_seconds,
+                 "on SIGTERM, how long signalling clients get to reconnect to another replica")
+      ->envname("WARDEN_SIGNAL_DRAIN_SECONDS")
+      ->check(CLI::Range(int64_t{0}, int64_t{600}));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("WARDEN_LOG_LEVEL");
   app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_LOG_FORMAT");
@@ -149,6 +175,10 @@ int main(int argc, char** argv) {
   config.family_idle_timeout = absl::Hours(family_idle_hours);
   config.refresh_lease = absl::Milliseconds(refresh_lease_ms);
   config.connect_ticket_ttl = absl::Seconds(connect_ticket_seconds);
+  config.signal_sweep_interval = absl::Milliseconds(signal_sweep_ms);
+  config.signal_empty_grace = absl::Seconds(signal_empty_grace_seconds);
+  config.signal_max_ttl = absl::Seconds(signal_max_ttl_seconds);
+  config.signal_drain = absl::Seconds(signal_drain_seconds);
   if (const char* key = std::getenv("WARDEN_ADMIN_KEY")) config.admin_key = key;
 
   auto plane = warden::control::ControlPlane::Start(config);

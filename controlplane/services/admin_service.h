@@ -5,6 +5,7 @@
 #include "common/worker_pool.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/event_feed.h"
+#include "controlplane/signal/hub.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/audit_store.h"
@@ -34,6 +35,7 @@ struct AdminDependencies {
   store::FamilyStore& families;
   dispatch::Dispatcher& dispatcher;
   dispatch::EventFeed& events;
+  signal::SignalHub& signal;
   absl::Duration heartbeat_interval;  // a node silent for three is offline
 };
 

@@ -71,6 +71,11 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* ct
   return Serve(ctx, Access::kRead, [this, response](const Call&) -> absl::Status {
     WARDEN_ASSIGN_OR_RETURN(store::FleetStats stats, deps_.sessions.Stats());
     ToProto(stats, response);
+    WARDEN_ASSIGN_OR_RETURN(store::SignalStats signal, deps_.signal.FleetStats());
+    response->set_signal_rooms(signal.rooms);
+    response->set_signal_members(signal.members);
+    response->set_signal_relays_per_second(signal.relays_per_second);
+    response->set_signal_streams_here(deps_.signal.LocalStats().streams);
     return absl::OkStatus();
   });
 }

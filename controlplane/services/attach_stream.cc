@@ -13,32 +13,23 @@ namespace warden::control::services {
 // stream is done, calls on it do nothing.
 class AttachStream::Channel final : public dispatch::AgentChannel {
  public:
-  explicit Channel(AttachStream* stream) : stream_(stream) {}
+  explicit Channel(AttachStream* stream) : writes_(&stream->writes_) {}
 
   bool Send(const model::Command& command) override {
     v1::ControlMessage message;
     ToProto(command, message.mutable_command());
-    absl::MutexLock lock(&mu_);
-    return stream_ != nullptr && stream_->writes_.Enqueue(std::move(message));
+    return writes_.Enqueue(std::move(message));
   }
   void SendHeartbeat() override {
     v1::ControlMessage message;
     ToProto(absl::Now(), message.mutable_heartbeat()->mutable_sent_at());
-    absl::MutexLock lock(&mu_);
-    if (stream_ != nullptr) stream_->writes_.Enqueue(std::move(message));
+    writes_.Enqueue(std::move(message));
   }
-  void Close(const absl::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    if (stream_ != nullptr) stream_->writes_.FinishOnce(ToGrpcStatus(status));
-  }
-  void Detach() {
-    absl::MutexLock lock(&mu_);
-    stream_ = nullptr;
-  }
+  void Close(const absl::Status& status) override { writes_.FinishOnce(ToGrpcStatus(status)); }
+  void Detach() { writes_.Detach(); }
 
  private:
-  absl::Mutex mu_;
-  AttachStream* stream_ ABSL_GUARDED_BY(mu_);
+  WriteQueueHandle<v1::ControlMessage> writes_;
 };
 
 AttachStream::AttachStream(grpc::CallbackServerContext* ctx, AttachDependencies deps)

@@ -8,30 +8,22 @@ namespace warden::control::services {
 
 class WatchEventsStream::Sink final : public dispatch::EventSink {
  public:
-  explicit Sink(WatchEventsStream* stream) : stream_(stream) {}
+  explicit Sink(WatchEventsStream* stream) : writes_(&stream->writes_) {}
 
   bool Deliver(const model::AuditEvent& event) override {
     v1::WatchEventsResponse response;
     ToProto(event, response.mutable_event());
-    absl::MutexLock lock(&mu_);
-    if (stream_ == nullptr) return false;
-    if (stream_->writes_.Enqueue(std::move(response))) return true;
-    return false;
+    return writes_.Enqueue(std::move(response));
   }
   void Heartbeat() override {
     v1::WatchEventsResponse response;
     ToProto(absl::Now(), response.mutable_heartbeat());
-    absl::MutexLock lock(&mu_);
-    if (stream_ != nullptr) stream_->writes_.Enqueue(std::move(response));
+    writes_.Enqueue(std::move(response));
   }
-  void Detach() {
-    absl::MutexLock lock(&mu_);
-    stream_ = nullptr;
-  }
+  void Detach() { writes_.Detach(); }
 
  private:
-  absl::Mutex mu_;
-  WatchEventsStream* stream_ ABSL_GUARDED_BY(mu_);
+  WriteQueueHandle<v1::WatchEventsResponse> writes_;
 };
 
 WatchEventsStream::WatchEventsStream(grpc::CallbackServerContext* ctx,

@@ -143,4 +143,31 @@ class WriteQueue {
   std::optional<grpc::Status> finish_after_hold_ ABSL_GUARDED_BY(mu_);
 };
 
+// A handle on a stream's write queue for code that outlives the stream (a
+// dispatcher, a hub): once the stream is done and has detached it, calls on
+// it do nothing.
+template <typename Message>
+class WriteQueueHandle {
+ public:
+  explicit WriteQueueHandle(WriteQueue<Message>* queue) : queue_(queue) {}
+
+  bool Enqueue(Message message) {
+    absl::MutexLock lock(&mu_);
+    return queue_ != nullptr && queue_->Enqueue(std::move(message));
+  }
+  void FinishOnce(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    if (queue_ != nullptr) queue_->FinishOnce(status);
+  }
+  // From the stream's OnDone.
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    queue_ = nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  WriteQueue<Message>* queue_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace warden::control::services

@@ -7,6 +7,7 @@
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/node_store.h"
+#include "controlplane/store/room_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
 #include "controlplane/store/user_store.h"
@@ -17,7 +18,8 @@ std::vector<Statement> AllStatements() {
   std::vector<Statement> all;
   for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
                      SessionStatements(), CommandStatements(), TicketStatements(),
-                     AttachStatements(), DeviceStatements(), FamilyStatements()}) {
+                     AttachStatements(), DeviceStatements(), FamilyStatements(),
+                     RoomStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

@@ -15,6 +15,7 @@ control::ControlPlaneConfig TestControlPlaneConfig(const std::string& database_u
   config.password_threads = 2;
   config.health_interval = absl::Milliseconds(100);
   config.db_wait = absl::Seconds(5);
+  config.signal_drain = absl::Milliseconds(500);
   return config;
 }
 

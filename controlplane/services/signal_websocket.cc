@@ -1,0 +1,291 @@
+#include "controlplane/services/signal_websocket.h"
+
+#include <civetweb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <deque>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/logging.h"
+
+namespace warden::control::services {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& Log() {
+  static const auto log = logging::Get("control.signal.ws");
+  return log;
+}
+
+constexpr char kPath[] = "/v1/signal";
+constexpr size_t kMaxQueuedEvents = 4096;
+constexpr size_t kMaxMessageBytes = 64 * 1024;
+constexpr int kOpcodeText = 0x1;
+constexpr int kOpcodeClose = 0x8;
+constexpr int kOpcodePing = 0x9;
+constexpr int kOpcodePong = 0xA;
+
+std::string ToJson(const v1::SignalEvent& event) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  (void)google::protobuf::util::MessageToJsonString(event, &json, options);
+  return json;
+}
+
+v1::SignalEvent ErrorEvent(uint64_t request_id, const absl::Status& status) {
+  v1::SignalEvent event;
+  event.set_request_id(request_id);
+  event.mutable_error()->set_code(absl::StatusCodeToString(status.code()));
+  event.mutable_error()->set_message(std::string(status.message()));
+  return event;
+}
+
+std::string BearerFrom(const mg_connection* conn) {
+  const char* header = mg_get_header(conn, "Authorization");
+  if (header == nullptr) return "";
+  absl::string_view value(header);
+  constexpr absl::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size() ||
+      !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
+    return "";
+  }
+  return std::string(absl::StripAsciiWhitespace(value.substr(kScheme.size())));
+}
+
+}  // namespace
+
+// One WebSocket: the hub's peer for it, with its outgoing queue and writer.
+class SignalWebSocket::Connection final : public signal::SignalPeer {
+ public:
+  explicit Connection(mg_connection* conn) : conn_(conn) {
+    writer_ = std::thread([this] { WriteLoop(); });
+  }
+  ~Connection() override { Stop(); }
+
+  bool Send(v1::SignalEvent event) override {
+    absl::MutexLock lock(&mu_);
+    if (closing_) return false;
+    if (outbox_.size() >= kMaxQueuedEvents) {
+      closing_ = absl::ResourceExhaustedError(
+          "the client does not read its events fast enough; reconnect");
+      return false;
+    }
+    outbox_.push_back(ToJson(event));
+    return true;
+  }
+
+  void Close(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    if (!closing_) closing_ = status;
+  }
+
+  // True once the stream is ending; waits (up to a second) for the writer to
+  // send what is queued and the close frame, so that the connection can go.
+  bool Closing() {
+    absl::MutexLock lock(&mu_);
+    if (!closing_) return false;
+    const auto flushed = [this] {
+      mu_.AssertHeld();
+      return close_written_ || stopped_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&flushed), absl::Seconds(1));
+    return true;
+  }
+
+  // From civetweb's close handler: after this, the connection is gone.
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopped_ = true;
+    }
+    if (writer_.joinable()) writer_.join();
+  }
+
+  std::shared_ptr<signal::SignalHub::Stream> stream;
+
+ private:
+  void WriteLoop() {
+    while (true) {
+      std::deque<std::string> batch;
+      std::optional<absl::Status> closing;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](Connection* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+              return self->stopped_ || !self->outbox_.empty() ||
+                     (self->closing_ && !self->close_sent_);
+            },
+            this));
+        if (stopped_) return;
+        batch.swap(outbox_);
+        if (closing_ && !close_sent_) {
+          closing = closing_;
+          close_sent_ = true;
+        }
+      }
+      for (const std::string& json : batch) {
+        if (mg_websocket_write(conn_, kOpcodeText, json.data(), json.size()) <= 0) break;
+      }
+      if (closing) {
+        if (!closing->ok()) {
+          const std::string last = ToJson(ErrorEvent(0, *closing));
+          mg_websocket_write(conn_, kOpcodeText, last.data(), last.size());
+        }
+        // Close code 4000 + the gRPC code; the reason fits a control frame.
+        const uint16_t code =
+            static_cast<uint16_t>(closing->ok() ? 1000 : 4000 + closing->raw_code());
+        std::string frame{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+        frame += std::string(closing->message().substr(0, 120));
+        mg_websocket_write(conn_, kOpcodeClose, frame.data(), frame.size());
+        absl::MutexLock lock(&mu_);
+        close_written_ = true;
+      }
+    }
+  }
+
+  mg_connection* const conn_;
+  absl::Mutex mu_;
+  std::deque<std::string> outbox_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Status> closing_ ABSL_GUARDED_BY(mu_);
+  bool close_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool close_written_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread writer_;
+};
+
+namespace {
+
+// Waits for the hub to be ready for the next message: this connection's
+// thread is its own, and blocking it keeps the messages in order.
+void RunAndWait(const std::function<void(absl::AnyInvocable<void() &&>)>& step) {
+  absl::Notification ready;
+  step([&ready] { ready.Notify(); });
+  ready.WaitForNotification();
+}
+
+void OnReady(mg_connection* conn, void* data) {
+  auto* hub = static_cast<signal::SignalHub*>(data);
+  auto connection = std::make_shared<SignalWebSocket::Connection>(conn);
+  connection->stream = hub->Open(connection);
+  // Owned by the connection until the close handler.
+  mg_set_user_connection_data(conn, new std::shared_ptr<SignalWebSocket::Connection>(connection));
+  RunAndWait([&](absl::AnyInvocable<void() &&> ready) {
+    hub->Begin(connection->stream, BearerFrom(conn), std::move(ready));
+  });
+}
+
+int OnData(mg_connection* conn, int bits, char* data, size_t size, void* hub_data) {
+  auto* hub = static_cast<signal::SignalHub*>(hub_data);
+  auto* holder =
+      static_cast<std::shared_ptr<SignalWebSocket::Connection>*>(mg_get_user_connection_data(conn));
+  if (holder == nullptr) return 0;
+  SignalWebSocket::Connection& connection = **holder;
+  // A stream the hub ended reads nothing more: the connection goes.
+  if (connection.Closing()) return 0;
+  switch (bits & 0x0F) {
+    case kOpcodeText:
+      break;
+    case kOpcodeClose:
+      return 0;
+    case kOpcodePing:
+      mg_websocket_write(conn, kOpcodePong, data, size);
+      return 1;
+    case kOpcodePong:
+      return 1;
+    default:
+      connection.Send(
+          ErrorEvent(0, absl::InvalidArgumentError("send each request as one JSON text frame")));
+      return 1;
+  }
+  v1::SignalRequest request;
+  absl::Status parsed;
+  if (size > kMaxMessageBytes) {
+    parsed = absl::InvalidArgumentError(
+        absl::StrCat("a message may be at most ", kMaxMessageBytes, " bytes"));
+  } else {
+    google::protobuf::util::JsonParseOptions options;
+    const auto status = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(data, size), &request, options);
+    if (!status.ok()) {
+      parsed = absl::InvalidArgumentError(
+          absl::StrCat("not a SignalRequest in JSON: ", status.message().as_string()));
+    }
+  }
+  if (!parsed.ok()) {
+    connection.Send(ErrorEvent(0, parsed));
+    return 1;
+  }
+  RunAndWait([&](absl::AnyInvocable<void() &&> done) {
+    hub->Handle(connection.stream, std::move(request), std::move(done));
+  });
+  return connection.Closing() ? 0 : 1;
+}
+
+void OnClose(const mg_connection* conn, void* data) {
+  auto* hub = static_cast<signal::SignalHub*>(data);
+  auto* holder =
+      static_cast<std::shared_ptr<SignalWebSocket::Connection>*>(mg_get_user_connection_data(conn));
+  if (holder == nullptr) return;
+  (*holder)->Stop();
+  hub->Closed((*holder)->stream);
+  delete holder;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SignalWebSocket>> SignalWebSocket::Start(const std::string& listen,
+                                                                        int max_connections,
+                                                                        signal::SignalHub& hub) {
+  static const bool initialised = [] {
+    mg_init_library(MG_FEATURES_WEBSOCKET | MG_FEATURES_IPV6);
+    return true;
+  }();
+  (void)initialised;
+  if (max_connections < 1 || max_connections > 10000) {
+    return absl::InvalidArgumentError("--signal-ws-max-connections must be 1 to 10000");
+  }
+  std::string address = listen;
+  if (absl::StartsWith(address, "localhost:")) address = "127.0.0.1" + address.substr(9);
+  const std::string threads = absl::StrCat(max_connections + 2);
+  const char* options[] = {"listening_ports",
+                           address.c_str(),
+                           "num_threads",
+                           threads.c_str(),
+                           "enable_websocket_ping_pong",
+                           "yes",
+                           "websocket_timeout_ms",
+                           "60000",
+                           "request_timeout_ms",
+                           "10000",
+                           nullptr};
+  std::unique_ptr<SignalWebSocket> server(new SignalWebSocket(hub));
+  mg_callbacks callbacks{};
+  callbacks.log_message = [](const mg_connection*, const char* message) {
+    Log()->warn("{}", message);
+    return 1;
+  };
+  server->context_ = mg_start(&callbacks, nullptr, options);
+  if (server->context_ == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot serve WebSocket on ", listen, " (address in use or invalid?)"));
+  }
+  mg_set_websocket_handler(server->context_, kPath, nullptr, OnReady, OnData, OnClose, &hub);
+  mg_server_port ports[4] = {};
+  if (mg_get_server_ports(server->context_, 4, ports) < 1) {
+    return absl::InternalError("the WebSocket server reports no port");
+  }
+  server->port_ = ports[0].port;
+  Log()->info("serving signalling over WebSocket on ws://{}{} (port {})", listen, kPath,
+              server->port_);
+  return server;
+}
+
+SignalWebSocket::~SignalWebSocket() {
+  if (context_ != nullptr) mg_stop(context_);
+}
+
+}  // namespace warden::control::services

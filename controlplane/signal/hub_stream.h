@@ -1,0 +1,57 @@
+#pragma once
+
+// The hub's bookkeeping types, shared by its two source files.
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "controlplane/signal/hub.h"
+
+namespace warden::control::signal {
+
+// Fields other than id and peer are guarded by the hub's mutex.
+class SignalHub::Stream {
+ public:
+  enum class State { kAwaitingToken, kChallenged, kIdentified, kClosed };
+
+  Stream(std::string id, std::shared_ptr<SignalPeer> peer)
+      : id(std::move(id)), peer(std::move(peer)) {}
+
+  const std::string id;
+  const std::shared_ptr<SignalPeer> peer;
+  State state = State::kAwaitingToken;
+  std::string principal;
+  std::string nonce;
+  std::string key;
+  std::string key_hex;
+  std::map<std::string, int64_t> rooms;  // room id → the room's version when this stream joined
+  int joins_in_flight = 0;
+};
+
+struct SignalHub::Location {
+  std::string replica;
+  std::string stream_id;
+};
+
+// A room with members attached here, as of `version`.
+struct SignalHub::TrackedRoom {
+  int64_t version = 0;
+  std::map<std::string, Location> members;  // key hex → where it is attached
+  std::set<std::string> local_streams;
+  // A change went by unheard: the view waits for a reload (Resync), and
+  // keeps what it hears meanwhile to apply on top of it.
+  bool stale = false;
+  std::vector<v1::SignalNotice> heard_while_stale;
+};
+
+// Changes heard for a room while streams here are joining it: each joiner
+// hears those after the version it joined at.
+struct SignalHub::Pending {
+  int joins = 0;
+  std::vector<v1::SignalNotice> heard;
+};
+
+}  // namespace warden::control::signal
