@@ -254,6 +254,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
           .sweep_interval = config.signal_sweep_interval,
           .empty_grace = config.signal_empty_grace,
           .max_ttl = config.signal_max_ttl,
+          .relay_rate = config.signal_relay_rate,
           .replica_timeout = std::max(absl::Seconds(15), 3 * config.signal_sweep_interval)},
       *parts.rooms, *parts.hasher, *parts.db_workers,
       services::SignalTokenCheck(*parts.authenticator, *parts.families), parts.metrics);

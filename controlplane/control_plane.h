@@ -63,6 +63,8 @@ struct ControlPlaneConfig {
   absl::Duration signal_sweep_interval = absl::Seconds(5);
   absl::Duration signal_empty_grace = absl::Seconds(60);
   absl::Duration signal_max_ttl = absl::Hours(24);
+  // Relays a signalling stream may send per second (bursts of twice); 0 = no limit.
+  int signal_relay_rate = 100;
   // On shutdown, how long signalling clients get to reconnect elsewhere.
   absl::Duration signal_drain = absl::Seconds(5);
   // The WebSocket JSON bridge ("" = off; port 0 = any free port).

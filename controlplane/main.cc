@@ -149,6 +149,11 @@ int main(int argc, char** argv) {
                  "the longest lifetime a room may ask for")
       ->envname("WARDEN_SIGNAL_MAX_TTL_SECONDS")
       ->check(CLI::Range(int64_t{60}, int64_t{30 * 86400}));
+  app.add_option("--signal-relay-rate", config.signal_relay_rate,
+                 "relays one signalling stream may send per second, in bursts of twice that "
+                 "(0 = no limit)")
+      ->envname("WARDEN_SIGNAL_RELAY_RATE")
+      ->check(CLI::Range(0, 1000000));
   app.add_option("--signal-drain-seconds", signal_drain_seconds,
                  "on SIGTERM, how long signalling clients get to reconnect to another replica")
       ->envname("WARDEN_SIGNAL_DRAIN_SECONDS")

@@ -32,7 +32,7 @@ for replica in a b; do
   control_port=$(pg_free_port)
   WARDEN_ADMIN_KEY=$key build/bench/controlplane/warden-control --listen "127.0.0.1:$control_port" \
     --insecure --replica-id "replica-$replica" --database-url "$(pg_url "$work" warden)" \
-    --db-pool-size 4 --log-level warn 2>"$work/control-$replica.log" &
+    --db-pool-size 4 --signal-relay-rate 0 --log-level warn 2>"$work/control-$replica.log" &
   pids+=("$!")
   for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$control_port") 2>/dev/null && break

@@ -74,11 +74,12 @@ SignalHub::SignalHub(HubOptions options, store::RoomStore& rooms, PasswordHasher
       db_workers_(db_workers),
       check_token_(std::move(check_token)),
       relays_by_result_(metrics.AddCounter("warden_signal_relays_total",
-                                           "Relays by result: delivered, or refused (too big to "
-                                           "cross replicas).",
+                                           "Relays by result: delivered, refused (too big to "
+                                           "cross replicas), rate_limited.",
                                            {"result"})),
       relays_delivered_(relays_by_result_.With({"delivered"})),
       relays_refused_(relays_by_result_.With({"refused"})),
+      relays_rate_limited_(relays_by_result_.With({"rate_limited"})),
       relay_bytes_(metrics
                        .AddCounter("warden_signal_relay_bytes_total",
                                    "Payload bytes relayed by members attached here.")
@@ -168,7 +169,7 @@ void SignalHub::Drain(absl::Duration drain) {
 }
 
 std::shared_ptr<SignalHub::Stream> SignalHub::Open(std::shared_ptr<SignalPeer> peer) {
-  auto stream = std::make_shared<Stream>(NewConnectionId(), std::move(peer));
+  auto stream = std::make_shared<Stream>(NewConnectionId(), std::move(peer), options_.relay_rate);
   absl::MutexLock lock(&mu_);
   if (draining_) {
     stream->state = Stream::State::kClosed;
@@ -610,6 +611,12 @@ void SignalHub::ChangeRoom(const std::shared_ptr<Stream>& stream, uint64_t reque
 void SignalHub::Relay(const std::shared_ptr<Stream>& stream, uint64_t request_id,
                       const v1::RelayRequest& request, Done done) {
   absl::Status refused = CheckRelay(request);
+  if (refused.ok() && !stream->relay_budget.TryTake(1, Stream::SteadyNanos())) {
+    refused = absl::ResourceExhaustedError(absl::StrCat(
+        "this stream sends more than ", options_.relay_rate, " relays a second (bursts of up to ",
+        2 * options_.relay_rate, "); slow down"));
+    relays_rate_limited_.Increment();
+  }
   std::string published;
   int delivered = 0;
   if (refused.ok()) {

@@ -59,6 +59,8 @@ struct HubOptions {
   // Rooms left empty this long are closed.
   absl::Duration empty_grace = absl::Seconds(60);
   absl::Duration max_ttl = absl::Hours(24);
+  // Relays one stream may send per second (burst: twice that); 0 = no limit.
+  int relay_rate = 100;
   // A replica whose heartbeat is older loses its members (a crashed replica).
   absl::Duration replica_timeout = absl::Seconds(30);
   int max_rooms_per_stream = 16;
@@ -170,6 +172,7 @@ class SignalHub {
   metrics::Family<metrics::Counter>& relays_by_result_;
   metrics::Counter& relays_delivered_;
   metrics::Counter& relays_refused_;
+  metrics::Counter& relays_rate_limited_;
   metrics::Counter& relay_bytes_;
   metrics::Counter& notices_sent_;
   metrics::Counter& notices_received_;

@@ -2,12 +2,14 @@
 
 // The hub's bookkeeping types, shared by its two source files.
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/gcra_limiter.h"
 #include "controlplane/signal/hub.h"
 
 namespace warden::control::signal {
@@ -17,11 +19,20 @@ class SignalHub::Stream {
  public:
   enum class State { kAwaitingToken, kChallenged, kIdentified, kClosed };
 
-  Stream(std::string id, std::shared_ptr<SignalPeer> peer)
-      : id(std::move(id)), peer(std::move(peer)) {}
+  Stream(std::string id, std::shared_ptr<SignalPeer> peer, int relay_rate)
+      : id(std::move(id)),
+        peer(std::move(peer)),
+        relay_budget(relay_rate, 2 * int64_t{relay_rate}, SteadyNanos()) {}
+
+  static int64_t SteadyNanos() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
 
   const std::string id;
   const std::shared_ptr<SignalPeer> peer;
+  GcraLimiter relay_budget;  // lock-free itself
   State state = State::kAwaitingToken;
   std::string principal;
   std::string nonce;

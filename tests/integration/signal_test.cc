@@ -385,5 +385,38 @@ TEST_F(SignalTest, ShutdownNoticeArrivesBeforeTheStreamEnds) {
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM signal_members")[0].as<int>(), 0);
 }
 
+class SignalRateLimitTest : public SignalTest {
+ protected:
+  void ConfigureControlPlane(control::ControlPlaneConfig& config) override {
+    SignalTest::ConfigureControlPlane(config);
+    config.signal_relay_rate = 5;  // bursts of 10
+  }
+};
+
+TEST_F(SignalRateLimitTest, AFloodingStreamIsSlowedAndKeepsItsStream) {
+  auto flooder = Member();
+  auto other = Member();
+  absl::StatusOr<v1::RoomState> room = flooder->CreateRoom("flood");
+  ASSERT_TRUE(room.ok());
+  ASSERT_TRUE(other->JoinRoom(room->room_id()).ok());
+  int passed = 0, limited = 0;
+  for (int i = 0; i < 30; ++i) {
+    absl::StatusOr<int> relayed = flooder->Relay(room->room_id(), "", "spam");
+    if (relayed.ok()) ++passed;
+    if (relayed.status().code() == absl::StatusCode::kResourceExhausted) ++limited;
+  }
+  EXPECT_GE(passed, 10);  // the burst
+  EXPECT_LE(passed, 14);  // and what refilled meanwhile, at 5 a second
+  EXPECT_EQ(passed + limited, 30);
+  absl::StatusOr<PrometheusText> scraped = ScrapeMetrics(control_->metrics_port());
+  ASSERT_TRUE(scraped.ok());
+  EXPECT_EQ(scraped->Value("warden_signal_relays_total", {{"result", "rate_limited"}}), limited);
+  // The stream goes on: once the budget refills, relays pass again; others
+  // were never limited.
+  EXPECT_TRUE(
+      WaitFor([&] { return flooder->Relay(room->room_id(), "", "later").ok(); }, absl::Seconds(3)));
+  EXPECT_TRUE(other->Relay(room->room_id(), "", "unaffected").ok());
+}
+
 }  // namespace
 }  // namespace warden::testing
