@@ -9,7 +9,10 @@ namespace warden::control::services {
 std::string BearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
   auto it = metadata.find("authorization");
   if (it == metadata.end()) return "";
-  absl::string_view value(it->second.data(), it->second.size());
+  return BearerTokenOf(absl::string_view(it->second.data(), it->second.size()));
+}
+
+std::string BearerTokenOf(absl::string_view value) {
   constexpr absl::string_view kScheme = "bearer ";
   if (value.size() <= kScheme.size() ||
       !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {

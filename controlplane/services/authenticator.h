@@ -20,6 +20,8 @@ struct Principal {
 
 // The token of an `authorization: Bearer <token>` header; "" when absent.
 std::string BearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+// The token of one such header's value ("Bearer <token>"); "" for another scheme.
+std::string BearerTokenOf(absl::string_view header_value);
 
 class Authenticator {
  public:

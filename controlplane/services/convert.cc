@@ -2,19 +2,11 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "common/timestamp.h"
+
 namespace warden::control::services {
 
-void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(time);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest * 1000));
-}
+void ToProto(absl::Time time, google::protobuf::Timestamp* out) { SetTimestamp(time, out); }
 
 absl::Time FromProto(const google::protobuf::Timestamp& timestamp) {
   return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());

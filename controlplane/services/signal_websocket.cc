@@ -6,12 +6,12 @@
 #include <deque>
 #include <thread>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/logging.h"
+#include "controlplane/services/authenticator.h"
 
 namespace warden::control::services {
 namespace {
@@ -36,24 +36,9 @@ std::string ToJson(const v1::SignalEvent& event) {
   return json;
 }
 
-v1::SignalEvent ErrorEvent(uint64_t request_id, const absl::Status& status) {
-  v1::SignalEvent event;
-  event.set_request_id(request_id);
-  event.mutable_error()->set_code(absl::StatusCodeToString(status.code()));
-  event.mutable_error()->set_message(std::string(status.message()));
-  return event;
-}
-
 std::string BearerFrom(const mg_connection* conn) {
   const char* header = mg_get_header(conn, "Authorization");
-  if (header == nullptr) return "";
-  absl::string_view value(header);
-  constexpr absl::string_view kScheme = "bearer ";
-  if (value.size() <= kScheme.size() ||
-      !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
-    return "";
-  }
-  return std::string(absl::StripAsciiWhitespace(value.substr(kScheme.size())));
+  return header == nullptr ? "" : BearerTokenOf(header);
 }
 
 }  // namespace
@@ -132,7 +117,7 @@ class SignalWebSocket::Connection final : public signal::SignalPeer {
       }
       if (closing) {
         if (!closing->ok()) {
-          const std::string last = ToJson(ErrorEvent(0, *closing));
+          const std::string last = ToJson(signal::ErrorEvent(0, *closing));
           mg_websocket_write(conn_, kOpcodeText, last.data(), last.size());
         }
         // Close code 4000 + the gRPC code; the reason fits a control frame.
@@ -197,8 +182,8 @@ int OnData(mg_connection* conn, int bits, char* data, size_t size, void* hub_dat
     case kOpcodePong:
       return 1;
     default:
-      connection.Send(
-          ErrorEvent(0, absl::InvalidArgumentError("send each request as one JSON text frame")));
+      connection.Send(signal::ErrorEvent(
+          0, absl::InvalidArgumentError("send each request as one JSON text frame")));
       return 1;
   }
   v1::SignalRequest request;
@@ -216,7 +201,7 @@ int OnData(mg_connection* conn, int bits, char* data, size_t size, void* hub_dat
     }
   }
   if (!parsed.ok()) {
-    connection.Send(ErrorEvent(0, parsed));
+    connection.Send(signal::ErrorEvent(0, parsed));
     return 1;
   }
   RunAndWait([&](absl::AnyInvocable<void() &&> done) {

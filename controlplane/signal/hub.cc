@@ -45,26 +45,15 @@ const char* RequestName(v1::SignalRequest::BodyCase body) {
   }
 }
 
-void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(time);
-  out->set_seconds(micros / 1000000);
-  out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
-}
-
-void SetMember(const store::RoomMemberRecord& record, v1::RoomMember* out) {
-  std::string key;
-  KeyFromHex(record.key_hex, &key);
-  out->set_key(std::move(key));
-  SetTime(record.joined_at, out->mutable_joined_at());
-}
-
-std::string KeyOf(const std::string& hex) {
-  std::string key;
-  KeyFromHex(hex, &key);
-  return key;
-}
-
 }  // namespace
+
+v1::SignalEvent ErrorEvent(uint64_t request_id, const absl::Status& status) {
+  v1::SignalEvent event;
+  event.set_request_id(request_id);
+  event.mutable_error()->set_code(absl::StatusCodeToString(status.code()));
+  event.mutable_error()->set_message(std::string(status.message()));
+  return event;
+}
 
 SignalHub::SignalHub(HubOptions options, store::RoomStore& rooms, PasswordHasher& hasher,
                      WorkerPool& db_workers, TokenCheck check_token, metrics::Registry& metrics)
@@ -208,11 +197,7 @@ void SignalHub::OnWorker(const std::shared_ptr<Stream>& stream, uint64_t request
 void SignalHub::Fail(const std::shared_ptr<Stream>& stream, uint64_t request_id,
                      const absl::Status& status) {
   errors_.With({absl::StatusCodeToString(status.code())}).Increment();
-  v1::SignalEvent event;
-  event.set_request_id(request_id);
-  event.mutable_error()->set_code(absl::StatusCodeToString(status.code()));
-  event.mutable_error()->set_message(std::string(status.message()));
-  stream->peer->Send(std::move(event));
+  stream->peer->Send(ErrorEvent(request_id, status));
 }
 
 void SignalHub::Handle(const std::shared_ptr<Stream>& stream, v1::SignalRequest request,
@@ -504,7 +489,7 @@ void SignalHub::Admitted(const std::shared_ptr<Stream>& stream, const store::Roo
   state->set_owner(KeyOf(room.owner_hex));
   state->set_max_clients(room.max_clients);
   state->set_has_password(room.has_password);
-  SetTime(room.expires_at, state->mutable_expires_at());
+  SetTimestamp(room.expires_at, state->mutable_expires_at());
   for (const store::RoomMemberRecord& member : room.members)
     SetMember(member, state->add_members());
 
@@ -754,8 +739,7 @@ void SignalHub::ForgetRoom(const std::string& stream_id, const std::string& room
 
 HubStats SignalHub::LocalStats() const {
   absl::MutexLock lock(&mu_);
-  return HubStats{.streams = static_cast<int64_t>(streams_.size()),
-                  .relays = relays_.load(std::memory_order_relaxed)};
+  return HubStats{.streams = static_cast<int64_t>(streams_.size())};
 }
 
 absl::StatusOr<store::SignalStats> SignalHub::FleetStats() {

@@ -69,13 +69,15 @@ struct HubOptions {
   size_t max_notice_bytes = 7999;
 };
 
+// The `error` event answering `request_id` (0: none) with `status`.
+v1::SignalEvent ErrorEvent(uint64_t request_id, const absl::Status& status);
+
 // Resolves a bearer token (access token or API key) to a principal such as
 // "user:alice" or "key:ops"; runs on a database worker.
 using TokenCheck = std::function<absl::StatusOr<std::string>(const std::string& token)>;
 
 struct HubStats {
   int64_t streams = 0;
-  int64_t relays = 0;  // since start
 };
 
 class SignalHub {

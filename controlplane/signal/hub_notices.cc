@@ -27,19 +27,12 @@ v1::SignalNotice NoticeFor(const store::RoomChange& change, const std::string& o
   notice.set_member_replica(change.member.replica);
   notice.set_member_connection(change.member.connection_id);
   v1::SignalEvent& event = *notice.mutable_event();
-  std::string key;
-  if (!change.member.key_hex.empty()) KeyFromHex(change.member.key_hex, &key);
+  const std::string key = KeyOf(change.member.key_hex);
   switch (change.kind) {
-    case store::RoomChangeKind::kJoined: {
-      v1::MemberJoined* joined = event.mutable_member_joined();
-      joined->set_room_id(change.room_id);
-      joined->mutable_member()->set_key(key);
-      const int64_t micros = absl::ToUnixMicros(change.member.joined_at);
-      joined->mutable_member()->mutable_joined_at()->set_seconds(micros / 1000000);
-      joined->mutable_member()->mutable_joined_at()->set_nanos(
-          static_cast<int32_t>(micros % 1000000) * 1000);
+    case store::RoomChangeKind::kJoined:
+      event.mutable_member_joined()->set_room_id(change.room_id);
+      SetMember(change.member, event.mutable_member_joined()->mutable_member());
       break;
-    }
     case store::RoomChangeKind::kLeft:
       event.mutable_member_left()->set_room_id(change.room_id);
       event.mutable_member_left()->set_member(key);
@@ -71,12 +64,6 @@ std::string MemberHex(const v1::SignalEvent& event) {
 
 bool EndsMembership(const v1::SignalEvent& event) {
   return event.has_member_left() || event.has_member_kicked();
-}
-
-std::string KeyOf(const std::string& hex) {
-  std::string key;
-  KeyFromHex(hex, &key);
-  return key;
 }
 
 }  // namespace

@@ -10,9 +10,23 @@
 #include <vector>
 
 #include "common/gcra_limiter.h"
+#include "common/timestamp.h"
 #include "controlplane/signal/hub.h"
+#include "controlplane/signal/identity.h"
 
 namespace warden::control::signal {
+
+// A key stored as hex, as the wire carries it ("" for a malformed one).
+inline std::string KeyOf(const std::string& hex) {
+  std::string key;
+  KeyFromHex(hex, &key);
+  return key;
+}
+
+inline void SetMember(const store::RoomMemberRecord& record, v1::RoomMember* out) {
+  out->set_key(KeyOf(record.key_hex));
+  SetTimestamp(record.joined_at, out->mutable_joined_at());
+}
 
 // Fields other than id and peer are guarded by the hub's mutex.
 class SignalHub::Stream {

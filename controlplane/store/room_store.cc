@@ -120,6 +120,17 @@ absl::Status RoomNotFound(const std::string& room_id) {
   return absl::NotFoundError(absl::StrCat("room ", room_id, " does not exist (or has expired)"));
 }
 
+// Locks a live room for a change only its owner may make (`what`).
+absl::Status LockAsOwner(pqxx::work& tx, const std::string& room_id, const std::string& owner_hex,
+                         absl::string_view what) {
+  const pqxx::result locked = tx.exec_prepared("rooms.lock_live", room_id);
+  if (locked.empty()) return RoomNotFound(room_id);
+  if (locked[0][3].as<std::string>() != owner_hex) {
+    return absl::PermissionDeniedError(absl::StrCat("only the room's owner may ", what));
+  }
+  return absl::OkStatus();
+}
+
 double Seconds(absl::Duration duration) { return absl::ToDoubleSeconds(duration); }
 
 #undef WARDEN_MEMBER_COLUMNS
@@ -241,10 +252,8 @@ absl::StatusOr<std::vector<RoomChange>> RoomStore::Rename(const std::string& roo
                                                           EncodeChanges encode) {
   return db_.Transact(
       {.operation = "rename room"}, [&](pqxx::work& tx) -> absl::StatusOr<std::vector<RoomChange>> {
-        const pqxx::result locked = tx.exec_prepared("rooms.lock_live", room_id);
-        if (locked.empty()) return RoomNotFound(room_id);
-        if (locked[0][3].as<std::string>() != owner_hex) {
-          return absl::PermissionDeniedError("only the room's owner may rename it");
+        if (absl::Status owned = LockAsOwner(tx, room_id, owner_hex, "rename it"); !owned.ok()) {
+          return owned;
         }
         tx.exec_prepared("rooms.rename", room_id, name);
         std::vector<RoomChange> changes{
@@ -260,10 +269,8 @@ absl::StatusOr<std::vector<RoomChange>> RoomStore::Kick(const std::string& room_
                                                         EncodeChanges encode) {
   return db_.Transact(
       {.operation = "kick member"}, [&](pqxx::work& tx) -> absl::StatusOr<std::vector<RoomChange>> {
-        const pqxx::result locked = tx.exec_prepared("rooms.lock_live", room_id);
-        if (locked.empty()) return RoomNotFound(room_id);
-        if (locked[0][3].as<std::string>() != owner_hex) {
-          return absl::PermissionDeniedError("only the room's owner may kick members");
+        if (absl::Status owned = LockAsOwner(tx, room_id, owner_hex, "kick members"); !owned.ok()) {
+          return owned;
         }
         if (member_hex == owner_hex) {
           return absl::InvalidArgumentError("the owner cannot kick itself; leave the room instead");
