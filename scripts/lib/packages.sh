@@ -6,11 +6,12 @@ WARDEN_BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libpqxx-dev libpq-dev libspdlog-dev libsodium-dev libcli11-dev
   nlohmann-json3-dev libcpp-httplib-dev libmnl-dev libcivetweb-dev
+  libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
 )
 # The end-to-end rigs drive real VPN software in network namespaces; tests/deploy
 # lints and checks the deployment files (node/npm, when present, add schema checks).
 WARDEN_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev
-  openvpn openssl wireguard-go wireguard-tools iputils-ping socat
+  openvpn openssl wireguard-go wireguard-tools iputils-ping socat iperf3
   yamllint docker-compose python3-yaml systemd)
 WARDEN_RUNTIME_PACKAGES=(postgresql postgresql-client iproute2 procps)
 
