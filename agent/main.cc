@@ -14,6 +14,7 @@
 #include "agent/core/agent_core.h"
 #include "agent/drivers/memory/memory_driver.h"
 #include "agent/drivers/openvpn/openvpn_driver.h"
+#include "agent/drivers/quic/quic_driver.h"
 #include "agent/drivers/wireguard/wireguard_driver.h"
 #include "agent/link/control_link.h"
 #include "agent/link/enrollment.h"
@@ -73,6 +74,10 @@ int main(int argc, char** argv) {
   std::string server_name;
   bool insecure = false;
   std::string metrics_listen;
+  warden::agent::quic::QuicOptions quic;
+  int quic_idle_timeout_seconds = 30;
+  int quic_keepalive_seconds = 10;
+  quic.listen.clear();
 
   CLI::App app{"warden-agent: enforces Warden's decisions on a VPN node"};
   app.option_defaults()->always_capture_default();
@@ -120,6 +125,34 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", metrics_listen,
                  "serve Prometheus /metrics over HTTP on this address (host:port; empty = off)")
       ->envname("WARDEN_AGENT_METRICS_LISTEN");
+  app.add_option("--quic-listen", quic.listen,
+                 "serve QUIC tunnels (warden-connect) on this UDP address, e.g. 0.0.0.0:4433 "
+                 "(empty = off)")
+      ->envname("WARDEN_AGENT_QUIC_LISTEN");
+  app.add_option("--quic-cert", quic.cert_file, "the QUIC endpoint's certificate chain (PEM)")
+      ->envname("WARDEN_AGENT_QUIC_CERT");
+  app.add_option("--quic-key", quic.key_file, "the certificate's private key (PEM)")
+      ->envname("WARDEN_AGENT_QUIC_KEY");
+  app.add_option("--quic-tun", quic.tun_name, "the TUN device the tunnels end in")
+      ->envname("WARDEN_AGENT_QUIC_TUN");
+  app.add_option("--quic-pool", quic.pool,
+                 "tunnel addresses: the first host is the node's, the rest go to clients")
+      ->envname("WARDEN_AGENT_QUIC_POOL");
+  app.add_option("--quic-route", quic.routes,
+                 "a CIDR clients route into the tunnel; repeatable (default: the pool)")
+      ->envname("WARDEN_AGENT_QUIC_ROUTES")
+      ->delimiter(',');
+  app.add_option("--quic-mtu", quic.mtu, "MTU of the tunnel devices")
+      ->envname("WARDEN_AGENT_QUIC_MTU")
+      ->check(CLI::Range(576, 1408));
+  app.add_option("--quic-idle-timeout-seconds", quic_idle_timeout_seconds,
+                 "a connection silent this long is closed")
+      ->envname("WARDEN_AGENT_QUIC_IDLE_TIMEOUT")
+      ->check(CLI::Range(2, 3600));
+  app.add_option("--quic-keepalive-seconds", quic_keepalive_seconds,
+                 "send a PING after this much silence (keeps NAT mappings; 0 = off)")
+      ->envname("WARDEN_AGENT_QUIC_KEEPALIVE")
+      ->check(CLI::Range(0, 3600));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("WARDEN_AGENT_LOG_LEVEL");
   app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_AGENT_LOG_FORMAT");
@@ -131,7 +164,9 @@ int main(int argc, char** argv) {
   }
   auto log = warden::logging::Get("agent.main");
 
+  warden::metrics::Registry metrics;
   std::vector<std::unique_ptr<warden::agent::Driver>> drivers;
+  std::unique_ptr<warden::agent::quic::QuicDriver> quic_driver;
   std::vector<warden::agent::Driver*> driver_pointers;
   std::vector<std::string> driver_names;
   for (const std::string& spec : driver_specs) {
@@ -144,7 +179,18 @@ int main(int argc, char** argv) {
     driver_pointers.push_back(driver->get());
     drivers.push_back(*std::move(driver));
   }
-  if (drivers.empty()) log->warn("no --driver given: this agent carries no sessions");
+  if (!quic.listen.empty()) {
+    if (quic.cert_file.empty() || quic.key_file.empty()) {
+      log->critical("--quic-listen needs --quic-cert and --quic-key");
+      return 2;
+    }
+    quic.idle_timeout = absl::Seconds(quic_idle_timeout_seconds);
+    quic.keepalive = absl::Seconds(quic_keepalive_seconds);
+    driver_names.push_back("quic");
+    quic_driver = std::make_unique<warden::agent::quic::QuicDriver>(quic, metrics);
+    driver_pointers.push_back(quic_driver.get());
+  }
+  if (driver_pointers.empty()) log->warn("no --driver given: this agent carries no sessions");
 
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -175,7 +221,6 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  warden::metrics::Registry metrics;
   warden::agent::AgentCore core(
       warden::agent::CoreOptions{.fail_mode = fail_mode == "open"
                                                   ? warden::agent::FailMode::kOpen
@@ -192,7 +237,7 @@ int main(int argc, char** argv) {
                                  .admit_timeout = absl::Milliseconds(admit_timeout_ms)},
       core, metrics);
   core.SetLink(&link);
-  for (auto& driver : drivers) {
+  for (warden::agent::Driver* driver : driver_pointers) {
     if (absl::Status started = driver->Start(core); !started.ok()) {
       log->critical("driver {} cannot start: {}", driver->name(), started.message());
       return 1;
@@ -215,8 +260,11 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal_number);
   log->info("received {}; stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   metrics_server.reset();
+  // Tunnel clients hear why they are cut off while the link can still
+  // report their sessions closed.
+  if (quic_driver != nullptr) quic_driver->Stop();
   link.Stop();
-  for (auto& driver : drivers) driver->Stop();
+  for (warden::agent::Driver* driver : driver_pointers) driver->Stop();
   log->info("stopped");
   return 0;
 }

@@ -129,6 +129,7 @@ AdmitAnswer AgentCore::AdmitOnce(const AdmitQuery& query) {
   AdmitAnswer answer;
   answer.admitted = true;
   answer.session_id = admitted.session_id();
+  answer.username = admitted.username();
   answer.bandwidth_bytes_per_second = admitted.bandwidth_bytes_per_second();
   absl::MutexLock lock(&mu_);
   sessions_[query.session_key] = Entry{.session_id = admitted.session_id(),
@@ -159,6 +160,7 @@ AdmitAnswer AgentCore::AdmitOffline(const AdmitQuery& query, const absl::Status&
                   why.message(), query.username, query.session_key);
       AdmitAnswer answer;
       answer.admitted = true;
+      answer.username = query.username;
       return answer;
     }
   }

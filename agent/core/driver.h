@@ -56,6 +56,7 @@ struct PeerSpec {
 struct AdmitAnswer {
   bool admitted = false;
   std::string session_id;   // empty when admitted offline (fail-open)
+  std::string username;     // whose session it is (a ticket names no user)
   std::string deny_reason;  // e.g. "DEVICE_LIMIT_REACHED"
   std::string message;      // for the user
   int64_t bandwidth_bytes_per_second = 0;
