@@ -1,0 +1,438 @@
+// The QUIC tunnel end to end: warden-control, warden-agent serving QUIC, and
+// warden-connect clients in their own network namespaces (needs root, ip,
+// ping and iperf3; skipped with the reason otherwise).
+
+#include <signal.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/quic/tunnel_protocol.h"
+#include "tests/e2e/quic/quic_rig.h"
+#include "tests/support/fleet_processes.h"
+#include "tests/support/prometheus_text.h"
+#include "tests/support/quic_probe.h"
+#include "tests/support/test_ca.h"
+#include "warden/v1/session.grpc.pb.h"
+
+namespace warden::testing {
+namespace {
+
+using quic::CloseCode;
+
+constexpr char kPassword[] = "correct horse battery";
+// IP bytes per TCP payload byte at the tunnel's MTU of 1380 (IP, TCP and
+// timestamp headers take 52 bytes of each full segment).
+constexpr double kTcpIpPerPayload = 1380.0 / (1380 - 52);
+
+class QuicTunnelTest : public FleetProcessTest {
+ protected:
+  void SetUp() override {
+    if (std::string why = QuicRig::UnusableReason(); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    if (std::string why = TestCa::UnusableReason(); !why.empty()) GTEST_SKIP() << why;
+    FleetProcessTest::SetUp();
+    ASSERT_TRUE(ca_.Create().ok());
+    auto server = ca_.Server();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_cert_ = *server;
+    ASSERT_TRUE(rig_.Setup().ok());
+    control_ = &StartControl("c1");
+    agent_ =
+        &StartAgent("quic-node", *control_,
+                    {"--quic-listen", "0.0.0.0:0", "--quic-cert", server_cert_.cert, "--quic-key",
+                     server_cert_.key, "--quic-tun", rig_.server_tun(), "--quic-pool", rig_.pool(),
+                     "--quic-keepalive-seconds", "2", "--metrics-listen", "127.0.0.1:0"});
+    ASSERT_TRUE(WaitAttached(*agent_)) << agent_->process->Log();
+    port_ =
+        WaitForLoggedNumber(*agent_->process, {"QUIC tunnels on udp", "(port "}, absl::Seconds(10));
+    ASSERT_GT(port_, 0) << agent_->process->Log();
+    metrics_port_ = WaitForMetricsPort(*agent_->process, absl::Seconds(10));
+    ASSERT_GT(metrics_port_, 0) << agent_->process->Log();
+    session_ = v1::SessionService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", control_->port), grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    const bool failed = HasFailure();
+    for (auto& [name, process] : clients_) {
+      if (failed) std::cerr << "----- warden-connect " << name << ":\n" << process->Log();
+    }
+    clients_.clear();
+    FleetProcessTest::TearDown();
+  }
+
+  v1::User CreateUserWithPassword(const std::string& username, int max_connections,
+                                  int64_t bandwidth_bytes_per_second = 0) {
+    v1::CreateUserRequest request;
+    request.mutable_user()->set_username(username);
+    request.mutable_user()->set_password(kPassword);
+    request.mutable_user()->set_max_connections(max_connections);
+    request.mutable_user()->set_limit_policy(v1::EVICT_OLDEST);
+    request.mutable_user()->set_bandwidth_bytes_per_second(bandwidth_bytes_per_second);
+    v1::User user;
+    grpc::Status status = Admin(*control_)->CreateUser(AdminContext().get(), request, &user);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return user;
+  }
+
+  std::string ConnectTicket(const std::string& username) {
+    grpc::ClientContext login_context;
+    v1::LoginRequest login;
+    login.set_username(username);
+    login.set_password(kPassword);
+    login.set_device_label("test");
+    v1::LoginResponse tokens;
+    grpc::Status status = session_->Login(&login_context, login, &tokens);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    grpc::ClientContext ticket_context;
+    v1::IssueConnectTicketRequest request;
+    request.set_access_token(tokens.access_token());
+    v1::IssueConnectTicketResponse ticket;
+    status = session_->IssueConnectTicket(&ticket_context, request, &ticket);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return ticket.ticket();
+  }
+
+  QuicRig::Client AddClient() {
+    auto client = rig_.AddClient();
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? *client : QuicRig::Client{};
+  }
+
+  // warden-connect in the client's namespace; `credential` is
+  // {"--ticket", t} or {"--user", u, "--password-file", f}.
+  Process& Connect(const QuicRig::Client& client, std::vector<std::string> credential,
+                   const std::string& label) {
+    std::vector<std::string> args{"--server",       absl::StrCat(client.server_ip, ":", port_),
+                                  "--server-name",  "localhost",
+                                  "--ca",           ca_.ca_cert(),
+                                  "--tun",          client.tun,
+                                  "--device-label", label};
+    args.insert(args.end(), credential.begin(), credential.end());
+    const std::string name = absl::StrCat(label, "-", clients_.size());
+    clients_.emplace_back(name,
+                          rig_.StartInClient(client, WARDEN_CONNECT_BIN, args,
+                                             absl::StrCat(work_dir_, "/connect-", name, ".log")));
+    return *clients_.back().second;
+  }
+
+  std::vector<std::string> PasswordCredential(const std::string& username) {
+    const std::string file = absl::StrCat(work_dir_, "/password-", username);
+    FILE* out = std::fopen(file.c_str(), "w");
+    std::fputs(kPassword, out);
+    std::fclose(out);
+    return {"--user", username, "--password-file", file};
+  }
+
+  static bool WaitConnected(const Process& process) {
+    return process.WaitForLog("warden-connect: connected: address", absl::Seconds(20));
+  }
+
+  bool Ping(const QuicRig::Client& client, int count = 3) {
+    ExecResult result = rig_.InClient(
+        client, {"ping", "-c", std::to_string(count), "-i", "0.2", "-W", "2", rig_.gateway()},
+        absl::Seconds(15));
+    if (result.exit_code != 0) std::cerr << result.output;
+    return result.exit_code == 0;
+  }
+
+  std::string LiveQuicSessionId(const std::string& username) {
+    pqxx::connection connection(db_->url());
+    pqxx::nontransaction tx(connection);
+    pqxx::result rows = tx.exec_params(
+        "SELECT s.id::text FROM sessions s JOIN users u ON u.id = s.user_id "
+        "WHERE u.username = $1 AND s.protocol = 'quic' AND s.state = 'active' "
+        "ORDER BY s.opened_at",
+        username);
+    return rows.empty() ? "" : rows[0][0].as<std::string>();
+  }
+
+  // A one-off iperf3 server on the agent's tunnel address (root
+  // namespace), listening when this returns; with JSON output, its log is
+  // its report once it exits.
+  std::unique_ptr<Process> IperfServer(int port, bool json = true) {
+    std::vector<std::string> args{"-s", "-1", "-B", rig_.gateway(), "-p", std::to_string(port)};
+    if (json) args.push_back("-J");
+    auto server = std::make_unique<Process>(
+        FindExecutable("iperf3"), std::move(args), std::map<std::string, std::string>{},
+        absl::StrCat(work_dir_, "/iperf3-server-", port, ".log"));
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < deadline &&
+           RunToCompletion({"ss", "-Hltn", absl::StrCat("sport = :", port)}).output.empty()) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return server;
+  }
+
+  TestCa ca_;
+  TestCa::Files server_cert_;
+  QuicRig rig_;
+  Control* control_ = nullptr;
+  Agent* agent_ = nullptr;
+  int port_ = 0;
+  int metrics_port_ = 0;
+  std::unique_ptr<v1::SessionService::Stub> session_;
+  std::vector<std::pair<std::string, std::unique_ptr<Process>>> clients_;
+};
+
+TEST_F(QuicTunnelTest, ConnectsWithATicketOrAPasswordAndCarriesTraffic) {
+  CreateUserWithPassword("alice", 5);
+  QuicRig::Client first = AddClient();
+  QuicRig::Client second = AddClient();
+
+  Process& by_ticket = Connect(first, {"--ticket", ConnectTicket("alice")}, "laptop");
+  ASSERT_TRUE(WaitConnected(by_ticket)) << by_ticket.Log();
+  EXPECT_TRUE(Ping(first));
+
+  // TCP through the tunnel, both ways.
+  auto server = IperfServer(5301, /*json=*/false);
+  ExecResult upload = rig_.InClient(
+      first, {"iperf3", "-c", rig_.gateway(), "-p", "5301", "-t", "2", "-J"}, absl::Seconds(20));
+  ASSERT_EQ(upload.exit_code, 0) << upload.output;
+  const double upload_bps =
+      nlohmann::json::parse(upload.output)["end"]["sum_received"]["bits_per_second"];
+  std::cout << "TCP through the tunnel: " << upload_bps << " bit/s\n";
+  EXPECT_GT(upload_bps, 10e6);
+
+  Process& by_password = Connect(second, PasswordCredential("alice"), "phone");
+  ASSERT_TRUE(WaitConnected(by_password)) << by_password.Log();
+  EXPECT_TRUE(Ping(second));
+  EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE protocol = 'quic' AND state = 'active'"), 2);
+
+  // A NAT rebinding: the client's packets come from a new port; the tunnel stays.
+  by_password.Signal(SIGUSR1);
+  ASSERT_TRUE(by_password.WaitForLog("moved to local port", absl::Seconds(5)));
+  EXPECT_TRUE(Ping(second, 5)) << by_password.Log();
+
+  // A clean disconnect closes the session with its byte counts.
+  by_ticket.Signal(SIGINT);
+  EXPECT_EQ(by_ticket.Wait(absl::Seconds(5)), quic::kExitInterrupted) << by_ticket.Log();
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  int64_t closed = 0;
+  while (absl::Now() < deadline && closed == 0) {
+    closed = Query(
+        "SELECT count(*) FROM sessions WHERE protocol = 'quic' AND state = 'closed' "
+        "AND rx_bytes > 1000000 AND tx_bytes > 0");
+    if (closed == 0) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(closed, 1);
+}
+
+TEST_F(QuicTunnelTest, ARefusedLoginIsPrintedAndExitsWithTheDeniedStatus) {
+  CreateUserWithPassword("mallory", 1);
+  QuicRig::Client client = AddClient();
+  const std::string file = absl::StrCat(work_dir_, "/wrong");
+  FILE* out = std::fopen(file.c_str(), "w");
+  std::fputs("not the password", out);
+  std::fclose(out);
+  Process& refused = Connect(client, {"--user", "mallory", "--password-file", file}, "x");
+  EXPECT_EQ(refused.Wait(absl::Seconds(20)), quic::kExitDenied) << refused.Log();
+  EXPECT_TRUE(absl::StrContains(refused.Log(), "refused: BAD_CREDENTIALS")) << refused.Log();
+}
+
+TEST_F(QuicTunnelTest, EvictionEndsTheOlderClientWithItsReason) {
+  CreateUserWithPassword("bob", 1);
+  QuicRig::Client first = AddClient();
+  QuicRig::Client second = AddClient();
+  Process& older = Connect(first, PasswordCredential("bob"), "old");
+  ASSERT_TRUE(WaitConnected(older)) << older.Log();
+  Process& newer = Connect(second, PasswordCredential("bob"), "new");
+  ASSERT_TRUE(WaitConnected(newer)) << newer.Log();
+
+  EXPECT_EQ(older.Wait(absl::Seconds(10)), quic::kExitEvicted) << older.Log();
+  EXPECT_TRUE(absl::StrContains(older.Log(), "another device took this seat")) << older.Log();
+  EXPECT_TRUE(Ping(second));
+}
+
+TEST_F(QuicTunnelTest, KillSessionEndsTheClientWithinASecond) {
+  CreateUserWithPassword("carol", 2);
+  QuicRig::Client client = AddClient();
+  Process& connected = Connect(client, PasswordCredential("carol"), "desk");
+  ASSERT_TRUE(WaitConnected(connected)) << connected.Log();
+  std::string session_id;
+  for (int i = 0; i < 50 && session_id.empty(); ++i) {
+    session_id = LiveQuicSessionId("carol");
+    if (session_id.empty()) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_FALSE(session_id.empty());
+
+  v1::KillSessionRequest request;
+  request.set_session_id(session_id);
+  request.set_reason("policy violation");
+  v1::KillSessionResponse response;
+  const absl::Time asked = absl::Now();
+  grpc::Status status = Admin(*control_)->KillSession(AdminContext().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(connected.Wait(absl::Seconds(1)), quic::kExitKilled) << connected.Log();
+  EXPECT_LT(absl::Now() - asked, absl::Milliseconds(1500));
+  EXPECT_TRUE(absl::StrContains(connected.Log(), "disconnected by administrator: policy violation"))
+      << connected.Log();
+}
+
+// The bytes per second that receivers counted (sender == false streams) in
+// the intervals starting at or after `skip_seconds`: the first seconds spend
+// the budget's burst.
+double ReceivedRate(const nlohmann::json& result, double skip_seconds) {
+  double bytes = 0, first = -1, last = 0;
+  if (!result.contains("intervals")) return 0;
+  for (const auto& interval : result["intervals"]) {
+    for (const auto& stream : interval["streams"]) {
+      if (stream["sender"].get<bool>()) continue;
+      const double start = stream["start"].get<double>();
+      if (start + 1e-3 < skip_seconds) continue;
+      bytes += stream["bytes"].get<double>();
+      if (first < 0 || start < first) first = start;
+      last = std::max(last, stream["end"].get<double>());
+    }
+  }
+  return first < 0 || last <= first ? 0 : bytes / (last - first);
+}
+
+// Three connections of one user send TCP as fast as they can; what all
+// receivers count (in IP bytes) is the user's one budget.
+TEST_F(QuicTunnelTest, OneBandwidthBudgetIsSharedByAllConnectionsOfAUser) {
+  constexpr int64_t kLimit = 10'000'000 / 8;  // 10 Mbit/s
+  CreateUserWithPassword("dave", 3, kLimit);
+  std::vector<QuicRig::Client> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(AddClient());
+    Process& connected = Connect(clients.back(), PasswordCredential("dave"), "d");
+    ASSERT_TRUE(WaitConnected(connected)) << connected.Log();
+  }
+  int next_port = 5400;
+  for (const std::string direction : {"up", "down", "both"}) {
+    std::vector<std::unique_ptr<Process>> servers;
+    std::vector<std::unique_ptr<Process>> runs;
+    for (size_t i = 0; i < clients.size(); ++i) {
+      const int port = next_port++;
+      servers.push_back(IperfServer(port));
+      std::vector<std::string> args{"-c", rig_.gateway(), "-p", std::to_string(port), "-t", "8",
+                                    "-J"};
+      if (direction == std::string("down")) args.push_back("-R");
+      if (direction == std::string("both")) args.push_back("--bidir");
+      runs.push_back(
+          rig_.StartInClient(clients[i], FindExecutable("iperf3"), args,
+                             absl::StrCat(work_dir_, "/iperf3-", direction, i, ".json")));
+    }
+    double total_ip_bps = 0;
+    std::string reports;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      ASSERT_EQ(runs[i]->Wait(absl::Seconds(30)), 0) << runs[i]->Log();
+      ASSERT_EQ(servers[i]->Wait(absl::Seconds(10)), 0) << servers[i]->Log();
+      for (Process* side : {runs[i].get(), servers[i].get()}) {
+        nlohmann::json result =
+            nlohmann::json::parse(side->Log(), nullptr, /*allow_exceptions=*/false);
+        ASSERT_TRUE(result.is_object()) << side->Log();
+        const double rate = ReceivedRate(result, 3) * 8 * kTcpIpPerPayload;
+        total_ip_bps += rate;
+        absl::StrAppend(&reports, " ", static_cast<int64_t>(rate));
+      }
+    }
+    std::cout << "shared budget " << direction << ": " << total_ip_bps << " bit/s\n";
+    EXPECT_NEAR(total_ip_bps, kLimit * 8.0, kLimit * 8.0 * 0.10)
+        << direction << ": " << total_ip_bps << " bit/s in IP bytes; receivers:" << reports;
+  }
+}
+
+// An UpdateUser reaches the budget of a live tunnel (SET_BANDWIDTH).
+TEST_F(QuicTunnelTest, ABandwidthChangeAppliesToLiveTunnels) {
+  const v1::User user = CreateUserWithPassword("frank", 1, 5'000'000 / 8);
+  QuicRig::Client client = AddClient();
+  Process& connected = Connect(client, PasswordCredential("frank"), "f");
+  ASSERT_TRUE(WaitConnected(connected)) << connected.Log();
+
+  v1::UpdateUserRequest update;
+  update.mutable_user()->set_id(user.id());
+  update.mutable_user()->set_bandwidth_bytes_per_second(15'000'000 / 8);
+  update.mutable_update_mask()->add_paths("bandwidth_bytes_per_second");
+  v1::User updated;
+  grpc::Status status = Admin(*control_)->UpdateUser(AdminContext().get(), update, &updated);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(
+      agent_->process->WaitForLog("bandwidth of user=frank is now 1875000", absl::Seconds(10)))
+      << agent_->process->Log();
+
+  auto server = IperfServer(5501);
+  ExecResult run = rig_.InClient(
+      client, {"iperf3", "-c", rig_.gateway(), "-p", "5501", "-t", "8", "-J"}, absl::Seconds(30));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  ASSERT_EQ(server->Wait(absl::Seconds(10)), 0) << server->Log();
+  const double rate = ReceivedRate(nlohmann::json::parse(server->Log()), 3) * 8 * kTcpIpPerPayload;
+  std::cout << "after the update: " << rate << " bit/s\n";
+  EXPECT_NEAR(rate, 15e6, 1.5e6);
+}
+
+TEST_F(QuicTunnelTest, HostileHandshakesAreClosedAndTheAgentKeepsServing) {
+  QuicProbe::Options options{.host = "127.0.0.1", .port = port_, .ca_file = ca_.ca_cert()};
+
+  // Another protocol: TLS refuses it.
+  options.alpn = "h3";
+  auto wrong_alpn = QuicProbe::Create(options);
+  ASSERT_TRUE(wrong_alpn.ok()) << wrong_alpn.status();
+  QuicProbe::Outcome outcome = (*wrong_alpn)->RunUntilClosed(absl::Seconds(5));
+  EXPECT_TRUE(outcome.closed);
+  EXPECT_FALSE(outcome.handshake_done);
+  options.alpn = std::string(quic::kTunnelAlpn);
+
+  // Garbage on the handshake stream.
+  auto garbage = QuicProbe::Create(options);
+  ASSERT_TRUE(garbage.ok());
+  ASSERT_TRUE((*garbage)->Handshake(absl::Seconds(5)));
+  (*garbage)->SendOnFirstStream(std::string("\xff\xff\xff\xff garbage", 12));
+  outcome = (*garbage)->RunUntilClosed(absl::Seconds(5));
+  EXPECT_TRUE(outcome.closed);
+  EXPECT_TRUE(outcome.application);
+  EXPECT_EQ(outcome.code, static_cast<uint64_t>(CloseCode::kProtocol)) << outcome.reason;
+
+  // A well-framed message that is no hello.
+  auto not_hello = QuicProbe::Create(options);
+  ASSERT_TRUE(not_hello.ok());
+  ASSERT_TRUE((*not_hello)->Handshake(absl::Seconds(5)));
+  v1::TunnelHello empty;
+  empty.set_device_label("no credential");
+  (*not_hello)->SendOnFirstStream(quic::Frame(empty));
+  outcome = (*not_hello)->RunUntilClosed(absl::Seconds(5));
+  EXPECT_EQ(outcome.code, static_cast<uint64_t>(CloseCode::kProtocol));
+  EXPECT_TRUE(absl::StrContains(outcome.reason, "exactly one credential")) << outcome.reason;
+
+  // A DATAGRAM before admission.
+  auto early = QuicProbe::Create(options);
+  ASSERT_TRUE(early.ok());
+  ASSERT_TRUE((*early)->Handshake(absl::Seconds(5)));
+  (*early)->SendRawDatagram(std::string(40, '\x45'));
+  outcome = (*early)->RunUntilClosed(absl::Seconds(5));
+  EXPECT_EQ(outcome.code, static_cast<uint64_t>(CloseCode::kProtocol));
+  EXPECT_TRUE(absl::StrContains(outcome.reason, "DATAGRAM")) << outcome.reason;
+
+  // UDP noise.
+  ExecResult noise =
+      RunToCompletion({"sh", "-c",
+                       absl::StrCat("head -c 1200 /dev/urandom > /dev/udp/127.0.0.1/", port_,
+                                    "; printf 'hello' > /dev/udp/127.0.0.1/", port_)});
+  (void)noise;
+
+  // The agent still serves a proper client.
+  CreateUserWithPassword("erin", 1);
+  auto good = QuicProbe::Create(options);
+  ASSERT_TRUE(good.ok());
+  ASSERT_TRUE((*good)->Handshake(absl::Seconds(5)));
+  v1::TunnelHello hello;
+  hello.set_username("erin");
+  hello.set_password(kPassword);
+  (*good)->SendOnFirstStream(quic::Frame(hello));
+  auto welcome = (*good)->AwaitWelcome(absl::Seconds(10));
+  ASSERT_TRUE(welcome.ok()) << welcome.status() << agent_->process->Log();
+  EXPECT_TRUE(absl::StartsWith(welcome->tunnel_address(),
+                               rig_.gateway().substr(0, rig_.gateway().size() - 1)))
+      << welcome->tunnel_address();
+  EXPECT_TRUE(agent_->process->Running());
+}
+
+}  // namespace
+}  // namespace warden::testing
