@@ -96,7 +96,8 @@ ip netns exec "$ns" wg set "wbc$tag" private-key <(echo "$client_key") \
 ip -n "$ns" addr add 10.203.0.2/24 dev "wbc$tag"
 ip -n "$ns" link set "wbc$tag" up
 
-iperf3 -s -D -p 5201 --logfile "$work/iperf3.log"
+iperf3 -s -p 5201 >"$work/iperf3.log" 2>&1 &
+pids+=("$!")
 sleep 0.5
 ip netns exec "$ns" ping -c 3 -W 2 10.203.0.1 >/dev/null
 ip netns exec "$ns" ping -c 3 -W 2 10.202.0.1 >/dev/null
@@ -106,9 +107,15 @@ echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/m
   "wireguard-go $(dpkg-query -W -f='${Version}' wireguard-go), iperf3 $(dpkg-query -W -f='${Version}' iperf3);" \
   "MTU: QUIC $(cat /sys/class/net/wqb$tag/mtu), WireGuard $(cat /sys/class/net/wbs$tag/mtu)"
 
-throughput() { # ADDRESS STREAMS [-R]
-  ip netns exec "$ns" iperf3 -c "$1" -p 5201 -t "$seconds" -P "$2" ${3:-} -J |
-    python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))'
+throughput() { # ADDRESS STREAMS [-R]; the one iperf3 server may still be busy with the last run
+  local attempt
+  for attempt in 1 2 3; do
+    ip netns exec "$ns" iperf3 -c "$1" -p 5201 -t "$seconds" -P "$2" ${3:-} -J >"$work/run.json" || true
+    python3 -c 'import json,sys; print("%.0f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6))' \
+      "$work/run.json" 2>/dev/null && return
+    sleep 1
+  done
+  echo "failed"
 }
 latency() { # ADDRESS
   ip netns exec "$ns" ping -q -c 200 -i 0.01 "$1" | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/[0-9.]*/\([0-9.]*\) ms|\1 \2|p'
