@@ -322,6 +322,17 @@ def check_dockerfiles(root):
         if name != "Dockerfile.openvpn":
             check("WARDEN_BUILD_PACKAGES" in text and "-DWARDEN_BUILD_TESTS=OFF" in text,
                   f"{name}: builds with WARDEN_BUILD_PACKAGES, tests off")
+            # CMake configures every directory the top CMakeLists.txt adds
+            # (tests and benchmarks are off), so each must be in the image.
+            with open(os.path.join(root, "CMakeLists.txt"), encoding="utf-8") as f:
+                top = f.read()
+            needed = {d for d in re.findall(r"^add_subdirectory\((\S+?)\)", top, re.M)
+                      if d not in ("tests", "bench")}
+            copied = {line.split()[1].rstrip("/") for line in lines
+                      if line.startswith("COPY ") and "--from=" not in line}
+            missing = sorted(d for d in needed
+                             if not any(d == c or d.startswith(c + "/") for c in copied))
+            check(not missing, f"{name}: copies every directory CMake adds (missing {missing})")
 
 
 def main():
