@@ -147,6 +147,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::DeviceStore> devices;
   std::unique_ptr<store::RoomStore> rooms;
   std::unique_ptr<WorkerPool> db_workers;
+  std::unique_ptr<WorkerPool> event_workers;
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<services::Authenticator> authenticator;
   std::unique_ptr<services::NodeAuthenticator> node_authenticator;
@@ -231,17 +232,25 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   // the queue in front of them is what absorbs bursts.
   parts.db_workers =
       std::make_unique<WorkerPool>("warden-db", config.db_pool_size, /*max_queued=*/10000);
+  // Agents' reports (acknowledgements, session events) have workers of their
+  // own, so that requests cannot crowd them out; each stream has at most one
+  // report queued here, so the bound is one per attached agent, with room.
+  parts.event_workers = std::make_unique<WorkerPool>(
+      "warden-events", std::max(2, config.db_pool_size / 2), /*max_queued=*/20000);
   parts.hasher = std::make_unique<PasswordHasher>(
       config.password_cost, config.password_threads > 0 ? config.password_threads : 2 * cores,
       /*max_queued=*/1000);
   parts.authenticator = std::make_unique<services::Authenticator>(*parts.api_keys);
   const std::string replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
+  const admission::DecideOptions decide_options{.detailed_messages = config.deny_message_detail};
   parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
       dispatch::DispatcherOptions{.replica_id = replica_id,
                                   .listen_connection_string = store::ConnectionString(db_options),
-                                  .heartbeat_interval = config.heartbeat_interval},
+                                  .heartbeat_interval = config.heartbeat_interval,
+                                  .inventory_adopt_window = config.inventory_adopt_window,
+                                  .decide_options = decide_options},
       *parts.commands, *parts.attach, *parts.sessions, *parts.devices, *parts.db_workers,
-      RealClock::Get(), parts.metrics);
+      *parts.event_workers, RealClock::Get(), parts.metrics);
   parts.dispatcher->Start();
   parts.events = std::make_unique<dispatch::EventFeed>(*parts.audit, absl::Milliseconds(200),
                                                        absl::Seconds(15));
@@ -282,9 +291,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
   parts.passwords =
       std::make_unique<admission::PasswordCheck>(*parts.users, *parts.hasher, *parts.db_workers);
-  parts.admitter =
-      std::make_unique<admission::Admitter>(*parts.sessions, *parts.passwords, RealClock::Get(),
-                                            parts.metrics, config.family_idle_timeout);
+  parts.admitter = std::make_unique<admission::Admitter>(
+      *parts.sessions, *parts.passwords, RealClock::Get(), parts.metrics,
+      config.family_idle_timeout, decide_options);
   parts.session = std::make_unique<services::SessionService>(
       services::SessionDependencies{.db_workers = *parts.db_workers,
                                     .passwords = *parts.passwords,
@@ -339,12 +348,18 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   } else {
     plane->agent_port_ = plane->port_;
   }
-  parts.ticket_sweeper = std::thread([&parts] {
-    while (!parts.stop_sweeping.WaitForNotificationWithTimeout(absl::Minutes(1))) {
-      (void)parts.tickets->Sweep();
-      (void)parts.families->Sweep();
-    }
-  });
+  parts.ticket_sweeper = std::thread(
+      [&parts, interval = config.sweep_interval, offline = config.node_offline_close_after] {
+        while (!parts.stop_sweeping.WaitForNotificationWithTimeout(interval)) {
+          (void)parts.tickets->Sweep();
+          (void)parts.families->Sweep();
+          absl::StatusOr<int64_t> lost = parts.sessions->CloseSessionsOfLostNodes(offline);
+          if (lost.ok() && *lost > 0) {
+            Log()->warn("closed {} sessions of nodes not heard from for {} (node_lost)", *lost,
+                        absl::FormatDuration(offline));
+          }
+        }
+      });
   if (!config.signal_ws_listen.empty()) {
     WARDEN_ASSIGN_OR_RETURN(parts.signal_ws, services::SignalWebSocket::Start(
                                                  config.signal_ws_listen,
@@ -400,6 +415,7 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   if (parts.agent_server) {
     parts.agent_server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
   }
+  if (parts.event_workers) parts.event_workers->Shutdown();
   if (parts.db_workers) parts.db_workers->Shutdown();
   parts.server.reset();
   parts.agent_server.reset();

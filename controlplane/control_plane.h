@@ -70,6 +70,17 @@ struct ControlPlaneConfig {
   // The WebSocket JSON bridge ("" = off; port 0 = any free port).
   std::string signal_ws_listen;
   int signal_ws_max_connections = 256;
+  // Sessions of a node not heard from for this long are closed as
+  // node_lost, freeing their seats (adopted again if the node returns).
+  absl::Duration node_offline_close_after = absl::Minutes(15);
+  // How recent a user's session on a node must be for the node's inventory
+  // to name that user; at least every agent's --fail-open-window.
+  absl::Duration inventory_adopt_window = absl::Hours(1);
+  // How often housekeeping runs: expired tickets and logins, lost nodes.
+  absl::Duration sweep_interval = absl::Minutes(1);
+  // Refused users read which nodes hold their seats (administrators always
+  // find them in the audit log).
+  bool deny_message_detail = false;
 };
 
 class ControlPlane {

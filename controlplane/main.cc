@@ -158,6 +158,27 @@ int main(int argc, char** argv) {
                  "on SIGTERM, how long signalling clients get to reconnect to another replica")
       ->envname("WARDEN_SIGNAL_DRAIN_SECONDS")
       ->check(CLI::Range(int64_t{0}, int64_t{600}));
+  int64_t node_offline_close_after_seconds = 900, inventory_adopt_window_seconds = 3600;
+  int64_t sweep_seconds = 60;
+  app.add_option("--node-offline-close-after", node_offline_close_after_seconds,
+                 "seconds a node may stay unheard before its sessions are closed as node_lost "
+                 "(their seats freed; adopted again if the node returns with them)")
+      ->envname("WARDEN_NODE_OFFLINE_CLOSE_AFTER")
+      ->check(CLI::Range(int64_t{30}, int64_t{30 * 86400}));
+  app.add_option("--inventory-adopt-window", inventory_adopt_window_seconds,
+                 "seconds: a node's inventory may name a user unknown to the control plane only "
+                 "if the user had a session on that node within this window (keep it at least "
+                 "the agents' --fail-open-window)")
+      ->envname("WARDEN_INVENTORY_ADOPT_WINDOW")
+      ->check(CLI::Range(int64_t{60}, int64_t{30 * 86400}));
+  app.add_option("--sweep-seconds", sweep_seconds,
+                 "how often expired tickets and logins are removed and lost nodes' sessions closed")
+      ->envname("WARDEN_SWEEP_SECONDS")
+      ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  app.add_flag("--deny-message-detail", config.deny_message_detail,
+               "tell refused users which nodes hold their seats (administrators always see "
+               "them in the audit log)")
+      ->envname("WARDEN_DENY_MESSAGE_DETAIL");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("WARDEN_LOG_LEVEL");
   app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_LOG_FORMAT");
@@ -184,6 +205,9 @@ int main(int argc, char** argv) {
   config.signal_empty_grace = absl::Seconds(signal_empty_grace_seconds);
   config.signal_max_ttl = absl::Seconds(signal_max_ttl_seconds);
   config.signal_drain = absl::Seconds(signal_drain_seconds);
+  config.node_offline_close_after = absl::Seconds(node_offline_close_after_seconds);
+  config.inventory_adopt_window = absl::Seconds(inventory_adopt_window_seconds);
+  config.sweep_interval = absl::Seconds(sweep_seconds);
   if (const char* key = std::getenv("WARDEN_ADMIN_KEY")) config.admin_key = key;
 
   auto plane = warden::control::ControlPlane::Start(config);

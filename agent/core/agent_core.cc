@@ -41,9 +41,20 @@ PeerSpec ToPeerSpec(const v1::WireGuardPeer& peer) {
   return spec;
 }
 
+// The control plane could not answer (down, too slow, or too busy): the
+// fail mode decides, never a denial in its name.
 bool Unreachable(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable ||
-         status.code() == absl::StatusCode::kDeadlineExceeded;
+         status.code() == absl::StatusCode::kDeadlineExceeded ||
+         status.code() == absl::StatusCode::kResourceExhausted;
+}
+
+// Whether the control plane may have admitted the connection although the
+// call failed: the answer, not the admission, may be what was lost.
+bool OutcomeUnknown(const absl::Status& status) {
+  return Unreachable(status) || status.code() == absl::StatusCode::kCancelled ||
+         status.code() == absl::StatusCode::kUnknown ||
+         status.code() == absl::StatusCode::kInternal;
 }
 
 }  // namespace
@@ -107,6 +118,8 @@ AdmitAnswer AgentCore::AdmitOnce(const AdmitQuery& query) {
   request.set_session_key(query.session_key);
   request.set_device_label(query.device_label);
   request.set_client_address(query.client_address);
+  // 32 random bytes in hex: names this attempt if it has to be abandoned.
+  request.set_attempt_id(secrets::NewToken(""));
   if (query.connect_ticket) {
     request.set_connect_ticket(*query.connect_ticket);
     request.set_claimed_username(query.username);
@@ -118,9 +131,18 @@ AdmitAnswer AgentCore::AdmitOnce(const AdmitQuery& query) {
   }
   absl::StatusOr<v1::AdmitResponse> response = link_->Admit(request);
   if (!response.ok()) {
-    if (Unreachable(response.status())) return AdmitOffline(query, response.status());
-    Log()->error("admission of key={} failed: {}", query.session_key, response.status().message());
-    return Deny("ERROR", "the service could not check this login; try again later");
+    AdmitAnswer answer;
+    if (Unreachable(response.status())) {
+      answer = AdmitOffline(query, response.status());
+    } else {
+      Log()->error("admission of key={} failed: {}", query.session_key,
+                   response.status().message());
+      answer = Deny("ERROR", "the service could not check this login; try again later");
+    }
+    if (!answer.admitted && OutcomeUnknown(response.status())) {
+      ReportAbandoned(query.session_key, request.attempt_id(), response.status());
+    }
+    return answer;
   }
   if (response->has_denied()) {
     return Deny(v1::DenyReason_Name(response->denied().reason()), response->denied().message());
@@ -169,6 +191,17 @@ AdmitAnswer AgentCore::AdmitOffline(const AdmitQuery& query, const absl::Status&
               options_.fail_mode == FailMode::kOpen ? "open: not recent" : "closed");
   return Deny("CONTROL_PLANE_UNREACHABLE",
               "the service cannot check logins right now; try again in a moment");
+}
+
+void AgentCore::ReportAbandoned(const std::string& session_key, const std::string& attempt_id,
+                                const absl::Status& why) {
+  v1::SessionEvent event;
+  v1::SessionClosed* closed = event.mutable_closed();
+  closed->set_session_key(session_key);
+  closed->set_abandoned_attempt_id(attempt_id);
+  closed->set_reason(absl::StrCat("admission abandoned: ",
+                                  absl::AsciiStrToLower(absl::StatusCodeToString(why.code()))));
+  link_->SendEvent(std::move(event));
 }
 
 void AgentCore::Opened(const std::string& session_key, const std::string& tunnel_address) {

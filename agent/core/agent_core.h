@@ -65,6 +65,10 @@ class AgentCore final : public DriverHost, public LinkHandler {
 
   AdmitAnswer AdmitOnce(const AdmitQuery& query);
   AdmitAnswer AdmitOffline(const AdmitQuery& query, const absl::Status& why);
+  // The connection was refused after an Admit whose answer never came: the
+  // control plane closes whatever that attempt may have committed.
+  void ReportAbandoned(const std::string& session_key, const std::string& attempt_id,
+                       const absl::Status& why);
   std::string Digest(const std::string& username, const std::string& password) const;
   Driver* DriverCarrying(const std::string& session_key);
   absl::Status Kill(const v1::Command& command);

@@ -15,6 +15,7 @@
 #include "common/backoff.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/secrets.h"
 #include "warden/v1/agent.grpc.pb.h"
 
 namespace warden::agent {
@@ -38,6 +39,14 @@ absl::Status WritePrivateFile(const std::string& path, const std::string& conten
   return absl::OkStatus();
 }
 
+std::string ReadTrimmed(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return "";
+  std::stringstream content;
+  content << in.rdbuf();
+  return std::string(absl::StripAsciiWhitespace(content.str()));
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
@@ -48,12 +57,7 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
                                              const v1::NodeFacts& facts, absl::Duration patience) {
   static const auto log = logging::Get("agent.enroll");
   const std::string path = absl::StrCat(state_dir, "/credential");
-  if (std::ifstream in(path); in) {
-    std::stringstream content;
-    content << in.rdbuf();
-    std::string credential(absl::StripAsciiWhitespace(content.str()));
-    if (!credential.empty()) return credential;
-  }
+  if (std::string credential = ReadTrimmed(path); !credential.empty()) return credential;
   if (enroll_ticket.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no node credential in ", path,
@@ -67,8 +71,19 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
   grpc::ChannelArguments args;
   if (!server_name.empty()) args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, server_name);
   auto stub = v1::AgentService::NewStub(grpc::CreateCustomChannel(target, credentials, args));
+  // This enrolment's id, kept until it succeeds: if an answer is lost (even
+  // across a restart), the same id redeems the same ticket again.
+  const std::string request_path = absl::StrCat(state_dir, "/enroll-request");
+  std::string request_id = ReadTrimmed(request_path);
+  if (request_id.empty()) {
+    request_id = secrets::NewToken("");
+    if (absl::Status saved = WritePrivateFile(request_path, request_id + "\n"); !saved.ok()) {
+      return saved;
+    }
+  }
   v1::EnrollRequest request;
   request.set_ticket(enroll_ticket);
+  request.set_request_id(request_id);
   *request.mutable_facts() = facts;
   Backoff backoff(absl::Milliseconds(200), absl::Seconds(10));
   const absl::Time give_up = absl::Now() + patience;
@@ -81,6 +96,7 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
       if (absl::Status saved = WritePrivateFile(path, response.credential() + "\n"); !saved.ok()) {
         return saved;
       }
+      ::unlink(request_path.c_str());
       log->info("enrolled as node={} id={}", response.node_name(), response.node_id());
       return response.credential();
     }

@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
         context.AddMetadata("authorization", absl::StrCat("Bearer ", admin_key));
         warden::v1::CreateNodeRequest request;
         request.set_name(absl::StrCat("idle-", run, "-", i));
+        request.set_trusted_authenticator(true);
         warden::v1::CreateNodeResponse response;
         if (admin->CreateNode(&context, request, &response).ok()) {
           credentials[i] = response.credential();

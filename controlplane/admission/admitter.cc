@@ -1,5 +1,7 @@
 #include "controlplane/admission/admitter.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/secrets.h"
@@ -18,11 +20,13 @@ store::AdmissionResult BadCredentials() {
 }  // namespace
 
 Admitter::Admitter(store::SessionStore& sessions, PasswordCheck& passwords, const Clock& clock,
-                   metrics::Registry& metrics, absl::Duration family_idle_timeout)
+                   metrics::Registry& metrics, absl::Duration family_idle_timeout,
+                   DecideOptions decide_options)
     : sessions_(sessions),
       passwords_(passwords),
       clock_(clock),
       family_idle_timeout_(family_idle_timeout),
+      decide_options_(decide_options),
       admissions_(metrics.AddCounter(
           "warden_admissions_total",
           "Admission requests by result (admitted, denied, error) and reason: the deny reason, "
@@ -42,7 +46,8 @@ Admitter::Admitter(store::SessionStore& sessions, PasswordCheck& passwords, cons
   admissions_.With({"admitted", "none"});
   for (model::DenyReason reason :
        {model::DenyReason::kBadCredentials, model::DenyReason::kUserDisabled,
-        model::DenyReason::kDeviceLimitReached, model::DenyReason::kNodeDraining}) {
+        model::DenyReason::kDeviceLimitReached, model::DenyReason::kNodeDraining,
+        model::DenyReason::kSessionEnding}) {
     admissions_.With({"denied", store::DenyReasonName(reason)});
   }
 }
@@ -65,10 +70,9 @@ void Admitter::Record(const absl::StatusOr<store::AdmissionResult>& result, absl
 
 absl::StatusOr<store::AdmissionResult> Admitter::AdmitVerified(
     const store::AdmissionRequest& request) {
-  return sessions_.Admit(
-      request,
-      [this](const model::UserLimits& limits, std::span<const model::LiveSession> live,
-             bool node_draining) { return Decide(limits, live, node_draining, clock_.Now()); });
+  return sessions_.Admit(request, [this](const model::AdmissionFacts& facts) {
+    return Decide(facts, clock_.Now(), decide_options_);
+  });
 }
 
 void Admitter::Admit(AdmitInput input, absl::Time deadline, Done done) {
@@ -77,8 +81,14 @@ void Admitter::Admit(AdmitInput input, absl::Time deadline, Done done) {
     Record(result, absl::Now() - start);
     std::move(done)(std::move(result));
   };
+  // A margin before the caller's deadline, so that an answer that commits
+  // also reaches the caller in time (an agent that gives up closes whatever
+  // its abandoned attempt made, but is better not put to it).
+  input.request.commit_by =
+      deadline - std::min(absl::Milliseconds(100), (deadline - clock_.Now()) / 10);
   if (auto* ticket = std::get_if<ConnectTicket>(&input.credential)) {
     // A random 32-byte token: SHA-256 is all the protection it needs.
+    input.request.credential = store::AdmissionRequest::Credential::kTicket;
     input.request.ticket =
         store::AdmissionRequest::ConnectTicket{.hash_hex = secrets::Sha256Hex(ticket->ticket),
                                                .family_idle_timeout = family_idle_timeout_};
@@ -87,10 +97,12 @@ void Admitter::Admit(AdmitInput input, absl::Time deadline, Done done) {
   }
   auto* login = std::get_if<PasswordLogin>(&input.credential);
   if (login == nullptr) {
+    input.request.credential = store::AdmissionRequest::Credential::kVouched;
     std::move(done)(AdmitVerified(input.request));
     return;
   }
   store::AdmissionRequest request = std::move(input.request);
+  request.credential = store::AdmissionRequest::Credential::kPassword;
   request.user.username = login->username;
   passwords_.Check(login->username, std::move(login->password), deadline,
                    [this, request = std::move(request),

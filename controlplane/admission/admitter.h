@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/metrics.h"
+#include "controlplane/admission/decide.h"
 #include "controlplane/admission/password_check.h"
 #include "controlplane/store/session_store.h"
 
@@ -35,18 +36,21 @@ struct AdmitInput {
 class Admitter {
  public:
   Admitter(store::SessionStore& sessions, PasswordCheck& passwords, const Clock& clock,
-           metrics::Registry& metrics, absl::Duration family_idle_timeout = absl::Hours(24 * 7));
+           metrics::Registry& metrics, absl::Duration family_idle_timeout = absl::Hours(24 * 7),
+           DecideOptions decide_options = {});
 
   using Done = absl::AnyInvocable<void(absl::StatusOr<store::AdmissionResult>) &&>;
 
   // Call from a database worker. `done` runs exactly once, on a database
-  // worker, or at once when a pool refuses more work. Every outcome is
-  // counted in warden_admissions_total and timed in
-  // warden_admission_duration_seconds.
+  // worker, or at once when a pool refuses more work. Nothing is committed
+  // after `deadline`. Every outcome is counted in warden_admissions_total
+  // and timed in warden_admission_duration_seconds.
   void Admit(AdmitInput input, absl::Time deadline, Done done);
 
   // The transaction itself, for a user whose credential is settled.
   absl::StatusOr<store::AdmissionResult> AdmitVerified(const store::AdmissionRequest& request);
+
+  const DecideOptions& decide_options() const { return decide_options_; }
 
  private:
   void Record(const absl::StatusOr<store::AdmissionResult>& result, absl::Duration took);
@@ -55,6 +59,7 @@ class Admitter {
   PasswordCheck& passwords_;
   const Clock& clock_;
   const absl::Duration family_idle_timeout_;
+  const DecideOptions decide_options_;
 
   metrics::Family<metrics::Counter>& admissions_;
   metrics::Counter& evictions_;

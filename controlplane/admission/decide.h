@@ -6,19 +6,39 @@
 // row lock, so its inputs cannot change underneath it.
 
 #include <span>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "controlplane/model/admission.h"
 
 namespace warden::control::admission {
 
+using model::AdmissionFacts;
 using model::Decision;
 using model::DenyReason;
 using model::LiveSession;
 using model::UserLimits;
+using model::Vouching;
 
-// `node_draining`: the node asking admits no one.
-Decision Decide(const UserLimits& limits, std::span<const LiveSession> live, bool node_draining,
-                absl::Time now);
+struct DecideOptions {
+  // Whether the message a refused user reads names the nodes that hold the
+  // user's seats. Off by default: node names are the operator's business;
+  // administrators always find them in the audit log (Decision::detail).
+  bool detailed_messages = false;
+};
+
+// In order: a connection being killed is not let in again; a live session
+// asked about again is the same answer (if its user and login are still
+// good); a node vouching for the user must be entitled to; a draining node
+// admits no one; a disabled user is refused; then the device limit
+// (EVICT_OLDEST evicts the oldest seated sessions, REJECT refuses). Another
+// user's live session under the same key is replaced: the node reused it.
+Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions& options = {});
+
+// A user's limits changed while sessions are live: the sessions EVICT_OLDEST
+// ends now to bring the user back within the limit, oldest first (none under
+// REJECT, which keeps them and refuses new ones).
+std::vector<std::string> SessionsOverLimit(const UserLimits& limits,
+                                           std::span<const LiveSession> live);
 
 }  // namespace warden::control::admission

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "controlplane/admission/decide.h"
+#include "controlplane/dispatch/kill_retry.h"
 
 namespace warden::control::dispatch {
 namespace {
@@ -22,14 +23,15 @@ constexpr int kMaxCommandsPerDelivery = 1000;
 
 Dispatcher::Dispatcher(DispatcherOptions options, store::CommandStore& commands,
                        store::AttachStore& attach, store::SessionStore& sessions,
-                       store::DeviceStore& devices, WorkerPool& db_workers, const Clock& clock,
-                       metrics::Registry& metrics)
+                       store::DeviceStore& devices, WorkerPool& db_workers,
+                       WorkerPool& event_workers, const Clock& clock, metrics::Registry& metrics)
     : options_(std::move(options)),
       commands_(commands),
       attach_(attach),
       sessions_(sessions),
       devices_(devices),
       db_workers_(db_workers),
+      event_workers_(event_workers),
       clock_(clock),
       sent_(metrics.AddCounter("warden_commands_sent_total",
                                "Commands handed to an agent stream, by kind (kill_session, "
@@ -126,11 +128,12 @@ absl::StatusOr<AttachResult> Dispatcher::Attach(const store::NodeIdentity& node,
   if (superseded)
     superseded->Close(absl::AbortedError("superseded by a newer attach of this node"));
 
-  absl::StatusOr<store::ReconcileResult> reconciled = attach_.Reconcile(
-      node.id, attachment->node_name, attachment->epoch, request.inventory,
-      request.closed_while_away,
-      [this](const model::UserLimits& limits, std::span<const model::LiveSession> live,
-             bool draining) { return admission::Decide(limits, live, draining, clock_.Now()); });
+  absl::StatusOr<store::ReconcileResult> reconciled =
+      attach_.Reconcile(node.id, attachment->node_name, attachment->epoch, request.inventory,
+                        request.closed_while_away, options_.inventory_adopt_window,
+                        [this](const model::AdmissionFacts& facts) {
+                          return admission::Decide(facts, clock_.Now(), options_.decide_options);
+                        });
   if (!reconciled.ok()) return reconciled.status();
 
   // Read after the drivers were recorded: a device registered from now on
@@ -158,9 +161,12 @@ absl::StatusOr<AttachResult> Dispatcher::Attach(const store::NodeIdentity& node,
   for (const store::QueuedCommand& kill : reconciled->kills) {
     if (kill.node_id != node.id) Kick(kill.node_id);
   }
-  Log()->info("attached node={} epoch={} inventory={} adopted={} lost={} kills={} peers={}",
-              node.name, attachment->epoch, request.inventory.size(), reconciled->adopted.size(),
-              reconciled->closed_as_lost, reconciled->kills.size(), peers->size());
+  Log()->info(
+      "attached node={} epoch={} inventory={} adopted={} lost={} not_admissible={} kills={} "
+      "peers={}",
+      node.name, attachment->epoch, request.inventory.size(), reconciled->adopted.size(),
+      reconciled->closed_as_lost, reconciled->not_admissible, reconciled->kills.size(),
+      peers->size());
   return AttachResult{.epoch = attachment->epoch,
                       .node_name = attachment->node_name,
                       .draining = attachment->draining,
@@ -244,8 +250,8 @@ void Dispatcher::Deliver(const std::string& node_id) {
   }
 }
 
-void Dispatcher::OnResult(const std::string& node_id, int64_t command_id, bool ok,
-                          std::string error) {
+bool Dispatcher::OnResult(const std::string& node_id, int64_t command_id, bool ok,
+                          std::string error, Applied applied) {
   {
     absl::MutexLock lock(&mu_);
     auto it = links_.find(node_id);
@@ -260,54 +266,69 @@ void Dispatcher::OnResult(const std::string& node_id, int64_t command_id, bool o
       }
     }
   }
-  const bool queued =
-      db_workers_.TrySubmit([this, node_id, command_id, ok, error = std::move(error)] {
-        absl::StatusOr<bool> recorded = commands_.Acknowledge(node_id, command_id, ok, error);
-        if (!recorded.ok()) {
-          Log()->warn("cannot record result of command={}: {}", command_id,
-                      recorded.status().message());
-          return;
-        }
-        ResolveWaiters(command_id);
-      });
-  if (!queued) Log()->warn("result of command={} dropped: workers saturated", command_id);
-}
-
-void Dispatcher::OnClosed(const store::NodeIdentity& node, store::ClosedReport closed) {
-  const bool queued = db_workers_.TrySubmit([this, node, closed = std::move(closed)] {
-    absl::StatusOr<store::SessionStore::CloseResult> result = sessions_.Close(
-        node.id, node.name, closed.session_id, closed.session_key,
-        closed.reason.empty() ? "closed" : closed.reason, closed.rx_bytes, closed.tx_bytes);
-    if (!result.ok() && result.status().code() != absl::StatusCode::kNotFound) {
-      Log()->warn("cannot close session key={} node={}: {}", closed.session_key, node.name,
-                  result.status().message());
+  return event_workers_.TrySubmit([this, node_id, command_id, ok, error = std::move(error),
+                                   applied = std::move(applied)]() mutable {
+    absl::StatusOr<store::Acknowledgement> recorded =
+        commands_.Acknowledge(node_id, command_id, ok, error, KillRetryDelay);
+    if (!recorded.ok()) {
+      Log()->warn("cannot record result of command={}: {}", command_id,
+                  recorded.status().message());
+    } else {
+      if (recorded->retry_in) {
+        Log()->warn("kill command={} failed on node_id={}: {}; retrying in {}", command_id, node_id,
+                    error, absl::FormatDuration(*recorded->retry_in));
+      }
+      ResolveWaiters(command_id);
     }
+    std::move(applied)();
   });
-  if (!queued)
-    Log()->warn("close of session key={} dropped: workers saturated", closed.session_key);
 }
 
-void Dispatcher::OnOpened(const std::string& node_id, std::string session_id,
-                          std::string session_key, std::string tunnel_address) {
-  if (tunnel_address.empty()) return;  // Admit recorded everything else
-  const bool queued = db_workers_.TrySubmit([this, node_id, session_id = std::move(session_id),
-                                             session_key = std::move(session_key),
-                                             tunnel_address = std::move(tunnel_address)] {
+bool Dispatcher::OnClosed(const store::NodeIdentity& node, store::ClosedReport closed,
+                          Applied applied) {
+  return event_workers_.TrySubmit(
+      [this, node, closed = std::move(closed), applied = std::move(applied)]() mutable {
+        absl::StatusOr<store::SessionStore::CloseResult> result =
+            sessions_.Close(node.id, node.name, closed.session_id, closed.session_key,
+                            closed.reason.empty() ? "closed" : closed.reason, closed.rx_bytes,
+                            closed.tx_bytes, closed.abandoned_attempt);
+        if (!result.ok() && result.status().code() != absl::StatusCode::kNotFound) {
+          // Not lost for good: a session the node no longer reports is
+          // closed by the reconcile of its next attach.
+          Log()->warn("cannot close session key={} node={}: {}", closed.session_key, node.name,
+                      result.status().message());
+        }
+        std::move(applied)();
+      });
+}
+
+bool Dispatcher::OnOpened(const std::string& node_id, std::string session_id,
+                          std::string session_key, std::string tunnel_address, Applied applied) {
+  if (tunnel_address.empty()) {  // Admit recorded everything else
+    std::move(applied)();
+    return true;
+  }
+  return event_workers_.TrySubmit([this, node_id, session_id = std::move(session_id),
+                                   session_key = std::move(session_key),
+                                   tunnel_address = std::move(tunnel_address),
+                                   applied = std::move(applied)]() mutable {
     if (absl::Status recorded =
             attach_.RecordOpened(node_id, session_id, session_key, tunnel_address);
         !recorded.ok()) {
       Log()->warn("cannot record tunnel address of key={}: {}", session_key, recorded.message());
     }
+    std::move(applied)();
   });
-  if (!queued) Log()->warn("tunnel address of key={} dropped: workers saturated", session_key);
 }
 
-void Dispatcher::OnUsage(const std::string& node_id, std::string session_id,
-                         std::string session_key, int64_t rx_bytes, int64_t tx_bytes) {
-  // Usage samples are the first thing to shed under load.
-  (void)db_workers_.TrySubmit([this, node_id, session_id = std::move(session_id),
-                               session_key = std::move(session_key), rx_bytes, tx_bytes] {
+bool Dispatcher::OnUsage(const std::string& node_id, std::string session_id,
+                         std::string session_key, int64_t rx_bytes, int64_t tx_bytes,
+                         Applied applied) {
+  return event_workers_.TrySubmit([this, node_id, session_id = std::move(session_id),
+                                   session_key = std::move(session_key), rx_bytes, tx_bytes,
+                                   applied = std::move(applied)]() mutable {
     (void)attach_.RecordUsage(node_id, session_id, session_key, rx_bytes, tx_bytes);
+    std::move(applied)();
   });
 }
 

@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "common/worker_pool.h"
+#include "controlplane/admission/decide.h"
 #include "controlplane/dispatch/agent_channel.h"
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/command_store.h"
@@ -42,6 +43,11 @@ struct DispatcherOptions {
   absl::Duration hello_timeout = absl::Seconds(10);
   // Withheld WireGuard peers provisioned again per tick, at most.
   int reprovision_batch = 1000;
+  // How recent a user's session on a node must be for the node's inventory
+  // to name that user (see AttachStore::Reconcile); at least every agent's
+  // --fail-open-window.
+  absl::Duration inventory_adopt_window = absl::Hours(1);
+  admission::DecideOptions decide_options;
 };
 
 struct AttachRequest {
@@ -62,9 +68,11 @@ struct AttachResult {
 
 class Dispatcher {
  public:
+  // `event_workers` apply what agents report (acknowledgements, session
+  // events); `db_workers` do the rest (delivery, attach, waiters).
   Dispatcher(DispatcherOptions options, store::CommandStore& commands, store::AttachStore& attach,
              store::SessionStore& sessions, store::DeviceStore& devices, WorkerPool& db_workers,
-             const Clock& clock, metrics::Registry& metrics);
+             WorkerPool& event_workers, const Clock& clock, metrics::Registry& metrics);
   ~Dispatcher();
 
   void Start();
@@ -81,13 +89,21 @@ class Dispatcher {
   void DeliverPending(const std::string& node_id);
   void Detach(const std::string& node_id, const AgentChannel* channel);
 
-  // From the agent (non-blocking: database work goes to the pool).
-  void OnResult(const std::string& node_id, int64_t command_id, bool ok, std::string error);
-  void OnClosed(const store::NodeIdentity& node, store::ClosedReport closed);
-  void OnOpened(const std::string& node_id, std::string session_id, std::string session_key,
-                std::string tunnel_address);
-  void OnUsage(const std::string& node_id, std::string session_id, std::string session_key,
-               int64_t rx_bytes, int64_t tx_bytes);
+  // From the agent. Non-blocking: the report is applied on an event worker,
+  // then `applied` runs there. A stream hands over its next report only
+  // after the previous one is applied, so nothing is ever dropped and the
+  // queue holds at most one report per stream (a busy database slows the
+  // agents' streams down instead). False: the event queue is full, nothing
+  // was done and `applied` will not run; the stream should end (its agent
+  // reconnects, and the reconcile settles what it carried).
+  using Applied = absl::AnyInvocable<void() &&>;
+  bool OnResult(const std::string& node_id, int64_t command_id, bool ok, std::string error,
+                Applied applied);
+  bool OnClosed(const store::NodeIdentity& node, store::ClosedReport closed, Applied applied);
+  bool OnOpened(const std::string& node_id, std::string session_id, std::string session_key,
+                std::string tunnel_address, Applied applied);
+  bool OnUsage(const std::string& node_id, std::string session_id, std::string session_key,
+               int64_t rx_bytes, int64_t tx_bytes, Applied applied);
   void OnHeard(const std::string& node_id);
 
   // A command was committed for `node_id`: deliver now if the node is here
@@ -136,6 +152,7 @@ class Dispatcher {
   store::SessionStore& sessions_;
   store::DeviceStore& devices_;
   WorkerPool& db_workers_;
+  WorkerPool& event_workers_;
   const Clock& clock_;
 
   // Commands by kind: handed to a stream; answered (acked or failed); and

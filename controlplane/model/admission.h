@@ -4,6 +4,8 @@
 // is admission::Decide; the store runs it inside the transaction that holds
 // the user's row lock.
 
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,18 +26,68 @@ struct LiveSession {
   std::string id;
   std::string node_name;
   absl::Time opened_at;
-  // A closing session was evicted or killed already; its seat is free.
+  // A closing session was evicted or killed already; its seat is free...
   bool closing = false;
+  // ...unless its node could not carry the kill out: until the tunnel is
+  // really gone (or an operator forces it closed), it keeps its seat.
+  bool kill_failed = false;
 };
 
-enum class DenyReason { kBadCredentials, kUserDisabled, kDeviceLimitReached, kNodeDraining };
+// What a node's word for a user rests on, when it names the user without
+// the user's password or a connect ticket.
+struct Vouching {
+  // An administrator made the node an authenticator in its own right.
+  bool node_trusted = false;
+  // The session key is a WireGuard key of a live device of this user, and the
+  // node runs the WireGuard driver that Warden provisions such devices to.
+  bool provisioned_device = false;
+};
+
+// A session that already holds the requested key on the node asking.
+struct SameKeySession {
+  std::string id;
+  bool same_user = false;
+  bool closing = false;
+  // The login family whose connect ticket opened it (if one did) is live.
+  bool family_live = true;
+};
+
+// Everything the rule is given, read under the user's row lock.
+struct AdmissionFacts {
+  UserLimits limits;
+  // The user's sessions that are not closed, other than `same_key`.
+  std::span<const LiveSession> live;
+  bool node_draining = false;
+  // Set when the node vouches for the user (no password, no ticket).
+  std::optional<Vouching> vouching;
+  std::optional<SameKeySession> same_key;
+};
+
+enum class DenyReason {
+  kBadCredentials,
+  kUserDisabled,
+  kDeviceLimitReached,
+  kNodeDraining,
+  // The same connection is being killed: it may not be let in again until
+  // the kill completed.
+  kSessionEnding,
+};
 
 struct Decision {
   bool admit = false;
   DenyReason reason = DenyReason::kBadCredentials;  // when !admit
   std::string message;                              // when !admit: for the user
-  std::vector<std::string> evict;                   // session ids to kill, oldest first
-  absl::Time kill_due;                              // when the evictions' kills are sent
+  // When !admit: what the audit log adds for administrators (e.g. the nodes
+  // holding the user's seats), never shown to the user.
+  std::string detail;
+  std::vector<std::string> evict;  // session ids to kill, oldest first
+  absl::Time kill_due;             // when the evictions' kills are sent
+  // The node asks again about a session that is live (a retry, an OpenVPN
+  // renegotiation): admitted as that same session, nothing is written.
+  bool already_live = false;
+  // The node gave the key of another user's live session to this new
+  // connection: that connection is gone, and its session is closed.
+  std::vector<std::string> replace;
 };
 
 }  // namespace warden::control::model

@@ -27,7 +27,8 @@ struct Command {
 
 // The agent's answer to a command.
 struct CommandOutcome {
-  bool acknowledged = false;
+  bool acknowledged = false;  // the agent answered (at least one attempt)
+  bool settled = false;       // nothing more will happen (a failed kill is retried)
   bool ok = false;
   std::string result;
 };

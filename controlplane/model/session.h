@@ -22,6 +22,8 @@ struct Node {
   std::optional<absl::Time> last_seen_at;
   absl::Time created_at;
   int64_t live_sessions = 0;  // filled by listings
+  // May name users without their password or a ticket (see Vouching).
+  bool trusted_authenticator = false;
 };
 
 struct Session {
@@ -43,6 +45,9 @@ struct Session {
   std::string close_reason;
   int64_t rx_bytes = 0;
   int64_t tx_bytes = 0;
+  // While the node fails to carry out the session's kill.
+  std::optional<absl::Time> kill_failed_at;
+  std::string kill_error;
 };
 
 }  // namespace warden::control::model

@@ -46,6 +46,8 @@ struct UserChanges {
   std::optional<int> grace_seconds;
   std::optional<int64_t> bandwidth_bytes_per_second;
   std::optional<bool> disabled;
+  // With a new password: the user's logins (login families) survive it.
+  bool keep_logins = false;
 };
 
 struct UserPage {

@@ -34,11 +34,14 @@ grpc::ServerUnaryReactor* AdminService::CreateEnrollmentTicket(
           absl::StrCat("ttl_seconds must be between 1 and ", kMaxTicketSeconds,
                        " (0 = ", kDefaultTicketSeconds, "); got ", request->ttl_seconds()));
     }
+    store::EnrollmentGrant grant{.node_name = request->node_name(),
+                                 .protocols = {},
+                                 .trusted_authenticator = request->trusted_authenticator()};
+    WARDEN_ASSIGN_OR_RETURN(grant.protocols, ParseProtocols("protocols", request->protocols()));
     std::string ticket = secrets::NewToken("wet_");
-    WARDEN_ASSIGN_OR_RETURN(
-        absl::Time expires,
-        deps_.tickets.CreateEnrollmentTicket(call.actor(), request->node_name(),
-                                             secrets::Sha256Hex(ticket), absl::Seconds(ttl)));
+    WARDEN_ASSIGN_OR_RETURN(absl::Time expires, deps_.tickets.CreateEnrollmentTicket(
+                                                    call.actor(), grant, secrets::Sha256Hex(ticket),
+                                                    absl::Seconds(ttl)));
     response->set_ticket(std::move(ticket));
     ToProto(expires, response->mutable_expires_at());
     return absl::OkStatus();
@@ -55,6 +58,12 @@ grpc::ServerUnaryReactor* AdminService::KillSession(grpc::CallbackServerContext*
             ReasonOrDefault(request->reason(), "disconnected by administrator");
         if (!valid.ok() || !reason.ok())
           return std::move(finish)(valid.ok() ? reason.status() : valid);
+        if (request->force()) {
+          absl::StatusOr<std::string> closed = deps_.commands.ForceClose(
+              call.actor(), request->session_id(), absl::StrCat("forced: ", *reason));
+          if (closed.ok()) response->set_result("closed by force; its node was not asked");
+          return std::move(finish)(closed.status());
+        }
         absl::StatusOr<store::QueuedCommand> queued =
             deps_.commands.KillSession(call.actor(), request->session_id(), *reason);
         if (!queued.ok()) return std::move(finish)(queued.status());

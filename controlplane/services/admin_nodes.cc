@@ -18,9 +18,10 @@ grpc::ServerUnaryReactor* AdminService::CreateNode(grpc::CallbackServerContext* 
     WARDEN_ASSIGN_OR_RETURN(std::vector<model::Protocol> protocols,
                             ParseProtocols("protocols", request->protocols()));
     std::string credential = secrets::NewToken(kNodeCredentialPrefix);
-    WARDEN_ASSIGN_OR_RETURN(model::Node node,
-                            deps_.nodes.Create(call.actor(), request->name(), protocols,
-                                               secrets::Sha256Hex(credential)));
+    WARDEN_ASSIGN_OR_RETURN(
+        model::Node node,
+        deps_.nodes.Create(call.actor(), request->name(), protocols,
+                           request->trusted_authenticator(), secrets::Sha256Hex(credential)));
     NodeToProto(node, response->mutable_node());
     response->set_credential(std::move(credential));
     return absl::OkStatus();
@@ -57,6 +58,18 @@ grpc::ServerUnaryReactor* AdminService::ListNodes(grpc::CallbackServerContext* c
     WARDEN_ASSIGN_OR_RETURN(std::vector<model::Node> nodes,
                             deps_.nodes.List(request->include_removed()));
     for (const model::Node& node : nodes) NodeToProto(node, response->add_nodes());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::UpdateNode(grpc::CallbackServerContext* ctx,
+                                                   const v1::UpdateNodeRequest* request,
+                                                   v1::Node* response) {
+  return Serve(ctx, Access::kWrite, [this, request, response](const Call& call) -> absl::Status {
+    WARDEN_ASSIGN_OR_RETURN(ValidatedNodeUpdate input, ValidateUpdateNode(*request));
+    WARDEN_ASSIGN_OR_RETURN(model::Node node,
+                            deps_.nodes.Update(call.actor(), input.id, input.changes));
+    NodeToProto(node, response);
     return absl::OkStatus();
   });
 }

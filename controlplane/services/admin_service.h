@@ -5,8 +5,8 @@
 #include "common/worker_pool.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/event_feed.h"
-#include "controlplane/signal/hub.h"
 #include "controlplane/services/authenticator.h"
+#include "controlplane/signal/hub.h"
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/command_store.h"
@@ -78,6 +78,9 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx,
                                       const v1::ListNodesRequest* request,
                                       v1::ListNodesResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateNode(grpc::CallbackServerContext* ctx,
+                                       const v1::UpdateNodeRequest* request,
+                                       v1::Node* response) override;
   grpc::ServerUnaryReactor* RemoveNode(grpc::CallbackServerContext* ctx,
                                        const v1::RemoveNodeRequest* request,
                                        v1::Node* response) override;

@@ -1,6 +1,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/page_token.h"
 #include "common/status_macros.h"
+#include "controlplane/admission/decide.h"
 #include "controlplane/services/admin_service.h"
 #include "controlplane/services/convert.h"
 #include "controlplane/services/validation.h"
@@ -75,8 +76,9 @@ grpc::ServerUnaryReactor* AdminService::UpdateUser(grpc::CallbackServerContext* 
       WARDEN_ASSIGN_OR_RETURN(input.changes.password_hash,
                               deps_.hasher.HashAndWait(*std::move(input.password), call.deadline));
     }
-    WARDEN_ASSIGN_OR_RETURN(model::User user,
-                            deps_.users.Update(call.actor(), input.id, input.changes));
+    WARDEN_ASSIGN_OR_RETURN(
+        model::User user,
+        deps_.users.Update(call.actor(), input.id, input.changes, admission::SessionsOverLimit));
     ToProto(user, response);
     return absl::OkStatus();
   });

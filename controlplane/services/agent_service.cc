@@ -25,11 +25,14 @@ grpc::ServerUnaryReactor* AgentService::Enroll(grpc::CallbackServerContext* ctx,
           return absl::InvalidArgumentError("ticket must be \"wet_\" followed by 64 hex digits");
         }
         WARDEN_ASSIGN_OR_RETURN(store::NodeFactsRecord facts, ValidateNodeFacts(request->facts()));
+        WARDEN_RETURN_IF_ERROR(ValidateRequestId("request_id", request->request_id()));
+        const std::string request_hash =
+            request->request_id().empty() ? "" : secrets::Sha256Hex(request->request_id());
         std::string credential = secrets::NewToken("wnc_");
         WARDEN_ASSIGN_OR_RETURN(store::EnrolledNode node,
                                 deps_.tickets.Enroll(secrets::Sha256Hex(request->ticket()),
-                                                     secrets::Sha256Hex(credential), facts,
-                                                     [&](const std::string& node_name) {
+                                                     request_hash, secrets::Sha256Hex(credential),
+                                                     facts, [&](const std::string& node_name) {
                                                        return deps_.nodes.CheckCertificate(
                                                            node_name, names);
                                                      }));
@@ -72,7 +75,11 @@ grpc::ServerUnaryReactor* AgentService::Admit(grpc::CallbackServerContext* ctx,
                                finish(result.status());
                              });
       });
-  if (!queued) finish(OverloadedError());
+  // UNAVAILABLE, not RESOURCE_EXHAUSTED: the agent's fail-open/closed rule
+  // decides what an overloaded control plane means for a VPN login.
+  if (!queued) {
+    finish(absl::UnavailableError("the control plane is overloaded; retry with backoff"));
+  }
   return reactor;
 }
 

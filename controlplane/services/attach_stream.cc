@@ -68,11 +68,29 @@ void AttachStream::OnReadDone(bool ok) {
     }
     return;
   }
-  if (absl::Status handled = HandleMessage(incoming_); !handled.ok()) {
-    writes_.FinishOnce(ToGrpcStatus(handled));
+  absl::StatusOr<Next> next = HandleMessage(incoming_);
+  if (!next.ok()) {
+    writes_.FinishOnce(ToGrpcStatus(next.status()));
     return;
   }
-  StartRead(&incoming_);
+  if (*next == Next::kReadNow) StartRead(&incoming_);
+}
+
+AttachStream::Next AttachStream::HandOver(
+    absl::FunctionRef<bool(dispatch::Dispatcher::Applied)> report) {
+  // Held until the report is applied: the stream is not finished (and so
+  // not deleted) meanwhile, and reads on only then.
+  writes_.Hold();
+  const bool queued = report([this] {
+    StartRead(&incoming_);
+    writes_.Release();
+  });
+  if (!queued) {
+    writes_.FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                    "the control plane is overloaded; reconnect with backoff"));
+    writes_.Release();
+  }
+  return Next::kWhenApplied;
 }
 
 void AttachStream::HandleHello(v1::Hello hello) {
@@ -116,17 +134,19 @@ absl::Status AttachStream::Attach(const v1::Hello& hello) {
   return absl::OkStatus();
 }
 
-absl::Status AttachStream::HandleMessage(const v1::AgentMessage& message) {
+absl::StatusOr<AttachStream::Next> AttachStream::HandleMessage(const v1::AgentMessage& message) {
   deps_.dispatcher.OnHeard(node_.id);
+  dispatch::Dispatcher& dispatcher = deps_.dispatcher;
   switch (message.body_case()) {
     case v1::AgentMessage::kResult: {
       const v1::CommandResult& result = message.result();
       if (result.command_id() <= 0) {
         return absl::InvalidArgumentError("result.command_id must be positive");
       }
-      deps_.dispatcher.OnResult(node_.id, result.command_id(), result.ok(),
-                                result.error().substr(0, 1024));
-      return absl::OkStatus();
+      return HandOver([&](dispatch::Dispatcher::Applied applied) {
+        return dispatcher.OnResult(node_.id, result.command_id(), result.ok(),
+                                   result.error().substr(0, 1024), std::move(applied));
+      });
     }
     case v1::AgentMessage::kEvent: {
       const v1::SessionEvent& event = message.event();
@@ -135,8 +155,9 @@ absl::Status AttachStream::HandleMessage(const v1::AgentMessage& message) {
           absl::StatusOr<store::ClosedReport> closed =
               ValidateClosedReport("event.closed", event.closed());
           if (!closed.ok()) return closed.status();
-          deps_.dispatcher.OnClosed(node_, *std::move(closed));
-          return absl::OkStatus();
+          return HandOver([&](dispatch::Dispatcher::Applied applied) {
+            return dispatcher.OnClosed(node_, *std::move(closed), std::move(applied));
+          });
         }
         case v1::SessionEvent::kUsage: {
           const v1::SessionUsage& usage = event.usage();
@@ -145,9 +166,10 @@ absl::Status AttachStream::HandleMessage(const v1::AgentMessage& message) {
             return absl::InvalidArgumentError(
                 "event.usage needs session_id or session_key and non-negative byte counts");
           }
-          deps_.dispatcher.OnUsage(node_.id, usage.session_id(), usage.session_key(),
-                                   usage.rx_bytes(), usage.tx_bytes());
-          return absl::OkStatus();
+          return HandOver([&](dispatch::Dispatcher::Applied applied) {
+            return dispatcher.OnUsage(node_.id, usage.session_id(), usage.session_key(),
+                                      usage.rx_bytes(), usage.tx_bytes(), std::move(applied));
+          });
         }
         case v1::SessionEvent::kOpened: {
           const v1::SessionOpened& opened = event.opened();
@@ -156,16 +178,17 @@ absl::Status AttachStream::HandleMessage(const v1::AgentMessage& message) {
             return absl::InvalidArgumentError(
                 "event.opened needs session_id or session_key; tunnel_address at most 128 bytes");
           }
-          deps_.dispatcher.OnOpened(node_.id, opened.session_id(), opened.session_key(),
-                                    opened.tunnel_address());
-          return absl::OkStatus();
+          return HandOver([&](dispatch::Dispatcher::Applied applied) {
+            return dispatcher.OnOpened(node_.id, opened.session_id(), opened.session_key(),
+                                       opened.tunnel_address(), std::move(applied));
+          });
         }
         default:
           return absl::InvalidArgumentError("event has no kind");
       }
     }
     case v1::AgentMessage::kHeartbeat:
-      return absl::OkStatus();
+      return Next::kReadNow;
     case v1::AgentMessage::kHello:
       return absl::InvalidArgumentError("Hello may be sent only once per stream");
     default:

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "absl/functional/function_ref.h"
 #include "common/worker_pool.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/services/node_authenticator.h"
@@ -20,8 +21,9 @@ struct AttachDependencies {
 };
 
 // One agent's Attach stream. Reads one message at a time; the Hello is
-// handled on a database worker (authenticate, attach, reconcile), later
-// messages go to the dispatcher without blocking. Writes go through a
+// handled on a database worker (authenticate, attach, reconcile); each
+// later report is applied by the dispatcher before the next is read, so
+// that none is dropped and a slow database slows the agent down. Writes go through a
 // bounded queue: an agent that stops reading is disconnected rather than
 // buffered without end.
 class AttachStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControlMessage> {
@@ -38,8 +40,13 @@ class AttachStream final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::
 
   void HandleHello(v1::Hello hello);
   absl::Status Attach(const v1::Hello& hello);
+  // What happens to reads after a message: they go on at once, or once the
+  // report it carried is applied (one report of a stream at a time).
+  enum class Next { kReadNow, kWhenApplied };
   // Non-OK: the message was malformed and the stream is to end.
-  absl::Status HandleMessage(const v1::AgentMessage& message);
+  absl::StatusOr<Next> HandleMessage(const v1::AgentMessage& message);
+  // Gives a report to the dispatcher with the continuation that reads on.
+  Next HandOver(absl::FunctionRef<bool(dispatch::Dispatcher::Applied)> report);
 
   const AttachDependencies deps_;
   const std::string token_;

@@ -66,6 +66,8 @@ v1::DenyReason ToProto(model::DenyReason reason) {
       return v1::DEVICE_LIMIT_REACHED;
     case model::DenyReason::kNodeDraining:
       return v1::NODE_DRAINING;
+    case model::DenyReason::kSessionEnding:
+      return v1::SESSION_ENDING;
   }
   return v1::DENY_REASON_UNSPECIFIED;
 }
@@ -79,6 +81,7 @@ void ToProto(const model::Node& node, v1::Node* out) {
   if (node.last_seen_at) ToProto(*node.last_seen_at, out->mutable_last_seen_at());
   ToProto(node.created_at, out->mutable_created_at());
   out->set_live_sessions(node.live_sessions);
+  out->set_trusted_authenticator(node.trusted_authenticator);
 }
 
 void ToProto(const model::Command& command, v1::Command* out) {
@@ -150,6 +153,8 @@ void ToProto(const model::Session& session, v1::Session* out) {
   out->set_close_reason(session.close_reason);
   out->set_rx_bytes(session.rx_bytes);
   out->set_tx_bytes(session.tx_bytes);
+  if (session.kill_failed_at) ToProto(*session.kill_failed_at, out->mutable_kill_failed_at());
+  out->set_kill_error(session.kill_error);
 }
 
 void ToProto(const store::FleetStats& stats, v1::Stats* out) {

@@ -199,9 +199,11 @@ absl::StatusOr<admission::AdmitInput> ValidateAdmitRequest(const v1::AdmitReques
   WARDEN_RETURN_IF_ERROR(ValidateText("session_key", request.session_key(), 256, true));
   WARDEN_RETURN_IF_ERROR(ValidateText("device_label", request.device_label(), 128, false));
   WARDEN_RETURN_IF_ERROR(ValidateText("client_address", request.client_address(), 128, false));
+  WARDEN_RETURN_IF_ERROR(ValidateText("attempt_id", request.attempt_id(), 64, false));
   admission.session_key = request.session_key();
   admission.device_label = request.device_label();
   admission.client_address = request.client_address();
+  admission.attempt_id = request.attempt_id();
   switch (request.credential_case()) {
     case v1::AdmitRequest::kPassword: {
       WARDEN_ASSIGN_OR_RETURN(
@@ -256,6 +258,11 @@ absl::StatusOr<store::ClosedReport> ValidateClosedReport(absl::string_view field
   WARDEN_RETURN_IF_ERROR(
       ValidateText(absl::StrCat(field, ".session_key"), closed.session_key(), 256, false));
   WARDEN_RETURN_IF_ERROR(ValidateText(absl::StrCat(field, ".reason"), closed.reason(), 256, false));
+  WARDEN_RETURN_IF_ERROR(ValidateText(absl::StrCat(field, ".abandoned_attempt_id"),
+                                      closed.abandoned_attempt_id(), 64, false));
+  if (!closed.abandoned_attempt_id().empty() && closed.session_key().empty()) {
+    return Invalid(field, "an abandoned attempt is reported with its session_key");
+  }
   if (closed.rx_bytes() < 0 || closed.tx_bytes() < 0) {
     return Invalid(field, "byte counts must not be negative");
   }
@@ -263,7 +270,8 @@ absl::StatusOr<store::ClosedReport> ValidateClosedReport(absl::string_view field
                              .session_key = closed.session_key(),
                              .reason = closed.reason(),
                              .rx_bytes = closed.rx_bytes(),
-                             .tx_bytes = closed.tx_bytes()};
+                             .tx_bytes = closed.tx_bytes(),
+                             .abandoned_attempt = closed.abandoned_attempt_id()};
 }
 
 absl::StatusOr<dispatch::AttachRequest> ValidateHello(const v1::Hello& hello) {
@@ -333,7 +341,8 @@ absl::StatusOr<store::NodeFactsRecord> ValidateNodeFacts(const v1::NodeFacts& fa
   store::NodeFactsRecord record;
   WARDEN_RETURN_IF_ERROR(ValidateText("facts.hostname", facts.hostname(), 255, false));
   WARDEN_RETURN_IF_ERROR(ValidateText("facts.agent_version", facts.agent_version(), 64, false));
-  WARDEN_ASSIGN_OR_RETURN(record.protocols, ParseProtocols("facts.protocols", facts.protocols()));
+  // Checked, but only for well-formedness: the administrator sets protocols.
+  WARDEN_RETURN_IF_ERROR(ParseProtocols("facts.protocols", facts.protocols()).status());
   record.hostname = facts.hostname();
   record.agent_version = facts.agent_version();
   return record;
@@ -458,6 +467,7 @@ absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserReque
     changes.bandwidth_bytes_per_second = user.bandwidth_bytes_per_second();
   }
   if (paths.count("disabled")) changes.disabled = user.disabled();
+  changes.keep_logins = request.keep_sessions();
   return out;
 }
 
@@ -478,6 +488,45 @@ absl::StatusOr<std::pair<absl::Time, std::string>> ParsePosition(absl::string_vi
 absl::StatusOr<std::string> ReasonOrDefault(const std::string& given, absl::string_view fallback) {
   WARDEN_RETURN_IF_ERROR(ValidateText("reason", given, 256, false));
   return given.empty() ? std::string(fallback) : given;
+}
+
+}  // namespace warden::control::services
+
+namespace warden::control::services {
+
+absl::StatusOr<ValidatedNodeUpdate> ValidateUpdateNode(const v1::UpdateNodeRequest& request) {
+  constexpr absl::string_view kUpdatable[] = {"protocols", "trusted_authenticator"};
+  if (!request.has_node()) return Invalid("node", "is required");
+  ValidatedNodeUpdate out;
+  WARDEN_RETURN_IF_ERROR(ValidateUuid("node.id", request.node().id()));
+  out.id = request.node().id();
+  if (request.update_mask().paths_size() == 0) {
+    return Invalid("update_mask", absl::StrCat("must name at least one field of: ",
+                                               absl::StrJoin(kUpdatable, ", ")));
+  }
+  for (const std::string& path : request.update_mask().paths()) {
+    if (path == "protocols") {
+      WARDEN_ASSIGN_OR_RETURN(out.changes.protocols,
+                              ParseProtocols("node.protocols", request.node().protocols()));
+    } else if (path == "trusted_authenticator") {
+      out.changes.trusted_authenticator = request.node().trusted_authenticator();
+    } else {
+      return Invalid("update_mask", absl::StrCat("path \"", path.substr(0, 64),
+                                                 "\" is not an updatable field; updatable: ",
+                                                 absl::StrJoin(kUpdatable, ", ")));
+    }
+  }
+  return out;
+}
+
+absl::Status ValidateRequestId(absl::string_view field, absl::string_view request_id) {
+  if (request_id.empty()) return absl::OkStatus();
+  const bool hex = std::all_of(request_id.begin(), request_id.end(),
+                               [](char c) { return absl::ascii_isxdigit(c); });
+  if (!hex || request_id.size() < 32 || request_id.size() > 128) {
+    return Invalid(field, "must be 32 to 128 hex digits (at least 128 random bits)");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace warden::control::services

@@ -16,6 +16,7 @@
 #include "controlplane/model/session.h"
 #include "controlplane/model/user.h"
 #include "controlplane/store/device_store.h"
+#include "controlplane/store/node_store.h"
 #include "controlplane/store/ticket_store.h"
 #include "warden/v1/admin.pb.h"
 #include "warden/v1/agent.pb.h"
@@ -82,6 +83,15 @@ struct ValidatedUserUpdate {
   std::optional<std::string> password;  // set_password && non-empty: to be hashed
 };
 absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserRequest& request);
+
+struct ValidatedNodeUpdate {
+  std::string id;
+  store::NodeChanges changes;
+};
+absl::StatusOr<ValidatedNodeUpdate> ValidateUpdateNode(const v1::UpdateNodeRequest& request);
+
+// A client's random request id: empty, or 32-128 hex digits.
+absl::Status ValidateRequestId(absl::string_view field, absl::string_view request_id);
 
 // Keyset position "<unix µs>/<uuid>" of the last row on a page, for lists
 // ordered by a timestamp and an id; inside an opaque page token.

@@ -22,8 +22,35 @@ constexpr Statement kStatements[] = {
      "attach_epoch) "
      "FROM n"},
     // Holding the node row for the whole reconcile serialises it against a
-    // newer attach of the same node.
-    {"reconcile.lock_node", "SELECT attach_epoch FROM nodes WHERE id = $1::uuid FOR UPDATE"},
+    // newer attach of the same node. NO KEY UPDATE, not UPDATE: admissions
+    // on this node (which hold their user's row) insert sessions that take
+    // a key-share lock on it, and must not wait for a reconcile that waits
+    // for their user.
+    {"reconcile.lock_node", "SELECT attach_epoch FROM nodes WHERE id = $1::uuid FOR NO KEY UPDATE"},
+    // May the node carry a session of this user that Warden does not know?
+    // Only with evidence, read without locking the user: the node is a
+    // trusted authenticator; the key is a device of the user provisioned to
+    // it; the user has or recently had a session on this node (an agent
+    // admits only such users while the control plane is away); or the
+    // session is one this node's absence closed. Not when the same key on
+    // this node was recently killed: that kill must not be undone.
+    // $1 node, $2 username, $3 key, $4 session id, $5 window µs, $6 WireGuard.
+    {"reconcile.admissible",
+     "SELECT u.id::text, NOT EXISTS (SELECT 1 FROM sessions s JOIN commands c "
+     "    ON c.session_id = s.id AND c.kind = 'kill_session' "
+     "    WHERE s.node_id = n.id AND s.session_key = $3 "
+     "    AND s.closed_at > now() - $5::bigint * interval '1 microsecond') "
+     "  AND (n.trusted_authenticator "
+     "  OR ($6 AND 'wireguard' = ANY(n.drivers) AND $3 LIKE 'wg:%' AND EXISTS ("
+     "    SELECT 1 FROM devices d WHERE d.public_key = substr($3, 4) AND d.revoked_at IS NULL "
+     "    AND d.user_id = u.id)) "
+     "  OR EXISTS (SELECT 1 FROM sessions s WHERE s.node_id = n.id AND s.user_id = u.id "
+     "    AND s.closed_at IS NULL) "
+     "  OR EXISTS (SELECT 1 FROM sessions s WHERE s.node_id = n.id AND s.user_id = u.id "
+     "    AND s.closed_at > now() - $5::bigint * interval '1 microsecond') "
+     "  OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = NULLIF($4, '')::uuid "
+     "    AND s.node_id = n.id AND s.user_id = u.id AND s.close_reason = 'node_lost')) "
+     "FROM nodes n, users u WHERE n.id = $1::uuid AND u.username = $2"},
     {"reconcile.live",
      "SELECT id::text, session_key FROM sessions WHERE node_id = $1::uuid AND state <> 'closed'"},
     {"reconcile.lost",
@@ -51,12 +78,16 @@ constexpr Statement kStatements[] = {
      "UPDATE sessions s SET rx_bytes = GREATEST(s.rx_bytes, v.rx), "
      "tx_bytes = GREATEST(s.tx_bytes, v.tx), last_seen_at = now() "
      "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS v(id, rx, tx) WHERE s.id = v.id"},
-    // An inventory session the rules refuse: recorded as closing, with its kill.
+    // An inventory session the rules refuse: recorded as closing, with its
+    // kill and an audit event ($8 the action, $9 the node's name).
     {"reconcile.refuse",
      "WITH s AS (INSERT INTO sessions (user_id, node_id, protocol, session_key, device_label, "
      "  client_address, state, close_reason) "
      "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, 'closing', $7) "
-     "  RETURNING id, node_id, session_key) "
+     "  RETURNING id, user_id, node_id, session_key), "
+     "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
+     "  SELECT $9, $8, 'session:' || id, jsonb_build_object('user_id', user_id, "
+     "    'session_key', session_key, 'reason', $7::text) FROM s) "
      "INSERT INTO commands (node_id, kind, session_id, payload) "
      "SELECT node_id, 'kill_session', id, jsonb_build_object('session_key', session_key, "
      "  'reason', $7::text) FROM s RETURNING id, node_id::text"},
@@ -75,6 +106,13 @@ constexpr Statement kStatements[] = {
      "last_seen_at = now() WHERE node_id = $1::uuid AND state <> 'closed' "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, ''))"},
 };
+
+void AppendKills(const pqxx::result& rows, std::vector<QueuedCommand>& kills) {
+  for (const auto& row : rows) {
+    kills.push_back(
+        QueuedCommand{.command_id = row[0].as<int64_t>(), .node_id = row[1].as<std::string>()});
+  }
+}
 
 template <typename T>
 std::string PgArray(const std::vector<T>& values) {
@@ -119,7 +157,7 @@ absl::StatusOr<Attachment> AttachStore::Attach(const std::string& node_id,
 absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
     const std::string& node_id, const std::string& node_name, int64_t epoch,
     std::span<const InventoryItem> inventory, std::span<const ClosedReport> closed_while_away,
-    Decider decide) {
+    absl::Duration adopt_window, Decider decide) {
   return db_.Transact(
       {.operation = "reconcile node"}, [&](pqxx::work& tx) -> absl::StatusOr<ReconcileResult> {
         ReconcileResult result;
@@ -130,7 +168,7 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
         for (const ClosedReport& closed : closed_while_away) {
           tx.exec_prepared("close.session", node_id, closed.session_id, closed.session_key,
                            closed.reason.empty() ? "closed" : closed.reason, closed.rx_bytes,
-                           closed.tx_bytes, node_name);
+                           closed.tx_bytes, node_name, closed.abandoned_attempt);
         }
 
         std::map<std::string, std::string> live_by_key;  // key → id
@@ -178,6 +216,25 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
               return std::tie(a->username, a->session_key) < std::tie(b->username, b->session_key);
             });
         for (const InventoryItem* item : unknown) {
+          const bool wireguard = item->protocol == model::Protocol::kWireGuard;
+          pqxx::result admissible = tx.exec_prepared(
+              "reconcile.admissible", node_id, item->username, item->session_key, item->session_id,
+              absl::ToInt64Microseconds(adopt_window), wireguard);
+          if (admissible.empty() || !admissible[0][1].as<bool>()) {
+            // The node could not have admitted it: refused without locking
+            // the user, so a Hello cannot hold up users it has no claim on.
+            ++result.not_admissible;
+            pqxx::result kill =
+                admissible.empty()
+                    ? tx.exec_prepared("reconcile.refuse_key", node_id, item->session_key,
+                                       "not_admissible")
+                    : tx.exec_prepared("reconcile.refuse", admissible[0][0].as<std::string>(),
+                                       node_id, std::string(ProtocolName(item->protocol)),
+                                       item->session_key, item->device_label, item->client_address,
+                                       "not_admissible", "session.not_admissible", node_name);
+            AppendKills(kill, result.kills);
+            continue;
+          }
           AdmissionRequest request{.node_id = node_id,
                                    .node_name = node_name,
                                    .protocol = item->protocol,
@@ -185,8 +242,10 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
                                    .device_label = item->device_label,
                                    .client_address = item->client_address,
                                    .user = UserRef{.id = "", .username = item->username},
+                                   .credential = AdmissionRequest::Credential::kInventory,
                                    .ticket = std::nullopt,
-                                   .opened_at = item->opened_at};
+                                   .opened_at = item->opened_at,
+                                   .commit_by = std::nullopt};
           absl::StatusOr<AdmissionResult> admitted = AdmitInTransaction(tx, request, decide);
           if (!admitted.ok()) return admitted.status();
           if (admitted->decision.admit) {
@@ -204,11 +263,9 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
                   ? tx.exec_prepared("reconcile.refuse_key", node_id, item->session_key, reason)
                   : tx.exec_prepared("reconcile.refuse", admitted->user_id, node_id,
                                      std::string(ProtocolName(item->protocol)), item->session_key,
-                                     item->device_label, item->client_address, reason);
-          for (const auto& row : kill) {
-            result.kills.push_back(QueuedCommand{.command_id = row[0].as<int64_t>(),
-                                                 .node_id = row[1].as<std::string>()});
-          }
+                                     item->device_label, item->client_address, reason,
+                                     "session.refuse", node_name);
+          AppendKills(kill, result.kills);
         }
         return result;
       });

@@ -42,11 +42,16 @@ struct ClosedReport {
   std::string reason;
   int64_t rx_bytes = 0;
   int64_t tx_bytes = 0;
+  // Set when the agent gave up on the Admit attempt with this id: only the
+  // session that attempt created (or last confirmed) is closed.
+  std::string abandoned_attempt;
 };
 
 struct ReconcileResult {
   std::vector<std::pair<std::string, std::string>> adopted;  // session key → session id
   int closed_as_lost = 0;
+  // Inventory sessions of users the node could not have admitted.
+  int not_admissible = 0;
   std::vector<QueuedCommand> kills;  // for inventory sessions the rules refuse
 };
 
@@ -66,12 +71,17 @@ class AttachStore {
   // One transaction: applies the reports of sessions closed while away,
   // closes live sessions the inventory lacks ("lost"), refreshes the ones it
   // has, and runs sessions unknown to the database through the admission
-  // rules (adopted, or killed). ABORTED if a newer attach took the node.
+  // rules (adopted, or killed). An unknown session is admissible only where
+  // the node could have admitted its user (a trusted authenticator, a
+  // provisioned WireGuard device, a session of the user on this node live or
+  // closed within `adopt_window`, or one closed as `node_lost`); the others
+  // are killed as `not_admissible` without locking their users. ABORTED if a
+  // newer attach took the node.
   absl::StatusOr<ReconcileResult> Reconcile(const std::string& node_id,
                                             const std::string& node_name, int64_t epoch,
                                             std::span<const InventoryItem> inventory,
                                             std::span<const ClosedReport> closed_while_away,
-                                            Decider decide);
+                                            absl::Duration adopt_window, Decider decide);
 
   absl::Status TouchNodes(std::span<const std::string> node_ids);
   // The node reports a connection up, with its address inside the tunnel.

@@ -40,6 +40,9 @@ constexpr Statement kStatements[] = {
     {"kill.user", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
                   " WHERE user_id = $1::uuid AND state <> 'closed' "
                   "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
+    {"kill.ids", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+                 " WHERE id = ANY($1::uuid[]) AND state = 'active' "
+                 "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
     // A revoked device's sessions: $4 is its key ("wg:<public key>").
     {"kill.device",
      "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
@@ -73,12 +76,49 @@ constexpr Statement kStatements[] = {
     {"commands.undelivered_nodes",
      "SELECT DISTINCT node_id::text FROM commands "
      "WHERE acked_at IS NULL AND delivered_at IS NULL AND due_at <= now()"},
+    {"commands.ack_lock",
+     "SELECT c.kind, c.attempts, COALESCE(s.state = 'closing', false) FROM commands c "
+     "LEFT JOIN sessions s ON s.id = c.session_id "
+     "WHERE c.id = $1 AND c.node_id = $2::uuid AND c.acked_at IS NULL FOR UPDATE OF c"},
     {"commands.ack",
      "WITH acked AS (UPDATE commands SET acked_at = now(), result = $3 "
      "  WHERE id = $1 AND node_id = $2::uuid AND acked_at IS NULL RETURNING id) "
      "SELECT count(pg_notify('warden_acks', id::text)) FROM acked"},
+    // A kill the node could not carry out: due again after $4 µs, its
+    // session keeps its seat meanwhile, waiters hear of the failure.
+    {"commands.retry_kill",
+     "WITH c AS (UPDATE commands SET attempts = attempts + 1, last_error = $3, "
+     "  delivered_at = NULL, due_at = now() + $4::bigint * interval '1 microsecond' "
+     "  WHERE id = $1 AND node_id = $2::uuid RETURNING session_id, attempts), "
+     "s AS (UPDATE sessions SET kill_failed_at = COALESCE(kill_failed_at, now()), kill_error = $3 "
+     "  FROM c WHERE sessions.id = c.session_id AND sessions.state = 'closing' "
+     "  RETURNING sessions.id, sessions.user_id), "
+     "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
+     "  SELECT (SELECT name FROM nodes WHERE id = $2::uuid), 'session.kill_failed', "
+     "    'session:' || s.id, jsonb_build_object('user_id', s.user_id, 'error', $3::text, "
+     "    'command_id', $1::bigint, 'attempts', c.attempts, 'retry_in_ms', $4::bigint / 1000) "
+     "  FROM s, c) "
+     "SELECT c.attempts, pg_notify('warden_acks', $1::text) FROM c"},
+    // An agent's answer, or the failure of its last attempt while it is
+    // being retried.
     {"commands.outcome",
-     "SELECT acked_at IS NOT NULL, COALESCE(result, '') FROM commands WHERE id = $1"},
+     "SELECT acked_at IS NOT NULL OR last_error IS NOT NULL, acked_at IS NOT NULL, "
+     "COALESCE(result, 'error: ' || last_error || ' (retrying)', '') FROM commands WHERE id = $1"},
+    // The operator declares the session gone: closed at once, its seat free,
+    // its pending kills settled. $2 actor, $3 reason.
+    {"commands.force_close",
+     "WITH closed AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
+     "  close_reason = $3 WHERE id = $1::uuid AND state <> 'closed' "
+     "  RETURNING id, user_id, node_id, kill_error), "
+     "settled AS (UPDATE commands SET acked_at = now(), "
+     "  result = 'settled: the session was closed by force' "
+     "  WHERE session_id IN (SELECT id FROM closed) AND acked_at IS NULL RETURNING id), "
+     "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
+     "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
+     "  SELECT $2, 'session.force_close', 'session:' || id, jsonb_build_object("
+     "    'user_id', user_id, 'node_id', node_id, 'reason', $3::text, "
+     "    'kill_error', kill_error) FROM closed) "
+     "SELECT id::text FROM closed CROSS JOIN notified"},
 };
 
 #undef WARDEN_KILL_TAIL
@@ -128,6 +168,20 @@ std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const 
   return Queued(tx.exec_prepared("kill.device", user_id, actor.name, reason, session_key));
 }
 
+std::vector<QueuedCommand> KillUserSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
+                                                         const std::string& user_id,
+                                                         const std::string& reason) {
+  return Queued(tx.exec_prepared("kill.user", user_id, actor.name, reason));
+}
+
+std::vector<QueuedCommand> KillSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
+                                                     std::span<const std::string> session_ids,
+                                                     const std::string& reason) {
+  if (session_ids.empty()) return {};
+  return Queued(tx.exec_prepared(
+      "kill.ids", absl::StrCat("{", absl::StrJoin(session_ids, ","), "}"), actor.name, reason));
+}
+
 std::vector<QueuedCommand> KillFamilySessionsInTransaction(pqxx::work& tx,
                                                            const model::Actor& actor,
                                                            const std::string& family_id,
@@ -160,7 +214,7 @@ absl::StatusOr<std::vector<QueuedCommand>> CommandStore::DisconnectUser(const mo
                         if (tx.exec_prepared("kill.lock_user", user_id).empty()) {
                           return absl::NotFoundError(absl::StrCat("user ", user_id, " not found"));
                         }
-                        return Queued(tx.exec_prepared("kill.user", user_id, actor.name, reason));
+                        return KillUserSessionsInTransaction(tx, actor, user_id, reason);
                       });
 }
 
@@ -249,14 +303,47 @@ absl::StatusOr<std::vector<std::string>> CommandStore::NodesWithUndelivered() {
                         });
 }
 
-absl::StatusOr<bool> CommandStore::Acknowledge(const std::string& node_id, int64_t command_id,
-                                               bool ok, const std::string& result) {
+absl::StatusOr<Acknowledgement> CommandStore::Acknowledge(const std::string& node_id,
+                                                          int64_t command_id, bool ok,
+                                                          const std::string& result,
+                                                          RetrySchedule retry_delay) {
   const std::string text =
       ok ? (result.empty() ? "ok" : absl::StrCat("ok: ", result)) : absl::StrCat("error: ", result);
-  return db_.Autocommit(
-      {.operation = "record command result"},
-      [&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
-        return tx.exec_prepared1("commands.ack", command_id, node_id, text)[0].as<int64_t>() > 0;
+  return db_.Transact({.operation = "record command result"},
+                      [&](pqxx::work& tx) -> absl::StatusOr<Acknowledgement> {
+                        Acknowledgement acknowledgement;
+                        pqxx::result pending =
+                            tx.exec_prepared("commands.ack_lock", command_id, node_id);
+                        if (pending.empty())
+                          return acknowledgement;  // unknown here, or answered before
+                        acknowledgement.recorded = true;
+                        const bool kill = pending[0][0].as<std::string>() == "kill_session";
+                        const bool tunnel_may_be_up = pending[0][2].as<bool>();
+                        if (!ok && kill && tunnel_may_be_up) {
+                          const absl::Duration delay = retry_delay(pending[0][1].as<int>() + 1);
+                          tx.exec_prepared("commands.retry_kill", command_id, node_id, result,
+                                           absl::ToInt64Microseconds(delay));
+                          acknowledgement.retry_in = delay;
+                          return acknowledgement;
+                        }
+                        tx.exec_prepared("commands.ack", command_id, node_id, text);
+                        return acknowledgement;
+                      });
+}
+
+absl::StatusOr<std::string> CommandStore::ForceClose(const model::Actor& actor,
+                                                     const std::string& session_id,
+                                                     const std::string& reason) {
+  return db_.Transact(
+      {.operation = "close session by force"}, [&](pqxx::work& tx) -> absl::StatusOr<std::string> {
+        pqxx::result closed =
+            tx.exec_prepared("commands.force_close", session_id, actor.name, reason);
+        if (!closed.empty()) return closed[0][0].as<std::string>();
+        if (tx.exec_prepared("kill.session_state", session_id).empty()) {
+          return absl::NotFoundError(absl::StrCat("session ", session_id, " not found"));
+        }
+        return absl::FailedPreconditionError(
+            absl::StrCat("session ", session_id, " is already closed"));
       });
 }
 
@@ -269,7 +356,8 @@ absl::StatusOr<model::CommandOutcome> CommandStore::Outcome(int64_t command_id) 
           return absl::NotFoundError(absl::StrCat("command ", command_id, " not found"));
         model::CommandOutcome outcome;
         outcome.acknowledged = rows[0][0].as<bool>();
-        outcome.result = rows[0][1].as<std::string>();
+        outcome.settled = rows[0][1].as<bool>();
+        outcome.result = rows[0][2].as<std::string>();
         outcome.ok = outcome.acknowledged && !absl::StartsWith(outcome.result, "error");
         return outcome;
       });

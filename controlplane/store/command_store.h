@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/model/command.h"
 #include "controlplane/model/session.h"
@@ -24,12 +26,30 @@ struct QueuedCommand {
   std::string node_id;
 };
 
+// What an agent's answer to a command did.
+struct Acknowledgement {
+  bool recorded = false;  // false: unknown to the node, or settled before
+  // Set for a failed kill that will be sent again after this long.
+  std::optional<absl::Duration> retry_in;
+};
+
 // Marks the user's live sessions with this key closing and queues their
 // kills (with NOTIFY), inside the caller's transaction.
 std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const model::Actor& actor,
                                                           const std::string& user_id,
                                                           const std::string& session_key,
                                                           const std::string& reason);
+
+// Marks every live session of the user closing and queues their kills
+// (with NOTIFY), inside the caller's transaction (which holds the user's row).
+std::vector<QueuedCommand> KillUserSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
+                                                         const std::string& user_id,
+                                                         const std::string& reason);
+
+// The same for the sessions named, those that are still active.
+std::vector<QueuedCommand> KillSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
+                                                     std::span<const std::string> session_ids,
+                                                     const std::string& reason);
 
 // Marks the live sessions opened with the family's connect tickets closing
 // and queues their kills (with NOTIFY), inside the caller's transaction
@@ -65,11 +85,22 @@ class CommandStore {
   absl::Status MarkDelivered(std::span<const int64_t> command_ids);
   // Nodes with due commands that were never delivered.
   absl::StatusOr<std::vector<std::string>> NodesWithUndelivered();
-  // Records the agent's result; false when the command is unknown to this
-  // node or was acknowledged before (a repeat is harmless). Issues
-  // NOTIFY warden_acks, '<command id>' so that a waiter on any replica wakes.
-  absl::StatusOr<bool> Acknowledge(const std::string& node_id, int64_t command_id, bool ok,
-                                   const std::string& result);
+  // Records the agent's result and issues NOTIFY warden_acks, '<command id>'
+  // so that a waiter on any replica wakes. A kill the agent could not carry
+  // out, of a session not yet closed, is not settled: it is due again after
+  // `retry_delay(attempts so far)`, and the session keeps its seat until the
+  // tunnel is really gone (see ForceClose). Not recorded when the command is
+  // unknown to this node or was settled before (a repeat is harmless).
+  using RetrySchedule = absl::FunctionRef<absl::Duration(int attempts)>;
+  absl::StatusOr<Acknowledgement> Acknowledge(const std::string& node_id, int64_t command_id,
+                                              bool ok, const std::string& result,
+                                              RetrySchedule retry_delay);
+  // An administrator declares the session gone whatever its node says:
+  // closed at once (its seat free), its pending kills settled, audited as
+  // session.force_close. NOT_FOUND / FAILED_PRECONDITION when unknown or
+  // already closed. Returns the session's id.
+  absl::StatusOr<std::string> ForceClose(const model::Actor& actor, const std::string& session_id,
+                                         const std::string& reason);
   absl::StatusOr<model::CommandOutcome> Outcome(int64_t command_id);
 
  private:

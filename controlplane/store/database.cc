@@ -2,8 +2,10 @@
 
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/logging.h"
 
 namespace warden::control::store {
@@ -19,6 +21,24 @@ bool IsUri(absl::string_view url) {
 }
 
 }  // namespace
+
+bool IsRetryableConflict(const std::exception& error) {
+  if (dynamic_cast<const pqxx::serialization_failure*>(&error) != nullptr ||
+      dynamic_cast<const pqxx::deadlock_detected*>(&error) != nullptr) {
+    return true;
+  }
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error);
+  return sql != nullptr && (sql->sqlstate() == "40001" || sql->sqlstate() == "40P01");
+}
+
+void PauseBeforeConflictRetry(int retry) {
+  thread_local absl::BitGen random;
+  const absl::Duration ceiling = absl::Milliseconds(2) * (int64_t{1} << std::min(retry, 5));
+  Log()->debug("transaction conflict; retry {} after a pause of up to {}", retry,
+               absl::FormatDuration(ceiling));
+  absl::SleepFor(absl::Microseconds(
+      absl::Uniform<int64_t>(random, 0, absl::ToInt64Microseconds(ceiling) + 1)));
+}
 
 std::string ConnectionString(const DatabaseOptions& options) {
   const int64_t connect_s = std::max<int64_t>(1, absl::ToInt64Seconds(options.connect_timeout));

@@ -59,8 +59,11 @@ class Database {
 
   // Runs `fn(pqxx::work&)` in one READ COMMITTED transaction and commits
   // when fn returns OK; an error status or an exception rolls back. `fn`
-  // returns absl::Status or absl::StatusOr<T>. A pooled connection found dead
-  // at first use is replaced and fn retried once (nothing was committed).
+  // returns absl::Status or absl::StatusOr<T>, and may run more than once:
+  // a pooled connection found dead at first use is replaced and fn retried
+  // once, and a deadlock or serialization failure (40P01, 40001) rolls back
+  // and runs fn again, up to kMaxConflictRetries times, after a short,
+  // growing, jittered pause (nothing was committed in either case).
   template <typename Tx = pqxx::work, typename Fn>
   std::invoke_result_t<Fn&, Tx&> Transact(const ErrorContext& context, Fn&& fn);
 
@@ -127,9 +130,22 @@ class Database::Lease {
   bool broken_ = false;
 };
 
+// Transactions that lost a deadlock or a serialization conflict are run
+// again this many times before the caller gets ABORTED.
+inline constexpr int kMaxConflictRetries = 4;
+
+// Whether a failed transaction may simply be run again: it lost a deadlock
+// or a serialization conflict (libpqxx reports these as transaction_rollback,
+// not sql_error).
+bool IsRetryableConflict(const std::exception& error);
+// The pause before conflict retry `retry` (1-based): a few milliseconds,
+// doubling, jittered, so that the transactions that collided do not meet again.
+void PauseBeforeConflictRetry(int retry);
+
 template <typename Tx, typename Fn>
 std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, Fn&& fn) {
   using Result = std::invoke_result_t<Fn&, Tx&>;
+  int conflicts = 0;
   for (int attempt = 0;; ++attempt) {
     absl::StatusOr<Lease> lease = Acquire();
     if (!lease.ok()) return lease.status();
@@ -144,6 +160,10 @@ std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, F
       if (attempt == 0 && lease->reused()) continue;
       return StatusFromException(error, context);
     } catch (const std::exception& error) {
+      if (IsRetryableConflict(error) && conflicts < kMaxConflictRetries) {
+        PauseBeforeConflictRetry(++conflicts);
+        continue;
+      }
       if (!lease->connection().is_open()) lease->MarkBroken();
       return StatusFromException(error, context);
     }

@@ -66,6 +66,11 @@ absl::Status StatusFromException(const std::exception& error, const ErrorContext
                      "have been applied"));
   } else if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) {
     code = absl::StatusCode::kUnavailable;
+  } else if (dynamic_cast<const pqxx::statement_completion_unknown*>(&error) != nullptr) {
+    code = absl::StatusCode::kUnavailable;  // 40003: the outcome is not known
+  } else if (dynamic_cast<const pqxx::transaction_rollback*>(&error) != nullptr) {
+    // libpqxx reports 40001 and 40P01 outside sql_error (no SQLSTATE to read).
+    code = absl::StatusCode::kAborted;
   }
   const bool expected = code == absl::StatusCode::kAlreadyExists ||
                         code == absl::StatusCode::kFailedPrecondition ||

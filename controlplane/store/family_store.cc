@@ -123,7 +123,9 @@ constexpr Statement kStatements[] = {
     {"families.still_live",
      "SELECT 1 FROM login_families WHERE id = $1::uuid AND revoked_at IS NULL "
      "AND expires_at > now()"},
-    {"families.session_family", "UPDATE sessions SET family_id = $2::uuid WHERE id = $1::uuid"},
+    {"families.session_family",
+     "WITH t AS (UPDATE tickets SET session_id = $1::uuid WHERE hash = decode($3, 'hex')) "
+     "UPDATE sessions SET family_id = $2::uuid WHERE id = $1::uuid"},
     {"families.owner",
      "SELECT user_id::text, revoked_at IS NOT NULL FROM login_families "
      "WHERE id = $1::uuid"},
@@ -228,8 +230,9 @@ bool FamilyStillLiveInTransaction(pqxx::work& tx, const std::string& family_id) 
 }
 
 void RecordSessionFamilyInTransaction(pqxx::work& tx, const std::string& session_id,
-                                      const std::string& family_id) {
-  tx.exec_prepared("families.session_family", session_id, family_id);
+                                      const std::string& family_id,
+                                      const std::string& ticket_hash_hex) {
+  tx.exec_prepared("families.session_family", session_id, family_id, ticket_hash_hex);
 }
 
 absl::StatusOr<IssuedLogin> FamilyStore::Create(const std::string& user_id,
@@ -358,28 +361,33 @@ absl::StatusOr<FamilyRevocation> FamilyStore::Revoke(const model::Actor& actor,
   });
 }
 
+absl::StatusOr<FamilyRevocation> RevokeUserFamiliesInTransaction(pqxx::work& tx,
+                                                                 const model::Actor& actor,
+                                                                 const std::string& user_id,
+                                                                 const std::string& reason) {
+  tx.exec_prepared("families.lock_user", user_id);
+  FamilyRevocation total;
+  for (const auto& row : tx.exec_prepared("families.live_of_user", user_id)) {
+    absl::StatusOr<FamilyRevocation> one = RevokeInTransaction(
+        tx, actor, row[0].as<std::string>(), reason, /*kill_sessions=*/true, "family.revoke");
+    if (!one.ok() && one.status().code() == absl::StatusCode::kFailedPrecondition) continue;
+    if (!one.ok()) return one.status();
+    total.families_revoked += one->families_revoked;
+    total.kills.insert(total.kills.end(), one->kills.begin(), one->kills.end());
+  }
+  return total;
+}
+
 absl::StatusOr<FamilyRevocation> FamilyStore::RevokeAllOfUser(const model::Actor& actor,
                                                               const std::string& user_id,
                                                               const std::string& username,
                                                               const std::string& reason) {
-  return db_.Transact(
-      {.operation = "revoke user families"},
-      [&](pqxx::work& tx) -> absl::StatusOr<FamilyRevocation> {
-        absl::StatusOr<UserName> user = FindUser(tx, user_id, username);
-        if (!user.ok()) return user.status();
-        const std::string& id = user->id;
-        tx.exec_prepared("families.lock_user", id);
-        FamilyRevocation total;
-        for (const auto& row : tx.exec_prepared("families.live_of_user", id)) {
-          absl::StatusOr<FamilyRevocation> one = RevokeInTransaction(
-              tx, actor, row[0].as<std::string>(), reason, /*kill_sessions=*/true, "family.revoke");
-          if (!one.ok() && one.status().code() == absl::StatusCode::kFailedPrecondition) continue;
-          if (!one.ok()) return one.status();
-          total.families_revoked += one->families_revoked;
-          total.kills.insert(total.kills.end(), one->kills.begin(), one->kills.end());
-        }
-        return total;
-      });
+  return db_.Transact({.operation = "revoke user families"},
+                      [&](pqxx::work& tx) -> absl::StatusOr<FamilyRevocation> {
+                        absl::StatusOr<UserName> user = FindUser(tx, user_id, username);
+                        if (!user.ok()) return user.status();
+                        return RevokeUserFamiliesInTransaction(tx, actor, user->id, reason);
+                      });
 }
 
 absl::StatusOr<FamilyPage> FamilyStore::List(const FamilyFilter& filter) {

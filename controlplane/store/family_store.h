@@ -101,8 +101,19 @@ std::optional<RedeemedTicket> RedeemConnectTicketInTransaction(pqxx::work& tx,
                                                                const std::string& ticket_hash_hex,
                                                                const FamilyPolicy& policy);
 bool FamilyStillLiveInTransaction(pqxx::work& tx, const std::string& family_id);
+// The session was opened with the family's connect ticket `ticket_hash_hex`:
+// revoking the family finds it, and a retry with the ticket gets it back.
 void RecordSessionFamilyInTransaction(pqxx::work& tx, const std::string& session_id,
-                                      const std::string& family_id);
+                                      const std::string& family_id,
+                                      const std::string& ticket_hash_hex);
+
+// Revokes every live family of the user and kills the tunnels opened with
+// their tickets (with NOTIFY), inside the caller's transaction; takes the
+// user's row lock if the caller does not hold it yet.
+absl::StatusOr<FamilyRevocation> RevokeUserFamiliesInTransaction(pqxx::work& tx,
+                                                                 const model::Actor& actor,
+                                                                 const std::string& user_id,
+                                                                 const std::string& reason);
 
 class FamilyStore {
  public:

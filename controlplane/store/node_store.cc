@@ -11,16 +11,23 @@
 namespace warden::control::store {
 namespace {
 
-#define WARDEN_NODE_COLUMNS                                                          \
-  "n.id::text, n.name, array_to_string(n.protocols, ','), n.state, n.attach_epoch, " \
-  "epoch_us(n.last_seen_at), epoch_us(n.created_at), "                               \
-  "(SELECT count(*) FROM sessions s WHERE s.node_id = n.id AND s.state <> 'closed')"
+#define WARDEN_NODE_COLUMNS                                                            \
+  "n.id::text, n.name, array_to_string(n.protocols, ','), n.state, n.attach_epoch, "   \
+  "epoch_us(n.last_seen_at), epoch_us(n.created_at), "                                 \
+  "(SELECT count(*) FROM sessions s WHERE s.node_id = n.id AND s.state <> 'closed'), " \
+  "n.trusted_authenticator"
 
 constexpr Statement kStatements[] = {
     {"nodes.insert",
-     "WITH n AS (INSERT INTO nodes (name, protocols, credential_hash) "
-     "VALUES ($1, string_to_array($2, ',')::text[], decode($3, 'hex')) RETURNING *) "
+     "WITH n AS (INSERT INTO nodes (name, protocols, credential_hash, trusted_authenticator) "
+     "VALUES ($1, string_to_array($2, ',')::text[], decode($3, 'hex'), $4) RETURNING *) "
      "SELECT " WARDEN_NODE_COLUMNS " FROM n"},
+    // $2/$3: whether to set protocols / trust, $4/$5 their values.
+    {"nodes.update",
+     "UPDATE nodes SET protocols = CASE WHEN $2 THEN string_to_array(NULLIF($4, ''), ',')::text[] "
+     "  ELSE protocols END, "
+     "trusted_authenticator = CASE WHEN $3 THEN $5 ELSE trusted_authenticator END, "
+     "updated_at = now() WHERE id = $1::uuid AND state <> 'removed' RETURNING id"},
     {"nodes.by_id", "SELECT " WARDEN_NODE_COLUMNS " FROM nodes n WHERE n.id = $1::uuid"},
     {"nodes.by_name",
      "SELECT " WARDEN_NODE_COLUMNS " FROM nodes n WHERE n.name = $1 AND n.state <> 'removed'"},
@@ -57,6 +64,7 @@ model::Node NodeFromRow(const pqxx::row& row) {
   node.last_seen_at = OptionalTimeField(row[5]);
   node.created_at = TimeField(row[6]);
   node.live_sessions = row[7].as<int64_t>();
+  node.trusted_authenticator = row[8].as<bool>();
   for (absl::string_view name : absl::StrSplit(row[2].as<std::string>(), ',', absl::SkipEmpty())) {
     if (auto protocol = ProtocolFromName(name)) node.protocols.push_back(*protocol);
   }
@@ -110,16 +118,41 @@ absl::string_view NodeStateName(model::NodeState state) {
 
 absl::StatusOr<model::Node> NodeStore::Create(const model::Actor& actor, const std::string& name,
                                               const std::vector<model::Protocol>& protocols,
+                                              bool trusted_authenticator,
                                               const std::string& credential_hash_hex) {
   const std::string conflict = absl::StrCat("a node named \"", name, "\" already exists");
   return db_.Transact({.operation = "create node", .on_conflict = conflict},
                       [&](pqxx::work& tx) -> absl::StatusOr<model::Node> {
-                        model::Node node = NodeFromRow(tx.exec_prepared1(
-                            "nodes.insert", name, ProtocolList(protocols), credential_hash_hex));
+                        model::Node node = NodeFromRow(
+                            tx.exec_prepared1("nodes.insert", name, ProtocolList(protocols),
+                                              credential_hash_hex, trusted_authenticator));
                         AppendAudit(tx, actor, "node.create", absl::StrCat("node:", node.id),
-                                    {{"name", name}, {"protocols", ProtocolList(protocols)}});
+                                    {{"name", name},
+                                     {"protocols", ProtocolList(protocols)},
+                                     {"trusted_authenticator", trusted_authenticator}});
                         return node;
                       });
+}
+
+absl::StatusOr<model::Node> NodeStore::Update(const model::Actor& actor, const std::string& id,
+                                              const NodeChanges& changes) {
+  return db_.Transact(
+      {.operation = "update node"}, [&](pqxx::work& tx) -> absl::StatusOr<model::Node> {
+        const std::string protocols = changes.protocols ? ProtocolList(*changes.protocols) : "";
+        if (tx.exec_prepared("nodes.update", id, changes.protocols.has_value(),
+                             changes.trusted_authenticator.has_value(), protocols,
+                             changes.trusted_authenticator.value_or(false))
+                .empty()) {
+          return NodeNotFound(id);
+        }
+        nlohmann::json details = nlohmann::json::object();
+        if (changes.protocols) details["protocols"] = protocols;
+        if (changes.trusted_authenticator) {
+          details["trusted_authenticator"] = *changes.trusted_authenticator;
+        }
+        AppendAudit(tx, actor, "node.update", absl::StrCat("node:", id), details);
+        return NodeFromRow(tx.exec_prepared1("nodes.by_id", id));
+      });
 }
 
 absl::StatusOr<model::Node> NodeStore::GetById(const std::string& id) {

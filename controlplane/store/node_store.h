@@ -26,13 +26,23 @@ struct NodeIdentity {
   std::string credential_hash_hex;
 };
 
+// Fields an update sets; unset optionals are left as they are.
+struct NodeChanges {
+  std::optional<std::vector<model::Protocol>> protocols;  // empty: any
+  std::optional<bool> trusted_authenticator;
+};
+
 class NodeStore {
  public:
   explicit NodeStore(Database& db) : db_(db) {}
 
   absl::StatusOr<model::Node> Create(const model::Actor& actor, const std::string& name,
                                      const std::vector<model::Protocol>& protocols,
+                                     bool trusted_authenticator,
                                      const std::string& credential_hash_hex);
+  // Audited; NOT_FOUND for an unknown or removed node.
+  absl::StatusOr<model::Node> Update(const model::Actor& actor, const std::string& id,
+                                     const NodeChanges& changes);
   absl::StatusOr<model::Node> GetById(const std::string& id);
   absl::StatusOr<model::Node> GetByName(const std::string& name);
   // Nodes that are not removed (or all, with include_removed), by name.

@@ -19,22 +19,44 @@ constexpr Statement kStatements[] = {
     // Step 1: the row lock that serialises this user's admissions on every
     // node and replica. Nothing else is read in this statement: its snapshot
     // predates the lock wait.
+    // The caller's deadline bounds every statement of the transaction.
+    {"admit.deadline", "SELECT set_config('statement_timeout', $1, true)"},
+    // A retried Admit presenting the ticket it was admitted with: the
+    // ticket's user and family, without spending the ticket again.
+    {"admit.ticket_retry",
+     "SELECT t.user_id::text, t.family_id::text FROM tickets t JOIN sessions s "
+     "ON s.id = t.session_id WHERE t.hash = decode($1, 'hex') AND t.kind = 'connect' "
+     "AND s.node_id = $2::uuid AND s.session_key = $3 AND s.state <> 'closed'"},
+    // Step 1: the row lock that serialises this user's admissions on every
+    // node and replica. Nothing else is read in this statement: its snapshot
+    // predates the lock wait. With $6 (a WireGuard key the node vouches
+    // with), whether the key is a live device of this user that Warden
+    // provisions to this node.
     {"admit.lock_user",
      "SELECT u.id::text, u.username, u.max_connections, u.limit_policy, u.grace_seconds, "
      "u.disabled, COALESCE(u.bandwidth_bytes_per_second, 0), n.state, "
-     "cardinality(n.protocols) = 0 OR $4 = ANY(n.protocols) "
+     "cardinality(n.protocols) = 0 OR $4 = ANY(n.protocols), n.trusted_authenticator, "
+     "$6 AND 'wireguard' = ANY(n.drivers) AND $5 LIKE 'wg:%' AND EXISTS (SELECT 1 FROM devices d "
+     "  WHERE d.public_key = substr($5, 4) AND d.revoked_at IS NULL AND d.user_id = u.id) "
      "FROM users u, nodes n "
      "WHERE (u.id = NULLIF($1, '')::uuid OR u.username = NULLIF($2, '')) AND n.id = $3::uuid "
      "FOR UPDATE OF u"},
     // Step 2, after the lock: a fresh snapshot that sees every admission of
     // this user committed before ours. Also finds a live session holding the
-    // requested key on this node, whoever owns it.
+    // requested key on this node, whoever owns it, and whether the login
+    // family that opened it is still live.
     {"admit.live_sessions",
      "SELECT s.id::text, s.user_id::text, s.state, epoch_us(s.opened_at), n.name, "
-     "s.node_id = $2::uuid AND s.session_key = $3 "
+     "s.node_id = $2::uuid AND s.session_key = $3, "
+     "CASE WHEN s.family_id IS NULL OR s.session_key <> $3 THEN true ELSE EXISTS ("
+     "  SELECT 1 FROM login_families f WHERE f.id = s.family_id AND f.revoked_at IS NULL "
+     "  AND f.expires_at > now()) END, "
+     "s.kill_failed_at IS NOT NULL "
      "FROM sessions s JOIN nodes n ON n.id = s.node_id "
      "WHERE s.state <> 'closed' "
      "AND (s.user_id = $1::uuid OR (s.node_id = $2::uuid AND s.session_key = $3))"},
+    {"admit.confirm_attempt",
+     "UPDATE sessions SET admit_attempt = $2 WHERE id = $1::uuid AND admit_attempt <> $2"},
     // A session whose key the node now gives to a new connection is gone.
     {"admit.replace",
      "WITH closed AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
@@ -45,8 +67,8 @@ constexpr Statement kStatements[] = {
     {"admit.write",
      "WITH created AS ("
      "  INSERT INTO sessions (user_id, node_id, protocol, session_key, device_label, "
-     "    client_address, opened_at) "
-     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, COALESCE(from_epoch_us($11), now())) "
+     "    client_address, opened_at, admit_attempt) "
+     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, COALESCE(from_epoch_us($11), now()), $12) "
      "  RETURNING id), "
      "evicted AS ("
      "  UPDATE sessions SET state = 'closing', close_reason = 'evicted' "
@@ -70,7 +92,8 @@ constexpr Statement kStatements[] = {
     {"close.session",
      "WITH target AS ("
      "  SELECT id, state AS was FROM sessions WHERE node_id = $1::uuid AND state <> 'closed' "
-     "    AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) FOR UPDATE), "
+     "    AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) "
+     "    AND ($8 = '' OR admit_attempt = $8) FOR UPDATE), "
      "closed AS ("
      "  UPDATE sessions s SET state = 'closed', closed_at = now(), last_seen_at = now(), "
      "    close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE $4 END, "
@@ -101,13 +124,33 @@ constexpr Statement kStatements[] = {
     {"close.known",
      "SELECT 1 FROM sessions WHERE node_id = $1::uuid "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) LIMIT 1"},
+    // Nodes silent for longer than $1 µs: their sessions are closed as
+    // node_lost, freeing their seats (a node that returns with them gets
+    // them adopted again). Nodes being attached are skipped (their
+    // reconcile holds the row), and re-checked once unlocked.
+    {"sessions.close_lost_nodes",
+     "WITH lost_nodes AS (SELECT id, name FROM nodes WHERE state <> 'removed' "
+     "  AND last_seen_at < now() - $1::bigint * interval '1 microsecond' "
+     "  AND EXISTS (SELECT 1 FROM sessions s WHERE s.node_id = nodes.id AND s.state <> 'closed') "
+     "  FOR NO KEY UPDATE SKIP LOCKED), "
+     "closed AS (UPDATE sessions s SET state = 'closed', closed_at = now(), "
+     "  close_reason = 'node_lost' FROM lost_nodes n "
+     "  WHERE s.node_id = n.id AND s.state <> 'closed' RETURNING s.id, s.user_id, n.name), "
+     "settled AS (UPDATE commands SET acked_at = now(), result = 'settled: the node was lost' "
+     "  WHERE session_id IN (SELECT id FROM closed) AND acked_at IS NULL RETURNING id), "
+     "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
+     "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
+     "  SELECT 'system', 'session.node_lost', 'session:' || id, "
+     "    jsonb_build_object('user_id', user_id, 'node', name) FROM closed) "
+     "SELECT count(*) FROM closed CROSS JOIN notified"},
     {"sessions.live_by_protocol",
      "SELECT protocol, count(*) FROM sessions WHERE state <> 'closed' GROUP BY protocol"},
     {"sessions.list",
      "SELECT s.id::text, s.user_id::text, u.username, s.node_id::text, n.name, s.protocol, "
      "s.session_key, s.device_label, s.client_address, s.state, epoch_us(s.opened_at), "
      "epoch_us(s.last_seen_at), epoch_us(s.closed_at), s.close_reason, s.rx_bytes, s.tx_bytes, "
-     "s.tunnel_address, s.family_id::text FROM sessions s JOIN users u ON u.id = s.user_id "
+     "s.tunnel_address, s.family_id::text, epoch_us(s.kill_failed_at), s.kill_error "
+     "FROM sessions s JOIN users u ON u.id = s.user_id "
      "JOIN nodes n ON n.id = "
      "s.node_id "
      "WHERE ($1 = '' OR s.user_id = NULLIF($1, '')::uuid) "
@@ -149,6 +192,7 @@ void AppendDenial(pqxx::work& tx, const AdmissionRequest& request, const std::st
   nlohmann::json details = RequestJson(request);
   details["reason"] = std::string(DenyReasonName(decision.reason));
   details["message"] = decision.message;
+  if (!decision.detail.empty()) details["detail"] = decision.detail;
   if (!user_id.empty()) details["user_id"] = user_id;
   if (!request.user.username.empty()) details["username"] = request.user.username;
   const std::string subject = user_id.empty() ? absl::StrCat("username:", request.user.username)
@@ -186,6 +230,8 @@ absl::string_view DenyReasonName(model::DenyReason reason) {
       return "device_limit_reached";
     case model::DenyReason::kNodeDraining:
       return "node_draining";
+    case model::DenyReason::kSessionEnding:
+      return "session_ending";
   }
   return "";
 }
@@ -205,19 +251,39 @@ absl::string_view SessionStateName(model::SessionState state) {
 absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const AdmissionRequest& request,
                                                    Decider decide) {
   AdmissionResult result;
+  if (request.commit_by) {
+    const absl::Duration left = *request.commit_by - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("the caller's deadline passed before the admission began");
+    }
+    tx.exec_prepared("admit.deadline",
+                     absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(left)), "ms"));
+  }
   UserRef user = request.user;
   std::string family_id;
   if (request.ticket) {
-    // Used from here on, whatever the decision: a ticket is worth one try.
-    std::optional<RedeemedTicket> ticket = RedeemConnectTicketInTransaction(
-        tx, request.ticket->hash_hex,
-        FamilyPolicy{.idle_timeout = request.ticket->family_idle_timeout});
-    if (!ticket) return DenyTicket(tx, request, "", "the connect ticket is not valid", result);
-    user = UserRef{.id = ticket->user_id, .username = ""};
-    family_id = ticket->family_id;
+    // Checked before the ticket is spent: a retry for the connection this
+    // ticket admitted gets that session back, not a refusal.
+    pqxx::result retried = tx.exec_prepared("admit.ticket_retry", request.ticket->hash_hex,
+                                            request.node_id, request.session_key);
+    if (!retried.empty()) {
+      user = UserRef{.id = retried[0][0].as<std::string>(), .username = ""};
+      family_id = retried[0][1].is_null() ? "" : retried[0][1].as<std::string>();
+    } else {
+      // Used from here on, whatever the decision: a ticket is worth one try.
+      std::optional<RedeemedTicket> ticket = RedeemConnectTicketInTransaction(
+          tx, request.ticket->hash_hex,
+          FamilyPolicy{.idle_timeout = request.ticket->family_idle_timeout});
+      if (!ticket) return DenyTicket(tx, request, "", "the connect ticket is not valid", result);
+      user = UserRef{.id = ticket->user_id, .username = ""};
+      family_id = ticket->family_id;
+    }
   }
-  pqxx::result locked = tx.exec_prepared("admit.lock_user", user.id, user.username, request.node_id,
-                                         std::string(ProtocolName(request.protocol)));
+  const bool vouched = request.credential == AdmissionRequest::Credential::kVouched;
+  pqxx::result locked =
+      tx.exec_prepared("admit.lock_user", user.id, user.username, request.node_id,
+                       std::string(ProtocolName(request.protocol)), request.session_key,
+                       vouched && request.protocol == model::Protocol::kWireGuard);
   if (locked.empty()) {
     result.unknown_user = true;
     result.decision.reason = model::DenyReason::kBadCredentials;
@@ -238,12 +304,18 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
                                                       " is not registered for protocol ",
                                                       ProtocolName(request.protocol)));
   }
-  const model::UserLimits limits{.max_connections = row[2].as<int>(),
-                                 .policy = row[3].as<std::string>() == "reject"
-                                               ? model::LimitPolicy::kReject
-                                               : model::LimitPolicy::kEvictOldest,
-                                 .grace_seconds = row[4].as<int>(),
-                                 .disabled = row[5].as<bool>()};
+  model::AdmissionFacts facts;
+  facts.limits = model::UserLimits{.max_connections = row[2].as<int>(),
+                                   .policy = row[3].as<std::string>() == "reject"
+                                                 ? model::LimitPolicy::kReject
+                                                 : model::LimitPolicy::kEvictOldest,
+                                   .grace_seconds = row[4].as<int>(),
+                                   .disabled = row[5].as<bool>()};
+  facts.node_draining = node_state == "draining";
+  if (vouched) {
+    facts.vouching = model::Vouching{.node_trusted = row[9].as<bool>(),
+                                     .provisioned_device = row[10].as<bool>()};
+  }
   if (!family_id.empty()) {
     // Checked again under the user's lock, which a revocation also takes:
     // a family revoked while this admission waited admits nothing.
@@ -257,46 +329,57 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
   }
 
   std::vector<model::LiveSession> live;
-  std::vector<std::string> replaced;
   for (const auto& row : tx.exec_prepared("admit.live_sessions", result.user_id, request.node_id,
                                           request.session_key)) {
     const std::string id = row[0].as<std::string>();
-    const bool same_key = row[5].as<bool>();
-    const bool mine = row[1].as<std::string>() == result.user_id;
     const bool closing = row[2].as<std::string>() == "closing";
-    if (same_key && mine && !closing) {
-      // The agent asks again (e.g. after a timeout): same answer.
-      result.decision.admit = true;
-      result.already_live = true;
-      result.session_id = id;
-      return result;
-    }
-    if (same_key) {
-      replaced.push_back(id);  // the node reused the key: that connection is gone
+    if (row[5].as<bool>()) {
+      facts.same_key =
+          model::SameKeySession{.id = id,
+                                .same_user = row[1].as<std::string>() == result.user_id,
+                                .closing = closing,
+                                .family_live = row[6].as<bool>()};
       continue;
     }
     live.push_back(model::LiveSession{.id = id,
                                       .node_name = row[4].as<std::string>(),
                                       .opened_at = TimeField(row[3]),
-                                      .closing = closing});
+                                      .closing = closing,
+                                      .kill_failed = row[7].as<bool>()});
   }
-  if (!replaced.empty()) tx.exec_prepared("admit.replace", UuidArray(replaced));
+  facts.live = live;
 
-  result.decision = decide(limits, live, node_state == "draining");
+  result.decision = decide(facts);
   if (!result.decision.admit) {
     AppendDenial(tx, request, result.user_id, result.decision);
     return result;
+  }
+  if (result.decision.already_live) {
+    result.already_live = true;
+    result.session_id = facts.same_key->id;
+    // The agent now knows the session through this attempt: an earlier
+    // attempt it gave up on must not close it.
+    if (!request.attempt_id.empty()) {
+      tx.exec_prepared("admit.confirm_attempt", result.session_id, request.attempt_id);
+    }
+    return result;
+  }
+  if (!result.decision.replace.empty()) {
+    tx.exec_prepared("admit.replace", UuidArray(result.decision.replace));
   }
   nlohmann::json details = RequestJson(request);
   details["user_id"] = result.user_id;
   details["username"] = result.username;
   details["evicted"] = result.decision.evict;
+  if (facts.vouching) {
+    details["vouched_by"] = facts.vouching->node_trusted ? "trusted_authenticator" : "device_key";
+  }
   const int64_t kill_due_us = absl::ToUnixMicros(result.decision.kill_due);
   pqxx::result written = tx.exec_prepared(
       "admit.write", result.user_id, request.node_id, std::string(ProtocolName(request.protocol)),
       request.session_key, request.device_label, request.client_address,
       UuidArray(result.decision.evict), kill_due_us, request.node_name, details.dump(),
-      OptionalMicros(request.opened_at));
+      OptionalMicros(request.opened_at), request.attempt_id);
   for (const auto& row : written) {
     result.session_id = row[0].as<std::string>();
     if (row[1].is_null()) continue;
@@ -310,19 +393,33 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
     }
     result.evictions.push_back(std::move(eviction));
   }
-  if (!family_id.empty()) RecordSessionFamilyInTransaction(tx, result.session_id, family_id);
-  if (limits.policy == model::LimitPolicy::kReject && limits.max_connections > 0) {
-    const auto seated = std::count_if(live.begin(), live.end(),
-                                      [](const model::LiveSession& s) { return !s.closing; });
-    if (seated + 1 >= limits.max_connections) WithholdIdleDevicesInTransaction(tx, result.user_id);
+  if (!family_id.empty()) {
+    RecordSessionFamilyInTransaction(tx, result.session_id, family_id, request.ticket->hash_hex);
+  }
+  if (facts.limits.policy == model::LimitPolicy::kReject && facts.limits.max_connections > 0) {
+    const auto seated = std::count_if(live.begin(), live.end(), [](const model::LiveSession& s) {
+      return !s.closing || s.kill_failed;
+    });
+    if (seated + 1 >= facts.limits.max_connections) {
+      WithholdIdleDevicesInTransaction(tx, result.user_id);
+    }
   }
   return result;
 }
 
 absl::StatusOr<AdmissionResult> SessionStore::Admit(const AdmissionRequest& request,
                                                     Decider decide) {
-  return db_.Transact({.operation = "admit session"},
-                      [&](pqxx::work& tx) { return AdmitInTransaction(tx, request, decide); });
+  return db_.Transact(
+      {.operation = "admit session"}, [&](pqxx::work& tx) -> absl::StatusOr<AdmissionResult> {
+        absl::StatusOr<AdmissionResult> result = AdmitInTransaction(tx, request, decide);
+        // Rolled back rather than committed for a caller that gave up: it
+        // would not know of the session, whose seat would be a ghost.
+        if (result.ok() && request.commit_by && absl::Now() >= *request.commit_by) {
+          return absl::DeadlineExceededError(
+              "the admission finished after the caller's deadline; nothing was recorded");
+        }
+        return result;
+      });
 }
 
 absl::Status SessionStore::AuditDenial(const AdmissionRequest& request,
@@ -335,11 +432,13 @@ absl::Status SessionStore::AuditDenial(const AdmissionRequest& request,
 
 absl::StatusOr<SessionStore::CloseResult> SessionStore::Close(
     const std::string& node_id, const std::string& node_name, const std::string& session_id,
-    const std::string& session_key, const std::string& reason, int64_t rx_bytes, int64_t tx_bytes) {
+    const std::string& session_key, const std::string& reason, int64_t rx_bytes, int64_t tx_bytes,
+    const std::string& abandoned_attempt) {
   return db_.Autocommit(
       {.operation = "close session"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<CloseResult> {
-        pqxx::result closed = tx.exec_prepared("close.session", node_id, session_id, session_key,
-                                               reason, rx_bytes, tx_bytes, node_name);
+        pqxx::result closed =
+            tx.exec_prepared("close.session", node_id, session_id, session_key, reason, rx_bytes,
+                             tx_bytes, node_name, abandoned_attempt);
         CloseResult result;
         if (!closed.empty()) {
           result.session_id = closed[0][0].as<std::string>();
@@ -388,6 +487,8 @@ absl::StatusOr<std::vector<model::Session>> SessionStore::List(const SessionFilt
           session.tx_bytes = row[15].as<int64_t>();
           session.tunnel_address = row[16].as<std::string>();
           if (!row[17].is_null()) session.family_id = row[17].as<std::string>();
+          session.kill_failed_at = OptionalTimeField(row[18]);
+          session.kill_error = row[19].as<std::string>();
           session.protocol =
               ProtocolFromName(row[5].as<std::string>()).value_or(model::Protocol::kOpenVpn);
           sessions.push_back(std::move(session));
@@ -414,6 +515,16 @@ absl::StatusOr<FleetStats> SessionStore::Stats() {
         }
         return stats;
       });
+}
+
+absl::StatusOr<int64_t> SessionStore::CloseSessionsOfLostNodes(absl::Duration offline_for) {
+  return db_.Transact({.operation = "close sessions of lost nodes"},
+                      [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+                        return tx
+                            .exec_prepared1("sessions.close_lost_nodes",
+                                            absl::ToInt64Microseconds(offline_for))[0]
+                            .as<int64_t>();
+                      });
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> SessionStore::CountLiveByProtocol() {

@@ -29,6 +29,13 @@ struct UserRef {
 };
 
 struct AdmissionRequest {
+  // How the user was established before the transaction.
+  enum class Credential {
+    kPassword,   // verified by PasswordCheck
+    kTicket,     // `ticket`, redeemed inside the transaction
+    kVouched,    // the node names the user: its right to is part of the decision
+    kInventory,  // carried by the node, found admissible by the reconcile
+  };
   std::string node_id;
   std::string node_name;  // the actor of the audit events
   model::Protocol protocol = model::Protocol::kOpenVpn;
@@ -36,6 +43,7 @@ struct AdmissionRequest {
   std::string device_label;
   std::string client_address;
   UserRef user;
+  Credential credential = Credential::kVouched;
   // A SessionService connect ticket as the credential: redeemed inside the
   // admission transaction; `user` then comes from the ticket.
   struct ConnectTicket {
@@ -45,6 +53,12 @@ struct AdmissionRequest {
   std::optional<ConnectTicket> ticket;
   // When the connection really opened, if earlier than now (reconcile).
   std::optional<absl::Time> opened_at;
+  // The caller's deadline: no statement waits past it, and nothing commits
+  // after it (the caller has given up and would not know of the session).
+  std::optional<absl::Time> commit_by;
+  // The agent's id for this attempt, recorded on the session it creates or
+  // confirms (see ClosedReport::abandoned_attempt).
+  std::string attempt_id;
 };
 
 struct Eviction {
@@ -66,10 +80,8 @@ struct AdmissionResult {
   std::vector<Eviction> evictions;
 };
 
-// The admission rule, supplied by the domain: limits, the user's live
-// sessions, whether the node drains, now → decision.
-using Decider = absl::FunctionRef<model::Decision(
-    const model::UserLimits&, std::span<const model::LiveSession>, bool node_draining)>;
+// The admission rule, supplied by the domain.
+using Decider = absl::FunctionRef<model::Decision(const model::AdmissionFacts&)>;
 
 struct SessionFilter {
   std::string user_id;  // "" = any
@@ -92,9 +104,14 @@ struct FleetStats {
 // The admission transaction's work, inside a caller's transaction (Admit
 // below, and the reconcile of an attaching node): lock the user's row
 // (serialising that user's admissions fleet-wide, and no one else's), read
-// the user's live sessions after the lock, decide, then insert the session,
-// mark evictions closing and queue their kill commands (with NOTIFY), and
-// audit. A denial is audited; an unknown user is a denial.
+// the user's live sessions and what the node's word rests on after the
+// lock, decide, then insert the session, mark evictions closing and queue
+// their kill commands (with NOTIFY), and audit. A denial is audited; an
+// unknown user is a denial.
+//
+// Lock order: the user's row, then (key-share, through foreign keys) node
+// rows. A reconcile holds its node's row FOR NO KEY UPDATE, which does not
+// conflict with key-share, before it locks users in username order.
 absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const AdmissionRequest& request,
                                                    Decider decide);
 
@@ -112,12 +129,20 @@ class SessionStore {
     bool already_closed = false;
     std::string session_id;
   };
-  // By id or by key (one is empty). NOT_FOUND when the node never had it.
+  // By id or by key (one is empty), and with `abandoned_attempt` only the
+  // session that Admit attempt created or last confirmed. NOT_FOUND when the
+  // node never had it.
   absl::StatusOr<CloseResult> Close(const std::string& node_id, const std::string& node_name,
                                     const std::string& session_id, const std::string& session_key,
-                                    const std::string& reason, int64_t rx_bytes, int64_t tx_bytes);
+                                    const std::string& reason, int64_t rx_bytes, int64_t tx_bytes,
+                                    const std::string& abandoned_attempt = "");
 
   absl::StatusOr<std::vector<model::Session>> List(const SessionFilter& filter);
+
+  // Closes (reason node_lost) every session of the nodes not heard from for
+  // `offline_for`, so that their seats are free; returns how many. Safe to
+  // run on every replica at once.
+  absl::StatusOr<int64_t> CloseSessionsOfLostNodes(absl::Duration offline_for);
 
   // Sessions not closed, fleet-wide, by protocol name (for the live gauge).
   absl::StatusOr<std::map<std::string, int64_t>> CountLiveByProtocol();

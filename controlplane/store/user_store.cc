@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/command_store.h"
 #include "controlplane/store/device_store.h"
+#include "controlplane/store/family_store.h"
 #include "controlplane/store/rows.h"
 
 namespace warden::control::store {
@@ -49,6 +51,11 @@ constexpr Statement kStatements[] = {
      "    jsonb_build_object('user_id', $1::text, 'bandwidth', $2::bigint) "
      "  FROM sessions WHERE user_id = $1::uuid AND state <> 'closed' RETURNING node_id) "
      "SELECT count(pg_notify('warden_commands', node_id::text)) FROM cmds"},
+    // The user's sessions that are not closed (the user's row is locked).
+    {"users.live_sessions",
+     "SELECT s.id::text, n.name, epoch_us(s.opened_at), s.state = 'closing', "
+     "s.kill_failed_at IS NOT NULL FROM sessions s JOIN nodes n ON n.id = s.node_id "
+     "WHERE s.user_id = $1::uuid AND s.state <> 'closed'"},
     {"users.lock", "SELECT username FROM users WHERE id = $1::uuid FOR UPDATE"},
     // Admissions take the same row lock, so no session can open between
     // this count and the delete.
@@ -174,7 +181,8 @@ absl::StatusOr<model::UserPage> UserStore::List(const std::string& prefix,
 }
 
 absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const std::string& id,
-                                              const model::UserChanges& changes) {
+                                              const model::UserChanges& changes,
+                                              OverLimit over_limit) {
   const std::string conflict =
       absl::StrCat("username \"", changes.username.value_or(""), "\" is already taken");
   std::optional<std::string> policy;
@@ -206,6 +214,34 @@ absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const s
         if (changes.disabled) QueueUserPeerCommands(tx, updated.id, *changes.disabled);
         if (changes.bandwidth_bytes_per_second) {
           tx.exec_prepared("users.push_bandwidth", updated.id, updated.bandwidth_bytes_per_second);
+        }
+        // Disabled means disconnected: every tunnel, on every protocol and
+        // node, is killed in this same transaction.
+        if (changes.disabled.value_or(false)) {
+          KillUserSessionsInTransaction(tx, actor, updated.id, "user_disabled");
+        }
+        // A new password ends the logins made with the old one.
+        if (changes.set_password && !changes.keep_logins) {
+          absl::StatusOr<FamilyRevocation> revoked =
+              RevokeUserFamiliesInTransaction(tx, actor, updated.id, "password_changed");
+          if (!revoked.ok()) return revoked.status();
+        }
+        // A limit lowered below what the user holds applies now, not at the
+        // next connect (EVICT_OLDEST; REJECT keeps them and refuses new ones).
+        if (changes.max_connections || changes.limit_policy) {
+          std::vector<model::LiveSession> live;
+          for (const auto& row : tx.exec_prepared("users.live_sessions", updated.id)) {
+            live.push_back(model::LiveSession{.id = row[0].as<std::string>(),
+                                              .node_name = row[1].as<std::string>(),
+                                              .opened_at = TimeField(row[2]),
+                                              .closing = row[3].as<bool>(),
+                                              .kill_failed = row[4].as<bool>()});
+          }
+          const model::UserLimits limits{.max_connections = updated.max_connections,
+                                         .policy = updated.limit_policy,
+                                         .grace_seconds = updated.grace_seconds,
+                                         .disabled = updated.disabled};
+          KillSessionsInTransaction(tx, actor, over_limit(limits, live), "limit_lowered");
         }
         return updated;
       });

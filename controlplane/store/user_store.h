@@ -3,7 +3,9 @@
 #include <span>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "controlplane/model/admission.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/model/user.h"
 #include "controlplane/store/database.h"
@@ -35,8 +37,15 @@ class UserStore {
   // Usernames starting with `prefix`, after `after_username`, in order.
   absl::StatusOr<model::UserPage> List(const std::string& prefix, const std::string& after_username,
                                        int limit);
+  // Applies the changes and what they mean for the user's live sessions,
+  // in one transaction: disabling kills every one of them (reason
+  // user_disabled); a new password revokes the user's login families and
+  // their tunnels (unless keep_logins); a changed limit or policy kills the
+  // sessions `over_limit` names (reason limit_lowered).
+  using OverLimit = absl::FunctionRef<std::vector<std::string>(
+      const model::UserLimits&, std::span<const model::LiveSession>)>;
   absl::StatusOr<model::User> Update(const model::Actor& actor, const std::string& id,
-                                     const model::UserChanges& changes);
+                                     const model::UserChanges& changes, OverLimit over_limit);
   absl::Status Delete(const model::Actor& actor, const std::string& id);
 
   // The password hash of an enabled or disabled user, for verification;

@@ -238,6 +238,7 @@ TEST_F(AgentLinkTest, AnEvictionThroughOneReplicaKillsOnAnAgentOfTheOther) {
   // Another node asks replica A for judy: j1 must go, on node-b via replica B.
   v1::CreateNodeRequest create;
   create.set_name("node-a");
+  create.set_trusted_authenticator(true);
   v1::CreateNodeResponse other;
   ASSERT_TRUE(Admin(a)->CreateNode(AdminContext().get(), create, &other).ok());
   v1::AdmitRequest request;

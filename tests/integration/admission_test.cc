@@ -84,7 +84,7 @@ TEST_F(AdmissionTest, GraceDelaysTheKill) {
   EXPECT_EQ(Count("SELECT count(*) FROM commands WHERE due_at > now() + interval '20 seconds'"), 1);
 }
 
-TEST_F(AdmissionTest, RejectSaysWhichLimitAndWhere) {
+TEST_F(AdmissionTest, RejectSaysWhichLimitAndTheAuditLogSaysWhere) {
   TestNode ams = fleet_->CreateNode("ams-1");
   TestNode fra = fleet_->CreateNode("fra-2");
   fleet_->CreateUser("dave", 2, v1::REJECT);
@@ -93,7 +93,10 @@ TEST_F(AdmissionTest, RejectSaysWhichLimitAndWhere) {
   v1::AdmitResponse third = fleet_->AdmitAssertedOk(fra, "dave", "k3");
   ASSERT_TRUE(third.has_denied());
   EXPECT_EQ(third.denied().reason(), v1::DEVICE_LIMIT_REACHED);
-  EXPECT_EQ(third.denied().message(), "device limit 2 reached: active on nodes fra-2, ams-1");
+  EXPECT_EQ(third.denied().message(), "device limit 2 reached: 2 devices are connected");
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'session.deny' AND "
+                  "details->>'detail' = 'active on nodes fra-2, ams-1'"),
+            1);
   EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE state <> 'closed'"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM commands"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'session.deny' AND "
@@ -220,6 +223,7 @@ TEST_F(AdmissionTest, NodeRegisteredForOtherProtocolsIsRefused) {
   v1::CreateNodeRequest request;
   request.set_name("wg-only");
   request.add_protocols(v1::WIREGUARD);
+  request.set_trusted_authenticator(true);
   v1::CreateNodeResponse created;
   ASSERT_TRUE(fleet_->admin().CreateNode(fleet_->AdminContext().get(), request, &created).ok());
   fleet_->CreateUser("judy", 0);

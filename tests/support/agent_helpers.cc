@@ -23,9 +23,10 @@ std::unique_ptr<grpc::ClientContext> FleetClient::NodeContext(const std::string&
   return context;
 }
 
-TestNode FleetClient::CreateNode(const std::string& name) {
+TestNode FleetClient::CreateNode(const std::string& name, NodeTrust trust) {
   v1::CreateNodeRequest request;
   request.set_name(name);
+  request.set_trusted_authenticator(trust == NodeTrust::kTrustedAuthenticator);
   v1::CreateNodeResponse response;
   grpc::Status status = admin_->CreateNode(AdminContext().get(), request, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();

@@ -17,6 +17,11 @@ struct TestNode {
   std::string credential;
 };
 
+// Whether a node may name users without their password or a ticket. Tests
+// of the admission rules let their nodes vouch; tests of the trust boundary
+// use nodes that may not.
+enum class NodeTrust { kTrustedAuthenticator, kUntrusted };
+
 class FleetClient {
  public:
   FleetClient(std::shared_ptr<grpc::Channel> channel, std::string admin_key)
@@ -24,7 +29,7 @@ class FleetClient {
         agent_(v1::AgentService::NewStub(channel)),
         admin_key_(std::move(admin_key)) {}
 
-  TestNode CreateNode(const std::string& name);
+  TestNode CreateNode(const std::string& name, NodeTrust trust = NodeTrust::kTrustedAuthenticator);
   v1::User CreateUser(const std::string& username, int max_connections,
                       v1::LimitPolicy policy = v1::EVICT_OLDEST, int grace_seconds = 0,
                       const std::string& password = "");

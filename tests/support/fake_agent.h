@@ -86,6 +86,12 @@ class FakeAgent {
     });
   }
 
+  // Any message on the stream (a session event, ...); false once it ended.
+  bool Send(const v1::AgentMessage& message) {
+    absl::MutexLock lock(&write_mu_);
+    return stream_->Write(message);
+  }
+
   void Ack(int64_t command_id) { Answer(command_id, /*ok=*/true, ""); }
   void Fail(int64_t command_id, const std::string& error) {
     Answer(command_id, /*ok=*/false, error);
@@ -97,7 +103,7 @@ class FakeAgent {
     result.mutable_result()->set_command_id(command_id);
     result.mutable_result()->set_ok(ok);
     result.mutable_result()->set_error(error);
-    stream_->Write(result);
+    Send(result);
   }
 
   grpc::ClientContext context_;
@@ -107,6 +113,7 @@ class FakeAgent {
   std::thread reader_;
   absl::Mutex mu_;
   std::vector<v1::Command> commands_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex write_mu_;  // one writer at a time on the stream
 };
 
 }  // namespace warden::testing

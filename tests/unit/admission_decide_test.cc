@@ -23,6 +23,23 @@ UserLimits Limit(int max, model::LimitPolicy policy = model::LimitPolicy::kEvict
   return UserLimits{.max_connections = max, .policy = policy, .grace_seconds = grace};
 }
 
+// The rule for a password or ticket admission (nobody vouches).
+Decision Decide(const UserLimits& limits, std::span<const LiveSession> live, bool node_draining,
+                absl::Time now, DecideOptions options = {}) {
+  AdmissionFacts facts;
+  facts.limits = limits;
+  facts.live = live;
+  facts.node_draining = node_draining;
+  return admission::Decide(facts, now, options);
+}
+
+AdmissionFacts Vouched(UserLimits limits, bool trusted, bool provisioned) {
+  AdmissionFacts facts;
+  facts.limits = limits;
+  facts.vouching = Vouching{.node_trusted = trusted, .provisioned_device = provisioned};
+  return facts;
+}
+
 TEST(AdmissionDecideTest, AdmitsUnderTheLimit) {
   const LiveSession live[] = {Session("a", "ams-1", 10)};
   Decision decision = Decide(Limit(2), live, false, kNow);
@@ -77,14 +94,121 @@ TEST(AdmissionDecideTest, GraceDelaysTheKill) {
   EXPECT_EQ(decision.kill_due, kNow + absl::Seconds(30));
 }
 
-TEST(AdmissionDecideTest, RejectNamesTheLimitAndWhereSessionsLive) {
+TEST(AdmissionDecideTest, RejectTellsTheUserTheLimitAndAdminsWhereSessionsLive) {
   const LiveSession live[] = {Session("x", "fra-2", 5), Session("y", "ams-1", 100),
                               Session("z", "fra-2", 50)};
   Decision decision = Decide(Limit(3, model::LimitPolicy::kReject), live, false, kNow);
   EXPECT_FALSE(decision.admit);
   EXPECT_EQ(decision.reason, DenyReason::kDeviceLimitReached);
-  EXPECT_EQ(decision.message, "device limit 3 reached: active on nodes ams-1, fra-2, fra-2");
+  EXPECT_EQ(decision.message, "device limit 3 reached: 3 devices are connected");
+  EXPECT_EQ(decision.detail, "active on nodes ams-1, fra-2, fra-2");
   EXPECT_THAT(decision.evict, IsEmpty());
+}
+
+TEST(AdmissionDecideTest, RejectNamesTheNodesToTheUserOnlyWhenTheOperatorAllows) {
+  const LiveSession live[] = {Session("x", "fra-2", 5), Session("y", "ams-1", 100)};
+  Decision decision = Decide(Limit(2, model::LimitPolicy::kReject), live, false, kNow,
+                             DecideOptions{.detailed_messages = true});
+  EXPECT_EQ(decision.message, "device limit 2 reached: active on nodes ams-1, fra-2");
+}
+
+TEST(AdmissionDecideTest, ANodeVouchesOnlyWhenTrustedOrThroughAProvisionedDevice) {
+  struct Case {
+    bool trusted, provisioned, admitted;
+  } cases[] = {{false, false, false}, {true, false, true}, {false, true, true}, {true, true, true}};
+  for (const Case& c : cases) {
+    Decision decision = admission::Decide(Vouched(Limit(0), c.trusted, c.provisioned), kNow);
+    EXPECT_EQ(decision.admit, c.admitted) << c.trusted << c.provisioned;
+    if (!c.admitted) {
+      EXPECT_EQ(decision.reason, DenyReason::kBadCredentials);
+      EXPECT_EQ(decision.message, "unknown user or wrong password");
+      EXPECT_THAT(decision.detail, ::testing::HasSubstr("not a trusted authenticator"));
+    }
+  }
+}
+
+TEST(AdmissionDecideTest, AnUnentitledNodeLearnsNothingAboutTheUser) {
+  UserLimits disabled = Limit(0);
+  disabled.disabled = true;
+  AdmissionFacts facts = Vouched(disabled, false, false);
+  facts.node_draining = true;
+  EXPECT_EQ(admission::Decide(facts, kNow).reason, DenyReason::kBadCredentials);
+}
+
+TEST(AdmissionDecideTest, AConnectionBeingKilledIsNotLetInAgain) {
+  for (bool same_user : {true, false}) {
+    AdmissionFacts facts = Vouched(Limit(0), /*trusted=*/true, false);
+    facts.same_key = model::SameKeySession{.id = "k", .same_user = same_user, .closing = true};
+    Decision decision = admission::Decide(facts, kNow);
+    EXPECT_FALSE(decision.admit);
+    EXPECT_EQ(decision.reason, DenyReason::kSessionEnding);
+    EXPECT_THAT(decision.replace, IsEmpty());
+  }
+}
+
+TEST(AdmissionDecideTest, ALiveSessionAskedAboutAgainIsTheSameAnswerWithoutVouching) {
+  const LiveSession live[] = {Session("a", "n", 10), Session("b", "n", 5)};
+  AdmissionFacts facts = Vouched(Limit(1), /*trusted=*/false, /*provisioned=*/false);
+  facts.live = live;
+  facts.node_draining = true;
+  facts.same_key = model::SameKeySession{.id = "k", .same_user = true};
+  Decision decision = admission::Decide(facts, kNow);
+  EXPECT_TRUE(decision.admit);
+  EXPECT_TRUE(decision.already_live);
+  EXPECT_THAT(decision.evict, IsEmpty());
+}
+
+TEST(AdmissionDecideTest, ALiveSessionOfADisabledUserOrAnEndedLoginIsRefused) {
+  UserLimits disabled = Limit(0);
+  disabled.disabled = true;
+  AdmissionFacts facts;
+  facts.limits = disabled;
+  facts.same_key = model::SameKeySession{.id = "k", .same_user = true};
+  EXPECT_EQ(admission::Decide(facts, kNow).reason, DenyReason::kUserDisabled);
+
+  facts.limits = Limit(0);
+  facts.same_key->family_live = false;
+  Decision ended = admission::Decide(facts, kNow);
+  EXPECT_FALSE(ended.admit);
+  EXPECT_EQ(ended.reason, DenyReason::kBadCredentials);
+}
+
+TEST(AdmissionDecideTest, AnotherUsersSessionUnderTheKeyIsReplaced) {
+  AdmissionFacts facts;
+  facts.limits = Limit(1);
+  facts.same_key = model::SameKeySession{.id = "theirs", .same_user = false};
+  Decision decision = admission::Decide(facts, kNow);
+  EXPECT_TRUE(decision.admit);
+  EXPECT_FALSE(decision.already_live);
+  EXPECT_THAT(decision.replace, ElementsAre("theirs"));
+  EXPECT_THAT(decision.evict, IsEmpty());
+}
+
+TEST(AdmissionDecideTest, SessionsWhoseKillFailedKeepTheirSeats) {
+  LiveSession held = Session("held", "n", 100, /*closing=*/true);
+  held.kill_failed = true;
+  const LiveSession live[] = {held, Session("a", "n", 10)};
+  // Two seats taken (one still up although killed): the active one makes room.
+  EXPECT_THAT(Decide(Limit(2), live, false, kNow).evict, ElementsAre("a"));
+  // With a limit of one, evicting every active session is not enough.
+  Decision full = Decide(Limit(1), live, false, kNow);
+  EXPECT_FALSE(full.admit);
+  EXPECT_EQ(full.reason, DenyReason::kDeviceLimitReached);
+  EXPECT_THAT(full.message, ::testing::HasSubstr("still being removed"));
+  EXPECT_FALSE(Decide(Limit(2, model::LimitPolicy::kReject), live, false, kNow).admit);
+}
+
+TEST(AdmissionDecideTest, ALoweredLimitEvictsTheOldestDownToIt) {
+  LiveSession held = Session("held", "n", 200, /*closing=*/true);
+  held.kill_failed = true;
+  const LiveSession live[] = {Session("s2", "n", 30), Session("s1", "n", 40), held,
+                              Session("gone", "n", 300, /*closing=*/true), Session("s3", "n", 20)};
+  EXPECT_THAT(SessionsOverLimit(Limit(2), live), ElementsAre("s1", "s2"));
+  EXPECT_THAT(SessionsOverLimit(Limit(4), live), IsEmpty());
+  EXPECT_THAT(SessionsOverLimit(Limit(0), live), IsEmpty());
+  EXPECT_THAT(SessionsOverLimit(Limit(1, model::LimitPolicy::kReject), live), IsEmpty());
+  // Never more than the sessions that can be evicted.
+  EXPECT_THAT(SessionsOverLimit(Limit(1), live), ElementsAre("s1", "s2", "s3"));
 }
 
 TEST(AdmissionDecideTest, DeniesDisabledUsers) {

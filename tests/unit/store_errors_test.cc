@@ -64,5 +64,18 @@ TEST(StoreErrorsTest, InDoubtCommitIsUnavailableAndSaysSo) {
   EXPECT_NE(status.message().find("may or may not"), absl::string_view::npos);
 }
 
+TEST(StoreErrorsTest, LostConflictsAreAbortedAndAnUnknownCompletionIsUnavailable) {
+  // libpqxx reports these outside sql_error, so no SQLSTATE can be read.
+  EXPECT_EQ(
+      StatusFromException(pqxx::deadlock_detected("deadlock detected"), {.operation = "x"}).code(),
+      absl::StatusCode::kAborted);
+  EXPECT_EQ(
+      StatusFromException(pqxx::serialization_failure("could not serialize"), {.operation = "x"})
+          .code(),
+      absl::StatusCode::kAborted);
+  EXPECT_EQ(StatusFromException(pqxx::statement_completion_unknown("?"), {.operation = "x"}).code(),
+            absl::StatusCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace warden::control::store
