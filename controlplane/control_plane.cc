@@ -51,21 +51,52 @@ const std::shared_ptr<spdlog::logger>& Log() {
   return log;
 }
 
+struct DatabaseReady {
+  store::DatabaseTls tls;
+  store::MigrationReport report;
+};
+
 // Start-up may race the database (a pod beside its PostgreSQL): retry while
-// it is merely unreachable, fail at once on anything else.
-absl::StatusOr<store::MigrationReport> MigrateWhenReachable(const std::string& connection_string,
-                                                            absl::Duration wait) {
+// it is merely unreachable, fail at once on anything else (a certificate that
+// does not verify among them).
+absl::StatusOr<DatabaseReady> MigrateWhenReachable(const std::string& connection_string,
+                                                   absl::Duration wait) {
   const absl::Time give_up = absl::Now() + wait;
   while (true) {
-    absl::StatusOr<store::MigrationReport> report =
-        store::Migrate(connection_string, store::EmbeddedMigrations());
-    if (report.ok() || report.status().code() != absl::StatusCode::kUnavailable ||
-        absl::Now() >= give_up) {
-      return report;
+    absl::Status status;
+    absl::StatusOr<store::DatabaseTls> tls = store::InspectTls(connection_string);
+    if (tls.ok()) {
+      absl::StatusOr<store::MigrationReport> report =
+          store::Migrate(connection_string, store::EmbeddedMigrations());
+      if (report.ok()) return DatabaseReady{.tls = *std::move(tls), .report = *report};
+      status = report.status();
+    } else {
+      status = tls.status();
     }
+    if (status.code() != absl::StatusCode::kUnavailable || absl::Now() >= give_up) return status;
     Log()->warn("database not reachable yet; retrying");
     absl::SleepFor(absl::Seconds(1));
   }
+}
+
+// The database connection's protection, for the log and for
+// warden_database_tls (1 for the mode in effect).
+void ReportDatabaseTls(const store::DatabaseTls& tls, metrics::Registry& metrics) {
+  Log()->info("database connection: {}", store::DescribeTls(tls));
+  if (const std::string warning = store::TlsWarning(tls); !warning.empty()) {
+    Log()->warn("{}", warning);
+  }
+  metrics
+      .AddGauge("warden_database_tls",
+                "1 for the database connection's TLS state found at start: the sslmode in "
+                "effect, whether it is encrypted, and what was verified (none, certificate, "
+                "certificate+host).",
+                {"sslmode", "encrypted", "verified"})
+      .With({tls.sslmode, tls.encrypted ? "true" : "false",
+             tls.host_verified ? "certificate+host"
+             : tls.verified    ? "certificate"
+                               : "none"})
+      .Set(1);
 }
 
 std::string DefaultReplicaId() {
@@ -197,8 +228,10 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                     .acquire_timeout = config.db_acquire_timeout,
                                     .statement_timeout = config.db_statement_timeout};
   WARDEN_ASSIGN_OR_RETURN(
-      store::MigrationReport report,
+      DatabaseReady ready,
       MigrateWhenReachable(store::ConnectionString(db_options), config.db_wait));
+  ReportDatabaseTls(ready.tls, parts.metrics);
+  const store::MigrationReport& report = ready.report;
   plane->schema_version_ = report.schema_version;
   Log()->info("database schema version={} applied_now={}", report.schema_version,
               report.applied_now);

@@ -62,7 +62,9 @@ int main(int argc, char** argv) {
                  "serve Prometheus /metrics over HTTP on this address (host:port; empty = off)")
       ->envname("WARDEN_METRICS_LISTEN");
   app.add_option("--database-url", config.database_url,
-                 "PostgreSQL URL, e.g. postgresql://warden@db:5432/warden")
+                 "PostgreSQL URL, e.g. postgresql://warden@db:5432/warden?sslmode=verify-full"
+                 "&sslrootcert=/etc/warden/db-ca.pem (libpq's default sslmode is prefer: "
+                 "encrypted if the server offers it, never verified)")
       ->envname("WARDEN_DATABASE_URL");
   app.add_option("--db-pool-size", config.db_pool_size, "database connections (and DB workers)")
       ->envname("WARDEN_DB_POOL_SIZE")
