@@ -18,6 +18,7 @@
 #include "controlplane/admission/admitter.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/event_feed.h"
+#include "controlplane/families/login_throttle.h"
 #include "controlplane/health_monitor.h"
 #include "controlplane/services/admin_service.h"
 #include "controlplane/services/agent_service.h"
@@ -51,21 +52,52 @@ const std::shared_ptr<spdlog::logger>& Log() {
   return log;
 }
 
+struct DatabaseReady {
+  store::DatabaseTls tls;
+  store::MigrationReport report;
+};
+
 // Start-up may race the database (a pod beside its PostgreSQL): retry while
-// it is merely unreachable, fail at once on anything else.
-absl::StatusOr<store::MigrationReport> MigrateWhenReachable(const std::string& connection_string,
-                                                            absl::Duration wait) {
+// it is merely unreachable, fail at once on anything else (a certificate that
+// does not verify among them).
+absl::StatusOr<DatabaseReady> MigrateWhenReachable(const std::string& connection_string,
+                                                   absl::Duration wait) {
   const absl::Time give_up = absl::Now() + wait;
   while (true) {
-    absl::StatusOr<store::MigrationReport> report =
-        store::Migrate(connection_string, store::EmbeddedMigrations());
-    if (report.ok() || report.status().code() != absl::StatusCode::kUnavailable ||
-        absl::Now() >= give_up) {
-      return report;
+    absl::Status status;
+    absl::StatusOr<store::DatabaseTls> tls = store::InspectTls(connection_string);
+    if (tls.ok()) {
+      absl::StatusOr<store::MigrationReport> report =
+          store::Migrate(connection_string, store::EmbeddedMigrations());
+      if (report.ok()) return DatabaseReady{.tls = *std::move(tls), .report = *report};
+      status = report.status();
+    } else {
+      status = tls.status();
     }
+    if (status.code() != absl::StatusCode::kUnavailable || absl::Now() >= give_up) return status;
     Log()->warn("database not reachable yet; retrying");
     absl::SleepFor(absl::Seconds(1));
   }
+}
+
+// The database connection's protection, for the log and for
+// warden_database_tls (1 for the mode in effect).
+void ReportDatabaseTls(const store::DatabaseTls& tls, metrics::Registry& metrics) {
+  Log()->info("database connection: {}", store::DescribeTls(tls));
+  if (const std::string warning = store::TlsWarning(tls); !warning.empty()) {
+    Log()->warn("{}", warning);
+  }
+  metrics
+      .AddGauge("warden_database_tls",
+                "1 for the database connection's TLS state found at start: the sslmode in "
+                "effect, whether it is encrypted, and what was verified (none, certificate, "
+                "certificate+host).",
+                {"sslmode", "encrypted", "verified"})
+      .With({tls.sslmode, tls.encrypted ? "true" : "false",
+             tls.host_verified ? "certificate+host"
+             : tls.verified    ? "certificate"
+                               : "none"})
+      .Set(1);
 }
 
 std::string DefaultReplicaId() {
@@ -89,6 +121,31 @@ absl::Status CheckTransportConfig(const ControlPlaneConfig& config) {
   if (!config.admin_listen.empty() && config.admin_listen == config.agent_listen &&
       !absl::EndsWith(config.admin_listen, ":0")) {
     return absl::InvalidArgumentError("--admin-listen and --agent-listen must differ");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLimits(const ControlPlaneConfig& config) {
+  if (config.grpc_max_receive_message_bytes < 4096 ||
+      config.grpc_max_receive_message_bytes > (256 << 20)) {
+    return absl::InvalidArgumentError(
+        "--grpc-max-receive-message-bytes must be between 4096 and 268435456");
+  }
+  if (config.grpc_max_concurrent_streams < 1 || config.grpc_max_ping_strikes < 0 ||
+      config.grpc_min_ping_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--grpc-max-concurrent-streams must be at least 1, --grpc-max-ping-strikes and "
+        "--grpc-min-ping-interval-seconds at least 0");
+  }
+  if (config.login_rate_per_username < 0 || config.login_rate_per_address < 0 ||
+      config.login_burst_per_username < 1 || config.login_burst_per_address < 1 ||
+      config.login_throttle_max_keys < 1) {
+    return absl::InvalidArgumentError(
+        "login rates must be at least 0 (0 = off), login bursts and --login-throttle-max-keys "
+        "at least 1");
+  }
+  if (config.max_outstanding_connect_tickets < 0) {
+    return absl::InvalidArgumentError("--max-outstanding-connect-tickets must be at least 0");
   }
   return absl::OkStatus();
 }
@@ -120,6 +177,21 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const ControlPlaneConfig& co
   }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, credentials, &port);
+  // Explicit limits instead of gRPC's defaults (unlimited streams, a 5 min
+  // ping interval that punishes the agents' 20 s keepalive when idle): a
+  // too-large message is refused with RESOURCE_EXHAUSTED before it is
+  // parsed; streams beyond the limit wait in the client; a client pinging
+  // faster than the interval without sending data is disconnected after
+  // its strikes (GOAWAY "too_many_pings").
+  builder.SetMaxReceiveMessageSize(config.grpc_max_receive_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.grpc_max_concurrent_streams);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(config.grpc_min_ping_interval)));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, config.grpc_max_ping_strikes);
+  // Agents keep their connection alive between calls (their keepalive
+  // permits it): pings without a call are allowed, at the interval above.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -151,7 +223,9 @@ struct ControlPlane::Parts {
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<services::Authenticator> authenticator;
   std::unique_ptr<services::NodeAuthenticator> node_authenticator;
-  std::unique_ptr<admission::PasswordCheck> passwords;
+  std::unique_ptr<admission::PasswordCheck> admission_passwords;  // the hasher's admission lane
+  std::unique_ptr<admission::PasswordCheck> login_passwords;      // its general lane
+  std::unique_ptr<families::LoginThrottle> login_throttle;
   std::unique_ptr<admission::Admitter> admitter;
   std::unique_ptr<dispatch::Dispatcher> dispatcher;
   std::unique_ptr<dispatch::EventFeed> events;
@@ -183,6 +257,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
     return absl::InvalidArgumentError("--database-url (WARDEN_DATABASE_URL) is required");
   }
   WARDEN_RETURN_IF_ERROR(CheckTransportConfig(config));
+  WARDEN_RETURN_IF_ERROR(CheckLimits(config));
   if (config.db_pool_size < 1 || config.db_pool_size > 1000) {
     return absl::InvalidArgumentError("--db-pool-size must be between 1 and 1000");
   }
@@ -198,8 +273,10 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                     .acquire_timeout = config.db_acquire_timeout,
                                     .statement_timeout = config.db_statement_timeout};
   WARDEN_ASSIGN_OR_RETURN(
-      store::MigrationReport report,
+      DatabaseReady ready,
       MigrateWhenReachable(store::ConnectionString(db_options), config.db_wait));
+  ReportDatabaseTls(ready.tls, parts.metrics);
+  const store::MigrationReport& report = ready.report;
   plane->schema_version_ = report.schema_version;
   Log()->info("database schema version={} applied_now={}", report.schema_version,
               report.applied_now);
@@ -218,7 +295,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                      .lifetime = config.family_lifetime,
                                      .idle_timeout = config.family_idle_timeout,
                                      .refresh_lease = config.refresh_lease,
-                                     .ticket_ttl = config.connect_ticket_ttl});
+                                     .ticket_ttl = config.connect_ticket_ttl,
+                                     .max_tickets_total = config.max_outstanding_connect_tickets});
   parts.commands = std::make_unique<store::CommandStore>(*parts.db);
   parts.attach = std::make_unique<store::AttachStore>(*parts.db);
   parts.devices = std::make_unique<store::DeviceStore>(*parts.db, std::move(pool));
@@ -238,8 +316,16 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.event_workers = std::make_unique<WorkerPool>(
       "warden-events", std::max(2, config.db_pool_size / 2), /*max_queued=*/20000);
   parts.hasher = std::make_unique<PasswordHasher>(
-      config.password_cost, config.password_threads > 0 ? config.password_threads : 2 * cores,
-      /*max_queued=*/1000);
+      PasswordHasherOptions{
+          .cost = config.password_cost,
+          .general = {.threads = config.password_threads > 0 ? config.password_threads : cores,
+                      .max_queued = static_cast<size_t>(std::max(1, config.password_queue))},
+          .admission = {.threads = config.admission_password_threads > 0
+                                       ? config.admission_password_threads
+                                       : cores,
+                        .max_queued =
+                            static_cast<size_t>(std::max(1, config.admission_password_queue))}},
+      parts.metrics);
   parts.authenticator = std::make_unique<services::Authenticator>(*parts.api_keys);
   const std::string replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
   const admission::DecideOptions decide_options{.detailed_messages = config.deny_message_detail};
@@ -289,14 +375,26 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .heartbeat_interval = config.heartbeat_interval});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
-  parts.passwords =
-      std::make_unique<admission::PasswordCheck>(*parts.users, *parts.hasher, *parts.db_workers);
+  parts.admission_passwords = std::make_unique<admission::PasswordCheck>(
+      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kAdmission);
+  parts.login_passwords = std::make_unique<admission::PasswordCheck>(
+      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kGeneral);
   parts.admitter = std::make_unique<admission::Admitter>(
-      *parts.sessions, *parts.passwords, RealClock::Get(), parts.metrics,
+      *parts.sessions, *parts.admission_passwords, RealClock::Get(), parts.metrics,
       config.family_idle_timeout, decide_options);
+  parts.login_throttle = std::make_unique<families::LoginThrottle>(
+      families::LoginThrottleOptions{
+          .per_username = {.per_minute = config.login_rate_per_username,
+                           .burst = config.login_burst_per_username},
+          .per_address = {.per_minute = config.login_rate_per_address,
+                          .burst = config.login_burst_per_address},
+          .max_keys = static_cast<size_t>(config.login_throttle_max_keys)},
+      RealClock::Get());
   parts.session = std::make_unique<services::SessionService>(
       services::SessionDependencies{.db_workers = *parts.db_workers,
-                                    .passwords = *parts.passwords,
+                                    .passwords = *parts.login_passwords,
+                                    .throttle = *parts.login_throttle,
+                                    .metrics = parts.metrics,
                                     .families = *parts.families,
                                     .dispatcher = *parts.dispatcher});
   parts.agent = std::make_unique<services::AgentService>(

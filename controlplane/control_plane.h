@@ -42,7 +42,29 @@ struct ControlPlaneConfig {
   std::string admin_key;       // WARDEN_ADMIN_KEY
   std::string admin_key_file;  // where a generated bootstrap key is kept
   secrets::PasswordHashCost password_cost;
-  int password_threads = 0;  // 0: two per core
+  // argon2id threads of the two lanes (common/password_hasher.h): general
+  // (Login, room passwords, admin) and admission (VPN logins); 0: one per
+  // core each. Memory peaks at (both summed) x the cost's memory.
+  int password_threads = 0;
+  int admission_password_threads = 0;
+  // Work each lane queues before it refuses more at once.
+  int password_queue = 256;
+  int admission_password_queue = 1000;
+  // SessionService.Login attempts per minute and burst, per username and per
+  // client address (families/login_throttle.h); a rate of 0 turns it off.
+  int login_rate_per_username = 5;
+  int login_burst_per_username = 5;
+  int login_rate_per_address = 30;
+  int login_burst_per_address = 10;
+  int login_throttle_max_keys = 65536;
+  // gRPC transport limits, the same on every port. The largest legitimate
+  // message is an agent's Hello with its inventory (~150 bytes a session).
+  int grpc_max_receive_message_bytes = 4 << 20;
+  int grpc_max_concurrent_streams = 200;  // per connection
+  // Keepalive pings a client may send while no data flows; more often earns
+  // a strike, and grpc_max_ping_strikes + 1 of them close the connection.
+  absl::Duration grpc_min_ping_interval = absl::Seconds(10);
+  int grpc_max_ping_strikes = 2;
   absl::Duration health_interval = absl::Seconds(1);
   // Agents and the control plane heartbeat at this interval; three missed
   // make a node offline.
@@ -59,6 +81,8 @@ struct ControlPlaneConfig {
   absl::Duration family_idle_timeout = absl::Hours(24 * 7);
   absl::Duration refresh_lease = absl::Seconds(5);
   absl::Duration connect_ticket_ttl = absl::Seconds(30);
+  // Unused connect tickets fleet-wide (approximate; 0 = no cap) and per user.
+  int max_outstanding_connect_tickets = 100000;
   // Signalling rooms (SignalService).
   absl::Duration signal_sweep_interval = absl::Seconds(5);
   absl::Duration signal_empty_grace = absl::Seconds(60);

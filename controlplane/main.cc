@@ -62,7 +62,9 @@ int main(int argc, char** argv) {
                  "serve Prometheus /metrics over HTTP on this address (host:port; empty = off)")
       ->envname("WARDEN_METRICS_LISTEN");
   app.add_option("--database-url", config.database_url,
-                 "PostgreSQL URL, e.g. postgresql://warden@db:5432/warden")
+                 "PostgreSQL URL, e.g. postgresql://warden@db:5432/warden?sslmode=verify-full"
+                 "&sslrootcert=/etc/warden/db-ca.pem (libpq's default sslmode is prefer: "
+                 "encrypted if the server offers it, never verified)")
       ->envname("WARDEN_DATABASE_URL");
   app.add_option("--db-pool-size", config.db_pool_size, "database connections (and DB workers)")
       ->envname("WARDEN_DB_POOL_SIZE")
@@ -91,9 +93,54 @@ int main(int argc, char** argv) {
       ->envname("WARDEN_ARGON2_MEMORY_KIB")
       ->check(CLI::Range(8, 4 * 1024 * 1024));
   app.add_option("--password-threads", config.password_threads,
-                 "concurrent password hash/verify operations (0 = two per core)")
+                 "argon2id threads for Login, room passwords and admin password changes "
+                 "(0 = one per core); VPN logins have threads of their own")
       ->envname("WARDEN_PASSWORD_THREADS")
       ->check(CLI::Range(0, 256));
+  app.add_option("--admission-password-threads", config.admission_password_threads,
+                 "argon2id threads only VPN logins (AgentService.Admit with a password) use "
+                 "(0 = one per core)")
+      ->envname("WARDEN_ADMISSION_PASSWORD_THREADS")
+      ->check(CLI::Range(0, 256));
+  app.add_option("--login-rate-per-username", config.login_rate_per_username,
+                 "Login attempts per minute for one username, on this replica (0 = no limit)")
+      ->envname("WARDEN_LOGIN_RATE_PER_USERNAME")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--login-burst-per-username", config.login_burst_per_username,
+                 "Login attempts one username may make at once")
+      ->envname("WARDEN_LOGIN_BURST_PER_USERNAME")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--login-rate-per-address", config.login_rate_per_address,
+                 "Login attempts per minute from one client address (IPv6: one /64), on this "
+                 "replica (0 = no limit)")
+      ->envname("WARDEN_LOGIN_RATE_PER_ADDRESS")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--login-burst-per-address", config.login_burst_per_address,
+                 "Login attempts one client address may make at once")
+      ->envname("WARDEN_LOGIN_BURST_PER_ADDRESS")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--login-throttle-max-keys", config.login_throttle_max_keys,
+                 "usernames (and, apart, addresses) whose Login bucket is kept in memory")
+      ->envname("WARDEN_LOGIN_THROTTLE_MAX_KEYS")
+      ->check(CLI::Range(1, 10000000));
+  app.add_option("--grpc-max-receive-message-bytes", config.grpc_max_receive_message_bytes,
+                 "largest gRPC message accepted (an agent's Hello carries ~150 bytes per live "
+                 "session of its node)")
+      ->envname("WARDEN_GRPC_MAX_RECEIVE_MESSAGE_BYTES")
+      ->check(CLI::Range(4096, 256 << 20));
+  app.add_option("--grpc-max-concurrent-streams", config.grpc_max_concurrent_streams,
+                 "concurrent calls per client connection; more wait in the client")
+      ->envname("WARDEN_GRPC_MAX_CONCURRENT_STREAMS")
+      ->check(CLI::Range(1, 100000));
+  int min_ping_interval_seconds = 10;
+  app.add_option("--grpc-min-ping-interval-seconds", min_ping_interval_seconds,
+                 "keepalive pings a client may send while no data flows; faster ones are strikes")
+      ->envname("WARDEN_GRPC_MIN_PING_INTERVAL_SECONDS")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--grpc-max-ping-strikes", config.grpc_max_ping_strikes,
+                 "strikes (pings too often) before the connection is closed")
+      ->envname("WARDEN_GRPC_MAX_PING_STRIKES")
+      ->check(CLI::Range(0, 100));
   app.add_option("--heartbeat-seconds", heartbeat_seconds,
                  "agent link heartbeat interval; three missed make a node offline")
       ->envname("WARDEN_HEARTBEAT_SECONDS")
@@ -127,6 +174,11 @@ int main(int argc, char** argv) {
   app.add_option("--connect-ticket-seconds", connect_ticket_seconds, "lifetime of a connect ticket")
       ->envname("WARDEN_CONNECT_TICKET_SECONDS")
       ->check(CLI::Range(int64_t{5}, int64_t{600}));
+  app.add_option("--max-outstanding-connect-tickets", config.max_outstanding_connect_tickets,
+                 "unused connect tickets fleet-wide, approximately (0 = no cap; each user may "
+                 "hold 10)")
+      ->envname("WARDEN_MAX_OUTSTANDING_CONNECT_TICKETS")
+      ->check(CLI::Range(0, 100000000));
   int64_t signal_sweep_ms = 5000, signal_empty_grace_seconds = 60;
   int64_t signal_max_ttl_seconds = 86400, signal_drain_seconds = 5;
   app.add_option("--signal-ws-listen", config.signal_ws_listen,
@@ -201,6 +253,7 @@ int main(int argc, char** argv) {
   config.family_idle_timeout = absl::Hours(family_idle_hours);
   config.refresh_lease = absl::Milliseconds(refresh_lease_ms);
   config.connect_ticket_ttl = absl::Seconds(connect_ticket_seconds);
+  config.grpc_min_ping_interval = absl::Seconds(min_ping_interval_seconds);
   config.signal_sweep_interval = absl::Milliseconds(signal_sweep_ms);
   config.signal_empty_grace = absl::Seconds(signal_empty_grace_seconds);
   config.signal_max_ttl = absl::Seconds(signal_max_ttl_seconds);

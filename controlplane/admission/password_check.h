@@ -5,7 +5,10 @@
 // (slow and memory-hungry by design, so never on a database worker and never
 // under a row lock); an unknown user is verified against a decoy hash, so
 // that it costs the same time as a wrong password. The answer comes back on
-// a database worker. Used by admissions (VPN logins) and SessionService.Login.
+// a database worker. Used by admissions (VPN logins) and SessionService.Login,
+// each through an instance of its own bound to its own lane of the hasher,
+// so that a flood of logins cannot take the threads VPN logins need (see
+// common/password_hasher.h).
 
 #include <optional>
 #include <string>
@@ -27,17 +30,22 @@ struct PasswordCheckResult {
 
 class PasswordCheck {
  public:
-  PasswordCheck(store::UserStore& users, PasswordHasher& hasher, WorkerPool& db_workers);
+  PasswordCheck(store::UserStore& users, PasswordHasher& hasher, WorkerPool& db_workers,
+                PasswordHasher::Lane lane);
 
   using Done = absl::AnyInvocable<void(absl::StatusOr<PasswordCheckResult>) &&>;
   // Call from a database worker. `done` runs exactly once: on a database
-  // worker, or at once with RESOURCE_EXHAUSTED when a pool refuses the work.
+  // worker, or at once when a pool refuses the work: RESOURCE_EXHAUSTED, or
+  // UNAVAILABLE from a saturated admission lane (see PasswordHasher).
   void Check(const std::string& username, std::string password, absl::Time deadline, Done done);
 
  private:
+  absl::Status Overloaded() const;
+
   store::UserStore& users_;
   PasswordHasher& hasher_;
   WorkerPool& db_workers_;
+  const PasswordHasher::Lane lane_;
   const std::string decoy_hash_;
 };
 

@@ -1,5 +1,6 @@
 #include "controlplane/services/session_service.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -55,9 +56,44 @@ absl::Status SessionMissing() {
       "log in again");
 }
 
+// RESOURCE_EXHAUSTED with `retry-after` (whole seconds, rounded up, as in
+// HTTP) in the trailing metadata.
+absl::Status Throttled(grpc::CallbackServerContext* ctx, const families::ThrottleVerdict& verdict) {
+  const int64_t seconds =
+      std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(verdict.retry_after, absl::Seconds(1))));
+  ctx->AddTrailingMetadata("retry-after", std::to_string(seconds));
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "too many login attempts ", verdict.by_username ? "for this username" : "from this address",
+      "; retry after ", seconds, " seconds"));
+}
+
 }  // namespace
 
-SessionService::SessionService(SessionDependencies deps) : deps_(deps) {}
+SessionService::SessionService(SessionDependencies deps)
+    : deps_(deps),
+      throttled_(deps.metrics.AddCounter("warden_logins_throttled_total",
+                                         "Login attempts refused before any password check, by "
+                                         "the bucket that was empty (username, address).",
+                                         {"by"})) {
+  throttled_.With({"username"});
+  throttled_.With({"address"});
+  auto& keys = deps.metrics.AddGauge(
+      "warden_login_throttle_keys",
+      "Usernames and addresses whose login bucket is still refilling (kept in memory).", {"by"});
+  deps.metrics.OnScrape([throttle = &deps.throttle, users = &keys.With({"username"}),
+                         addresses = &keys.With({"address"})] {
+    const families::LoginThrottle::Stats stats = throttle->stats();
+    users->Set(static_cast<double>(stats.usernames));
+    addresses->Set(static_cast<double>(stats.addresses));
+  });
+  deps.metrics.AddCounterFunc(
+      "warden_login_throttle_evictions_total",
+      "Login buckets dropped while still refilling because their table was full.",
+      [throttle = &deps.throttle] {
+        const families::LoginThrottle::Stats stats = throttle->stats();
+        return static_cast<double>(stats.username_evictions + stats.address_evictions);
+      });
+}
 
 grpc::ServerUnaryReactor* SessionService::Login(grpc::CallbackServerContext* ctx,
                                                 const v1::LoginRequest* request,
@@ -75,16 +111,23 @@ grpc::ServerUnaryReactor* SessionService::Login(grpc::CallbackServerContext* ctx
       !label.ok()) {
     return finish(label), reactor;
   }
-  const absl::Time deadline = DeadlineOf(ctx, kMaxCallDuration);
   const std::string peer = ctx->peer();
+  const families::ThrottleVerdict verdict =
+      deps_.throttle.Attempt(*username, families::ClientAddressKey(peer));
+  if (!verdict.allowed) {
+    throttled_.With({verdict.by_username ? "username" : "address"}).Increment();
+    return finish(Throttled(ctx, verdict)), reactor;
+  }
+  const absl::Time deadline = DeadlineOf(ctx, kMaxCallDuration);
   const bool queued = deps_.db_workers.TrySubmit(
       [this, request, response, deadline, peer, finish, username = *std::move(username)]() mutable {
         deps_.passwords.Check(
             username, request->password(), deadline,
-            [this, request, response, peer,
+            [this, request, response, peer, username,
              finish](absl::StatusOr<admission::PasswordCheckResult> checked) mutable {
               if (!checked.ok()) return finish(checked.status());
               if (!checked->verified) return finish(BadLogin());
+              deps_.throttle.Succeeded(username);
               if (checked->user->disabled) {
                 return finish(absl::PermissionDeniedError(
                     absl::StrCat("user ", checked->user->username, " is disabled")));

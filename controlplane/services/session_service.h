@@ -7,9 +7,11 @@
 #include <memory>
 #include <string>
 
+#include "common/metrics.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/password_check.h"
 #include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/families/login_throttle.h"
 #include "controlplane/store/family_store.h"
 #include "warden/v1/session.grpc.pb.h"
 
@@ -17,7 +19,11 @@ namespace warden::control::services {
 
 struct SessionDependencies {
   WorkerPool& db_workers;
+  // Bound to the hasher's general lane: logins never take VPN logins' share.
   admission::PasswordCheck& passwords;
+  // Checked before any password work.
+  families::LoginThrottle& throttle;
+  metrics::Registry& metrics;
   store::FamilyStore& families;
   dispatch::Dispatcher& dispatcher;
 };
@@ -50,6 +56,7 @@ class SessionService final : public v1::SessionService::CallbackService {
   void KickAll(const std::vector<store::QueuedCommand>& queued);
 
   SessionDependencies deps_;
+  metrics::Family<metrics::Counter>& throttled_;
 };
 
 }  // namespace warden::control::services

@@ -1,11 +1,16 @@
 #include "controlplane/store/database.h"
 
+#include <libpq-fe.h>
+
+#include <cstring>
 #include <utility>
 
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "common/logging.h"
 
 namespace warden::control::store {
@@ -18,6 +23,11 @@ const std::shared_ptr<spdlog::logger>& Log() {
 
 bool IsUri(absl::string_view url) {
   return absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://");
+}
+
+bool IsLoopbackOrSocket(absl::string_view host) {
+  return host.empty() || absl::StartsWith(host, "/") || host == "localhost" || host == "::1" ||
+         absl::StartsWith(host, "127.");
 }
 
 }  // namespace
@@ -38,6 +48,75 @@ void PauseBeforeConflictRetry(int retry) {
                absl::FormatDuration(ceiling));
   absl::SleepFor(absl::Microseconds(
       absl::Uniform<int64_t>(random, 0, absl::ToInt64Microseconds(ceiling) + 1)));
+}
+
+absl::StatusOr<DatabaseTls> InspectTls(const std::string& connection_string) {
+  // libpq directly: libpqxx 6 does not show the TLS state of its connections.
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(connection_string.c_str()),
+                                                    &PQfinish);
+  if (conn == nullptr) return absl::ResourceExhaustedError("libpq could not allocate a connection");
+  DatabaseTls tls;
+  // The settings in effect, defaults and PG* environment variables included.
+  if (PQconninfoOption* options = PQconninfo(conn.get()); options != nullptr) {
+    for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+      if (option->val == nullptr) continue;
+      if (std::strcmp(option->keyword, "sslmode") == 0) tls.sslmode = option->val;
+      if (std::strcmp(option->keyword, "sslrootcert") == 0) tls.sslrootcert = option->val;
+    }
+    PQconninfoFree(options);
+  }
+  if (tls.sslmode.empty()) tls.sslmode = "prefer";
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    const std::string message = absl::StrReplaceAll(
+        absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn.get())), {{"\n", "; "}});
+    const bool tls_required = tls.sslmode == "require" || absl::StartsWith(tls.sslmode, "verify-");
+    const bool tls_failed = absl::StrContains(message, "SSL") ||
+                            absl::StrContains(message, "certificate") ||
+                            absl::StrContains(message, "TLS");
+    if (tls_required && tls_failed) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "TLS to the database failed (sslmode=", tls.sslmode,
+          tls.sslrootcert.empty() ? "" : absl::StrCat(", sslrootcert=", tls.sslrootcert),
+          "): ", message));
+    }
+    return absl::UnavailableError(absl::StrCat("cannot connect to the database: ", message));
+  }
+  if (const char* host = PQhost(conn.get()); host != nullptr) tls.host = host;
+  tls.local = IsLoopbackOrSocket(tls.host);
+  tls.encrypted = PQsslInUse(conn.get()) == 1;
+  if (tls.encrypted) {
+    if (const char* protocol = PQsslAttribute(conn.get(), "protocol")) tls.protocol = protocol;
+    if (const char* cipher = PQsslAttribute(conn.get(), "cipher")) tls.cipher = cipher;
+    tls.verified = absl::StartsWith(tls.sslmode, "verify-");
+    tls.host_verified = tls.sslmode == "verify-full";
+  }
+  return tls;
+}
+
+std::string DescribeTls(const DatabaseTls& tls) {
+  const char* verified = tls.host_verified ? "certificate+host"
+                         : tls.verified    ? "certificate (not the host name)"
+                                           : "no";
+  if (!tls.encrypted) {
+    return absl::StrCat("host=", tls.host, " sslmode=", tls.sslmode, " encrypted=no");
+  }
+  return absl::StrCat("host=", tls.host, " sslmode=", tls.sslmode,
+                      " encrypted=yes protocol=", tls.protocol, " cipher=", tls.cipher,
+                      " verified=", verified);
+}
+
+std::string TlsWarning(const DatabaseTls& tls) {
+  if (tls.local || tls.host_verified) return "";
+  if (!tls.encrypted) {
+    return absl::StrCat("the connection to the database at ", tls.host,
+                        " is NOT encrypted (sslmode=", tls.sslmode,
+                        "): password hashes and token hashes cross the network in the clear; "
+                        "add sslmode=verify-full and sslrootcert=<CA file> to the database URL");
+  }
+  return absl::StrCat("the connection to the database at ", tls.host,
+                      " is encrypted but the server is not authenticated (sslmode=", tls.sslmode,
+                      "): a machine in the middle could read it; use sslmode=verify-full with "
+                      "sslrootcert=<CA file>");
 }
 
 std::string ConnectionString(const DatabaseOptions& options) {

@@ -42,6 +42,32 @@ struct DatabaseOptions {
 // session parameters added: timeouts, keepalives, UTC, application name.
 std::string ConnectionString(const DatabaseOptions& options);
 
+// How the connection to the database is protected, as libpq negotiated it
+// (every pooled connection uses the same connection string, so the same
+// sslmode; this is what one of them got).
+struct DatabaseTls {
+  std::string host;     // as connected; a directory for a unix socket
+  std::string sslmode;  // in effect: the URL's, PGSSLMODE's, or libpq's default "prefer"
+  std::string sslrootcert;
+  bool local = false;  // a unix socket or a loopback address
+  bool encrypted = false;
+  std::string protocol;  // when encrypted, e.g. "TLSv1.3"
+  std::string cipher;
+  bool verified = false;       // the server's certificate chains to sslrootcert (verify-ca/-full)
+  bool host_verified = false;  // ... and names the host (verify-full)
+};
+
+// Connects once to find out. FAILED_PRECONDITION when TLS was required and
+// failed (the certificate did not verify, the server has no TLS, the CA file
+// is missing): retrying would not help; UNAVAILABLE when the database is
+// merely unreachable.
+absl::StatusOr<DatabaseTls> InspectTls(const std::string& connection_string);
+// One line for the log: "sslmode=verify-full encrypted=yes protocol=...".
+std::string DescribeTls(const DatabaseTls& tls);
+// Why an operator should worry ("" when not): a connection to another host
+// that is not encrypted, or encrypted without checking whom it talks to.
+std::string TlsWarning(const DatabaseTls& tls);
+
 struct PoolStats {
   int size = 0;
   int open = 0;

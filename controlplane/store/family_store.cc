@@ -9,10 +9,15 @@
 namespace warden::control::store {
 namespace {
 
-// pg_advisory_xact_lock key: "wardenct" as a big-endian integer, fixed
-// forever. Serialises connect-ticket issuing so that the caps hold exactly.
-#define WARDEN_TICKET_LOCK_KEY "8602282538778387316"
-static_assert(0x77617264656e6374 == 8602282538778387316);
+// pg_advisory_xact_lock(class, key) for one user's connect tickets: class
+// "wct" (fixed forever; the two-integer key space is apart from the
+// one-bigint keys used elsewhere), key a hash of the user id. It serialises
+// issuing for one user only, so that the per-user cap holds exactly; users
+// whose ids hash alike merely take turns. Only ticket issuing takes it, and
+// first: an admission (ticket row, then user row) or a revocation (user row,
+// then family) never waits for it, so it closes no cycle with them.
+#define WARDEN_TICKET_LOCK_CLASS "7824244"
+static_assert(0x776374 == 7824244);
 
 #define WARDEN_US(n) "$" #n "::bigint * interval '1 microsecond'"
 
@@ -95,13 +100,16 @@ constexpr Statement kStatements[] = {
             "SELECT g.id::text, g.user_id::text, g.username, g.disabled, (SELECT count(*) FROM "
             "touched) "
             "FROM g"},
-    {"families.ticket_lock", "SELECT pg_advisory_xact_lock(" WARDEN_TICKET_LOCK_KEY ")"},
-    {"families.ticket_clean",
-     "DELETE FROM tickets WHERE kind = 'connect' AND user_id = $1::uuid AND used_at IS NULL "
-     "AND expires_at <= now()"},
-    {"families.ticket_counts",
-     "SELECT count(*) FILTER (WHERE user_id = $1::uuid), count(*) FROM tickets "
-     "WHERE kind = 'connect' AND used_at IS NULL AND expires_at > now()"},
+    {"families.ticket_lock",
+     "SELECT pg_advisory_xact_lock(" WARDEN_TICKET_LOCK_CLASS ", hashtext($1::text))"},
+    // Expired tickets are left to the sweep: they no longer count, and
+    // deleting them here would take row locks the sweep takes too.
+    {"families.ticket_count_user",
+     "SELECT count(*) FROM tickets WHERE kind = 'connect' AND user_id = $1::uuid "
+     "AND used_at IS NULL AND expires_at > now()"},
+    {"families.ticket_count_all",
+     "SELECT count(*) FROM tickets WHERE kind = 'connect' AND used_at IS NULL "
+     "AND expires_at > now()"},
     // $1 hash, $2 user, $3 family, $4 actor, $5 ttl µs
     {"families.ticket_insert",
      "INSERT INTO tickets (hash, kind, user_id, family_id, created_by, expires_at) "
@@ -162,7 +170,7 @@ constexpr Statement kStatements[] = {
 
 #undef WARDEN_FAMILY_LIVE
 #undef WARDEN_US
-#undef WARDEN_TICKET_LOCK_KEY
+#undef WARDEN_TICKET_LOCK_CLASS
 
 int64_t Micros(absl::Duration duration) { return absl::ToInt64Microseconds(duration); }
 
@@ -328,19 +336,40 @@ absl::StatusOr<AccessGrant> FamilyStore::Authenticate(const std::string& access_
       });
 }
 
+bool FamilyStore::OutstandingTicketsAtCap(pqxx::work& tx) {
+  if (policy_.max_tickets_total <= 0) return false;
+  const absl::Time now = absl::Now();
+  bool recount = false;
+  {
+    absl::MutexLock lock(&outstanding_mu_);
+    if (now - outstanding_counted_at_ >= kOutstandingRecount) {
+      outstanding_counted_at_ = now;  // this caller recounts; the others go on with the estimate
+      recount = true;
+    }
+  }
+  if (recount) {
+    const int64_t counted = tx.exec_prepared("families.ticket_count_all")[0][0].as<int64_t>();
+    absl::MutexLock lock(&outstanding_mu_);
+    outstanding_ = counted;
+  }
+  absl::MutexLock lock(&outstanding_mu_);
+  if (outstanding_ >= policy_.max_tickets_total) return true;
+  ++outstanding_;  // this one, until the next count
+  return false;
+}
+
 absl::StatusOr<absl::Time> FamilyStore::IssueConnectTicket(const AccessGrant& grant,
                                                            const std::string& ticket_hash_hex) {
   return db_.Transact(
       {.operation = "issue connect ticket"}, [&](pqxx::work& tx) -> absl::StatusOr<absl::Time> {
-        tx.exec_prepared("families.ticket_lock");
-        tx.exec_prepared("families.ticket_clean", grant.user_id);
-        pqxx::result counts = tx.exec_prepared("families.ticket_counts", grant.user_id);
-        if (counts[0][0].as<int64_t>() >= policy_.max_tickets_per_user) {
+        tx.exec_prepared("families.ticket_lock", grant.user_id);
+        if (tx.exec_prepared("families.ticket_count_user", grant.user_id)[0][0].as<int64_t>() >=
+            policy_.max_tickets_per_user) {
           return absl::ResourceExhaustedError(
               absl::StrCat("user ", grant.username, " already has ", policy_.max_tickets_per_user,
                            " unused connect tickets; use one or wait for them to expire"));
         }
-        if (counts[0][1].as<int64_t>() >= policy_.max_tickets_total) {
+        if (OutstandingTicketsAtCap(tx)) {
           return absl::ResourceExhaustedError(
               absl::StrCat(policy_.max_tickets_total,
                            " connect tickets are outstanding; retry in a few seconds"));

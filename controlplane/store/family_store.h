@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "controlplane/families/refresh_rule.h"
 #include "controlplane/model/audit.h"
@@ -27,7 +29,10 @@ struct FamilyPolicy {
   absl::Duration refresh_lease = absl::Seconds(5);
   absl::Duration ticket_ttl = absl::Seconds(30);
   int max_tickets_per_user = 10;
-  int max_tickets_total = 1000;
+  // Unused connect tickets fleet-wide (0 = no cap). Approximate: each
+  // replica counts them at most once a second and adds what it issued since,
+  // so the cap may be passed by what the replicas issue within a second.
+  int max_tickets_total = 100000;
 };
 
 struct FamilyRecord {
@@ -146,8 +151,9 @@ class FamilyStore {
   // is no longer live. Touches the family's last_seen_at at most once a minute.
   absl::StatusOr<AccessGrant> Authenticate(const std::string& access_hash_hex);
 
-  // RESOURCE_EXHAUSTED beyond the per-user or total cap of outstanding
-  // connect tickets (expired ones of the user are removed first).
+  // RESOURCE_EXHAUSTED beyond the per-user cap of outstanding connect
+  // tickets (exact: issuing is serialised per user) or the fleet-wide one
+  // (approximate, see FamilyPolicy).
   absl::StatusOr<absl::Time> IssueConnectTicket(const AccessGrant& grant,
                                                 const std::string& ticket_hash_hex);
 
@@ -170,8 +176,16 @@ class FamilyStore {
   absl::StatusOr<int64_t> Sweep();
 
  private:
+  static constexpr absl::Duration kOutstandingRecount = absl::Seconds(1);
+  bool OutstandingTicketsAtCap(pqxx::work& tx);
+
   Database& db_;
   const FamilyPolicy policy_;
+  // The fleet-wide estimate of unused connect tickets: counted in the
+  // database at most once a second, counted up here in between.
+  absl::Mutex outstanding_mu_;
+  int64_t outstanding_ ABSL_GUARDED_BY(outstanding_mu_) = 0;
+  absl::Time outstanding_counted_at_ ABSL_GUARDED_BY(outstanding_mu_) = absl::InfinitePast();
 };
 
 }  // namespace warden::control::store

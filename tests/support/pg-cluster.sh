@@ -4,6 +4,7 @@
 #   pg-cluster.sh start DIR PORT  start again on the same port
 #   pg-cluster.sh stop DIR        stop (fast), keep the data
 #   pg-cluster.sh destroy DIR     stop (immediate) and remove DIR
+#   pg-cluster.sh tls DIR CERT KEY  serve TLS with this certificate (PEM); returns once it does
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../../scripts/lib/postgres.sh
@@ -28,6 +29,24 @@ case "$cmd" in
     ;;
   start) pg_start "$dir" "${3:?missing PORT}" ;;
   stop) pg_stop "$dir" fast ;;
+  tls)
+    cert=${3:?missing CERT}
+    key=${4:?missing KEY}
+    # The server reads them as its own user, and refuses a key others may read.
+    install -m 0644 "$cert" "$dir/data/server.crt"
+    install -m 0600 "$key" "$dir/data/server.key"
+    [ "$(id -u)" = 0 ] && chown "$PG_OS_USER:" "$dir/data/server.crt" "$dir/data/server.key"
+    printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" >>"$dir/data/postgresql.conf"
+    pg_as_owner "$(pg_bindir)/pg_ctl" -D "$dir/data" reload >/dev/null
+    # The reload is asynchronous: wait (up to 10 s) until a TLS connection works.
+    url="postgresql://postgres@127.0.0.1:$(cat "$dir/port")/postgres?sslmode=require"
+    for _ in $(seq 1 100); do
+      "$(pg_bindir)/psql" "$url" -qAt -c "SELECT 1" >/dev/null 2>&1 && exit 0
+      sleep 0.1
+    done
+    echo "error: the server did not start serving TLS; see $dir/server.log" >&2
+    exit 1
+    ;;
   destroy)
     case "$dir" in /tmp/warden-*) ;; *) echo "refusing to remove $dir" >&2; exit 1 ;; esac
     pg_stop "$dir" immediate

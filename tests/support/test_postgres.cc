@@ -95,6 +95,9 @@ std::unique_ptr<TestPostgres> TestPostgres::StartPrivate() {
 
 void TestPostgres::Stop() { RunScript(absl::StrCat("stop ", dir_)); }
 void TestPostgres::Start() { RunScript(absl::StrCat("start ", dir_, " ", port_)); }
+void TestPostgres::ServeTls(const std::string& cert, const std::string& key) {
+  RunScript(absl::StrCat("tls ", dir_, " ", cert, " ", key));
+}
 
 std::string TestPostgres::UrlFor(const std::string& database) const {
   return absl::StrCat("postgresql://postgres@127.0.0.1:", port_, "/", database);

@@ -27,6 +27,8 @@ class TestPostgres {
   // Only for private clusters: stop the server, start it again on the same port.
   void Stop();
   void Start();
+  // Only for private clusters: serve TLS with this certificate and key (PEM).
+  void ServeTls(const std::string& cert, const std::string& key);
 
   std::string UrlFor(const std::string& database) const;
   int port() const { return port_; }
