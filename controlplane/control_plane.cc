@@ -368,9 +368,17 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
     }
   });
   if (!config.signal_ws_listen.empty()) {
-    WARDEN_ASSIGN_OR_RETURN(parts.signal_ws, services::SignalWebSocket::Start(
-                                                 config.signal_ws_listen,
-                                                 config.signal_ws_max_connections, *parts.signal));
+    WARDEN_ASSIGN_OR_RETURN(
+        parts.signal_ws,
+        services::SignalWebSocket::Start(
+            services::SignalWebSocketOptions{
+                .listen = config.signal_ws_listen,
+                .max_connections = config.signal_ws_max_connections,
+                .max_connections_per_address = config.signal_ws_max_connections_per_address,
+                .max_frame_bytes = config.signal_ws_max_frame_bytes,
+                .tls_cert = config.signal_ws_tls_cert,
+                .tls_key = config.signal_ws_tls_key},
+            *parts.signal));
   }
   AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
   if (!config.metrics_listen.empty()) {

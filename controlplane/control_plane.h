@@ -77,6 +77,11 @@ struct ControlPlaneConfig {
   // The WebSocket JSON bridge ("" = off; port 0 = any free port).
   std::string signal_ws_listen;
   int signal_ws_max_connections = 256;
+  int signal_ws_max_connections_per_address = 16;
+  uint64_t signal_ws_max_frame_bytes = 64 * 1024;
+  // TLS for the WebSocket listener (PEM; both or neither): wss://.
+  std::string signal_ws_tls_cert;
+  std::string signal_ws_tls_key;
   // How often every long-lived stream's credential is checked again (a
   // revocation or disable ends streams at once through NOTIFY; this catches
   // logins that expire, and notices lost while the listener reconnected).

@@ -137,6 +137,24 @@ int main(int argc, char** argv) {
                  "WebSocket signalling connections served at once (one thread each)")
       ->envname("WARDEN_SIGNAL_WS_MAX_CONNECTIONS")
       ->check(CLI::Range(1, 10000));
+  app.add_option("--signal-ws-max-connections-per-address",
+                 config.signal_ws_max_connections_per_address,
+                 "WebSocket signalling connections one client address may hold; more are "
+                 "answered 429")
+      ->envname("WARDEN_SIGNAL_WS_MAX_CONNECTIONS_PER_ADDRESS")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--signal-ws-max-frame-bytes", config.signal_ws_max_frame_bytes,
+                 "the largest WebSocket frame a client may send; a bigger one is refused from "
+                 "its header, before it is read, and ends the connection")
+      ->envname("WARDEN_SIGNAL_WS_MAX_FRAME_BYTES")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{16} << 20));
+  app.add_option("--signal-ws-tls-cert", config.signal_ws_tls_cert,
+                 "certificate chain (PEM) for the WebSocket listener: serve wss:// (with "
+                 "--signal-ws-tls-key)")
+      ->envname("WARDEN_SIGNAL_WS_TLS_CERT");
+  app.add_option("--signal-ws-tls-key", config.signal_ws_tls_key,
+                 "private key (PEM) for --signal-ws-tls-cert")
+      ->envname("WARDEN_SIGNAL_WS_TLS_KEY");
   int64_t signal_auth_deadline_seconds = 10, credential_recheck_seconds = 30;
   int64_t audit_retention_days = 400;
   app.add_option("--signal-auth-deadline-seconds", signal_auth_deadline_seconds,
