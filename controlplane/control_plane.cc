@@ -16,6 +16,8 @@
 #include "common/tls.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/admitter.h"
+#include "controlplane/dispatch/audit_retention.h"
+#include "controlplane/dispatch/credential_watch.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/event_feed.h"
 #include "controlplane/families/login_throttle.h"
@@ -32,6 +34,7 @@
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/command_store.h"
+#include "controlplane/store/credential_store.h"
 #include "controlplane/store/database.h"
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
@@ -218,6 +221,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::AttachStore> attach;
   std::unique_ptr<store::DeviceStore> devices;
   std::unique_ptr<store::RoomStore> rooms;
+  std::unique_ptr<store::CredentialStore> credential_store;
   std::unique_ptr<WorkerPool> db_workers;
   std::unique_ptr<WorkerPool> event_workers;
   std::unique_ptr<PasswordHasher> hasher;
@@ -228,7 +232,9 @@ struct ControlPlane::Parts {
   std::unique_ptr<families::LoginThrottle> login_throttle;
   std::unique_ptr<admission::Admitter> admitter;
   std::unique_ptr<dispatch::Dispatcher> dispatcher;
+  std::unique_ptr<dispatch::CredentialWatch> credentials;
   std::unique_ptr<dispatch::EventFeed> events;
+  std::unique_ptr<dispatch::AuditRetention> audit_retention;
   std::unique_ptr<signal::SignalHub> signal;
   std::unique_ptr<services::AdminService> admin;
   std::unique_ptr<services::AgentService> agent;
@@ -338,9 +344,21 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       *parts.commands, *parts.attach, *parts.sessions, *parts.devices, *parts.db_workers,
       *parts.event_workers, RealClock::Get(), parts.metrics);
   parts.dispatcher->Start();
-  parts.events = std::make_unique<dispatch::EventFeed>(*parts.audit, absl::Milliseconds(200),
-                                                       absl::Seconds(15));
+  parts.credential_store = std::make_unique<store::CredentialStore>(*parts.db);
+  parts.credentials = std::make_unique<dispatch::CredentialWatch>(
+      *parts.credential_store, store::ConnectionString(db_options),
+      config.credential_recheck_interval, parts.metrics);
+  parts.credentials->Start();
+  parts.events = std::make_unique<dispatch::EventFeed>(
+      *parts.audit, *parts.credentials,
+      dispatch::EventFeedOptions{.max_watchers_per_principal = config.max_watchers_per_key});
   parts.events->Start();
+  parts.audit_retention = std::make_unique<dispatch::AuditRetention>(
+      *parts.audit,
+      dispatch::AuditRetentionOptions{.retention = config.audit_retention,
+                                      .interval = config.audit_sweep_interval},
+      parts.metrics);
+  parts.audit_retention->Start();
   parts.rooms = std::make_unique<store::RoomStore>(*parts.db, replica_id);
   parts.signal = std::make_unique<signal::SignalHub>(
       signal::HubOptions{
@@ -350,9 +368,13 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
           .empty_grace = config.signal_empty_grace,
           .max_ttl = config.signal_max_ttl,
           .relay_rate = config.signal_relay_rate,
-          .replica_timeout = std::max(absl::Seconds(15), 3 * config.signal_sweep_interval)},
+          .replica_timeout = std::max(absl::Seconds(15), 3 * config.signal_sweep_interval),
+          .auth_deadline = config.signal_auth_deadline,
+          .max_streams_per_principal = config.signal_max_streams_per_principal,
+          .max_queued_bytes = config.signal_max_queued_bytes},
       *parts.rooms, *parts.hasher, *parts.db_workers,
-      services::SignalTokenCheck(*parts.authenticator, *parts.families), parts.metrics);
+      services::SignalTokenCheck(*parts.authenticator, *parts.families), *parts.credentials,
+      parts.metrics);
   parts.signal->Start();
   parts.signal_drain = config.signal_drain;
   parts.signal_service = std::make_unique<services::SignalService>(*parts.signal);
@@ -459,9 +481,17 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
         }
       });
   if (!config.signal_ws_listen.empty()) {
-    WARDEN_ASSIGN_OR_RETURN(parts.signal_ws, services::SignalWebSocket::Start(
-                                                 config.signal_ws_listen,
-                                                 config.signal_ws_max_connections, *parts.signal));
+    WARDEN_ASSIGN_OR_RETURN(
+        parts.signal_ws,
+        services::SignalWebSocket::Start(
+            services::SignalWebSocketOptions{
+                .listen = config.signal_ws_listen,
+                .max_connections = config.signal_ws_max_connections,
+                .max_connections_per_address = config.signal_ws_max_connections_per_address,
+                .max_frame_bytes = config.signal_ws_max_frame_bytes,
+                .tls_cert = config.signal_ws_tls_cert,
+                .tls_key = config.signal_ws_tls_key},
+            *parts.signal));
   }
   AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
   if (!config.metrics_listen.empty()) {
@@ -505,6 +535,8 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   // shutdown does not wait for them.
   if (parts.dispatcher) parts.dispatcher->Stop();
   if (parts.events) parts.events->Stop();
+  if (parts.audit_retention) parts.audit_retention->Stop();
+  if (parts.credentials) parts.credentials->Stop();
   if (parts.server) {
     // Running calls may finish within the grace period; their workers keep
     // running meanwhile, so every reactor is finished before the pools stop.

@@ -91,6 +91,13 @@ struct ControlPlaneConfig {
   int signal_relay_rate = 100;
   // On shutdown, how long signalling clients get to reconnect elsewhere.
   absl::Duration signal_drain = absl::Seconds(5);
+  // A signalling stream must authenticate and identify this soon.
+  absl::Duration signal_auth_deadline = absl::Seconds(10);
+  // Authenticated signalling streams per principal, per replica.
+  int signal_max_streams_per_principal = 32;
+  // Events queued for one signalling stream (gRPC or WebSocket), in bytes,
+  // before it is ended as too slow a reader.
+  size_t signal_max_queued_bytes = 1 << 20;
   // The WebSocket JSON bridge ("" = off; port 0 = any free port).
   std::string signal_ws_listen;
   int signal_ws_max_connections = 256;
@@ -105,6 +112,20 @@ struct ControlPlaneConfig {
   // Refused users read which nodes hold their seats (administrators always
   // find them in the audit log).
   bool deny_message_detail = false;
+  int signal_ws_max_connections_per_address = 16;
+  uint64_t signal_ws_max_frame_bytes = 64 * 1024;
+  // TLS for the WebSocket listener (PEM; both or neither): wss://.
+  std::string signal_ws_tls_cert;
+  std::string signal_ws_tls_key;
+  // How often every long-lived stream's credential is checked again (a
+  // revocation or disable ends streams at once through NOTIFY; this catches
+  // logins that expire, and notices lost while the listener reconnected).
+  absl::Duration credential_recheck_interval = absl::Seconds(30);
+  // WatchEvents streams one API key may hold on this replica.
+  int max_watchers_per_key = 8;
+  // Audit events older than this are deleted (zero = kept forever).
+  absl::Duration audit_retention = absl::Hours(24 * 400);
+  absl::Duration audit_sweep_interval = absl::Minutes(1);
 };
 
 class ControlPlane {

@@ -189,6 +189,56 @@ int main(int argc, char** argv) {
                  "WebSocket signalling connections served at once (one thread each)")
       ->envname("WARDEN_SIGNAL_WS_MAX_CONNECTIONS")
       ->check(CLI::Range(1, 10000));
+  app.add_option("--signal-ws-max-connections-per-address",
+                 config.signal_ws_max_connections_per_address,
+                 "WebSocket signalling connections one client address may hold; more are "
+                 "answered 429")
+      ->envname("WARDEN_SIGNAL_WS_MAX_CONNECTIONS_PER_ADDRESS")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--signal-ws-max-frame-bytes", config.signal_ws_max_frame_bytes,
+                 "the largest WebSocket frame a client may send; a bigger one is refused from "
+                 "its header, before it is read, and ends the connection")
+      ->envname("WARDEN_SIGNAL_WS_MAX_FRAME_BYTES")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{16} << 20));
+  app.add_option("--signal-ws-tls-cert", config.signal_ws_tls_cert,
+                 "certificate chain (PEM) for the WebSocket listener: serve wss:// (with "
+                 "--signal-ws-tls-key)")
+      ->envname("WARDEN_SIGNAL_WS_TLS_CERT");
+  app.add_option("--signal-ws-tls-key", config.signal_ws_tls_key,
+                 "private key (PEM) for --signal-ws-tls-cert")
+      ->envname("WARDEN_SIGNAL_WS_TLS_KEY");
+  int64_t signal_auth_deadline_seconds = 10, credential_recheck_seconds = 30;
+  int64_t audit_retention_days = 400;
+  app.add_option("--signal-auth-deadline-seconds", signal_auth_deadline_seconds,
+                 "a signalling stream that has not authenticated and answered the challenge "
+                 "this long after it opened is ended (UNAUTHENTICATED)")
+      ->envname("WARDEN_SIGNAL_AUTH_DEADLINE_SECONDS")
+      ->check(CLI::Range(int64_t{1}, int64_t{600}));
+  app.add_option("--signal-max-streams-per-principal", config.signal_max_streams_per_principal,
+                 "signalling streams one user or API key may hold on one replica; more are "
+                 "ended with RESOURCE_EXHAUSTED")
+      ->envname("WARDEN_SIGNAL_MAX_STREAMS_PER_PRINCIPAL")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--signal-max-queued-bytes", config.signal_max_queued_bytes,
+                 "events queued for one signalling stream (gRPC or WebSocket), in bytes; a "
+                 "client that lets more pile up is disconnected as too slow a reader")
+      ->envname("WARDEN_SIGNAL_MAX_QUEUED_BYTES")
+      ->check(CLI::Range(size_t{64} << 10, size_t{1} << 30));
+  app.add_option("--credential-recheck-seconds", credential_recheck_seconds,
+                 "how often the credential of every WatchEvents and signalling stream is "
+                 "checked again (revocations and disables end streams at once regardless)")
+      ->envname("WARDEN_CREDENTIAL_RECHECK_SECONDS")
+      ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  app.add_option("--max-watchers-per-key", config.max_watchers_per_key,
+                 "WatchEvents streams one API key may hold on one replica; more are refused "
+                 "with RESOURCE_EXHAUSTED")
+      ->envname("WARDEN_MAX_WATCHERS_PER_KEY")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--audit-retention-days", audit_retention_days,
+                 "audit events older than this are deleted by a sweep every replica runs each "
+                 "minute (0 = keep forever)")
+      ->envname("WARDEN_AUDIT_RETENTION_DAYS")
+      ->check(CLI::Range(int64_t{0}, int64_t{36500}));
   app.add_option("--signal-sweep-ms", signal_sweep_ms,
                  "how often each replica sweeps expired and empty rooms and beats its heartbeat")
       ->envname("WARDEN_SIGNAL_SWEEP_MS")
@@ -261,6 +311,9 @@ int main(int argc, char** argv) {
   config.node_offline_close_after = absl::Seconds(node_offline_close_after_seconds);
   config.inventory_adopt_window = absl::Seconds(inventory_adopt_window_seconds);
   config.sweep_interval = absl::Seconds(sweep_seconds);
+  config.signal_auth_deadline = absl::Seconds(signal_auth_deadline_seconds);
+  config.credential_recheck_interval = absl::Seconds(credential_recheck_seconds);
+  config.audit_retention = absl::Hours(24 * audit_retention_days);
   if (const char* key = std::getenv("WARDEN_ADMIN_KEY")) config.admin_key = key;
 
   auto plane = warden::control::ControlPlane::Start(config);

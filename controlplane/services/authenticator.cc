@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/secrets.h"
 
 namespace warden::control::services {
@@ -34,7 +35,15 @@ absl::StatusOr<Principal> Authenticator::Authenticate(absl::string_view bearer_t
   if (!found->has_value() || !secrets::ConstantTimeEquals((*found)->key_hash_hex, hash)) {
     return absl::UnauthenticatedError("invalid or revoked API key");
   }
-  return Principal{.key_name = (*found)->key.name, .role = (*found)->key.role};
+  return Principal{
+      .key_name = (*found)->key.name, .role = (*found)->key.role, .key_hash_hex = hash};
+}
+
+model::Credential KeyCredential(const Principal& principal) {
+  return model::Credential{.kind = model::Credential::Kind::kApiKey,
+                           .principal = absl::StrCat("key:", principal.key_name),
+                           .key_name = principal.key_name,
+                           .key_hash_hex = principal.key_hash_hex};
 }
 
 }  // namespace warden::control::services

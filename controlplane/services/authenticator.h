@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "controlplane/model/api_key.h"
+#include "controlplane/model/credential.h"
 #include "controlplane/store/api_key_store.h"
 
 namespace warden::control::services {
@@ -16,7 +17,11 @@ namespace warden::control::services {
 struct Principal {
   std::string key_name;
   model::Role role = model::Role::kViewer;
+  std::string key_hash_hex;
 };
+
+// The credential a long-lived stream opened with this key keeps watching.
+model::Credential KeyCredential(const Principal& principal);
 
 // The token of an `authorization: Bearer <token>` header; "" when absent.
 std::string BearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);

@@ -11,14 +11,27 @@ namespace {
 
 constexpr size_t kMaxQueuedEvents = 4096;
 
+size_t EventBytes(const v1::SignalEvent& event) { return event.ByteSizeLong(); }
+
 class ConnectStream final : public grpc::ServerBidiReactor<v1::SignalRequest, v1::SignalEvent> {
  public:
   ConnectStream(grpc::CallbackServerContext* ctx, signal::SignalHub& hub)
-      : hub_(hub),
+      : ctx_(ctx),
+        hub_(hub),
+        overflow_(absl::StrCat("the client does not read its events fast enough (more than ",
+                               hub.options().max_queued_bytes,
+                               " bytes queued for it); read them, and reconnect")),
         writes_(
-            kMaxQueuedEvents, "the client does not read its events fast enough; reconnect",
+            kMaxQueuedEvents, overflow_,
             [this](const v1::SignalEvent* event) { StartWrite(event); },
-            [this](const grpc::Status& status) { Finish(status); }),
+            [this](const grpc::Status& status) { Finish(status); }, hub.options().max_queued_bytes,
+            EventBytes,
+            [this] {
+              // Its status would wait behind the write it does not take:
+              // the call is cancelled, and the client sees CANCELLED.
+              hub_.CountEnd("slow_reader");
+              ctx_->TryCancel();
+            }),
         peer_(std::make_shared<Peer>(this)) {
     writes_.Hold();
     stream_ = hub_.Open(peer_);
@@ -63,7 +76,9 @@ class ConnectStream final : public grpc::ServerBidiReactor<v1::SignalRequest, v1
     writes_.Release();
   }
 
+  grpc::CallbackServerContext* const ctx_;
   signal::SignalHub& hub_;
+  const std::string overflow_;
   WriteQueue<v1::SignalEvent> writes_;
   std::shared_ptr<Peer> peer_;
   std::shared_ptr<signal::SignalHub::Stream> stream_;
@@ -73,7 +88,7 @@ class ConnectStream final : public grpc::ServerBidiReactor<v1::SignalRequest, v1
 }  // namespace
 
 signal::TokenCheck SignalTokenCheck(Authenticator& api_keys, store::FamilyStore& families) {
-  return [&api_keys, &families](const std::string& token) -> absl::StatusOr<std::string> {
+  return [&api_keys, &families](const std::string& token) -> absl::StatusOr<model::Credential> {
     if (absl::StartsWith(token, "wat_")) {
       if (!secrets::LooksLikeToken(token, "wat_")) {
         return absl::UnauthenticatedError("malformed access token");
@@ -83,7 +98,10 @@ signal::TokenCheck SignalTokenCheck(Authenticator& api_keys, store::FamilyStore&
       if (grant->user_disabled) {
         return absl::PermissionDeniedError(absl::StrCat("user ", grant->username, " is disabled"));
       }
-      return absl::StrCat("user:", grant->username);
+      return model::Credential{.kind = model::Credential::Kind::kLogin,
+                               .principal = absl::StrCat("user:", grant->username),
+                               .user_id = grant->user_id,
+                               .family_id = grant->family_id};
     }
     absl::StatusOr<Principal> key = api_keys.Authenticate(token);
     if (key.status().code() == absl::StatusCode::kUnauthenticated) {
@@ -91,7 +109,7 @@ signal::TokenCheck SignalTokenCheck(Authenticator& api_keys, store::FamilyStore&
           "a signalling stream needs a valid access token (SessionService.Login) or API key");
     }
     if (!key.ok()) return key.status();  // e.g. UNAVAILABLE: the key may well be good
-    return absl::StrCat("key:", key->key_name);
+    return KeyCredential(*key);
   };
 }
 

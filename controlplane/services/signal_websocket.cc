@@ -3,6 +3,7 @@
 #include <civetweb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <deque>
 #include <thread>
 
@@ -22,8 +23,6 @@ const std::shared_ptr<spdlog::logger>& Log() {
 }
 
 constexpr char kPath[] = "/v1/signal";
-constexpr size_t kMaxQueuedEvents = 4096;
-constexpr size_t kMaxMessageBytes = 64 * 1024;
 constexpr int kOpcodeText = 0x1;
 constexpr int kOpcodeClose = 0x8;
 constexpr int kOpcodePing = 0x9;
@@ -46,21 +45,33 @@ std::string BearerFrom(const mg_connection* conn) {
 // One WebSocket: the hub's peer for it, with its outgoing queue and writer.
 class SignalWebSocket::Connection final : public signal::SignalPeer {
  public:
-  explicit Connection(mg_connection* conn) : conn_(conn) {
+  Connection(mg_connection* conn, SignalWebSocket& server, int upstream_port)
+      : conn_(conn),
+        server_(server),
+        upstream_port_(upstream_port),
+        max_queued_bytes_(server.hub().options().max_queued_bytes) {
     writer_ = std::thread([this] { WriteLoop(); });
   }
   ~Connection() override { Stop(); }
 
   bool Send(v1::SignalEvent event) override {
-    absl::MutexLock lock(&mu_);
-    if (closing_) return false;
-    if (outbox_.size() >= kMaxQueuedEvents) {
+    std::string json = ToJson(event);
+    {
+      absl::MutexLock lock(&mu_);
+      if (closing_) return false;
+      if (queued_bytes_ + json.size() <= max_queued_bytes_) {
+        queued_bytes_ += json.size();
+        outbox_.push_back(std::move(json));
+        return true;
+      }
+      // Its reader fell behind: telling it would queue behind what it does
+      // not read, so it is cut off.
       closing_ = absl::ResourceExhaustedError(
           "the client does not read its events fast enough; reconnect");
-      return false;
+      outbox_.clear();
     }
-    outbox_.push_back(ToJson(event));
-    return true;
+    server_.DropSlowReader(upstream_port_);
+    return false;
   }
 
   void Close(const absl::Status& status) override {
@@ -91,6 +102,7 @@ class SignalWebSocket::Connection final : public signal::SignalPeer {
   }
 
   std::shared_ptr<signal::SignalHub::Stream> stream;
+  int upstream_port() const { return upstream_port_; }
 
  private:
   void WriteLoop() {
@@ -113,7 +125,10 @@ class SignalWebSocket::Connection final : public signal::SignalPeer {
         }
       }
       for (const std::string& json : batch) {
-        if (mg_websocket_write(conn_, kOpcodeText, json.data(), json.size()) <= 0) break;
+        const bool written = mg_websocket_write(conn_, kOpcodeText, json.data(), json.size()) > 0;
+        absl::MutexLock lock(&mu_);
+        queued_bytes_ -= std::min(queued_bytes_, json.size());
+        if (!written) break;
       }
       if (closing) {
         if (!closing->ok()) {
@@ -133,8 +148,13 @@ class SignalWebSocket::Connection final : public signal::SignalPeer {
   }
 
   mg_connection* const conn_;
+  SignalWebSocket& server_;
+  const int upstream_port_;
+  const size_t max_queued_bytes_;
   absl::Mutex mu_;
   std::deque<std::string> outbox_ ABSL_GUARDED_BY(mu_);
+  // Bytes in the outbox and in the batch being written.
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<absl::Status> closing_ ABSL_GUARDED_BY(mu_);
   bool close_sent_ ABSL_GUARDED_BY(mu_) = false;
   bool close_written_ ABSL_GUARDED_BY(mu_) = false;
@@ -153,8 +173,11 @@ void RunAndWait(const std::function<void(absl::AnyInvocable<void() &&>)>& step) 
 }
 
 void OnReady(mg_connection* conn, void* data) {
-  auto* hub = static_cast<signal::SignalHub*>(data);
-  auto connection = std::make_shared<SignalWebSocket::Connection>(conn);
+  auto* server = static_cast<SignalWebSocket*>(data);
+  signal::SignalHub* hub = &server->hub();
+  const int upstream_port = mg_get_request_info(conn)->remote_port;
+  auto connection = std::make_shared<SignalWebSocket::Connection>(conn, *server, upstream_port);
+  server->Register(upstream_port, connection);
   connection->stream = hub->Open(connection);
   // Owned by the connection until the close handler.
   mg_set_user_connection_data(conn, new std::shared_ptr<SignalWebSocket::Connection>(connection));
@@ -163,8 +186,9 @@ void OnReady(mg_connection* conn, void* data) {
   });
 }
 
-int OnData(mg_connection* conn, int bits, char* data, size_t size, void* hub_data) {
-  auto* hub = static_cast<signal::SignalHub*>(hub_data);
+int OnData(mg_connection* conn, int bits, char* data, size_t size, void* server_data) {
+  auto* server = static_cast<SignalWebSocket*>(server_data);
+  signal::SignalHub* hub = &server->hub();
   auto* holder =
       static_cast<std::shared_ptr<SignalWebSocket::Connection>*>(mg_get_user_connection_data(conn));
   if (holder == nullptr) return 0;
@@ -188,9 +212,9 @@ int OnData(mg_connection* conn, int bits, char* data, size_t size, void* hub_dat
   }
   v1::SignalRequest request;
   absl::Status parsed;
-  if (size > kMaxMessageBytes) {
+  if (size > server->max_frame_bytes()) {
     parsed = absl::InvalidArgumentError(
-        absl::StrCat("a message may be at most ", kMaxMessageBytes, " bytes"));
+        absl::StrCat("a message may be at most ", server->max_frame_bytes(), " bytes"));
   } else {
     google::protobuf::util::JsonParseOptions options;
     const auto status = google::protobuf::util::JsonStringToMessage(
@@ -211,66 +235,127 @@ int OnData(mg_connection* conn, int bits, char* data, size_t size, void* hub_dat
 }
 
 void OnClose(const mg_connection* conn, void* data) {
-  auto* hub = static_cast<signal::SignalHub*>(data);
+  auto* server = static_cast<SignalWebSocket*>(data);
   auto* holder =
       static_cast<std::shared_ptr<SignalWebSocket::Connection>*>(mg_get_user_connection_data(conn));
   if (holder == nullptr) return;
+  server->Unregister((*holder)->upstream_port());
   (*holder)->Stop();
-  hub->Closed((*holder)->stream);
+  server->hub().Closed((*holder)->stream);
   delete holder;
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SignalWebSocket>> SignalWebSocket::Start(const std::string& listen,
-                                                                        int max_connections,
-                                                                        signal::SignalHub& hub) {
+absl::StatusOr<std::unique_ptr<SignalWebSocket>> SignalWebSocket::Start(
+    const SignalWebSocketOptions& options, signal::SignalHub& hub) {
   static const bool initialised = [] {
     mg_init_library(MG_FEATURES_WEBSOCKET | MG_FEATURES_IPV6);
     return true;
   }();
   (void)initialised;
-  if (max_connections < 1 || max_connections > 10000) {
+  if (options.max_connections < 1 || options.max_connections > 10000) {
     return absl::InvalidArgumentError("--signal-ws-max-connections must be 1 to 10000");
   }
-  std::string address = listen;
-  if (absl::StartsWith(address, "localhost:")) address = "127.0.0.1" + address.substr(9);
-  const std::string threads = absl::StrCat(max_connections + 2);
-  const char* options[] = {"listening_ports",
-                           address.c_str(),
-                           "num_threads",
-                           threads.c_str(),
-                           "enable_websocket_ping_pong",
-                           "yes",
-                           "websocket_timeout_ms",
-                           "60000",
-                           "request_timeout_ms",
-                           "10000",
-                           nullptr};
-  std::unique_ptr<SignalWebSocket> server(new SignalWebSocket(hub));
+  std::unique_ptr<SignalWebSocket> server(new SignalWebSocket(options, hub));
+  // Only the front door talks to civetweb, over loopback.
+  const std::string threads = absl::StrCat(options.max_connections + 2);
+  const char* civetweb_options[] = {"listening_ports",
+                                    "127.0.0.1:0",
+                                    "num_threads",
+                                    threads.c_str(),
+                                    "enable_websocket_ping_pong",
+                                    "yes",
+                                    "websocket_timeout_ms",
+                                    "60000",
+                                    "request_timeout_ms",
+                                    "10000",
+                                    nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = [](const mg_connection*, const char* message) {
     Log()->warn("{}", message);
     return 1;
   };
-  server->context_ = mg_start(&callbacks, nullptr, options);
+  server->context_ = mg_start(&callbacks, nullptr, civetweb_options);
   if (server->context_ == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot serve WebSocket on ", listen, " (address in use or invalid?)"));
+    return absl::InternalError("cannot start the WebSocket server on a loopback port");
   }
-  mg_set_websocket_handler(server->context_, kPath, nullptr, OnReady, OnData, OnClose, &hub);
+  mg_set_websocket_handler(server->context_, kPath, nullptr, OnReady, OnData, OnClose,
+                           server.get());
   mg_server_port ports[4] = {};
   if (mg_get_server_ports(server->context_, 4, ports) < 1) {
     return absl::InternalError("the WebSocket server reports no port");
   }
-  server->port_ = ports[0].port;
-  Log()->info("serving signalling over WebSocket on ws://{}{} (port {})", listen, kPath,
-              server->port_);
+  SignalWebSocket* raw = server.get();
+  absl::StatusOr<std::unique_ptr<WebSocketFrontDoor>> front = WebSocketFrontDoor::Start(
+      FrontDoorOptions{.listen = absl::StartsWith(options.listen, "localhost:")
+                                     ? "127.0.0.1" + options.listen.substr(9)
+                                     : options.listen,
+                       .upstream_port = ports[0].port,
+                       .max_connections = options.max_connections,
+                       .max_connections_per_address = options.max_connections_per_address,
+                       .max_frame_bytes = options.max_frame_bytes,
+                       .tls_cert = options.tls_cert,
+                       .tls_key = options.tls_key},
+      WebSocketFrontDoor::Hooks{
+          .oversized_frame =
+              [raw](int upstream_port, uint64_t declared) {
+                raw->OnOversizedFrame(upstream_port, declared);
+              },
+          .refused = [raw](const std::string& reason) { raw->hub_.CountEnd(reason); }});
+  if (!front.ok()) return front.status();
+  {
+    absl::MutexLock lock(&server->mu_);
+    server->front_ = *std::move(front);
+    server->port_ = server->front_->port();
+  }
+  Log()->info("serving signalling over WebSocket on {}://{}{} (port {})",
+              options.tls_cert.empty() ? "ws" : "wss", options.listen, kPath, server->port());
   return server;
 }
 
 SignalWebSocket::~SignalWebSocket() {
+  // Clients first: their connections end, and civetweb's with them.
+  std::unique_ptr<WebSocketFrontDoor> front;
+  {
+    absl::MutexLock lock(&mu_);
+    front.swap(front_);
+  }
+  front.reset();
   if (context_ != nullptr) mg_stop(context_);
+}
+
+void SignalWebSocket::Register(int upstream_port, const std::shared_ptr<Connection>& connection) {
+  absl::MutexLock lock(&mu_);
+  connections_[upstream_port] = connection;
+}
+
+void SignalWebSocket::Unregister(int upstream_port) {
+  absl::MutexLock lock(&mu_);
+  connections_.erase(upstream_port);
+}
+
+void SignalWebSocket::DropSlowReader(int upstream_port) {
+  hub_.CountEnd("slow_reader");
+  Log()->info("cutting off a WebSocket client that does not read its events");
+  absl::MutexLock lock(&mu_);
+  if (front_ != nullptr) front_->Drop(upstream_port);
+}
+
+void SignalWebSocket::OnOversizedFrame(int upstream_port, uint64_t declared_bytes) {
+  hub_.CountEnd("frame_too_big");
+  std::shared_ptr<Connection> connection;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto found = connections_.find(upstream_port); found != connections_.end()) {
+      connection = found->second.lock();
+    }
+  }
+  if (connection == nullptr) return;
+  connection->Close(absl::ResourceExhaustedError(absl::StrCat(
+      "a frame may be at most ", options_.max_frame_bytes, " bytes; this one declared ",
+      declared_bytes, " (--signal-ws-max-frame-bytes)")));
+  (void)connection->Closing();  // waits, briefly, for the last words to be written
 }
 
 }  // namespace warden::control::services

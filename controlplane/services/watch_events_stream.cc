@@ -20,6 +20,7 @@ class WatchEventsStream::Sink final : public dispatch::EventSink {
     ToProto(absl::Now(), response.mutable_heartbeat());
     writes_.Enqueue(std::move(response));
   }
+  void End(const absl::Status& why) override { writes_.FinishOnce(ToGrpcStatus(why)); }
   void Detach() { writes_.Detach(); }
 
  private:
@@ -47,7 +48,8 @@ WatchEventsStream::WatchEventsStream(grpc::CallbackServerContext* ctx,
 }
 
 void WatchEventsStream::Subscribe(std::string token, v1::WatchEventsRequest request) {
-  absl::Status status = authenticator_.Authenticate(token).status();
+  absl::StatusOr<Principal> principal = authenticator_.Authenticate(token);
+  absl::Status status = principal.status();
   if (status.ok() && (request.after_id() < 0 || request.actor().size() > 256 ||
                       request.action().size() > 256 || request.subject().size() > 256)) {
     status = absl::InvalidArgumentError(
@@ -58,7 +60,8 @@ void WatchEventsStream::Subscribe(std::string token, v1::WatchEventsRequest requ
     filter.actor = request.actor();
     filter.action = request.action();
     filter.subject = request.subject();
-    absl::StatusOr<int64_t> subscription = feed_.Subscribe(sink_, filter, request.after_id());
+    absl::StatusOr<int64_t> subscription =
+        feed_.Subscribe(sink_, filter, request.after_id(), KeyCredential(*principal));
     if (subscription.ok()) {
       subscription_.store(*subscription);
     } else {

@@ -6,12 +6,20 @@
 // stream runs elsewhere (a database worker), a "hold" defers the finish, so
 // the reactor is not destroyed under that work.
 //
+// Optionally the queue is bounded in bytes too (`size_of` measures a
+// message): a stream whose reader falls that far behind is ended, however
+// small its messages, instead of being buffered without bound. A reader
+// that far behind may take nothing more, its status included (it would
+// queue behind the write that does not complete): `on_overflow` runs, after
+// the lock, so that the owner can cancel the call.
+//
 // Finishing lets gRPC destroy the reactor, and with it this queue, at once
 // on another thread: the finish callback is therefore always the last thing
 // a method does, after the lock is released.
 
 #include <grpcpp/support/status.h>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -27,11 +35,16 @@ class WriteQueue {
  public:
   WriteQueue(size_t max_queued, std::string overflow_message,
              std::function<void(const Message*)> start_write,
-             std::function<void(const grpc::Status&)> finish)
+             std::function<void(const grpc::Status&)> finish, size_t max_queued_bytes = 0,
+             std::function<size_t(const Message&)> size_of = nullptr,
+             std::function<void()> on_overflow = nullptr)
       : max_queued_(max_queued),
         overflow_message_(std::move(overflow_message)),
         start_write_(std::move(start_write)),
-        finish_(std::move(finish)) {}
+        finish_(std::move(finish)),
+        max_queued_bytes_(size_of ? max_queued_bytes : 0),
+        size_of_(std::move(size_of)),
+        on_overflow_(std::move(on_overflow)) {}
 
   // False when the stream is ending, or the queue overflowed (it then ends
   // with RESOURCE_EXHAUSTED).
@@ -40,7 +53,10 @@ class WriteQueue {
     {
       absl::MutexLock lock(&mu_);
       if (Ending()) return false;
-      if (outbox_.size() < max_queued_) {
+      const size_t bytes = max_queued_bytes_ > 0 ? size_of_(message) : 0;
+      if (outbox_.size() < max_queued_ &&
+          (max_queued_bytes_ == 0 || queued_bytes_ + bytes <= max_queued_bytes_)) {
+        queued_bytes_ += bytes;
         outbox_.push_back(std::move(message));
         if (!writing_) {
           writing_ = true;
@@ -50,6 +66,7 @@ class WriteQueue {
       }
       finish = FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, overflow_message_));
     }
+    if (on_overflow_) on_overflow_();
     finish.Run();
     return false;
   }
@@ -59,8 +76,11 @@ class WriteQueue {
     Finisher finish;
     {
       absl::MutexLock lock(&mu_);
-      outbox_.pop_front();
-      if (!ok) outbox_.clear();  // broken stream; the read side or a cancel finishes it
+      PopFront();
+      if (!ok) {
+        outbox_.clear();
+        queued_bytes_ = 0;
+      }  // broken stream; the read side or a cancel finishes it
       if (!outbox_.empty()) {
         start_write_(&outbox_.front());
         return;
@@ -110,6 +130,11 @@ class WriteQueue {
     }
   };
 
+  void PopFront() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (max_queued_bytes_ > 0) queued_bytes_ -= std::min(queued_bytes_, size_of_(outbox_.front()));
+    outbox_.pop_front();
+  }
+
   bool Ending() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return finished_ || finish_after_write_.has_value() || finish_after_hold_.has_value();
   }
@@ -135,7 +160,11 @@ class WriteQueue {
   const std::function<void(const Message*)> start_write_;
   const std::function<void(const grpc::Status&)> finish_;
   absl::Mutex mu_;
+  const size_t max_queued_bytes_;
+  const std::function<size_t(const Message&)> size_of_;
+  const std::function<void()> on_overflow_;
   std::deque<Message> outbox_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   int holds_ ABSL_GUARDED_BY(mu_) = 0;

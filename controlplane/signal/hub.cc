@@ -1,5 +1,7 @@
 #include "controlplane/signal/hub.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -56,12 +58,14 @@ v1::SignalEvent ErrorEvent(uint64_t request_id, const absl::Status& status) {
 }
 
 SignalHub::SignalHub(HubOptions options, store::RoomStore& rooms, PasswordHasher& hasher,
-                     WorkerPool& db_workers, TokenCheck check_token, metrics::Registry& metrics)
+                     WorkerPool& db_workers, TokenCheck check_token,
+                     dispatch::CredentialWatch& credentials, metrics::Registry& metrics)
     : options_(std::move(options)),
       rooms_(rooms),
       hasher_(hasher),
       db_workers_(db_workers),
       check_token_(std::move(check_token)),
+      credentials_(credentials),
       relays_by_result_(metrics.AddCounter("warden_signal_relays_total",
                                            "Relays by result: delivered, refused (too big to "
                                            "cross replicas), rate_limited.",
@@ -88,8 +92,11 @@ SignalHub::SignalHub(HubOptions options, store::RoomStore& rooms, PasswordHasher
       requests_(metrics.AddCounter("warden_signal_requests_total",
                                    "Signalling requests received, by kind.", {"request"})),
       errors_(metrics.AddCounter("warden_signal_errors_total",
-                                 "Signalling requests answered with an error, by code.",
-                                 {"code"})) {
+                                 "Signalling requests answered with an error, by code.", {"code"})),
+      ends_(metrics.AddCounter("warden_signal_streams_ended_total",
+                               "Signalling streams ended by this replica, by why: auth_deadline, "
+                               "too_many_streams, slow_reader, frame_too_big.",
+                               {"reason"})) {
   metrics.AddGaugeFunc("warden_signal_streams", "Signalling streams attached to this replica.",
                        [this] { return static_cast<double>(LocalStats().streams); });
   metrics::Family<metrics::Gauge>& fleet =
@@ -116,11 +123,13 @@ void SignalHub::Start() {
       });
   listener_->Start();
   sweeper_ = std::thread([this] { SweepLoop(); });
+  deadlines_ = std::thread([this] { DeadlineLoop(); });
 }
 
 void SignalHub::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (sweeper_.joinable()) sweeper_.join();
+  if (deadlines_.joinable()) deadlines_.join();
   if (listener_) listener_->Stop();
 }
 
@@ -263,20 +272,48 @@ void SignalHub::Authenticate(const std::shared_ptr<Stream>& stream, uint64_t req
                              std::string token, Done done) {
   OnWorker(stream, request_id, std::move(done),
            [this, stream, request_id, token = std::move(token)](Done done) mutable {
-             absl::StatusOr<std::string> principal = check_token_(token);
-             if (!principal.ok()) {
-               stream->peer->Close(principal.status());
+             absl::StatusOr<model::Credential> credential = check_token_(token);
+             if (!credential.ok()) {
+               stream->peer->Close(credential.status());
                std::move(done)();
                return;
              }
              v1::SignalEvent event;
              event.set_request_id(request_id);
+             absl::Status refused;
+             bool closed = false;
              {
                absl::MutexLock lock(&mu_);
-               stream->principal = *principal;
-               stream->nonce = NewNonce();
-               stream->state = Stream::State::kChallenged;
-               event.mutable_challenge()->set_nonce(stream->nonce);
+               const std::string principal = credential->principal;
+               auto streams = per_principal_.find(principal);
+               if (stream->state == Stream::State::kClosed) {
+                 closed = true;  // Closed has run, and counted nothing for it
+               } else if (streams != per_principal_.end() &&
+                          streams->second >= options_.max_streams_per_principal) {
+                 refused = absl::ResourceExhaustedError(absl::StrCat(
+                     principal, " already has ", options_.max_streams_per_principal,
+                     " signalling streams on this replica (--signal-max-streams-per-principal); "
+                     "close one first"));
+               } else {
+                 ++per_principal_[principal];
+                 stream->principal = principal;
+                 std::weak_ptr<SignalPeer> peer = stream->peer;
+                 stream->credential_watch =
+                     credentials_.Watch(*std::move(credential), [peer](const absl::Status& why) {
+                       if (auto alive = peer.lock()) alive->Close(why);
+                     });
+                 stream->nonce = NewNonce();
+                 stream->state = Stream::State::kChallenged;
+                 event.mutable_challenge()->set_nonce(stream->nonce);
+               }
+             }
+             if (closed || !refused.ok()) {
+               if (!refused.ok()) {
+                 ends_.With({"too_many_streams"}).Increment();
+                 stream->peer->Close(refused);
+               }
+               std::move(done)();
+               return;
              }
              event.mutable_challenge()->set_context(std::string(kChallengeContext));
              stream->peer->Send(std::move(event));
@@ -703,6 +740,11 @@ void SignalHub::Closed(const std::shared_ptr<Stream>& stream) {
     if (stream->state == Stream::State::kClosed && !streams_.contains(stream->id)) return;
     stream->state = Stream::State::kClosed;
     streams_.erase(stream->id);
+    if (!stream->principal.empty()) {
+      auto count = per_principal_.find(stream->principal);
+      if (count != per_principal_.end() && --count->second <= 0) per_principal_.erase(count);
+      credentials_.Forget(stream->credential_watch);
+    }
     had_rooms = !stream->rooms.empty() || stream->joins_in_flight > 0;
     for (const auto& [room_id, version] : std::map(stream->rooms)) ForgetRoom(stream->id, room_id);
   }
@@ -735,6 +777,36 @@ void SignalHub::ForgetRoom(const std::string& stream_id, const std::string& room
   if (room == tracked_.end()) return;
   room->second.local_streams.erase(stream_id);
   if (room->second.local_streams.empty()) tracked_.erase(room);
+}
+
+void SignalHub::CountEnd(const std::string& reason) { ends_.With({reason}).Increment(); }
+
+void SignalHub::DeadlineLoop() {
+  const absl::Duration tick =
+      std::clamp(options_.auth_deadline / 4, absl::Milliseconds(20), absl::Seconds(1));
+  const int64_t deadline_nanos = absl::ToInt64Nanoseconds(options_.auth_deadline);
+  const absl::Status late = absl::UnauthenticatedError(
+      absl::StrCat("authenticate and answer the challenge (identify) within ",
+                   absl::FormatDuration(options_.auth_deadline), " of connecting"));
+  while (!stop_.WaitForNotificationWithTimeout(tick)) {
+    std::vector<std::shared_ptr<Stream>> overdue;
+    {
+      absl::MutexLock lock(&mu_);
+      const int64_t now = Stream::SteadyNanos();
+      for (const auto& [id, stream] : streams_) {
+        if (stream->state == Stream::State::kIdentified || stream->past_deadline ||
+            now - stream->opened_nanos < deadline_nanos) {
+          continue;
+        }
+        stream->past_deadline = true;
+        overdue.push_back(stream);
+      }
+    }
+    for (const auto& stream : overdue) {
+      ends_.With({"auth_deadline"}).Increment();
+      stream->peer->Close(late);
+    }
+  }
 }
 
 HubStats SignalHub::LocalStats() const {

@@ -35,6 +35,8 @@
 #include "common/metrics.h"
 #include "common/password_hasher.h"
 #include "common/worker_pool.h"
+#include "controlplane/dispatch/credential_watch.h"
+#include "controlplane/model/credential.h"
 #include "controlplane/store/notification_listener.h"
 #include "controlplane/store/room_store.h"
 #include "warden/v1/signal.pb.h"
@@ -67,14 +69,24 @@ struct HubOptions {
   // Relays bigger than this cannot reach members on other replicas
   // (PostgreSQL refuses NOTIFY payloads of 8000 bytes or more).
   size_t max_notice_bytes = 7999;
+  // A stream must authenticate and answer the challenge this soon after it
+  // opens, or it is ended (UNAUTHENTICATED).
+  absl::Duration auth_deadline = absl::Seconds(10);
+  // Authenticated streams one principal may hold on this replica at once;
+  // one more is ended with RESOURCE_EXHAUSTED.
+  int max_streams_per_principal = 32;
+  // Events a transport may hold for one stream, in bytes, before it ends the
+  // stream as too slow a reader (RESOURCE_EXHAUSTED).
+  size_t max_queued_bytes = 1 << 20;
 };
 
 // The `error` event answering `request_id` (0: none) with `status`.
 v1::SignalEvent ErrorEvent(uint64_t request_id, const absl::Status& status);
 
-// Resolves a bearer token (access token or API key) to a principal such as
-// "user:alice" or "key:ops"; runs on a database worker.
-using TokenCheck = std::function<absl::StatusOr<std::string>(const std::string& token)>;
+// Resolves a bearer token (access token or API key) to the credential it
+// proves, whose principal is e.g. "user:alice" or "key:ops"; runs on a
+// database worker.
+using TokenCheck = std::function<absl::StatusOr<model::Credential>(const std::string& token)>;
 
 struct HubStats {
   int64_t streams = 0;
@@ -84,8 +96,11 @@ class SignalHub {
  public:
   class Stream;
 
+  // A stream's authentication is watched by `credentials`: when it ends,
+  // so does the stream (and with it its memberships).
   SignalHub(HubOptions options, store::RoomStore& rooms, PasswordHasher& hasher,
-            WorkerPool& db_workers, TokenCheck check_token, metrics::Registry& metrics);
+            WorkerPool& db_workers, TokenCheck check_token, dispatch::CredentialWatch& credentials,
+            metrics::Registry& metrics);
   ~SignalHub();
 
   // Listens to the other replicas and starts the sweep.
@@ -106,6 +121,10 @@ class SignalHub {
               absl::AnyInvocable<void() &&> done);
   // The stream ended: its memberships end.
   void Closed(const std::shared_ptr<Stream>& stream);
+
+  // Counts a stream the hub or a transport ended, by why ("auth_deadline",
+  // "too_many_streams", "slow_reader", "frame_too_big", ...).
+  void CountEnd(const std::string& reason);
 
   HubStats LocalStats() const;
   absl::StatusOr<store::SignalStats> FleetStats();
@@ -160,6 +179,8 @@ class SignalHub {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Resync();
   void SweepLoop();
+  // Ends the streams that have not identified within auth_deadline.
+  void DeadlineLoop();
   void LeaveAll(const std::string& stream_id);
 
   // Answers `request_id` with an error (the stream goes on).
@@ -170,6 +191,7 @@ class SignalHub {
   PasswordHasher& hasher_;
   WorkerPool& db_workers_;
   const TokenCheck check_token_;
+  dispatch::CredentialWatch& credentials_;
 
   metrics::Family<metrics::Counter>& relays_by_result_;
   metrics::Counter& relays_delivered_;
@@ -181,6 +203,7 @@ class SignalHub {
   metrics::Counter& notice_gaps_;
   metrics::Family<metrics::Counter>& requests_;
   metrics::Family<metrics::Counter>& errors_;
+  metrics::Family<metrics::Counter>& ends_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
@@ -188,12 +211,15 @@ class SignalHub {
   std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
   // Streams whose memberships could not be removed yet (database down).
   std::set<std::string> orphans_ ABSL_GUARDED_BY(mu_);
+  // Authenticated streams here, by principal.
+  std::map<std::string, int> per_principal_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<int64_t> relays_{0};
 
   std::unique_ptr<store::NotificationListener> listener_;
   absl::Notification stop_;
   std::thread sweeper_;
+  std::thread deadlines_;
 };
 
 }  // namespace warden::control::signal

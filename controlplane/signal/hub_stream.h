@@ -36,7 +36,8 @@ class SignalHub::Stream {
   Stream(std::string id, std::shared_ptr<SignalPeer> peer, int relay_rate)
       : id(std::move(id)),
         peer(std::move(peer)),
-        relay_budget(relay_rate, 2 * int64_t{relay_rate}, SteadyNanos()) {}
+        opened_nanos(SteadyNanos()),
+        relay_budget(relay_rate, 2 * int64_t{relay_rate}, opened_nanos) {}
 
   static int64_t SteadyNanos() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -46,9 +47,14 @@ class SignalHub::Stream {
 
   const std::string id;
   const std::shared_ptr<SignalPeer> peer;
+  const int64_t opened_nanos;
   GcraLimiter relay_budget;  // lock-free itself
   State state = State::kAwaitingToken;
+  // Set once authenticated: counted in per_principal_, its credential
+  // watched under this id.
   std::string principal;
+  int64_t credential_watch = 0;
+  bool past_deadline = false;
   std::string nonce;
   std::string key;
   std::string key_hex;

@@ -5,26 +5,45 @@
 namespace warden::control::store {
 namespace {
 
+#define WARDEN_AUDIT_COLUMNS "id, epoch_us(at), actor, action, subject, details::text"
+// The action filter of each statement shape. Actions compare byte by byte
+// (COLLATE "C"), so that both shapes are ranges of audit_events_action_bytes
+// in any plan, generic ones included; the parameters after the shared ones
+// are the action (exact) or the prefix and its upper bound (prefix).
+#define WARDEN_ACTION_ANY "TRUE"
+#define WARDEN_ACTION_EXACT(p) "action COLLATE \"C\" = $" #p
+#define WARDEN_ACTION_PREFIX(lo, hi) \
+  "action COLLATE \"C\" >= $" #lo " AND action COLLATE \"C\" < $" #hi
+// Empty actor and subject filters match everything; keyset on id, newest
+// first. $1 actor, $2 subject, $3 since, $4 until, $5 before id, $6 limit.
+#define WARDEN_AUDIT_LIST(action)                                   \
+  "SELECT " WARDEN_AUDIT_COLUMNS " FROM audit_events WHERE " action \
+  " AND ($1 = '' OR actor = $1) AND ($2 = '' OR subject = $2) "     \
+  "AND ($3::bigint IS NULL OR at >= from_epoch_us($3)) "            \
+  "AND ($4::bigint IS NULL OR at < from_epoch_us($4)) "             \
+  "AND ($5::bigint IS NULL OR id < $5) ORDER BY id DESC LIMIT $6"
+// Oldest first in (after, through]: $1 actor, $2 subject, $3 after id,
+// $4 through id, $5 limit.
+#define WARDEN_AUDIT_AFTER(action)                                                           \
+  "SELECT " WARDEN_AUDIT_COLUMNS " FROM audit_events WHERE id > $3 AND id <= $4 AND " action \
+  " AND ($1 = '' OR actor = $1) AND ($2 = '' OR subject = $2) ORDER BY id LIMIT $5"
+
 constexpr Statement kStatements[] = {
     {"audit.append",
      "INSERT INTO audit_events (actor, action, subject, details) VALUES ($1, $2, $3, $4::jsonb)"},
-    // Empty filters match everything; keyset on id, newest first.
-    {"audit.list",
-     "SELECT id, epoch_us(at), actor, action, subject, details::text FROM audit_events "
-     "WHERE ($1 = '' OR actor = $1) "
-     "AND ($2 = '' OR action = $2 OR (right($2, 1) = '.' AND starts_with(action, $2))) "
-     "AND ($3 = '' OR subject = $3) "
-     "AND ($4::bigint IS NULL OR at >= from_epoch_us($4)) "
-     "AND ($5::bigint IS NULL OR at < from_epoch_us($5)) "
-     "AND ($6::bigint IS NULL OR id < $6) "
-     "ORDER BY id DESC LIMIT $7"},
+    {"audit.list.any", WARDEN_AUDIT_LIST(WARDEN_ACTION_ANY)},
+    {"audit.list.exact", WARDEN_AUDIT_LIST(WARDEN_ACTION_EXACT(7))},
+    {"audit.list.prefix", WARDEN_AUDIT_LIST(WARDEN_ACTION_PREFIX(7, 8))},
     {"audit.max_id", "SELECT COALESCE(max(id), 0) FROM audit_events"},
-    // Oldest first after a cursor; an action ending in '.' is a prefix.
-    {"audit.after",
-     "SELECT id, epoch_us(at), actor, action, subject, details::text FROM audit_events "
-     "WHERE id > $4 AND ($1 = '' OR actor = $1) "
-     "AND ($2 = '' OR action = $2 OR (right($2, 1) = '.' AND starts_with(action, $2))) "
-     "AND ($3 = '' OR subject = $3) ORDER BY id LIMIT $5"},
+    {"audit.after.any", WARDEN_AUDIT_AFTER(WARDEN_ACTION_ANY)},
+    {"audit.after.exact", WARDEN_AUDIT_AFTER(WARDEN_ACTION_EXACT(6))},
+    {"audit.after.prefix", WARDEN_AUDIT_AFTER(WARDEN_ACTION_PREFIX(6, 7))},
+    // One batch of the retention sweep, oldest first (audit_events_at);
+    // rows another replica is deleting are skipped, not waited for.
+    {"audit.expire",
+     "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events "
+     "WHERE at < now() - $1 * interval '1 microsecond' ORDER BY at LIMIT $2 "
+     "FOR UPDATE SKIP LOCKED)"},
 };
 
 model::AuditEvent EventFromRow(const pqxx::row& row) {
@@ -36,7 +55,24 @@ model::AuditEvent EventFromRow(const pqxx::row& row) {
                            .details_json = row[5].as<std::string>()};
 }
 
+std::vector<model::AuditEvent> EventsFrom(const pqxx::result& rows) {
+  std::vector<model::AuditEvent> events;
+  events.reserve(rows.size());
+  for (const auto& row : rows) events.push_back(EventFromRow(row));
+  return events;
+}
+
 }  // namespace
+
+ActionMatch MatchAction(const std::string& action) {
+  if (action.empty()) return {.shape = ActionMatch::kAny};
+  if (action.back() != '.') return {.shape = ActionMatch::kExact, .from = action};
+  // Every string that starts with the prefix sorts (bytewise) before the
+  // prefix with its last byte raised by one; '.' becomes '/'.
+  std::string below = action;
+  below.back() = static_cast<char>(below.back() + 1);
+  return {.shape = ActionMatch::kPrefix, .from = action, .below = std::move(below)};
+}
 
 std::span<const Statement> AuditStatements() { return kStatements; }
 
@@ -47,23 +83,28 @@ void AppendAudit(pqxx::work& tx, const model::Actor& actor, absl::string_view ac
 }
 
 absl::StatusOr<std::vector<model::AuditEvent>> AuditStore::List(const model::AuditFilter& filter) {
+  const ActionMatch match = MatchAction(filter.action);
   return db_.Autocommit(
       {.operation = "list audit events"},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::AuditEvent>> {
-        std::vector<model::AuditEvent> events;
-        for (const auto& row :
-             tx.exec_prepared("audit.list", filter.actor, filter.action, filter.subject,
-                              OptionalMicros(filter.since), OptionalMicros(filter.until),
-                              filter.before_id, filter.limit)) {
-          events.push_back(EventFromRow(row));
+        const auto since = OptionalMicros(filter.since);
+        const auto until = OptionalMicros(filter.until);
+        switch (match.shape) {
+          case ActionMatch::kAny:
+            return EventsFrom(tx.exec_prepared("audit.list.any", filter.actor, filter.subject,
+                                               since, until, filter.before_id, filter.limit));
+          case ActionMatch::kExact:
+            return EventsFrom(tx.exec_prepared("audit.list.exact", filter.actor, filter.subject,
+                                               since, until, filter.before_id, filter.limit,
+                                               match.from));
+          case ActionMatch::kPrefix:
+            return EventsFrom(tx.exec_prepared("audit.list.prefix", filter.actor, filter.subject,
+                                               since, until, filter.before_id, filter.limit,
+                                               match.from, match.below));
         }
-        return events;
+        return absl::InternalError("unknown action filter shape");
       });
 }
-
-}  // namespace warden::control::store
-
-namespace warden::control::store {
 
 absl::StatusOr<int64_t> AuditStore::MaxId() {
   return db_.Autocommit({.operation = "read audit position"},
@@ -73,16 +114,35 @@ absl::StatusOr<int64_t> AuditStore::MaxId() {
 }
 
 absl::StatusOr<std::vector<model::AuditEvent>> AuditStore::After(const model::AuditFilter& filter,
-                                                                 int64_t after_id, int limit) {
+                                                                 int64_t after_id,
+                                                                 int64_t through_id, int limit) {
+  const ActionMatch match = MatchAction(filter.action);
   return db_.Autocommit(
       {.operation = "follow audit events"},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::AuditEvent>> {
-        std::vector<model::AuditEvent> events;
-        for (const auto& row : tx.exec_prepared("audit.after", filter.actor, filter.action,
-                                                filter.subject, after_id, limit)) {
-          events.push_back(EventFromRow(row));
+        switch (match.shape) {
+          case ActionMatch::kAny:
+            return EventsFrom(tx.exec_prepared("audit.after.any", filter.actor, filter.subject,
+                                               after_id, through_id, limit));
+          case ActionMatch::kExact:
+            return EventsFrom(tx.exec_prepared("audit.after.exact", filter.actor, filter.subject,
+                                               after_id, through_id, limit, match.from));
+          case ActionMatch::kPrefix:
+            return EventsFrom(tx.exec_prepared("audit.after.prefix", filter.actor, filter.subject,
+                                               after_id, through_id, limit, match.from,
+                                               match.below));
         }
-        return events;
+        return absl::InternalError("unknown action filter shape");
+      });
+}
+
+absl::StatusOr<int64_t> AuditStore::Expire(absl::Duration retention, int batch) {
+  return db_.Autocommit(
+      {.operation = "expire audit events"},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
+        return static_cast<int64_t>(
+            tx.exec_prepared("audit.expire", absl::ToInt64Microseconds(retention), batch)
+                .affected_rows());
       });
 }
 

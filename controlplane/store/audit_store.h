@@ -3,10 +3,12 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/store/database.h"
 
@@ -20,6 +22,17 @@ std::span<const Statement> AuditStatements();
 void AppendAudit(pqxx::work& tx, const model::Actor& actor, absl::string_view action,
                  absl::string_view subject, const nlohmann::json& details);
 
+// How an action filter matches: "" any action, "session." (ending in '.')
+// every action with that prefix, anything else that one action. A prefix
+// is served as the bytewise range [from, below).
+struct ActionMatch {
+  enum Shape { kAny, kExact, kPrefix };
+  Shape shape = kAny;
+  std::string from;
+  std::string below;
+};
+ActionMatch MatchAction(const std::string& action);
+
 class AuditStore {
  public:
   explicit AuditStore(Database& db) : db_(db) {}
@@ -28,10 +41,17 @@ class AuditStore {
   absl::StatusOr<std::vector<model::AuditEvent>> List(const model::AuditFilter& filter);
   // The newest event's id (0 when there is none).
   absl::StatusOr<int64_t> MaxId();
-  // Events after `after_id`, oldest first; filter.action may be a prefix
-  // ending in '.'. filter.since/until/before_id/limit are not used.
+  // Events with after_id < id <= through_id, oldest first, `limit` at most;
+  // filter.action may be a prefix ending in '.'. filter.since/until/
+  // before_id/limit are not used. Fewer than `limit` events means none other
+  // in that range matches, so a follower may move past through_id.
   absl::StatusOr<std::vector<model::AuditEvent>> After(const model::AuditFilter& filter,
-                                                       int64_t after_id, int limit);
+                                                       int64_t after_id, int64_t through_id,
+                                                       int limit);
+  // Deletes up to `batch` events older than `retention`, oldest first;
+  // returns how many. Rows another replica is deleting at the same time are
+  // skipped, so replicas sweeping together split the work.
+  absl::StatusOr<int64_t> Expire(absl::Duration retention, int batch);
 
  private:
   Database& db_;

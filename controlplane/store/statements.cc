@@ -4,6 +4,7 @@
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/command_store.h"
+#include "controlplane/store/credential_store.h"
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/node_store.h"
@@ -16,10 +17,10 @@ namespace warden::control::store {
 
 std::vector<Statement> AllStatements() {
   std::vector<Statement> all;
-  for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
-                     SessionStatements(), CommandStatements(), TicketStatements(),
-                     AttachStatements(), DeviceStatements(), FamilyStatements(),
-                     RoomStatements()}) {
+  for (auto group :
+       {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
+        SessionStatements(), CommandStatements(), TicketStatements(), AttachStatements(),
+        DeviceStatements(), FamilyStatements(), RoomStatements(), CredentialStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

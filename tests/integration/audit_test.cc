@@ -1,4 +1,5 @@
-// ListAuditEvents: filters, time ranges, pagination.
+// ListAuditEvents: filters, time ranges, pagination; WatchEvents' limits;
+// the action index; retention.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -6,7 +7,10 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "controlplane/store/audit_store.h"
 #include "tests/support/control_plane_fixture.h"
+#include "tests/support/prometheus_text.h"
+#include "tests/support/wait.h"
 
 namespace warden::testing {
 namespace {
@@ -89,6 +93,231 @@ TEST_F(AuditTest, FiltersByTimeRange) {
   v1::ListAuditEventsResponse response;
   EXPECT_EQ(Admin()->ListAuditEvents(Context().get(), recent, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace warden::testing
+
+namespace warden::testing {
+namespace {
+
+// WatchEvents and the audit log's upkeep: streams that end with their API
+// key, a cap on watchers per key, a cursor that does not read skipped
+// events again, prefix filters served by an index, and the retention sweep.
+class WatchEventsTest : public ControlPlaneTest {
+ protected:
+  void ConfigureControlPlane(control::ControlPlaneConfig& config) override {
+    config.metrics_listen = "127.0.0.1:0";
+    config.max_watchers_per_key = 2;
+    config.audit_retention = absl::Hours(24);
+    config.audit_sweep_interval = absl::Milliseconds(200);
+  }
+
+  // A new API key's secret.
+  std::string CreateKey(const std::string& name, std::string* id = nullptr) {
+    v1::CreateApiKeyRequest request;
+    request.set_name(name);
+    request.set_role(v1::VIEWER);
+    v1::CreateApiKeyResponse response;
+    grpc::Status status = Admin()->CreateApiKey(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    if (id != nullptr) *id = response.key().id();
+    return response.secret();
+  }
+
+  int64_t Query(const std::string& sql) {
+    pqxx::connection connection(db_->url());
+    pqxx::nontransaction tx(connection);
+    return tx.exec1(sql)[0].as<int64_t>();
+  }
+
+  // A watch with `key` from just before the newest event, so that its
+  // first Read proves the subscription is in place.
+  struct Watch {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>> reader;
+  };
+  std::unique_ptr<Watch> StartWatch(const std::string& key, v1::WatchEventsRequest request = {}) {
+    auto watch = std::make_unique<Watch>();
+    watch->context.AddMetadata("authorization", absl::StrCat("Bearer ", key));
+    watch->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    if (request.after_id() == 0)
+      request.set_after_id(Query("SELECT max(id) - 1 FROM audit_events"));
+    watch->reader = Admin()->WatchEvents(&watch->context, request);
+    return watch;
+  }
+};
+
+TEST_F(WatchEventsTest, RevokingTheApiKeyEndsItsWatchPromptly) {
+  std::string key_id;
+  const std::string key = CreateKey("watcher", &key_id);
+  auto watch = StartWatch(key);
+  v1::WatchEventsResponse response;
+  ASSERT_TRUE(watch->reader->Read(&response));
+
+  v1::RevokeApiKeyRequest revoke;
+  revoke.set_id(key_id);
+  v1::ApiKey revoked;
+  const absl::Time revoked_at = absl::Now();
+  ASSERT_TRUE(Admin()->RevokeApiKey(Context().get(), revoke, &revoked).ok());
+  while (watch->reader->Read(&response)) {
+  }
+  const grpc::Status status = watch->reader->Finish();
+  EXPECT_LT(absl::Now() - revoked_at, absl::Seconds(3)) << "the watch outlived its key";
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(status.error_message(), "the API key watcher was revoked");
+}
+
+TEST_F(WatchEventsTest, OneWatcherMoreThanAKeyMayHoldIsRefused) {
+  const std::string key = CreateKey("dashboards");
+  v1::WatchEventsResponse response;
+  auto first = StartWatch(key);
+  auto second = StartWatch(key);
+  ASSERT_TRUE(first->reader->Read(&response));
+  ASSERT_TRUE(second->reader->Read(&response));
+  auto third = StartWatch(key);
+  EXPECT_FALSE(third->reader->Read(&response));
+  const grpc::Status refused = third->reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("key:dashboards already has 2 WatchEvents streams"),
+            std::string::npos)
+      << refused.error_message();
+  // Other keys are counted apart, and a watcher that goes makes room.
+  auto other = StartWatch(kTestAdminKey);
+  EXPECT_TRUE(other->reader->Read(&response));
+  first->context.TryCancel();
+  first->reader->Finish();
+  EXPECT_TRUE(WaitFor([&] {
+    auto again = StartWatch(key);
+    const bool read = again->reader->Read(&response);
+    again->context.TryCancel();
+    again->reader->Finish();
+    return read;
+  }));
+}
+
+TEST_F(WatchEventsTest, CursorMovesPastEventsTheFilterSkips) {
+  v1::WatchEventsRequest request;
+  request.set_actor("alpha");
+  request.set_subject("s2");
+  request.set_after_id(Query("SELECT max(id) FROM audit_events"));
+  auto watch = StartWatch(kTestAdminKey, request);
+  // Half of these have the actor, half the subject, none both: every
+  // index finds thousands, the filter nothing.
+  Query(
+      "WITH i AS (INSERT INTO audit_events (actor, action, subject) "
+      "SELECT CASE WHEN g % 2 = 0 THEN 'alpha' ELSE 'beta' END, 'user.update', "
+      "CASE WHEN g % 2 = 0 THEN 's1' ELSE 's2' END FROM generate_series(1, 6000) g "
+      "RETURNING 1) SELECT count(*) FROM i");
+  // Polls are counted by their reads of the newest id (audit_events_pkey);
+  // rows read, over every index and the table itself.
+  const auto polls = [&] {
+    return Query(
+        "SELECT COALESCE(sum(idx_scan), 0) FROM pg_stat_user_indexes "
+        "WHERE indexrelname = 'audit_events_pkey'");
+  };
+  const auto rows_read = [&] {
+    return Query(
+        "SELECT COALESCE(sum(idx_tup_read), 0) + (SELECT COALESCE(seq_tup_read, 0) "
+        "FROM pg_stat_user_tables WHERE relname = 'audit_events') "
+        "FROM pg_stat_user_indexes WHERE relname = 'audit_events'");
+  };
+  // Rows read over a window of at least 15 polls and 3 s (PostgreSQL
+  // reports a busy backend's reads about once a second); -1: no polls.
+  const auto window_read = [&]() -> int64_t {
+    const int64_t before = rows_read();
+    const int64_t until = polls() + 15;
+    const absl::Time end = absl::Now() + absl::Seconds(3);
+    if (!WaitFor([&] { return polls() >= until && absl::Now() >= end; })) return -1;
+    return rows_read() - before;
+  };
+  // Once the cursor has moved on (and every backend has reported its
+  // reads, which PostgreSQL may hold back), a window reads (next to)
+  // nothing. Polls that started from the same place each time would read
+  // thousands of rows each.
+  int64_t read = -1;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        read = window_read();
+        return read >= 0 && read < 100;
+      },
+      absl::Seconds(30)))
+      << "a window of polls read " << read << " rows";
+  // It still hears what matches.
+  Query(
+      "WITH i AS (INSERT INTO audit_events (actor, action, subject) "
+      "VALUES ('alpha', 'user.update', 's2') RETURNING id) SELECT id FROM i");
+  v1::WatchEventsResponse response;
+  do {
+    ASSERT_TRUE(watch->reader->Read(&response));
+  } while (!response.has_event());
+  EXPECT_EQ(response.event().actor(), "alpha");
+  EXPECT_EQ(response.event().subject(), "s2");
+}
+
+TEST_F(WatchEventsTest, ActionFiltersAreServedByTheActionIndex) {
+  Query(
+      "WITH i AS (INSERT INTO audit_events (actor, action, subject) "
+      "SELECT 'x', CASE WHEN g % 1000 = 0 THEN 'session.open' ELSE 'user.update' END, 's' "
+      "FROM generate_series(1, 20000) g RETURNING 1) SELECT count(*) FROM i");
+  pqxx::connection connection(db_->url());
+  pqxx::nontransaction tx(connection);
+  tx.exec0("ANALYZE audit_events");
+  const auto sql_of = [](const std::string& name) {
+    for (const control::store::Statement& statement : control::store::AuditStatements()) {
+      if (statement.name == name) return std::string(statement.sql);
+    }
+    return std::string();
+  };
+  const auto plan = [&](const std::string& mode, const std::string& statement,
+                        const std::string& args) {
+    tx.exec0("SET plan_cache_mode = " + mode);
+    tx.exec0("DEALLOCATE ALL");
+    tx.exec0("PREPARE q AS " + sql_of(statement));
+    std::string text;
+    for (const auto& row : tx.exec("EXPLAIN EXECUTE q(" + args + ")")) {
+      text += row[0].as<std::string>() + "\n";
+    }
+    return text;
+  };
+  for (const std::string mode : {"force_custom_plan", "force_generic_plan"}) {
+    // $1 actor, $2 subject, $3 since, $4 until, $5 before id, $6 limit, prefix range.
+    const std::string list =
+        plan(mode, "audit.list.prefix", "'', '', NULL, NULL, NULL, 100, 'session.', 'session/'");
+    EXPECT_NE(list.find("audit_events_action_bytes"), std::string::npos) << mode << "\n" << list;
+    const std::string exact =
+        plan(mode, "audit.list.exact", "'', '', NULL, NULL, NULL, 100, 'session.open'");
+    EXPECT_NE(exact.find("audit_events_action_bytes"), std::string::npos) << mode << "\n" << exact;
+  }
+  // Following from far back: the prefix range, not the id range.
+  const std::string after = plan("force_custom_plan", "audit.after.prefix",
+                                 "'', '', 0, 100000, 500, 'session.', 'session/'");
+  EXPECT_NE(after.find("audit_events_action_bytes"), std::string::npos) << after;
+
+  // And through gRPC, the prefix finds exactly its events.
+  v1::ListAuditEventsRequest request;
+  request.set_action("session.");
+  request.set_page_size(100);
+  v1::ListAuditEventsResponse response;
+  ASSERT_TRUE(Admin()->ListAuditEvents(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.events_size(), 20);
+}
+
+TEST_F(WatchEventsTest, RetentionSweepDeletesExpiredEventsOnly) {
+  const int64_t recent = Query("SELECT count(*) FROM audit_events");
+  Query(
+      "WITH i AS (INSERT INTO audit_events (at, actor, action, subject) "
+      "SELECT now() - interval '2 days', 'x', 'user.update', 'old' "
+      "FROM generate_series(1, 2500) g RETURNING 1) SELECT count(*) FROM i");
+  EXPECT_TRUE(WaitFor([&] {
+    return Query(
+               "SELECT count(*) FROM audit_events "
+               "WHERE subject = 'old'") == 0;
+  })) << "expired events were kept";
+  EXPECT_EQ(Query("SELECT count(*) FROM audit_events WHERE subject <> 'old'"), recent);
+  absl::StatusOr<PrometheusText> scraped = ScrapeMetrics(control_->metrics_port());
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  EXPECT_EQ(scraped->Value("warden_audit_events_expired_total", {}), 2500);
 }
 
 }  // namespace

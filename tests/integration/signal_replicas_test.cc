@@ -1,6 +1,7 @@
 // Two control-plane replicas on one database: members of one room attached
 // to different replicas hear each other's events and relays through
-// PostgreSQL LISTEN/NOTIFY; a replica that stops beating loses its members.
+// PostgreSQL LISTEN/NOTIFY; a replica that stops beating loses its members;
+// a key revoked through one replica ends its streams on the other.
 
 #include <gtest/gtest.h>
 
@@ -139,6 +140,39 @@ TEST_F(SignalReplicasTest, ReplicaShutdownTellsTheOtherReplicasMembers) {
   auto b_again = std::make_unique<SignalClient>(Channel(), kTestAdminKey);
   ASSERT_TRUE(b_again->Identify().ok());
   EXPECT_TRUE(b_again->JoinRoom(room->room_id()).ok());
+}
+
+TEST_F(SignalReplicasTest, RevokingAKeyOnOneReplicaEndsItsStreamsOnTheOther) {
+  auto admin = v1::AdminService::NewStub(Channel());
+  v1::CreateApiKeyRequest create;
+  create.set_name("mesh-bot");
+  create.set_role(v1::VIEWER);
+  v1::CreateApiKeyResponse key;
+  ASSERT_TRUE(admin->CreateApiKey(Context().get(), create, &key).ok());
+  auto a = MemberOn(*control_);
+  auto bot = std::make_unique<SignalClient>(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", second_->port()),
+                          grpc::InsecureChannelCredentials()),
+      key.secret());
+  ASSERT_TRUE(bot->Identify().ok());
+  absl::StatusOr<v1::RoomState> room = a->CreateRoom("bots");
+  ASSERT_TRUE(room.ok());
+  ASSERT_TRUE(bot->JoinRoom(room->room_id()).ok());
+  ASSERT_TRUE(a->NextEvent(v1::SignalEvent::kMemberJoined).has_value());
+
+  v1::RevokeApiKeyRequest revoke;
+  revoke.set_id(key.key().id());
+  v1::ApiKey revoked;
+  const absl::Time revoked_at = absl::Now();
+  ASSERT_TRUE(admin->RevokeApiKey(Context().get(), revoke, &revoked).ok());  // on replica A
+  std::optional<grpc::Status> ended = bot->WaitEnded(absl::Seconds(5));      // attached to B
+  ASSERT_TRUE(ended.has_value()) << "replica B kept a stream of a revoked key";
+  EXPECT_LT(absl::Now() - revoked_at, absl::Seconds(3));
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ended->error_message(), "the API key mesh-bot was revoked");
+  std::optional<v1::SignalEvent> left = a->NextEvent(v1::SignalEvent::kMemberLeft);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_EQ(left->member_left().member(), bot->public_key());
 }
 
 class SignalLostReplicaTest : public SignalReplicasTest {

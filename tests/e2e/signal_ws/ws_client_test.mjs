@@ -5,82 +5,11 @@
 // sees this client join. Exits 0 when every step held, 1 (saying which
 // step) otherwise.
 
-import crypto from 'node:crypto';
-import WebSocket from 'ws';
+import { Client, fail, progress } from './signal_ws_client.mjs';
 
 const [url, apiKey, roomId, grpcMemberKey] = process.argv.slice(2);
 const b64 = (text) => Buffer.from(text).toString('base64');
-let step = 'start';
-
-function fail(message) {
-  console.error(`FAIL at ${step}: ${message}`);
-  process.exit(1);
-}
 setTimeout(() => fail('timed out'), 30000).unref();
-
-// One client: its key, its socket, and the events it has not consumed yet.
-class Client {
-  constructor(name, headers) {
-    this.name = name;
-    const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
-    this.privateKey = privateKey;
-    this.key = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url').toString('base64');
-    this.events = [];
-    this.waiters = [];
-    this.nextId = 1;
-    this.closed = null;
-    this.socket = new WebSocket(url, { headers });
-    this.socket.on('message', (data) => {
-      this.events.push(JSON.parse(data.toString()));
-      this.wake();
-    });
-    this.socket.on('close', (code, reason) => {
-      this.closed = { code, reason: reason.toString() };
-      this.wake();
-    });
-    this.socket.on('error', (error) => fail(`${name}: socket error ${error.message}`));
-  }
-  wake() {
-    const waiters = this.waiters;
-    this.waiters = [];
-    waiters.forEach((wake) => wake());
-  }
-  opened() {
-    return new Promise((resolve) => this.socket.once('open', resolve));
-  }
-  // The first event (consumed) for which `match` holds.
-  async next(match, what) {
-    const deadline = Date.now() + 10000;
-    for (;;) {
-      const index = this.events.findIndex(match);
-      if (index >= 0) return this.events.splice(index, 1)[0];
-      if (this.closed) fail(`${this.name}: closed (${this.closed.code}) while waiting for ${what}`);
-      if (Date.now() > deadline) fail(`${this.name}: no ${what}`);
-      await new Promise((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 200);
-      });
-    }
-  }
-  // Sends a request and returns its answer (the event carrying its id).
-  async call(request) {
-    const requestId = String(this.nextId++);
-    this.socket.send(JSON.stringify({ requestId, ...request }));
-    return this.next((event) => event.requestId === requestId, `answer to ${requestId}`);
-  }
-  async identify() {
-    const challenge = await this.next((event) => event.challenge, 'challenge');
-    const signed = Buffer.concat([
-      Buffer.from(challenge.challenge.context),
-      Buffer.from(challenge.challenge.nonce, 'base64'),
-    ]);
-    const signature = crypto.sign(null, signed, this.privateKey).toString('base64');
-    const answer = await this.call({ identify: { publicKey: this.key, signature } });
-    if (!answer.identified || answer.identified.member !== this.key) {
-      fail(`${this.name}: not identified: ${JSON.stringify(answer)}`);
-    }
-  }
-}
 
 function expectError(answer, code) {
   if (!answer.error || answer.error.code !== code) {
@@ -88,23 +17,23 @@ function expectError(answer, code) {
   }
 }
 
-step = 'connect with a bearer header and identify';
-const ws = new Client('ws', { Authorization: `Bearer ${apiKey}` });
+progress.step = 'connect with a bearer header and identify';
+const ws = new Client(url, 'ws', { headers: { Authorization: `Bearer ${apiKey}` } });
 await ws.opened();
 await ws.identify();
 
-step = 'a frame that is not JSON gets an error, and the stream goes on';
+progress.step = 'a frame that is not JSON gets an error, and the stream goes on';
 ws.socket.send('this is not json');
 const garbage = await ws.next((event) => event.error, 'error for garbage');
 if (garbage.error.code !== 'INVALID_ARGUMENT') fail(JSON.stringify(garbage));
 
-step = 'join the gRPC client\'s room';
+progress.step = 'join the gRPC client\'s room';
 const joined = await ws.call({ joinRoom: { roomId } });
 if (!joined.room || !joined.room.members.some((member) => member.key === grpcMemberKey)) {
   fail(`room state without the gRPC member: ${JSON.stringify(joined)}`);
 }
 
-step = 'relay to the gRPC member, and hear its relay';
+progress.step = 'relay to the gRPC member, and hear its relay';
 const ack = await ws.call({
   relay: { roomId, to: grpcMemberKey, payload: b64('hello from websocket') },
 });
@@ -115,8 +44,8 @@ if (Buffer.from(fromGrpc.relayed.payload, 'base64').toString() !== 'hello from g
   fail(JSON.stringify(fromGrpc));
 }
 
-step = 'authenticate by message (no header), create a room with a password';
-const owner = new Client('owner', {});
+progress.step = 'authenticate by message (no header), create a room with a password';
+const owner = new Client(url, 'owner');
 await owner.opened();
 owner.socket.send(JSON.stringify({ authenticate: { token: apiKey } }));
 await owner.identify();
@@ -126,14 +55,14 @@ if (!created.room || created.room.name !== 'ws room' || !created.room.hasPasswor
 }
 const wsRoom = created.room.roomId;
 
-step = 'wrong password, then the right one';
+progress.step = 'wrong password, then the right one';
 expectError(await ws.call({ joinRoom: { roomId: wsRoom, password: 'nope' } }), 'PERMISSION_DENIED');
 const inRoom = await ws.call({ joinRoom: { roomId: wsRoom, password: 'pw' } });
 if (!inRoom.room || inRoom.room.members.length !== 2) fail(JSON.stringify(inRoom));
 await owner.next((event) => event.memberJoined && event.memberJoined.member.key === ws.key,
   'memberJoined');
 
-step = 'rename and kick by the owner';
+progress.step = 'rename and kick by the owner';
 expectError(await ws.call({ renameRoom: { roomId: wsRoom, name: 'mine' } }), 'PERMISSION_DENIED');
 const renamed = await owner.call({ renameRoom: { roomId: wsRoom, name: 'renamed' } });
 if (!renamed.ack) fail(JSON.stringify(renamed));
@@ -142,8 +71,8 @@ await owner.call({ kick: { roomId: wsRoom, member: ws.key } });
 await ws.next((event) => event.memberKicked && event.memberKicked.member === ws.key,
   'memberKicked');
 
-step = 'a bad token ends the stream with close code 4016 (UNAUTHENTICATED)';
-const intruder = new Client('intruder', { Authorization: 'Bearer wak_nope' });
+progress.step = 'a bad token ends the stream with close code 4016 (UNAUTHENTICATED)';
+const intruder = new Client(url, 'intruder', { headers: { Authorization: 'Bearer wak_nope' } });
 await new Promise((resolve) => intruder.socket.once('close', resolve));
 if (intruder.closed.code !== 4016) fail(`close code ${intruder.closed.code}`);
 const last = intruder.events.find((event) => event.error);
