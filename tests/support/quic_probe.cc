@@ -11,6 +11,36 @@
 #include "absl/time/clock.h"
 
 namespace warden::testing {
+namespace {
+
+// A non-blocking UDP socket on a free port, and the agent's address;
+// `receive_buffer` bytes when not 0 (root may go past the system's cap).
+absl::Status OpenSocket(const QuicProbe::Options& options, int receive_buffer, int& fd,
+                        sockaddr_storage& local, socklen_t& local_length, sockaddr_storage& remote,
+                        socklen_t& remote_length) {
+  sockaddr_in agent{};
+  agent.sin_family = AF_INET;
+  agent.sin_port = htons(static_cast<uint16_t>(options.port));
+  if (inet_pton(AF_INET, options.host.c_str(), &agent.sin_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", options.host));
+  }
+  std::memcpy(&remote, &agent, sizeof agent);
+  remote_length = sizeof agent;
+  fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  if (receive_buffer > 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer, sizeof receive_buffer) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any);
+  local_length = sizeof local;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length);
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<QuicProbe>> QuicProbe::Create(Options options) {
   std::unique_ptr<QuicProbe> probe(new QuicProbe());
@@ -18,20 +48,11 @@ absl::StatusOr<std::unique_ptr<QuicProbe>> QuicProbe::Create(Options options) {
   auto credentials = quic::TlsCredentials::ForClient(options.ca_file);
   if (!credentials.ok()) return credentials.status();
   probe->credentials_ = *std::move(credentials);
-  sockaddr_in remote{};
-  remote.sin_family = AF_INET;
-  remote.sin_port = htons(static_cast<uint16_t>(options.port));
-  if (inet_pton(AF_INET, options.host.c_str(), &remote.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", options.host));
+  if (absl::Status s = OpenSocket(options, /*receive_buffer=*/0, probe->fd_, probe->local_,
+                                  probe->local_length_, probe->remote_, probe->remote_length_);
+      !s.ok()) {
+    return s;
   }
-  std::memcpy(&probe->remote_, &remote, sizeof remote);
-  probe->remote_length_ = sizeof remote;
-  probe->fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_in any{};
-  any.sin_family = AF_INET;
-  ::bind(probe->fd_, reinterpret_cast<sockaddr*>(&any), sizeof any);
-  probe->local_length_ = sizeof probe->local_;
-  ::getsockname(probe->fd_, reinterpret_cast<sockaddr*>(&probe->local_), &probe->local_length_);
   probe->batch_ = std::make_unique<quic::UdpBatch>(probe->fd_);
 
   ngtcp2_path path{.local = {.addr = reinterpret_cast<sockaddr*>(&probe->local_),
@@ -202,26 +223,12 @@ absl::StatusOr<std::unique_ptr<QuicCrowd>> QuicCrowd::Create(QuicProbe::Options 
   auto credentials = quic::TlsCredentials::ForClient(options.ca_file);
   if (!credentials.ok()) return credentials.status();
   crowd->credentials_ = *std::move(credentials);
-  sockaddr_in remote{};
-  remote.sin_family = AF_INET;
-  remote.sin_port = htons(static_cast<uint16_t>(options.port));
-  if (inet_pton(AF_INET, options.host.c_str(), &remote.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", options.host));
+  // Thousands of handshakes answer at once.
+  if (absl::Status s = OpenSocket(options, /*receive_buffer=*/16 << 20, crowd->fd_, crowd->local_,
+                                  crowd->local_length_, crowd->remote_, crowd->remote_length_);
+      !s.ok()) {
+    return s;
   }
-  std::memcpy(&crowd->remote_, &remote, sizeof remote);
-  crowd->remote_length_ = sizeof remote;
-  crowd->fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (crowd->fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  // Thousands of handshakes answer at once; root may raise the cap.
-  const int buffer = 16 << 20;
-  if (::setsockopt(crowd->fd_, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) != 0) {
-    ::setsockopt(crowd->fd_, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
-  }
-  sockaddr_in any{};
-  any.sin_family = AF_INET;
-  ::bind(crowd->fd_, reinterpret_cast<sockaddr*>(&any), sizeof any);
-  crowd->local_length_ = sizeof crowd->local_;
-  ::getsockname(crowd->fd_, reinterpret_cast<sockaddr*>(&crowd->local_), &crowd->local_length_);
   crowd->batch_ = std::make_unique<quic::UdpBatch>(crowd->fd_);
   return crowd;
 }
