@@ -61,6 +61,12 @@ class QuicAbuseTest : public QuicTunnelTest {
     return connected;
   }
 
+  // How many of the crowd the agent closed with `code`.
+  static int ClosedWith(const QuicCrowd::Tally& tally, uint64_t code) {
+    auto it = tally.closed_by_code.find(code);
+    return it == tally.closed_by_code.end() ? 0 : it->second;
+  }
+
   static std::string Describe(const QuicCrowd::Tally& tally) {
     std::string codes;
     for (const auto& [code, count] : tally.closed_by_code) {
@@ -118,10 +124,7 @@ TEST_F(QuicHelloDeadlineTest, SilentHandshakesAreClosedAtTheHelloDeadlineWithout
 
   crowd->Run(absl::Seconds(10), [](const QuicCrowd::Tally& t) { return t.open == 0; });
   const QuicCrowd::Tally tally = crowd->tally();
-  EXPECT_EQ(
-      tally.closed_by_code.count(kProtocolClose) ? tally.closed_by_code.at(kProtocolClose) : 0,
-      kSilent)
-      << Describe(tally);
+  EXPECT_EQ(ClosedWith(tally, kProtocolClose), kSilent) << Describe(tally);
   EXPECT_TRUE(WaitFor([&] { return ConnectionsEnded("hello_timeout") == kSilent + 1; }))
       << ConnectionsEnded("hello_timeout");
   EXPECT_EQ(Metric("warden_quic_half_open_connections"), 0);
@@ -151,9 +154,7 @@ TEST_F(QuicAddressLimitTest, BeyondItsAllowanceAnAddressIsRefusedWhileOthersConn
   EXPECT_EQ(tally.idle, 4) << Describe(tally);
   // The rest proved their address (a Retry) and were then turned away:
   // statelessly, or (a handshake that raced ahead) right after TLS.
-  const int closed_at_handshake = tally.closed_by_code.count(kUnavailableClose)
-                                      ? tally.closed_by_code.at(kUnavailableClose)
-                                      : 0;
+  const int closed_at_handshake = ClosedWith(tally, kUnavailableClose);
   EXPECT_EQ(tally.refused + closed_at_handshake, kCrowd - 4) << Describe(tally);
   EXPECT_GE(tally.retried, kCrowd - 4) << Describe(tally);
   EXPECT_GE(ConnectionsEnded("address_limit"), kCrowd - 4);
