@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   warden::agent::quic::QuicOptions quic;
   int quic_idle_timeout_seconds = 30;
   int quic_keepalive_seconds = 10;
+  int quic_hello_timeout_seconds = 5;
   quic.listen.clear();
 
   CLI::App app{"warden-agent: enforces Warden's decisions on a VPN node"};
@@ -153,6 +154,19 @@ int main(int argc, char** argv) {
                  "send a PING after this much silence (keeps NAT mappings; 0 = off)")
       ->envname("WARDEN_AGENT_QUIC_KEEPALIVE")
       ->check(CLI::Range(0, 3600));
+  app.add_option("--quic-retry-threshold", quic.retry_threshold,
+                 "half-open connections at or above which a client must first prove its address "
+                 "(a Retry); 0 = always")
+      ->envname("WARDEN_AGENT_QUIC_RETRY_THRESHOLD")
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--quic-max-connections-per-address", quic.max_connections_per_address,
+                 "connections from one client address (IPv4, or IPv6 /64); 0 = no limit")
+      ->envname("WARDEN_AGENT_QUIC_MAX_CONNECTIONS_PER_ADDRESS")
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--quic-hello-timeout-seconds", quic_hello_timeout_seconds,
+                 "a client that finished TLS must send its hello within this time")
+      ->envname("WARDEN_AGENT_QUIC_HELLO_TIMEOUT")
+      ->check(CLI::Range(1, 300));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->envname("WARDEN_AGENT_LOG_LEVEL");
   app.add_option("--log-format", log_format, "text|json")->envname("WARDEN_AGENT_LOG_FORMAT");
@@ -186,6 +200,7 @@ int main(int argc, char** argv) {
     }
     quic.idle_timeout = absl::Seconds(quic_idle_timeout_seconds);
     quic.keepalive = absl::Seconds(quic_keepalive_seconds);
+    quic.hello_timeout = absl::Seconds(quic_hello_timeout_seconds);
     driver_names.push_back("quic");
     quic_driver = std::make_unique<warden::agent::quic::QuicDriver>(quic, metrics);
     driver_pointers.push_back(quic_driver.get());

@@ -246,6 +246,11 @@ int TunnelClient::OnDatagram(const uint8_t* data, size_t size) {
   return 0;
 }
 
+void TunnelClient::OnRetry() {
+  // A busy agent validates addresses first; ngtcp2 answers with the token.
+  Say("the server asked us to prove our address (Retry); answering");
+}
+
 void TunnelClient::Finish(int status, const std::string& message) {
   if (finished_) return;
   finished_ = true;
@@ -262,7 +267,14 @@ void TunnelClient::FinishAfterError(int error) {
   }
   ngtcp2_connection_close_error close;
   ngtcp2_conn_get_connection_close_error(conn_, &close);
-  if (error == NGTCP2_ERR_DRAINING) {
+  const absl::string_view close_reason(reinterpret_cast<const char*>(close.reason),
+                                       close.reasonlen);
+  if (error == NGTCP2_ERR_DRAINING &&
+      close.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+      (close.error_code == NGTCP2_CONNECTION_REFUSED || close.error_code == NGTCP2_INVALID_TOKEN)) {
+    // Turned away before any state was kept: busy, or too many from here.
+    Finish(quic::kExitFailure, absl::StrCat("refused by the server before TLS: ", close_reason));
+  } else if (error == NGTCP2_ERR_DRAINING) {
     Finish(quic::kExitFailure,
            absl::StrCat(
                "the server closed the connection (transport error ", close.error_code,

@@ -57,6 +57,7 @@ class TunnelClient final : public quic::QuicSession {
   int OnHandshakeCompleted() override;
   int OnStreamData(int64_t stream_id, const uint8_t* data, size_t size) override;
   int OnDatagram(const uint8_t* data, size_t size) override;
+  void OnRetry() override;
 
   void ReadUdp(uint64_t now);
   void ReadTun(uint64_t now);

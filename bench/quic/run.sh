@@ -6,7 +6,7 @@
 #   bench/quic/run.sh [SECONDS]   (default 10; needs root, iperf3, wireguard-go, wg)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-source scripts/lib/postgres.sh
+source bench/quic/control_plane.sh
 seconds=${1:-10}
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, TUN devices)" >&2; exit 1; }
 for tool in iperf3 wireguard-go wg ip ping openssl; do
@@ -35,20 +35,7 @@ trap cleanup EXIT
 chmod 755 "$work"
 
 # The control plane, with one user.
-pg_init "$work" >/dev/null
-pg_start "$work" >/dev/null
-pg_psql "$work" -d postgres -c "CREATE DATABASE warden" >/dev/null
-key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-target=127.0.0.1:$(( 40000 + RANDOM % 20000 ))
-WARDEN_ADMIN_KEY=$key "$build/controlplane/warden-control" --listen "$target" --insecure \
-  --database-url "$(pg_url "$work" warden)" --db-pool-size 4 >/dev/null 2>"$work/control.log" &
-pids+=("$!")
-for _ in $(seq 1 100); do grep -qs "serving on" "$work/control.log" && break; sleep 0.1; done
-grpc() { "$build/tools/grpcurl/grpcurl-compat" -plaintext -H "authorization: Bearer $key" "$@"; }
-grpc -d '{"user":{"username":"bench","password":"bench-password","maxConnections":5}}' \
-  "$target" warden.v1.AdminService/CreateUser >/dev/null
-ticket=$(grpc -d '{"nodeName":"bench-node"}' "$target" warden.v1.AdminService/CreateEnrollmentTicket \
-  | sed -n 's/.*"ticket": "\(wet_[0-9a-f]*\)".*/\1/p')
+start_control_plane bench-node
 
 # The rig: root namespace (node) 10.201.1.1/30 <-veth-> client namespace 10.201.1.2/30.
 ip netns add "$ns"

@@ -51,7 +51,7 @@ absl::Status QuicSession::StartClient(const ngtcp2_path& path, uint64_t idle_tim
                                       uint64_t handshake_timeout_ns,
                                       const TlsCredentials& credentials,
                                       const std::string& server_name, bool verify_chain,
-                                      absl::string_view alpn) {
+                                      absl::string_view alpn, absl::string_view token) {
   ngtcp2_cid dcid, scid;
   dcid.datalen = NGTCP2_MIN_INITIAL_DCIDLEN;
   scid.datalen = 16;
@@ -61,11 +61,14 @@ absl::Status QuicSession::StartClient(const ngtcp2_path& path, uint64_t idle_tim
   }
   ngtcp2_callbacks callbacks = SharedCallbacks();
   callbacks.client_initial = ngtcp2_crypto_client_initial_cb;
-  callbacks.recv_retry = ngtcp2_crypto_recv_retry_cb;
+  callbacks.recv_retry = &QuicSession::RecvRetryCallback;
+  callbacks.handshake_confirmed = &QuicSession::HandshakeConfirmedCallback;
   ngtcp2_settings settings;
   ngtcp2_transport_params params;
   ApplySharedSettings(settings, params, MonotonicNanos(), idle_timeout_ns);
   settings.handshake_timeout = handshake_timeout_ns;
+  settings.token = ngtcp2_vec{.base = reinterpret_cast<uint8_t*>(const_cast<char*>(token.data())),
+                              .len = token.size()};
   if (int rv = ngtcp2_conn_client_new(&conn_, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &callbacks,
                                       &settings, &params, nullptr, this);
       rv != 0) {
@@ -129,6 +132,17 @@ int QuicSession::RecvStreamDataCallback(ngtcp2_conn* conn, uint32_t, int64_t str
   ngtcp2_conn_extend_max_stream_offset(conn, stream_id, size);
   ngtcp2_conn_extend_max_offset(conn, size);
   return self->OnStreamData(stream_id, data, size);
+}
+
+int QuicSession::HandshakeConfirmedCallback(ngtcp2_conn*, void* user_data) {
+  static_cast<QuicSession*>(user_data)->OnHandshakeConfirmed();
+  return 0;
+}
+
+int QuicSession::RecvRetryCallback(ngtcp2_conn* conn, const ngtcp2_pkt_hd* header,
+                                   void* user_data) {
+  static_cast<QuicSession*>(user_data)->OnRetry();
+  return ngtcp2_crypto_recv_retry_cb(conn, header, user_data);
 }
 
 int QuicSession::RecvDatagramCallback(ngtcp2_conn*, uint32_t, const uint8_t* data, size_t size,

@@ -94,14 +94,20 @@ class QuicSession {
   void AttachTls(gnutls_session_t tls);
   // The client's side: a connection on `path` with random connection ids
   // and a TLS session for `server_name` (which must outlive the session).
+  // `token` goes in the first Initial (tests of the server's validation).
   absl::Status StartClient(const ngtcp2_path& path, uint64_t idle_timeout_ns,
                            uint64_t handshake_timeout_ns, const TlsCredentials& credentials,
                            const std::string& server_name, bool verify_chain,
-                           absl::string_view alpn);
+                           absl::string_view alpn, absl::string_view token = {});
 
   virtual int OnHandshakeCompleted() = 0;
   virtual int OnStreamData(int64_t stream_id, const uint8_t* data, size_t size) = 0;
   virtual int OnDatagram(const uint8_t* data, size_t size) = 0;
+  // Client: the server asked us to prove our address (a Retry); ngtcp2
+  // answers it by itself, this only tells.
+  virtual void OnRetry() {}
+  // Client: the server finished the handshake too (HANDSHAKE_DONE).
+  virtual void OnHandshakeConfirmed() {}
   // Server: connection ids to route to this session.
   virtual void OnConnectionIdIssued(const ngtcp2_cid& cid) { (void)cid; }
   virtual void OnConnectionIdRetired(const ngtcp2_cid& cid) { (void)cid; }
@@ -121,6 +127,8 @@ class QuicSession {
   static int RecvStreamDataCallback(ngtcp2_conn* conn, uint32_t flags, int64_t stream_id,
                                     uint64_t offset, const uint8_t* data, size_t size,
                                     void* user_data, void* stream_user_data);
+  static int HandshakeConfirmedCallback(ngtcp2_conn* conn, void* user_data);
+  static int RecvRetryCallback(ngtcp2_conn* conn, const ngtcp2_pkt_hd* header, void* user_data);
   static int RecvDatagramCallback(ngtcp2_conn* conn, uint32_t flags, const uint8_t* data,
                                   size_t size, void* user_data);
   static void RandCallback(uint8_t* dest, size_t size, const ngtcp2_rand_ctx* rand_ctx);

@@ -72,7 +72,11 @@ QuicDriver::QuicDriver(QuicOptions options, metrics::Registry& metrics)
                                   {"reason"})),
       connections_total_(metrics.AddCounter("warden_quic_connections_total",
                                             "QUIC tunnel connections by how their handshake ended.",
-                                            {"result"})) {
+                                            {"result"})),
+      retries_sent_(metrics
+                        .AddCounter("warden_quic_retries_total",
+                                    "Retry packets sent to validate a client's address.")
+                        .With({})) {
   metrics.AddCounterFunc("warden_quic_packets_from_clients_total",
                          "IP packets received from clients and written to the TUN device.",
                          [this] { return static_cast<double>(packets_from_clients_.load()); });
@@ -85,6 +89,10 @@ QuicDriver::QuicDriver(QuicOptions options, metrics::Registry& metrics)
                          [this] { return static_cast<double>(bytes_to_clients_.load()); });
   metrics.AddGaugeFunc("warden_quic_connections", "QUIC tunnel connections now (admitted).",
                        [this] { return static_cast<double>(live_connections_.load()); });
+  metrics.AddGaugeFunc("warden_quic_half_open_connections",
+                       "QUIC connections now that are not admitted yet (handshake, hello, "
+                       "admission).",
+                       [this] { return static_cast<double>(census_.half_open()); });
 }
 
 QuicDriver::~QuicDriver() {
@@ -121,6 +129,17 @@ absl::Status QuicDriver::Start(DriverHost& host) {
   connection_options_ = ServerConnectionOptions{
       .idle_timeout_ns = static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.idle_timeout)),
       .keepalive_ns = static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.keepalive))};
+  limits_ = EndpointLimits{.max_connections = options_.max_connections,
+                           .retry_threshold = options_.retry_threshold,
+                           .max_per_address = options_.max_connections_per_address};
+  if (options_.hello_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--quic-hello-timeout-seconds must be positive");
+  }
+  hello_timeout_ns_ = static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.hello_timeout));
+  auto tokens = RetryTokens::Create(
+      static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.retry_token_lifetime)));
+  if (!tokens.ok()) return tokens.status();
+  retry_tokens_.emplace(*std::move(tokens));
 
   auto tun = warden::quic::TunDevice::Open(options_.tun_name);
   if (!tun.ok()) return tun.status();
@@ -273,6 +292,14 @@ void QuicDriver::HandleTimers(uint64_t now) {
       Forget(*connection);
       continue;
     }
+    if (connection->stage() == ServerConnection::Stage::kHello &&
+        now >= connection->hello_deadline) {
+      Close(*connection, CloseCode::kProtocol,
+            absl::StrCat("no hello within ", absl::FormatDuration(options_.hello_timeout),
+                         " of the handshake"),
+            now, "hello_timeout");
+      continue;
+    }
     if (int rv = connection->HandleExpiry(now); rv != 0) {
       Close(*connection, rv == NGTCP2_ERR_IDLE_CLOSE ? CloseCode::kIdle : CloseCode::kProtocol,
             rv == NGTCP2_ERR_IDLE_CLOSE ? "idle" : ngtcp2_strerror(rv), now);
@@ -344,12 +371,26 @@ void QuicDriver::ReadUdp(uint64_t now) {
 
 void QuicDriver::Accept(const ngtcp2_pkt_hd& header, const ngtcp2_path& path, const uint8_t* data,
                         size_t size, uint64_t now) {
-  if (connections_.size() >= options_.max_connections || stopping_) {
-    connections_total_.With({"over_capacity"}).Increment();
+  if (stopping_) return;
+  std::string address = ClientAddressKey(path.remote.addr);
+  const absl::string_view token(reinterpret_cast<const char*>(header.token.base), header.token.len);
+  TokenCheck token_check = TokenCheck::kNone;
+  std::optional<ngtcp2_cid> original_dcid;
+  if (RetryTokens::LooksLikeRetryToken(token)) {
+    original_dcid = retry_tokens_->Verify(token, path.remote, header.version, header.dcid, now);
+    token_check = original_dcid.has_value() ? TokenCheck::kValid : TokenCheck::kInvalid;
+  }
+  const InitialVerdict verdict = DecideInitial(limits_, census_.Load(address), token_check);
+  if (verdict == InitialVerdict::kRetry) {
+    SendRetry(header, path, now);
     return;
   }
-  auto accepted =
-      ServerConnection::Accept(*this, header, path, *credentials_, connection_options_, now);
+  if (verdict != InitialVerdict::kAccept) {
+    RefuseStatelessly(header, path, verdict);
+    return;
+  }
+  auto accepted = ServerConnection::Accept(*this, header, path, *credentials_, connection_options_,
+                                           original_dcid ? &*original_dcid : nullptr, now);
   if (!accepted.ok()) {
     Log()->warn("cannot accept a QUIC connection: {}", accepted.status().message());
     return;
@@ -357,11 +398,58 @@ void QuicDriver::Accept(const ngtcp2_pkt_hd& header, const ngtcp2_path& path, co
   std::unique_ptr<ServerConnection> owned = *std::move(accepted);
   ServerConnection& connection = *owned;
   connection.client_address = FormatAddress(path.remote.addr);
+  census_.Add(connection.census, std::move(address), token_check == TokenCheck::kValid);
   // Until the client learns ours, its Initial packets carry the id it chose.
   connection.routing_ids.push_back(CidKey(header.dcid.data, header.dcid.datalen));
   for (const std::string& id : connection.routing_ids) by_cid_[id] = &connection;
   connections_[connection.session_key()] = std::move(owned);
   Deliver(connection, path, data, size, now);
+}
+
+void QuicDriver::SendRetry(const ngtcp2_pkt_hd& header, const ngtcp2_path& path, uint64_t now) {
+  ngtcp2_cid retry_scid;
+  retry_scid.datalen = kServerCidLength;
+  if (gnutls_rnd(GNUTLS_RND_NONCE, retry_scid.data, retry_scid.datalen) != 0) return;
+  absl::StatusOr<std::string> token =
+      retry_tokens_->Issue(path.remote, header.version, retry_scid, header.dcid, now);
+  if (!token.ok()) {
+    Log()->warn("cannot answer an Initial with a Retry: {}", token.status().message());
+    return;
+  }
+  uint8_t* out = batch_->Next();
+  const size_t n = WriteRetry(out, warden::quic::kMaxUdpPayload, header, retry_scid, *token);
+  if (n == 0) {
+    Log()->warn("cannot write a Retry packet");
+    return;
+  }
+  batch_->Commit(path.remote, n);
+  retries_sent_.Increment();
+}
+
+void QuicDriver::RefuseStatelessly(const ngtcp2_pkt_hd& header, const ngtcp2_path& path,
+                                   InitialVerdict verdict) {
+  connections_total_.With({InitialVerdictLabel(verdict)}).Increment();
+  uint64_t error = NGTCP2_CONNECTION_REFUSED;
+  absl::string_view reason;
+  switch (verdict) {
+    case InitialVerdict::kRefuseInvalidToken:
+      error = NGTCP2_INVALID_TOKEN;
+      reason = "the address validation token is not valid (expired?); connect again";
+      break;
+    case InitialVerdict::kRefuseAddressLimit:
+      reason = "too many connections from this address";
+      break;
+    case InitialVerdict::kRefuseCapacity:
+      reason = "this node is at its connection limit";
+      break;
+    case InitialVerdict::kAccept:
+    case InitialVerdict::kRetry:
+      Log()->error("RefuseStatelessly called for verdict {}", InitialVerdictLabel(verdict));
+      return;
+  }
+  uint8_t* out = batch_->Next();
+  const size_t n = WriteStatelessClose(out, warden::quic::kMaxUdpPayload, header, error, reason);
+  if (n > 0) batch_->Commit(path.remote, n);
 }
 
 void QuicDriver::Deliver(ServerConnection& connection, const ngtcp2_path& path, const uint8_t* data,
@@ -383,7 +471,7 @@ void QuicDriver::Deliver(ServerConnection& connection, const ngtcp2_path& path, 
     return;
   }
   if (auto& pending = connection.pending_close()) {
-    Close(connection, pending->code, pending->reason, now);
+    Close(connection, pending->code, pending->reason, now, pending->result);
     return;
   }
   Touch(connection);
@@ -395,7 +483,26 @@ void QuicDriver::Service(ServerConnection& connection, uint64_t now) {
     Close(connection, CloseCode::kProtocol, ngtcp2_strerror(rv), now);
     return;
   }
-  UpdateTimer(connection, connection.Expiry());
+  uint64_t deadline = connection.Expiry();
+  if (connection.stage() == ServerConnection::Stage::kHello) {
+    deadline = std::min(deadline, connection.hello_deadline);
+  }
+  UpdateTimer(connection, deadline);
+}
+
+void QuicDriver::OnHandshakeCompleted(ServerConnection& connection) {
+  // A completed handshake proves the address; an address that proved more
+  // connections meanwhile (this one came in before its Retry) is at its
+  // allowance.
+  if (!MayProve(limits_, census_.Load(connection.census.address), connection.census.proven)) {
+    connection.pending_close() = ServerConnection::PendingClose{
+        .code = CloseCode::kUnavailable,
+        .reason = "too many connections from this address",
+        .result = InitialVerdictLabel(InitialVerdict::kRefuseAddressLimit)};
+    return;
+  }
+  census_.Prove(connection.census);
+  connection.hello_deadline = warden::quic::MonotonicNanos() + hello_timeout_ns_;
 }
 
 void QuicDriver::OnConnectionId(ServerConnection& connection, const ngtcp2_cid& cid, bool issued) {
@@ -468,6 +575,8 @@ void QuicDriver::FinishAdmission(const std::string& session_key, const AdmitAnsw
     return;
   }
   connections_total_.With({"admitted"}).Increment();
+  census_.Settle(connection->census);
+  connection->EnableKeepAlive();
   connection->username = answer.username;
   connection->tunnel_address = *address;
   connection->opened_at = absl::Now();
@@ -570,15 +679,16 @@ void QuicDriver::ReadTun(uint64_t now) {
 void QuicDriver::Drop(const char* reason) { dropped_.With({reason}).Increment(); }
 
 void QuicDriver::Close(ServerConnection& connection, CloseCode code, const std::string& reason,
-                       uint64_t now) {
+                       uint64_t now, absl::string_view result) {
   if (connection.closed_at != 0) return;
   connection.CloseWithApplicationError(static_cast<uint64_t>(code), reason, *batch_, now);
   connection.closed_at = now;
+  census_.Settle(connection.census);
   // Keep answering with the close for three PTOs, then forget the connection.
   UpdateTimer(connection, now + 3 * ngtcp2_conn_get_pto(connection.conn()));
   if (connection.stage() != ServerConnection::Stage::kLive) {
     if (connection.stage() != ServerConnection::Stage::kAdmitting) {
-      connections_total_.With({"failed_handshake"}).Increment();
+      connections_total_.With({result}).Increment();
     }
     Log()->debug("closed {} before admission: {}", connection.session_key(), reason);
     return;
@@ -617,6 +727,7 @@ void QuicDriver::Forget(ServerConnection& connection) {
   }
   touched_.erase(&connection);
   UpdateTimer(connection, UINT64_MAX);
+  census_.Remove(connection.census);
   connections_.erase(connection.session_key());
 }
 

@@ -15,6 +15,13 @@
 // (UserBudgets) first; malformed, spoofed, oversized and over-budget packets
 // are dropped and counted (warden_quic_dropped_packets_total{reason}).
 //
+// Unauthenticated callers are cheap to turn away (initial_policy.h): an
+// Initial is answered statelessly with a Retry (address validation) while
+// many connections are half-open or its address has its allowance, and
+// refused with a CONNECTION_CLOSE beyond the allowance or the capacity. A
+// connection that completed TLS must send its hello within hello_timeout.
+// Until it is admitted the agent sends it no keepalives.
+//
 // Threads: one event loop (epoll over the UDP socket, the TUN device, a
 // timer and a task queue) owns every connection. Driver methods called from
 // other threads post tasks to it; Inventory and Carries read a snapshot kept
@@ -25,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -33,10 +41,14 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/core/driver.h"
 #include "agent/drivers/quic/address_pool.h"
+#include "agent/drivers/quic/address_validation.h"
+#include "agent/drivers/quic/connection_census.h"
+#include "agent/drivers/quic/initial_policy.h"
 #include "agent/drivers/quic/server_connection.h"
 #include "agent/drivers/quic/user_budgets.h"
 #include "common/metrics.h"
@@ -60,6 +72,14 @@ struct QuicOptions {
   absl::Duration keepalive = absl::Seconds(10);
   absl::Duration usage_interval = absl::Seconds(10);
   size_t max_connections = 4096;
+  // Half-open connections at or above which Initials must carry a Retry
+  // token; 0: always.
+  size_t retry_threshold = 64;
+  // Connections per client address (IPv4, or IPv6 /64); 0: no limit.
+  size_t max_connections_per_address = 16;
+  // From the end of the TLS handshake to a valid hello.
+  absl::Duration hello_timeout = absl::Seconds(5);
+  absl::Duration retry_token_lifetime = absl::Seconds(10);
   int admit_threads = 4;
   size_t admit_queue = 1024;
 };
@@ -88,6 +108,7 @@ class QuicDriver final : public Driver, private ConnectionOwner {
   void OnHello(ServerConnection& connection, v1::TunnelHello hello) override;
   void OnClientPacket(ServerConnection& connection, const uint8_t* data, size_t size) override;
   void OnConnectionId(ServerConnection& connection, const ngtcp2_cid& cid, bool issued) override;
+  void OnHandshakeCompleted(ServerConnection& connection) override;
 
   void Run();
   void Post(std::function<void()> task);
@@ -95,16 +116,22 @@ class QuicDriver final : public Driver, private ConnectionOwner {
   void ReadUdp(uint64_t now);
   void ReadTun(uint64_t now);
   void HandleTimers(uint64_t now);
+  // A client Initial that belongs to no connection: accept, Retry or refuse.
   void Accept(const ngtcp2_pkt_hd& header, const ngtcp2_path& path, const uint8_t* data,
               size_t size, uint64_t now);
+  void SendRetry(const ngtcp2_pkt_hd& header, const ngtcp2_path& path, uint64_t now);
+  void RefuseStatelessly(const ngtcp2_pkt_hd& header, const ngtcp2_path& path,
+                         InitialVerdict verdict);
   void Deliver(ServerConnection& connection, const ngtcp2_path& path, const uint8_t* data,
                size_t size, uint64_t now);
   // Writes what the connection has due and re-arms its timer; closes it on error.
   void Service(ServerConnection& connection, uint64_t now);
   void Touch(ServerConnection& connection) { touched_.insert(&connection); }
   void FinishAdmission(const std::string& session_key, const AdmitAnswer& answer);
+  // `result` counts a connection that ends before admission
+  // (warden_quic_connections_total).
   void Close(ServerConnection& connection, warden::quic::CloseCode code, const std::string& reason,
-             uint64_t now);
+             uint64_t now, absl::string_view result = "failed_handshake");
   // A closed connection is kept for three PTOs to repeat its close, then erased.
   void Forget(ServerConnection& connection);
   void ReportUsage(ServerConnection& connection, uint64_t now);
@@ -121,6 +148,9 @@ class QuicDriver final : public Driver, private ConnectionOwner {
   std::unique_ptr<AddressPool> pool_;
   std::vector<std::string> client_routes_;
   ServerConnectionOptions connection_options_;
+  EndpointLimits limits_;
+  uint64_t hello_timeout_ns_ = 0;
+  std::optional<RetryTokens> retry_tokens_;
   int udp_fd_ = -1, epoll_fd_ = -1, task_fd_ = -1, timer_fd_ = -1;
   int port_ = 0;
   sockaddr_storage local_address_{};
@@ -139,6 +169,7 @@ class QuicDriver final : public Driver, private ConnectionOwner {
   std::set<std::pair<uint64_t, ServerConnection*>> timers_;
   std::set<ServerConnection*> touched_;
   UserBudgets budgets_;
+  ConnectionCensus census_;
   uint64_t next_usage_sweep_ = 0;
 
   absl::Mutex tasks_mu_;
@@ -149,6 +180,7 @@ class QuicDriver final : public Driver, private ConnectionOwner {
 
   metrics::Family<metrics::Counter>& dropped_;
   metrics::Family<metrics::Counter>& connections_total_;
+  metrics::Counter& retries_sent_;
   // Per packet: plain atomics with one writer (the loop), read at scrape.
   std::atomic<uint64_t> packets_from_clients_{0}, packets_to_clients_{0};
   std::atomic<uint64_t> bytes_from_clients_{0}, bytes_to_clients_{0};

@@ -13,8 +13,8 @@ using warden::quic::FrameReader;
 absl::StatusOr<std::unique_ptr<ServerConnection>> ServerConnection::Accept(
     ConnectionOwner& owner, const ngtcp2_pkt_hd& header, const ngtcp2_path& path,
     const warden::quic::TlsCredentials& credentials, const ServerConnectionOptions& options,
-    uint64_t now) {
-  std::unique_ptr<ServerConnection> connection(new ServerConnection(owner));
+    const ngtcp2_cid* original_dcid, uint64_t now) {
+  std::unique_ptr<ServerConnection> connection(new ServerConnection(owner, options));
   ngtcp2_cid scid;
   scid.datalen = kServerCidLength;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
@@ -29,6 +29,14 @@ absl::StatusOr<std::unique_ptr<ServerConnection>> ServerConnection::Accept(
   ngtcp2_transport_params params;
   ApplySharedSettings(settings, params, now, options.idle_timeout_ns);
   params.original_dcid = header.dcid;
+  if (original_dcid != nullptr) {
+    // After a Retry: the client checks both ids (RFC 9000 section 7.3), and
+    // the token tells ngtcp2 the address is validated (no 3x send limit).
+    params.original_dcid = *original_dcid;
+    params.retry_scid = header.dcid;
+    params.retry_scid_present = 1;
+    settings.token = header.token;
+  }
   params.stateless_reset_token_present = 1;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, params.stateless_reset_token,
                  sizeof params.stateless_reset_token) != 0) {
@@ -44,11 +52,12 @@ absl::StatusOr<std::unique_ptr<ServerConnection>> ServerConnection::Accept(
       warden::quic::NewServerSession(credentials, &connection->conn_ref_);
   if (!tls.ok()) return tls.status();
   connection->AttachTls(*tls);
-  if (options.keepalive_ns > 0) {
-    ngtcp2_conn_set_keep_alive_timeout(connection->conn_, options.keepalive_ns);
-  }
   connection->routing_ids.push_back(CidKey(scid.data, scid.datalen));
   return connection;
+}
+
+void ServerConnection::EnableKeepAlive() {
+  if (keepalive_ns_ > 0) ngtcp2_conn_set_keep_alive_timeout(conn_, keepalive_ns_);
 }
 
 void ServerConnection::Refuse(std::string reason) {
@@ -65,6 +74,7 @@ int ServerConnection::OnHandshakeCompleted() {
     return 0;
   }
   stage_ = Stage::kHello;
+  owner_.OnHandshakeCompleted(*this);
   return 0;
 }
 

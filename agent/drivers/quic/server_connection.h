@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/drivers/quic/connection_census.h"
 #include "common/gcra_limiter.h"
 #include "common/quic/quic_session.h"
 #include "common/quic/quic_tls.h"
@@ -29,11 +30,14 @@ class ConnectionOwner {
   virtual void OnHello(ServerConnection& connection, v1::TunnelHello hello) = 0;
   virtual void OnClientPacket(ServerConnection& connection, const uint8_t* data, size_t size) = 0;
   virtual void OnConnectionId(ServerConnection& connection, const ngtcp2_cid& cid, bool issued) = 0;
+  // TLS is done (our ALPN): the client must send its hello now.
+  virtual void OnHandshakeCompleted(ServerConnection& connection) = 0;
 };
 
 struct ServerConnectionOptions {
   uint64_t idle_timeout_ns = 30 * NGTCP2_SECONDS;
-  uint64_t keepalive_ns = 0;  // 0: none from this side
+  // PINGs after this much silence, once admitted (EnableKeepAlive); 0: none.
+  uint64_t keepalive_ns = 0;
 };
 
 class ServerConnection final : public warden::quic::QuicSession {
@@ -42,13 +46,17 @@ class ServerConnection final : public warden::quic::QuicSession {
   struct PendingClose {
     warden::quic::CloseCode code;
     std::string reason;
+    // How warden_quic_connections_total counts it, if it ends the handshake.
+    std::string result = "failed_handshake";
   };
 
   // For a client's first Initial packet (`header`, from ngtcp2_accept).
+  // `original_dcid` is set when the Initial carried a valid Retry token: the
+  // id the client first used, which it checks in our transport parameters.
   static absl::StatusOr<std::unique_ptr<ServerConnection>> Accept(
       ConnectionOwner& owner, const ngtcp2_pkt_hd& header, const ngtcp2_path& path,
       const warden::quic::TlsCredentials& credentials, const ServerConnectionOptions& options,
-      uint64_t now);
+      const ngtcp2_cid* original_dcid, uint64_t now);
 
   Stage stage() const { return stage_; }
   void set_stage(Stage stage) { stage_ = stage; }
@@ -56,6 +64,9 @@ class ServerConnection final : public warden::quic::QuicSession {
   const std::string& session_key() const { return session_key_; }
   // Set by a callback; the loop closes the connection with it.
   std::optional<PendingClose>& pending_close() { return pending_close_; }
+  // The tunnel is admitted: from now on the agent keeps it alive (a client
+  // that is not admitted gets no PINGs from us, only deadlines).
+  void EnableKeepAlive();
 
   // The tunnel, once admitted.
   std::string username;
@@ -65,6 +76,8 @@ class ServerConnection final : public warden::quic::QuicSession {
   std::shared_ptr<GcraLimiter> budget;
   absl::Time opened_at;
   // The loop's bookkeeping.
+  ConnectionCensus::Entry census;
+  uint64_t hello_deadline = UINT64_MAX;  // ns; while the hello is awaited
   uint64_t timer_key = UINT64_MAX;
   uint64_t closed_at = 0;  // ns; 0 while open
   std::vector<std::string> routing_ids;
@@ -74,7 +87,8 @@ class ServerConnection final : public warden::quic::QuicSession {
   uint64_t dropped_malformed = 0;
 
  private:
-  ServerConnection(ConnectionOwner& owner) : owner_(owner) {}
+  ServerConnection(ConnectionOwner& owner, const ServerConnectionOptions& options)
+      : owner_(owner), keepalive_ns_(options.keepalive_ns) {}
 
   int OnHandshakeCompleted() override;
   int OnStreamData(int64_t stream_id, const uint8_t* data, size_t size) override;
@@ -84,6 +98,7 @@ class ServerConnection final : public warden::quic::QuicSession {
   void Refuse(std::string reason);
 
   ConnectionOwner& owner_;
+  const uint64_t keepalive_ns_;
   Stage stage_ = Stage::kHandshake;
   std::string session_key_;
   warden::quic::FrameReader hello_;
