@@ -245,7 +245,8 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
                                    .credential = AdmissionRequest::Credential::kInventory,
                                    .ticket = std::nullopt,
                                    .opened_at = item->opened_at,
-                                   .commit_by = std::nullopt};
+                                   .commit_by = std::nullopt,
+                                   .attempt_id = ""};
           absl::StatusOr<AdmissionResult> admitted = AdmitInTransaction(tx, request, decide);
           if (!admitted.ok()) return admitted.status();
           if (admitted->decision.admit) {

@@ -32,17 +32,6 @@ class GhostSeatTest : public ControlPlaneTest {
     fleet_ = std::make_unique<FleetClient>(Channel(), kTestAdminKey);
   }
 
-  int64_t Count(const std::string& sql) {
-    pqxx::connection connection(db_->url());
-    pqxx::nontransaction tx(connection);
-    return tx.exec1(sql)[0].as<int64_t>();
-  }
-  void Exec(const std::string& sql) {
-    pqxx::connection connection(db_->url());
-    pqxx::nontransaction tx(connection);
-    tx.exec(sql);
-  }
-
   v1::AdmitRequest Asserted(const std::string& username, const std::string& key,
                             const std::string& attempt = "") {
     v1::AdmitRequest request;
@@ -77,8 +66,8 @@ TEST_F(GhostSeatTest, AnAdmissionThatOutlivesItsCallerLeavesNoSession) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
   // Whatever the worker did after the caller gave up, nothing stayed.
   absl::SleepFor(absl::Milliseconds(500));
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions"), 0);
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'session.admit'"), 0);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions"), 0);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.admit'"), 0);
 }
 
 TEST_F(GhostSeatTest, ARetriedTicketAdmissionGetsTheSameSessionWithoutSpendingAnother) {
@@ -110,7 +99,7 @@ TEST_F(GhostSeatTest, ARetriedTicketAdmissionGetsTheSameSessionWithoutSpendingAn
   request.set_session_key("quic:b2");
   ASSERT_TRUE(fleet_->Admit(node.credential, request, &elsewhere).ok());
   EXPECT_EQ(elsewhere.denied().reason(), v1::BAD_CREDENTIALS);
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE state = 'active'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state = 'active'"), 1);
 }
 
 TEST_F(GhostSeatTest, AnAbandonedAttemptClosesOnlyWhatThatAttemptMade) {
@@ -130,8 +119,8 @@ TEST_F(GhostSeatTest, AnAbandonedAttemptClosesOnlyWhatThatAttemptMade) {
   ASSERT_TRUE(fleet_->Admit(node.credential, Asserted("carol", "k1", "attempt-1"), &response).ok());
   abandon("k1", "attempt-1");
   EXPECT_TRUE(WaitFor([&] {
-    return Count("SELECT count(*) FROM sessions WHERE session_key = 'k1' AND state = 'closed'") ==
-           1;
+    return QueryInt(
+               "SELECT count(*) FROM sessions WHERE session_key = 'k1' AND state = 'closed'") == 1;
   }));
   // The agent asked again and got the session: the older attempt's report
   // must not close it.
@@ -146,7 +135,7 @@ TEST_F(GhostSeatTest, AnAbandonedAttemptClosesOnlyWhatThatAttemptMade) {
   marker.mutable_event()->mutable_closed()->set_session_key("never-seen");
   agent.Send(marker);
   absl::SleepFor(absl::Milliseconds(300));
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE session_key = 'k2' AND state = 'active'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE session_key = 'k2' AND state = 'active'"),
             1);
 }
 
@@ -154,7 +143,7 @@ TEST_F(GhostSeatTest, EveryCloseReportOfABusyAgentIsApplied) {
   TestNode node = fleet_->CreateNode("ams-1");
   fleet_->CreateUser("dave", 0);
   constexpr int kSessions = 12000;  // more than a shared worker queue holds
-  Exec(absl::StrCat(
+  ExecSql(absl::StrCat(
       "INSERT INTO sessions (user_id, node_id, protocol, session_key) "
       "SELECT u.id, '",
       node.node.id(), "'::uuid, 'openvpn', 'bulk:' || i FROM users u, generate_series(1, ",
@@ -177,11 +166,11 @@ TEST_F(GhostSeatTest, EveryCloseReportOfABusyAgentIsApplied) {
     ASSERT_TRUE(agent.Send(message)) << "the stream ended at report " << i;
   }
   EXPECT_TRUE(WaitFor(
-      [&] { return Count("SELECT count(*) FROM sessions WHERE state = 'closed'") == kSessions; },
+      [&] { return QueryInt("SELECT count(*) FROM sessions WHERE state = 'closed'") == kSessions; },
       absl::Seconds(120)))
-      << Count("SELECT count(*) FROM sessions WHERE state = 'closed'") << " of " << kSessions;
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE close_reason = 'client' "
-                  "AND rx_bytes = substr(session_key, 6)::bigint"),
+      << QueryInt("SELECT count(*) FROM sessions WHERE state = 'closed'") << " of " << kSessions;
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE close_reason = 'client' "
+                     "AND rx_bytes = substr(session_key, 6)::bigint"),
             kSessions);
 }
 
@@ -196,13 +185,13 @@ TEST_F(GhostSeatTest, SessionsOfANodeGoneQuietAreFreedAndAdoptedAgainWhenItRetur
             v1::DEVICE_LIMIT_REACHED);
 
   // ams-1 has not been heard from for an hour: its seat comes free.
-  Exec(absl::StrCat("UPDATE nodes SET last_seen_at = now() - interval '1 hour' WHERE id = '",
-                    ams.node.id(), "'"));
+  ExecSql(absl::StrCat("UPDATE nodes SET last_seen_at = now() - interval '1 hour' WHERE id = '",
+                       ams.node.id(), "'"));
   EXPECT_TRUE(WaitFor([&] {
-    return Count(absl::StrCat("SELECT count(*) FROM sessions WHERE id = '", session_id,
-                              "' AND state = 'closed' AND close_reason = 'node_lost'")) == 1;
+    return QueryInt(absl::StrCat("SELECT count(*) FROM sessions WHERE id = '", session_id,
+                                 "' AND state = 'closed' AND close_reason = 'node_lost'")) == 1;
   }));
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'session.node_lost'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.node_lost'"), 1);
   ASSERT_TRUE(fleet_->AdmitAssertedOk(fra, "erin", "ovpn:f1").has_admitted());
   v1::CloseSessionResponse closed;
   ASSERT_TRUE(fleet_->Close(fra, "ovpn:f1", &closed).ok());
@@ -217,8 +206,8 @@ TEST_F(GhostSeatTest, SessionsOfANodeGoneQuietAreFreedAndAdoptedAgainWhenItRetur
   ASSERT_TRUE(back.welcomed());
   ASSERT_EQ(back.welcome().adopted_size(), 1);
   EXPECT_EQ(back.welcome().adopted(0).session_key(), "ovpn:e1");
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE session_key = 'ovpn:e1' "
-                  "AND state = 'active'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE session_key = 'ovpn:e1' "
+                     "AND state = 'active'"),
             1);
 }
 

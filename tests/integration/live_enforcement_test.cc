@@ -31,12 +31,6 @@ class LiveEnforcementTest : public ControlPlaneTest {
     session_ = v1::SessionService::NewStub(Channel());
   }
 
-  int64_t Count(const std::string& sql) {
-    pqxx::connection connection(db_->url());
-    pqxx::nontransaction tx(connection);
-    return tx.exec1(sql)[0].as<int64_t>();
-  }
-
   grpc::Status UpdateUser(const v1::User& user, const std::string& path,
                           bool keep_sessions = false) {
     v1::UpdateUserRequest request;
@@ -113,11 +107,11 @@ TEST_F(LiveEnforcementTest, DisablingAUserKillsEverySessionOnEveryProtocolAndNod
 
   alice.set_disabled(true);
   ASSERT_TRUE(UpdateUser(alice, "disabled").ok());
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE state = 'closing' "
-                  "AND close_reason = 'user_disabled'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state = 'closing' "
+                     "AND close_reason = 'user_disabled'"),
             3);
-  EXPECT_EQ(Count("SELECT count(DISTINCT node_id) FROM commands WHERE kind = 'kill_session' "
-                  "AND payload->>'reason' = 'user_disabled'"),
+  EXPECT_EQ(QueryInt("SELECT count(DISTINCT node_id) FROM commands WHERE kind = 'kill_session' "
+                     "AND payload->>'reason' = 'user_disabled'"),
             3);
   std::optional<v1::Command> kill = quic_agent.WaitForCommand([](const v1::Command& command) {
     return command.kind() == v1::KILL_SESSION && command.session_key() == "quic:1";
@@ -158,12 +152,12 @@ TEST_F(LiveEnforcementTest, ANewPasswordEndsTheUsersLoginsUnlessAskedToKeepThem)
   auto outcome = trailers.find("warden-refresh-outcome");
   ASSERT_NE(outcome, trailers.end());
   EXPECT_EQ(std::string(outcome->second.data(), outcome->second.size()), "SESSION_MISSING");
-  EXPECT_EQ(Count("SELECT count(*) FROM login_families WHERE revoked_at IS NOT NULL "
-                  "AND revoke_reason = 'password_changed'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM login_families WHERE revoked_at IS NOT NULL "
+                     "AND revoke_reason = 'password_changed'"),
             2)
       << "both logins end, the kept one included: only that change was asked to keep them";
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE session_key = 'ovpn:b:1' "
-                  "AND state = 'closing'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE session_key = 'ovpn:b:1' "
+                     "AND state = 'closing'"),
             1)
       << "and the tunnel opened with the login's ticket is killed";
 }
@@ -176,12 +170,13 @@ TEST_F(LiveEnforcementTest, LoweringTheLimitEvictsTheOldestNowUnderEvictOldest) 
   }
   carol.set_max_connections(1);
   ASSERT_TRUE(UpdateUser(carol, "max_connections").ok());
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE state = 'closing' "
-                  "AND close_reason = 'limit_lowered' AND session_key IN ('c1', 'c2')"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state = 'closing' "
+                     "AND close_reason = 'limit_lowered' AND session_key IN ('c1', 'c2')"),
             2);
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE state = 'active' AND session_key = 'c3'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state = 'active' AND session_key = 'c3'"),
             1);
-  EXPECT_EQ(Count("SELECT count(*) FROM commands WHERE payload->>'reason' = 'limit_lowered'"), 2);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM commands WHERE payload->>'reason' = 'limit_lowered'"),
+            2);
 }
 
 TEST_F(LiveEnforcementTest, LoweringTheLimitKeepsSessionsUnderRejectAndRefusesNewOnes) {
@@ -192,7 +187,7 @@ TEST_F(LiveEnforcementTest, LoweringTheLimitKeepsSessionsUnderRejectAndRefusesNe
   }
   dan.set_max_connections(1);
   ASSERT_TRUE(UpdateUser(dan, "max_connections").ok());
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE state = 'active'"), 3);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state = 'active'"), 3);
   EXPECT_EQ(Assert(node, "dan", "d4", v1::OPENVPN).denied().reason(), v1::DEVICE_LIMIT_REACHED);
 }
 
@@ -206,7 +201,7 @@ TEST_F(LiveEnforcementTest, AConnectionBeingKilledIsRefusedUntilItsKillCompleted
   v1::AdmitResponse again = Assert(node, "erin", "wg:e", v1::WIREGUARD);
   ASSERT_TRUE(again.has_denied()) << again.DebugString();
   EXPECT_EQ(again.denied().reason(), v1::SESSION_ENDING);
-  EXPECT_EQ(Count("SELECT count(*) FROM commands WHERE acked_at IS NULL"), 1)
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM commands WHERE acked_at IS NULL"), 1)
       << "the kill is still pending, not superseded";
 
   v1::CloseSessionResponse closed;
@@ -275,21 +270,21 @@ TEST_F(LiveEnforcementTest, AKillTheNodeCannotCarryOutIsRetriedAndKeepsTheSeat) 
   // The kill comes again (after about a second), and this time it works.
   std::optional<v1::Command> retried = agent.WaitForCommand([&](const v1::Command& command) {
     return command.kind() == v1::KILL_SESSION && command.id() == killed.command_id() &&
-           Count(absl::StrCat("SELECT attempts FROM commands WHERE id = ", killed.command_id())) ==
-               1 &&
-           Count(absl::StrCat("SELECT count(*) FROM commands WHERE id = ", killed.command_id(),
-                              " AND delivered_at IS NOT NULL")) == 1;
+           QueryInt(absl::StrCat("SELECT attempts FROM commands WHERE id = ",
+                                 killed.command_id())) == 1 &&
+           QueryInt(absl::StrCat("SELECT count(*) FROM commands WHERE id = ", killed.command_id(),
+                                 " AND delivered_at IS NOT NULL")) == 1;
   });
   ASSERT_TRUE(retried.has_value());
   agent.Ack(killed.command_id());
   EXPECT_TRUE(WaitFor([&] {
-    return Count(absl::StrCat("SELECT count(*) FROM commands WHERE id = ", killed.command_id(),
-                              " AND acked_at IS NOT NULL AND result = 'ok'")) == 1;
+    return QueryInt(absl::StrCat("SELECT count(*) FROM commands WHERE id = ", killed.command_id(),
+                                 " AND acked_at IS NOT NULL AND result = 'ok'")) == 1;
   }));
   v1::CloseSessionResponse closed;
   ASSERT_TRUE(fleet_->Close(node, "ovpn:g:1", &closed).ok());
   EXPECT_TRUE(Assert(node, "gus", "ovpn:g:2", v1::OPENVPN).has_admitted());
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'session.kill_failed'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.kill_failed'"), 1);
 }
 
 TEST_F(LiveEnforcementTest, AnOperatorMayForceASessionClosed) {
@@ -299,10 +294,10 @@ TEST_F(LiveEnforcementTest, AnOperatorMayForceASessionClosed) {
   v1::KillSessionResponse forced;
   ASSERT_TRUE(Kill(admitted.admitted().session_id(), &forced, false, /*force=*/true).ok());
   EXPECT_THAT(forced.result(), HasSubstr("by force"));
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE state = 'closed' "
-                  "AND close_reason LIKE 'forced: %'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state = 'closed' "
+                     "AND close_reason LIKE 'forced: %'"),
             1);
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'session.force_close'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.force_close'"), 1);
   EXPECT_TRUE(Assert(node, "hal", "ovpn:h:2", v1::OPENVPN).has_admitted()) << "the seat is free";
   v1::KillSessionResponse again;
   EXPECT_EQ(Kill(admitted.admitted().session_id(), &again, false, true).error_code(),
@@ -317,8 +312,8 @@ TEST_F(LiveEnforcementTest, RefusedUsersAreNotToldWhereTheirSeatsAreButAdminsAre
   v1::AdmitResponse refused = Assert(fra, "ivy", "i2", v1::OPENVPN);
   ASSERT_TRUE(refused.has_denied());
   EXPECT_EQ(refused.denied().message(), "device limit 1 reached: 1 device is connected");
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'session.deny' "
-                  "AND details->>'detail' = 'active on node ams-1'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.deny' "
+                     "AND details->>'detail' = 'active on node ams-1'"),
             1);
 }
 

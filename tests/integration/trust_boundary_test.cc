@@ -35,12 +35,6 @@ class TrustBoundaryTest : public ControlPlaneTest {
     fleet_ = std::make_unique<FleetClient>(Channel(), kTestAdminKey);
   }
 
-  int64_t Count(const std::string& sql) {
-    pqxx::connection connection(db_->url());
-    pqxx::nontransaction tx(connection);
-    return tx.exec1(sql)[0].as<int64_t>();
-  }
-
   v1::AdmitResponse Assert(const TestNode& node, const std::string& username,
                            const std::string& key, v1::Protocol protocol) {
     v1::AdmitResponse response;
@@ -103,10 +97,10 @@ TEST_F(TrustBoundaryTest, AnUntrustedNodeCannotNameAUserForOpenVpnOrQuic) {
     EXPECT_EQ(forged.denied().reason(), v1::BAD_CREDENTIALS);
     EXPECT_EQ(forged.denied().message(), "unknown user or wrong password");
   }
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE state = 'active'"), 1);
-  EXPECT_EQ(Count("SELECT count(*) FROM commands"), 0) << "nothing evicted on ams-1";
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'session.deny' "
-                  "AND details->>'detail' LIKE '%not a trusted authenticator%'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state = 'active'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM commands"), 0) << "nothing evicted on ams-1";
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.deny' "
+                     "AND details->>'detail' LIKE '%not a trusted authenticator%'"),
             2);
 }
 
@@ -156,8 +150,8 @@ TEST_F(TrustBoundaryTest, ATrustedAuthenticatorIsSetByAnAdminAndAudited) {
   ASSERT_TRUE(fleet_->admin().UpdateNode(fleet_->AdminContext().get(), update, &updated).ok());
   EXPECT_TRUE(updated.trusted_authenticator());
   EXPECT_TRUE(Assert(node, "carol", "ovpn:2", v1::OPENVPN).has_admitted());
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'node.update' "
-                  "AND details->>'trusted_authenticator' = 'true'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'node.update' "
+                     "AND details->>'trusted_authenticator' = 'true'"),
             1);
 
   // A viewer may not, and the mask must name what changes.
@@ -205,11 +199,12 @@ TEST_F(TrustBoundaryTest, AnInventoryCannotBringInUsersTheNodeCouldNotHaveAdmitt
   ASSERT_EQ(agent.welcome().adopted_size(), 1);
   EXPECT_EQ(agent.welcome().adopted(0).session_key(), "ovpn:dave");
 
-  EXPECT_EQ(Count("SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id "
-                  "WHERE u.username = 'mallory' AND s.state = 'closing' "
-                  "AND s.close_reason = 'not_admissible'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id "
+                     "WHERE u.username = 'mallory' AND s.state = 'closing' "
+                     "AND s.close_reason = 'not_admissible'"),
             1);
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'session.not_admissible'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.not_admissible'"),
+            1);
   std::vector<std::string> killed;
   for (const char* key : {"ovpn:mallory", "ovpn:nobody"}) {
     std::optional<v1::Command> kill = agent.WaitForCommand([&](const v1::Command& command) {
@@ -295,8 +290,8 @@ TEST_F(TrustBoundaryTest, TheSameAgentMayRedeemItsTicketAgainAfterALostAnswer) {
             grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Enroll(ticket, "", &stolen).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Enroll(ticket, "short", &stolen).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Count("SELECT count(*) FROM audit_events WHERE action = 'node.reenroll' "
-                  "AND details->>'retry_after_lost_answer' = 'true'"),
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'node.reenroll' "
+                     "AND details->>'retry_after_lost_answer' = 'true'"),
             1);
 }
 

@@ -1,5 +1,7 @@
 #include "tests/support/control_plane_fixture.h"
 
+#include <pqxx/pqxx>
+
 #include "absl/strings/str_cat.h"
 
 namespace warden::testing {
@@ -36,6 +38,18 @@ void ControlPlaneTest::StartControlPlane(const control::ControlPlaneConfig& conf
   auto started = control::ControlPlane::Start(config);
   ASSERT_TRUE(started.ok()) << started.status();
   control_ = *std::move(started);
+}
+
+int64_t ControlPlaneTest::QueryInt(const std::string& sql) const {
+  pqxx::connection connection(db_->url());
+  pqxx::nontransaction tx(connection);
+  return tx.exec1(sql)[0].as<int64_t>();
+}
+
+void ControlPlaneTest::ExecSql(const std::string& sql) const {
+  pqxx::connection connection(db_->url());
+  pqxx::nontransaction tx(connection);
+  tx.exec(sql);
 }
 
 std::shared_ptr<grpc::Channel> ControlPlaneTest::Channel() const {

@@ -34,6 +34,11 @@ class ControlPlaneTest : public ::testing::Test {
   void StartControlPlane(const control::ControlPlaneConfig& config);
 
   std::shared_ptr<grpc::Channel> Channel() const;
+  // The first column of the first row of `sql` on the test's database (a
+  // count, say), and a statement run there: what a test looks at or sets
+  // up below the API.
+  int64_t QueryInt(const std::string& sql) const;
+  void ExecSql(const std::string& sql) const;
   std::unique_ptr<v1::AdminService::Stub> Admin() const;
   // The gRPC health status of `service` ("" = the server); UNKNOWN on RPC failure.
   int HealthStatus(const std::string& service = "") const;
