@@ -50,10 +50,7 @@
 namespace warden::control {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.main");
-  return log;
-}
+const logging::Logger Log("control.main");
 
 struct DatabaseReady {
   store::DatabaseTls tls;
@@ -418,7 +415,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                     .throttle = *parts.login_throttle,
                                     .metrics = parts.metrics,
                                     .families = *parts.families,
-                                    .dispatcher = *parts.dispatcher});
+                                    .dispatcher = *parts.dispatcher,
+                                    .clock = RealClock::Get()});
   parts.agent = std::make_unique<services::AgentService>(
       services::AgentDependencies{.db_workers = *parts.db_workers,
                                   .nodes = *parts.node_authenticator,

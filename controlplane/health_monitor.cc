@@ -5,6 +5,11 @@
 #include "common/logging.h"
 
 namespace warden::control {
+namespace {
+
+const logging::Logger Log("control.health");
+
+}  // namespace
 
 HealthMonitor::HealthMonitor(store::Database& db, grpc::HealthCheckServiceInterface* health,
                              std::vector<std::string> services, absl::Duration interval)
@@ -23,16 +28,15 @@ void HealthMonitor::Start() {
 }
 
 void HealthMonitor::CheckOnce() {
-  static const auto log = logging::Get("control.health");
   const bool up = db_.Ping().ok();
   if (known_ && up == serving_.load()) return;
   known_ = true;
   serving_.store(up);
   db_.SetReachable(up);
   if (up) {
-    log->info("database reachable: serving");
+    Log()->info("database reachable: serving");
   } else {
-    log->error("database unreachable: not serving");
+    Log()->error("database unreachable: not serving");
   }
   if (health_ == nullptr) return;
   for (const std::string& service : services_) health_->SetServingStatus(service, up);

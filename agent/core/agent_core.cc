@@ -8,10 +8,7 @@
 namespace warden::agent {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("agent.core");
-  return log;
-}
+const logging::Logger Log("agent.core");
 
 v1::Protocol ToProto(Protocol protocol) {
   switch (protocol) {

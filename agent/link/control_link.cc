@@ -8,10 +8,7 @@
 namespace warden::agent {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("agent.link");
-  return log;
-}
+const logging::Logger Log("agent.link");
 
 void Authorize(grpc::ClientContext& context, const std::string& credential) {
   context.AddMetadata("authorization", absl::StrCat("Bearer ", credential));

@@ -21,6 +21,8 @@
 namespace warden::agent {
 namespace {
 
+const logging::Logger Log("agent.enroll");
+
 absl::Status WritePrivateFile(const std::string& path, const std::string& content) {
   const std::string temporary = path + ".tmp";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -55,7 +57,6 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
                                              std::shared_ptr<grpc::ChannelCredentials> credentials,
                                              const std::string& server_name,
                                              const v1::NodeFacts& facts, absl::Duration patience) {
-  static const auto log = logging::Get("agent.enroll");
   const std::string path = absl::StrCat(state_dir, "/credential");
   if (std::string credential = ReadTrimmed(path); !credential.empty()) return credential;
   if (enroll_ticket.empty()) {
@@ -97,14 +98,14 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
         return saved;
       }
       ::unlink(request_path.c_str());
-      log->info("enrolled as node={} id={}", response.node_name(), response.node_id());
+      Log()->info("enrolled as node={} id={}", response.node_name(), response.node_id());
       return response.credential();
     }
     const bool retry = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     if (!retry || absl::Now() >= give_up) return FromGrpcStatus(status);
     const absl::Duration delay = backoff.Next();
-    log->warn("enrolment: control plane unreachable ({}); retrying in {}", status.error_message(),
+    Log()->warn("enrolment: control plane unreachable ({}); retrying in {}", status.error_message(),
               absl::FormatDuration(delay));
     absl::SleepFor(delay);
   }

@@ -4,11 +4,14 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/secrets.h"
 #include "controlplane/admission/decide.h"
 
 namespace warden::control::admission {
 namespace {
+
+const logging::Logger Log("control.admission");
 
 store::AdmissionResult BadCredentials() {
   store::AdmissionResult result;
@@ -52,18 +55,25 @@ Admitter::Admitter(store::SessionStore& sessions, PasswordCheck& passwords, cons
   }
 }
 
-void Admitter::Record(const absl::StatusOr<store::AdmissionResult>& result, absl::Duration took) {
+void Admitter::Record(const std::string& node,
+                      const absl::StatusOr<store::AdmissionResult>& result, absl::Duration took) {
   duration_.ObserveDuration(took);
   if (!result.ok()) {
+    Log()->warn("admission failed node={} code={}: {}", node,
+                absl::StatusCodeToString(result.status().code()), result.status().message());
     admissions_
         .With({"error", absl::AsciiStrToLower(absl::StatusCodeToString(result.status().code()))})
         .Increment();
     return;
   }
   if (!result->decision.admit) {
+    Log()->debug("denied node={} user={} reason={}", node, result->username,
+                 store::DenyReasonName(result->decision.reason));
     admissions_.With({"denied", store::DenyReasonName(result->decision.reason)}).Increment();
     return;
   }
+  Log()->debug("admitted node={} user={} session={} evicted={}", node, result->username,
+               result->session_id, result->evictions.size());
   admissions_.With({"admitted", "none"}).Increment();
   evictions_.Increment(static_cast<double>(result->evictions.size()));
 }
@@ -76,9 +86,9 @@ absl::StatusOr<store::AdmissionResult> Admitter::AdmitVerified(
 }
 
 void Admitter::Admit(AdmitInput input, absl::Time deadline, Done done) {
-  done = [this, start = absl::Now(),
+  done = [this, start = absl::Now(), node = input.request.node_name,
           done = std::move(done)](absl::StatusOr<store::AdmissionResult> result) mutable {
-    Record(result, absl::Now() - start);
+    Record(node, result, absl::Now() - start);
     std::move(done)(std::move(result));
   };
   // A margin before the caller's deadline, so that an answer that commits

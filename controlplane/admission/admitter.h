@@ -53,7 +53,9 @@ class Admitter {
   const DecideOptions& decide_options() const { return decide_options_; }
 
  private:
-  void Record(const absl::StatusOr<store::AdmissionResult>& result, absl::Duration took);
+  // Counts, times and logs (control.admission) one outcome.
+  void Record(const std::string& node, const absl::StatusOr<store::AdmissionResult>& result,
+              absl::Duration took);
 
   store::SessionStore& sessions_;
   PasswordCheck& passwords_;

@@ -69,7 +69,25 @@ Decision LimitReached(int limit, const Seats& seats, absl::string_view why,
 
 }  // namespace
 
+bool TicketBelongsToAnother(absl::string_view named_username, absl::string_view holder_username) {
+  return !named_username.empty() && named_username != holder_username;
+}
+
+bool WithholdsIdleDevices(const UserLimits& limits, std::span<const LiveSession> live) {
+  if (limits.policy != model::LimitPolicy::kReject || limits.max_connections == 0) return false;
+  // The new session takes a seat too.
+  return SeatsOf(live).count() + 1 >= static_cast<size_t>(limits.max_connections);
+}
+
 Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions& options) {
+  if (facts.ticket && !facts.ticket->family_live) {
+    // Its login was revoked while the admission waited for the user's lock.
+    return Deny(DenyReason::kBadCredentials, "the connect ticket is not valid");
+  }
+  if (facts.ticket &&
+      TicketBelongsToAnother(facts.ticket->named_username, facts.ticket->holder_username)) {
+    return Deny(DenyReason::kBadCredentials, "the connect ticket belongs to another user");
+  }
   if (facts.same_key && facts.same_key->closing) {
     // Letting the connection back in would silently undo its kill.
     return Deny(DenyReason::kSessionEnding,
@@ -106,6 +124,7 @@ Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions
   Decision admitted;
   admitted.admit = true;
   admitted.kill_due = now + absl::Seconds(limits.grace_seconds);
+  admitted.withhold_idle_devices = WithholdsIdleDevices(limits, facts.live);
   if (facts.same_key) admitted.replace.push_back(facts.same_key->id);
   if (limits.max_connections == 0) return admitted;
 

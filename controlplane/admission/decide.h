@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "controlplane/model/admission.h"
 
@@ -17,6 +18,7 @@ using model::AdmissionFacts;
 using model::Decision;
 using model::DenyReason;
 using model::LiveSession;
+using model::TicketFacts;
 using model::UserLimits;
 using model::Vouching;
 
@@ -27,13 +29,25 @@ struct DecideOptions {
   bool detailed_messages = false;
 };
 
-// In order: a connection being killed is not let in again; a live session
+// In order: a connect ticket whose login ended, or that another user holds,
+// admits nobody; a connection being killed is not let in again; a live session
 // asked about again is the same answer (if its user and login are still
 // good); a node vouching for the user must be entitled to; a draining node
 // admits no one; a disabled user is refused; then the device limit
 // (EVICT_OLDEST evicts the oldest seated sessions, REJECT refuses). Another
 // user's live session under the same key is replaced: the node reused it.
+// An admitted decision also says whether the user's idle WireGuard devices
+// are withheld (WithholdsIdleDevices).
 Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions& options = {});
+
+// Whether a connect ticket is presented for someone else: the node named a
+// user along with it, and the ticket's holder is another.
+bool TicketBelongsToAnother(absl::string_view named_username, absl::string_view holder_username);
+
+// Whether admitting one more session brings a REJECT user to its limit: its
+// WireGuard devices without a live session are then withheld (an idle peer
+// would let a device in past the limit, with no admission to refuse it).
+bool WithholdsIdleDevices(const UserLimits& limits, std::span<const LiveSession> live);
 
 // A user's limits changed while sessions are live: the sessions EVICT_OLDEST
 // ends now to bring the user back within the limit, oldest first (none under

@@ -5,10 +5,7 @@
 namespace warden::control::dispatch {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.audit");
-  return log;
-}
+const logging::Logger Log("control.audit");
 
 }  // namespace
 

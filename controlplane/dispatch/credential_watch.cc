@@ -10,10 +10,7 @@
 namespace warden::control::dispatch {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.credentials");
-  return log;
-}
+const logging::Logger Log("control.credentials");
 
 // Whether the notice `payload` ("key:<name>", "user:<id>", "family:<id>")
 // is about `credential`.

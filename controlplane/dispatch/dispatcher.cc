@@ -12,10 +12,7 @@
 namespace warden::control::dispatch {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.dispatch");
-  return log;
-}
+const logging::Logger Log("control.dispatch");
 
 constexpr int kMaxCommandsPerDelivery = 1000;
 

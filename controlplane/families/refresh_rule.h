@@ -5,26 +5,13 @@
 // database (SessionService.Refresh in session.proto documents them).
 
 #include "absl/time/time.h"
+#include "controlplane/model/family.h"
 
 namespace warden::control::families {
 
 // What the store found for a presented refresh token whose renewal lease it
 // could not take.
-struct PresentedToken {
-  bool found = false;
-  // The family is not revoked, not past its lifetime or idle timeout, and
-  // its user is enabled.
-  bool family_live = false;
-  bool spent = false;  // rotated before
-  absl::Time lease_until = absl::InfinitePast();
-  absl::Time rotated_at = absl::InfinitePast();
-  // The lease (or the rotation) was taken by a request with the same
-  // request_id as this one.
-  bool same_request = false;
-  // The rotation's result is still kept, sealed for its request; it is
-  // dropped once the newer refresh token is itself spent.
-  bool has_sealed_result = false;
-};
+using model::PresentedToken;
 
 enum class RefreshVerdict {
   kSessionMissing,  // UNAUTHENTICATED

@@ -52,6 +52,17 @@ struct SameKeySession {
   bool family_live = true;
 };
 
+// A connect ticket the node presented, as its redemption found it.
+struct TicketFacts {
+  // The login family that issued it is still live, checked again under the
+  // user's row lock (a revocation takes it too).
+  bool family_live = true;
+  // The username the node named along with the ticket ("" = none), and the
+  // username of the ticket's holder.
+  std::string named_username;
+  std::string holder_username;
+};
+
 // Everything the rule is given, read under the user's row lock.
 struct AdmissionFacts {
   UserLimits limits;
@@ -61,6 +72,8 @@ struct AdmissionFacts {
   // Set when the node vouches for the user (no password, no ticket).
   std::optional<Vouching> vouching;
   std::optional<SameKeySession> same_key;
+  // Set when a connect ticket established the user.
+  std::optional<TicketFacts> ticket;
 };
 
 enum class DenyReason {
@@ -88,6 +101,10 @@ struct Decision {
   // The node gave the key of another user's live session to this new
   // connection: that connection is gone, and its session is closed.
   std::vector<std::string> replace;
+  // When admit: the user reached its REJECT limit with this session, so its
+  // WireGuard devices without a live session are withheld from their nodes
+  // until it is under the limit again.
+  bool withhold_idle_devices = false;
 };
 
 }  // namespace warden::control::model

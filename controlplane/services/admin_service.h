@@ -1,11 +1,11 @@
 #pragma once
 
-#include "absl/functional/any_invocable.h"
 #include "common/password_hasher.h"
 #include "common/worker_pool.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/event_feed.h"
 #include "controlplane/services/authenticator.h"
+#include "controlplane/services/unary.h"
 #include "controlplane/signal/hub.h"
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/audit_store.h"
@@ -42,7 +42,7 @@ struct AdminDependencies {
 // AdminService: authenticate, validate, call the store, map the result.
 class AdminService final : public v1::AdminService::CallbackService {
  public:
-  explicit AdminService(AdminDependencies deps) : deps_(deps) {}
+  explicit AdminService(AdminDependencies deps);
 
   grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* ctx,
                                        const v1::CreateUserRequest* request,
@@ -127,27 +127,24 @@ class AdminService final : public v1::AdminService::CallbackService {
                                                v1::RevokeFamilyResponse* response) override;
 
  private:
-  enum class Access { kRead, kWrite };
-  struct Call {
-    Principal caller;
-    absl::Time deadline;
-    model::Actor actor() const { return model::Actor{caller.key_name}; }
-  };
-  using Work = absl::AnyInvocable<absl::Status(const Call&)>;
-  using Finisher = absl::AnyInvocable<void(absl::Status) &&>;
-  using AsyncWork = absl::AnyInvocable<void(const Call&, Finisher)>;
+  using Call = UnaryCall;
+  using Finisher = Unary::Finisher;
 
-  // Authenticates the caller, checks its role for `access`, then runs `work`
-  // on a database worker and finishes the call with its status.
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Access access, Work work);
-  // The same, for work that finishes later (e.g. waiting for an agent):
-  // `work` must call its finisher exactly once, from any thread.
+  // Every handler is served by unary_ (authenticated by API key, `access`
+  // the role it needs).
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Access access,
+                                  Unary::Work work) {
+    return unary_.Serve(ctx, Rpc{.access = access}, std::move(work));
+  }
   grpc::ServerUnaryReactor* ServeAsync(grpc::CallbackServerContext* ctx, Access access,
-                                       AsyncWork work);
+                                       Unary::AsyncWork work) {
+    return unary_.ServeAsync(ctx, Rpc{.access = access}, std::move(work));
+  }
   // A node as callers see it, with whether it is online.
   void NodeToProto(const model::Node& node, v1::Node* out) const;
 
   AdminDependencies deps_;
+  Unary unary_;
 };
 
 }  // namespace warden::control::services

@@ -1,26 +1,32 @@
 #include "controlplane/services/agent_service.h"
 
+#include "common/logging.h"
 #include "common/secrets.h"
 #include "common/status_macros.h"
 #include "controlplane/services/attach_stream.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/services/convert.h"
-#include "controlplane/services/unary.h"
 #include "controlplane/services/validation.h"
 
 namespace warden::control::services {
 namespace {
 
-constexpr absl::Duration kMaxCallDuration = absl::Seconds(30);
+const logging::Logger Log("control.agents");
 
 }  // namespace
+
+AgentService::AgentService(AgentDependencies deps)
+    : deps_(deps), unary_(Log, deps.db_workers, /*api_keys=*/nullptr, &deps.nodes) {}
 
 grpc::ServerUnaryReactor* AgentService::Enroll(grpc::CallbackServerContext* ctx,
                                                const v1::EnrollRequest* request,
                                                v1::EnrollResponse* response) {
+  // The node is not known yet: only its certificate is checked, against the
+  // name the ticket was issued for.
   std::vector<std::string> names = PeerCertificateNames(*ctx);
-  return FinishOnPool(
-      ctx, deps_.db_workers, [this, request, response, names = std::move(names)]() -> absl::Status {
+  return unary_.Serve(
+      ctx, Rpc{.access = Access::kAnyone},
+      [this, request, response, names = std::move(names)](const UnaryCall&) -> absl::Status {
         if (!secrets::LooksLikeToken(request->ticket(), "wet_")) {
           return absl::InvalidArgumentError("ticket must be \"wet_\" followed by 64 hex digits");
         }
@@ -54,45 +60,33 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControlMessage>* AgentService::Att
 grpc::ServerUnaryReactor* AgentService::Admit(grpc::CallbackServerContext* ctx,
                                               const v1::AdmitRequest* request,
                                               v1::AdmitResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  std::string token = BearerToken(ctx->client_metadata());
-  std::vector<std::string> names = PeerCertificateNames(*ctx);
-  const absl::Time deadline = DeadlineOf(ctx, kMaxCallDuration);
-  auto finish = [reactor](const absl::Status& status) { reactor->Finish(ToGrpcStatus(status)); };
-  const bool queued =
-      deps_.db_workers.TrySubmit([this, request, response, deadline, finish,
-                                  token = std::move(token), names = std::move(names)]() mutable {
-        // The node first: an unauthenticated caller must not make us hash.
-        absl::StatusOr<store::NodeIdentity> node = deps_.nodes.Authenticate(token, names);
-        if (!node.ok()) return finish(node.status());
+  // UNAVAILABLE when full, not RESOURCE_EXHAUSTED: the agent's
+  // fail-open/closed rule decides what an overloaded control plane means for
+  // a VPN login. The node is authenticated before any password is hashed.
+  return unary_.ServeAsync(
+      ctx, Rpc{.access = Access::kNode, .when_full = WhenFull::kUnavailable},
+      [this, request, response](const UnaryCall& call, Unary::Finisher finish) {
         absl::StatusOr<admission::AdmitInput> input = ValidateAdmitRequest(*request);
-        if (!input.ok()) return finish(input.status());
-        input->request.node_id = node->id;
-        input->request.node_name = node->name;
-        deps_.admitter.Admit(*std::move(input), deadline,
-                             [response, finish](absl::StatusOr<store::AdmissionResult> result) {
-                               if (result.ok()) ToProto(*result, response);
-                               finish(result.status());
-                             });
+        if (!input.ok()) return std::move(finish)(input.status());
+        input->request.node_id = call.node.id;
+        input->request.node_name = call.node.name;
+        deps_.admitter.Admit(
+            *std::move(input), call.deadline,
+            [response, finish = std::move(finish)](
+                absl::StatusOr<store::AdmissionResult> result) mutable {
+              if (result.ok()) ToProto(*result, response);
+              std::move(finish)(result.status());
+            });
       });
-  // UNAVAILABLE, not RESOURCE_EXHAUSTED: the agent's fail-open/closed rule
-  // decides what an overloaded control plane means for a VPN login.
-  if (!queued) {
-    finish(absl::UnavailableError("the control plane is overloaded; retry with backoff"));
-  }
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* AgentService::CloseSession(grpc::CallbackServerContext* ctx,
                                                      const v1::CloseSessionRequest* request,
                                                      v1::CloseSessionResponse* response) {
-  std::string token = BearerToken(ctx->client_metadata());
-  std::vector<std::string> names = PeerCertificateNames(*ctx);
-  return FinishOnPool(
-      ctx, deps_.db_workers,
-      [this, request, response, token = std::move(token),
-       names = std::move(names)]() -> absl::Status {
-        WARDEN_ASSIGN_OR_RETURN(store::NodeIdentity node, deps_.nodes.Authenticate(token, names));
+  return unary_.Serve(
+      ctx, Rpc{.access = Access::kNode},
+      [this, request, response](const UnaryCall& call) -> absl::Status {
+        const store::NodeIdentity& node = call.node;
         std::string id, key;
         if (request->session_case() == v1::CloseSessionRequest::kSessionId) {
           WARDEN_RETURN_IF_ERROR(ValidateUuid("session_id", request->session_id()));

@@ -4,6 +4,7 @@
 #include "controlplane/admission/admitter.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/services/node_authenticator.h"
+#include "controlplane/services/unary.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
 #include "warden/v1/agent.grpc.pb.h"
@@ -23,7 +24,7 @@ struct AgentDependencies {
 // AgentService: what agents on VPN nodes call.
 class AgentService final : public v1::AgentService::CallbackService {
  public:
-  explicit AgentService(AgentDependencies deps) : deps_(deps) {}
+  explicit AgentService(AgentDependencies deps);
 
   grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx,
                                    const v1::EnrollRequest* request,
@@ -38,6 +39,7 @@ class AgentService final : public v1::AgentService::CallbackService {
 
  private:
   AgentDependencies deps_;
+  Unary unary_;
 };
 
 }  // namespace warden::control::services

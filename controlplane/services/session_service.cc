@@ -1,33 +1,24 @@
 #include "controlplane/services/session_service.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/secrets.h"
 #include "common/status_macros.h"
-#include "controlplane/families/refresh_rule.h"
-#include "controlplane/families/sealed_result.h"
 #include "controlplane/services/convert.h"
-#include "controlplane/services/unary.h"
 #include "controlplane/services/validation.h"
 
 namespace warden::control::services {
 namespace {
 
-constexpr char kAccessPrefix[] = "wat_";
-constexpr char kRefreshPrefix[] = "wrt_";
-constexpr char kTicketPrefix[] = "wct_";
-constexpr absl::Duration kMaxCallDuration = absl::Seconds(30);
-constexpr char kOutcomeKey[] = "warden-refresh-outcome";
+const logging::Logger Log("control.sessions");
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.sessions");
-  return log;
-}
+using families::kAccessTokenPrefix;
+using families::kRefreshTokenPrefix;
+constexpr char kTicketPrefix[] = "wct_";
+constexpr char kOutcomeKey[] = "warden-refresh-outcome";
 
 absl::Status CheckToken(absl::string_view field, absl::string_view token,
                         absl::string_view prefix) {
@@ -48,14 +39,6 @@ absl::Status CheckRequestId(absl::string_view request_id) {
       "unchanged when the client retries it");
 }
 
-absl::Status BadLogin() { return absl::UnauthenticatedError("unknown user or wrong password"); }
-
-absl::Status SessionMissing() {
-  return absl::UnauthenticatedError(
-      "SESSION_MISSING: the refresh token is not valid (unknown, revoked or expired login); "
-      "log in again");
-}
-
 // RESOURCE_EXHAUSTED with `retry-after` (whole seconds, rounded up, as in
 // HTTP) in the trailing metadata.
 absl::Status Throttled(grpc::CallbackServerContext* ctx, const families::ThrottleVerdict& verdict) {
@@ -67,10 +50,40 @@ absl::Status Throttled(grpc::CallbackServerContext* ctx, const families::Throttl
       "; retry after ", seconds, " seconds"));
 }
 
+// The username, normalised; or why the request is malformed.
+absl::StatusOr<std::string> ValidateLogin(const v1::LoginRequest& request) {
+  WARDEN_ASSIGN_OR_RETURN(std::string username,
+                          NormalizeUsername("username", request.username()));
+  if (request.password().empty() || request.password().size() > kMaxPasswordBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("password must be 1 to ", kMaxPasswordBytes, " bytes long"));
+  }
+  WARDEN_RETURN_IF_ERROR(ValidateText("device_label", request.device_label(), 128, false));
+  return username;
+}
+
+v1::RefreshOutcome ToProto(families::RefreshOutcome outcome) {
+  switch (outcome) {
+    case families::RefreshOutcome::kRotated:
+      return v1::ROTATED;
+    case families::RefreshOutcome::kLeaseUnavailable:
+      return v1::LEASE_UNAVAILABLE;
+    case families::RefreshOutcome::kSessionMissing:
+      return v1::SESSION_MISSING;
+    case families::RefreshOutcome::kTokenMismatch:
+      return v1::REFRESH_TOKEN_MISMATCH;
+  }
+  return v1::REFRESH_OUTCOME_UNSPECIFIED;
+}
+
 }  // namespace
 
 SessionService::SessionService(SessionDependencies deps)
     : deps_(deps),
+      unary_(Log, deps.db_workers, /*api_keys=*/nullptr, /*nodes=*/nullptr),
+      logins_(deps.passwords, deps.throttle, deps.families),
+      refresher_(deps.families, deps.clock,
+                 [this](const std::vector<store::QueuedCommand>& kills) { KickAll(kills); }),
       throttled_(deps.metrics.AddCounter("warden_logins_throttled_total",
                                          "Login attempts refused before any password check, by "
                                          "the bucket that was empty (username, address).",
@@ -98,181 +111,72 @@ SessionService::SessionService(SessionDependencies deps)
 grpc::ServerUnaryReactor* SessionService::Login(grpc::CallbackServerContext* ctx,
                                                 const v1::LoginRequest* request,
                                                 v1::LoginResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto finish = [reactor](const absl::Status& status) { reactor->Finish(ToGrpcStatus(status)); };
-  absl::StatusOr<std::string> username = NormalizeUsername("username", request->username());
-  if (!username.ok()) return finish(username.status()), reactor;
-  if (request->password().empty() || request->password().size() > kMaxPasswordBytes) {
-    return finish(absl::InvalidArgumentError(
-               absl::StrCat("password must be 1 to ", kMaxPasswordBytes, " bytes long"))),
-           reactor;
-  }
-  if (absl::Status label = ValidateText("device_label", request->device_label(), 128, false);
-      !label.ok()) {
-    return finish(label), reactor;
-  }
+  absl::StatusOr<std::string> username = ValidateLogin(*request);
+  if (!username.ok()) return unary_.Refuse(ctx, username.status());
+  // On the reaction, before the call takes a worker or any password work:
+  // a flood of guesses is refused at the cost of a map lookup.
   const std::string peer = ctx->peer();
   const families::ThrottleVerdict verdict =
       deps_.throttle.Attempt(*username, families::ClientAddressKey(peer));
   if (!verdict.allowed) {
     throttled_.With({verdict.by_username ? "username" : "address"}).Increment();
-    return finish(Throttled(ctx, verdict)), reactor;
+    return unary_.Refuse(ctx, Throttled(ctx, verdict));
   }
-  const absl::Time deadline = DeadlineOf(ctx, kMaxCallDuration);
-  const bool queued = deps_.db_workers.TrySubmit(
-      [this, request, response, deadline, peer, finish, username = *std::move(username)]() mutable {
-        deps_.passwords.Check(
-            username, request->password(), deadline,
-            [this, request, response, peer, username,
-             finish](absl::StatusOr<admission::PasswordCheckResult> checked) mutable {
-              if (!checked.ok()) return finish(checked.status());
-              if (!checked->verified) return finish(BadLogin());
-              deps_.throttle.Succeeded(username);
-              if (checked->user->disabled) {
-                return finish(absl::PermissionDeniedError(
-                    absl::StrCat("user ", checked->user->username, " is disabled")));
-              }
-              finish(FinishLogin(checked->user->id, request->device_label(), peer, response));
-            });
+  families::LoginInput input{.username = *std::move(username),
+                             .password = request->password(),
+                             .device_label = request->device_label(),
+                             .client_address = peer};
+  return unary_.ServeAsync(
+      ctx, Rpc{.access = Access::kAnyone},
+      [this, response, input = std::move(input)](const UnaryCall& call,
+                                                 Unary::Finisher finish) mutable {
+        logins_.Login(std::move(input), call.deadline,
+                      [response, finish = std::move(finish)](
+                          absl::StatusOr<families::NewLogin> login) mutable {
+                        if (login.ok()) {
+                          response->set_access_token(login->access_token);
+                          response->set_refresh_token(login->refresh_token);
+                          response->set_family_id(login->family_id);
+                          ToProto(login->access_expires_at, response->mutable_access_expires_at());
+                          ToProto(login->family_expires_at, response->mutable_family_expires_at());
+                        }
+                        std::move(finish)(login.status());
+                      });
       });
-  if (!queued) finish(OverloadedError());
-  return reactor;
-}
-
-absl::Status SessionService::FinishLogin(const std::string& user_id,
-                                         const std::string& device_label, const std::string& peer,
-                                         v1::LoginResponse* response) {
-  const std::string refresh = secrets::NewToken(kRefreshPrefix);
-  const std::string access = secrets::NewToken(kAccessPrefix);
-  WARDEN_ASSIGN_OR_RETURN(store::IssuedLogin issued,
-                          deps_.families.Create(user_id, device_label, secrets::Sha256Hex(refresh),
-                                                secrets::Sha256Hex(access), peer));
-  response->set_access_token(access);
-  response->set_refresh_token(refresh);
-  response->set_family_id(issued.family_id);
-  ToProto(issued.access_expires_at, response->mutable_access_expires_at());
-  ToProto(issued.family_expires_at, response->mutable_family_expires_at());
-  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* SessionService::Refresh(grpc::CallbackServerContext* ctx,
                                                   const v1::RefreshRequest* request,
                                                   v1::RefreshResponse* response) {
-  return FinishOnPool(ctx, deps_.db_workers, [this, ctx, request, response] {
-    return RefreshOnWorker(ctx, *request, response);
-  });
-}
-
-absl::Status SessionService::RefreshOnWorker(grpc::CallbackServerContext* ctx,
-                                             const v1::RefreshRequest& request,
-                                             v1::RefreshResponse* response) {
-  WARDEN_RETURN_IF_ERROR(CheckToken("refresh_token", request.refresh_token(), kRefreshPrefix));
-  WARDEN_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  const std::string token_hash = secrets::Sha256Hex(request.refresh_token());
-  const std::string request_hash = secrets::Sha256Hex(request.request_id());
-  auto outcome = [&](v1::RefreshOutcome value) {
-    ctx->AddTrailingMetadata(kOutcomeKey, v1::RefreshOutcome_Name(value));
-  };
-  auto busy = [&](absl::Duration wait) {
-    outcome(v1::LEASE_UNAVAILABLE);
-    const int64_t wait_ms = absl::ToInt64Milliseconds(absl::Ceil(wait, absl::Milliseconds(1)));
-    ctx->AddTrailingMetadata("retry-after-ms", std::to_string(wait_ms));
-    return absl::AbortedError(
-        absl::StrCat("LEASE_UNAVAILABLE: another refresh of this token is in progress; retry in ",
-                     wait_ms, " ms with the same request_id"));
-  };
-
-  WARDEN_ASSIGN_OR_RETURN(store::RefreshLease lease,
-                          deps_.families.TakeRefreshLease(token_hash, request_hash));
-  if (lease.acquired) {
-    const std::string refresh = secrets::NewToken(kRefreshPrefix);
-    const std::string access = secrets::NewToken(kAccessPrefix);
-    const absl::Time expected_expiry = absl::Now() + deps_.families.policy().access_ttl;
-    const nlohmann::json result = {{"access_token", access},
-                                   {"refresh_token", refresh},
-                                   {"access_expires_us", absl::ToUnixMicros(expected_expiry)}};
-    absl::StatusOr<store::RotatedTokens> rotated = deps_.families.Rotate(
-        lease.family_id, token_hash, request_hash,
-        families::SealResult(result.dump(), request.refresh_token(), request.request_id()),
-        secrets::Sha256Hex(refresh), secrets::Sha256Hex(access));
-    if (!rotated.ok() && rotated.status().code() == absl::StatusCode::kAborted) {
-      return busy(deps_.families.policy().refresh_lease);
-    }
-    if (!rotated.ok() && rotated.status().code() == absl::StatusCode::kFailedPrecondition) {
-      outcome(v1::SESSION_MISSING);
-      return SessionMissing();
-    }
-    if (!rotated.ok()) return rotated.status();
-    outcome(v1::ROTATED);
-    response->set_outcome(v1::ROTATED);
-    response->set_access_token(access);
-    response->set_refresh_token(refresh);
-    response->set_family_id(lease.family_id);
-    ToProto(rotated->access_expires_at, response->mutable_access_expires_at());
-    return absl::OkStatus();
-  }
-
-  const families::RefreshDecision decision =
-      families::DecideRefresh(lease.token, absl::Now(), deps_.families.policy().refresh_lease);
-  switch (decision.verdict) {
-    case families::RefreshVerdict::kSessionMissing:
-      outcome(v1::SESSION_MISSING);
-      return SessionMissing();
-    case families::RefreshVerdict::kLeaseBusy:
-      return busy(decision.retry_after);
-    case families::RefreshVerdict::kJustRotated:
-      outcome(v1::LEASE_UNAVAILABLE);
-      return absl::AbortedError(
-          "LEASE_UNAVAILABLE: another request rotated this refresh token a moment ago; do not "
-          "retry with it (that would be taken for a replay): use the tokens that request "
-          "received");
-    case families::RefreshVerdict::kRecover: {
-      absl::StatusOr<std::string> opened =
-          families::OpenResult(lease.sealed_result, request.refresh_token(), request.request_id());
-      const nlohmann::json result =
-          opened.ok() ? nlohmann::json::parse(*opened, nullptr, false) : nlohmann::json();
-      if (!result.is_object()) {
-        outcome(v1::SESSION_MISSING);
-        return SessionMissing();
-      }
-      outcome(v1::ROTATED);
-      response->set_outcome(v1::ROTATED);
-      response->set_recovered(true);
-      response->set_access_token(result.value("access_token", ""));
-      response->set_refresh_token(result.value("refresh_token", ""));
-      response->set_family_id(lease.family_id);
-      ToProto(absl::FromUnixMicros(result.value("access_expires_us", int64_t{0})),
-              response->mutable_access_expires_at());
-      return absl::OkStatus();
-    }
-    case families::RefreshVerdict::kReplay:
-      break;
-  }
-  // The revocation must happen: a deadlock victim (a refresh or admission of
-  // the same family at the same moment) is retried.
-  absl::StatusOr<store::FamilyRevocation> revoked;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    revoked = deps_.families.Revoke(model::Actor{"refresh_token_replay"}, lease.family_id,
-                                    "refresh_token_replay", /*kill_sessions=*/true,
-                                    "refresh_token_replay");
-    if (revoked.ok() || revoked.status().code() != absl::StatusCode::kAborted) break;
-  }
-  if (revoked.ok()) {
-    KickAll(revoked->kills);
-    Log()->warn("refresh token replayed: family={} user={} revoked, {} tunnels killed",
-                lease.family_id, lease.user_id, revoked->kills.size());
-  } else if (revoked.status().code() != absl::StatusCode::kFailedPrecondition) {
-    return revoked.status();  // (FAILED_PRECONDITION: a concurrent replay revoked it already)
-  }
-  outcome(v1::REFRESH_TOKEN_MISMATCH);
-  return absl::UnauthenticatedError(
-      "REFRESH_TOKEN_MISMATCH: this refresh token was already used; the login is revoked and "
-      "its tunnels are closed. Log in again");
+  return unary_.Serve(
+      ctx, Rpc{.access = Access::kAnyone},
+      [this, request, response](const UnaryCall& call) -> absl::Status {
+        WARDEN_RETURN_IF_ERROR(
+            CheckToken("refresh_token", request->refresh_token(), kRefreshTokenPrefix));
+        WARDEN_RETURN_IF_ERROR(CheckRequestId(request->request_id()));
+        WARDEN_ASSIGN_OR_RETURN(
+            families::RefreshAnswer answer,
+            refresher_.Refresh({.refresh_token = request->refresh_token(),
+                                .request_id = request->request_id()}));
+        call.ctx->AddTrailingMetadata(kOutcomeKey,
+                                      v1::RefreshOutcome_Name(ToProto(answer.outcome)));
+        if (answer.retry_after_ms) {
+          call.ctx->AddTrailingMetadata("retry-after-ms", std::to_string(*answer.retry_after_ms));
+        }
+        if (!answer.status.ok()) return answer.status;
+        response->set_outcome(v1::ROTATED);
+        response->set_recovered(answer.login.recovered);
+        response->set_access_token(answer.login.access_token);
+        response->set_refresh_token(answer.login.refresh_token);
+        response->set_family_id(answer.login.family_id);
+        ToProto(answer.login.access_expires_at, response->mutable_access_expires_at());
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<store::AccessGrant> SessionService::Authorize(const std::string& access_token,
                                                              bool allow_disabled) {
-  WARDEN_RETURN_IF_ERROR(CheckToken("access_token", access_token, kAccessPrefix));
+  WARDEN_RETURN_IF_ERROR(CheckToken("access_token", access_token, kAccessTokenPrefix));
   WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant,
                           deps_.families.Authenticate(secrets::Sha256Hex(access_token)));
   if (grant.user_disabled && !allow_disabled) {
@@ -288,7 +192,8 @@ void SessionService::KickAll(const std::vector<store::QueuedCommand>& queued) {
 grpc::ServerUnaryReactor* SessionService::Logout(grpc::CallbackServerContext* ctx,
                                                  const v1::LogoutRequest* request,
                                                  v1::LogoutResponse* response) {
-  return FinishOnPool(ctx, deps_.db_workers, [this, request, response]() -> absl::Status {
+  return unary_.Serve(ctx, Rpc{.access = Access::kAnyone},
+                      [this, request, response](const UnaryCall&) -> absl::Status {
     if (request->scope() != v1::LOGOUT_SCOPE_UNSPECIFIED && request->scope() != v1::CURRENT &&
         request->scope() != v1::FAMILY) {
       return absl::InvalidArgumentError(
@@ -311,7 +216,8 @@ grpc::ServerUnaryReactor* SessionService::Logout(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* SessionService::IssueConnectTicket(
     grpc::CallbackServerContext* ctx, const v1::IssueConnectTicketRequest* request,
     v1::IssueConnectTicketResponse* response) {
-  return FinishOnPool(ctx, deps_.db_workers, [this, request, response]() -> absl::Status {
+  return unary_.Serve(ctx, Rpc{.access = Access::kAnyone},
+                      [this, request, response](const UnaryCall&) -> absl::Status {
     WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant, Authorize(request->access_token()));
     const std::string ticket = secrets::NewToken(kTicketPrefix);
     WARDEN_ASSIGN_OR_RETURN(absl::Time expires_at,

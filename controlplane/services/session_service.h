@@ -2,16 +2,21 @@
 
 // SessionService: what VPN apps call to log in, keep their login alive with
 // rotating refresh tokens, and get connect tickets for nodes. Thin: validate,
-// call the family store (and the refresh rule), map the outcome.
+// call one operation of families/ (Logins, Refresher) or the family store, map
+// the outcome.
 
 #include <memory>
 #include <string>
 
+#include "common/clock.h"
 #include "common/metrics.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/password_check.h"
 #include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/families/login.h"
 #include "controlplane/families/login_throttle.h"
+#include "controlplane/families/refresh.h"
+#include "controlplane/services/unary.h"
 #include "controlplane/store/family_store.h"
 #include "warden/v1/session.grpc.pb.h"
 
@@ -26,6 +31,8 @@ struct SessionDependencies {
   metrics::Registry& metrics;
   store::FamilyStore& families;
   dispatch::Dispatcher& dispatcher;
+  // Stamps the access expiry a rotation keeps for a retry of its request.
+  const Clock& clock;
 };
 
 class SessionService final : public v1::SessionService::CallbackService {
@@ -45,10 +52,6 @@ class SessionService final : public v1::SessionService::CallbackService {
                                                v1::IssueConnectTicketResponse* response) override;
 
  private:
-  absl::Status FinishLogin(const std::string& user_id, const std::string& device_label,
-                           const std::string& peer, v1::LoginResponse* response);
-  absl::Status RefreshOnWorker(grpc::CallbackServerContext* ctx, const v1::RefreshRequest& request,
-                               v1::RefreshResponse* response);
   // The access token's grant; PERMISSION_DENIED for a disabled user unless
   // `allow_disabled`.
   absl::StatusOr<store::AccessGrant> Authorize(const std::string& access_token,
@@ -56,6 +59,9 @@ class SessionService final : public v1::SessionService::CallbackService {
   void KickAll(const std::vector<store::QueuedCommand>& queued);
 
   SessionDependencies deps_;
+  Unary unary_;
+  families::Logins logins_;
+  families::Refresher refresher_;
   metrics::Family<metrics::Counter>& throttled_;
 };
 

@@ -17,10 +17,7 @@
 namespace warden::control::services {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.signal.ws");
-  return log;
-}
+const logging::Logger Log("control.signal.ws");
 
 constexpr char kPath[] = "/v1/signal";
 constexpr int kOpcodeText = 0x1;

@@ -19,10 +19,7 @@
 namespace warden::control::services {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.signal.ws");
-  return log;
-}
+const logging::Logger Log("control.signal.ws");
 
 constexpr size_t kBuffer = 16 * 1024;
 // After the client's side is closed (or shut), how long civetweb gets to

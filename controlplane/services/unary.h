@@ -1,45 +1,112 @@
 #pragma once
 
-// Callback-API unary handlers must not block: they hand their work to a
-// worker pool, return, and the worker finishes the call.
+// The one way a unary RPC is served, for every service. A handler validates,
+// calls one domain operation and converts; Unary does the rest, in this
+// order:
+//   1. on the reaction (never blocking): read the credential from the
+//      metadata and cap the deadline;
+//   2. hand the work to a worker pool; a full pool answers at once
+//      (RESOURCE_EXHAUSTED, or UNAVAILABLE where the caller's own fail
+//      mode should decide, see Rpc::when_full);
+//   3. on the worker: DEADLINE_EXCEEDED if the call waited past its
+//      deadline; authenticate (API key or node credential) and check the
+//      role, before any other work (an unauthenticated caller never makes
+//      the server hash a password);
+//   4. run the work, map its absl::Status to gRPC (common/grpc_status.h)
+//      and finish the call exactly once; a fault (INTERNAL, UNKNOWN,
+//      DATA_LOSS) and a refused role are logged to the service's logger.
 
 #include <grpcpp/grpcpp.h>
 
-#include <utility>
+#include <string>
+#include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/grpc_status.h"
+#include "common/logging.h"
 #include "common/worker_pool.h"
+#include "controlplane/model/audit.h"
+#include "controlplane/services/authenticator.h"
+#include "controlplane/services/node_authenticator.h"
+#include "controlplane/store/node_store.h"
 
 namespace warden::control::services {
 
-// The caller's deadline, capped: work never runs unbounded even for callers
-// that set none.
-inline absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx, absl::Duration cap) {
-  const absl::Time capped = absl::Now() + cap;
-  const absl::Time asked = absl::FromChrono(ctx->deadline());
-  return asked < capped ? asked : capped;
-}
+// Work that runs longer than this is cut off even if the caller set no
+// deadline (or a later one).
+inline constexpr absl::Duration kMaxCallDuration = absl::Seconds(30);
 
-// Runs `work()` (returning absl::Status) on `pool` and finishes the call
-// with its result. A full pool answers RESOURCE_EXHAUSTED at once.
-template <typename Work>
-grpc::ServerUnaryReactor* FinishOnPool(grpc::CallbackServerContext* ctx, WorkerPool& pool,
-                                       Work work) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  const absl::Time deadline = absl::FromChrono(ctx->deadline());
-  const bool queued = pool.TrySubmit([reactor, deadline, work = std::move(work)]() mutable {
-    if (absl::Now() >= deadline) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                   "the deadline passed while the call waited for a worker"));
-      return;
-    }
-    reactor->Finish(ToGrpcStatus(work()));
-  });
-  if (!queued) reactor->Finish(ToGrpcStatus(OverloadedError()));
-  return reactor;
-}
+// Who may make a call, and how the caller proves it.
+enum class Access {
+  kAnyone,  // no credential in the metadata: the request carries its own (a ticket, a token)
+  kNode,    // a node credential, and with --client-ca the node's certificate
+  kRead,    // an API key of any role
+  kWrite,   // an API key with the admin role
+};
+
+// What a caller hears when the pool refuses the work.
+enum class WhenFull {
+  kResourceExhausted,  // "the server is overloaded; retry with backoff"
+  // An agent's Admit: its fail-open/closed rule, not our backoff advice,
+  // decides what an overloaded control plane means for a VPN login.
+  kUnavailable,
+};
+
+struct Rpc {
+  Access access = Access::kAnyone;
+  WhenFull when_full = WhenFull::kResourceExhausted;
+};
+
+// What the work of a call is given. `ctx` stays valid until the call is
+// finished; trailing metadata is added before that.
+struct UnaryCall {
+  grpc::CallbackServerContext* ctx = nullptr;
+  absl::Time deadline;
+  Principal key;             // Access::kRead, kWrite
+  store::NodeIdentity node;  // Access::kNode
+  model::Actor actor() const { return model::Actor{key.key_name}; }
+};
+
+// The caller's deadline, capped at `now + cap`.
+absl::Time CappedDeadline(absl::Time asked, absl::Time now, absl::Duration cap = kMaxCallDuration);
+// Whether an API key's role allows `access` (kRead or kWrite).
+absl::Status CheckRole(Access access, const Principal& key);
+// The status a refused submission answers with.
+absl::Status PoolFull(WhenFull when_full);
+
+class Unary {
+ public:
+  // `api_keys` and `nodes` may be null for a service with no such callers;
+  // asking for that access then fails the call as an internal error.
+  Unary(const logging::Logger& log, WorkerPool& pool, Authenticator* api_keys,
+        NodeAuthenticator* nodes)
+      : log_(log), pool_(pool), api_keys_(api_keys), nodes_(nodes) {}
+
+  using Finisher = absl::AnyInvocable<void(absl::Status) &&>;
+  using Work = absl::AnyInvocable<absl::Status(const UnaryCall&)>;
+  // Work that finishes later (waiting for an agent, a password hash): it
+  // calls its finisher exactly once, from any thread.
+  using AsyncWork = absl::AnyInvocable<void(const UnaryCall&, Finisher)>;
+
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Rpc rpc, Work work);
+  grpc::ServerUnaryReactor* ServeAsync(grpc::CallbackServerContext* ctx, Rpc rpc, AsyncWork work);
+  // Finishes at once, without a worker: for what a handler refuses on the
+  // reaction (a malformed request, a throttled login).
+  grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx, const absl::Status& status);
+
+ private:
+  // Step 3: the caller's identity, or why it has none.
+  absl::Status Authenticate(Rpc rpc, const std::string& token,
+                            const std::vector<std::string>& certificate_names, UnaryCall& call);
+
+  // What the call ended with, for operators: faults and refused roles.
+  void Log(grpc::CallbackServerContext* ctx, const absl::Status& status) const;
+
+  const logging::Logger& log_;
+  WorkerPool& pool_;
+  Authenticator* const api_keys_;
+  NodeAuthenticator* const nodes_;
+};
 
 }  // namespace warden::control::services

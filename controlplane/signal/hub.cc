@@ -12,10 +12,7 @@
 namespace warden::control::signal {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.signal");
-  return log;
-}
+const logging::Logger Log("control.signal");
 
 constexpr absl::Duration kPasswordDeadline = absl::Seconds(10);
 

@@ -14,10 +14,7 @@
 namespace warden::control::signal {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.signal");
-  return log;
-}
+const logging::Logger Log("control.signal");
 
 v1::SignalNotice NoticeFor(const store::RoomChange& change, const std::string& origin) {
   v1::SignalNotice notice;

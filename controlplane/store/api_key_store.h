@@ -8,11 +8,10 @@
 #include "absl/status/statusor.h"
 #include "controlplane/model/api_key.h"
 #include "controlplane/model/audit.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> ApiKeyStatements();
+class Database;
 
 // An API key as the authenticator sees it: with the stored hash, so that the
 // final comparison can be made in constant time by the caller.

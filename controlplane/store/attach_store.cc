@@ -8,6 +8,9 @@
 #include "absl/strings/str_join.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
+#include "controlplane/store/database.h"
+#include "controlplane/store/statements.h"
+#include "controlplane/store/internal/in_transaction.h"
 
 namespace warden::control::store {
 namespace {

@@ -9,12 +9,11 @@
 #include "absl/time/time.h"
 #include "controlplane/model/session.h"
 #include "controlplane/store/command_store.h"
-#include "controlplane/store/database.h"
 #include "controlplane/store/session_store.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> AttachStatements();
+class Database;
 
 struct Attachment {
   int64_t epoch = 0;

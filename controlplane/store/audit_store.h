@@ -1,7 +1,5 @@
 #pragma once
 
-#include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 #include <span>
 #include <string>
 #include <vector>
@@ -10,17 +8,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "controlplane/model/audit.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> AuditStatements();
-
-// Appends an audit event inside the caller's transaction, so the event and
-// the change it describes commit or vanish together. `details` must hold no
-// secret.
-void AppendAudit(pqxx::work& tx, const model::Actor& actor, absl::string_view action,
-                 absl::string_view subject, const nlohmann::json& details);
+class Database;
 
 // How an action filter matches: "" any action, "session." (ending in '.')
 // every action with that prefix, anything else that one action. A prefix

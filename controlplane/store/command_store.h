@@ -11,11 +11,10 @@
 #include "controlplane/model/audit.h"
 #include "controlplane/model/command.h"
 #include "controlplane/model/session.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> CommandStatements();
+class Database;
 
 // The outbox's name for a kind ("kill_session", "add_peer", ...).
 absl::string_view CommandKindName(model::CommandKind kind);
@@ -32,32 +31,6 @@ struct Acknowledgement {
   // Set for a failed kill that will be sent again after this long.
   std::optional<absl::Duration> retry_in;
 };
-
-// Marks the user's live sessions with this key closing and queues their
-// kills (with NOTIFY), inside the caller's transaction.
-std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const model::Actor& actor,
-                                                          const std::string& user_id,
-                                                          const std::string& session_key,
-                                                          const std::string& reason);
-
-// Marks every live session of the user closing and queues their kills
-// (with NOTIFY), inside the caller's transaction (which holds the user's row).
-std::vector<QueuedCommand> KillUserSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
-                                                         const std::string& user_id,
-                                                         const std::string& reason);
-
-// The same for the sessions named, those that are still active.
-std::vector<QueuedCommand> KillSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
-                                                     std::span<const std::string> session_ids,
-                                                     const std::string& reason);
-
-// Marks the live sessions opened with the family's connect tickets closing
-// and queues their kills (with NOTIFY), inside the caller's transaction
-// (which holds the user's admission lock).
-std::vector<QueuedCommand> KillFamilySessionsInTransaction(pqxx::work& tx,
-                                                           const model::Actor& actor,
-                                                           const std::string& family_id,
-                                                           const std::string& reason);
 
 // The outbox: commands for agents are written in the transaction that
 // decides them (with NOTIFY warden_commands, '<node id>'), delivered at least

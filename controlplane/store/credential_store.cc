@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "controlplane/store/database.h"
+#include "controlplane/store/statements.h"
 
 namespace warden::control::store {
 namespace {

@@ -9,11 +9,10 @@
 
 #include "absl/status/status.h"
 #include "controlplane/model/credential.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> CredentialStatements();
+class Database;
 
 // The channel the 0009 triggers notify when a credential ends; payloads are
 // "key:<name>", "user:<user id>" and "family:<family id>".

@@ -16,10 +16,7 @@
 namespace warden::control::store {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("control.store");
-  return log;
-}
+const logging::Logger Log("control.store");
 
 bool IsUri(absl::string_view url) {
   return absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://");

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <optional>
-#include <pqxx/pqxx>
 #include <span>
 #include <string>
 #include <utility>
@@ -13,12 +12,11 @@
 #include "controlplane/model/audit.h"
 #include "controlplane/model/device.h"
 #include "controlplane/store/command_store.h"
-#include "controlplane/store/database.h"
 #include "controlplane/store/session_store.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> DeviceStatements();
+class Database;
 
 // The tunnel addresses devices are given. IPv4: every host of the network
 // except the network address, the first host (the server side's own) and
@@ -60,29 +58,6 @@ struct DeviceFilter {
   std::optional<std::pair<absl::Time, std::string>> after;
   int limit = 100;
 };
-
-// Serialises changes to the set of provisioned devices (allocation,
-// revocation, enabling and disabling users) against each other, and against
-// an attaching node reading its full peer set (`shared`), across replicas.
-// Held until the transaction ends.
-void LockDevicePool(pqxx::work& tx, bool shared);
-
-// Inside UpdateUser's transaction (after LockDevicePool): tells every
-// WireGuard node to remove (disabled) or add again (enabled) the user's
-// devices, with NOTIFY warden_commands.
-std::vector<QueuedCommand> QueueUserPeerCommands(pqxx::work& tx, const std::string& user_id,
-                                                 bool disabled);
-
-// A WireGuard admission on `node_id` was denied: the node drops the peer,
-// and it is not provisioned there again until its user is under the limit.
-void WithholdPeerInTransaction(pqxx::work& tx, const std::string& node_id,
-                               const std::string& session_key);
-
-// A user whose policy is REJECT reached the limit: each of its devices
-// without a live session on a WireGuard node is withheld there (REMOVE_PEER,
-// with NOTIFY) until the user is under the limit again.
-std::vector<QueuedCommand> WithholdIdleDevicesInTransaction(pqxx::work& tx,
-                                                            const std::string& user_id);
 
 // Registered WireGuard devices, their addresses, and the peer commands that
 // keep every WireGuard node's peers in step with them.

@@ -10,6 +10,8 @@
 namespace warden::control::store {
 namespace {
 
+const logging::Logger Log("control.store");
+
 absl::string_view Or(absl::string_view preferred, absl::string_view fallback) {
   return preferred.empty() ? fallback : preferred;
 }
@@ -51,7 +53,6 @@ absl::StatusCode CodeForSqlState(absl::string_view sqlstate) {
 }
 
 absl::Status StatusFromException(const std::exception& error, const ErrorContext& context) {
-  static const auto log = logging::Get("control.store");
   absl::StatusCode code = absl::StatusCode::kInternal;
   std::string sqlstate;
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error)) {
@@ -59,7 +60,7 @@ absl::Status StatusFromException(const std::exception& error, const ErrorContext
     code = CodeForSqlState(sqlstate);
   } else if (dynamic_cast<const pqxx::in_doubt_error*>(&error) != nullptr) {
     // The commit may or may not have happened; the caller must look again.
-    log->error("op=\"{}\" commit outcome unknown: {}", context.operation, error.what());
+    Log()->error("op=\"{}\" commit outcome unknown: {}", context.operation, error.what());
     return absl::UnavailableError(
         absl::StrCat(context.operation,
                      ": lost the database during commit; the change may or may not "
@@ -76,9 +77,9 @@ absl::Status StatusFromException(const std::exception& error, const ErrorContext
                         code == absl::StatusCode::kFailedPrecondition ||
                         code == absl::StatusCode::kAborted;
   if (expected) {
-    log->debug("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, error.what());
+    Log()->debug("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, error.what());
   } else {
-    log->warn("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, error.what());
+    Log()->warn("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, error.what());
   }
   return Make(code, context);
 }

@@ -5,6 +5,9 @@
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/rows.h"
 #include "controlplane/store/user_store.h"
+#include "controlplane/store/database.h"
+#include "controlplane/store/statements.h"
+#include "controlplane/store/internal/in_transaction.h"
 
 namespace warden::control::store {
 namespace {
@@ -279,7 +282,7 @@ absl::StatusOr<RefreshLease> FamilyStore::TakeRefreshLease(const std::string& re
         const pqxx::row& row = found[0];
         lease.family_id = row[0].as<std::string>();
         lease.user_id = row[1].as<std::string>();
-        families::PresentedToken& token = lease.token;
+        model::PresentedToken& token = lease.token;
         token.found = true;
         token.family_live = row[2].as<bool>();
         token.spent = row[3].as<bool>();
@@ -288,10 +291,7 @@ absl::StatusOr<RefreshLease> FamilyStore::TakeRefreshLease(const std::string& re
         token.same_request = row[6].as<bool>();
         lease.sealed_result = absl::HexStringToBytes(row[7].as<std::string>());
         token.has_sealed_result = !lease.sealed_result.empty();
-        // The rule compares with the database's clock: shift "now" there.
-        const absl::Duration skew = FromMicros(row[8]) - absl::Now();
-        token.lease_until -= skew;
-        token.rotated_at -= skew;
+        token.observed_at = FromMicros(row[8]);
         return lease;
       });
 }
@@ -336,7 +336,7 @@ absl::StatusOr<AccessGrant> FamilyStore::Authenticate(const std::string& access_
       });
 }
 
-bool FamilyStore::OutstandingTicketsAtCap(pqxx::work& tx) {
+bool FamilyStore::OutstandingTicketsAtCap(absl::FunctionRef<int64_t()> count_all) {
   if (policy_.max_tickets_total <= 0) return false;
   const absl::Time now = absl::Now();
   bool recount = false;
@@ -348,7 +348,7 @@ bool FamilyStore::OutstandingTicketsAtCap(pqxx::work& tx) {
     }
   }
   if (recount) {
-    const int64_t counted = tx.exec_prepared("families.ticket_count_all")[0][0].as<int64_t>();
+    const int64_t counted = count_all();
     absl::MutexLock lock(&outstanding_mu_);
     outstanding_ = counted;
   }
@@ -369,7 +369,9 @@ absl::StatusOr<absl::Time> FamilyStore::IssueConnectTicket(const AccessGrant& gr
               absl::StrCat("user ", grant.username, " already has ", policy_.max_tickets_per_user,
                            " unused connect tickets; use one or wait for them to expire"));
         }
-        if (OutstandingTicketsAtCap(tx)) {
+        if (OutstandingTicketsAtCap([&] {
+              return tx.exec_prepared("families.ticket_count_all")[0][0].as<int64_t>();
+            })) {
           return absl::ResourceExhaustedError(
               absl::StrCat(policy_.max_tickets_total,
                            " connect tickets are outstanding; retry in a few seconds"));

@@ -10,17 +10,17 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "controlplane/families/refresh_rule.h"
 #include "controlplane/model/audit.h"
+#include "controlplane/model/family.h"
 #include "controlplane/store/command_store.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> FamilyStatements();
+class Database;
 
 struct FamilyPolicy {
   absl::Duration access_ttl = absl::Minutes(15);
@@ -74,7 +74,7 @@ struct RefreshLease {
   bool acquired = false;
   std::string family_id;  // when acquired, or when the token was found
   std::string user_id;
-  families::PresentedToken token;  // when not acquired
+  model::PresentedToken token;  // when not acquired
   std::string sealed_result;       // when the token was spent by this request
 };
 
@@ -94,31 +94,6 @@ struct FamilyRevocation {
   int families_revoked = 0;
   std::vector<QueuedCommand> kills;
 };
-
-// Inside the admission transaction: marks a connect ticket used (whatever
-// the admission decides). Returns its user and family, or nullopt when the
-// ticket is unknown, used, expired, or its family is no longer live.
-struct RedeemedTicket {
-  std::string user_id;
-  std::string family_id;
-};
-std::optional<RedeemedTicket> RedeemConnectTicketInTransaction(pqxx::work& tx,
-                                                               const std::string& ticket_hash_hex,
-                                                               const FamilyPolicy& policy);
-bool FamilyStillLiveInTransaction(pqxx::work& tx, const std::string& family_id);
-// The session was opened with the family's connect ticket `ticket_hash_hex`:
-// revoking the family finds it, and a retry with the ticket gets it back.
-void RecordSessionFamilyInTransaction(pqxx::work& tx, const std::string& session_id,
-                                      const std::string& family_id,
-                                      const std::string& ticket_hash_hex);
-
-// Revokes every live family of the user and kills the tunnels opened with
-// their tickets (with NOTIFY), inside the caller's transaction; takes the
-// user's row lock if the caller does not hold it yet.
-absl::StatusOr<FamilyRevocation> RevokeUserFamiliesInTransaction(pqxx::work& tx,
-                                                                 const model::Actor& actor,
-                                                                 const std::string& user_id,
-                                                                 const std::string& reason);
 
 class FamilyStore {
  public:
@@ -177,7 +152,9 @@ class FamilyStore {
 
  private:
   static constexpr absl::Duration kOutstandingRecount = absl::Seconds(1);
-  bool OutstandingTicketsAtCap(pqxx::work& tx);
+  // `count_all` counts unused tickets in the caller's transaction; called
+  // at most once a second across callers.
+  bool OutstandingTicketsAtCap(absl::FunctionRef<int64_t()> count_all);
 
   Database& db_;
   const FamilyPolicy policy_;

@@ -11,6 +11,8 @@
 namespace warden::control::store {
 namespace {
 
+const logging::Logger Log("control.migrate");
+
 // pg_advisory_lock key: "warden:migrate" folded into 63 bits, fixed forever.
 constexpr int64_t kMigrationLockKey = 0x7761726465'6e6d67;
 
@@ -53,7 +55,6 @@ absl::Status CheckApplied(const std::map<int, Applied>& applied,
 
 absl::StatusOr<MigrationReport> Migrate(const std::string& connection_string,
                                         std::span<const Migration> migrations) {
-  static const auto log = logging::Get("control.migrate");
   MigrationReport report;
   try {
     pqxx::connection connection(connection_string);
@@ -88,7 +89,7 @@ absl::StatusOr<MigrationReport> Migrate(const std::string& connection_string,
                      secrets::Sha256Hex(migration.sql));
       tx.commit();
       ++report.applied_now;
-      log->info("applied migration version={} name={}", migration.version, migration.name);
+      Log()->info("applied migration version={} name={}", migration.version, migration.name);
     }
     report.schema_version = migrations.empty() ? 0 : migrations.back().version;
     if (!applied.empty())

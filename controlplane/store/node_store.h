@@ -8,11 +8,10 @@
 #include "absl/status/statusor.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/model/session.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> NodeStatements();
+class Database;
 
 absl::string_view ProtocolName(model::Protocol protocol);
 std::optional<model::Protocol> ProtocolFromName(absl::string_view name);

@@ -8,6 +8,8 @@
 namespace warden::control::store {
 namespace {
 
+const logging::Logger Log("control.listen");
+
 class Receiver final : public pqxx::notification_receiver {
  public:
   Receiver(pqxx::connection_base& connection, const std::string& channel,
@@ -41,7 +43,6 @@ void NotificationListener::Stop() {
 }
 
 void NotificationListener::Run() {
-  static const auto log = logging::Get("control.listen");
   absl::Duration backoff = absl::Milliseconds(100);
   while (!stop_.HasBeenNotified()) {
     try {
@@ -54,14 +55,14 @@ void NotificationListener::Run() {
       pqxx::nontransaction(connection).exec("SELECT 1");
       connected_.store(true);
       backoff = absl::Milliseconds(100);
-      log->info("listening channels={}", channels_.size());
+      Log()->info("listening channels={}", channels_.size());
       on_connected_();
       while (!stop_.HasBeenNotified()) {
         connection.await_notification(0, 200 * 1000);
         if (!connection.is_open()) throw pqxx::broken_connection("listen connection closed");
       }
     } catch (const std::exception& error) {
-      if (connected_.exchange(false)) log->warn("listen connection lost: {}", error.what());
+      if (connected_.exchange(false)) Log()->warn("listen connection lost: {}", error.what());
       if (stop_.WaitForNotificationWithTimeout(backoff)) return;
       backoff = std::min(backoff * 2, absl::Seconds(5));
     }

@@ -14,11 +14,10 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> RoomStatements();
+class Database;
 
 inline constexpr char kSignalChannel[] = "warden_signal";
 

@@ -5,12 +5,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
 #include "controlplane/store/user_store.h"
+#include "controlplane/store/database.h"
+#include "controlplane/store/statements.h"
+#include "controlplane/store/internal/in_transaction.h"
 
 namespace warden::control::store {
 namespace {
@@ -216,6 +220,144 @@ absl::StatusOr<AdmissionResult> DenyTicket(pqxx::work& tx, const AdmissionReques
   return result;
 }
 
+// The caller's deadline bounds every statement of the admission.
+absl::Status BoundByDeadline(pqxx::work& tx, const AdmissionRequest& request) {
+  if (!request.commit_by) return absl::OkStatus();
+  const absl::Duration left = *request.commit_by - absl::Now();
+  if (left <= absl::ZeroDuration()) {
+    return absl::DeadlineExceededError("the caller's deadline passed before the admission began");
+  }
+  tx.exec_prepared("admit.deadline",
+                   absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(left)), "ms"));
+  return absl::OkStatus();
+}
+
+// Whom a connect ticket admits, and under which login family.
+struct TicketHolder {
+  UserRef user;
+  std::string family_id;
+};
+
+// nullopt: the ticket admits nobody. Spends the ticket, unless this is a
+// retry for the connection it admitted: that gets its session back, not a
+// refusal.
+std::optional<TicketHolder> ResolveTicket(pqxx::work& tx, const AdmissionRequest& request) {
+  pqxx::result retried = tx.exec_prepared("admit.ticket_retry", request.ticket->hash_hex,
+                                          request.node_id, request.session_key);
+  if (!retried.empty()) {
+    return TicketHolder{
+        .user = UserRef{.id = retried[0][0].as<std::string>(), .username = ""},
+        .family_id = retried[0][1].is_null() ? "" : retried[0][1].as<std::string>()};
+  }
+  // Used from here on, whatever the decision: a ticket is worth one try.
+  std::optional<RedeemedTicket> ticket = RedeemConnectTicketInTransaction(
+      tx, request.ticket->hash_hex,
+      FamilyPolicy{.idle_timeout = request.ticket->family_idle_timeout});
+  if (!ticket) return std::nullopt;
+  return TicketHolder{.user = UserRef{.id = ticket->user_id, .username = ""},
+                      .family_id = ticket->family_id};
+}
+
+// The row lock that serialises this user's admissions on every node and
+// replica, and what it read about the user and the node into `result` and
+// `facts`. False: no such user.
+absl::StatusOr<bool> LockUser(pqxx::work& tx, const AdmissionRequest& request, const UserRef& user,
+                              AdmissionResult& result, model::AdmissionFacts& facts) {
+  const bool vouched = request.credential == AdmissionRequest::Credential::kVouched;
+  pqxx::result locked =
+      tx.exec_prepared("admit.lock_user", user.id, user.username, request.node_id,
+                       std::string(ProtocolName(request.protocol)), request.session_key,
+                       vouched && request.protocol == model::Protocol::kWireGuard);
+  if (locked.empty()) return false;
+  const pqxx::row& row = locked[0];
+  result.user_id = row[0].as<std::string>();
+  result.username = row[1].as<std::string>();
+  result.bandwidth_bytes_per_second = row[6].as<int64_t>();
+  const std::string node_state = row[7].as<std::string>();
+  if (node_state == "removed") {
+    return absl::UnauthenticatedError("this node was removed from the fleet");
+  }
+  if (!row[8].as<bool>()) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", request.node_name,
+                                                      " is not registered for protocol ",
+                                                      ProtocolName(request.protocol)));
+  }
+  facts.limits = model::UserLimits{.max_connections = row[2].as<int>(),
+                                   .policy = row[3].as<std::string>() == "reject"
+                                                 ? model::LimitPolicy::kReject
+                                                 : model::LimitPolicy::kEvictOldest,
+                                   .grace_seconds = row[4].as<int>(),
+                                   .disabled = row[5].as<bool>()};
+  facts.node_draining = node_state == "draining";
+  if (vouched) {
+    facts.vouching = model::Vouching{.node_trusted = row[9].as<bool>(),
+                                     .provisioned_device = row[10].as<bool>()};
+  }
+  return true;
+}
+
+// After the user's lock: a fresh snapshot of the user's sessions that are
+// not closed, and (into `same_key`) a live session holding the requested key
+// on this node, whoever owns it.
+std::vector<model::LiveSession> ReadLiveSessions(pqxx::work& tx, const AdmissionRequest& request,
+                                                 const std::string& user_id,
+                                                 std::optional<model::SameKeySession>& same_key) {
+  std::vector<model::LiveSession> live;
+  for (const auto& row :
+       tx.exec_prepared("admit.live_sessions", user_id, request.node_id, request.session_key)) {
+    const std::string id = row[0].as<std::string>();
+    const bool closing = row[2].as<std::string>() == "closing";
+    if (row[5].as<bool>()) {
+      same_key = model::SameKeySession{.id = id,
+                                       .same_user = row[1].as<std::string>() == user_id,
+                                       .closing = closing,
+                                       .family_live = row[6].as<bool>()};
+      continue;
+    }
+    live.push_back(model::LiveSession{.id = id,
+                                      .node_name = row[4].as<std::string>(),
+                                      .opened_at = TimeField(row[3]),
+                                      .closing = closing,
+                                      .kill_failed = row[7].as<bool>()});
+  }
+  return live;
+}
+
+// What an admitted decision writes: the replaced sessions closed, the new
+// session, its evictions and their kill commands, the audit events.
+void WriteAdmission(pqxx::work& tx, const AdmissionRequest& request,
+                    const model::AdmissionFacts& facts, AdmissionResult& result) {
+  if (!result.decision.replace.empty()) {
+    tx.exec_prepared("admit.replace", UuidArray(result.decision.replace));
+  }
+  nlohmann::json details = RequestJson(request);
+  details["user_id"] = result.user_id;
+  details["username"] = result.username;
+  details["evicted"] = result.decision.evict;
+  if (facts.vouching) {
+    details["vouched_by"] = facts.vouching->node_trusted ? "trusted_authenticator" : "device_key";
+  }
+  const int64_t kill_due_us = absl::ToUnixMicros(result.decision.kill_due);
+  pqxx::result written = tx.exec_prepared(
+      "admit.write", result.user_id, request.node_id, std::string(ProtocolName(request.protocol)),
+      request.session_key, request.device_label, request.client_address,
+      UuidArray(result.decision.evict), kill_due_us, request.node_name, details.dump(),
+      OptionalMicros(request.opened_at), request.attempt_id);
+  for (const auto& row : written) {
+    result.session_id = row[0].as<std::string>();
+    if (row[1].is_null()) continue;
+    Eviction eviction;
+    eviction.session_id = row[1].as<std::string>();
+    eviction.node_id = row[2].as<std::string>();
+    eviction.command_id = row[3].as<int64_t>();
+    eviction.kill_due = result.decision.kill_due;
+    for (const model::LiveSession& session : facts.live) {
+      if (session.id == eviction.session_id) eviction.node_name = session.node_name;
+    }
+    result.evictions.push_back(std::move(eviction));
+  }
+}
+
 }  // namespace
 
 std::span<const Statement> SessionStatements() { return kStatements; }
@@ -251,102 +393,32 @@ absl::string_view SessionStateName(model::SessionState state) {
 absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const AdmissionRequest& request,
                                                    Decider decide) {
   AdmissionResult result;
-  if (request.commit_by) {
-    const absl::Duration left = *request.commit_by - absl::Now();
-    if (left <= absl::ZeroDuration()) {
-      return absl::DeadlineExceededError("the caller's deadline passed before the admission began");
-    }
-    tx.exec_prepared("admit.deadline",
-                     absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(left)), "ms"));
-  }
+  WARDEN_RETURN_IF_ERROR(BoundByDeadline(tx, request));
   UserRef user = request.user;
   std::string family_id;
   if (request.ticket) {
-    // Checked before the ticket is spent: a retry for the connection this
-    // ticket admitted gets that session back, not a refusal.
-    pqxx::result retried = tx.exec_prepared("admit.ticket_retry", request.ticket->hash_hex,
-                                            request.node_id, request.session_key);
-    if (!retried.empty()) {
-      user = UserRef{.id = retried[0][0].as<std::string>(), .username = ""};
-      family_id = retried[0][1].is_null() ? "" : retried[0][1].as<std::string>();
-    } else {
-      // Used from here on, whatever the decision: a ticket is worth one try.
-      std::optional<RedeemedTicket> ticket = RedeemConnectTicketInTransaction(
-          tx, request.ticket->hash_hex,
-          FamilyPolicy{.idle_timeout = request.ticket->family_idle_timeout});
-      if (!ticket) return DenyTicket(tx, request, "", "the connect ticket is not valid", result);
-      user = UserRef{.id = ticket->user_id, .username = ""};
-      family_id = ticket->family_id;
-    }
+    std::optional<TicketHolder> holder = ResolveTicket(tx, request);
+    if (!holder) return DenyTicket(tx, request, "", "the connect ticket is not valid", result);
+    user = holder->user;
+    family_id = holder->family_id;
   }
-  const bool vouched = request.credential == AdmissionRequest::Credential::kVouched;
-  pqxx::result locked =
-      tx.exec_prepared("admit.lock_user", user.id, user.username, request.node_id,
-                       std::string(ProtocolName(request.protocol)), request.session_key,
-                       vouched && request.protocol == model::Protocol::kWireGuard);
-  if (locked.empty()) {
+  model::AdmissionFacts facts;
+  WARDEN_ASSIGN_OR_RETURN(const bool found, LockUser(tx, request, user, result, facts));
+  if (!found) {
     result.unknown_user = true;
     result.decision.reason = model::DenyReason::kBadCredentials;
     result.decision.message = "unknown user or wrong password";
     AppendDenial(tx, request, "", result.decision);
     return result;
   }
-  const pqxx::row& row = locked[0];
-  result.user_id = row[0].as<std::string>();
-  result.username = row[1].as<std::string>();
-  result.bandwidth_bytes_per_second = row[6].as<int64_t>();
-  const std::string node_state = row[7].as<std::string>();
-  if (node_state == "removed") {
-    return absl::UnauthenticatedError("this node was removed from the fleet");
-  }
-  if (!row[8].as<bool>()) {
-    return absl::FailedPreconditionError(absl::StrCat("node ", request.node_name,
-                                                      " is not registered for protocol ",
-                                                      ProtocolName(request.protocol)));
-  }
-  model::AdmissionFacts facts;
-  facts.limits = model::UserLimits{.max_connections = row[2].as<int>(),
-                                   .policy = row[3].as<std::string>() == "reject"
-                                                 ? model::LimitPolicy::kReject
-                                                 : model::LimitPolicy::kEvictOldest,
-                                   .grace_seconds = row[4].as<int>(),
-                                   .disabled = row[5].as<bool>()};
-  facts.node_draining = node_state == "draining";
-  if (vouched) {
-    facts.vouching = model::Vouching{.node_trusted = row[9].as<bool>(),
-                                     .provisioned_device = row[10].as<bool>()};
-  }
   if (!family_id.empty()) {
-    // Checked again under the user's lock, which a revocation also takes:
-    // a family revoked while this admission waited admits nothing.
-    if (!FamilyStillLiveInTransaction(tx, family_id)) {
-      return DenyTicket(tx, request, result.user_id, "the connect ticket is not valid", result);
-    }
-    if (!request.user.username.empty() && request.user.username != result.username) {
-      return DenyTicket(tx, request, result.user_id, "the connect ticket belongs to another user",
-                        result);
-    }
+    // Read again under the user's lock, which a revocation also takes.
+    facts.ticket = model::TicketFacts{.family_live = FamilyStillLiveInTransaction(tx, family_id),
+                                      .named_username = request.user.username,
+                                      .holder_username = result.username};
   }
-
-  std::vector<model::LiveSession> live;
-  for (const auto& row : tx.exec_prepared("admit.live_sessions", result.user_id, request.node_id,
-                                          request.session_key)) {
-    const std::string id = row[0].as<std::string>();
-    const bool closing = row[2].as<std::string>() == "closing";
-    if (row[5].as<bool>()) {
-      facts.same_key =
-          model::SameKeySession{.id = id,
-                                .same_user = row[1].as<std::string>() == result.user_id,
-                                .closing = closing,
-                                .family_live = row[6].as<bool>()};
-      continue;
-    }
-    live.push_back(model::LiveSession{.id = id,
-                                      .node_name = row[4].as<std::string>(),
-                                      .opened_at = TimeField(row[3]),
-                                      .closing = closing,
-                                      .kill_failed = row[7].as<bool>()});
-  }
+  const std::vector<model::LiveSession> live =
+      ReadLiveSessions(tx, request, result.user_id, facts.same_key);
   facts.live = live;
 
   result.decision = decide(facts);
@@ -364,46 +436,11 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
     }
     return result;
   }
-  if (!result.decision.replace.empty()) {
-    tx.exec_prepared("admit.replace", UuidArray(result.decision.replace));
-  }
-  nlohmann::json details = RequestJson(request);
-  details["user_id"] = result.user_id;
-  details["username"] = result.username;
-  details["evicted"] = result.decision.evict;
-  if (facts.vouching) {
-    details["vouched_by"] = facts.vouching->node_trusted ? "trusted_authenticator" : "device_key";
-  }
-  const int64_t kill_due_us = absl::ToUnixMicros(result.decision.kill_due);
-  pqxx::result written = tx.exec_prepared(
-      "admit.write", result.user_id, request.node_id, std::string(ProtocolName(request.protocol)),
-      request.session_key, request.device_label, request.client_address,
-      UuidArray(result.decision.evict), kill_due_us, request.node_name, details.dump(),
-      OptionalMicros(request.opened_at), request.attempt_id);
-  for (const auto& row : written) {
-    result.session_id = row[0].as<std::string>();
-    if (row[1].is_null()) continue;
-    Eviction eviction;
-    eviction.session_id = row[1].as<std::string>();
-    eviction.node_id = row[2].as<std::string>();
-    eviction.command_id = row[3].as<int64_t>();
-    eviction.kill_due = result.decision.kill_due;
-    for (const model::LiveSession& session : live) {
-      if (session.id == eviction.session_id) eviction.node_name = session.node_name;
-    }
-    result.evictions.push_back(std::move(eviction));
-  }
+  WriteAdmission(tx, request, facts, result);
   if (!family_id.empty()) {
     RecordSessionFamilyInTransaction(tx, result.session_id, family_id, request.ticket->hash_hex);
   }
-  if (facts.limits.policy == model::LimitPolicy::kReject && facts.limits.max_connections > 0) {
-    const auto seated = std::count_if(live.begin(), live.end(), [](const model::LiveSession& s) {
-      return !s.closing || s.kill_failed;
-    });
-    if (seated + 1 >= facts.limits.max_connections) {
-      WithholdIdleDevicesInTransaction(tx, result.user_id);
-    }
-  }
+  if (result.decision.withhold_idle_devices) WithholdIdleDevicesInTransaction(tx, result.user_id);
   return result;
 }
 

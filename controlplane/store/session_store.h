@@ -12,11 +12,10 @@
 #include "controlplane/model/admission.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/model/session.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> SessionStatements();
+class Database;
 
 absl::string_view SessionStateName(model::SessionState state);
 // The reason code written to the audit log and the metrics.
@@ -100,20 +99,6 @@ struct FleetStats {
   std::vector<std::pair<std::string, int64_t>> live_by_node;  // node name → count
   std::vector<std::pair<model::Protocol, int64_t>> live_by_protocol;
 };
-
-// The admission transaction's work, inside a caller's transaction (Admit
-// below, and the reconcile of an attaching node): lock the user's row
-// (serialising that user's admissions fleet-wide, and no one else's), read
-// the user's live sessions and what the node's word rests on after the
-// lock, decide, then insert the session, mark evictions closing and queue
-// their kill commands (with NOTIFY), and audit. A denial is audited; an
-// unknown user is a denial.
-//
-// Lock order: the user's row, then (key-share, through foreign keys) node
-// rows. A reconcile holds its node's row FOR NO KEY UPDATE, which does not
-// conflict with key-share, before it locks users in username order.
-absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const AdmissionRequest& request,
-                                                   Decider decide);
 
 class SessionStore {
  public:

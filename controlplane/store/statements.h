@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "controlplane/store/database.h"
@@ -9,5 +10,19 @@ namespace warden::control::store {
 // Every prepared statement of every repository, registered on each new
 // connection of the pool.
 std::vector<Statement> AllStatements();
+
+// Each repository's statements (in its .cc).
+std::span<const Statement> ApiKeyStatements();
+std::span<const Statement> AttachStatements();
+std::span<const Statement> AuditStatements();
+std::span<const Statement> CommandStatements();
+std::span<const Statement> CredentialStatements();
+std::span<const Statement> DeviceStatements();
+std::span<const Statement> FamilyStatements();
+std::span<const Statement> NodeStatements();
+std::span<const Statement> RoomStatements();
+std::span<const Statement> SessionStatements();
+std::span<const Statement> TicketStatements();
+std::span<const Statement> UserStatements();
 
 }  // namespace warden::control::store

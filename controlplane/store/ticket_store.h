@@ -8,11 +8,10 @@
 #include "absl/time/time.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/model/session.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> TicketStatements();
+class Database;
 
 inline constexpr int kMaxOutstandingEnrollmentTickets = 1000;
 

@@ -8,22 +8,12 @@
 #include "controlplane/model/admission.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/model/user.h"
-#include "controlplane/store/database.h"
 
 namespace warden::control::store {
 
-std::span<const Statement> UserStatements();
+class Database;
 
 absl::string_view PolicyName(model::LimitPolicy policy);
-
-// A user named by id or by username (exactly one is set), inside a caller's
-// transaction: {id, username}, or NOT_FOUND naming what was asked for.
-struct UserName {
-  std::string id;
-  std::string username;
-};
-absl::StatusOr<UserName> FindUser(pqxx::transaction_base& tx, const std::string& id,
-                                  const std::string& username);
 
 // Users and their limits. Every change writes its audit event in the same
 // transaction.

@@ -8,10 +8,12 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/secrets.h"
 #include "tests/support/agent_helpers.h"
 #include "tests/support/control_plane_fixture.h"
+#include "tests/support/wait.h"
 
 namespace warden::testing {
 namespace {
@@ -202,14 +204,32 @@ TEST_F(AgentLinkApiTest, WatchEventsStreamsLiveAndResumes) {
   v1::WatchEventsRequest request;
   request.set_action("user.");
   auto watch = fleet_->admin().WatchEvents(&context, request);
-  // The subscription starts "from now": make sure it is in place first.
-  absl::SleepFor(absl::Milliseconds(300));
+  // The subscription starts "from now": it is in place once an event made
+  // after the call reaches it.
+  std::atomic<bool> delivered{false};
+  std::thread probe_reader([&] {
+    v1::WatchEventsResponse probe;
+    while (!delivered && watch->Read(&probe)) delivered = probe.has_event();
+  });
+  int probes = 0;
+  const bool in_place = WaitFor([&] {
+    if (!delivered) fleet_->CreateUser(absl::StrCat("probe-", probes++), 0);
+    return delivered.load();
+  });
+  if (!in_place) context.TryCancel();
+  probe_reader.join();
+  ASSERT_TRUE(in_place) << "the watch never delivered an event";
   fleet_->CreateUser("watched", 0);
   fleet_->CreateNode("not-a-user-event");
+  const auto is_probe = [](const auto& event) {
+    const auto& fields = event.details().fields();
+    const auto username = fields.find("username");
+    return username != fields.end() && absl::StartsWith(username->second.string_value(), "probe-");
+  };
   v1::WatchEventsResponse response;
-  do {
+  do {  // past the probes made while the first one travelled
     ASSERT_TRUE(watch->Read(&response));
-  } while (!response.has_event());
+  } while (!response.has_event() || is_probe(response.event()));
   EXPECT_EQ(response.event().action(), "user.create");
   EXPECT_EQ(response.event().details().fields().at("username").string_value(), "watched");
   const int64_t seen = response.event().id();

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/statements.h"
 #include "tests/support/control_plane_fixture.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/wait.h"

@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "controlplane/store/database.h"
@@ -56,16 +55,13 @@ TEST_F(GhostSeatTest, AnAdmissionThatOutlivesItsCallerLeavesNoSession) {
   auto context = FleetClient::NodeContext(node.credential);
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(1500)));
   v1::AdmitResponse response;
-  std::thread release([&] {
-    absl::SleepFor(absl::Seconds(3));  // the holder lets go only after the caller gave up
-    hold.commit();
-  });
   grpc::Status status =
       fleet_->agent().Admit(context.get(), Asserted("alice", "ovpn:late"), &response);
-  release.join();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
-  // Whatever the worker did after the caller gave up, nothing stayed.
-  absl::SleepFor(absl::Milliseconds(500));
+  hold.commit();  // the holder lets go only after the caller gave up
+  // Whatever the worker did after the caller gave up, nothing stayed: its
+  // admission has ended once it is counted.
+  EXPECT_TRUE(WaitFor([&] { return Metric("warden_admission_duration_seconds_count") >= 1; }));
   EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions"), 0);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.admit'"), 0);
 }
@@ -131,10 +127,15 @@ TEST_F(GhostSeatTest, AnAbandonedAttemptClosesOnlyWhatThatAttemptMade) {
   abandon("k2", "attempt-9");
   abandon("k1", "attempt-1");  // a repeat: harmless
   // Reports are applied in order: once a later one is in, these are too.
+  ASSERT_TRUE(fleet_->Admit(node.credential, Asserted("carol", "k3", "attempt-4"), &response).ok());
   v1::AgentMessage marker;
-  marker.mutable_event()->mutable_closed()->set_session_key("never-seen");
+  marker.mutable_event()->mutable_closed()->set_session_key("k3");
+  marker.mutable_event()->mutable_closed()->set_reason("disconnected");
   agent.Send(marker);
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(WaitFor([&] {
+    return QueryInt(
+               "SELECT count(*) FROM sessions WHERE session_key = 'k3' AND state = 'closed'") == 1;
+  }));
   EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE session_key = 'k2' AND state = 'active'"),
             1);
 }

@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/prometheus_text.h"
 
 namespace warden::testing {
 
@@ -50,6 +51,12 @@ void ControlPlaneTest::ExecSql(const std::string& sql) const {
   pqxx::connection connection(db_->url());
   pqxx::nontransaction tx(connection);
   tx.exec(sql);
+}
+
+double ControlPlaneTest::Metric(const std::string& name,
+                                const std::map<std::string, std::string>& labels) const {
+  absl::StatusOr<PrometheusText> parsed = PrometheusText::Parse(control_->metrics().Expose());
+  return parsed.ok() ? parsed->Value(name, labels) : -1;
 }
 
 std::shared_ptr<grpc::Channel> ControlPlaneTest::Channel() const {

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -39,6 +40,10 @@ class ControlPlaneTest : public ::testing::Test {
   // up below the API.
   int64_t QueryInt(const std::string& sql) const;
   void ExecSql(const std::string& sql) const;
+  // A sample of the control plane's metrics (as PrometheusText::Value; -1
+  // when absent): what a test waits on to know that work has happened.
+  double Metric(const std::string& name,
+                const std::map<std::string, std::string>& labels = {}) const;
   std::unique_ptr<v1::AdminService::Stub> Admin() const;
   // The gRPC health status of `service` ("" = the server); UNKNOWN on RPC failure.
   int HealthStatus(const std::string& service = "") const;

@@ -225,5 +225,86 @@ TEST(AdmissionDecideTest, DrainingNodeAdmitsNoOne) {
   EXPECT_EQ(decision.reason, DenyReason::kNodeDraining);
 }
 
+TEST(AdmissionDecideTest, TellsWhetherATicketBelongsToAnotherUser) {
+  struct Case {
+    const char* named;
+    const char* holder;
+    bool another;
+  } cases[] = {
+      {"", "alice", false},      // the node named nobody: the ticket says who
+      {"alice", "alice", false}, // the node named the holder
+      {"bob", "alice", true},    // the node named someone else
+      {"Alice", "alice", true},  // names arrive normalised: a different one is another user
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(TicketBelongsToAnother(c.named, c.holder), c.another) << c.named << "/" << c.holder;
+  }
+}
+
+TEST(AdmissionDecideTest, WithholdsIdleDevicesOnlyWhenARejectUserReachesItsLimit) {
+  const LiveSession one[] = {Session("a", "n", 10)};
+  const LiveSession one_and_ending[] = {Session("a", "n", 10), Session("b", "n", 5, true)};
+  LiveSession failed_kill = Session("c", "n", 5, true);
+  failed_kill.kill_failed = true;
+  const LiveSession one_and_held[] = {Session("a", "n", 10), failed_kill};
+  struct Case {
+    const char* name;
+    UserLimits limits;
+    std::span<const LiveSession> live;
+    bool withheld;
+  } cases[] = {
+      {"unlimited", Limit(0, model::LimitPolicy::kReject), one, false},
+      {"evict-oldest at its limit", Limit(2), one, false},
+      {"reject, the new one fills the last seat", Limit(2, model::LimitPolicy::kReject), one,
+       true},
+      {"reject, a seat stays free", Limit(3, model::LimitPolicy::kReject), one, false},
+      {"reject, a session being killed holds no seat", Limit(3, model::LimitPolicy::kReject),
+       one_and_ending, false},
+      {"reject, a failed kill still holds its seat", Limit(3, model::LimitPolicy::kReject),
+       one_and_held, true},
+      {"reject, a first session under a limit of one", Limit(1, model::LimitPolicy::kReject), {},
+       true},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(WithholdsIdleDevices(c.limits, c.live), c.withheld) << c.name;
+    // Decide says the same for every admission it makes.
+    Decision decision = Decide(c.limits, c.live, false, kNow);
+    if (decision.admit) {
+      EXPECT_EQ(decision.withhold_idle_devices, c.withheld) << c.name;
+    }
+  }
+}
+
+TEST(AdmissionDecideTest, ATicketOfAnEndedLoginOrAnotherUserAdmitsNobody) {
+  struct Case {
+    const char* name;
+    TicketFacts ticket;
+    bool admit;
+    const char* message;
+  } cases[] = {
+      {"the holder's own ticket", {true, "", "alice"}, true, ""},
+      {"named for its holder", {true, "alice", "alice"}, true, ""},
+      {"its login was revoked meanwhile", {false, "", "alice"}, false,
+       "the connect ticket is not valid"},
+      {"named for another user", {true, "bob", "alice"}, false,
+       "the connect ticket belongs to another user"},
+      {"both", {false, "bob", "alice"}, false, "the connect ticket is not valid"},
+  };
+  for (const Case& c : cases) {
+    AdmissionFacts facts;
+    facts.limits = Limit(0);
+    facts.ticket = c.ticket;
+    // Checked before anything else about the session: the ticket is the credential.
+    facts.same_key = model::SameKeySession{.id = "k", .same_user = true};
+    Decision decision = admission::Decide(facts, kNow);
+    EXPECT_EQ(decision.admit, c.admit) << c.name;
+    if (!c.admit) {
+      EXPECT_EQ(decision.reason, DenyReason::kBadCredentials) << c.name;
+      EXPECT_EQ(decision.message, c.message) << c.name;
+      EXPECT_EQ(decision.detail, "") << c.name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace warden::control::admission

@@ -6,20 +6,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/manual_clock.h"
 
 namespace warden::control::families {
 namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
-
-class FakeClock final : public Clock {
- public:
-  absl::Time Now() const override { return now_; }
-  void Advance(absl::Duration by) { now_ += by; }
-
- private:
-  absl::Time now_ = kNow;
-};
 
 TEST(LoginThrottleTest, TakeTokenFollowsTheBucketRule) {
   // 5 a minute (one every 12 s), bursts of 5: a full bucket may run 48 s
@@ -82,7 +74,7 @@ TEST(LoginThrottleTest, ClientAddressKeysNameTheHostAndAnIpv6Slash64) {
 }
 
 TEST(LoginThrottleTest, TheSixthAttemptWithinAMinuteIsRefusedWithRetryAfter) {
-  FakeClock clock;
+  warden::testing::ManualClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{}, clock);
   for (int i = 0; i < 5; ++i) {
     EXPECT_TRUE(throttle.Attempt("alice", absl::StrCat("10.0.0.", i)).allowed) << i;
@@ -99,7 +91,7 @@ TEST(LoginThrottleTest, TheSixthAttemptWithinAMinuteIsRefusedWithRetryAfter) {
 }
 
 TEST(LoginThrottleTest, OneAddressTryingManyUsernamesIsRefusedAfterItsBurst) {
-  FakeClock clock;
+  warden::testing::ManualClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{}, clock);
   for (int i = 0; i < 10; ++i)
     EXPECT_TRUE(throttle.Attempt(absl::StrCat("u", i), "1.2.3.4").allowed);
@@ -111,7 +103,7 @@ TEST(LoginThrottleTest, OneAddressTryingManyUsernamesIsRefusedAfterItsBurst) {
 }
 
 TEST(LoginThrottleTest, RefusedAttemptsTakeNoToken) {
-  FakeClock clock;
+  warden::testing::ManualClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{}, clock);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(throttle.Attempt("alice", "10.0.0.1").allowed);
   // Hammering on while refused does not push the refill further away.
@@ -125,7 +117,7 @@ TEST(LoginThrottleTest, RefusedAttemptsTakeNoToken) {
 }
 
 TEST(LoginThrottleTest, ARightPasswordGivesItsUsernameTokenBackNotItsAddressToken) {
-  FakeClock clock;
+  warden::testing::ManualClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{}, clock);
   for (int i = 0; i < 8; ++i) {
     ASSERT_TRUE(throttle.Attempt("alice", "10.0.0.1").allowed) << i;
@@ -138,7 +130,7 @@ TEST(LoginThrottleTest, ARightPasswordGivesItsUsernameTokenBackNotItsAddressToke
 }
 
 TEST(LoginThrottleTest, ZeroRatesTurnTheThrottleOff) {
-  FakeClock clock;
+  warden::testing::ManualClock clock(kNow);
   LoginThrottle throttle(
       LoginThrottleOptions{.per_username = {.per_minute = 0}, .per_address = {.per_minute = 0}},
       clock);
@@ -175,7 +167,7 @@ TEST(LoginThrottleTest, AFullTableDropsTheKeyNearestToFull) {
 }
 
 TEST(LoginThrottleTest, TheTableNeverHoldsMoreThanItsCap) {
-  FakeClock clock;
+  warden::testing::ManualClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{.per_address = {.per_minute = 0}, .max_keys = 100},
                          clock);
   for (int i = 0; i < 10000; ++i) throttle.Attempt(absl::StrCat("user", i), "10.0.0.1");

@@ -19,10 +19,7 @@
 namespace warden::agent {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("agent.memory");
-  return log;
-}
+const logging::Logger Log("agent.memory");
 
 // Reads one '\n'-terminated line (at most 4 KiB) from a connected socket.
 bool ReadLine(int fd, std::string* line) {

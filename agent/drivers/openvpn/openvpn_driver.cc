@@ -17,10 +17,7 @@
 namespace warden::agent::openvpn {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("agent.openvpn");
-  return log;
-}
+const logging::Logger Log("agent.openvpn");
 
 constexpr size_t kMaxEarlyEvents = 10000;
 constexpr size_t kMaxLabel = 120;

@@ -31,10 +31,7 @@ constexpr size_t kUdpSlot = 4096;  // above any QUIC packet a peer may send us
 constexpr size_t kMaxPacket = 65535;
 constexpr uint64_t kUsageSweepNs = NGTCP2_SECONDS;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto log = logging::Get("agent.quic");
-  return log;
-}
+const logging::Logger Log("agent.quic");
 
 std::string FormatAddress(const sockaddr* address) {
   char host[INET6_ADDRSTRLEN] = {};

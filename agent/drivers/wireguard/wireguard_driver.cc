@@ -24,10 +24,7 @@
 namespace warden::agent::wireguard {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& Log() {
-  static const auto log = logging::Get("agent.wireguard");
-  return log;
-}
+const logging::Logger Log("agent.wireguard");
 
 constexpr absl::string_view kSessionPrefix = "wg:";
 constexpr int kStateVersion = 1;
