@@ -19,6 +19,12 @@ const std::shared_ptr<spdlog::logger>& Log() {
 
 constexpr int kMaxCommandsPerDelivery = 1000;
 
+// The `kind` label: the kind's name in the outbox.
+absl::string_view KindLabel(model::CommandKind kind) {
+  const std::string_view name = model::KindName(kind);
+  return absl::string_view(name.data(), name.size());
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(DispatcherOptions options, store::CommandStore& commands,
@@ -43,10 +49,8 @@ Dispatcher::Dispatcher(DispatcherOptions options, store::CommandStore& commands,
       delivery_(metrics.AddHistogram(
           "warden_command_delivery_seconds",
           "Time from a command falling due to its agent's answer, by kind.", {"kind"})) {
-  for (model::CommandKind kind : {model::CommandKind::kKillSession,
-                                  model::CommandKind::kSetBandwidth, model::CommandKind::kDrain,
-                                  model::CommandKind::kAddPeer, model::CommandKind::kRemovePeer}) {
-    const absl::string_view name = store::CommandKindName(kind);
+  for (const model::CommandKindEntry& entry : model::kCommandKinds) {
+    const absl::string_view name = KindLabel(entry.kind);
     sent_.With({name});
     results_.With({name, "acked"});
     results_.With({name, "failed"});
@@ -214,11 +218,14 @@ void Dispatcher::Deliver(const std::string& node_id) {
     if (it == links_.end()) return;
     it->second.delivery_scheduled = false;
   }
-  absl::StatusOr<std::vector<model::Command>> pending =
+  absl::StatusOr<store::PendingCommands> pending =
       commands_.Pending(node_id, kMaxCommandsPerDelivery);
   if (!pending.ok()) {
     Log()->warn("cannot read commands for node_id={}: {}", node_id, pending.status().message());
     return;
+  }
+  for (const std::string& unreadable : pending->unreadable) {
+    Log()->error("not delivered to node_id={}: {}", node_id, unreadable);
   }
   std::shared_ptr<AgentChannel> channel;
   std::vector<const model::Command*> to_send;
@@ -227,7 +234,7 @@ void Dispatcher::Deliver(const std::string& node_id) {
     auto it = links_.find(node_id);
     if (it == links_.end()) return;
     channel = it->second.channel;
-    for (const model::Command& command : *pending) {
+    for (const model::Command& command : pending->commands) {
       if (it->second.in_flight
               .try_emplace(command.id, InFlight{.kind = command.kind, .due_at = command.due_at})
               .second) {
@@ -246,7 +253,7 @@ void Dispatcher::Deliver(const std::string& node_id) {
   }
   for (const model::Command* command : to_send) {
     if (!channel->Send(*command)) break;
-    sent_.With({store::CommandKindName(command->kind)}).Increment();
+    sent_.With({KindLabel(command->kind)}).Increment();
   }
 }
 
@@ -258,7 +265,7 @@ bool Dispatcher::OnResult(const std::string& node_id, int64_t command_id, bool o
     if (it != links_.end()) {
       auto sent = it->second.in_flight.find(command_id);
       if (sent != it->second.in_flight.end()) {
-        const absl::string_view kind = store::CommandKindName(sent->second.kind);
+        const absl::string_view kind = KindLabel(sent->second.kind);
         results_.With({kind, ok ? "acked" : "failed"}).Increment();
         delivery_.With({kind}).ObserveDuration(
             std::max(absl::ZeroDuration(), clock_.Now() - sent->second.due_at));

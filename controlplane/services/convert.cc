@@ -56,6 +56,11 @@ v1::NodeState ToProto(model::NodeState state) {
   return v1::NODE_STATE_UNSPECIFIED;
 }
 
+v1::CommandKind ToProto(model::CommandKind kind) {
+  // The kind table carries the wire number (CommandKindTest checks it).
+  return static_cast<v1::CommandKind>(model::KindWireNumber(kind));
+}
+
 v1::DenyReason ToProto(model::DenyReason reason) {
   switch (reason) {
     case model::DenyReason::kBadCredentials:
@@ -86,23 +91,7 @@ void ToProto(const model::Node& node, v1::Node* out) {
 
 void ToProto(const model::Command& command, v1::Command* out) {
   out->set_id(command.id);
-  switch (command.kind) {
-    case model::CommandKind::kKillSession:
-      out->set_kind(v1::KILL_SESSION);
-      break;
-    case model::CommandKind::kSetBandwidth:
-      out->set_kind(v1::SET_BANDWIDTH);
-      break;
-    case model::CommandKind::kDrain:
-      out->set_kind(v1::DRAIN);
-      break;
-    case model::CommandKind::kAddPeer:
-      out->set_kind(v1::ADD_PEER);
-      break;
-    case model::CommandKind::kRemovePeer:
-      out->set_kind(v1::REMOVE_PEER);
-      break;
-  }
+  out->set_kind(ToProto(command.kind));
   if (command.kind == model::CommandKind::kAddPeer ||
       command.kind == model::CommandKind::kRemovePeer) {
     ToProto(command.peer, out->mutable_peer());

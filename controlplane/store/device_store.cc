@@ -127,7 +127,8 @@ constexpr Statement kStatements[] = {
     // The full set an attaching node receives replaces its peer commands
     // still in the outbox.
     {"devices.settle_peer_commands",
-     "UPDATE commands SET acked_at = now(), result = 'superseded by the peer set sent on attach' "
+     "UPDATE commands SET acked_at = now(), outcome = 'settled', "
+     "  result = 'superseded by the peer set sent on attach' "
      "WHERE node_id = $1::uuid AND kind IN ('add_peer', 'remove_peer') AND acked_at IS NULL"},
     {"devices.peers_for_node",
      "SELECT (" WARDEN_PEER_JSON ")::text FROM devices d JOIN users u ON u.id = d.user_id "

@@ -61,7 +61,7 @@ constexpr Statement kStatements[] = {
     {"admit.replace",
      "WITH closed AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
      "close_reason = 'replaced' WHERE id = ANY($1::uuid[]) AND state <> 'closed' RETURNING id) "
-     "UPDATE commands SET acked_at = now(), result = 'superseded' "
+     "UPDATE commands SET acked_at = now(), outcome = 'settled', result = 'superseded' "
      "WHERE session_id = ANY($1::uuid[]) AND acked_at IS NULL"},
     // Step 3: everything the decision writes, in one round trip.
     {"admit.write",
@@ -109,7 +109,7 @@ constexpr Statement kStatements[] = {
      "  WHERE c.was = 'closing' AND c.protocol = 'wireguard' AND c.session_key LIKE 'wg:%' "
      "  ON CONFLICT DO NOTHING), "
      "finished AS ("
-     "  UPDATE commands SET acked_at = now(), result = 'session closed' "
+     "  UPDATE commands SET acked_at = now(), outcome = 'settled', result = 'session closed' "
      // A kill already delivered is settled by its agent's answer.
      "  WHERE session_id IN (SELECT id FROM closed) AND kind = 'kill_session' "
      "    AND acked_at IS NULL AND delivered_at IS NULL RETURNING id), "
@@ -136,7 +136,8 @@ constexpr Statement kStatements[] = {
      "closed AS (UPDATE sessions s SET state = 'closed', closed_at = now(), "
      "  close_reason = 'node_lost' FROM lost_nodes n "
      "  WHERE s.node_id = n.id AND s.state <> 'closed' RETURNING s.id, s.user_id, n.name), "
-     "settled AS (UPDATE commands SET acked_at = now(), result = 'settled: the node was lost' "
+     "settled AS (UPDATE commands SET acked_at = now(), outcome = 'settled', "
+     "  result = 'settled: the node was lost' "
      "  WHERE session_id IN (SELECT id FROM closed) AND acked_at IS NULL RETURNING id), "
      "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
      "audit AS (INSERT INTO audit_events (actor, action, subject, details) "

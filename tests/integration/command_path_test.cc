@@ -1,0 +1,120 @@
+// The command path against a real PostgreSQL: answers stored as typed
+// outcomes, and kinds this replica does not know left undelivered.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "tests/support/agent_helpers.h"
+#include "tests/support/control_plane_fixture.h"
+#include "tests/support/fake_agent.h"
+#include "tests/support/wait.h"
+
+namespace warden::testing {
+namespace {
+
+
+class CommandPathTest : public ControlPlaneTest {
+ protected:
+  void SetUp() override {
+    ControlPlaneTest::SetUp();
+    fleet_ = std::make_unique<FleetClient>(Channel(), kTestAdminKey);
+  }
+
+  std::string QueryText(const std::string& sql) const {
+    pqxx::connection connection(db_->url());
+    pqxx::nontransaction tx(connection);
+    return tx.exec1(sql)[0].as<std::string>();
+  }
+
+  grpc::Status Drain(const TestNode& node, bool draining) {
+    v1::Node answer;
+    if (draining) {
+      v1::DrainNodeRequest request;
+      request.set_node_id(node.node.id());
+      return fleet_->admin().DrainNode(fleet_->AdminContext().get(), request, &answer);
+    }
+    v1::UndrainNodeRequest request;
+    request.set_node_id(node.node.id());
+    return fleet_->admin().UndrainNode(fleet_->AdminContext().get(), request, &answer);
+  }
+
+  std::unique_ptr<FleetClient> fleet_;
+};
+
+TEST_F(CommandPathTest, StoresTheAgentsAnswerAsATypedOutcome) {
+  TestNode node = fleet_->CreateNode("ams-1");
+  FakeAgent agent(fleet_->agent(), node.credential, {"openvpn"});
+  ASSERT_TRUE(agent.welcomed());
+
+  ASSERT_TRUE(Drain(node, true).ok());
+  std::optional<v1::Command> drain = agent.WaitForCommand(
+      [](const v1::Command& command) { return command.kind() == v1::DRAIN && command.draining(); });
+  ASSERT_TRUE(drain.has_value());
+  agent.Fail(drain->id(), "cannot refuse new clients");
+  const std::string id = absl::StrCat(drain->id());
+  ASSERT_TRUE(WaitFor([&] {
+    return QueryInt("SELECT count(*) FROM commands WHERE acked_at IS NOT NULL AND id = " + id) == 1;
+  }));
+  EXPECT_EQ(QueryText("SELECT outcome FROM commands WHERE id = " + id), "failed");
+  EXPECT_EQ(QueryText("SELECT detail FROM commands WHERE id = " + id), "cannot refuse new clients");
+  EXPECT_EQ(QueryText("SELECT result FROM commands WHERE id = " + id),
+            "error: cannot refuse new clients");
+
+  // The agent's verdict decides, whatever its words.
+  ASSERT_TRUE(Drain(node, false).ok());
+  std::optional<v1::Command> undrain = agent.WaitForCommand([](const v1::Command& command) {
+    return command.kind() == v1::DRAIN && !command.draining();
+  });
+  ASSERT_TRUE(undrain.has_value());
+  agent.Answer(undrain->id(), /*ok=*/true, "error counters reset");
+  const std::string undrain_id = absl::StrCat(undrain->id());
+  ASSERT_TRUE(WaitFor([&] {
+    return QueryInt("SELECT count(*) FROM commands WHERE acked_at IS NOT NULL AND id = " +
+                    undrain_id) == 1;
+  }));
+  EXPECT_EQ(QueryText("SELECT outcome FROM commands WHERE id = " + undrain_id), "ok");
+  EXPECT_EQ(QueryText("SELECT result FROM commands WHERE id = " + undrain_id),
+            "ok: error counters reset");
+}
+
+TEST_F(CommandPathTest, AKillSettledWithoutAnAnswerSaysSo) {
+  TestNode node = fleet_->CreateNode("ams-1");
+  fleet_->CreateUser("ada", 0);
+  v1::AdmitResponse admitted = fleet_->AdmitAssertedOk(node, "ada", "ovpn:a:1");
+  v1::KillSessionRequest kill;
+  kill.set_session_id(admitted.admitted().session_id());
+  v1::KillSessionResponse killed;
+  ASSERT_TRUE(fleet_->admin().KillSession(fleet_->AdminContext().get(), kill, &killed).ok());
+  // The node reports the tunnel gone before the kill ever reached it.
+  v1::CloseSessionResponse closed;
+  ASSERT_TRUE(fleet_->Close(node, "ovpn:a:1", &closed).ok());
+  const std::string id = absl::StrCat(killed.command_id());
+  EXPECT_EQ(QueryText("SELECT outcome FROM commands WHERE id = " + id), "settled");
+  EXPECT_EQ(QueryText("SELECT result FROM commands WHERE id = " + id), "session closed");
+}
+
+TEST_F(CommandPathTest, NeverDeliversAKindItDoesNotKnow) {
+  TestNode node = fleet_->CreateNode("ams-1");
+  // A row as a newer replica might write it.
+  ExecSql("ALTER TABLE commands DROP CONSTRAINT commands_kind_known");
+  ExecSql(absl::StrCat("INSERT INTO commands (node_id, kind, payload) VALUES ('", node.node.id(),
+                       "', 'reboot_node', '{}')"));
+  FakeAgent agent(fleet_->agent(), node.credential, {"openvpn"});
+  ASSERT_TRUE(agent.welcomed());
+  ASSERT_TRUE(Drain(node, true).ok());
+  std::optional<v1::Command> drain =
+      agent.WaitForCommand([](const v1::Command& command) { return command.kind() == v1::DRAIN; });
+  ASSERT_TRUE(drain.has_value()) << "the node's other commands still go out";
+  // The stream is in order: whatever was made of the older row came first.
+  EXPECT_EQ(agent.commands().size(), 1u) << "nothing else was sent, least of all a kill";
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM commands WHERE kind = 'reboot_node' "
+                     "AND delivered_at IS NULL AND acked_at IS NULL"),
+            1)
+      << "left in the outbox for a replica that knows it";
+}
+
+}  // namespace
+}  // namespace warden::testing
