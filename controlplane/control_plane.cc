@@ -231,6 +231,12 @@ struct ControlPlane::Parts {
   std::unique_ptr<admission::PasswordCheck> login_passwords;      // its general lane
   std::unique_ptr<families::LoginThrottle> login_throttle;
   std::unique_ptr<admission::Admitter> admitter;
+  // The command path: links here, answers awaited, delivery, the one way a
+  // command is given, and the links' lifecycle over them.
+  std::unique_ptr<dispatch::LinkRegistry> links;
+  std::unique_ptr<dispatch::AckWaiters> waiters;
+  std::unique_ptr<dispatch::Outbox> outbox;
+  std::unique_ptr<dispatch::Commands> command_path;
   std::unique_ptr<dispatch::Dispatcher> dispatcher;
   std::unique_ptr<dispatch::CredentialWatch> credentials;
   std::unique_ptr<dispatch::EventFeed> events;
@@ -335,14 +341,39 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.authenticator = std::make_unique<services::Authenticator>(*parts.api_keys);
   const std::string replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
   const admission::DecideOptions decide_options{.detailed_messages = config.deny_message_detail};
+  parts.admission_passwords = std::make_unique<admission::PasswordCheck>(
+      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kAdmission);
+  parts.login_passwords = std::make_unique<admission::PasswordCheck>(
+      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kGeneral);
+  parts.admitter = std::make_unique<admission::Admitter>(
+      *parts.sessions, *parts.admission_passwords, RealClock::Get(), parts.metrics,
+      config.family_idle_timeout, decide_options);
+  parts.links = std::make_unique<dispatch::LinkRegistry>(
+      dispatch::LinkRegistryOptions{.heartbeat_interval = config.heartbeat_interval},
+      RealClock::Get());
+  parts.waiters = std::make_unique<dispatch::AckWaiters>();
+  parts.outbox = std::make_unique<dispatch::Outbox>(
+      *parts.links, *parts.commands, *parts.db_workers, RealClock::Get(), parts.metrics);
+  parts.command_path = std::make_unique<dispatch::Commands>(
+      *parts.commands, *parts.families, *parts.devices, *parts.attach, *parts.admitter,
+      *parts.outbox, *parts.waiters);
   parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
       dispatch::DispatcherOptions{.replica_id = replica_id,
                                   .listen_connection_string = store::ConnectionString(db_options),
                                   .heartbeat_interval = config.heartbeat_interval,
                                   .inventory_adopt_window = config.inventory_adopt_window,
                                   .decide_options = decide_options},
-      *parts.commands, *parts.attach, *parts.sessions, *parts.devices, *parts.db_workers,
-      *parts.event_workers, RealClock::Get(), parts.metrics);
+      dispatch::DispatcherParts{.links = *parts.links,
+                                .outbox = *parts.outbox,
+                                .waiters = *parts.waiters,
+                                .commands = *parts.command_path,
+                                .command_store = *parts.commands,
+                                .attach = *parts.attach,
+                                .sessions = *parts.sessions,
+                                .devices = *parts.devices,
+                                .db_workers = *parts.db_workers,
+                                .event_workers = *parts.event_workers},
+      RealClock::Get(), parts.metrics);
   parts.dispatcher->Start();
   parts.credential_store = std::make_unique<store::CredentialStore>(*parts.db);
   parts.credentials = std::make_unique<dispatch::CredentialWatch>(
@@ -388,22 +419,14 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .nodes = *parts.nodes,
                                   .sessions = *parts.sessions,
                                   .tickets = *parts.tickets,
-                                  .commands = *parts.commands,
                                   .devices = *parts.devices,
                                   .families = *parts.families,
-                                  .dispatcher = *parts.dispatcher,
+                                  .commands = *parts.command_path,
                                   .events = *parts.events,
                                   .signal = *parts.signal,
                                   .heartbeat_interval = config.heartbeat_interval});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
-  parts.admission_passwords = std::make_unique<admission::PasswordCheck>(
-      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kAdmission);
-  parts.login_passwords = std::make_unique<admission::PasswordCheck>(
-      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kGeneral);
-  parts.admitter = std::make_unique<admission::Admitter>(
-      *parts.sessions, *parts.admission_passwords, RealClock::Get(), parts.metrics,
-      config.family_idle_timeout, decide_options);
   parts.login_throttle = std::make_unique<families::LoginThrottle>(
       families::LoginThrottleOptions{
           .per_username = {.per_minute = config.login_rate_per_username,
@@ -418,11 +441,11 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                     .throttle = *parts.login_throttle,
                                     .metrics = parts.metrics,
                                     .families = *parts.families,
-                                    .dispatcher = *parts.dispatcher});
+                                    .commands = *parts.command_path});
   parts.agent = std::make_unique<services::AgentService>(
       services::AgentDependencies{.db_workers = *parts.db_workers,
                                   .nodes = *parts.node_authenticator,
-                                  .admitter = *parts.admitter,
+                                  .commands = *parts.command_path,
                                   .sessions = *parts.sessions,
                                   .tickets = *parts.tickets,
                                   .dispatcher = *parts.dispatcher,

@@ -3,7 +3,7 @@
 #include "absl/functional/any_invocable.h"
 #include "common/password_hasher.h"
 #include "common/worker_pool.h"
-#include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/commands.h"
 #include "controlplane/dispatch/event_feed.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/signal/hub.h"
@@ -30,10 +30,9 @@ struct AdminDependencies {
   store::NodeStore& nodes;
   store::SessionStore& sessions;
   store::TicketStore& tickets;
-  store::CommandStore& commands;
   store::DeviceStore& devices;
   store::FamilyStore& families;
-  dispatch::Dispatcher& dispatcher;
+  dispatch::Commands& commands;  // everything that gives agents a command
   dispatch::EventFeed& events;
   signal::SignalHub& signal;
   absl::Duration heartbeat_interval;  // a node silent for three is offline

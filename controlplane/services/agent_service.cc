@@ -69,7 +69,7 @@ grpc::ServerUnaryReactor* AgentService::Admit(grpc::CallbackServerContext* ctx,
         if (!input.ok()) return finish(input.status());
         input->request.node_id = node->id;
         input->request.node_name = node->name;
-        deps_.admitter.Admit(*std::move(input), deadline,
+        deps_.commands.Admit(*std::move(input), deadline,
                              [response, finish](absl::StatusOr<store::AdmissionResult> result) {
                                if (result.ok()) ToProto(*result, response);
                                finish(result.status());

@@ -252,13 +252,12 @@ absl::Status SessionService::RefreshOnWorker(grpc::CallbackServerContext* ctx,
   // the same family at the same moment) is retried.
   absl::StatusOr<store::FamilyRevocation> revoked;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    revoked = deps_.families.Revoke(model::Actor{"refresh_token_replay"}, lease.family_id,
-                                    "refresh_token_replay", /*kill_sessions=*/true,
-                                    "refresh_token_replay");
+    revoked = deps_.commands.RevokeFamily(model::Actor{"refresh_token_replay"}, lease.family_id,
+                                          "refresh_token_replay", /*kill_sessions=*/true,
+                                          "refresh_token_replay");
     if (revoked.ok() || revoked.status().code() != absl::StatusCode::kAborted) break;
   }
   if (revoked.ok()) {
-    KickAll(revoked->kills);
     Log()->warn("refresh token replayed: family={} user={} revoked, {} tunnels killed",
                 lease.family_id, lease.user_id, revoked->kills.size());
   } else if (revoked.status().code() != absl::StatusCode::kFailedPrecondition) {
@@ -281,10 +280,6 @@ absl::StatusOr<store::AccessGrant> SessionService::Authorize(const std::string& 
   return grant;
 }
 
-void SessionService::KickAll(const std::vector<store::QueuedCommand>& queued) {
-  for (const store::QueuedCommand& command : queued) deps_.dispatcher.Kick(command.node_id);
-}
-
 grpc::ServerUnaryReactor* SessionService::Logout(grpc::CallbackServerContext* ctx,
                                                  const v1::LogoutRequest* request,
                                                  v1::LogoutResponse* response) {
@@ -300,9 +295,8 @@ grpc::ServerUnaryReactor* SessionService::Logout(grpc::CallbackServerContext* ct
     const bool kill = request->scope() == v1::FAMILY;
     WARDEN_ASSIGN_OR_RETURN(
         store::FamilyRevocation revoked,
-        deps_.families.Revoke(model::Actor{absl::StrCat("user:", grant.username)}, grant.family_id,
-                              "logout", kill, "family.logout"));
-    KickAll(revoked.kills);
+        deps_.commands.RevokeFamily(model::Actor{absl::StrCat("user:", grant.username)},
+                                    grant.family_id, "logout", kill, "family.logout"));
     response->set_sessions_killed(static_cast<int32_t>(revoked.kills.size()));
     return absl::OkStatus();
   });

@@ -10,7 +10,7 @@
 #include "common/metrics.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/password_check.h"
-#include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/commands.h"
 #include "controlplane/families/login_throttle.h"
 #include "controlplane/store/family_store.h"
 #include "warden/v1/session.grpc.pb.h"
@@ -25,7 +25,7 @@ struct SessionDependencies {
   families::LoginThrottle& throttle;
   metrics::Registry& metrics;
   store::FamilyStore& families;
-  dispatch::Dispatcher& dispatcher;
+  dispatch::Commands& commands;  // revocations that kill tunnels
 };
 
 class SessionService final : public v1::SessionService::CallbackService {
@@ -53,7 +53,6 @@ class SessionService final : public v1::SessionService::CallbackService {
   // `allow_disabled`.
   absl::StatusOr<store::AccessGrant> Authorize(const std::string& access_token,
                                                bool allow_disabled = false);
-  void KickAll(const std::vector<store::QueuedCommand>& queued);
 
   SessionDependencies deps_;
   metrics::Family<metrics::Counter>& throttled_;

@@ -1,10 +1,13 @@
 // The command path against a real PostgreSQL: answers stored as typed
-// outcomes, and kinds this replica does not know left undelivered.
+// outcomes, kinds this replica does not know left undelivered, heartbeats
+// that do not wait for a slow database, and waiters woken by answers
+// recorded on another replica.
 
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/agent_helpers.h"
@@ -18,6 +21,9 @@ namespace {
 
 class CommandPathTest : public ControlPlaneTest {
  protected:
+  void ConfigureControlPlane(control::ControlPlaneConfig& config) override {
+    config.heartbeat_interval = absl::Seconds(1);
+  }
   void SetUp() override {
     ControlPlaneTest::SetUp();
     fleet_ = std::make_unique<FleetClient>(Channel(), kTestAdminKey);
@@ -114,6 +120,77 @@ TEST_F(CommandPathTest, NeverDeliversAKindItDoesNotKnow) {
                      "AND delivered_at IS NULL AND acked_at IS NULL"),
             1)
       << "left in the outbox for a replica that knows it";
+}
+
+TEST_F(CommandPathTest, HeartbeatsGoOnWhileTheDatabaseIsSlow) {
+  TestNode node = fleet_->CreateNode("ams-1");
+  FakeAgent agent(fleet_->agent(), node.credential, {"openvpn"});
+  ASSERT_TRUE(agent.welcomed());
+  std::atomic<bool> done{false};
+  std::thread beating([&] {  // the agent's side of the heartbeats
+    v1::AgentMessage heartbeat;
+    heartbeat.mutable_heartbeat();
+    while (!done.load()) {
+      agent.Send(heartbeat);
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  });
+  // Recording heartbeats (nodes.last_seen_at) now waits behind this lock.
+  pqxx::connection locker(db_->url());
+  pqxx::work held(locker);
+  held.exec(absl::StrCat("SELECT 1 FROM nodes WHERE id = '", node.node.id(), "' FOR UPDATE"));
+  ASSERT_TRUE(WaitFor([&] { return agent.heartbeats() >= 1; }, absl::Seconds(3)));
+  const int before = agent.heartbeats();
+  EXPECT_TRUE(WaitFor([&] { return agent.heartbeats() >= before + 3; }, absl::Seconds(6)))
+      << "heartbeats stalled behind the database: " << agent.heartbeats() - before;
+  held.abort();
+  done.store(true);
+  beating.join();
+}
+
+class CommandPathReplicasTest : public CommandPathTest {
+ protected:
+  void SetUp() override {
+    CommandPathTest::SetUp();
+    control::ControlPlaneConfig config = TestControlPlaneConfig(db_->url());
+    config.replica_id = "replica-b";
+    auto started = control::ControlPlane::Start(config);
+    ASSERT_TRUE(started.ok()) << started.status();
+    second_ = *std::move(started);
+  }
+  void TearDown() override {
+    second_.reset();
+    CommandPathTest::TearDown();
+  }
+
+  std::unique_ptr<control::ControlPlane> second_;
+};
+
+TEST_F(CommandPathReplicasTest, AWaiterHearsAnAnswerRecordedOnAnotherReplica) {
+  TestNode node = fleet_->CreateNode("ams-1");
+  fleet_->CreateUser("bob", 0);
+  FakeAgent agent(fleet_->agent(), node.credential, {"openvpn"});  // attached to the first
+  ASSERT_TRUE(agent.welcomed());
+  v1::AdmitResponse admitted = fleet_->AdmitAssertedOk(node, "bob", "ovpn:b:1");
+
+  FleetClient other(grpc::CreateChannel(absl::StrCat("127.0.0.1:", second_->port()),
+                                        grpc::InsecureChannelCredentials()),
+                    kTestAdminKey);
+  std::thread answer([&] {
+    std::optional<v1::Command> kill = agent.WaitForCommand(
+        [](const v1::Command& command) { return command.kind() == v1::KILL_SESSION; });
+    ASSERT_TRUE(kill.has_value());
+    agent.Ack(kill->id());
+  });
+  v1::KillSessionRequest request;
+  request.set_session_id(admitted.admitted().session_id());
+  request.set_wait(true);
+  v1::KillSessionResponse killed;
+  grpc::Status status = other.admin().KillSession(other.AdminContext().get(), request, &killed);
+  answer.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(killed.acknowledged());
+  EXPECT_EQ(killed.result(), "ok");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/ascii.h"
+#include "controlplane/dispatch/commands.h"
 #include "controlplane/model/command.h"
 #include "controlplane/services/convert.h"
 
@@ -51,6 +52,14 @@ TEST(CommandOutcomeTest, AnswersReadAsTheyAlwaysDid) {
   const model::CommandOutcome ok = model::AnswerOutcome(true, "error count reset", false);
   EXPECT_TRUE(ok.ok);
   EXPECT_EQ(ok.result, "ok: error count reset");
+}
+
+TEST(CommandsTest, WakesEachNodeOnce) {
+  const std::vector<store::QueuedCommand> queued = {{.command_id = 1, .node_id = "b"},
+                                                    {.command_id = 2, .node_id = "a"},
+                                                    {.command_id = 3, .node_id = "b"}};
+  EXPECT_EQ(dispatch::NodesOf(queued), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(dispatch::NodesOf({}).empty());
 }
 
 }  // namespace
