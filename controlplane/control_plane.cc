@@ -263,6 +263,39 @@ ControlPlane::ControlPlane() : parts_(std::make_unique<Parts>()) {}
 
 ControlPlane::~ControlPlane() { Shutdown(); }
 
+void ControlPlane::StartCommandPath(Parts& parts, const ControlPlaneConfig& config,
+                                    const std::string& replica_id,
+                                    const std::string& listen_connection_string,
+                                    const admission::DecideOptions& decide_options) {
+  parts.links = std::make_unique<dispatch::LinkRegistry>(
+      dispatch::LinkRegistryOptions{.heartbeat_interval = config.heartbeat_interval},
+      RealClock::Get());
+  parts.waiters = std::make_unique<dispatch::AckWaiters>();
+  parts.outbox = std::make_unique<dispatch::Outbox>(
+      *parts.links, *parts.commands, *parts.db_workers, RealClock::Get(), parts.metrics);
+  parts.command_path = std::make_unique<dispatch::Commands>(
+      *parts.commands, *parts.families, *parts.devices, *parts.attach, *parts.admitter,
+      *parts.outbox, *parts.waiters);
+  parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
+      dispatch::DispatcherOptions{.replica_id = replica_id,
+                                  .listen_connection_string = listen_connection_string,
+                                  .heartbeat_interval = config.heartbeat_interval,
+                                  .inventory_adopt_window = config.inventory_adopt_window,
+                                  .decide_options = decide_options},
+      dispatch::DispatcherParts{.links = *parts.links,
+                                .outbox = *parts.outbox,
+                                .waiters = *parts.waiters,
+                                .commands = *parts.command_path,
+                                .command_store = *parts.commands,
+                                .attach = *parts.attach,
+                                .sessions = *parts.sessions,
+                                .devices = *parts.devices,
+                                .db_workers = *parts.db_workers,
+                                .event_workers = *parts.event_workers},
+      RealClock::Get(), parts.metrics);
+  parts.dispatcher->Start();
+}
+
 absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
     const ControlPlaneConfig& config) {
   if (config.database_url.empty()) {
@@ -348,33 +381,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.admitter = std::make_unique<admission::Admitter>(
       *parts.sessions, *parts.admission_passwords, RealClock::Get(), parts.metrics,
       config.family_idle_timeout, decide_options);
-  parts.links = std::make_unique<dispatch::LinkRegistry>(
-      dispatch::LinkRegistryOptions{.heartbeat_interval = config.heartbeat_interval},
-      RealClock::Get());
-  parts.waiters = std::make_unique<dispatch::AckWaiters>();
-  parts.outbox = std::make_unique<dispatch::Outbox>(
-      *parts.links, *parts.commands, *parts.db_workers, RealClock::Get(), parts.metrics);
-  parts.command_path = std::make_unique<dispatch::Commands>(
-      *parts.commands, *parts.families, *parts.devices, *parts.attach, *parts.admitter,
-      *parts.outbox, *parts.waiters);
-  parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
-      dispatch::DispatcherOptions{.replica_id = replica_id,
-                                  .listen_connection_string = store::ConnectionString(db_options),
-                                  .heartbeat_interval = config.heartbeat_interval,
-                                  .inventory_adopt_window = config.inventory_adopt_window,
-                                  .decide_options = decide_options},
-      dispatch::DispatcherParts{.links = *parts.links,
-                                .outbox = *parts.outbox,
-                                .waiters = *parts.waiters,
-                                .commands = *parts.command_path,
-                                .command_store = *parts.commands,
-                                .attach = *parts.attach,
-                                .sessions = *parts.sessions,
-                                .devices = *parts.devices,
-                                .db_workers = *parts.db_workers,
-                                .event_workers = *parts.event_workers},
-      RealClock::Get(), parts.metrics);
-  parts.dispatcher->Start();
+  StartCommandPath(parts, config, replica_id, store::ConnectionString(db_options), decide_options);
   parts.credential_store = std::make_unique<store::CredentialStore>(*parts.db);
   parts.credentials = std::make_unique<dispatch::CredentialWatch>(
       *parts.credential_store, store::ConnectionString(db_options),

@@ -18,6 +18,9 @@ class Server;
 }
 
 namespace warden::control {
+namespace admission {
+struct DecideOptions;
+}
 
 struct ControlPlaneConfig {
   std::string listen = "127.0.0.1:50051";
@@ -152,6 +155,12 @@ class ControlPlane {
  private:
   struct Parts;
   ControlPlane();
+  // Links, answers awaited, delivery, the one way to give a command, and the
+  // Dispatcher over them; started.
+  static void StartCommandPath(Parts& parts, const ControlPlaneConfig& config,
+                               const std::string& replica_id,
+                               const std::string& listen_connection_string,
+                               const admission::DecideOptions& decide_options);
 
   std::unique_ptr<Parts> parts_;
   int port_ = 0;

@@ -120,29 +120,6 @@ void Dispatcher::Detach(const std::string& node_id, const AgentChannel* channel)
   links_.Detach(node_id, channel);
 }
 
-bool Dispatcher::OnResult(const std::string& node_id, int64_t command_id, bool ok,
-                          std::string error, Applied applied) {
-  return reports_.OnResult(node_id, command_id, ok, std::move(error), std::move(applied));
-}
-
-bool Dispatcher::OnClosed(const store::NodeIdentity& node, store::ClosedReport closed,
-                          Applied applied) {
-  return reports_.OnClosed(node, std::move(closed), std::move(applied));
-}
-
-bool Dispatcher::OnOpened(const std::string& node_id, std::string session_id,
-                          std::string session_key, std::string tunnel_address, Applied applied) {
-  return reports_.OnOpened(node_id, std::move(session_id), std::move(session_key),
-                           std::move(tunnel_address), std::move(applied));
-}
-
-bool Dispatcher::OnUsage(const std::string& node_id, std::string session_id,
-                         std::string session_key, int64_t rx_bytes, int64_t tx_bytes,
-                         Applied applied) {
-  return reports_.OnUsage(node_id, std::move(session_id), std::move(session_key), rx_bytes,
-                          tx_bytes, std::move(applied));
-}
-
 void Dispatcher::OnHeard(const std::string& node_id) { links_.Heard(node_id); }
 
 void Dispatcher::ResolveFromStore(int64_t command_id) {

@@ -107,15 +107,9 @@ class Dispatcher {
   void DeliverPending(const std::string& node_id);
   void Detach(const std::string& node_id, const AgentChannel* channel);
 
-  // From the agent; see AgentReports.
+  // What an attached stream reports goes here.
   using Applied = AgentReports::Applied;
-  bool OnResult(const std::string& node_id, int64_t command_id, bool ok, std::string error,
-                Applied applied);
-  bool OnClosed(const store::NodeIdentity& node, store::ClosedReport closed, Applied applied);
-  bool OnOpened(const std::string& node_id, std::string session_id, std::string session_key,
-                std::string tunnel_address, Applied applied);
-  bool OnUsage(const std::string& node_id, std::string session_id, std::string session_key,
-               int64_t rx_bytes, int64_t tx_bytes, Applied applied);
+  AgentReports& reports() { return reports_; }
   void OnHeard(const std::string& node_id);
 
   int attached_count() const;
