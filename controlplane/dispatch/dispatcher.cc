@@ -262,26 +262,37 @@ bool Dispatcher::OnResult(const std::string& node_id, int64_t command_id, bool o
         results_.With({kind, ok ? "acked" : "failed"}).Increment();
         delivery_.With({kind}).ObserveDuration(
             std::max(absl::ZeroDuration(), clock_.Now() - sent->second.due_at));
-        it->second.in_flight.erase(sent);
       }
     }
   }
-  return event_workers_.TrySubmit([this, node_id, command_id, ok, error = std::move(error),
-                                   applied = std::move(applied)]() mutable {
+  // The command stays in flight until its answer is recorded: until then the
+  // database still shows it due, and a delivery running meanwhile would send
+  // it again at once (and, for a failed kill, its real retry would then find
+  // it in flight and never go out).
+  const bool queued = event_workers_.TrySubmit([this, node_id, command_id, ok,
+                                                error = std::move(error),
+                                                applied = std::move(applied)]() mutable {
     absl::StatusOr<store::Acknowledgement> recorded =
         commands_.Acknowledge(node_id, command_id, ok, error, KillRetryDelay);
     if (!recorded.ok()) {
       Log()->warn("cannot record result of command={}: {}", command_id,
                   recorded.status().message());
-    } else {
-      if (recorded->retry_in) {
-        Log()->warn("kill command={} failed on node_id={}: {}; retrying in {}", command_id, node_id,
-                    error, absl::FormatDuration(*recorded->retry_in));
-      }
-      ResolveWaiters(command_id);
+    } else if (recorded->retry_in) {
+      Log()->warn("kill command={} failed on node_id={}: {}; retrying in {}", command_id, node_id,
+                  error, absl::FormatDuration(*recorded->retry_in));
     }
+    SettleInFlight(node_id, command_id);
+    if (recorded.ok()) ResolveWaiters(command_id);
     std::move(applied)();
   });
+  if (!queued) SettleInFlight(node_id, command_id);  // unanswered: sent again later
+  return queued;
+}
+
+void Dispatcher::SettleInFlight(const std::string& node_id, int64_t command_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = links_.find(node_id);
+  if (it != links_.end()) it->second.in_flight.erase(command_id);
 }
 
 bool Dispatcher::OnClosed(const store::NodeIdentity& node, store::ClosedReport closed,

@@ -141,6 +141,8 @@ class Dispatcher {
   void Deliver(const std::string& node_id);
   void ScheduleDelivery(const std::string& node_id);
   void ResolveWaiters(int64_t command_id);
+  // The answer to a command is recorded (or lost): it may be sent again.
+  void SettleInFlight(const std::string& node_id, int64_t command_id);
   void Tick();
   // Withheld WireGuard peers whose users are under their limits again.
   void Reprovision();
