@@ -1,0 +1,33 @@
+#pragma once
+
+// A clock a test moves by hand, for the control plane's decisions and time
+// limits (ControlPlaneConfig::policy_clock).
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/clock.h"
+
+namespace warden::testing {
+
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(absl::Time start = absl::Now()) : now_(start) {}
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Set(absl::Time now) {
+    absl::MutexLock lock(&mu_);
+    now_ = now;
+  }
+  void Advance(absl::Duration by) {
+    absl::MutexLock lock(&mu_);
+    now_ += by;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_;
+};
+
+}  // namespace warden::testing
