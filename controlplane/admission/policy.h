@@ -20,9 +20,9 @@ const char* TimeLimitReason(TimeLimit limit);
 // What a session's time limits are computed from.
 struct SessionClock {
   absl::Time opened_at;
-  std::optional<absl::Time> last_traffic_at;  // unknown: since it opened
-  std::optional<absl::Time> account_expires_at;
-  std::optional<absl::Time> device_expires_at;
+  std::optional<absl::Time> last_traffic_at = std::nullopt;  // unknown: since it opened
+  std::optional<absl::Time> account_expires_at = std::nullopt;
+  std::optional<absl::Time> device_expires_at = std::nullopt;
   int max_session_seconds = 0;   // 0 = none
   int idle_timeout_seconds = 0;  // 0 = none
 };
