@@ -251,7 +251,7 @@ int main(int argc, char** argv) {
                                  .server_name = server_name,
                                  .admit_timeout = absl::Milliseconds(admit_timeout_ms)},
       core, metrics);
-  core.SetLink(&link);
+  core.SetControlClient(&link);
   for (warden::agent::Driver* driver : driver_pointers) {
     if (absl::Status started = driver->Start(core); !started.ok()) {
       log->critical("driver {} cannot start: {}", driver->name(), started.message());
