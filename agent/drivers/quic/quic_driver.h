@@ -95,6 +95,7 @@ class QuicDriver final : public Driver, private ConnectionOwner {
   absl::Status Start(DriverHost& host) override;
   // Closes every connection (kShutdown, reported Closed), stops the loop.
   void Stop() override;
+  bool EndsSessionsOnStop() const override { return true; }
   std::vector<DriverSession> Inventory() override;
   absl::Status Kill(const std::string& session_key, const std::string& reason) override;
   absl::Status SetBandwidth(const std::string& username, int64_t bytes_per_second) override;
