@@ -70,6 +70,34 @@ bool SameSpec(const PeerSpec& a, const PeerSpec& b) {
          a.allowed_ips == b.allowed_ips;
 }
 
+SessionReport OpenedReport(std::string session_key, std::string username,
+                           std::string tunnel_address) {
+  SessionReport report;
+  report.kind = SessionReport::Kind::kOpened;
+  report.session_key = std::move(session_key);
+  report.username = std::move(username);
+  report.tunnel_address = std::move(tunnel_address);
+  return report;
+}
+
+SessionReport UsageReport(std::string session_key, std::string username, int64_t rx, int64_t tx) {
+  SessionReport report;
+  report.kind = SessionReport::Kind::kUsage;
+  report.session_key = std::move(session_key);
+  report.username = std::move(username);
+  report.rx = rx;
+  report.tx = tx;
+  return report;
+}
+
+SessionReport ClosedReport(std::string session_key, std::string username, std::string reason,
+                           int64_t rx, int64_t tx) {
+  SessionReport report = UsageReport(std::move(session_key), std::move(username), rx, tx);
+  report.kind = SessionReport::Kind::kClosed;
+  report.reason = std::move(reason);
+  return report;
+}
+
 std::optional<SessionReport> EndSession(const Key& key, OwnedPeer& peer,
                                         const std::string& reason) {
   const SessionState was = peer.session;
@@ -78,13 +106,8 @@ std::optional<SessionReport> EndSession(const Key& key, OwnedPeer& peer,
   if (was != SessionState::kLive) return std::nullopt;
   peer.rx_counted += peer.rx;
   peer.tx_counted += peer.tx;
-  SessionReport report{.kind = SessionReport::Kind::kClosed,
-                       .session_key = SessionKeyFor(key),
-                       .username = peer.spec.username,
-                       .tunnel_address = "",
-                       .reason = reason,
-                       .rx = peer.rx,
-                       .tx = peer.tx};
+  SessionReport report =
+      ClosedReport(SessionKeyFor(key), peer.spec.username, reason, peer.rx, peer.tx);
   peer.rx = peer.tx = 0;
   return report;
 }

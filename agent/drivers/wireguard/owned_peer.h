@@ -77,6 +77,12 @@ struct SessionReport {
   int64_t rx = 0, tx = 0;
 };
 
+SessionReport OpenedReport(std::string session_key, std::string username,
+                           std::string tunnel_address);
+SessionReport UsageReport(std::string session_key, std::string username, int64_t rx, int64_t tx);
+SessionReport ClosedReport(std::string session_key, std::string username, std::string reason,
+                           int64_t rx, int64_t tx);
+
 // Ends the peer's session (an admission in flight then finds nothing to
 // open); the Closed report when a session was live.
 std::optional<SessionReport> EndSession(const Key& key, OwnedPeer& peer, const std::string& reason);

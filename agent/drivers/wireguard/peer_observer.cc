@@ -54,13 +54,8 @@ void FollowSession(const Key& key, OwnedPeer& owned, const WgPeer& peer, bool fr
     owned.usage_at = observation.read_at;
     owned.usage_rx = owned.rx;
     owned.usage_tx = owned.tx;
-    actions.reports.push_back(SessionReport{.kind = SessionReport::Kind::kUsage,
-                                            .session_key = SessionKeyFor(key),
-                                            .username = owned.spec.username,
-                                            .tunnel_address = "",
-                                            .reason = "",
-                                            .rx = owned.rx,
-                                            .tx = owned.tx});
+    actions.reports.push_back(
+        UsageReport(SessionKeyFor(key), owned.spec.username, owned.rx, owned.tx));
   }
 }
 

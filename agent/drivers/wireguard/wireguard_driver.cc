@@ -187,51 +187,7 @@ void WireGuardDriver::FinishAdmission(const AdmitQuery& query, uint64_t ticket,
     bool withhold = false;
     {
       absl::MutexLock lock(&mu_);
-      auto it = owned_.find(key);
-      const bool current = it != owned_.end() && it->second.session == SessionState::kAdmitting &&
-                           it->second.ticket == ticket;
-      if (!current) {
-        // Killed, removed or gone from the interface while the control plane
-        // answered: an admitted session ends at once.
-        if (answer.admitted) {
-          Log()->info("iface={} key={} admitted after its peer was taken off; closing it",
-                      options_.iface, query.session_key);
-          reports.push_back(SessionReport{.kind = SessionReport::Kind::kClosed,
-                                          .session_key = query.session_key,
-                                          .username = query.username,
-                                          .tunnel_address = "",
-                                          .reason = "peer removed while being admitted",
-                                          .rx = 0,
-                                          .tx = 0});
-        }
-      } else if (answer.admitted) {
-        OwnedPeer& owned = it->second;
-        owned.session = SessionState::kLive;
-        owned.ticket = 0;
-        owned.opened_at = clock_.Now();
-        owned.usage_at = owned.opened_at;
-        owned.rx = owned.tx = owned.usage_rx = owned.usage_tx = 0;
-        Log()->info("iface={} key={} user={} admitted session={}", options_.iface,
-                    query.session_key, query.username,
-                    answer.session_id.empty() ? "(offline)" : answer.session_id);
-        reports.push_back(SessionReport{.kind = SessionReport::Kind::kOpened,
-                                        .session_key = query.session_key,
-                                        .username = query.username,
-                                        .tunnel_address = TunnelAddress(owned.spec),
-                                        .reason = "",
-                                        .rx = 0,
-                                        .tx = 0});
-      } else {
-        OwnedPeer& owned = it->second;
-        owned.session = SessionState::kNone;
-        owned.ticket = 0;
-        owned.withheld = true;
-        owned.changed_at = clock_.Now();
-        withhold = true;
-        Log()->info("iface={} key={} user={} refused: {} ({}); peer withheld until re-provisioned",
-                    options_.iface, query.session_key, query.username, answer.deny_reason,
-                    answer.message);
-      }
+      withhold = SettleAdmissionLocked(key, query, ticket, answer, reports);
     }
     if (withhold) {
       std::shared_ptr<WgBackend> backend = Backend();
@@ -248,6 +204,44 @@ void WireGuardDriver::FinishAdmission(const AdmitQuery& query, uint64_t ticket,
     }
   }
   Tell(reports);
+}
+
+bool WireGuardDriver::SettleAdmissionLocked(const Key& key, const AdmitQuery& query,
+                                            uint64_t ticket, const AdmitAnswer& answer,
+                                            std::vector<SessionReport>& reports) {
+  auto it = owned_.find(key);
+  const bool current = it != owned_.end() && it->second.session == SessionState::kAdmitting &&
+                       it->second.ticket == ticket;
+  if (!current) {
+    // Killed, removed or gone from the interface while the control plane
+    // answered: an admitted session ends at once.
+    if (answer.admitted) {
+      Log()->info("iface={} key={} admitted after its peer was taken off; closing it",
+                  options_.iface, query.session_key);
+      reports.push_back(ClosedReport(query.session_key, query.username,
+                                     "peer removed while being admitted", 0, 0));
+    }
+    return false;
+  }
+  OwnedPeer& owned = it->second;
+  owned.ticket = 0;
+  if (answer.admitted) {
+    owned.session = SessionState::kLive;
+    owned.opened_at = clock_.Now();
+    owned.usage_at = owned.opened_at;
+    owned.rx = owned.tx = owned.usage_rx = owned.usage_tx = 0;
+    Log()->info("iface={} key={} user={} admitted session={}", options_.iface, query.session_key,
+                query.username, answer.session_id.empty() ? "(offline)" : answer.session_id);
+    reports.push_back(OpenedReport(query.session_key, query.username, TunnelAddress(owned.spec)));
+    return false;
+  }
+  owned.session = SessionState::kNone;
+  owned.withheld = true;
+  owned.changed_at = clock_.Now();
+  Log()->info("iface={} key={} user={} refused: {} ({}); peer withheld until re-provisioned",
+              options_.iface, query.session_key, query.username, answer.deny_reason,
+              answer.message);
+  return true;
 }
 
 void WireGuardDriver::RepairInterface(const std::vector<PeerActions::PeerRepair>& repairs,

@@ -128,6 +128,11 @@ class WireGuardDriver final : public Driver {
   void Tell(const std::vector<SessionReport>& reports);
   void Admit(AdmitQuery query, uint64_t ticket);
   void FinishAdmission(const AdmitQuery& query, uint64_t ticket, const AdmitAnswer& answer);
+  // Applies the answer to the peer, if its admission is still the current
+  // one; true when the peer is now withheld and must come off the interface.
+  bool SettleAdmissionLocked(const Key& key, const AdmitQuery& query, uint64_t ticket,
+                             const AdmitAnswer& answer, std::vector<SessionReport>& reports)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RepairInterface(const std::vector<PeerActions::PeerRepair>& repairs, absl::Time read_at);
   absl::Status ApplyPeer(WgBackend* backend, const Key& key, const PeerSpec& spec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(ops_mu_);
