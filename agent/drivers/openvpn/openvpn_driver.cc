@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/drivers/spec_options.h"
 #include "common/backoff.h"
 #include "common/logging.h"
 #include "common/secrets.h"
@@ -168,11 +169,8 @@ absl::StatusOr<StatusReport> ReadStatusReply(const ManagementReply& reply) {
 
 absl::StatusOr<OpenVpnOptions> ParseOpenVpnSpec(absl::string_view spec) {
   OpenVpnOptions options;
-  for (absl::string_view part : absl::StrSplit(spec, ';', absl::SkipWhitespace())) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(part, absl::MaxSplits('=', 1));
-    WARDEN_RETURN_IF_ERROR(ApplySpecOption(absl::StripAsciiWhitespace(kv.first),
-                                           absl::StripAsciiWhitespace(kv.second), options));
+  for (const auto& [key, value] : SplitSpecOptions(spec)) {
+    WARDEN_RETURN_IF_ERROR(ApplySpecOption(key, value, options));
   }
   if (options.management.empty()) {
     return absl::InvalidArgumentError(

@@ -2,14 +2,12 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "agent/drivers/spec_options.h"
 #include "agent/drivers/wireguard/wg_types.h"
 #include "common/status_macros.h"
 
@@ -31,11 +29,7 @@ absl::StatusOr<int64_t> NumberOption(absl::string_view key, absl::string_view va
 
 absl::StatusOr<WireGuardOptions> ParseWireGuardSpec(absl::string_view spec) {
   WireGuardOptions options;
-  for (absl::string_view part : absl::StrSplit(spec, ';', absl::SkipWhitespace())) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(part, absl::MaxSplits('=', 1));
-    const absl::string_view key = absl::StripAsciiWhitespace(kv.first);
-    const absl::string_view value = absl::StripAsciiWhitespace(kv.second);
+  for (const auto& [key, value] : SplitSpecOptions(spec)) {
     if (key == "iface") {
       if (absl::Status valid = ValidateInterfaceName(value); !valid.ok()) {
         return absl::InvalidArgumentError(
