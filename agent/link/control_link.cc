@@ -284,6 +284,9 @@ void ControlLink::RunWriter(Stream* stream) {
     }
     if (!stream->rw->Write(message)) {
       if (event) Requeue(*std::move(event));  // not delivered: it goes out on the next stream
+      // The stream is broken: a reader held back by a full queue would wait
+      // for answers that can no longer be written.
+      stream->commands.Close();
       return;
     }
     if (message.has_result()) stream->commands.Answered();
