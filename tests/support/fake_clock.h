@@ -1,7 +1,9 @@
 #pragma once
 
-// A clock a test moves by hand, for the control plane's decisions and time
-// limits (ControlPlaneConfig::policy_clock).
+// A Clock that moves only when the test says so, for the control plane's
+// decisions and time limits (ControlPlaneConfig::policy_clock) and the
+// agent's drivers; thread-safe, so their own threads may read it while the
+// test moves it.
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -12,6 +14,7 @@ namespace warden::testing {
 class FakeClock final : public Clock {
  public:
   explicit FakeClock(absl::Time start = absl::Now()) : now_(start) {}
+
   absl::Time Now() const override {
     absl::MutexLock lock(&mu_);
     return now_;
@@ -27,7 +30,7 @@ class FakeClock final : public Clock {
 
  private:
   mutable absl::Mutex mu_;
-  absl::Time now_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace warden::testing
