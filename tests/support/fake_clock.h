@@ -13,7 +13,11 @@ namespace warden::testing {
 
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(absl::Time start = absl::Now()) : now_(start) {}
+  // Starts at the present, in whole seconds: what WireGuard reports
+  // (handshake times) has no finer grain, and the control plane's SQL
+  // compares with the database's real now().
+  explicit FakeClock(absl::Time start = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())))
+      : now_(start) {}
 
   absl::Time Now() const override {
     absl::MutexLock lock(&mu_);
