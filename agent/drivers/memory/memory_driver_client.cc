@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/drivers/memory/memory_protocol.h"
@@ -35,14 +36,14 @@ std::string MemoryDriverClient::Request(const std::string& line) const {
 
 std::string MemoryDriverClient::Open(const std::string& key, const std::string& username,
                                      const std::string& secret) const {
-  std::string line = "open " + memory::EncodeWord(key) + " " + memory::EncodeWord(username);
-  if (!secret.empty()) line += " " + memory::EncodeWord(secret);
+  std::string line =
+      absl::StrCat("open ", memory::EncodeWord(key), " ", memory::EncodeWord(username));
+  if (!secret.empty()) absl::StrAppend(&line, " ", memory::EncodeWord(secret));
   return Request(line);
 }
 
 std::string MemoryDriverClient::Close(const std::string& key, long rx, long tx) const {
-  return Request("close " + memory::EncodeWord(key) + " " + std::to_string(rx) + " " +
-                 std::to_string(tx));
+  return Request(absl::StrCat("close ", memory::EncodeWord(key), " ", rx, " ", tx));
 }
 
 std::vector<std::string> MemoryDriverClient::Lines(const std::string& request,
