@@ -65,27 +65,15 @@ ScopeSeats SeatsIn(const Scope& scope, std::span<const LiveSession> live,
 std::vector<Scope> ScopesFor(const model::UserLimits& limits, const model::Requested& requested) {
   std::vector<Scope> scopes;
   if (limits.max_connections_per_node > 0) {
-    scopes.push_back(Scope{.kind = Scope::Kind::kNode,
-                           .cap = limits.max_connections_per_node,
-                           .label = "",
-                           .value = "",
-                           .node_id = requested.node_id});
+    scopes.push_back(Scope::Node(limits.max_connections_per_node, requested.node_id));
   }
   for (const model::LabelCap& cap : limits.label_caps) {
     std::optional<std::string> value = LabelValue(requested.node_labels, cap.label);
     if (!value || cap.max <= 0) continue;
-    scopes.push_back(Scope{.kind = Scope::Kind::kLabel,
-                           .cap = cap.max,
-                           .label = cap.label,
-                           .value = *value,
-                           .node_id = ""});
+    scopes.push_back(Scope::Label(cap.max, cap.label, *value));
   }
   if (limits.max_connections > 0) {
-    scopes.push_back(Scope{.kind = Scope::Kind::kFleet,
-                           .cap = limits.max_connections,
-                           .label = "",
-                           .value = "",
-                           .node_id = ""});
+    scopes.push_back(Scope::Fleet(limits.max_connections));
   }
   return scopes;
 }
@@ -137,30 +125,18 @@ std::vector<std::pair<std::string, std::string>> SessionsToEnd(
   std::set<std::pair<std::string, std::string>> seen;
   for (const LiveSession& session : live) {
     if (limits.max_connections_per_node > 0 && seen.insert({"node", session.node_id}).second) {
-      scopes.push_back(Scope{.kind = Scope::Kind::kNode,
-                             .cap = limits.max_connections_per_node,
-                             .label = "",
-                             .value = "",
-                             .node_id = session.node_id});
+      scopes.push_back(Scope::Node(limits.max_connections_per_node, session.node_id));
     }
   }
   for (const model::LabelCap& cap : limits.label_caps) {
     for (const LiveSession& session : live) {
       std::optional<std::string> value = LabelValue(session.node_labels, cap.label);
       if (!value || cap.max <= 0 || !seen.insert({"label:" + cap.label, *value}).second) continue;
-      scopes.push_back(Scope{.kind = Scope::Kind::kLabel,
-                             .cap = cap.max,
-                             .label = cap.label,
-                             .value = *value,
-                             .node_id = ""});
+      scopes.push_back(Scope::Label(cap.max, cap.label, *value));
     }
   }
   if (limits.max_connections > 0) {
-    scopes.push_back(Scope{.kind = Scope::Kind::kFleet,
-                           .cap = limits.max_connections,
-                           .label = "",
-                           .value = "",
-                           .node_id = ""});
+    scopes.push_back(Scope::Fleet(limits.max_connections));
   }
   for (const Scope& scope : scopes) {
     ScopeSeats seats = SeatsIn(scope, live, chosen);

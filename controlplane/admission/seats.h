@@ -26,6 +26,21 @@ struct Scope {
   std::string label;    // kLabel: the label key
   std::string value;    // kLabel: its value on the node the scope is about
   std::string node_id;  // kNode
+
+  static Scope Node(int cap, std::string node_id) {
+    return Scope{
+        .kind = Kind::kNode, .cap = cap, .label = "", .value = "", .node_id = std::move(node_id)};
+  }
+  static Scope Label(int cap, std::string label, std::string value) {
+    return Scope{.kind = Kind::kLabel,
+                 .cap = cap,
+                 .label = std::move(label),
+                 .value = std::move(value),
+                 .node_id = ""};
+  }
+  static Scope Fleet(int cap) {
+    return Scope{.kind = Kind::kFleet, .cap = cap, .label = "", .value = "", .node_id = ""};
+  }
 };
 
 // The scopes in which one more session on `requested` must fit, narrowest
