@@ -60,14 +60,17 @@ int PolicySweeper::SweepOnce() {
         now, options_.batch,
         [&](const model::UserLimits& limits, const model::LiveSession& session) {
           const TimeVerdict verdict = JudgeTimeLimits(limits, session, now);
-          if (verdict.end_reason) ended_.With({*verdict.end_reason}).Increment();
           return store::DueVerdict{.end_reason = verdict.end_reason, .next_due = verdict.next_due};
         });
     if (!swept.ok()) {
       Log()->warn("policy sweep failed: {}", swept.status().message());
       break;
     }
-    ended += swept->ended;
+    // Counted once committed: a transaction run again judges its rows again.
+    for (const auto& [reason, count] : swept->ended) {
+      ended_.With({reason}).Increment(count);
+      ended += count;
+    }
     if (swept->examined < options_.batch) break;
   }
   duration_.ObserveDuration(absl::Now() - started);

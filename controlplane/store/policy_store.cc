@@ -73,7 +73,6 @@ absl::StatusOr<SweepResult> PolicyStore::SweepDue(absl::Time now, int limit, Jud
           const DueVerdict verdict = judge(limits, session);
           if (verdict.end_reason) {
             ending[*verdict.end_reason].push_back(session.id);
-            ++result.ended;
             continue;
           }
           ids.push_back(session.id);
@@ -82,6 +81,7 @@ absl::StatusOr<SweepResult> PolicyStore::SweepDue(absl::Time now, int limit, Jud
         }
         for (const auto& [reason, sessions] : ending) {
           KillSessionsInTransaction(tx, model::Actor{"system"}, sessions, reason);
+          result.ended[reason] = static_cast<int>(sessions.size());
         }
         if (!ids.empty()) {
           tx.exec_prepared("policy.reschedule", absl::StrCat("{", absl::StrJoin(ids, ","), "}"),

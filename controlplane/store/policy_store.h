@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -24,7 +25,7 @@ using JudgeDue = absl::FunctionRef<DueVerdict(const model::UserLimits&, const mo
 
 struct SweepResult {
   int examined = 0;
-  int ended = 0;
+  std::map<std::string, int> ended;  // by reason, once committed
 };
 
 // The rows behind time limits: sessions due to be looked at (max session
