@@ -16,6 +16,7 @@
 #include "common/tls.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/admitter.h"
+#include "controlplane/admission/policy_sweeper.h"
 #include "controlplane/dispatch/audit_retention.h"
 #include "controlplane/dispatch/credential_watch.h"
 #include "controlplane/dispatch/dispatcher.h"
@@ -40,6 +41,8 @@
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
+#include "controlplane/store/plan_store.h"
+#include "controlplane/store/policy_store.h"
 #include "controlplane/store/room_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/statements.h"
@@ -217,6 +220,9 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::SessionStore> sessions;
   std::unique_ptr<store::TicketStore> tickets;
   std::unique_ptr<store::FamilyStore> families;
+  std::unique_ptr<store::PlanStore> plans;
+  std::unique_ptr<store::PolicyStore> policy;
+  std::unique_ptr<admission::PolicySweeper> policy_sweeper;
   std::unique_ptr<store::CommandStore> commands;
   std::unique_ptr<store::AttachStore> attach;
   std::unique_ptr<store::DeviceStore> devices;
@@ -335,6 +341,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.nodes = std::make_unique<store::NodeStore>(*parts.db);
   parts.sessions = std::make_unique<store::SessionStore>(*parts.db);
   parts.tickets = std::make_unique<store::TicketStore>(*parts.db);
+  const Clock& clock = config.policy_clock != nullptr ? *config.policy_clock : RealClock::Get();
+  parts.plans = std::make_unique<store::PlanStore>(*parts.db);
+  parts.policy = std::make_unique<store::PolicyStore>(*parts.db);
   parts.families = std::make_unique<store::FamilyStore>(
       *parts.db, store::FamilyPolicy{.access_ttl = config.access_token_ttl,
                                      .lifetime = config.family_lifetime,
@@ -379,8 +388,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.login_passwords = std::make_unique<admission::PasswordCheck>(
       *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kGeneral);
   parts.admitter = std::make_unique<admission::Admitter>(
-      *parts.sessions, *parts.admission_passwords, RealClock::Get(), parts.metrics,
-      config.family_idle_timeout, decide_options);
+      *parts.sessions, *parts.admission_passwords, clock, parts.metrics, config.family_idle_timeout,
+      decide_options);
   StartCommandPath(parts, config, replica_id, store::ConnectionString(db_options), decide_options);
   parts.credential_store = std::make_unique<store::CredentialStore>(*parts.db);
   parts.credentials = std::make_unique<dispatch::CredentialWatch>(
@@ -428,6 +437,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .tickets = *parts.tickets,
                                   .devices = *parts.devices,
                                   .families = *parts.families,
+                                  .plans = *parts.plans,
                                   .commands = *parts.command_path,
                                   .events = *parts.events,
                                   .signal = *parts.signal,
@@ -523,6 +533,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                 .tls_key = config.signal_ws_tls_key},
             *parts.signal));
   }
+  parts.policy_sweeper = std::make_unique<admission::PolicySweeper>(
+      admission::PolicySweeperOptions{.max_wait = config.policy_sweep_max_wait,
+                                      .batch = 500,
+                                      .expiry_warning = config.expiry_warning},
+      *parts.policy, clock, parts.metrics);
+  parts.policy_sweeper->Start();
   AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
   if (!config.metrics_listen.empty()) {
     WARDEN_ASSIGN_OR_RETURN(parts.metrics_server,
@@ -563,6 +579,7 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   }
   // Streams end first (agents reconnect elsewhere), so that the server's
   // shutdown does not wait for them.
+  if (parts.policy_sweeper) parts.policy_sweeper->Stop();
   if (parts.dispatcher) parts.dispatcher->Stop();
   if (parts.events) parts.events->Stop();
   if (parts.audit_retention) parts.audit_retention->Stop();

@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/link/call_timeout.h"
 #include "common/backoff.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
@@ -89,7 +90,7 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
   const absl::Time give_up = absl::Now() + patience;
   while (true) {
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    SetCallTimeout(context, absl::Seconds(10));
     v1::EnrollResponse response;
     grpc::Status status = stub->Enroll(&context, request, &response);
     if (status.ok()) {

@@ -5,6 +5,7 @@
 // expense? The store runs this inside the transaction that holds the user's
 // row lock, so its inputs cannot change underneath it.
 
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -30,15 +31,12 @@ struct DecideOptions {
 // In order: a connection being killed is not let in again; a live session
 // asked about again is the same answer (if its user and login are still
 // good); a node vouching for the user must be entitled to; a draining node
-// admits no one; a disabled user is refused; then the device limit
-// (EVICT_OLDEST evicts the oldest seated sessions, REJECT refuses). Another
-// user's live session under the same key is replaced: the node reused it.
+// admits no one; a disabled or expired account, an expired device, a
+// protocol or a node the user's policy does not include are refused; then
+// the caps, per node, per label value and fleet-wide (see seats.h:
+// EVICT_OLDEST evicts the oldest seats of the full scope, REJECT refuses).
+// Another user's live session under the same key is replaced: the node
+// reused it.
 Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions& options = {});
-
-// A user's limits changed while sessions are live: the sessions EVICT_OLDEST
-// ends now to bring the user back within the limit, oldest first (none under
-// REJECT, which keeps them and refuses new ones).
-std::vector<std::string> SessionsOverLimit(const UserLimits& limits,
-                                           std::span<const LiveSession> live);
 
 }  // namespace warden::control::admission

@@ -25,12 +25,19 @@ AgentReports::AgentReports(store::CommandStore& commands, store::AttachStore& at
 
 bool AgentReports::OnResult(const std::string& node_id, int64_t command_id, bool ok,
                             std::string error, Applied applied) {
-  outbox_.Answered(node_id, command_id, ok);
-  return event_workers_.TrySubmit([this, node_id, command_id, ok, error = std::move(error),
-                                   applied = std::move(applied)]() mutable {
+  // The command stays in flight until its answer is recorded: until then the
+  // database still shows it due, and a delivery running meanwhile would send
+  // it again at once (and, for a failed kill, its real retry would then find
+  // it in flight and never go out).
+  const bool queued = event_workers_.TrySubmit([this, node_id, command_id, ok,
+                                                error = std::move(error),
+                                                applied = std::move(applied)]() mutable {
     RecordResult(node_id, command_id, ok, error);
+    outbox_.Answered(node_id, command_id, ok);
     std::move(applied)();
   });
+  if (!queued) outbox_.Answered(node_id, command_id, ok);  // unrecorded: sent again later
+  return queued;
 }
 
 void AgentReports::RecordResult(const std::string& node_id, int64_t command_id, bool ok,

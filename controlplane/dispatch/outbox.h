@@ -31,8 +31,9 @@ class Outbox {
   // Blocking (database; call from a database worker): wakes every node here
   // with due commands never delivered.
   void SweepDue();
-  // The agent answered: counted by kind and result, with the time from the
-  // command falling due, if this link sent it.
+  // The agent's answer is recorded (or was lost): the command may be sent
+  // again. Counted by kind and result, with the time from the command
+  // falling due, if this link sent it.
   void Answered(const std::string& node_id, int64_t command_id, bool ok);
 
  private:

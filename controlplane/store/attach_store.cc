@@ -77,7 +77,9 @@ constexpr Statement kStatements[] = {
      "SELECT count(*) FROM lost CROSS JOIN notified"},
     {"reconcile.refresh",
      "UPDATE sessions s SET rx_bytes = GREATEST(s.rx_bytes, v.rx), "
-     "tx_bytes = GREATEST(s.tx_bytes, v.tx), last_seen_at = now() "
+     "tx_bytes = GREATEST(s.tx_bytes, v.tx), last_seen_at = now(), "
+     "last_traffic_at = CASE WHEN v.rx > s.rx_bytes OR v.tx > s.tx_bytes THEN now() "
+     "  ELSE s.last_traffic_at END "
      "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS v(id, rx, tx) WHERE s.id = v.id"},
     // An inventory session the rules refuse: recorded as closing, with its
     // kill and an audit event ($8 the action, $9 the node's name).
@@ -102,8 +104,12 @@ constexpr Statement kStatements[] = {
      "UPDATE sessions SET tunnel_address = $4, last_seen_at = now() "
      "WHERE node_id = $1::uuid AND state <> 'closed' "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, ''))"},
+    // Counters that moved mean traffic since the last report (what the
+    // idle timeout measures). The right-hand sides see the row as it was.
     {"sessions.usage",
      "UPDATE sessions SET rx_bytes = GREATEST(rx_bytes, $4), tx_bytes = GREATEST(tx_bytes, $5), "
+     "last_traffic_at = CASE WHEN $4 > rx_bytes OR $5 > tx_bytes THEN now() "
+     "  ELSE last_traffic_at END, "
      "last_seen_at = now() WHERE node_id = $1::uuid AND state <> 'closed' "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, ''))"},
 };

@@ -28,8 +28,8 @@ void AppendAudit(pqxx::work& tx, const model::Actor& actor, absl::string_view ac
 struct ActionMatch {
   enum Shape { kAny, kExact, kPrefix };
   Shape shape = kAny;
-  std::string from;
-  std::string below;
+  std::string from{};
+  std::string below{};
 };
 ActionMatch MatchAction(const std::string& action);
 

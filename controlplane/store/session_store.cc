@@ -5,9 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "controlplane/model/effective_policy.h"
 #include "controlplane/store/audit_store.h"
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
+#include "controlplane/store/limit_columns.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
 #include "controlplane/store/user_store.h"
@@ -32,15 +34,22 @@ constexpr Statement kStatements[] = {
     // predates the lock wait. With $6 (a WireGuard key the node vouches
     // with), whether the key is a live device of this user that Warden
     // provisions to this node.
+    // Also the user's limits and plan (resolved in C++, see
+    // model::ResolvePolicy), the node's labels, and for a WireGuard key the
+    // device's id and expiry.
     {"admit.lock_user",
-     "SELECT u.id::text, u.username, u.max_connections, u.limit_policy, u.grace_seconds, "
-     "u.disabled, COALESCE(u.bandwidth_bytes_per_second, 0), n.state, "
+     "SELECT u.id::text, u.username, u.disabled, epoch_us(u.expires_at), n.state, "
      "cardinality(n.protocols) = 0 OR $4 = ANY(n.protocols), n.trusted_authenticator, "
-     "$6 AND 'wireguard' = ANY(n.drivers) AND $5 LIKE 'wg:%' AND EXISTS (SELECT 1 FROM devices d "
-     "  WHERE d.public_key = substr($5, 4) AND d.revoked_at IS NULL AND d.user_id = u.id) "
-     "FROM users u, nodes n "
-     "WHERE (u.id = NULLIF($1, '')::uuid OR u.username = NULLIF($2, '')) AND n.id = $3::uuid "
-     "FOR UPDATE OF u"},
+     "dev.id IS NOT NULL, COALESCE(dev.id::text, ''), epoch_us(dev.expires_at), n.labels::text, "
+     "COALESCE(p.name, ''), p.id IS NOT NULL, " WARDEN_LIMIT_COLUMNS("u") ", " WARDEN_LIMIT_COLUMNS(
+         "p") " FROM users u JOIN nodes n ON n.id = $3::uuid "
+              "LEFT JOIN plans p ON p.id = u.plan_id "
+              "LEFT JOIN LATERAL (SELECT d.id, d.expires_at FROM devices d "
+              "  WHERE $6 AND 'wireguard' = ANY(n.drivers) AND $5 LIKE 'wg:%' "
+              "  AND d.public_key = substr($5, 4) AND d.revoked_at IS NULL AND d.user_id = u.id) "
+              "  dev ON true "
+              "WHERE (u.id = NULLIF($1, '')::uuid OR u.username = NULLIF($2, '')) "
+              "FOR UPDATE OF u"},
     // Step 2, after the lock: a fresh snapshot that sees every admission of
     // this user committed before ours. Also finds a live session holding the
     // requested key on this node, whoever owns it, and whether the login
@@ -51,7 +60,7 @@ constexpr Statement kStatements[] = {
      "CASE WHEN s.family_id IS NULL OR s.session_key <> $3 THEN true ELSE EXISTS ("
      "  SELECT 1 FROM login_families f WHERE f.id = s.family_id AND f.revoked_at IS NULL "
      "  AND f.expires_at > now()) END, "
-     "s.kill_failed_at IS NOT NULL "
+     "s.kill_failed_at IS NOT NULL, n.id::text, n.labels::text, s.protocol "
      "FROM sessions s JOIN nodes n ON n.id = s.node_id "
      "WHERE s.state <> 'closed' "
      "AND (s.user_id = $1::uuid OR (s.node_id = $2::uuid AND s.session_key = $3))"},
@@ -67,8 +76,9 @@ constexpr Statement kStatements[] = {
     {"admit.write",
      "WITH created AS ("
      "  INSERT INTO sessions (user_id, node_id, protocol, session_key, device_label, "
-     "    client_address, opened_at, admit_attempt) "
-     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, COALESCE(from_epoch_us($11), now()), $12) "
+     "    client_address, opened_at, admit_attempt, device_id, policy_due_at) "
+     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, COALESCE(from_epoch_us($11), now()), $12, "
+     "    NULLIF($13, '')::uuid, from_epoch_us($14)) "
      "  RETURNING id), "
      "evicted AS ("
      "  UPDATE sessions SET state = 'closing', close_reason = 'evicted' "
@@ -233,6 +243,18 @@ absl::string_view DenyReasonName(model::DenyReason reason) {
       return "node_draining";
     case model::DenyReason::kSessionEnding:
       return "session_ending";
+    case model::DenyReason::kAccountExpired:
+      return "account_expired";
+    case model::DenyReason::kDeviceExpired:
+      return "device_expired";
+    case model::DenyReason::kProtocolNotAllowed:
+      return "protocol_not_allowed";
+    case model::DenyReason::kNodeNotAllowed:
+      return "node_not_allowed";
+    case model::DenyReason::kNodeLimitReached:
+      return "node_limit_reached";
+    case model::DenyReason::kLabelLimitReached:
+      return "label_limit_reached";
   }
   return "";
 }
@@ -295,27 +317,33 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
   const pqxx::row& row = locked[0];
   result.user_id = row[0].as<std::string>();
   result.username = row[1].as<std::string>();
-  result.bandwidth_bytes_per_second = row[6].as<int64_t>();
-  const std::string node_state = row[7].as<std::string>();
+  const std::string node_state = row[4].as<std::string>();
   if (node_state == "removed") {
     return absl::UnauthenticatedError("this node was removed from the fleet");
   }
-  if (!row[8].as<bool>()) {
+  if (!row[5].as<bool>()) {
     return absl::FailedPreconditionError(absl::StrCat("node ", request.node_name,
                                                       " is not registered for protocol ",
                                                       ProtocolName(request.protocol)));
   }
+  constexpr int kUserLimitsAt = 13;
+  const model::LimitSet own = LimitSetFromRow(row, kUserLimitsAt);
+  std::optional<model::LimitSet> plan;
+  if (row[12].as<bool>()) plan = LimitSetFromRow(row, kUserLimitsAt + kLimitColumns);
+  const model::EffectivePolicy policy =
+      model::ResolvePolicy(own, plan ? &*plan : nullptr, row[11].as<std::string>());
+  result.bandwidth_bytes_per_second = policy.bandwidth_bytes_per_second.value;
   model::AdmissionFacts facts;
-  facts.limits = model::UserLimits{.max_connections = row[2].as<int>(),
-                                   .policy = row[3].as<std::string>() == "reject"
-                                                 ? model::LimitPolicy::kReject
-                                                 : model::LimitPolicy::kEvictOldest,
-                                   .grace_seconds = row[4].as<int>(),
-                                   .disabled = row[5].as<bool>()};
+  facts.limits = model::LimitsOf(policy, row[2].as<bool>(), OptionalTimeField(row[3]));
+  facts.requested = model::Requested{.node_id = request.node_id,
+                                     .node_labels = NodeLabelsFromJson(row[10].c_str()),
+                                     .protocol = request.protocol,
+                                     .device_expires_at = OptionalTimeField(row[9])};
+  const std::string device_id = row[8].as<std::string>();
   facts.node_draining = node_state == "draining";
   if (vouched) {
-    facts.vouching = model::Vouching{.node_trusted = row[9].as<bool>(),
-                                     .provisioned_device = row[10].as<bool>()};
+    facts.vouching =
+        model::Vouching{.node_trusted = row[6].as<bool>(), .provisioned_device = row[7].as<bool>()};
   }
   if (!family_id.empty()) {
     // Checked again under the user's lock, which a revocation also takes:
@@ -342,11 +370,17 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
                                 .family_live = row[6].as<bool>()};
       continue;
     }
-    live.push_back(model::LiveSession{.id = id,
-                                      .node_name = row[4].as<std::string>(),
-                                      .opened_at = TimeField(row[3]),
-                                      .closing = closing,
-                                      .kill_failed = row[7].as<bool>()});
+    live.push_back(model::LiveSession{
+        .id = id,
+        .node_name = row[4].as<std::string>(),
+        .node_id = row[8].as<std::string>(),
+        .node_labels = NodeLabelsFromJson(row[9].c_str()),
+        .protocol = ProtocolFromName(row[10].as<std::string>()).value_or(model::Protocol::kOpenVpn),
+        .opened_at = TimeField(row[3]),
+        .closing = closing,
+        .kill_failed = row[7].as<bool>(),
+        .last_traffic_at = std::nullopt,
+        .device_expires_at = std::nullopt});
   }
   facts.live = live;
 
@@ -380,7 +414,8 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
       "admit.write", result.user_id, request.node_id, std::string(ProtocolName(request.protocol)),
       request.session_key, request.device_label, request.client_address,
       UuidArray(result.decision.evict), kill_due_us, request.node_name, details.dump(),
-      OptionalMicros(request.opened_at), request.attempt_id);
+      OptionalMicros(request.opened_at), request.attempt_id, device_id,
+      OptionalMicros(result.decision.policy_due_at));
   for (const auto& row : written) {
     result.session_id = row[0].as<std::string>();
     if (row[1].is_null()) continue;

@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -87,6 +88,12 @@ class FakeAgent {
       return false;
     });
     return found;
+  }
+
+  // How many commands received so far match.
+  int CountCommands(const std::function<bool(const v1::Command&)>& match) {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count_if(commands_.begin(), commands_.end(), match));
   }
 
   std::optional<v1::Command> WaitForPeerCommand(v1::CommandKind kind,

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "controlplane/admission/decide.h"
+#include "controlplane/admission/seats.h"
 
 namespace warden::control::admission {
 namespace {
@@ -12,15 +13,22 @@ using ::testing::IsEmpty;
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
 LiveSession Session(std::string id, std::string node, int age_seconds, bool closing = false) {
-  return LiveSession{.id = std::move(id),
-                     .node_name = std::move(node),
-                     .opened_at = kNow - absl::Seconds(age_seconds),
-                     .closing = closing};
+  LiveSession session;
+  session.id = std::move(id);
+  session.node_name = node;
+  session.node_id = std::move(node);
+  session.opened_at = kNow - absl::Seconds(age_seconds);
+  session.closing = closing;
+  return session;
 }
 
 UserLimits Limit(int max, model::LimitPolicy policy = model::LimitPolicy::kEvictOldest,
                  int grace = 0) {
-  return UserLimits{.max_connections = max, .policy = policy, .grace_seconds = grace};
+  UserLimits limits;
+  limits.max_connections = max;
+  limits.policy = policy;
+  limits.grace_seconds = grace;
+  return limits;
 }
 
 // The rule for a password or ticket admission (nobody vouches).
@@ -203,12 +211,20 @@ TEST(AdmissionDecideTest, ALoweredLimitEvictsTheOldestDownToIt) {
   held.kill_failed = true;
   const LiveSession live[] = {Session("s2", "n", 30), Session("s1", "n", 40), held,
                               Session("gone", "n", 300, /*closing=*/true), Session("s3", "n", 20)};
-  EXPECT_THAT(SessionsOverLimit(Limit(2), live), ElementsAre("s1", "s2"));
-  EXPECT_THAT(SessionsOverLimit(Limit(4), live), IsEmpty());
-  EXPECT_THAT(SessionsOverLimit(Limit(0), live), IsEmpty());
-  EXPECT_THAT(SessionsOverLimit(Limit(1, model::LimitPolicy::kReject), live), IsEmpty());
+  auto ending = [&](const UserLimits& limits) {
+    std::vector<std::string> ids;
+    for (const auto& [id, reason] : SessionsToEnd(limits, live, "limit_lowered", "x")) {
+      EXPECT_EQ(reason, "limit_lowered");
+      ids.push_back(id);
+    }
+    return ids;
+  };
+  EXPECT_THAT(ending(Limit(2)), ElementsAre("s1", "s2"));
+  EXPECT_THAT(ending(Limit(4)), IsEmpty());
+  EXPECT_THAT(ending(Limit(0)), IsEmpty());
+  EXPECT_THAT(ending(Limit(1, model::LimitPolicy::kReject)), IsEmpty());
   // Never more than the sessions that can be evicted.
-  EXPECT_THAT(SessionsOverLimit(Limit(1), live), ElementsAre("s1", "s2", "s3"));
+  EXPECT_THAT(ending(Limit(1)), ElementsAre("s1", "s2", "s3"));
 }
 
 TEST(AdmissionDecideTest, DeniesDisabledUsers) {
