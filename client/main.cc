@@ -22,6 +22,75 @@ bool ReadFirstLine(const std::string& path, std::string& line) {
   return true;
 }
 
+struct Flags {
+  warden::client::ClientOptions options;
+  std::string password_file;
+  int idle_timeout_seconds = 30;
+  int connect_timeout_seconds = 10;
+};
+
+void AddFlags(CLI::App& app, Flags& flags) {
+  app.option_defaults()->always_capture_default();
+  app.add_option("--server", flags.options.server, "the node's QUIC address, host:port")
+      ->envname("WARDEN_CONNECT_SERVER")
+      ->required();
+  app.add_option("--server-name", flags.options.server_name,
+                 "the name the node's certificate must carry (default: the host of --server)")
+      ->envname("WARDEN_CONNECT_SERVER_NAME");
+  auto* ca =
+      app.add_option("--ca", flags.options.ca_file,
+                     "trust this CA (PEM) for the node's certificate (default: system roots)")
+          ->envname("WARDEN_CONNECT_CA");
+  app.add_option("--pin-sha256", flags.options.pin_sha256,
+                 "accept exactly the certificate whose DER has this SHA-256 (hex), instead of a CA")
+      ->envname("WARDEN_CONNECT_PIN_SHA256")
+      ->excludes(ca);
+  auto* ticket =
+      app.add_option("--ticket", flags.options.connect_ticket,
+                     "a connect ticket (wct_..., from SessionService/IssueConnectTicket)")
+          ->envname("WARDEN_CONNECT_TICKET");
+  app.add_option("--user", flags.options.username, "username, with --password-file")
+      ->envname("WARDEN_CONNECT_USER");
+  app.add_option("--password-file", flags.password_file, "a file whose first line is the password")
+      ->envname("WARDEN_CONNECT_PASSWORD_FILE")
+      ->excludes(ticket);
+  app.add_option("--device-label", flags.options.device_label,
+                 "this device's name, shown to operators")
+      ->envname("WARDEN_CONNECT_DEVICE_LABEL");
+  app.add_option("--tun", flags.options.tun_name, "the TUN device to create")
+      ->envname("WARDEN_CONNECT_TUN");
+  app.add_option("--idle-timeout-seconds", flags.idle_timeout_seconds,
+                 "give up when the server is silent this long")
+      ->check(CLI::Range(2, 3600));
+  app.add_option("--connect-timeout-seconds", flags.connect_timeout_seconds,
+                 "give up when the handshake takes longer")
+      ->check(CLI::Range(1, 300));
+}
+
+// The options the tunnel runs with: the password read, the credentials
+// checked. A usage error is reported on stderr.
+bool Finish(Flags& flags) {
+  warden::client::ClientOptions& options = flags.options;
+  if (!flags.password_file.empty()) {
+    if (!ReadFirstLine(flags.password_file, options.password) || options.password.empty()) {
+      std::cerr << "warden-connect: cannot read a password from " << flags.password_file << "\n";
+      return false;
+    }
+  }
+  if (options.connect_ticket.empty() == options.password.empty()) {
+    std::cerr << "warden-connect: give either --ticket, or --user and --password-file\n";
+    return false;
+  }
+  if (!options.password.empty() && options.username.empty()) {
+    std::cerr << "warden-connect: --password-file needs --user\n";
+    return false;
+  }
+  options.idle_timeout = absl::Seconds(flags.idle_timeout_seconds);
+  options.connect_timeout = absl::Seconds(flags.connect_timeout_seconds);
+  options.client_version = WARDEN_VERSION;
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -33,72 +102,17 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  warden::client::ClientOptions options;
-  std::string password_file;
-  int idle_timeout_seconds = 30;
-  int connect_timeout_seconds = 10;
-
+  Flags flags;
   CLI::App app{"warden-connect: a QUIC tunnel to a Warden node"};
-  app.option_defaults()->always_capture_default();
-  app.add_option("--server", options.server, "the node's QUIC address, host:port")
-      ->envname("WARDEN_CONNECT_SERVER")
-      ->required();
-  app.add_option("--server-name", options.server_name,
-                 "the name the node's certificate must carry (default: the host of --server)")
-      ->envname("WARDEN_CONNECT_SERVER_NAME");
-  auto* ca =
-      app.add_option("--ca", options.ca_file,
-                     "trust this CA (PEM) for the node's certificate (default: system roots)")
-          ->envname("WARDEN_CONNECT_CA");
-  app.add_option("--pin-sha256", options.pin_sha256,
-                 "accept exactly the certificate whose DER has this SHA-256 (hex), instead of a CA")
-      ->envname("WARDEN_CONNECT_PIN_SHA256")
-      ->excludes(ca);
-  auto* ticket =
-      app.add_option("--ticket", options.connect_ticket,
-                     "a connect ticket (wct_..., from SessionService/IssueConnectTicket)")
-          ->envname("WARDEN_CONNECT_TICKET");
-  app.add_option("--user", options.username, "username, with --password-file")
-      ->envname("WARDEN_CONNECT_USER");
-  app.add_option("--password-file", password_file, "a file whose first line is the password")
-      ->envname("WARDEN_CONNECT_PASSWORD_FILE")
-      ->excludes(ticket);
-  app.add_option("--device-label", options.device_label, "this device's name, shown to operators")
-      ->envname("WARDEN_CONNECT_DEVICE_LABEL");
-  app.add_option("--tun", options.tun_name, "the TUN device to create")
-      ->envname("WARDEN_CONNECT_TUN");
-  app.add_option("--idle-timeout-seconds", idle_timeout_seconds,
-                 "give up when the server is silent this long")
-      ->check(CLI::Range(2, 3600));
-  app.add_option("--connect-timeout-seconds", connect_timeout_seconds,
-                 "give up when the handshake takes longer")
-      ->check(CLI::Range(1, 300));
+  AddFlags(app, flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     const int status = app.exit(error);
     return status == 0 ? 0 : warden::quic::kExitUsage;
   }
-
-  if (!password_file.empty()) {
-    if (!ReadFirstLine(password_file, options.password) || options.password.empty()) {
-      std::cerr << "warden-connect: cannot read a password from " << password_file << "\n";
-      return warden::quic::kExitUsage;
-    }
-  }
-  if (options.connect_ticket.empty() == options.password.empty()) {
-    std::cerr << "warden-connect: give either --ticket, or --user and --password-file\n";
-    return warden::quic::kExitUsage;
-  }
-  if (!options.password.empty() && options.username.empty()) {
-    std::cerr << "warden-connect: --password-file needs --user\n";
-    return warden::quic::kExitUsage;
-  }
-  options.idle_timeout = absl::Seconds(idle_timeout_seconds);
-  options.connect_timeout = absl::Seconds(connect_timeout_seconds);
-  options.client_version = WARDEN_VERSION;
-
-  auto client = warden::client::TunnelClient::Create(std::move(options));
+  if (!Finish(flags)) return warden::quic::kExitUsage;
+  auto client = warden::client::TunnelClient::Create(std::move(flags.options));
   if (!client.ok()) {
     std::cerr << "warden-connect: " << client.status().message() << "\n";
     return warden::quic::kExitFailure;

@@ -336,6 +336,47 @@ void TunnelClient::Rebind() {
                    ntohs(reinterpret_cast<const sockaddr_in*>(&local_)->sin_port)));
 }
 
+void TunnelClient::ArmTimer() {
+  itimerspec spec{};
+  const uint64_t expiry = Expiry();
+  if (expiry != UINT64_MAX) {
+    const uint64_t at = std::max<uint64_t>(expiry, 1);
+    spec.it_value.tv_sec = static_cast<time_t>(at / NGTCP2_SECONDS);
+    spec.it_value.tv_nsec = static_cast<long>(at % NGTCP2_SECONDS);
+  }
+  ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+void TunnelClient::OnSignal(uint64_t now) {
+  signalfd_siginfo info{};
+  if (::read(signal_fd_, &info, sizeof info) != sizeof info) return;
+  if (info.ssi_signo == SIGUSR1) {
+    Rebind();
+    return;
+  }
+  CloseWithApplicationError(static_cast<uint64_t>(CloseCode::kNormal), "client disconnected",
+                            *batch_, now);
+  batch_->Flush();
+  Finish(quic::kExitInterrupted, "disconnected (interrupted)");
+}
+
+bool TunnelClient::SendHello() {
+  int64_t stream_id = -1;
+  if (int rv = ngtcp2_conn_open_bidi_stream(conn_, &stream_id, nullptr); rv != 0) {
+    Finish(quic::kExitFailure, absl::StrCat("cannot open the hello stream: ", ngtcp2_strerror(rv)));
+    return false;
+  }
+  v1::TunnelHello hello;
+  hello.set_connect_ticket(options_.connect_ticket);
+  hello.set_username(options_.username);
+  hello.set_password(options_.password);
+  hello.set_device_label(options_.device_label);
+  hello.set_client_version(options_.client_version);
+  SendOnStream(stream_id, quic::Frame(hello));
+  Say("TLS established; authenticating");
+  return true;
+}
+
 int TunnelClient::Run() {
   std::array<epoll_event, 8> events;
   while (!finished_) {
@@ -345,14 +386,7 @@ int TunnelClient::Run() {
       break;
     }
     batch_->Flush();
-    itimerspec spec{};
-    const uint64_t expiry = Expiry();
-    if (expiry != UINT64_MAX) {
-      const uint64_t at = std::max<uint64_t>(expiry, 1);
-      spec.it_value.tv_sec = static_cast<time_t>(at / NGTCP2_SECONDS);
-      spec.it_value.tv_nsec = static_cast<long>(at % NGTCP2_SECONDS);
-    }
-    ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+    ArmTimer();
     const int n = ::epoll_wait(epoll_fd_, events.data(), events.size(), -1);
     now = quic::MonotonicNanos();
     for (int i = 0; i < n && !finished_; ++i) {
@@ -366,16 +400,7 @@ int TunnelClient::Run() {
         (void)!::read(timer_fd_, &expirations, sizeof expirations);
         if (int rv = HandleExpiry(now); rv != 0) FinishAfterError(rv);
       } else if (fd == signal_fd_) {
-        signalfd_siginfo info{};
-        if (::read(signal_fd_, &info, sizeof info) != sizeof info) continue;
-        if (info.ssi_signo == SIGUSR1) {
-          Rebind();
-          continue;
-        }
-        CloseWithApplicationError(static_cast<uint64_t>(CloseCode::kNormal), "client disconnected",
-                                  *batch_, now);
-        batch_->Flush();
-        Finish(quic::kExitInterrupted, "disconnected (interrupted)");
+        OnSignal(now);
       }
     }
     if (finished_) break;
@@ -388,20 +413,7 @@ int TunnelClient::Run() {
     }
     if (send_hello_) {
       send_hello_ = false;
-      int64_t stream_id = -1;
-      if (int rv = ngtcp2_conn_open_bidi_stream(conn_, &stream_id, nullptr); rv != 0) {
-        Finish(quic::kExitFailure,
-               absl::StrCat("cannot open the hello stream: ", ngtcp2_strerror(rv)));
-        break;
-      }
-      v1::TunnelHello hello;
-      hello.set_connect_ticket(options_.connect_ticket);
-      hello.set_username(options_.username);
-      hello.set_password(options_.password);
-      hello.set_device_label(options_.device_label);
-      hello.set_client_version(options_.client_version);
-      SendOnStream(stream_id, quic::Frame(hello));
-      Say("TLS established; authenticating");
+      if (!SendHello()) break;
     }
   }
   batch_->Flush();

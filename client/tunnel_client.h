@@ -53,6 +53,12 @@ class TunnelClient final : public quic::QuicSession {
   absl::Status Start();
   absl::Status OpenSocket();
   void Rebind();
+  // The loop's steps: the timer set to the connection's next expiry; a
+  // signal (SIGUSR1 rebinds, the others disconnect); the hello, once TLS is
+  // up (false when it cannot be sent: the tunnel is over).
+  void ArmTimer();
+  void OnSignal(uint64_t now);
+  bool SendHello();
 
   int OnHandshakeCompleted() override;
   int OnStreamData(int64_t stream_id, const uint8_t* data, size_t size) override;

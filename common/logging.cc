@@ -59,8 +59,7 @@ SplitMessage Split(absl::string_view message) {
     size_t eq = i;
     while (eq < n && IsKeyChar(message[eq], eq == i)) ++eq;
     const absl::string_view key = message.substr(i, eq - i);
-    if (eq == i || eq >= n || message[eq] != '=' || IsReservedKey(key) ||
-        seen.contains(key)) {
+    if (eq == i || eq >= n || message[eq] != '=' || IsReservedKey(key) || seen.contains(key)) {
       append_word(message.substr(i, end - i));
       i = end;
       continue;

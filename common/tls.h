@@ -34,9 +34,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const ServerTlsFiles& files, ClientCertificates client_certificates);
 
 struct ClientTlsFiles {
-  std::string ca;    // --ca ("" = the system's roots)
-  std::string cert;  // --cert ("" = no client certificate)
-  std::string key;   // --key
+  std::string ca;      // --ca ("" = the system's roots)
+  std::string cert{};  // --cert ("" = no client certificate)
+  std::string key{};   // --key
 };
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(

@@ -16,6 +16,7 @@
 #include "common/tls.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/admitter.h"
+#include "controlplane/admission/policy_sweeper.h"
 #include "controlplane/dispatch/audit_retention.h"
 #include "controlplane/dispatch/credential_watch.h"
 #include "controlplane/dispatch/dispatcher.h"
@@ -40,6 +41,8 @@
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
+#include "controlplane/store/plan_store.h"
+#include "controlplane/store/policy_store.h"
 #include "controlplane/store/room_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/statements.h"
@@ -214,6 +217,9 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::SessionStore> sessions;
   std::unique_ptr<store::TicketStore> tickets;
   std::unique_ptr<store::FamilyStore> families;
+  std::unique_ptr<store::PlanStore> plans;
+  std::unique_ptr<store::PolicyStore> policy;
+  std::unique_ptr<admission::PolicySweeper> policy_sweeper;
   std::unique_ptr<store::CommandStore> commands;
   std::unique_ptr<store::AttachStore> attach;
   std::unique_ptr<store::DeviceStore> devices;
@@ -228,6 +234,12 @@ struct ControlPlane::Parts {
   std::unique_ptr<admission::PasswordCheck> login_passwords;      // its general lane
   std::unique_ptr<families::LoginThrottle> login_throttle;
   std::unique_ptr<admission::Admitter> admitter;
+  // The command path: links here, answers awaited, delivery, the one way a
+  // command is given, and the links' lifecycle over them.
+  std::unique_ptr<dispatch::LinkRegistry> links;
+  std::unique_ptr<dispatch::AckWaiters> waiters;
+  std::unique_ptr<dispatch::Outbox> outbox;
+  std::unique_ptr<dispatch::Commands> command_path;
   std::unique_ptr<dispatch::Dispatcher> dispatcher;
   std::unique_ptr<dispatch::CredentialWatch> credentials;
   std::unique_ptr<dispatch::EventFeed> events;
@@ -253,6 +265,39 @@ struct ControlPlane::Parts {
 ControlPlane::ControlPlane() : parts_(std::make_unique<Parts>()) {}
 
 ControlPlane::~ControlPlane() { Shutdown(); }
+
+void ControlPlane::StartCommandPath(Parts& parts, const ControlPlaneConfig& config,
+                                    const std::string& replica_id,
+                                    const std::string& listen_connection_string,
+                                    const admission::DecideOptions& decide_options) {
+  parts.links = std::make_unique<dispatch::LinkRegistry>(
+      dispatch::LinkRegistryOptions{.heartbeat_interval = config.heartbeat_interval},
+      RealClock::Get());
+  parts.waiters = std::make_unique<dispatch::AckWaiters>();
+  parts.outbox = std::make_unique<dispatch::Outbox>(
+      *parts.links, *parts.commands, *parts.db_workers, RealClock::Get(), parts.metrics);
+  parts.command_path = std::make_unique<dispatch::Commands>(
+      *parts.commands, *parts.families, *parts.devices, *parts.attach, *parts.admitter,
+      *parts.outbox, *parts.waiters);
+  parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
+      dispatch::DispatcherOptions{.replica_id = replica_id,
+                                  .listen_connection_string = listen_connection_string,
+                                  .heartbeat_interval = config.heartbeat_interval,
+                                  .inventory_adopt_window = config.inventory_adopt_window,
+                                  .decide_options = decide_options},
+      dispatch::DispatcherParts{.links = *parts.links,
+                                .outbox = *parts.outbox,
+                                .waiters = *parts.waiters,
+                                .commands = *parts.command_path,
+                                .command_store = *parts.commands,
+                                .attach = *parts.attach,
+                                .sessions = *parts.sessions,
+                                .devices = *parts.devices,
+                                .db_workers = *parts.db_workers,
+                                .event_workers = *parts.event_workers},
+      RealClock::Get(), parts.metrics);
+  parts.dispatcher->Start();
+}
 
 absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
     const ControlPlaneConfig& config) {
@@ -293,6 +338,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.nodes = std::make_unique<store::NodeStore>(*parts.db);
   parts.sessions = std::make_unique<store::SessionStore>(*parts.db);
   parts.tickets = std::make_unique<store::TicketStore>(*parts.db);
+  const Clock& clock = config.policy_clock != nullptr ? *config.policy_clock : RealClock::Get();
+  parts.plans = std::make_unique<store::PlanStore>(*parts.db);
+  parts.policy = std::make_unique<store::PolicyStore>(*parts.db);
   parts.families = std::make_unique<store::FamilyStore>(
       *parts.db, store::FamilyPolicy{.access_ttl = config.access_token_ttl,
                                      .lifetime = config.family_lifetime,
@@ -332,15 +380,14 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.authenticator = std::make_unique<services::Authenticator>(*parts.api_keys);
   const std::string replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
   const admission::DecideOptions decide_options{.detailed_messages = config.deny_message_detail};
-  parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
-      dispatch::DispatcherOptions{.replica_id = replica_id,
-                                  .listen_connection_string = store::ConnectionString(db_options),
-                                  .heartbeat_interval = config.heartbeat_interval,
-                                  .inventory_adopt_window = config.inventory_adopt_window,
-                                  .decide_options = decide_options},
-      *parts.commands, *parts.attach, *parts.sessions, *parts.devices, *parts.db_workers,
-      *parts.event_workers, RealClock::Get(), parts.metrics);
-  parts.dispatcher->Start();
+  parts.admission_passwords = std::make_unique<admission::PasswordCheck>(
+      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kAdmission);
+  parts.login_passwords = std::make_unique<admission::PasswordCheck>(
+      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kGeneral);
+  parts.admitter = std::make_unique<admission::Admitter>(
+      *parts.sessions, *parts.admission_passwords, clock, parts.metrics, config.family_idle_timeout,
+      decide_options);
+  StartCommandPath(parts, config, replica_id, store::ConnectionString(db_options), decide_options);
   parts.credential_store = std::make_unique<store::CredentialStore>(*parts.db);
   parts.credentials = std::make_unique<dispatch::CredentialWatch>(
       *parts.credential_store, store::ConnectionString(db_options),
@@ -385,22 +432,15 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .nodes = *parts.nodes,
                                   .sessions = *parts.sessions,
                                   .tickets = *parts.tickets,
-                                  .commands = *parts.commands,
                                   .devices = *parts.devices,
                                   .families = *parts.families,
-                                  .dispatcher = *parts.dispatcher,
+                                  .plans = *parts.plans,
+                                  .commands = *parts.command_path,
                                   .events = *parts.events,
                                   .signal = *parts.signal,
                                   .heartbeat_interval = config.heartbeat_interval});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
-  parts.admission_passwords = std::make_unique<admission::PasswordCheck>(
-      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kAdmission);
-  parts.login_passwords = std::make_unique<admission::PasswordCheck>(
-      *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kGeneral);
-  parts.admitter = std::make_unique<admission::Admitter>(
-      *parts.sessions, *parts.admission_passwords, RealClock::Get(), parts.metrics,
-      config.family_idle_timeout, decide_options);
   parts.login_throttle = std::make_unique<families::LoginThrottle>(
       families::LoginThrottleOptions{
           .per_username = {.per_minute = config.login_rate_per_username,
@@ -415,12 +455,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                     .throttle = *parts.login_throttle,
                                     .metrics = parts.metrics,
                                     .families = *parts.families,
-                                    .dispatcher = *parts.dispatcher,
+                                    .commands = *parts.command_path,
                                     .clock = RealClock::Get()});
   parts.agent = std::make_unique<services::AgentService>(
       services::AgentDependencies{.db_workers = *parts.db_workers,
                                   .nodes = *parts.node_authenticator,
-                                  .admitter = *parts.admitter,
+                                  .commands = *parts.command_path,
                                   .sessions = *parts.sessions,
                                   .tickets = *parts.tickets,
                                   .dispatcher = *parts.dispatcher,
@@ -491,6 +531,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                 .tls_key = config.signal_ws_tls_key},
             *parts.signal));
   }
+  parts.policy_sweeper = std::make_unique<admission::PolicySweeper>(
+      admission::PolicySweeperOptions{.max_wait = config.policy_sweep_max_wait,
+                                      .batch = 500,
+                                      .expiry_warning = config.expiry_warning},
+      *parts.policy, clock, parts.metrics);
+  parts.policy_sweeper->Start();
   AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
   if (!config.metrics_listen.empty()) {
     WARDEN_ASSIGN_OR_RETURN(parts.metrics_server,
@@ -531,6 +577,7 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   }
   // Streams end first (agents reconnect elsewhere), so that the server's
   // shutdown does not wait for them.
+  if (parts.policy_sweeper) parts.policy_sweeper->Stop();
   if (parts.dispatcher) parts.dispatcher->Stop();
   if (parts.events) parts.events->Stop();
   if (parts.audit_retention) parts.audit_retention->Stop();

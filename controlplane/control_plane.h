@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/metrics.h"
 #include "common/secrets.h"
 #include "controlplane/bootstrap.h"
@@ -18,6 +19,9 @@ class Server;
 }
 
 namespace warden::control {
+namespace admission {
+struct DecideOptions;
+}
 
 struct ControlPlaneConfig {
   std::string listen = "127.0.0.1:50051";
@@ -112,6 +116,15 @@ struct ControlPlaneConfig {
   // Refused users read which nodes hold their seats (administrators always
   // find them in the audit log).
   bool deny_message_detail = false;
+  // The policy sweep (time limits) looks at least this often, sooner when a
+  // session comes due; `user.expiring` is recorded this long before an
+  // account's expiry.
+  absl::Duration policy_sweep_max_wait = absl::Seconds(5);
+  absl::Duration expiry_warning = absl::Hours(72);
+  // Where "now" comes from for admission decisions and time limits (tests
+  // move a fake one); null = the real clock. Heartbeats and deadlines keep
+  // real time.
+  const Clock* policy_clock = nullptr;
   int signal_ws_max_connections_per_address = 16;
   uint64_t signal_ws_max_frame_bytes = 64 * 1024;
   // TLS for the WebSocket listener (PEM; both or neither): wss://.
@@ -152,6 +165,12 @@ class ControlPlane {
  private:
   struct Parts;
   ControlPlane();
+  // Links, answers awaited, delivery, the one way to give a command, and the
+  // Dispatcher over them; started.
+  static void StartCommandPath(Parts& parts, const ControlPlaneConfig& config,
+                               const std::string& replica_id,
+                               const std::string& listen_connection_string,
+                               const admission::DecideOptions& decide_options);
 
   std::unique_ptr<Parts> parts_;
   int port_ = 0;

@@ -277,6 +277,11 @@ int main(int argc, char** argv) {
                  "how often expired tickets and logins are removed and lost nodes' sessions closed")
       ->envname("WARDEN_SWEEP_SECONDS")
       ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  int64_t expiry_warning_hours = 72;
+  app.add_option("--expiry-warning-hours", expiry_warning_hours,
+                 "record user.expiring this long before an account expires")
+      ->envname("WARDEN_EXPIRY_WARNING_HOURS")
+      ->check(CLI::Range(int64_t{1}, int64_t{24 * 366}));
   app.add_flag("--deny-message-detail", config.deny_message_detail,
                "tell refused users which nodes hold their seats (administrators always see "
                "them in the audit log)")
@@ -311,6 +316,7 @@ int main(int argc, char** argv) {
   config.node_offline_close_after = absl::Seconds(node_offline_close_after_seconds);
   config.inventory_adopt_window = absl::Seconds(inventory_adopt_window_seconds);
   config.sweep_interval = absl::Seconds(sweep_seconds);
+  config.expiry_warning = absl::Hours(expiry_warning_hours);
   config.signal_auth_deadline = absl::Seconds(signal_auth_deadline_seconds);
   config.credential_recheck_interval = absl::Seconds(credential_recheck_seconds);
   config.audit_retention = absl::Hours(24 * audit_retention_days);

@@ -93,9 +93,9 @@ std::string AgentCore::Digest(const std::string& username, const std::string& pa
 }
 
 AdmitAnswer AgentCore::Admit(const AdmitQuery& query) {
-  const absl::Time start = absl::Now();
+  const absl::Time start = clock_.Now();
   AdmitAnswer answer = AdmitOnce(query);
-  admit_duration_.ObserveDuration(absl::Now() - start);
+  admit_duration_.ObserveDuration(clock_.Now() - start);
   if (!answer.admitted) {
     admissions_.With({"denied", absl::AsciiStrToLower(answer.deny_reason)}).Increment();
   } else {
@@ -126,7 +126,7 @@ AdmitAnswer AgentCore::AdmitOnce(const AdmitQuery& query) {
   } else {
     request.mutable_asserted_user()->set_username(query.username);
   }
-  absl::StatusOr<v1::AdmitResponse> response = link_->Admit(request);
+  absl::StatusOr<v1::AdmitResponse> response = client_->Admit(request);
   if (!response.ok()) {
     AdmitAnswer answer;
     if (Unreachable(response.status())) {
@@ -198,7 +198,7 @@ void AgentCore::ReportAbandoned(const std::string& session_key, const std::strin
   closed->set_abandoned_attempt_id(attempt_id);
   closed->set_reason(absl::StrCat("admission abandoned: ",
                                   absl::AsciiStrToLower(absl::StatusCodeToString(why.code()))));
-  link_->SendEvent(std::move(event));
+  client_->SendEvent(std::move(event));
 }
 
 void AgentCore::Opened(const std::string& session_key, const std::string& tunnel_address) {
@@ -210,7 +210,7 @@ void AgentCore::Opened(const std::string& session_key, const std::string& tunnel
   }
   event.mutable_opened()->set_session_key(session_key);
   event.mutable_opened()->set_tunnel_address(tunnel_address);
-  link_->SendEvent(std::move(event));
+  client_->SendEvent(std::move(event));
 }
 
 void AgentCore::Closed(const std::string& session_key, const std::string& reason, int64_t rx_bytes,
@@ -229,7 +229,7 @@ void AgentCore::Closed(const std::string& session_key, const std::string& reason
   closed->set_reason(reason);
   closed->set_rx_bytes(rx_bytes);
   closed->set_tx_bytes(tx_bytes);
-  link_->SendEvent(std::move(event));
+  client_->SendEvent(std::move(event));
 }
 
 void AgentCore::Usage(const std::string& session_key, int64_t rx_bytes, int64_t tx_bytes) {
@@ -243,7 +243,7 @@ void AgentCore::Usage(const std::string& session_key, int64_t rx_bytes, int64_t 
   usage->set_session_key(session_key);
   usage->set_rx_bytes(rx_bytes);
   usage->set_tx_bytes(tx_bytes);
-  link_->SendEvent(std::move(event));
+  client_->SendEvent(std::move(event));
 }
 
 std::vector<v1::InventorySession> AgentCore::Inventory() {

@@ -1,9 +1,10 @@
 #pragma once
 
-// The agent's core: between the drivers (DriverHost) and the control link
-// (LinkHandler). It remembers which session id the control plane gave each
-// connection, routes commands to the driver carrying the session, and
-// applies the fail mode when the control plane cannot be asked.
+// The agent's core: between the drivers (DriverHost) and the control plane
+// (a ControlClient it asks, a LinkHandler the link calls). It remembers which
+// session id the control plane gave each connection, routes commands to the
+// driver carrying the session, and applies the fail mode when the control
+// plane cannot be asked.
 
 #include <map>
 #include <string>
@@ -12,8 +13,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/core/control_client.h"
 #include "agent/core/driver.h"
-#include "agent/link/control_link.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 
@@ -34,8 +35,9 @@ class AgentCore final : public DriverHost, public LinkHandler {
   AgentCore(CoreOptions options, std::vector<Driver*> drivers, const Clock& clock,
             metrics::Registry& metrics);
 
-  // Wiring: the link is made with this core as its handler, then set here.
-  void SetLink(ControlLink* link) { link_ = link; }
+  // Wiring: the link is made with this core as its handler, then set here,
+  // before any driver starts.
+  void SetControlClient(ControlClient* client) { client_ = client; }
 
   // DriverHost
   AdmitAnswer Admit(const AdmitQuery& query) override;
@@ -80,7 +82,7 @@ class AgentCore final : public DriverHost, public LinkHandler {
   const std::vector<Driver*> drivers_;
   const Clock& clock_;
   const std::string salt_;  // per process: digests never leave memory
-  ControlLink* link_ = nullptr;
+  ControlClient* client_ = nullptr;
 
   metrics::Family<metrics::Counter>& admissions_;
   metrics::Histogram& admit_duration_;

@@ -81,7 +81,13 @@ class Driver {
   virtual ~Driver() = default;
   virtual std::string name() const = 0;
   virtual absl::Status Start(DriverHost& host) = 0;
+  // Idempotent. Most drivers leave their connections up when stopped (the
+  // VPN server outlives the agent); see EndsSessionsOnStop.
   virtual void Stop() = 0;
+  // Whether Stop ends the driver's connections and reports them Closed (the
+  // agent's own QUIC endpoint): such a driver is stopped while the link can
+  // still carry those reports.
+  virtual bool EndsSessionsOnStop() const { return false; }
   // Everything the driver carries right now.
   virtual std::vector<DriverSession> Inventory() = 0;
   // Ends the connection; a key the driver does not carry is success (the

@@ -1,6 +1,8 @@
 #include "agent/link/control_link.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent/link/call_timeout.h"
+#include "agent/link/command_queue.h"
 #include "common/backoff.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
@@ -17,18 +19,21 @@ void Authorize(grpc::ClientContext& context, const std::string& credential) {
 }  // namespace
 
 struct ControlLink::Stream {
+  explicit Stream(size_t max_unanswered) : commands(max_unanswered) {}
+
   grpc::ClientContext context;
   std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>> rw;
   absl::Duration heartbeat;
   std::atomic<int64_t> last_heard_us{0};
+  CommandQueue commands;
   // Guarded by the link's mutex.
   std::deque<v1::AgentMessage> results;
-  std::deque<v1::Command> commands;
   bool done = false;
 };
 
-ControlLink::ControlLink(LinkOptions options, LinkHandler& handler, metrics::Registry& metrics)
-    : options_(std::move(options)), handler_(handler) {
+ControlLink::ControlLink(LinkOptions options, LinkHandler& handler, metrics::Registry& metrics,
+                         const Clock& clock)
+    : options_(std::move(options)), handler_(handler), clock_(clock) {
   metrics.AddGaugeFunc("warden_agent_link_up",
                        "1 while the agent's stream to the control plane is attached.",
                        [this] { return up() ? 1.0 : 0.0; });
@@ -67,7 +72,10 @@ void ControlLink::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   {
     absl::MutexLock lock(&mu_);
-    if (live_context_ != nullptr) live_context_->TryCancel();
+    if (live_stream_ != nullptr) {
+      live_stream_->context.TryCancel();
+      live_stream_->commands.Close();  // the reader may wait for room
+    }
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -75,7 +83,7 @@ void ControlLink::Stop() {
 absl::StatusOr<v1::AdmitResponse> ControlLink::Admit(const v1::AdmitRequest& request) {
   grpc::ClientContext context;
   Authorize(context, options_.credential);
-  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.admit_timeout));
+  SetCallTimeout(context, options_.admit_timeout);
   v1::AdmitResponse response;
   grpc::Status status = stub_->Admit(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
@@ -121,19 +129,52 @@ void ControlLink::Run() {
 }
 
 absl::Status ControlLink::RunStream() {
-  auto stream = std::make_unique<Stream>();
+  auto stream = std::make_unique<Stream>(options_.max_unanswered_commands);
   Authorize(stream->context, options_.credential);
   {
     absl::MutexLock lock(&mu_);
     if (stop_.HasBeenNotified()) return absl::CancelledError("stopping");
-    live_context_ = &stream->context;
+    live_stream_ = stream.get();
   }
-  auto forget_context = [this] {
+  auto forget_stream = [this] {
     absl::MutexLock lock(&mu_);
-    live_context_ = nullptr;
+    live_stream_ = nullptr;
   };
   stream->rw = stub_->Attach(&stream->context);
+  absl::StatusOr<v1::Welcome> welcome = Greet(*stream);
+  if (!welcome.ok()) {
+    forget_stream();
+    return welcome.status();
+  }
+  handler_.OnWelcome(*welcome);
+  attaches_.fetch_add(1);
+  up_.store(true);
+  handler_.OnLinkState(true);
+  Log()->info("attached node={} epoch={} adopted={} lost={}", welcome->node_name(),
+              welcome->attach_epoch(), welcome->adopted_size(), welcome->closed_as_lost());
 
+  std::thread writer([this, s = stream.get()] { RunWriter(s); });
+  std::thread executor([this, s = stream.get()] { RunExecutor(s); });
+  ReadCommands(*stream);
+  stream->commands.Close();
+  {
+    absl::MutexLock lock(&mu_);
+    stream->done = true;
+  }
+  // No cancel here: it would hide the server's status (e.g. ABORTED when
+  // another agent took the node) behind CANCELLED. Reads have ended, so
+  // writes fail promptly and the writer returns.
+  writer.join();
+  executor.join();
+  up_.store(false);
+  handler_.OnLinkState(false);
+  grpc::Status status = stream->rw->Finish();
+  forget_stream();
+  return status.ok() ? absl::UnavailableError("the control plane ended the stream")
+                     : FromGrpcStatus(status);
+}
+
+absl::StatusOr<v1::Welcome> ControlLink::Greet(Stream& stream) {
   v1::AgentMessage hello_message;
   v1::Hello* hello = hello_message.mutable_hello();
   hello->set_agent_version(options_.agent_version);
@@ -161,90 +202,77 @@ absl::Status ControlLink::RunStream() {
   };
 
   v1::ControlMessage first;
-  if (!stream->rw->Write(hello_message) || !stream->rw->Read(&first)) {
+  if (!stream.rw->Write(hello_message) || !stream.rw->Read(&first)) {
     restore_closes();
-    grpc::Status status = stream->rw->Finish();
-    forget_context();
+    grpc::Status status = stream.rw->Finish();
     return status.ok() ? absl::UnavailableError("the control plane closed the stream")
                        : FromGrpcStatus(status);
   }
   if (!first.has_welcome()) {
     restore_closes();
-    stream->context.TryCancel();
-    stream->rw->Finish();
-    forget_context();
+    stream.context.TryCancel();
+    stream.rw->Finish();
     return absl::InternalError("the control plane did not answer Hello with Welcome");
   }
   const v1::Welcome& welcome = first.welcome();
-  stream->heartbeat = welcome.heartbeat_seconds() > 0 ? absl::Seconds(welcome.heartbeat_seconds())
-                                                      : options_.heartbeat_interval;
-  stream->last_heard_us.store(absl::ToUnixMicros(absl::Now()));
-  handler_.OnWelcome(welcome);
-  attaches_.fetch_add(1);
-  up_.store(true);
-  handler_.OnLinkState(true);
-  Log()->info("attached node={} epoch={} adopted={} lost={}", welcome.node_name(),
-              welcome.attach_epoch(), welcome.adopted_size(), welcome.closed_as_lost());
+  stream.heartbeat = welcome.heartbeat_seconds() > 0 ? absl::Seconds(welcome.heartbeat_seconds())
+                                                     : options_.heartbeat_interval;
+  stream.last_heard_us.store(absl::ToUnixMicros(clock_.Now()));
+  return welcome;
+}
 
-  std::thread writer([this, s = stream.get()] { RunWriter(s); });
-  std::thread executor([this, s = stream.get()] { RunExecutor(s); });
+void ControlLink::ReadCommands(Stream& stream) {
   v1::ControlMessage message;
-  while (stream->rw->Read(&message)) {
-    stream->last_heard_us.store(absl::ToUnixMicros(absl::Now()));
-    if (message.has_command()) {
-      absl::MutexLock lock(&mu_);
-      stream->commands.push_back(message.command());
-    }
+  while (stream.rw->Read(&message)) {
+    stream.last_heard_us.store(absl::ToUnixMicros(clock_.Now()));
+    if (!message.has_command()) continue;
+    if (!stream.commands.Push(message.command())) return;  // closed: stopping or silent
+    // Time spent waiting for room was the agent's, not the control plane's silence.
+    stream.last_heard_us.store(absl::ToUnixMicros(clock_.Now()));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    stream->done = true;
+}
+
+bool ControlLink::NextToWrite(Stream& stream, v1::AgentMessage& message,
+                              std::optional<v1::SessionEvent>& event) {
+  absl::MutexLock lock(&mu_);
+  auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stream.done || !stream.results.empty() || !events_.empty();
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), stream.heartbeat / 2);
+  if (stream.done) return false;
+  if (!stream.results.empty()) {
+    message = std::move(stream.results.front());
+    stream.results.pop_front();
+  } else if (!events_.empty()) {
+    event = std::move(events_.front());
+    events_.pop_front();
+    if (event->has_usage()) --queued_usage_;
+    *message.mutable_event() = *event;
   }
-  // No cancel here: it would hide the server's status (e.g. ABORTED when
-  // another agent took the node) behind CANCELLED. Reads have ended, so
-  // writes fail promptly and the writer returns.
-  writer.join();
-  executor.join();
-  up_.store(false);
-  handler_.OnLinkState(false);
-  grpc::Status status = stream->rw->Finish();
-  forget_context();
-  return status.ok() ? absl::UnavailableError("the control plane ended the stream")
-                     : FromGrpcStatus(status);
+  return true;
+}
+
+void ControlLink::Requeue(v1::SessionEvent event) {
+  absl::MutexLock lock(&mu_);
+  if (event.has_usage()) ++queued_usage_;
+  events_.push_front(std::move(event));
 }
 
 void ControlLink::RunWriter(Stream* stream) {
-  absl::Time last_write = absl::Now();
+  absl::Time last_write = clock_.Now();
   while (true) {
     v1::AgentMessage message;
-    bool is_event = false;
-    v1::SessionEvent event;
-    {
-      absl::MutexLock lock(&mu_);
-      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stream->done || !stream->results.empty() || !events_.empty();
-      };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), stream->heartbeat / 2);
-      if (stream->done) return;
-      if (!stream->results.empty()) {
-        message = std::move(stream->results.front());
-        stream->results.pop_front();
-      } else if (!events_.empty()) {
-        event = std::move(events_.front());
-        events_.pop_front();
-        if (event.has_usage()) --queued_usage_;
-        is_event = true;
-        *message.mutable_event() = event;
-      }
-    }
-    const absl::Time now = absl::Now();
-    if (absl::FromUnixMicros(stream->last_heard_us.load()) + 3 * stream->heartbeat < now) {
+    std::optional<v1::SessionEvent> event;
+    if (!NextToWrite(*stream, message, event)) return;
+    const absl::Time now = clock_.Now();
+    // A reader held back by a full command queue hears nothing, through no
+    // silence of the control plane's.
+    if (!stream->commands.full() &&
+        absl::FromUnixMicros(stream->last_heard_us.load()) + 3 * stream->heartbeat < now) {
       Log()->warn("no word from the control plane for three heartbeats; reconnecting");
       stream->context.TryCancel();
-      if (is_event) {
-        absl::MutexLock lock(&mu_);
-        events_.push_front(std::move(event));
-      }
+      stream->commands.Close();
+      if (event) Requeue(*std::move(event));
       return;
     }
     if (message.body_case() == v1::AgentMessage::BODY_NOT_SET) {
@@ -252,32 +280,21 @@ void ControlLink::RunWriter(Stream* stream) {
       message.mutable_heartbeat()->mutable_sent_at()->set_seconds(absl::ToUnixSeconds(now));
     }
     if (!stream->rw->Write(message)) {
-      if (is_event) {  // not delivered: it goes out on the next stream
-        absl::MutexLock lock(&mu_);
-        if (event.has_usage()) ++queued_usage_;
-        events_.push_front(std::move(event));
-      }
+      if (event) Requeue(*std::move(event));  // not delivered: it goes out on the next stream
+      // The stream is broken: a reader held back by a full queue would wait
+      // for answers that can no longer be written.
+      stream->commands.Close();
       return;
     }
-    last_write = absl::Now();
+    if (message.has_result()) stream->commands.Answered();
+    last_write = clock_.Now();
   }
 }
 
 void ControlLink::RunExecutor(Stream* stream) {
-  while (true) {
-    v1::Command command;
-    {
-      absl::MutexLock lock(&mu_);
-      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stream->done || !stream->commands.empty();
-      };
-      mu_.Await(absl::Condition(&ready));
-      if (stream->done) return;
-      command = std::move(stream->commands.front());
-      stream->commands.pop_front();
-    }
+  while (std::optional<v1::Command> command = stream->commands.Next()) {
     v1::AgentMessage result;
-    *result.mutable_result() = handler_.Execute(command);
+    *result.mutable_result() = handler_.Execute(*command);
     absl::MutexLock lock(&mu_);
     stream->results.push_back(std::move(result));
   }

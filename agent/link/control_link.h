@@ -4,13 +4,19 @@
 // exponential backoff and jitter; unary Admit calls; an outgoing queue of
 // session events that survives reconnects (usage samples may be shed, opens
 // and closes never). It knows nothing of drivers: a LinkHandler supplies the
-// inventory and carries out commands.
+// inventory and carries out commands, at most max_unanswered_commands at a
+// time (command_queue.h says what happens beyond).
+//
+// Threads, per stream: the Run thread reads (and waits on the command
+// queue), a writer sends results, events and heartbeats, an executor calls
+// the handler. The link's mutex guards the event queue and the results.
 
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -19,21 +25,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "agent/core/control_client.h"
+#include "common/clock.h"
 #include "common/metrics.h"
 #include "warden/v1/agent.grpc.pb.h"
 
 namespace warden::agent {
-
-class LinkHandler {
- public:
-  virtual ~LinkHandler() = default;
-  // The full inventory, for the Hello of each new stream.
-  virtual std::vector<v1::InventorySession> Inventory() = 0;
-  virtual void OnWelcome(const v1::Welcome& welcome) = 0;
-  // Carries out a command (may block on a driver); idempotent.
-  virtual v1::CommandResult Execute(const v1::Command& command) = 0;
-  virtual void OnLinkState(bool up) = 0;
-};
 
 struct LinkOptions {
   std::string target;
@@ -49,14 +46,18 @@ struct LinkOptions {
   // Until the Welcome says otherwise.
   absl::Duration heartbeat_interval = absl::Seconds(10);
   size_t max_queued_usage = 10000;
+  // Commands read and not yet answered; beyond this the link stops reading.
+  size_t max_unanswered_commands = 1024;
 };
 
-class ControlLink {
+class ControlLink final : public ControlClient {
  public:
   // Exports the link's state to `metrics` (link up, attaches, events queued
   // and dropped); the registry must not be exposed after the link is gone.
-  ControlLink(LinkOptions options, LinkHandler& handler, metrics::Registry& metrics);
-  ~ControlLink();
+  // `clock` times the heartbeats.
+  ControlLink(LinkOptions options, LinkHandler& handler, metrics::Registry& metrics,
+              const Clock& clock = RealClock::Get());
+  ~ControlLink() override;
 
   void Start();
   void Stop();
@@ -64,9 +65,9 @@ class ControlLink {
   // Admit through the control plane, with the admit timeout. An RPC error
   // (UNAVAILABLE, DEADLINE_EXCEEDED) means the control plane could not be
   // asked: the caller applies its fail mode.
-  absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request);
+  absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request) override;
 
-  void SendEvent(v1::SessionEvent event);
+  void SendEvent(v1::SessionEvent event) override;
 
   bool up() const { return up_.load(); }
   int64_t attach_count() const { return attaches_.load(); }
@@ -78,11 +79,24 @@ class ControlLink {
 
   void Run();
   absl::Status RunStream();
+  // Says Hello (with the inventory and the closes queued while away) and
+  // reads the Welcome. On failure the closes are queued again.
+  absl::StatusOr<v1::Welcome> Greet(Stream& stream);
+  // Queues the commands read until the stream ends or the queue is closed.
+  void ReadCommands(Stream& stream);
+  // The next message for the writer to send, waiting up to half a heartbeat
+  // (BODY_NOT_SET when there is none); an event taken is also in `event`.
+  // False once the stream is done.
+  bool NextToWrite(Stream& stream, v1::AgentMessage& message,
+                   std::optional<v1::SessionEvent>& event);
+  // An event that could not be written goes out on the next stream, first.
+  void Requeue(v1::SessionEvent event);
   void RunWriter(Stream* stream);
   void RunExecutor(Stream* stream);
 
   const LinkOptions options_;
   LinkHandler& handler_;
+  const Clock& clock_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
 
@@ -96,8 +110,8 @@ class ControlLink {
   std::atomic<int64_t> usage_dropped_{0};
   absl::Notification stop_;
   std::thread thread_;
-  // The live stream's context, so that Stop can cancel it.
-  grpc::ClientContext* live_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The live stream, so that Stop can cancel it and wake its reader.
+  Stream* live_stream_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace warden::agent

@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/link/call_timeout.h"
 #include "common/backoff.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
@@ -90,7 +91,7 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
   const absl::Time give_up = absl::Now() + patience;
   while (true) {
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    SetCallTimeout(context, absl::Seconds(10));
     v1::EnrollResponse response;
     grpc::Status status = stub->Enroll(&context, request, &response);
     if (status.ok()) {
@@ -106,7 +107,7 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
     if (!retry || absl::Now() >= give_up) return FromGrpcStatus(status);
     const absl::Duration delay = backoff.Next();
     Log()->warn("enrolment: control plane unreachable ({}); retrying in {}", status.error_message(),
-              absl::FormatDuration(delay));
+                absl::FormatDuration(delay));
     absl::SleepFor(delay);
   }
 }

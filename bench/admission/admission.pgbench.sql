@@ -59,7 +59,7 @@ WITH closed AS (
      AND (id = NULLIF(:oldest, '')::uuid OR session_key = NULLIF('', ''))
   RETURNING id, user_id, close_reason),
 finished AS (
-  UPDATE commands SET acked_at = now(), result = 'session closed'
+  UPDATE commands SET acked_at = now(), outcome = 'settled', result = 'session closed'
    WHERE session_id IN (SELECT id FROM closed) AND kind = 'kill_session' AND acked_at IS NULL),
 audit AS (
   INSERT INTO audit_events (actor, action, subject, details)

@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 source scripts/lib/postgres.sh
+source bench/lib/control.sh
 secs=${1:-20}
 users=10000
 levels="1 4 16 64"
@@ -36,15 +37,7 @@ url=$(pg_url "$work" warden)
 psql_w() { pg_psql "$work" -d warden "$@"; }
 
 key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-WARDEN_ADMIN_KEY=$key build/bench/controlplane/warden-control --listen 127.0.0.1:0 --insecure \
-  --database-url "$url" --db-pool-size 4 >"$work/control.out" 2>"$work/control.log" &
-control_pid=$!
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's/.*serving on \(.*\) (port \([0-9]*\)).*/127.0.0.1:\2/p' "$work/control.log" | head -1)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$work/control.log"; exit 1; }
+bench_start_control build/bench/controlplane/warden-control --db-pool-size 4
 
 echo "== machine"
 echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"

@@ -28,6 +28,30 @@ std::unique_ptr<grpc::ClientContext> Context(const std::string& key) {
   return context;
 }
 
+// The memory driver names users without a password: the node must be a
+// trusted authenticator for that to admit.
+bool TrustNode(warden::v1::AdminService::Stub& admin, const std::string& key,
+               const std::string& name) {
+  warden::v1::ListNodesResponse nodes;
+  if (grpc::Status status = admin.ListNodes(Context(key).get(), {}, &nodes); !status.ok()) {
+    std::fprintf(stderr, "ListNodes: %s\n", status.error_message().c_str());
+    return false;
+  }
+  for (const warden::v1::Node& node : nodes.nodes()) {
+    if (node.name() != name) continue;
+    warden::v1::UpdateNodeRequest update;
+    update.mutable_node()->set_id(node.id());
+    update.mutable_node()->set_trusted_authenticator(true);
+    update.mutable_update_mask()->add_paths("trusted_authenticator");
+    warden::v1::Node updated;
+    grpc::Status status = admin.UpdateNode(Context(key).get(), update, &updated);
+    if (!status.ok()) std::fprintf(stderr, "UpdateNode: %s\n", status.error_message().c_str());
+    return status.ok();
+  }
+  std::fprintf(stderr, "no node named %s\n", name.c_str());
+  return false;
+}
+
 double At(const std::vector<double>& sorted, double p) {
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
 }
@@ -38,16 +62,19 @@ int main(int argc, char** argv) {
   std::string target = "127.0.0.1:50051";
   std::string admin_key;
   std::string driver_socket;
+  std::string node_name = "bench-agent";
   int kills = 10000;
   CLI::App app{"Kill propagation benchmark"};
   app.add_option("--target", target);
   app.add_option("--admin-key", admin_key)->required();
   app.add_option("--driver-socket", driver_socket)->required();
   app.add_option("--kills", kills);
+  app.add_option("--node-name", node_name, "the agent's node, made a trusted authenticator");
   CLI11_PARSE(app, argc, argv);
 
   auto admin = warden::v1::AdminService::NewStub(
       grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  if (!TrustNode(*admin, admin_key, node_name)) return 1;
   const std::string user = absl::StrCat("killbench", absl::ToUnixSeconds(absl::Now()));
   warden::v1::CreateUserRequest create;
   create.mutable_user()->set_username(user);

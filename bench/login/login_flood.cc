@@ -172,7 +172,7 @@ struct Admission {
   int index = 0;
   absl::Duration started_after;  // since the flood began
   absl::Duration took;
-  std::string outcome;
+  std::string outcome{};
 };
 
 int Run(const Options& options) {

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/postgres.sh
+source bench/lib/control.sh
 logins=${1:-2000}
 admissions=${2:-20}
 build=${WARDEN_BENCH_BUILD:-build/release}
@@ -39,17 +40,7 @@ url=$(pg_url "$work" warden)
 key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 
 start_control() { # extra flags...
-  : >"$work/control.log"
-  WARDEN_ADMIN_KEY=$key "$build/controlplane/warden-control" --listen 127.0.0.1:0 --insecure \
-    --database-url "$url" --metrics-listen 127.0.0.1:0 "$@" >"$work/control.out" 2>"$work/control.log" &
-  control_pid=$!
-  addr=""
-  for _ in $(seq 1 300); do
-    addr=$(sed -n 's/.*serving on \(.*\) (port \([0-9]*\)).*/127.0.0.1:\2/p' "$work/control.log" | head -1)
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
-  [ -n "$addr" ] || { cat "$work/control.log"; exit 1; }
+  bench_start_control "$build/controlplane/warden-control" --metrics-listen 127.0.0.1:0 "$@"
   metrics_port=$(sed -n 's/.*serving \/metrics on port=\([0-9]*\).*/\1/p' "$work/control.log" | head -1)
 }
 lane_metrics() {

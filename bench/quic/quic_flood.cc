@@ -2,8 +2,8 @@
 // warden-agent, each finishing TLS where the agent lets it and then saying
 // nothing: the cheap caller the endpoint must turn away. Prints "opened N"
 // once every Initial is out, then the tally when the hold time is over:
-//   quic_flood --server 10.201.2.1:4433 --ca quic.crt --server-name bench \
-//     --count 4096 --hold-seconds 12
+//   quic_flood --server 10.201.2.1:4433 --ca quic.crt --server-name bench
+//              --count 4096 --hold-seconds 12
 
 #include <CLI/CLI.hpp>
 #include <cstdio>

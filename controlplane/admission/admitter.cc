@@ -50,13 +50,16 @@ Admitter::Admitter(store::SessionStore& sessions, PasswordCheck& passwords, cons
   for (model::DenyReason reason :
        {model::DenyReason::kBadCredentials, model::DenyReason::kUserDisabled,
         model::DenyReason::kDeviceLimitReached, model::DenyReason::kNodeDraining,
-        model::DenyReason::kSessionEnding}) {
+        model::DenyReason::kSessionEnding, model::DenyReason::kAccountExpired,
+        model::DenyReason::kDeviceExpired, model::DenyReason::kProtocolNotAllowed,
+        model::DenyReason::kNodeNotAllowed, model::DenyReason::kNodeLimitReached,
+        model::DenyReason::kLabelLimitReached}) {
     admissions_.With({"denied", store::DenyReasonName(reason)});
   }
 }
 
-void Admitter::Record(const std::string& node,
-                      const absl::StatusOr<store::AdmissionResult>& result, absl::Duration took) {
+void Admitter::Record(const std::string& node, const absl::StatusOr<store::AdmissionResult>& result,
+                      absl::Duration took) {
   duration_.ObserveDuration(took);
   if (!result.ok()) {
     Log()->warn("admission failed node={} code={}: {}", node,
@@ -93,9 +96,10 @@ void Admitter::Admit(AdmitInput input, absl::Time deadline, Done done) {
   };
   // A margin before the caller's deadline, so that an answer that commits
   // also reaches the caller in time (an agent that gives up closes whatever
-  // its abandoned attempt made, but is better not put to it).
+  // its abandoned attempt made, but is better not put to it). Deadlines are
+  // wall-clock time, whatever clock decisions use.
   input.request.commit_by =
-      deadline - std::min(absl::Milliseconds(100), (deadline - clock_.Now()) / 10);
+      deadline - std::min(absl::Milliseconds(100), (deadline - absl::Now()) / 10);
   if (auto* ticket = std::get_if<ConnectTicket>(&input.credential)) {
     // A random 32-byte token: SHA-256 is all the protection it needs.
     input.request.credential = store::AdmissionRequest::Credential::kTicket;

@@ -4,6 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "controlplane/admission/policy.h"
+#include "controlplane/admission/seats.h"
+#include "controlplane/model/effective_policy.h"
 
 namespace warden::control::admission {
 namespace {
@@ -22,49 +25,68 @@ bool OlderThan(const LiveSession* a, const LiveSession* b) {
   return a->id < b->id;
 }
 
-// The seats a user holds: sessions not being killed, and those whose kill
-// failed (their tunnels are still up). Only the former can be evicted.
-struct Seats {
-  std::vector<const LiveSession*> evictable;  // oldest first
-  std::vector<const LiveSession*> held;       // kill failed, oldest first
-  size_t count() const { return evictable.size() + held.size(); }
-};
-
-Seats SeatsOf(std::span<const LiveSession> live) {
-  Seats seats;
+std::string NodesHolding(std::span<const LiveSession> live) {
+  std::vector<const LiveSession*> seated;
   for (const LiveSession& session : live) {
-    if (!session.closing) {
-      seats.evictable.push_back(&session);
-    } else if (session.kill_failed) {
-      seats.held.push_back(&session);
-    }
+    if (!session.closing || session.kill_failed) seated.push_back(&session);
   }
-  std::sort(seats.evictable.begin(), seats.evictable.end(), OlderThan);
-  std::sort(seats.held.begin(), seats.held.end(), OlderThan);
-  return seats;
-}
-
-std::string NodesHolding(const Seats& seats) {
-  std::vector<const LiveSession*> all = seats.evictable;
-  all.insert(all.end(), seats.held.begin(), seats.held.end());
-  std::sort(all.begin(), all.end(), OlderThan);
+  std::sort(seated.begin(), seated.end(), OlderThan);
   std::vector<std::string> nodes;
-  for (const LiveSession* session : all) nodes.push_back(session->node_name);
+  for (const LiveSession* session : seated) nodes.push_back(session->node_name);
   return absl::StrCat("active on ", nodes.size() == 1 ? "node " : "nodes ",
                       absl::StrJoin(nodes, ", "));
 }
 
-Decision LimitReached(int limit, const Seats& seats, absl::string_view why,
-                      const DecideOptions& options) {
-  const std::string detail = NodesHolding(seats);
-  const std::string plain =
-      why.empty() ? absl::StrCat(seats.count(), seats.count() == 1 ? " device is" : " devices are",
-                                 " connected")
-                  : std::string(why);
+std::string Devices(int count) {
+  return absl::StrCat(count, count == 1 ? " device is" : " devices are", " connected");
+}
+
+// The refusal for a scope that is full; `detail` names where the seats are.
+Decision ScopeFull(const Fit& fit, std::span<const LiveSession> live,
+                   const DecideOptions& options) {
+  const Scope& scope = *fit.full;
+  const std::string detail = NodesHolding(live);
+  const std::string still_removing =
+      "a disconnected device is still being removed; try again shortly";
+  switch (scope.kind) {
+    case Scope::Kind::kNode:
+      return Deny(
+          DenyReason::kNodeLimitReached,
+          absl::StrCat("at most ", scope.cap, scope.cap == 1 ? " device" : " devices",
+                       " per server: ",
+                       fit.held_seats_in_the_way ? still_removing
+                                                 : Devices(fit.seats_in_full) + " to this server"),
+          detail);
+    case Scope::Kind::kLabel:
+      return Deny(
+          DenyReason::kLabelLimitReached,
+          absl::StrCat("at most ", scope.cap, scope.cap == 1 ? " device" : " devices", " per ",
+                       scope.label, ": ",
+                       fit.held_seats_in_the_way ? still_removing
+                                                 : absl::StrCat(Devices(fit.seats_in_full), " in ",
+                                                                scope.label, " ", scope.value)),
+          detail);
+    case Scope::Kind::kFleet:
+      break;
+  }
   return Deny(DenyReason::kDeviceLimitReached,
-              absl::StrCat("device limit ", limit,
-                           " reached: ", options.detailed_messages && why.empty() ? detail : plain),
+              absl::StrCat("device limit ", scope.cap, " reached: ",
+                           fit.held_seats_in_the_way   ? still_removing
+                           : options.detailed_messages ? detail
+                                                       : Devices(fit.seats_in_full)),
               detail);
+}
+
+std::string ProtocolWord(model::Protocol protocol) {
+  switch (protocol) {
+    case model::Protocol::kWireGuard:
+      return "WireGuard";
+    case model::Protocol::kOpenVpn:
+      return "OpenVPN";
+    case model::Protocol::kQuic:
+      return "QUIC tunnels";
+  }
+  return "this protocol";
 }
 
 }  // namespace
@@ -75,8 +97,12 @@ bool TicketBelongsToAnother(absl::string_view named_username, absl::string_view 
 
 bool WithholdsIdleDevices(const UserLimits& limits, std::span<const LiveSession> live) {
   if (limits.policy != model::LimitPolicy::kReject || limits.max_connections == 0) return false;
-  // The new session takes a seat too.
-  return SeatsOf(live).count() + 1 >= static_cast<size_t>(limits.max_connections);
+  // A seat is a session not being killed, or one whose kill failed; the
+  // new session takes one too.
+  const auto seated = std::count_if(live.begin(), live.end(), [](const LiveSession& session) {
+    return !session.closing || session.kill_failed;
+  });
+  return seated + 1 >= limits.max_connections;
 }
 
 Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions& options) {
@@ -97,6 +123,9 @@ Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions
     // Asked again about a live session: its user and login must still be good.
     if (facts.limits.disabled) {
       return Deny(DenyReason::kUserDisabled, "this account is disabled");
+    }
+    if (facts.limits.expires_at && *facts.limits.expires_at <= now) {
+      return Deny(DenyReason::kAccountExpired, "this account has expired; contact your provider");
     }
     if (!facts.same_key->family_live) {
       return Deny(DenyReason::kBadCredentials, "this login has ended; log in again",
@@ -120,42 +149,45 @@ Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions
   }
   const UserLimits& limits = facts.limits;
   if (limits.disabled) return Deny(DenyReason::kUserDisabled, "this account is disabled");
+  if (limits.expires_at && *limits.expires_at <= now) {
+    return Deny(DenyReason::kAccountExpired,
+                absl::StrCat("this account expired on ",
+                             absl::FormatTime("%Y-%m-%d", *limits.expires_at, absl::UTCTimeZone()),
+                             "; contact your provider"));
+  }
+  if (facts.requested.device_expires_at && *facts.requested.device_expires_at <= now) {
+    return Deny(DenyReason::kDeviceExpired,
+                "this device's access has expired; ask for it to be registered again");
+  }
+  if (!limits.allowed_protocols.empty() &&
+      std::find(limits.allowed_protocols.begin(), limits.allowed_protocols.end(),
+                facts.requested.protocol) == limits.allowed_protocols.end()) {
+    return Deny(
+        DenyReason::kProtocolNotAllowed,
+        absl::StrCat("your plan does not include ", ProtocolWord(facts.requested.protocol)));
+  }
+  if (!model::NodeMatches(limits.node_selector, facts.requested.node_labels)) {
+    return Deny(DenyReason::kNodeNotAllowed,
+                "your plan does not include this server; connect to another one",
+                "the node's labels do not match the user's node selector");
+  }
 
   Decision admitted;
   admitted.admit = true;
   admitted.kill_due = now + absl::Seconds(limits.grace_seconds);
   admitted.withhold_idle_devices = WithholdsIdleDevices(limits, facts.live);
   if (facts.same_key) admitted.replace.push_back(facts.same_key->id);
-  if (limits.max_connections == 0) return admitted;
-
-  const Seats seats = SeatsOf(facts.live);
-  const size_t limit = static_cast<size_t>(limits.max_connections);
-  if (seats.count() < limit) return admitted;
-  if (limits.policy == model::LimitPolicy::kReject) {
-    return LimitReached(limits.max_connections, seats, "", options);
-  }
-  // Just enough of the oldest to leave room for the new one.
-  const size_t excess = seats.count() - limit + 1;
-  if (excess > seats.evictable.size()) {
-    return LimitReached(limits.max_connections, seats,
-                        "a disconnected device is still being removed; try again shortly", options);
-  }
-  for (size_t i = 0; i < excess; ++i) admitted.evict.push_back(seats.evictable[i]->id);
+  Fit fit = FitOneMore(limits, facts.requested, facts.live);
+  if (fit.full) return ScopeFull(fit, facts.live, options);
+  admitted.evict = std::move(fit.evict);
+  admitted.policy_due_at =
+      NextDue(SessionClock{.opened_at = now,
+                           .last_traffic_at = std::nullopt,
+                           .account_expires_at = limits.expires_at,
+                           .device_expires_at = facts.requested.device_expires_at,
+                           .max_session_seconds = limits.max_session_seconds,
+                           .idle_timeout_seconds = limits.idle_timeout_seconds});
   return admitted;
-}
-
-std::vector<std::string> SessionsOverLimit(const UserLimits& limits,
-                                           std::span<const LiveSession> live) {
-  std::vector<std::string> over;
-  if (limits.max_connections == 0 || limits.policy != model::LimitPolicy::kEvictOldest) {
-    return over;
-  }
-  const Seats seats = SeatsOf(live);
-  const size_t limit = static_cast<size_t>(limits.max_connections);
-  if (seats.count() <= limit) return over;
-  const size_t excess = std::min(seats.count() - limit, seats.evictable.size());
-  for (size_t i = 0; i < excess; ++i) over.push_back(seats.evictable[i]->id);
-  return over;
 }
 
 }  // namespace warden::control::admission

@@ -5,6 +5,7 @@
 // expense? The store runs this inside the transaction that holds the user's
 // row lock, so its inputs cannot change underneath it.
 
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -33,26 +34,23 @@ struct DecideOptions {
 // admits nobody; a connection being killed is not let in again; a live session
 // asked about again is the same answer (if its user and login are still
 // good); a node vouching for the user must be entitled to; a draining node
-// admits no one; a disabled user is refused; then the device limit
-// (EVICT_OLDEST evicts the oldest seated sessions, REJECT refuses). Another
-// user's live session under the same key is replaced: the node reused it.
-// An admitted decision also says whether the user's idle WireGuard devices
-// are withheld (WithholdsIdleDevices).
+// admits no one; a disabled or expired account, an expired device, a
+// protocol or a node the user's policy does not include are refused; then
+// the caps, per node, per label value and fleet-wide (see seats.h:
+// EVICT_OLDEST evicts the oldest seats of the full scope, REJECT refuses).
+// Another user's live session under the same key is replaced: the node
+// reused it. An admitted decision also says whether the user's idle
+// WireGuard devices are withheld (WithholdsIdleDevices).
 Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions& options = {});
 
 // Whether a connect ticket is presented for someone else: the node named a
 // user along with it, and the ticket's holder is another.
 bool TicketBelongsToAnother(absl::string_view named_username, absl::string_view holder_username);
 
-// Whether admitting one more session brings a REJECT user to its limit: its
-// WireGuard devices without a live session are then withheld (an idle peer
-// would let a device in past the limit, with no admission to refuse it).
+// Whether admitting one more session brings a REJECT user to its fleet
+// limit: its WireGuard devices without a live session are then withheld (an
+// idle peer would let a device in past the limit, with no admission to
+// refuse it).
 bool WithholdsIdleDevices(const UserLimits& limits, std::span<const LiveSession> live);
-
-// A user's limits changed while sessions are live: the sessions EVICT_OLDEST
-// ends now to bring the user back within the limit, oldest first (none under
-// REJECT, which keeps them and refuses new ones).
-std::vector<std::string> SessionsOverLimit(const UserLimits& limits,
-                                           std::span<const LiveSession> live);
 
 }  // namespace warden::control::admission

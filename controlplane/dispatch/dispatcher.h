@@ -1,35 +1,41 @@
 #pragma once
 
-// The control plane's side of every agent link held by this replica:
-// attaching (epoch, reconcile), delivering commands from the outbox when
-// they are committed (NOTIFY warden_commands) or fall due, fencing older
-// streams of a node (NOTIFY warden_attach), heartbeats, and waking callers
-// that wait for an acknowledgement (NOTIFY warden_acks). PostgreSQL is the
-// only thing replicas share.
+// The control plane's side of every agent link held by this replica, put
+// together from its parts: attaching (epoch, reconcile through Commands),
+// what the streams report (AgentReports), the NOTIFY channels that tie the
+// replicas together — warden_commands wakes the Outbox, warden_acks the
+// AckWaiters, warden_attach fences an older stream of a node (LinkRegistry)
+// — and the ticker: heartbeats, silent links, Hello and wait deadlines.
+// PostgreSQL is the only thing replicas share.
+//
+// The ticker never touches the database: recording heartbeats, looking for
+// commands that fell due and provisioning withheld peers again are handed to
+// a database worker, one of each at a time, so a slow database delays none
+// of the heartbeats or deadlines.
 
-#include <map>
+#include <atomic>
 #include <memory>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/decide.h"
+#include "controlplane/dispatch/ack_waiters.h"
 #include "controlplane/dispatch/agent_channel.h"
+#include "controlplane/dispatch/agent_reports.h"
+#include "controlplane/dispatch/commands.h"
+#include "controlplane/dispatch/link_registry.h"
+#include "controlplane/dispatch/outbox.h"
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/device_store.h"
-#include "controlplane/store/node_store.h"
 #include "controlplane/store/notification_listener.h"
 #include "controlplane/store/session_store.h"
 
@@ -40,7 +46,6 @@ struct DispatcherOptions {
   std::string listen_connection_string;  // for LISTEN (a dedicated connection)
   absl::Duration heartbeat_interval = absl::Seconds(10);
   absl::Duration tick = absl::Milliseconds(250);
-  absl::Duration hello_timeout = absl::Seconds(10);
   // Withheld WireGuard peers provisioned again per tick, at most.
   int reprovision_batch = 1000;
   // How recent a user's session on a node must be for the node's inventory
@@ -66,13 +71,26 @@ struct AttachResult {
   std::vector<model::WireGuardPeer> wireguard_peers;
 };
 
+// What the Dispatcher is made of; each outlives it.
+struct DispatcherParts {
+  LinkRegistry& links;
+  Outbox& outbox;
+  AckWaiters& waiters;
+  Commands& commands;
+  store::CommandStore& command_store;
+  store::AttachStore& attach;
+  store::SessionStore& sessions;
+  store::DeviceStore& devices;
+  // `event_workers` apply what agents report (acknowledgements, session
+  // events); `db_workers` do the rest (delivery, attach, waiters, sweeps).
+  WorkerPool& db_workers;
+  WorkerPool& event_workers;
+};
+
 class Dispatcher {
  public:
-  // `event_workers` apply what agents report (acknowledgements, session
-  // events); `db_workers` do the rest (delivery, attach, waiters).
-  Dispatcher(DispatcherOptions options, store::CommandStore& commands, store::AttachStore& attach,
-             store::SessionStore& sessions, store::DeviceStore& devices, WorkerPool& db_workers,
-             WorkerPool& event_workers, const Clock& clock, metrics::Registry& metrics);
+  Dispatcher(DispatcherOptions options, DispatcherParts parts, const Clock& clock,
+             metrics::Registry& metrics);
   ~Dispatcher();
 
   void Start();
@@ -89,84 +107,41 @@ class Dispatcher {
   void DeliverPending(const std::string& node_id);
   void Detach(const std::string& node_id, const AgentChannel* channel);
 
-  // From the agent. Non-blocking: the report is applied on an event worker,
-  // then `applied` runs there. A stream hands over its next report only
-  // after the previous one is applied, so nothing is ever dropped and the
-  // queue holds at most one report per stream (a busy database slows the
-  // agents' streams down instead). False: the event queue is full, nothing
-  // was done and `applied` will not run; the stream should end (its agent
-  // reconnects, and the reconcile settles what it carried).
-  using Applied = absl::AnyInvocable<void() &&>;
-  bool OnResult(const std::string& node_id, int64_t command_id, bool ok, std::string error,
-                Applied applied);
-  bool OnClosed(const store::NodeIdentity& node, store::ClosedReport closed, Applied applied);
-  bool OnOpened(const std::string& node_id, std::string session_id, std::string session_key,
-                std::string tunnel_address, Applied applied);
-  bool OnUsage(const std::string& node_id, std::string session_id, std::string session_key,
-               int64_t rx_bytes, int64_t tx_bytes, Applied applied);
+  // What an attached stream reports goes here.
+  using Applied = AgentReports::Applied;
+  AgentReports& reports() { return reports_; }
   void OnHeard(const std::string& node_id);
-
-  // A command was committed for `node_id`: deliver now if the node is here
-  // (the NOTIFY reaches the other replicas).
-  void Kick(const std::string& node_id);
-
-  using OutcomeDone = absl::AnyInvocable<void(absl::StatusOr<model::CommandOutcome>) &&>;
-  // Calls `done` when the agent acknowledged the command, or with
-  // DEADLINE_EXCEEDED at `deadline`. May block briefly (database).
-  void AwaitOutcome(int64_t command_id, absl::Time deadline, OutcomeDone done);
 
   int attached_count() const;
   bool IsAttached(const std::string& node_id) const;
 
  private:
-  struct InFlight {
-    model::CommandKind kind;
-    absl::Time due_at;
-  };
-  struct Link {
-    std::shared_ptr<AgentChannel> channel;
-    int64_t epoch = 0;
-    absl::Time last_heard;
-    std::map<int64_t, InFlight> in_flight;  // sent, not acknowledged
-    bool delivery_scheduled = false;
-    bool welcomed = false;  // commands go out only behind the Welcome
-  };
-  struct Waiter {
-    absl::Time deadline;
-    OutcomeDone done;
-  };
-
   void OnNotification(const std::string& channel, const std::string& payload);
   void CatchUp();
-  void Deliver(const std::string& node_id);
-  void ScheduleDelivery(const std::string& node_id);
-  void ResolveWaiters(int64_t command_id);
-  void Tick();
-  // Withheld WireGuard peers whose users are under their limits again.
-  void Reprovision();
+  // An answer recorded elsewhere (or a settlement) woke us: read it.
+  void ResolveFromStore(int64_t command_id);
   void RunTicker();
+  void Tick();
+  void Heartbeat();
+  // Runs `work` on a database worker unless the last one given with `busy`
+  // is still queued or running: the ticker never waits for the database,
+  // and a slow one does not collect a pile of the same work.
+  void Offload(std::atomic<bool>& busy, absl::AnyInvocable<void() &&> work);
 
   const DispatcherOptions options_;
-  store::CommandStore& commands_;
+  LinkRegistry& links_;
+  Outbox& outbox_;
+  AckWaiters& waiters_;
+  Commands& commands_;
+  store::CommandStore& command_store_;
   store::AttachStore& attach_;
-  store::SessionStore& sessions_;
   store::DeviceStore& devices_;
   WorkerPool& db_workers_;
-  WorkerPool& event_workers_;
   const Clock& clock_;
+  AgentReports reports_;
 
-  // Commands by kind: handed to a stream; answered (acked or failed); and
-  // the time from falling due to the agent's answer.
-  metrics::Family<metrics::Counter>& sent_;
-  metrics::Family<metrics::Counter>& results_;
-  metrics::Family<metrics::Histogram>& delivery_;
-
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Link> links_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<std::shared_ptr<AgentChannel>, absl::Time>> awaiting_hello_
-      ABSL_GUARDED_BY(mu_);
-  std::map<int64_t, std::vector<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
-
+  std::atomic<bool> sweeping_{false};
+  std::atomic<bool> touching_{false};
   std::unique_ptr<store::NotificationListener> listener_;
   absl::Notification stop_;
   std::thread ticker_;

@@ -14,7 +14,8 @@ absl::StatusOr<std::string> LoginUser(const admission::PasswordCheckResult& chec
   if (!checked.verified) return absl::UnauthenticatedError("unknown user or wrong password");
   throttle.Succeeded(username);
   if (checked.user->disabled) {
-    return absl::PermissionDeniedError(absl::StrCat("user ", checked.user->username, " is disabled"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("user ", checked.user->username, " is disabled"));
   }
   return checked.user->id;
 }
@@ -22,15 +23,15 @@ absl::StatusOr<std::string> LoginUser(const admission::PasswordCheckResult& chec
 void Logins::Login(LoginInput input, absl::Time deadline, Done done) {
   const std::string username = input.username;
   std::string password = std::move(input.password);
-  passwords_.Check(
-      username, std::move(password), deadline,
-      [this, input = std::move(input),
-       done = std::move(done)](absl::StatusOr<admission::PasswordCheckResult> checked) mutable {
-        if (!checked.ok()) return std::move(done)(checked.status());
-        absl::StatusOr<std::string> user_id = LoginUser(*checked, throttle_, input.username);
-        if (!user_id.ok()) return std::move(done)(user_id.status());
-        std::move(done)(Create(*user_id, input));
-      });
+  passwords_.Check(username, std::move(password), deadline,
+                   [this, input = std::move(input), done = std::move(done)](
+                       absl::StatusOr<admission::PasswordCheckResult> checked) mutable {
+                     if (!checked.ok()) return std::move(done)(checked.status());
+                     absl::StatusOr<std::string> user_id =
+                         LoginUser(*checked, throttle_, input.username);
+                     if (!user_id.ok()) return std::move(done)(user_id.status());
+                     std::move(done)(Create(*user_id, input));
+                   });
 }
 
 absl::StatusOr<NewLogin> Logins::Create(const std::string& user_id, const LoginInput& input) {

@@ -42,8 +42,7 @@ absl::StatusOr<std::string> LoginUser(const admission::PasswordCheckResult& chec
 
 class Logins {
  public:
-  Logins(admission::PasswordCheck& passwords, LoginThrottle& throttle,
-         store::FamilyStore& families)
+  Logins(admission::PasswordCheck& passwords, LoginThrottle& throttle, store::FamilyStore& families)
       : passwords_(passwords), throttle_(throttle), families_(families) {}
 
   using Done = absl::AnyInvocable<void(absl::StatusOr<NewLogin>) &&>;

@@ -91,9 +91,10 @@ bool RetryRevocation(const absl::Status& status, int attempts) {
 
 std::string SealRotation(const RotatedLogin& login, absl::string_view refresh_token,
                          absl::string_view request_id) {
-  const nlohmann::json result = {{"access_token", login.access_token},
-                                 {"refresh_token", login.refresh_token},
-                                 {"access_expires_us", absl::ToUnixMicros(login.access_expires_at)}};
+  const nlohmann::json result = {
+      {"access_token", login.access_token},
+      {"refresh_token", login.refresh_token},
+      {"access_expires_us", absl::ToUnixMicros(login.access_expires_at)}};
   return SealResult(result.dump(), refresh_token, request_id);
 }
 
@@ -156,13 +157,10 @@ absl::StatusOr<RefreshAnswer> Refresher::RevokeReplayed(const store::RefreshLeas
   absl::StatusOr<store::FamilyRevocation> revoked;
   int attempts = 0;
   do {
-    revoked = families_.Revoke(model::Actor{"refresh_token_replay"}, lease.family_id,
-                               "refresh_token_replay", /*kill_sessions=*/true,
-                               "refresh_token_replay");
+    revoked = revoke_(lease.family_id);
     ++attempts;
   } while (!revoked.ok() && RetryRevocation(revoked.status(), attempts));
   if (revoked.ok()) {
-    kills_queued_(revoked->kills);
     Log()->warn("refresh token replayed: family={} user={} revoked, {} tunnels killed",
                 lease.family_id, lease.user_id, revoked->kills.size());
   } else if (revoked.status().code() != absl::StatusCode::kFailedPrecondition) {

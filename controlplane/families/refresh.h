@@ -90,12 +90,13 @@ struct RefreshInput {
 
 class Refresher {
  public:
-  // Told about the kill commands a replay's revocation queued, so that their
-  // delivery starts at once.
-  using KillsQueued = std::function<void(const std::vector<store::QueuedCommand>&)>;
+  // Revokes a replayed token's family and kills the tunnels opened under it
+  // (dispatch::Commands::RevokeFamily, which also starts their delivery).
+  using RevokeFamily =
+      std::function<absl::StatusOr<store::FamilyRevocation>(const std::string& family_id)>;
 
-  Refresher(store::FamilyStore& families, const Clock& clock, KillsQueued kills_queued)
-      : families_(families), clock_(clock), kills_queued_(std::move(kills_queued)) {}
+  Refresher(store::FamilyStore& families, const Clock& clock, RevokeFamily revoke)
+      : families_(families), clock_(clock), revoke_(std::move(revoke)) {}
 
   // Call from a database worker. An error status is a fault (the database),
   // not an outcome.
@@ -109,7 +110,7 @@ class Refresher {
 
   store::FamilyStore& families_;
   const Clock& clock_;
-  const KillsQueued kills_queued_;
+  const RevokeFamily revoke_;
 };
 
 }  // namespace warden::control::families

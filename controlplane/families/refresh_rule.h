@@ -21,7 +21,7 @@ enum class RefreshVerdict {
   // must use what that request received.
   kJustRotated,
   kRecover,  // the same request retried: its sealed result
-  kReplay,          // revoke the family and kill its tunnels
+  kReplay,   // revoke the family and kill its tunnels
 };
 
 struct RefreshDecision {

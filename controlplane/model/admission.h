@@ -10,27 +10,51 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "controlplane/model/user.h"
+#include "controlplane/model/policy.h"
 
 namespace warden::control::model {
 
+// The limits one admission is decided by (the user's effective policy, and
+// the account's state).
 struct UserLimits {
   int max_connections = 0;  // 0 = unlimited
   LimitPolicy policy = LimitPolicy::kEvictOldest;
   int grace_seconds = 0;
   bool disabled = false;
+  int max_connections_per_node = 0;  // 0 = unlimited
+  std::vector<LabelCap> label_caps;
+  std::vector<Protocol> allowed_protocols;  // empty = any
+  NodeSelector node_selector;               // empty = any node
+  std::optional<absl::Time> expires_at;     // the account's
+  int max_session_seconds = 0;              // 0 = no limit
+  int idle_timeout_seconds = 0;             // 0 = no limit
 };
 
 // One of the user's sessions that is not closed.
 struct LiveSession {
   std::string id;
   std::string node_name;
+  std::string node_id;
+  NodeLabels node_labels;
+  Protocol protocol = Protocol::kOpenVpn;
   absl::Time opened_at;
   // A closing session was evicted or killed already; its seat is free...
   bool closing = false;
   // ...unless its node could not carry the kill out: until the tunnel is
   // really gone (or an operator forces it closed), it keeps its seat.
   bool kill_failed = false;
+  // For time limits: when its node last saw traffic, and when the device
+  // it came with stops being valid.
+  std::optional<absl::Time> last_traffic_at;
+  std::optional<absl::Time> device_expires_at;
+};
+
+// What a change of a user's policy does to their live sessions: the ones
+// that end, with their reasons, and the next time each remaining one is
+// due to be looked at by the policy sweep.
+struct LiveSessionsChange {
+  std::vector<std::pair<std::string, std::string>> end;
+  std::vector<std::pair<std::string, std::optional<absl::Time>>> due;
 };
 
 // What a node's word for a user rests on, when it names the user without
@@ -63,9 +87,19 @@ struct TicketFacts {
   std::string holder_username;
 };
 
+// The node a connection asks on, and what the connection is.
+struct Requested {
+  std::string node_id;
+  NodeLabels node_labels;
+  Protocol protocol = Protocol::kOpenVpn;
+  // For a WireGuard device the node vouches with: when it stops being valid.
+  std::optional<absl::Time> device_expires_at;
+};
+
 // Everything the rule is given, read under the user's row lock.
 struct AdmissionFacts {
   UserLimits limits;
+  Requested requested;
   // The user's sessions that are not closed, other than `same_key`.
   std::span<const LiveSession> live;
   bool node_draining = false;
@@ -84,6 +118,12 @@ enum class DenyReason {
   // The same connection is being killed: it may not be let in again until
   // the kill completed.
   kSessionEnding,
+  kAccountExpired,
+  kDeviceExpired,
+  kProtocolNotAllowed,
+  kNodeNotAllowed,
+  kNodeLimitReached,
+  kLabelLimitReached,
 };
 
 struct Decision {
@@ -105,6 +145,8 @@ struct Decision {
   // WireGuard devices without a live session are withheld from their nodes
   // until it is under the limit again.
   bool withhold_idle_devices = false;
+  // When admitted: the first time a time limit may end the new session.
+  std::optional<absl::Time> policy_due_at;
 };
 
 }  // namespace warden::control::model

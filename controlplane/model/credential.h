@@ -13,11 +13,11 @@ struct Credential {
   // Who acts: "key:<name>" or "user:<username>".
   std::string principal;
   // kApiKey
-  std::string key_name;
-  std::string key_hash_hex;
+  std::string key_name{};
+  std::string key_hash_hex{};
   // kLogin: the access token's login family and its user.
-  std::string user_id;
-  std::string family_id;
+  std::string user_id{};
+  std::string family_id{};
 };
 
 }  // namespace warden::control::model

@@ -18,6 +18,7 @@ struct Device {
   std::string address_v4;  // "10.66.0.2"
   std::string address_v6;  // "" without an IPv6 pool
   absl::Time created_at;
+  std::optional<absl::Time> expires_at;  // its access ends then
 };
 
 struct DevicePage {

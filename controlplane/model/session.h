@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@ struct Node {
   int64_t live_sessions = 0;  // filled by listings
   // May name users without their password or a ticket (see Vouching).
   bool trusted_authenticator = false;
+  // key → value (region=eu-west): scopes caps and node selectors.
+  std::map<std::string, std::string> labels;
 };
 
 struct Session {

@@ -58,27 +58,21 @@ grpc::ServerUnaryReactor* AdminService::KillSession(grpc::CallbackServerContext*
             ReasonOrDefault(request->reason(), "disconnected by administrator");
         if (!valid.ok() || !reason.ok())
           return std::move(finish)(valid.ok() ? reason.status() : valid);
-        if (request->force()) {
-          absl::StatusOr<std::string> closed = deps_.commands.ForceClose(
-              call.actor(), request->session_id(), absl::StrCat("forced: ", *reason));
-          if (closed.ok()) response->set_result("closed by force; its node was not asked");
-          return std::move(finish)(closed.status());
-        }
-        absl::StatusOr<store::QueuedCommand> queued =
-            deps_.commands.KillSession(call.actor(), request->session_id(), *reason);
-        if (!queued.ok()) return std::move(finish)(queued.status());
-        response->set_command_id(queued->command_id);
-        deps_.dispatcher.Kick(queued->node_id);
-        if (!request->wait()) return std::move(finish)(absl::OkStatus());
-        deps_.dispatcher.AwaitOutcome(queued->command_id, WaitDeadline(call.deadline),
-                                      [response, finish = std::move(finish)](
-                                          absl::StatusOr<model::CommandOutcome> outcome) mutable {
-                                        if (!outcome.ok())
-                                          return std::move(finish)(outcome.status());
-                                        response->set_acknowledged(true);
-                                        response->set_result(outcome->result);
-                                        std::move(finish)(absl::OkStatus());
-                                      });
+        dispatch::KillRequest kill{.session_id = request->session_id(),
+                                   .reason = *std::move(reason),
+                                   .force = request->force(),
+                                   .wait_until = request->wait()
+                                                     ? std::optional(WaitDeadline(call.deadline))
+                                                     : std::nullopt};
+        deps_.commands.KillSession(call.actor(), std::move(kill),
+                                   [response, finish = std::move(finish)](
+                                       absl::StatusOr<dispatch::KillAnswer> answer) mutable {
+                                     if (!answer.ok()) return std::move(finish)(answer.status());
+                                     response->set_command_id(answer->command_id);
+                                     response->set_acknowledged(answer->acknowledged);
+                                     response->set_result(answer->result);
+                                     std::move(finish)(absl::OkStatus());
+                                   });
       });
 }
 
@@ -92,10 +86,8 @@ grpc::ServerUnaryReactor* AdminService::DisconnectUser(grpc::CallbackServerConte
     WARDEN_ASSIGN_OR_RETURN(
         std::vector<store::QueuedCommand> queued,
         deps_.commands.DisconnectUser(call.actor(), request->user_id(), reason));
-    for (const store::QueuedCommand& command : queued) {
+    for (const store::QueuedCommand& command : queued)
       response->add_command_ids(command.command_id);
-      deps_.dispatcher.Kick(command.node_id);
-    }
     response->set_sessions_killed(static_cast<int32_t>(queued.size()));
     return absl::OkStatus();
   });
@@ -109,7 +101,6 @@ grpc::ServerUnaryReactor* AdminService::DrainNode(grpc::CallbackServerContext* c
     WARDEN_ASSIGN_OR_RETURN(
         model::Node node,
         deps_.commands.DrainNode(call.actor(), request->node_id(), request->kill_sessions()));
-    deps_.dispatcher.Kick(node.id);
     NodeToProto(node, response);
     return absl::OkStatus();
   });
@@ -122,7 +113,6 @@ grpc::ServerUnaryReactor* AdminService::UndrainNode(grpc::CallbackServerContext*
     WARDEN_RETURN_IF_ERROR(ValidateUuid("node_id", request->node_id()));
     WARDEN_ASSIGN_OR_RETURN(model::Node node,
                             deps_.commands.UndrainNode(call.actor(), request->node_id()));
-    deps_.dispatcher.Kick(node.id);
     NodeToProto(node, response);
     return absl::OkStatus();
   });

@@ -1,7 +1,5 @@
 // AdminService calls for registered WireGuard devices.
 
-#include <set>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -20,10 +18,7 @@ grpc::ServerUnaryReactor* AdminService::RegisterDevice(grpc::CallbackServerConte
   return Serve(ctx, Access::kWrite, [this, request, response](const Call& call) -> absl::Status {
     WARDEN_ASSIGN_OR_RETURN(store::NewDevice input, ValidateRegisterDevice(*request));
     WARDEN_ASSIGN_OR_RETURN(store::RegisteredDevice registered,
-                            deps_.devices.Register(call.actor(), input));
-    std::set<std::string> nodes;
-    for (const store::QueuedCommand& command : registered.commands) nodes.insert(command.node_id);
-    for (const std::string& node : nodes) deps_.dispatcher.Kick(node);
+                            deps_.commands.RegisterDevice(call.actor(), input));
     ToProto(registered.device, response);
     return absl::OkStatus();
   });
@@ -60,12 +55,7 @@ grpc::ServerUnaryReactor* AdminService::RevokeDevice(grpc::CallbackServerContext
                                                      v1::RevokeDeviceResponse*) {
   return Serve(ctx, Access::kWrite, [this, request](const Call& call) -> absl::Status {
     WARDEN_RETURN_IF_ERROR(ValidateUuid("id", request->id()));
-    WARDEN_ASSIGN_OR_RETURN(store::RevokedDevice revoked,
-                            deps_.devices.Revoke(call.actor(), request->id()));
-    std::set<std::string> nodes;
-    for (const store::QueuedCommand& command : revoked.commands) nodes.insert(command.node_id);
-    for (const std::string& node : nodes) deps_.dispatcher.Kick(node);
-    return absl::OkStatus();
+    return deps_.commands.RevokeDevice(call.actor(), request->id()).status();
   });
 }
 

@@ -87,10 +87,8 @@ grpc::ServerUnaryReactor* AdminService::RevokeFamily(grpc::CallbackServerContext
                             ReasonOrDefault(request->reason(), "revoked by administrator"));
     WARDEN_ASSIGN_OR_RETURN(
         store::FamilyRevocation revoked,
-        deps_.families.Revoke(call.actor(), request->family_id(), absl::StrCat("admin: ", reason),
-                              /*kill_sessions=*/true));
-    for (const store::QueuedCommand& command : revoked.kills)
-      deps_.dispatcher.Kick(command.node_id);
+        deps_.commands.RevokeFamily(call.actor(), request->family_id(),
+                                    absl::StrCat("admin: ", reason), /*kill_sessions=*/true));
     FillRevocation(revoked, response);
     return absl::OkStatus();
   });
@@ -104,10 +102,8 @@ grpc::ServerUnaryReactor* AdminService::RevokeUserFamilies(
     WARDEN_ASSIGN_OR_RETURN(std::string reason,
                             ReasonOrDefault(request->reason(), "revoked by administrator"));
     WARDEN_ASSIGN_OR_RETURN(store::FamilyRevocation revoked,
-                            deps_.families.RevokeAllOfUser(call.actor(), user.first, user.second,
-                                                           absl::StrCat("admin: ", reason)));
-    for (const store::QueuedCommand& command : revoked.kills)
-      deps_.dispatcher.Kick(command.node_id);
+                            deps_.commands.RevokeUserFamilies(call.actor(), user.first, user.second,
+                                                              absl::StrCat("admin: ", reason)));
     FillRevocation(revoked, response);
     return absl::OkStatus();
   });

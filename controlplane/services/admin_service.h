@@ -2,7 +2,7 @@
 
 #include "common/password_hasher.h"
 #include "common/worker_pool.h"
-#include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/commands.h"
 #include "controlplane/dispatch/event_feed.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/services/unary.h"
@@ -13,6 +13,7 @@
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/node_store.h"
+#include "controlplane/store/plan_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
 #include "controlplane/store/user_store.h"
@@ -30,10 +31,10 @@ struct AdminDependencies {
   store::NodeStore& nodes;
   store::SessionStore& sessions;
   store::TicketStore& tickets;
-  store::CommandStore& commands;
   store::DeviceStore& devices;
   store::FamilyStore& families;
-  dispatch::Dispatcher& dispatcher;
+  store::PlanStore& plans;
+  dispatch::Commands& commands;  // everything that gives agents a command
   dispatch::EventFeed& events;
   signal::SignalHub& signal;
   absl::Duration heartbeat_interval;  // a node silent for three is offline
@@ -58,6 +59,20 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* DeleteUser(grpc::CallbackServerContext* ctx,
                                        const v1::DeleteUserRequest* request,
                                        v1::DeleteUserResponse* response) override;
+  grpc::ServerUnaryReactor* CreatePlan(grpc::CallbackServerContext* ctx,
+                                       const v1::CreatePlanRequest* request,
+                                       v1::Plan* response) override;
+  grpc::ServerUnaryReactor* GetPlan(grpc::CallbackServerContext* ctx,
+                                    const v1::GetPlanRequest* request, v1::Plan* response) override;
+  grpc::ServerUnaryReactor* ListPlans(grpc::CallbackServerContext* ctx,
+                                      const v1::ListPlansRequest* request,
+                                      v1::ListPlansResponse* response) override;
+  grpc::ServerUnaryReactor* UpdatePlan(grpc::CallbackServerContext* ctx,
+                                       const v1::UpdatePlanRequest* request,
+                                       v1::Plan* response) override;
+  grpc::ServerUnaryReactor* DeletePlan(grpc::CallbackServerContext* ctx,
+                                       const v1::DeletePlanRequest* request,
+                                       v1::DeletePlanResponse* response) override;
   grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext* ctx,
                                             const v1::ListAuditEventsRequest* request,
                                             v1::ListAuditEventsResponse* response) override;

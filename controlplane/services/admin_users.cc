@@ -1,7 +1,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/page_token.h"
 #include "common/status_macros.h"
-#include "controlplane/admission/decide.h"
+#include "controlplane/admission/policy.h"
 #include "controlplane/services/admin_service.h"
 #include "controlplane/services/convert.h"
 #include "controlplane/services/validation.h"
@@ -78,7 +78,7 @@ grpc::ServerUnaryReactor* AdminService::UpdateUser(grpc::CallbackServerContext* 
     }
     WARDEN_ASSIGN_OR_RETURN(
         model::User user,
-        deps_.users.Update(call.actor(), input.id, input.changes, admission::SessionsOverLimit));
+        deps_.users.Update(call.actor(), input.id, input.changes, admission::ApplyPolicy));
     ToProto(user, response);
     return absl::OkStatus();
   });

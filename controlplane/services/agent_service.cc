@@ -70,13 +70,12 @@ grpc::ServerUnaryReactor* AgentService::Admit(grpc::CallbackServerContext* ctx,
         if (!input.ok()) return std::move(finish)(input.status());
         input->request.node_id = call.node.id;
         input->request.node_name = call.node.name;
-        deps_.admitter.Admit(
-            *std::move(input), call.deadline,
-            [response, finish = std::move(finish)](
-                absl::StatusOr<store::AdmissionResult> result) mutable {
-              if (result.ok()) ToProto(*result, response);
-              std::move(finish)(result.status());
-            });
+        deps_.commands.Admit(*std::move(input), call.deadline,
+                             [response, finish = std::move(finish)](
+                                 absl::StatusOr<store::AdmissionResult> result) mutable {
+                               if (result.ok()) ToProto(*result, response);
+                               std::move(finish)(result.status());
+                             });
       });
 }
 

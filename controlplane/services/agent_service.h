@@ -14,7 +14,7 @@ namespace warden::control::services {
 struct AgentDependencies {
   WorkerPool& db_workers;
   NodeAuthenticator& nodes;
-  admission::Admitter& admitter;
+  dispatch::Commands& commands;  // admissions, whose evictions are commands
   store::SessionStore& sessions;
   store::TicketStore& tickets;
   dispatch::Dispatcher& dispatcher;

@@ -136,7 +136,7 @@ absl::Status AttachStream::Attach(const v1::Hello& hello) {
 
 absl::StatusOr<AttachStream::Next> AttachStream::HandleMessage(const v1::AgentMessage& message) {
   deps_.dispatcher.OnHeard(node_.id);
-  dispatch::Dispatcher& dispatcher = deps_.dispatcher;
+  dispatch::AgentReports& reports = deps_.dispatcher.reports();
   switch (message.body_case()) {
     case v1::AgentMessage::kResult: {
       const v1::CommandResult& result = message.result();
@@ -144,8 +144,8 @@ absl::StatusOr<AttachStream::Next> AttachStream::HandleMessage(const v1::AgentMe
         return absl::InvalidArgumentError("result.command_id must be positive");
       }
       return HandOver([&](dispatch::Dispatcher::Applied applied) {
-        return dispatcher.OnResult(node_.id, result.command_id(), result.ok(),
-                                   result.error().substr(0, 1024), std::move(applied));
+        return reports.OnResult(node_.id, result.command_id(), result.ok(),
+                                result.error().substr(0, 1024), std::move(applied));
       });
     }
     case v1::AgentMessage::kEvent: {
@@ -156,7 +156,7 @@ absl::StatusOr<AttachStream::Next> AttachStream::HandleMessage(const v1::AgentMe
               ValidateClosedReport("event.closed", event.closed());
           if (!closed.ok()) return closed.status();
           return HandOver([&](dispatch::Dispatcher::Applied applied) {
-            return dispatcher.OnClosed(node_, *std::move(closed), std::move(applied));
+            return reports.OnClosed(node_, *std::move(closed), std::move(applied));
           });
         }
         case v1::SessionEvent::kUsage: {
@@ -167,8 +167,8 @@ absl::StatusOr<AttachStream::Next> AttachStream::HandleMessage(const v1::AgentMe
                 "event.usage needs session_id or session_key and non-negative byte counts");
           }
           return HandOver([&](dispatch::Dispatcher::Applied applied) {
-            return dispatcher.OnUsage(node_.id, usage.session_id(), usage.session_key(),
-                                      usage.rx_bytes(), usage.tx_bytes(), std::move(applied));
+            return reports.OnUsage(node_.id, usage.session_id(), usage.session_key(),
+                                   usage.rx_bytes(), usage.tx_bytes(), std::move(applied));
           });
         }
         case v1::SessionEvent::kOpened: {
@@ -179,8 +179,8 @@ absl::StatusOr<AttachStream::Next> AttachStream::HandleMessage(const v1::AgentMe
                 "event.opened needs session_id or session_key; tunnel_address at most 128 bytes");
           }
           return HandOver([&](dispatch::Dispatcher::Applied applied) {
-            return dispatcher.OnOpened(node_.id, opened.session_id(), opened.session_key(),
-                                       opened.tunnel_address(), std::move(applied));
+            return reports.OnOpened(node_.id, opened.session_id(), opened.session_key(),
+                                    opened.tunnel_address(), std::move(applied));
           });
         }
         default:

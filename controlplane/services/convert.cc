@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "common/timestamp.h"
+#include "controlplane/services/limits_proto.h"
 
 namespace warden::control::services {
 
@@ -56,6 +57,11 @@ v1::NodeState ToProto(model::NodeState state) {
   return v1::NODE_STATE_UNSPECIFIED;
 }
 
+v1::CommandKind ToProto(model::CommandKind kind) {
+  // The kind table carries the wire number (CommandKindTest checks it).
+  return static_cast<v1::CommandKind>(model::KindWireNumber(kind));
+}
+
 v1::DenyReason ToProto(model::DenyReason reason) {
   switch (reason) {
     case model::DenyReason::kBadCredentials:
@@ -68,6 +74,18 @@ v1::DenyReason ToProto(model::DenyReason reason) {
       return v1::NODE_DRAINING;
     case model::DenyReason::kSessionEnding:
       return v1::SESSION_ENDING;
+    case model::DenyReason::kAccountExpired:
+      return v1::ACCOUNT_EXPIRED;
+    case model::DenyReason::kDeviceExpired:
+      return v1::DEVICE_EXPIRED;
+    case model::DenyReason::kProtocolNotAllowed:
+      return v1::PROTOCOL_NOT_ALLOWED;
+    case model::DenyReason::kNodeNotAllowed:
+      return v1::NODE_NOT_ALLOWED;
+    case model::DenyReason::kNodeLimitReached:
+      return v1::NODE_LIMIT_REACHED;
+    case model::DenyReason::kLabelLimitReached:
+      return v1::LABEL_LIMIT_REACHED;
   }
   return v1::DENY_REASON_UNSPECIFIED;
 }
@@ -82,27 +100,12 @@ void ToProto(const model::Node& node, v1::Node* out) {
   ToProto(node.created_at, out->mutable_created_at());
   out->set_live_sessions(node.live_sessions);
   out->set_trusted_authenticator(node.trusted_authenticator);
+  for (const auto& [key, value] : node.labels) (*out->mutable_labels())[key] = value;
 }
 
 void ToProto(const model::Command& command, v1::Command* out) {
   out->set_id(command.id);
-  switch (command.kind) {
-    case model::CommandKind::kKillSession:
-      out->set_kind(v1::KILL_SESSION);
-      break;
-    case model::CommandKind::kSetBandwidth:
-      out->set_kind(v1::SET_BANDWIDTH);
-      break;
-    case model::CommandKind::kDrain:
-      out->set_kind(v1::DRAIN);
-      break;
-    case model::CommandKind::kAddPeer:
-      out->set_kind(v1::ADD_PEER);
-      break;
-    case model::CommandKind::kRemovePeer:
-      out->set_kind(v1::REMOVE_PEER);
-      break;
-  }
+  out->set_kind(ToProto(command.kind));
   if (command.kind == model::CommandKind::kAddPeer ||
       command.kind == model::CommandKind::kRemovePeer) {
     ToProto(command.peer, out->mutable_peer());
@@ -132,6 +135,7 @@ void ToProto(const model::Device& device, v1::Device* out) {
   out->set_address_v4(device.address_v4);
   out->set_address_v6(device.address_v6);
   ToProto(device.created_at, out->mutable_created_at());
+  if (device.expires_at) ToProto(*device.expires_at, out->mutable_expires_at());
 }
 
 void ToProto(const model::Session& session, v1::Session* out) {
@@ -193,10 +197,10 @@ void ToProto(const model::User& user, v1::User* out) {
   out->set_id(user.id);
   out->set_username(user.username);
   out->set_has_password(user.has_password);
-  out->set_max_connections(user.max_connections);
-  out->set_limit_policy(ToProto(user.limit_policy));
-  out->set_grace_seconds(user.grace_seconds);
-  out->set_bandwidth_bytes_per_second(user.bandwidth_bytes_per_second);
+  LimitsToProto(user.limits, out);
+  out->set_plan(user.plan_name);
+  if (user.expires_at) ToProto(*user.expires_at, out->mutable_expires_at());
+  ToProto(user.effective, out->mutable_effective());
   out->set_disabled(user.disabled);
   ToProto(user.created_at, out->mutable_created_at());
   ToProto(user.updated_at, out->mutable_updated_at());

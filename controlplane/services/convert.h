@@ -37,6 +37,7 @@ v1::Protocol ToProto(model::Protocol protocol);
 v1::SessionState ToProto(model::SessionState state);
 v1::NodeState ToProto(model::NodeState state);
 v1::DenyReason ToProto(model::DenyReason reason);
+v1::CommandKind ToProto(model::CommandKind kind);
 v1::ApiKeyRole ToProto(model::Role role);
 
 }  // namespace warden::control::services

@@ -52,8 +52,7 @@ absl::Status Throttled(grpc::CallbackServerContext* ctx, const families::Throttl
 
 // The username, normalised; or why the request is malformed.
 absl::StatusOr<std::string> ValidateLogin(const v1::LoginRequest& request) {
-  WARDEN_ASSIGN_OR_RETURN(std::string username,
-                          NormalizeUsername("username", request.username()));
+  WARDEN_ASSIGN_OR_RETURN(std::string username, NormalizeUsername("username", request.username()));
   if (request.password().empty() || request.password().size() > kMaxPasswordBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("password must be 1 to ", kMaxPasswordBytes, " bytes long"));
@@ -83,7 +82,11 @@ SessionService::SessionService(SessionDependencies deps)
       unary_(Log, deps.db_workers, /*api_keys=*/nullptr, /*nodes=*/nullptr),
       logins_(deps.passwords, deps.throttle, deps.families),
       refresher_(deps.families, deps.clock,
-                 [this](const std::vector<store::QueuedCommand>& kills) { KickAll(kills); }),
+                 [&commands = deps.commands](const std::string& family_id) {
+                   return commands.RevokeFamily(model::Actor{"refresh_token_replay"}, family_id,
+                                                "refresh_token_replay", /*kill_sessions=*/true,
+                                                "refresh_token_replay");
+                 }),
       throttled_(deps.metrics.AddCounter("warden_logins_throttled_total",
                                          "Login attempts refused before any password check, by "
                                          "the bucket that was empty (username, address).",
@@ -154,10 +157,9 @@ grpc::ServerUnaryReactor* SessionService::Refresh(grpc::CallbackServerContext* c
         WARDEN_RETURN_IF_ERROR(
             CheckToken("refresh_token", request->refresh_token(), kRefreshTokenPrefix));
         WARDEN_RETURN_IF_ERROR(CheckRequestId(request->request_id()));
-        WARDEN_ASSIGN_OR_RETURN(
-            families::RefreshAnswer answer,
-            refresher_.Refresh({.refresh_token = request->refresh_token(),
-                                .request_id = request->request_id()}));
+        WARDEN_ASSIGN_OR_RETURN(families::RefreshAnswer answer,
+                                refresher_.Refresh({.refresh_token = request->refresh_token(),
+                                                    .request_id = request->request_id()}));
         call.ctx->AddTrailingMetadata(kOutcomeKey,
                                       v1::RefreshOutcome_Name(ToProto(answer.outcome)));
         if (answer.retry_after_ms) {
@@ -185,47 +187,44 @@ absl::StatusOr<store::AccessGrant> SessionService::Authorize(const std::string& 
   return grant;
 }
 
-void SessionService::KickAll(const std::vector<store::QueuedCommand>& queued) {
-  for (const store::QueuedCommand& command : queued) deps_.dispatcher.Kick(command.node_id);
-}
-
 grpc::ServerUnaryReactor* SessionService::Logout(grpc::CallbackServerContext* ctx,
                                                  const v1::LogoutRequest* request,
                                                  v1::LogoutResponse* response) {
-  return unary_.Serve(ctx, Rpc{.access = Access::kAnyone},
-                      [this, request, response](const UnaryCall&) -> absl::Status {
-    if (request->scope() != v1::LOGOUT_SCOPE_UNSPECIFIED && request->scope() != v1::CURRENT &&
-        request->scope() != v1::FAMILY) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("scope must be CURRENT or FAMILY; got ", request->scope()));
-    }
-    // A disabled user may still end the login.
-    WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant,
-                            Authorize(request->access_token(), /*allow_disabled=*/true));
-    const bool kill = request->scope() == v1::FAMILY;
-    WARDEN_ASSIGN_OR_RETURN(
-        store::FamilyRevocation revoked,
-        deps_.families.Revoke(model::Actor{absl::StrCat("user:", grant.username)}, grant.family_id,
-                              "logout", kill, "family.logout"));
-    KickAll(revoked.kills);
-    response->set_sessions_killed(static_cast<int32_t>(revoked.kills.size()));
-    return absl::OkStatus();
-  });
+  return unary_.Serve(
+      ctx, Rpc{.access = Access::kAnyone},
+      [this, request, response](const UnaryCall&) -> absl::Status {
+        if (request->scope() != v1::LOGOUT_SCOPE_UNSPECIFIED && request->scope() != v1::CURRENT &&
+            request->scope() != v1::FAMILY) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("scope must be CURRENT or FAMILY; got ", request->scope()));
+        }
+        // A disabled user may still end the login.
+        WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant,
+                                Authorize(request->access_token(), /*allow_disabled=*/true));
+        const bool kill = request->scope() == v1::FAMILY;
+        WARDEN_ASSIGN_OR_RETURN(
+            store::FamilyRevocation revoked,
+            deps_.commands.RevokeFamily(model::Actor{absl::StrCat("user:", grant.username)},
+                                        grant.family_id, "logout", kill, "family.logout"));
+        response->set_sessions_killed(static_cast<int32_t>(revoked.kills.size()));
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* SessionService::IssueConnectTicket(
     grpc::CallbackServerContext* ctx, const v1::IssueConnectTicketRequest* request,
     v1::IssueConnectTicketResponse* response) {
-  return unary_.Serve(ctx, Rpc{.access = Access::kAnyone},
-                      [this, request, response](const UnaryCall&) -> absl::Status {
-    WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant, Authorize(request->access_token()));
-    const std::string ticket = secrets::NewToken(kTicketPrefix);
-    WARDEN_ASSIGN_OR_RETURN(absl::Time expires_at,
-                            deps_.families.IssueConnectTicket(grant, secrets::Sha256Hex(ticket)));
-    response->set_ticket(ticket);
-    ToProto(expires_at, response->mutable_expires_at());
-    return absl::OkStatus();
-  });
+  return unary_.Serve(
+      ctx, Rpc{.access = Access::kAnyone},
+      [this, request, response](const UnaryCall&) -> absl::Status {
+        WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant, Authorize(request->access_token()));
+        const std::string ticket = secrets::NewToken(kTicketPrefix);
+        WARDEN_ASSIGN_OR_RETURN(absl::Time expires_at, deps_.families.IssueConnectTicket(
+                                                           grant, secrets::Sha256Hex(ticket)));
+        response->set_ticket(ticket);
+        ToProto(expires_at, response->mutable_expires_at());
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace warden::control::services

@@ -12,7 +12,7 @@
 #include "common/metrics.h"
 #include "common/worker_pool.h"
 #include "controlplane/admission/password_check.h"
-#include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/commands.h"
 #include "controlplane/families/login.h"
 #include "controlplane/families/login_throttle.h"
 #include "controlplane/families/refresh.h"
@@ -30,7 +30,7 @@ struct SessionDependencies {
   families::LoginThrottle& throttle;
   metrics::Registry& metrics;
   store::FamilyStore& families;
-  dispatch::Dispatcher& dispatcher;
+  dispatch::Commands& commands;  // revocations that kill tunnels
   // Stamps the access expiry a rotation keeps for a retry of its request.
   const Clock& clock;
 };
@@ -56,7 +56,6 @@ class SessionService final : public v1::SessionService::CallbackService {
   // `allow_disabled`.
   absl::StatusOr<store::AccessGrant> Authorize(const std::string& access_token,
                                                bool allow_disabled = false);
-  void KickAll(const std::vector<store::QueuedCommand>& queued);
 
   SessionDependencies deps_;
   Unary unary_;

@@ -55,19 +55,19 @@ grpc::ServerUnaryReactor* Unary::ServeAsync(grpc::CallbackServerContext* ctx, Rp
     Log(ctx, status);
     reactor->Finish(ToGrpcStatus(status));
   });
-  const bool queued = pool_.TrySubmit([this, rpc, finish, call = std::move(call),
-                                       token = std::move(token), names = std::move(names),
-                                       work = std::move(work)]() mutable {
-    if (absl::Now() >= call.deadline) {
-      return std::move (*finish)(
-          absl::DeadlineExceededError("the deadline passed while the call waited for a worker"));
-    }
-    if (absl::Status known = Authenticate(rpc, token, names, call); !known.ok()) {
-      return std::move(*finish)(known);
-    }
-    work(call, std::move(*finish));
-  });
-  if (!queued) std::move(*finish)(PoolFull(rpc.when_full));
+  const bool queued =
+      pool_.TrySubmit([this, rpc, finish, call = std::move(call), token = std::move(token),
+                       names = std::move(names), work = std::move(work)]() mutable {
+        if (absl::Now() >= call.deadline) {
+          return std::move(*finish)(absl::DeadlineExceededError(
+              "the deadline passed while the call waited for a worker"));
+        }
+        if (absl::Status known = Authenticate(rpc, token, names, call); !known.ok()) {
+          return std::move(*finish)(known);
+        }
+        work(call, std::move(*finish));
+      });
+  if (!queued) std::move (*finish)(PoolFull(rpc.when_full));
   return reactor;
 }
 

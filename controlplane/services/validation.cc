@@ -12,6 +12,8 @@
 #include "absl/strings/str_split.h"
 #include "common/secrets.h"
 #include "common/status_macros.h"
+#include "controlplane/services/convert.h"
+#include "controlplane/services/limits_proto.h"
 
 namespace warden::control::services {
 namespace {
@@ -36,11 +38,6 @@ absl::StatusOr<std::string> NormalizeUsernameChars(absl::string_view field, absl
   }
   return lowered;
 }
-
-constexpr absl::string_view kUpdatablePaths[] = {"username",        "password",
-                                                 "max_connections", "limit_policy",
-                                                 "grace_seconds",   "bandwidth_bytes_per_second",
-                                                 "disabled"};
 
 }  // namespace
 
@@ -390,6 +387,7 @@ absl::StatusOr<store::NewDevice> ValidateRegisterDevice(const v1::RegisterDevice
   WARDEN_RETURN_IF_ERROR(ValidateText("label", request.label(), 64, false));
   device.public_key = request.public_key();
   device.label = request.label();
+  if (request.has_expires_at()) device.expires_at = FromProto(request.expires_at());
   return device;
 }
 
@@ -402,16 +400,12 @@ absl::StatusOr<ValidatedNewUser> ValidateCreateUser(const v1::CreateUserRequest&
     WARDEN_RETURN_IF_ERROR(ValidatePassword("user.password", user.password()));
     out.password = user.password();
   }
-  WARDEN_RETURN_IF_ERROR(ValidateMaxConnections("user.max_connections", user.max_connections()));
-  out.user.max_connections = user.max_connections();
-  WARDEN_ASSIGN_OR_RETURN(
-      out.user.limit_policy,
-      ParseLimitPolicy("user.limit_policy", user.limit_policy(), /*allow_unspecified=*/true));
-  WARDEN_RETURN_IF_ERROR(ValidateGraceSeconds("user.grace_seconds", user.grace_seconds()));
-  out.user.grace_seconds = user.grace_seconds();
-  WARDEN_RETURN_IF_ERROR(
-      ValidateBandwidth("user.bandwidth_bytes_per_second", user.bandwidth_bytes_per_second()));
-  out.user.bandwidth_bytes_per_second = user.bandwidth_bytes_per_second();
+  WARDEN_ASSIGN_OR_RETURN(out.user.limits, LimitsFromProto("user", user));
+  if (!user.plan().empty()) {
+    WARDEN_RETURN_IF_ERROR(ValidatePlanName("user.plan", user.plan()));
+    out.user.plan_name = user.plan();
+  }
+  if (user.has_expires_at()) out.user.expires_at = FromProto(user.expires_at());
   out.user.disabled = user.disabled();
   return out;
 }
@@ -422,19 +416,19 @@ absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserReque
   ValidatedUserUpdate out;
   WARDEN_RETURN_IF_ERROR(ValidateUuid("user.id", user.id()));
   out.id = user.id();
+  std::vector<std::string> updatable = {"username", "password", "disabled", "plan", "expires_at"};
+  updatable.insert(updatable.end(), std::begin(model::kLimitFields), std::end(model::kLimitFields));
   if (request.update_mask().paths_size() == 0) {
     return Invalid("update_mask", absl::StrCat("must name at least one field of: ",
-                                               absl::StrJoin(kUpdatablePaths, ", ")));
+                                               absl::StrJoin(updatable, ", ")));
   }
   std::set<std::string> paths(request.update_mask().paths().begin(),
                               request.update_mask().paths().end());
   for (const std::string& path : paths) {
-    bool known = false;
-    for (absl::string_view updatable : kUpdatablePaths) known = known || path == updatable;
-    if (!known) {
+    if (std::find(updatable.begin(), updatable.end(), path) == updatable.end()) {
       return Invalid("update_mask", absl::StrCat("path \"", path.substr(0, 64),
                                                  "\" is not an updatable field; updatable: ",
-                                                 absl::StrJoin(kUpdatablePaths, ", ")));
+                                                 absl::StrJoin(updatable, ", ")));
     }
   }
   model::UserChanges& changes = out.changes;
@@ -448,26 +442,67 @@ absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserReque
       out.password = user.password();
     }
   }
-  if (paths.count("max_connections")) {
-    WARDEN_RETURN_IF_ERROR(ValidateMaxConnections("user.max_connections", user.max_connections()));
-    changes.max_connections = user.max_connections();
+  WARDEN_ASSIGN_OR_RETURN(changes.limits,
+                          LimitChangesFromProto("user", user, request.update_mask()));
+  if (paths.count("plan")) {
+    if (user.plan().empty()) {
+      changes.plan_name = std::optional<std::string>();
+    } else {
+      WARDEN_RETURN_IF_ERROR(ValidatePlanName("user.plan", user.plan()));
+      changes.plan_name = std::optional<std::string>(user.plan());
+    }
   }
-  if (paths.count("limit_policy")) {
-    WARDEN_ASSIGN_OR_RETURN(
-        changes.limit_policy,
-        ParseLimitPolicy("user.limit_policy", user.limit_policy(), /*allow_unspecified=*/false));
-  }
-  if (paths.count("grace_seconds")) {
-    WARDEN_RETURN_IF_ERROR(ValidateGraceSeconds("user.grace_seconds", user.grace_seconds()));
-    changes.grace_seconds = user.grace_seconds();
-  }
-  if (paths.count("bandwidth_bytes_per_second")) {
-    WARDEN_RETURN_IF_ERROR(
-        ValidateBandwidth("user.bandwidth_bytes_per_second", user.bandwidth_bytes_per_second()));
-    changes.bandwidth_bytes_per_second = user.bandwidth_bytes_per_second();
+  if (paths.count("expires_at")) {
+    changes.expires_at = user.has_expires_at()
+                             ? std::optional<absl::Time>(FromProto(user.expires_at()))
+                             : std::optional<absl::Time>();
   }
   if (paths.count("disabled")) changes.disabled = user.disabled();
   changes.keep_logins = request.keep_sessions();
+  return out;
+}
+
+absl::StatusOr<ValidatedPlan> ValidateCreatePlan(const v1::CreatePlanRequest& request) {
+  if (!request.has_plan()) return Invalid("plan", "is required");
+  ValidatedPlan out;
+  WARDEN_RETURN_IF_ERROR(ValidatePlanName("plan.name", request.plan().name()));
+  WARDEN_RETURN_IF_ERROR(
+      ValidateText("plan.description", request.plan().description(), 512, false));
+  out.name = request.plan().name();
+  out.description = request.plan().description();
+  WARDEN_ASSIGN_OR_RETURN(out.limits, LimitsFromProto("plan", request.plan()));
+  return out;
+}
+
+absl::StatusOr<ValidatedPlanUpdate> ValidateUpdatePlan(const v1::UpdatePlanRequest& request) {
+  if (!request.has_plan()) return Invalid("plan", "is required");
+  const v1::Plan& plan = request.plan();
+  ValidatedPlanUpdate out;
+  WARDEN_RETURN_IF_ERROR(ValidateUuid("plan.id", plan.id()));
+  out.id = plan.id();
+  std::vector<std::string> updatable = {"name", "description"};
+  updatable.insert(updatable.end(), std::begin(model::kLimitFields), std::end(model::kLimitFields));
+  if (request.update_mask().paths_size() == 0) {
+    return Invalid("update_mask", absl::StrCat("must name at least one field of: ",
+                                               absl::StrJoin(updatable, ", ")));
+  }
+  for (const std::string& path : request.update_mask().paths()) {
+    if (std::find(updatable.begin(), updatable.end(), path) == updatable.end()) {
+      return Invalid("update_mask", absl::StrCat("path \"", path.substr(0, 64),
+                                                 "\" is not an updatable field; updatable: ",
+                                                 absl::StrJoin(updatable, ", ")));
+    }
+    if (path == "name") {
+      WARDEN_RETURN_IF_ERROR(ValidatePlanName("plan.name", plan.name()));
+      out.changes.name = plan.name();
+    }
+    if (path == "description") {
+      WARDEN_RETURN_IF_ERROR(ValidateText("plan.description", plan.description(), 512, false));
+      out.changes.description = plan.description();
+    }
+  }
+  WARDEN_ASSIGN_OR_RETURN(out.changes.limits,
+                          LimitChangesFromProto("plan", plan, request.update_mask()));
   return out;
 }
 
@@ -495,7 +530,7 @@ absl::StatusOr<std::string> ReasonOrDefault(const std::string& given, absl::stri
 namespace warden::control::services {
 
 absl::StatusOr<ValidatedNodeUpdate> ValidateUpdateNode(const v1::UpdateNodeRequest& request) {
-  constexpr absl::string_view kUpdatable[] = {"protocols", "trusted_authenticator"};
+  constexpr absl::string_view kUpdatable[] = {"protocols", "trusted_authenticator", "labels"};
   if (!request.has_node()) return Invalid("node", "is required");
   ValidatedNodeUpdate out;
   WARDEN_RETURN_IF_ERROR(ValidateUuid("node.id", request.node().id()));
@@ -510,6 +545,9 @@ absl::StatusOr<ValidatedNodeUpdate> ValidateUpdateNode(const v1::UpdateNodeReque
                               ParseProtocols("node.protocols", request.node().protocols()));
     } else if (path == "trusted_authenticator") {
       out.changes.trusted_authenticator = request.node().trusted_authenticator();
+    } else if (path == "labels") {
+      WARDEN_ASSIGN_OR_RETURN(out.changes.labels,
+                              NodeLabelsFromProto("node.labels", request.node().labels()));
     } else {
       return Invalid("update_mask", absl::StrCat("path \"", path.substr(0, 64),
                                                  "\" is not an updatable field; updatable: ",

@@ -17,6 +17,7 @@
 #include "controlplane/model/user.h"
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/node_store.h"
+#include "controlplane/store/plan_store.h"
 #include "controlplane/store/ticket_store.h"
 #include "warden/v1/admin.pb.h"
 #include "warden/v1/agent.pb.h"
@@ -83,6 +84,19 @@ struct ValidatedUserUpdate {
   std::optional<std::string> password;  // set_password && non-empty: to be hashed
 };
 absl::StatusOr<ValidatedUserUpdate> ValidateUpdateUser(const v1::UpdateUserRequest& request);
+
+struct ValidatedPlan {
+  std::string name;
+  std::string description;
+  model::LimitSet limits;
+};
+absl::StatusOr<ValidatedPlan> ValidateCreatePlan(const v1::CreatePlanRequest& request);
+
+struct ValidatedPlanUpdate {
+  std::string id;
+  store::PlanChanges changes;
+};
+absl::StatusOr<ValidatedPlanUpdate> ValidateUpdatePlan(const v1::UpdatePlanRequest& request);
 
 struct ValidatedNodeUpdate {
   std::string id;

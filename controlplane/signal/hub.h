@@ -14,6 +14,11 @@
 // Transports (the gRPC stream, the WebSocket bridge) hand each message to
 // Handle and read the next one when its `done` runs: per stream, requests
 // are answered in order and a slow database slows that stream only.
+//
+// The hub's parts: streams and their lifecycle (hub.cc), authentication
+// and the challenge (hub_auth.cc), room requests (hub_rooms.cc), relays
+// (hub_relay.cc, who they reach in relay.h), and what the other replicas
+// publish (hub_notices.cc).
 
 #include <atomic>
 #include <functional>
@@ -37,6 +42,7 @@
 #include "common/worker_pool.h"
 #include "controlplane/dispatch/credential_watch.h"
 #include "controlplane/model/credential.h"
+#include "controlplane/signal/relay.h"
 #include "controlplane/store/notification_listener.h"
 #include "controlplane/store/room_store.h"
 #include "warden/v1/signal.pb.h"
@@ -131,7 +137,7 @@ class SignalHub {
   const HubOptions& options() const { return options_; }
 
  private:
-  struct Location;
+  using Location = MemberLocation;
   struct TrackedRoom;
   struct Pending;
   using Done = absl::AnyInvocable<void() &&>;
@@ -158,6 +164,11 @@ class SignalHub {
                   const v1::SignalRequest& request, Done done);
   void Relay(const std::shared_ptr<Stream>& stream, uint64_t request_id,
              const v1::RelayRequest& request, Done done);
+  // Hands a relay to the members attached here; sets `published` to the
+  // NOTIFY payload when members elsewhere are to get it too, and
+  // `delivered` to how many members it reaches.
+  absl::Status RelayHere(const std::shared_ptr<Stream>& stream, const v1::RelayRequest& request,
+                         std::string& published, int& delivered) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Room changes into NOTIFY payloads.
   std::vector<std::string> Encode(std::span<const store::RoomChange> changes) const;

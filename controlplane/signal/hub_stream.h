@@ -1,6 +1,6 @@
 #pragma once
 
-// The hub's bookkeeping types, shared by its two source files.
+// The hub's bookkeeping types, shared by its source files.
 
 #include <chrono>
 #include <map>
@@ -60,11 +60,6 @@ class SignalHub::Stream {
   std::string key_hex;
   std::map<std::string, int64_t> rooms;  // room id → the room's version when this stream joined
   int joins_in_flight = 0;
-};
-
-struct SignalHub::Location {
-  std::string replica;
-  std::string stream_id;
 };
 
 // A room with members attached here, as of `version`.

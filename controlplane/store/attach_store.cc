@@ -6,11 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "controlplane/store/database.h"
+#include "controlplane/store/internal/in_transaction.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
-#include "controlplane/store/database.h"
 #include "controlplane/store/statements.h"
-#include "controlplane/store/internal/in_transaction.h"
 
 namespace warden::control::store {
 namespace {
@@ -70,7 +70,8 @@ constexpr Statement kStatements[] = {
      "    AND d.public_key = substr(l.session_key, 4) AND d.revoked_at IS NULL "
      "  WHERE l.was = 'closing' AND l.protocol = 'wireguard' AND l.session_key LIKE 'wg:%' "
      "  ON CONFLICT DO NOTHING), "
-     "settled AS (UPDATE commands SET acked_at = now(), result = 'session gone' "
+     "settled AS (UPDATE commands SET acked_at = now(), outcome = 'settled', result = 'session "
+     "gone' "
      "  WHERE session_id IN (SELECT id FROM lost) AND acked_at IS NULL RETURNING id), "
      "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
      "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
@@ -79,7 +80,9 @@ constexpr Statement kStatements[] = {
      "SELECT count(*) FROM lost CROSS JOIN notified"},
     {"reconcile.refresh",
      "UPDATE sessions s SET rx_bytes = GREATEST(s.rx_bytes, v.rx), "
-     "tx_bytes = GREATEST(s.tx_bytes, v.tx), last_seen_at = now() "
+     "tx_bytes = GREATEST(s.tx_bytes, v.tx), last_seen_at = now(), "
+     "last_traffic_at = CASE WHEN v.rx > s.rx_bytes OR v.tx > s.tx_bytes THEN now() "
+     "  ELSE s.last_traffic_at END "
      "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS v(id, rx, tx) WHERE s.id = v.id"},
     // An inventory session the rules refuse: recorded as closing, with its
     // kill and an audit event ($8 the action, $9 the node's name).
@@ -104,8 +107,12 @@ constexpr Statement kStatements[] = {
      "UPDATE sessions SET tunnel_address = $4, last_seen_at = now() "
      "WHERE node_id = $1::uuid AND state <> 'closed' "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, ''))"},
+    // Counters that moved mean traffic since the last report (what the
+    // idle timeout measures). The right-hand sides see the row as it was.
     {"sessions.usage",
      "UPDATE sessions SET rx_bytes = GREATEST(rx_bytes, $4), tx_bytes = GREATEST(tx_bytes, $5), "
+     "last_traffic_at = CASE WHEN $4 > rx_bytes OR $5 > tx_bytes THEN now() "
+     "  ELSE last_traffic_at END, "
      "last_seen_at = now() WHERE node_id = $1::uuid AND state <> 'closed' "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, ''))"},
 };

@@ -1,9 +1,9 @@
 #include "controlplane/store/audit_store.h"
 
-#include "controlplane/store/rows.h"
 #include "controlplane/store/database.h"
-#include "controlplane/store/statements.h"
 #include "controlplane/store/internal/in_transaction.h"
+#include "controlplane/store/rows.h"
+#include "controlplane/store/statements.h"
 
 namespace warden::control::store {
 namespace {

@@ -19,8 +19,8 @@ class Database;
 struct ActionMatch {
   enum Shape { kAny, kExact, kPrefix };
   Shape shape = kAny;
-  std::string from;
-  std::string below;
+  std::string from{};
+  std::string below{};
 };
 ActionMatch MatchAction(const std::string& action);
 

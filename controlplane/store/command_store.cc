@@ -1,15 +1,14 @@
 #include "controlplane/store/command_store.h"
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/database.h"
 #include "controlplane/store/device_store.h"
+#include "controlplane/store/internal/in_transaction.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
-#include "controlplane/store/database.h"
 #include "controlplane/store/statements.h"
-#include "controlplane/store/internal/in_transaction.h"
 
 namespace warden::control::store {
 namespace {
@@ -83,9 +82,10 @@ constexpr Statement kStatements[] = {
      "SELECT c.kind, c.attempts, COALESCE(s.state = 'closing', false) FROM commands c "
      "LEFT JOIN sessions s ON s.id = c.session_id "
      "WHERE c.id = $1 AND c.node_id = $2::uuid AND c.acked_at IS NULL FOR UPDATE OF c"},
+    // $3 'ok' or 'failed', $4 the agent's words, $5 the line for people.
     {"commands.ack",
-     "WITH acked AS (UPDATE commands SET acked_at = now(), result = $3 "
-     "  WHERE id = $1 AND node_id = $2::uuid AND acked_at IS NULL RETURNING id) "
+     "WITH acked AS (UPDATE commands SET acked_at = now(), outcome = $3, detail = $4, "
+     "  result = $5 WHERE id = $1 AND node_id = $2::uuid AND acked_at IS NULL RETURNING id) "
      "SELECT count(pg_notify('warden_acks', id::text)) FROM acked"},
     // A kill the node could not carry out: due again after $4 µs, its
     // session keeps its seat meanwhile, waiters hear of the failure.
@@ -105,15 +105,15 @@ constexpr Statement kStatements[] = {
     // An agent's answer, or the failure of its last attempt while it is
     // being retried.
     {"commands.outcome",
-     "SELECT acked_at IS NOT NULL OR last_error IS NOT NULL, acked_at IS NOT NULL, "
-     "COALESCE(result, 'error: ' || last_error || ' (retrying)', '') FROM commands WHERE id = $1"},
+     "SELECT COALESCE(outcome, ''), COALESCE(result, ''), last_error FROM commands "
+     "WHERE id = $1"},
     // The operator declares the session gone: closed at once, its seat free,
     // its pending kills settled. $2 actor, $3 reason.
     {"commands.force_close",
      "WITH closed AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
      "  close_reason = $3 WHERE id = $1::uuid AND state <> 'closed' "
      "  RETURNING id, user_id, node_id, kill_error), "
-     "settled AS (UPDATE commands SET acked_at = now(), "
+     "settled AS (UPDATE commands SET acked_at = now(), outcome = 'settled', "
      "  result = 'settled: the session was closed by force' "
      "  WHERE session_id IN (SELECT id FROM closed) AND acked_at IS NULL RETURNING id), "
      "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
@@ -136,31 +136,12 @@ std::vector<QueuedCommand> Queued(const pqxx::result& rows) {
   return queued;
 }
 
-model::CommandKind KindFromName(const std::string& name) {
-  if (name == "set_bandwidth") return model::CommandKind::kSetBandwidth;
-  if (name == "drain") return model::CommandKind::kDrain;
-  if (name == "add_peer") return model::CommandKind::kAddPeer;
-  if (name == "remove_peer") return model::CommandKind::kRemovePeer;
-  return model::CommandKind::kKillSession;
-}
+// commands.outcome: how a settled command ended.
+constexpr char kOutcomeOk[] = "ok";
+constexpr char kOutcomeFailed[] = "failed";
+constexpr char kOutcomeSettled[] = "settled";
 
 }  // namespace
-
-absl::string_view CommandKindName(model::CommandKind kind) {
-  switch (kind) {
-    case model::CommandKind::kKillSession:
-      return "kill_session";
-    case model::CommandKind::kSetBandwidth:
-      return "set_bandwidth";
-    case model::CommandKind::kDrain:
-      return "drain";
-    case model::CommandKind::kAddPeer:
-      return "add_peer";
-    case model::CommandKind::kRemovePeer:
-      return "remove_peer";
-  }
-  return "";
-}
 
 std::span<const Statement> CommandStatements() { return kStatements; }
 
@@ -257,17 +238,24 @@ absl::StatusOr<model::Node> CommandStore::UndrainNode(const model::Actor& actor,
   return NodeStore(db_).GetById(node_id);
 }
 
-absl::StatusOr<std::vector<model::Command>> CommandStore::Pending(const std::string& node_id,
-                                                                  int limit) {
+absl::StatusOr<PendingCommands> CommandStore::Pending(const std::string& node_id, int limit) {
   return db_.Autocommit(
       {.operation = "read pending commands"},
-      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::Command>> {
-        std::vector<model::Command> commands;
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<PendingCommands> {
+        PendingCommands pending;
+        std::vector<model::Command>& commands = pending.commands;
         for (const auto& row : tx.exec_prepared("commands.pending", node_id, limit)) {
           model::Command command;
           command.id = row[0].as<int64_t>();
           command.node_id = node_id;
-          command.kind = KindFromName(row[1].as<std::string>());
+          const std::string kind = row[1].as<std::string>();
+          const std::optional<model::CommandKind> known = model::KindFromName(kind);
+          if (!known) {
+            pending.unreadable.push_back(absl::StrCat(
+                "command ", command.id, " has a kind this replica does not know: \"", kind, "\""));
+            continue;
+          }
+          command.kind = *known;
           command.session_id = row[2].as<std::string>();
           command.session_key = row[3].as<std::string>();
           command.reason = row[4].as<std::string>();
@@ -281,7 +269,7 @@ absl::StatusOr<std::vector<model::Command>> CommandStore::Pending(const std::str
           }
           commands.push_back(std::move(command));
         }
-        return commands;
+        return pending;
       });
 }
 
@@ -310,8 +298,7 @@ absl::StatusOr<Acknowledgement> CommandStore::Acknowledge(const std::string& nod
                                                           int64_t command_id, bool ok,
                                                           const std::string& result,
                                                           RetrySchedule retry_delay) {
-  const std::string text =
-      ok ? (result.empty() ? "ok" : absl::StrCat("ok: ", result)) : absl::StrCat("error: ", result);
+  const std::string text = model::AnswerText(ok, result);
   return db_.Transact({.operation = "record command result"},
                       [&](pqxx::work& tx) -> absl::StatusOr<Acknowledgement> {
                         Acknowledgement acknowledgement;
@@ -329,7 +316,8 @@ absl::StatusOr<Acknowledgement> CommandStore::Acknowledge(const std::string& nod
                           acknowledgement.retry_in = delay;
                           return acknowledgement;
                         }
-                        tx.exec_prepared("commands.ack", command_id, node_id, text);
+                        tx.exec_prepared("commands.ack", command_id, node_id,
+                                         ok ? kOutcomeOk : kOutcomeFailed, result, text);
                         return acknowledgement;
                       });
 }
@@ -357,12 +345,17 @@ absl::StatusOr<model::CommandOutcome> CommandStore::Outcome(int64_t command_id) 
         pqxx::result rows = tx.exec_prepared("commands.outcome", command_id);
         if (rows.empty())
           return absl::NotFoundError(absl::StrCat("command ", command_id, " not found"));
-        model::CommandOutcome outcome;
-        outcome.acknowledged = rows[0][0].as<bool>();
-        outcome.settled = rows[0][1].as<bool>();
-        outcome.result = rows[0][2].as<std::string>();
-        outcome.ok = outcome.acknowledged && !absl::StartsWith(outcome.result, "error");
-        return outcome;
+        const std::string ended = rows[0][0].as<std::string>();
+        if (ended.empty()) {
+          // Not settled; a failed kill being retried has been answered, though.
+          if (rows[0][2].is_null()) return model::CommandOutcome{};
+          return model::AnswerOutcome(/*ok=*/false, rows[0][2].as<std::string>(),
+                                      /*retrying=*/true);
+        }
+        return model::CommandOutcome{.acknowledged = true,
+                                     .settled = true,
+                                     .ok = ended == kOutcomeOk || ended == kOutcomeSettled,
+                                     .result = rows[0][1].as<std::string>()};
       });
 }
 

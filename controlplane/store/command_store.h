@@ -16,13 +16,18 @@ namespace warden::control::store {
 
 class Database;
 
-// The outbox's name for a kind ("kill_session", "add_peer", ...).
-absl::string_view CommandKindName(model::CommandKind kind);
-
 // A command written to the outbox, and the node it is for.
 struct QueuedCommand {
   int64_t command_id = 0;
   std::string node_id;
+};
+
+// A node's due commands, oldest first. A row this replica cannot read (a
+// kind it does not know, written by a newer one) is left in the outbox,
+// undelivered, and named in `unreadable` for the log.
+struct PendingCommands {
+  std::vector<model::Command> commands;
+  std::vector<std::string> unreadable;
 };
 
 // What an agent's answer to a command did.
@@ -54,12 +59,14 @@ class CommandStore {
   absl::StatusOr<model::Node> UndrainNode(const model::Actor& actor, const std::string& node_id);
 
   // Commands for the node that are due and not acknowledged, oldest first.
-  absl::StatusOr<std::vector<model::Command>> Pending(const std::string& node_id, int limit);
+  absl::StatusOr<PendingCommands> Pending(const std::string& node_id, int limit);
   absl::Status MarkDelivered(std::span<const int64_t> command_ids);
   // Nodes with due commands that were never delivered.
   absl::StatusOr<std::vector<std::string>> NodesWithUndelivered();
-  // Records the agent's result and issues NOTIFY warden_acks, '<command id>'
-  // so that a waiter on any replica wakes. A kill the agent could not carry
+  // Records the agent's answer — outcome 'ok' or 'failed', its words as the
+  // detail, and the line for people in `result` (model::AnswerText) — and
+  // issues NOTIFY warden_acks, '<command id>' so that a waiter on any replica
+  // wakes. A kill the agent could not carry
   // out, of a session not yet closed, is not settled: it is due again after
   // `retry_delay(attempts so far)`, and the session keeps its seat until the
   // tunnel is really gone (see ForceClose). Not recorded when the command is
@@ -74,6 +81,7 @@ class CommandStore {
   // already closed. Returns the session's id.
   absl::StatusOr<std::string> ForceClose(const model::Actor& actor, const std::string& session_id,
                                          const std::string& reason);
+  // How the command stands, from its stored outcome (never from its text).
   absl::StatusOr<model::CommandOutcome> Outcome(int64_t command_id);
 
  private:

@@ -10,11 +10,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "controlplane/store/audit_store.h"
-#include "controlplane/store/rows.h"
-#include "controlplane/store/user_store.h"
 #include "controlplane/store/database.h"
-#include "controlplane/store/statements.h"
 #include "controlplane/store/internal/in_transaction.h"
+#include "controlplane/store/rows.h"
+#include "controlplane/store/statements.h"
+#include "controlplane/store/user_store.h"
 
 namespace warden::control::store {
 namespace {
@@ -41,7 +41,7 @@ static_assert(0x77617264656e7767 == 8602282538778392423);
 
 #define WARDEN_DEVICE_COLUMNS                                                            \
   "d.id::text, d.user_id::text, u.username, d.public_key, d.label, host(d.address_v4), " \
-  "COALESCE(host(d.address_v6), ''), epoch_us(d.created_at)"
+  "COALESCE(host(d.address_v6), ''), epoch_us(d.created_at), epoch_us(d.expires_at)"
 
 constexpr Statement kStatements[] = {
     {"devices.lock_pool", "SELECT pg_advisory_xact_lock(" WARDEN_POOL_LOCK_KEY ")"},
@@ -64,8 +64,9 @@ constexpr Statement kStatements[] = {
      "    WHERE d.revoked_at IS NULL AND d.address_v4 = c.a) "
      "  ORDER BY c.a LIMIT 1), "
      "created AS ("
-     "  INSERT INTO devices (user_id, public_key, label, address_v4, address_v6) "
-     "  SELECT $1::uuid, $2, $3, f.a, NULLIF($7, '')::inet + (f.a - $6::inet) FROM free f "
+     "  INSERT INTO devices (user_id, public_key, label, address_v4, address_v6, expires_at) "
+     "  SELECT $1::uuid, $2, $3, f.a, NULLIF($7, '')::inet + (f.a - $6::inet), "
+     "    from_epoch_us($8) FROM free f "
      "  RETURNING *), "
      "peers AS (SELECT d.id, 'add_peer' AS kind, " WARDEN_PEER_JSON
      " AS peer FROM created d JOIN users u ON u.id = d.user_id "
@@ -130,7 +131,8 @@ constexpr Statement kStatements[] = {
     // The full set an attaching node receives replaces its peer commands
     // still in the outbox.
     {"devices.settle_peer_commands",
-     "UPDATE commands SET acked_at = now(), result = 'superseded by the peer set sent on attach' "
+     "UPDATE commands SET acked_at = now(), outcome = 'settled', "
+     "  result = 'superseded by the peer set sent on attach' "
      "WHERE node_id = $1::uuid AND kind IN ('add_peer', 'remove_peer') AND acked_at IS NULL"},
     {"devices.peers_for_node",
      "SELECT (" WARDEN_PEER_JSON ")::text FROM devices d JOIN users u ON u.id = d.user_id "
@@ -148,11 +150,32 @@ constexpr Statement kStatements[] = {
      "due AS ("
      "  SELECT w.device_id, w.node_id FROM wireguard_withheld w "
      "  JOIN devices d ON d.id = w.device_id JOIN users u ON u.id = d.user_id "
+     "  LEFT JOIN plans p ON p.id = u.plan_id "
      "  JOIN nodes n ON n.id = w.node_id "
      "  WHERE d.revoked_at IS NULL AND NOT u.disabled AND n.state = 'active' "
      "    AND 'wireguard' = ANY(n.drivers) "
-     "    AND (u.max_connections = 0 OR u.max_connections > (SELECT count(*) FROM sessions s "
-     "      WHERE s.user_id = u.id AND s.state = 'active')) "
+     // Back only where an admission could pass now: otherwise its next
+     // handshake would be refused, or (EVICT_OLDEST) evict a session of the
+     // same scope that then comes back the same way.
+     "    AND (d.expires_at IS NULL OR d.expires_at > now()) "
+     "    AND (u.expires_at IS NULL OR u.expires_at > now()) "
+     "    AND (COALESCE(u.allowed_protocols, p.allowed_protocols, '{}') = '{}' "
+     "      OR 'wireguard' = ANY(COALESCE(u.allowed_protocols, p.allowed_protocols))) "
+     "    AND NOT EXISTS (SELECT 1 FROM jsonb_each(COALESCE(u.node_selector, p.node_selector, "
+     "      '{}')) sel WHERE NOT COALESCE(sel.value ? (n.labels->>sel.key), false)) "
+     "    AND (COALESCE(u.max_connections, p.max_connections, 0) = 0 "
+     "      OR COALESCE(u.max_connections, p.max_connections, 0) > (SELECT count(*) "
+     "      FROM sessions s WHERE s.user_id = u.id AND s.state = 'active')) "
+     "    AND (COALESCE(u.max_connections_per_node, p.max_connections_per_node, 0) = 0 "
+     "      OR COALESCE(u.max_connections_per_node, p.max_connections_per_node, 0) > (SELECT "
+     "      count(*) FROM sessions s WHERE s.user_id = u.id AND s.node_id = n.id "
+     "      AND s.state = 'active')) "
+     "    AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(u.label_caps, "
+     "      p.label_caps, '[]')) cap WHERE (cap->>'max')::int > 0 "
+     "      AND n.labels ? (cap->>'label') AND (cap->>'max')::int <= (SELECT count(*) "
+     "        FROM sessions s JOIN nodes sn ON sn.id = s.node_id "
+     "        WHERE s.user_id = u.id AND s.state = 'active' "
+     "        AND sn.labels->>(cap->>'label') = n.labels->>(cap->>'label'))) "
      "  ORDER BY w.since LIMIT $1 FOR UPDATE OF w SKIP LOCKED), "
      "released AS ("
      "  DELETE FROM wireguard_withheld w USING due "
@@ -181,6 +204,7 @@ model::Device DeviceFromRow(const pqxx::row& row) {
   device.address_v4 = row[5].as<std::string>();
   device.address_v6 = row[6].as<std::string>();
   device.created_at = TimeField(row[7]);
+  device.expires_at = OptionalTimeField(row[8]);
   return device;
 }
 
@@ -335,9 +359,9 @@ absl::StatusOr<RegisteredDevice> DeviceStore::Register(const model::Actor& actor
         created.username = user->username;
         created.public_key = device.public_key;
         created.label = device.label;
-        pqxx::result rows =
-            tx.exec_prepared("devices.register", created.user_id, device.public_key, device.label,
-                             pool_.v4_first, pool_.v4_last, pool_.v4_network, pool_.v6_base);
+        pqxx::result rows = tx.exec_prepared(
+            "devices.register", created.user_id, device.public_key, device.label, pool_.v4_first,
+            pool_.v4_last, pool_.v4_network, pool_.v6_base, OptionalMicros(device.expires_at));
         if (rows.empty()) {
           return absl::ResourceExhaustedError(
               absl::StrCat("the WireGuard address pool ", pool_.v4_cidr, " is exhausted"));
@@ -346,6 +370,7 @@ absl::StatusOr<RegisteredDevice> DeviceStore::Register(const model::Actor& actor
         created.address_v4 = rows[0][1].as<std::string>();
         created.address_v6 = rows[0][2].as<std::string>();
         created.created_at = TimeField(rows[0][3]);
+        created.expires_at = device.expires_at;
         result.commands = QueuedFrom(rows, 4);
         AppendAudit(tx, actor, "device.register", absl::StrCat("device:", created.id),
                     {{"user_id", created.user_id},
@@ -354,6 +379,7 @@ absl::StatusOr<RegisteredDevice> DeviceStore::Register(const model::Actor& actor
                      {"label", created.label},
                      {"address_v4", created.address_v4},
                      {"address_v6", created.address_v6},
+                     {"expires_at_us", OptionalMicros(device.expires_at).value_or(0)},
                      {"nodes_told", result.commands.size()}});
         return result;
       });

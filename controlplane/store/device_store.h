@@ -40,6 +40,7 @@ struct NewDevice {
   UserRef user;  // by id or by username
   std::string public_key;
   std::string label;
+  std::optional<absl::Time> expires_at;  // the device's access ends then
 };
 
 struct RegisteredDevice {

@@ -75,7 +75,7 @@ struct RefreshLease {
   std::string family_id;  // when acquired, or when the token was found
   std::string user_id;
   model::PresentedToken token;  // when not acquired
-  std::string sealed_result;       // when the token was spent by this request
+  std::string sealed_result;    // when the token was spent by this request
 };
 
 struct RotatedTokens {

@@ -6,10 +6,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "controlplane/store/audit_store.h"
-#include "controlplane/store/rows.h"
 #include "controlplane/store/database.h"
-#include "controlplane/store/statements.h"
 #include "controlplane/store/internal/in_transaction.h"
+#include "controlplane/store/limit_columns.h"
+#include "controlplane/store/rows.h"
+#include "controlplane/store/statements.h"
 
 namespace warden::control::store {
 namespace {
@@ -18,18 +19,19 @@ namespace {
   "n.id::text, n.name, array_to_string(n.protocols, ','), n.state, n.attach_epoch, "   \
   "epoch_us(n.last_seen_at), epoch_us(n.created_at), "                                 \
   "(SELECT count(*) FROM sessions s WHERE s.node_id = n.id AND s.state <> 'closed'), " \
-  "n.trusted_authenticator"
+  "n.trusted_authenticator, n.labels::text"
 
 constexpr Statement kStatements[] = {
     {"nodes.insert",
      "WITH n AS (INSERT INTO nodes (name, protocols, credential_hash, trusted_authenticator) "
      "VALUES ($1, string_to_array($2, ',')::text[], decode($3, 'hex'), $4) RETURNING *) "
      "SELECT " WARDEN_NODE_COLUMNS " FROM n"},
-    // $2/$3: whether to set protocols / trust, $4/$5 their values.
+    // $2/$3/$6: whether to set protocols / trust / labels, $4/$5/$7 their values.
     {"nodes.update",
-     "UPDATE nodes SET protocols = CASE WHEN $2 THEN string_to_array(NULLIF($4, ''), ',')::text[] "
+     "UPDATE nodes SET protocols = CASE WHEN $2 THEN string_to_array($4, ',')::text[] "
      "  ELSE protocols END, "
      "trusted_authenticator = CASE WHEN $3 THEN $5 ELSE trusted_authenticator END, "
+     "labels = CASE WHEN $6 THEN $7::jsonb ELSE labels END, "
      "updated_at = now() WHERE id = $1::uuid AND state <> 'removed' RETURNING id"},
     {"nodes.by_id", "SELECT " WARDEN_NODE_COLUMNS " FROM nodes n WHERE n.id = $1::uuid"},
     {"nodes.by_name",
@@ -68,6 +70,7 @@ model::Node NodeFromRow(const pqxx::row& row) {
   node.created_at = TimeField(row[6]);
   node.live_sessions = row[7].as<int64_t>();
   node.trusted_authenticator = row[8].as<bool>();
+  node.labels = NodeLabelsFromJson(row[9].c_str());
   for (absl::string_view name : absl::StrSplit(row[2].as<std::string>(), ',', absl::SkipEmpty())) {
     if (auto protocol = ProtocolFromName(name)) node.protocols.push_back(*protocol);
   }
@@ -142,9 +145,11 @@ absl::StatusOr<model::Node> NodeStore::Update(const model::Actor& actor, const s
   return db_.Transact(
       {.operation = "update node"}, [&](pqxx::work& tx) -> absl::StatusOr<model::Node> {
         const std::string protocols = changes.protocols ? ProtocolList(*changes.protocols) : "";
+        const std::string labels = changes.labels ? NodeLabelsJson(*changes.labels) : "{}";
         if (tx.exec_prepared("nodes.update", id, changes.protocols.has_value(),
                              changes.trusted_authenticator.has_value(), protocols,
-                             changes.trusted_authenticator.value_or(false))
+                             changes.trusted_authenticator.value_or(false),
+                             changes.labels.has_value(), labels)
                 .empty()) {
           return NodeNotFound(id);
         }
@@ -153,6 +158,7 @@ absl::StatusOr<model::Node> NodeStore::Update(const model::Actor& actor, const s
         if (changes.trusted_authenticator) {
           details["trusted_authenticator"] = *changes.trusted_authenticator;
         }
+        if (changes.labels) details["labels"] = nlohmann::json::parse(labels);
         AppendAudit(tx, actor, "node.update", absl::StrCat("node:", id), details);
         return NodeFromRow(tx.exec_prepared1("nodes.by_id", id));
       });

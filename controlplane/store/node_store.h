@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "controlplane/model/audit.h"
+#include "controlplane/model/policy.h"
 #include "controlplane/model/session.h"
 
 namespace warden::control::store {
@@ -29,6 +30,7 @@ struct NodeIdentity {
 struct NodeChanges {
   std::optional<std::vector<model::Protocol>> protocols;  // empty: any
   std::optional<bool> trusted_authenticator;
+  std::optional<model::NodeLabels> labels;  // replaces them all
 };
 
 class NodeStore {

@@ -30,13 +30,13 @@ struct RoomMemberRecord {
 
 struct RoomRecord {
   std::string id;
-  std::string name;
-  std::string owner_hex;
+  std::string name{};
+  std::string owner_hex{};
   int max_clients = 0;
   bool has_password = false;
-  absl::Time expires_at;
-  int64_t version = 0;                    // one more for every change of members or name
-  std::vector<RoomMemberRecord> members;  // oldest first
+  absl::Time expires_at{};
+  int64_t version = 0;                      // one more for every change of members or name
+  std::vector<RoomMemberRecord> members{};  // oldest first
 };
 
 struct NewRoom {
@@ -56,8 +56,8 @@ struct RoomChange {
   std::string room_id;
   // kJoined, kLeft, kKicked: the member, with where it is (joined) or was
   // attached (left, kicked).
-  RoomMemberRecord member;
-  std::string text;     // kLeft, kClosed: the reason; kRenamed: the new name
+  RoomMemberRecord member{};
+  std::string text{};   // kLeft, kClosed: the reason; kRenamed: the new name
   int64_t version = 0;  // the room's version once this change is made
 };
 
@@ -66,7 +66,7 @@ using EncodeChanges = absl::FunctionRef<std::vector<std::string>(std::span<const
 
 struct RoomUpdate {
   RoomRecord room;  // after the change
-  std::vector<RoomChange> changes;
+  std::vector<RoomChange> changes{};
 };
 
 struct SignalStats {

@@ -6,15 +6,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "controlplane/model/effective_policy.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/database.h"
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
+#include "controlplane/store/internal/in_transaction.h"
+#include "controlplane/store/limit_columns.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
-#include "controlplane/store/user_store.h"
-#include "controlplane/store/database.h"
 #include "controlplane/store/statements.h"
-#include "controlplane/store/internal/in_transaction.h"
+#include "controlplane/store/user_store.h"
 
 namespace warden::control::store {
 namespace {
@@ -36,15 +38,22 @@ constexpr Statement kStatements[] = {
     // predates the lock wait. With $6 (a WireGuard key the node vouches
     // with), whether the key is a live device of this user that Warden
     // provisions to this node.
+    // Also the user's limits and plan (resolved in C++, see
+    // model::ResolvePolicy), the node's labels, and for a WireGuard key the
+    // device's id and expiry.
     {"admit.lock_user",
-     "SELECT u.id::text, u.username, u.max_connections, u.limit_policy, u.grace_seconds, "
-     "u.disabled, COALESCE(u.bandwidth_bytes_per_second, 0), n.state, "
+     "SELECT u.id::text, u.username, u.disabled, epoch_us(u.expires_at), n.state, "
      "cardinality(n.protocols) = 0 OR $4 = ANY(n.protocols), n.trusted_authenticator, "
-     "$6 AND 'wireguard' = ANY(n.drivers) AND $5 LIKE 'wg:%' AND EXISTS (SELECT 1 FROM devices d "
-     "  WHERE d.public_key = substr($5, 4) AND d.revoked_at IS NULL AND d.user_id = u.id) "
-     "FROM users u, nodes n "
-     "WHERE (u.id = NULLIF($1, '')::uuid OR u.username = NULLIF($2, '')) AND n.id = $3::uuid "
-     "FOR UPDATE OF u"},
+     "dev.id IS NOT NULL, COALESCE(dev.id::text, ''), epoch_us(dev.expires_at), n.labels::text, "
+     "COALESCE(p.name, ''), p.id IS NOT NULL, " WARDEN_LIMIT_COLUMNS("u") ", " WARDEN_LIMIT_COLUMNS(
+         "p") " FROM users u JOIN nodes n ON n.id = $3::uuid "
+              "LEFT JOIN plans p ON p.id = u.plan_id "
+              "LEFT JOIN LATERAL (SELECT d.id, d.expires_at FROM devices d "
+              "  WHERE $6 AND 'wireguard' = ANY(n.drivers) AND $5 LIKE 'wg:%' "
+              "  AND d.public_key = substr($5, 4) AND d.revoked_at IS NULL AND d.user_id = u.id) "
+              "  dev ON true "
+              "WHERE (u.id = NULLIF($1, '')::uuid OR u.username = NULLIF($2, '')) "
+              "FOR UPDATE OF u"},
     // Step 2, after the lock: a fresh snapshot that sees every admission of
     // this user committed before ours. Also finds a live session holding the
     // requested key on this node, whoever owns it, and whether the login
@@ -55,7 +64,7 @@ constexpr Statement kStatements[] = {
      "CASE WHEN s.family_id IS NULL OR s.session_key <> $3 THEN true ELSE EXISTS ("
      "  SELECT 1 FROM login_families f WHERE f.id = s.family_id AND f.revoked_at IS NULL "
      "  AND f.expires_at > now()) END, "
-     "s.kill_failed_at IS NOT NULL "
+     "s.kill_failed_at IS NOT NULL, n.id::text, n.labels::text, s.protocol "
      "FROM sessions s JOIN nodes n ON n.id = s.node_id "
      "WHERE s.state <> 'closed' "
      "AND (s.user_id = $1::uuid OR (s.node_id = $2::uuid AND s.session_key = $3))"},
@@ -65,14 +74,15 @@ constexpr Statement kStatements[] = {
     {"admit.replace",
      "WITH closed AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
      "close_reason = 'replaced' WHERE id = ANY($1::uuid[]) AND state <> 'closed' RETURNING id) "
-     "UPDATE commands SET acked_at = now(), result = 'superseded' "
+     "UPDATE commands SET acked_at = now(), outcome = 'settled', result = 'superseded' "
      "WHERE session_id = ANY($1::uuid[]) AND acked_at IS NULL"},
     // Step 3: everything the decision writes, in one round trip.
     {"admit.write",
      "WITH created AS ("
      "  INSERT INTO sessions (user_id, node_id, protocol, session_key, device_label, "
-     "    client_address, opened_at, admit_attempt) "
-     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, COALESCE(from_epoch_us($11), now()), $12) "
+     "    client_address, opened_at, admit_attempt, device_id, policy_due_at) "
+     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, COALESCE(from_epoch_us($11), now()), $12, "
+     "    NULLIF($13, '')::uuid, from_epoch_us($14)) "
      "  RETURNING id), "
      "evicted AS ("
      "  UPDATE sessions SET state = 'closing', close_reason = 'evicted' "
@@ -113,7 +123,7 @@ constexpr Statement kStatements[] = {
      "  WHERE c.was = 'closing' AND c.protocol = 'wireguard' AND c.session_key LIKE 'wg:%' "
      "  ON CONFLICT DO NOTHING), "
      "finished AS ("
-     "  UPDATE commands SET acked_at = now(), result = 'session closed' "
+     "  UPDATE commands SET acked_at = now(), outcome = 'settled', result = 'session closed' "
      // A kill already delivered is settled by its agent's answer.
      "  WHERE session_id IN (SELECT id FROM closed) AND kind = 'kill_session' "
      "    AND acked_at IS NULL AND delivered_at IS NULL RETURNING id), "
@@ -140,7 +150,8 @@ constexpr Statement kStatements[] = {
      "closed AS (UPDATE sessions s SET state = 'closed', closed_at = now(), "
      "  close_reason = 'node_lost' FROM lost_nodes n "
      "  WHERE s.node_id = n.id AND s.state <> 'closed' RETURNING s.id, s.user_id, n.name), "
-     "settled AS (UPDATE commands SET acked_at = now(), result = 'settled: the node was lost' "
+     "settled AS (UPDATE commands SET acked_at = now(), outcome = 'settled', "
+     "  result = 'settled: the node was lost' "
      "  WHERE session_id IN (SELECT id FROM closed) AND acked_at IS NULL RETURNING id), "
      "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
      "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
@@ -259,41 +270,48 @@ std::optional<TicketHolder> ResolveTicket(pqxx::work& tx, const AdmissionRequest
 }
 
 // The row lock that serialises this user's admissions on every node and
-// replica, and what it read about the user and the node into `result` and
-// `facts`. False: no such user.
-absl::StatusOr<bool> LockUser(pqxx::work& tx, const AdmissionRequest& request, const UserRef& user,
-                              AdmissionResult& result, model::AdmissionFacts& facts) {
+// replica, and what it read about the user, their policy and the node into
+// `result` and `facts`. nullopt: no such user; otherwise the id of the
+// WireGuard device the session key is ("" when none).
+absl::StatusOr<std::optional<std::string>> LockUser(pqxx::work& tx, const AdmissionRequest& request,
+                                                    const UserRef& user, AdmissionResult& result,
+                                                    model::AdmissionFacts& facts) {
   const bool vouched = request.credential == AdmissionRequest::Credential::kVouched;
   pqxx::result locked =
       tx.exec_prepared("admit.lock_user", user.id, user.username, request.node_id,
                        std::string(ProtocolName(request.protocol)), request.session_key,
                        vouched && request.protocol == model::Protocol::kWireGuard);
-  if (locked.empty()) return false;
+  if (locked.empty()) return std::nullopt;
   const pqxx::row& row = locked[0];
   result.user_id = row[0].as<std::string>();
   result.username = row[1].as<std::string>();
-  result.bandwidth_bytes_per_second = row[6].as<int64_t>();
-  const std::string node_state = row[7].as<std::string>();
+  const std::string node_state = row[4].as<std::string>();
   if (node_state == "removed") {
     return absl::UnauthenticatedError("this node was removed from the fleet");
   }
-  if (!row[8].as<bool>()) {
+  if (!row[5].as<bool>()) {
     return absl::FailedPreconditionError(absl::StrCat("node ", request.node_name,
                                                       " is not registered for protocol ",
                                                       ProtocolName(request.protocol)));
   }
-  facts.limits = model::UserLimits{.max_connections = row[2].as<int>(),
-                                   .policy = row[3].as<std::string>() == "reject"
-                                                 ? model::LimitPolicy::kReject
-                                                 : model::LimitPolicy::kEvictOldest,
-                                   .grace_seconds = row[4].as<int>(),
-                                   .disabled = row[5].as<bool>()};
+  constexpr int kUserLimitsAt = 13;
+  const model::LimitSet own = LimitSetFromRow(row, kUserLimitsAt);
+  std::optional<model::LimitSet> plan;
+  if (row[12].as<bool>()) plan = LimitSetFromRow(row, kUserLimitsAt + kLimitColumns);
+  const model::EffectivePolicy policy =
+      model::ResolvePolicy(own, plan ? &*plan : nullptr, row[11].as<std::string>());
+  result.bandwidth_bytes_per_second = policy.bandwidth_bytes_per_second.value;
+  facts.limits = model::LimitsOf(policy, row[2].as<bool>(), OptionalTimeField(row[3]));
+  facts.requested = model::Requested{.node_id = request.node_id,
+                                     .node_labels = NodeLabelsFromJson(row[10].c_str()),
+                                     .protocol = request.protocol,
+                                     .device_expires_at = OptionalTimeField(row[9])};
   facts.node_draining = node_state == "draining";
   if (vouched) {
-    facts.vouching = model::Vouching{.node_trusted = row[9].as<bool>(),
-                                     .provisioned_device = row[10].as<bool>()};
+    facts.vouching =
+        model::Vouching{.node_trusted = row[6].as<bool>(), .provisioned_device = row[7].as<bool>()};
   }
-  return true;
+  return row[8].as<std::string>();
 }
 
 // After the user's lock: a fresh snapshot of the user's sessions that are
@@ -314,11 +332,17 @@ std::vector<model::LiveSession> ReadLiveSessions(pqxx::work& tx, const Admission
                                        .family_live = row[6].as<bool>()};
       continue;
     }
-    live.push_back(model::LiveSession{.id = id,
-                                      .node_name = row[4].as<std::string>(),
-                                      .opened_at = TimeField(row[3]),
-                                      .closing = closing,
-                                      .kill_failed = row[7].as<bool>()});
+    live.push_back(model::LiveSession{
+        .id = id,
+        .node_name = row[4].as<std::string>(),
+        .node_id = row[8].as<std::string>(),
+        .node_labels = NodeLabelsFromJson(row[9].c_str()),
+        .protocol = ProtocolFromName(row[10].as<std::string>()).value_or(model::Protocol::kOpenVpn),
+        .opened_at = TimeField(row[3]),
+        .closing = closing,
+        .kill_failed = row[7].as<bool>(),
+        .last_traffic_at = std::nullopt,
+        .device_expires_at = std::nullopt});
   }
   return live;
 }
@@ -326,7 +350,8 @@ std::vector<model::LiveSession> ReadLiveSessions(pqxx::work& tx, const Admission
 // What an admitted decision writes: the replaced sessions closed, the new
 // session, its evictions and their kill commands, the audit events.
 void WriteAdmission(pqxx::work& tx, const AdmissionRequest& request,
-                    const model::AdmissionFacts& facts, AdmissionResult& result) {
+                    const model::AdmissionFacts& facts, const std::string& device_id,
+                    AdmissionResult& result) {
   if (!result.decision.replace.empty()) {
     tx.exec_prepared("admit.replace", UuidArray(result.decision.replace));
   }
@@ -342,7 +367,8 @@ void WriteAdmission(pqxx::work& tx, const AdmissionRequest& request,
       "admit.write", result.user_id, request.node_id, std::string(ProtocolName(request.protocol)),
       request.session_key, request.device_label, request.client_address,
       UuidArray(result.decision.evict), kill_due_us, request.node_name, details.dump(),
-      OptionalMicros(request.opened_at), request.attempt_id);
+      OptionalMicros(request.opened_at), request.attempt_id, device_id,
+      OptionalMicros(result.decision.policy_due_at));
   for (const auto& row : written) {
     result.session_id = row[0].as<std::string>();
     if (row[1].is_null()) continue;
@@ -374,6 +400,18 @@ absl::string_view DenyReasonName(model::DenyReason reason) {
       return "node_draining";
     case model::DenyReason::kSessionEnding:
       return "session_ending";
+    case model::DenyReason::kAccountExpired:
+      return "account_expired";
+    case model::DenyReason::kDeviceExpired:
+      return "device_expired";
+    case model::DenyReason::kProtocolNotAllowed:
+      return "protocol_not_allowed";
+    case model::DenyReason::kNodeNotAllowed:
+      return "node_not_allowed";
+    case model::DenyReason::kNodeLimitReached:
+      return "node_limit_reached";
+    case model::DenyReason::kLabelLimitReached:
+      return "label_limit_reached";
   }
   return "";
 }
@@ -403,8 +441,9 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
     family_id = holder->family_id;
   }
   model::AdmissionFacts facts;
-  WARDEN_ASSIGN_OR_RETURN(const bool found, LockUser(tx, request, user, result, facts));
-  if (!found) {
+  WARDEN_ASSIGN_OR_RETURN(const std::optional<std::string> device_id,
+                          LockUser(tx, request, user, result, facts));
+  if (!device_id) {
     result.unknown_user = true;
     result.decision.reason = model::DenyReason::kBadCredentials;
     result.decision.message = "unknown user or wrong password";
@@ -436,7 +475,7 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
     }
     return result;
   }
-  WriteAdmission(tx, request, facts, result);
+  WriteAdmission(tx, request, facts, *device_id, result);
   if (!family_id.empty()) {
     RecordSessionFamilyInTransaction(tx, result.session_id, family_id, request.ticket->hash_hex);
   }

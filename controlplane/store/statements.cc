@@ -8,6 +8,8 @@
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/node_store.h"
+#include "controlplane/store/plan_store.h"
+#include "controlplane/store/policy_store.h"
 #include "controlplane/store/room_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
@@ -17,10 +19,10 @@ namespace warden::control::store {
 
 std::vector<Statement> AllStatements() {
   std::vector<Statement> all;
-  for (auto group :
-       {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
-        SessionStatements(), CommandStatements(), TicketStatements(), AttachStatements(),
-        DeviceStatements(), FamilyStatements(), RoomStatements(), CredentialStatements()}) {
+  for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
+                     SessionStatements(), CommandStatements(), TicketStatements(),
+                     AttachStatements(), DeviceStatements(), FamilyStatements(), RoomStatements(),
+                     CredentialStatements(), PlanStatements(), PolicyStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

@@ -3,11 +3,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/database.h"
+#include "controlplane/store/internal/in_transaction.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/rows.h"
-#include "controlplane/store/database.h"
 #include "controlplane/store/statements.h"
-#include "controlplane/store/internal/in_transaction.h"
 
 namespace warden::control::store {
 namespace {

@@ -15,6 +15,12 @@ class Database;
 
 absl::string_view PolicyName(model::LimitPolicy policy);
 
+// The domain's rule for what a user's limits mean for their live sessions
+// (admission::ApplyPolicy): the limits, the live sessions, the reason for
+// sessions over a cap → which end and when the others are next due.
+using PolicyApplier = absl::FunctionRef<model::LiveSessionsChange(
+    const model::UserLimits&, std::span<const model::LiveSession>, const std::string&)>;
+
 // Users and their limits. Every change writes its audit event in the same
 // transaction.
 class UserStore {
@@ -30,12 +36,11 @@ class UserStore {
   // Applies the changes and what they mean for the user's live sessions,
   // in one transaction: disabling kills every one of them (reason
   // user_disabled); a new password revokes the user's login families and
-  // their tunnels (unless keep_logins); a changed limit or policy kills the
-  // sessions `over_limit` names (reason limit_lowered).
-  using OverLimit = absl::FunctionRef<std::vector<std::string>(
-      const model::UserLimits&, std::span<const model::LiveSession>)>;
+  // their tunnels (unless keep_logins); a changed limit, plan or expiry is
+  // applied to the live sessions by `apply` (see
+  // ApplyPolicyToUserInTransaction). NOT_FOUND for an unknown user or plan.
   absl::StatusOr<model::User> Update(const model::Actor& actor, const std::string& id,
-                                     const model::UserChanges& changes, OverLimit over_limit);
+                                     const model::UserChanges& changes, PolicyApplier apply);
   absl::Status Delete(const model::Actor& actor, const std::string& id);
 
   // The password hash of an enabled or disabled user, for verification;

@@ -65,6 +65,28 @@ TEST_F(AgentLinkTest, KillSessionWaitsForTheAgentsAcknowledgement) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+// What ./scripts/memctl sends: a password with a space, the device's label
+// and its protocol reach the control plane as given.
+TEST_F(AgentLinkTest, MemoryDriverPassesPasswordsLabelsAndProtocolsThrough) {
+  Control& control = StartControl("a");
+  Agent& agent = StartAgent("node-1", control);
+  v1::CreateUserRequest create;
+  create.mutable_user()->set_username("dana");
+  create.mutable_user()->set_password("correct horse");
+  v1::User user;
+  ASSERT_TRUE(Admin(control)->CreateUser(AdminContext().get(), create, &user).ok());
+
+  EXPECT_THAT(agent.driver().Open("laptop", "dana", "correct-horse"),
+              StartsWith("denied BAD_CREDENTIALS"));
+  ASSERT_THAT(agent.driver().Request("open laptop dana correct%20horse "
+                                     "label=dana%27s%20laptop protocol=wireguard"),
+              StartsWith("admitted "));
+  EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE session_key = 'laptop' AND "
+                  "device_label = 'dana''s laptop' AND protocol = 'wireguard' AND "
+                  "state = 'active'"),
+            1);
+}
+
 TEST_F(AgentLinkTest, KillWithWaitReportsAPendingCommandWhenTheAgentIsAway) {
   Control& control = StartControl("a");
   Agent& agent = StartAgent("node-1", control);

@@ -1,6 +1,7 @@
 // AdminService user management against a real PostgreSQL, through gRPC.
 
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
@@ -62,7 +63,8 @@ TEST_F(AdminUsersTest, CreatesAndReadsBackByIdAndUsername) {
   by_id.set_id(created.id());
   v1::User fetched;
   ASSERT_TRUE(Admin()->GetUser(Context().get(), by_id, &fetched).ok());
-  EXPECT_EQ(fetched.SerializeAsString(), created.SerializeAsString());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(fetched, created))
+      << fetched.DebugString() << " vs " << created.DebugString();
 
   v1::GetUserRequest by_name;
   by_name.set_username("ALICE@example.org");
@@ -72,9 +74,12 @@ TEST_F(AdminUsersTest, CreatesAndReadsBackByIdAndUsername) {
 
 TEST_F(AdminUsersTest, DefaultsToEvictOldestAndUnlimited) {
   v1::User created = CreateOrDie("bob");
-  EXPECT_EQ(created.limit_policy(), v1::EVICT_OLDEST);
-  EXPECT_EQ(created.max_connections(), 0);
-  EXPECT_EQ(created.bandwidth_bytes_per_second(), 0);
+  // Nothing of the user's own: what applies are the defaults.
+  EXPECT_FALSE(created.has_limit_policy());
+  EXPECT_EQ(created.effective().limit_policy(), v1::EVICT_OLDEST);
+  EXPECT_EQ(created.effective().max_connections(), 0);
+  EXPECT_EQ(created.effective().bandwidth_bytes_per_second(), 0);
+  EXPECT_EQ(created.effective().sources().at("limit_policy"), "default");
   EXPECT_FALSE(created.has_password());
 }
 
@@ -303,7 +308,7 @@ TEST_F(AdminUsersTest, EveryMutationIsAuditedWithItsActor) {
   pqxx::connection connection(db_->url());
   pqxx::nontransaction tx(connection);
   pqxx::result rows = tx.exec_params(
-      "SELECT actor, action, details->>'max_connections' FROM audit_events "
+      "SELECT actor, action, details->'limits'->>'max_connections' FROM audit_events "
       "WHERE subject = $1 ORDER BY id",
       absl::StrCat("user:", created.id()));
   ASSERT_EQ(rows.size(), 3u);

@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -47,9 +48,9 @@ class FakeAgent {
     reader_ = std::thread([this] {
       v1::ControlMessage incoming;
       while (stream_->Read(&incoming)) {
-        if (!incoming.has_command()) continue;
         absl::MutexLock lock(&mu_);
-        commands_.push_back(incoming.command());
+        if (incoming.has_heartbeat()) ++heartbeats_;
+        if (incoming.has_command()) commands_.push_back(incoming.command());
       }
     });
   }
@@ -61,6 +62,16 @@ class FakeAgent {
   }
 
   bool welcomed() const { return welcomed_; }
+  // The commands received so far, in order.
+  std::vector<v1::Command> commands() {
+    absl::MutexLock lock(&mu_);
+    return commands_;
+  }
+  // Heartbeats the control plane sent so far.
+  int heartbeats() {
+    absl::MutexLock lock(&mu_);
+    return heartbeats_;
+  }
   const v1::Welcome& welcome() const { return welcome_; }
 
   // The first command received so far that matches, waiting up to 10 s.
@@ -77,6 +88,12 @@ class FakeAgent {
       return false;
     });
     return found;
+  }
+
+  // How many commands received so far match.
+  int CountCommands(const std::function<bool(const v1::Command&)>& match) {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count_if(commands_.begin(), commands_.end(), match));
   }
 
   std::optional<v1::Command> WaitForPeerCommand(v1::CommandKind kind,
@@ -96,8 +113,7 @@ class FakeAgent {
   void Fail(int64_t command_id, const std::string& error) {
     Answer(command_id, /*ok=*/false, error);
   }
-
- private:
+  // An answer with words of the agent's own (`error` is its text either way).
   void Answer(int64_t command_id, bool ok, const std::string& error) {
     v1::AgentMessage result;
     result.mutable_result()->set_command_id(command_id);
@@ -106,6 +122,7 @@ class FakeAgent {
     Send(result);
   }
 
+ private:
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>> stream_;
   v1::Welcome welcome_;
@@ -113,6 +130,7 @@ class FakeAgent {
   std::thread reader_;
   absl::Mutex mu_;
   std::vector<v1::Command> commands_ ABSL_GUARDED_BY(mu_);
+  int heartbeats_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Mutex write_mu_;  // one writer at a time on the stream
 };
 

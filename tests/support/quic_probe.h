@@ -33,7 +33,7 @@ class QuicProbe final : public quic::QuicSession {
     std::string ca_file;
     std::string server_name = "localhost";
     std::string alpn = std::string(quic::kTunnelAlpn);
-    std::string token;  // sent in the first Initial
+    std::string token{};  // sent in the first Initial
   };
   struct Outcome {
     bool closed = false;  // the agent ended the connection

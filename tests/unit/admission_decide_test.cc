@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "controlplane/admission/decide.h"
+#include "controlplane/admission/seats.h"
 
 namespace warden::control::admission {
 namespace {
@@ -12,15 +13,22 @@ using ::testing::IsEmpty;
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
 LiveSession Session(std::string id, std::string node, int age_seconds, bool closing = false) {
-  return LiveSession{.id = std::move(id),
-                     .node_name = std::move(node),
-                     .opened_at = kNow - absl::Seconds(age_seconds),
-                     .closing = closing};
+  LiveSession session;
+  session.id = std::move(id);
+  session.node_name = node;
+  session.node_id = std::move(node);
+  session.opened_at = kNow - absl::Seconds(age_seconds);
+  session.closing = closing;
+  return session;
 }
 
 UserLimits Limit(int max, model::LimitPolicy policy = model::LimitPolicy::kEvictOldest,
                  int grace = 0) {
-  return UserLimits{.max_connections = max, .policy = policy, .grace_seconds = grace};
+  UserLimits limits;
+  limits.max_connections = max;
+  limits.policy = policy;
+  limits.grace_seconds = grace;
+  return limits;
 }
 
 // The rule for a password or ticket admission (nobody vouches).
@@ -203,12 +211,20 @@ TEST(AdmissionDecideTest, ALoweredLimitEvictsTheOldestDownToIt) {
   held.kill_failed = true;
   const LiveSession live[] = {Session("s2", "n", 30), Session("s1", "n", 40), held,
                               Session("gone", "n", 300, /*closing=*/true), Session("s3", "n", 20)};
-  EXPECT_THAT(SessionsOverLimit(Limit(2), live), ElementsAre("s1", "s2"));
-  EXPECT_THAT(SessionsOverLimit(Limit(4), live), IsEmpty());
-  EXPECT_THAT(SessionsOverLimit(Limit(0), live), IsEmpty());
-  EXPECT_THAT(SessionsOverLimit(Limit(1, model::LimitPolicy::kReject), live), IsEmpty());
+  auto ending = [&](const UserLimits& limits) {
+    std::vector<std::string> ids;
+    for (const auto& [id, reason] : SessionsToEnd(limits, live, "limit_lowered", "x")) {
+      EXPECT_EQ(reason, "limit_lowered");
+      ids.push_back(id);
+    }
+    return ids;
+  };
+  EXPECT_THAT(ending(Limit(2)), ElementsAre("s1", "s2"));
+  EXPECT_THAT(ending(Limit(4)), IsEmpty());
+  EXPECT_THAT(ending(Limit(0)), IsEmpty());
+  EXPECT_THAT(ending(Limit(1, model::LimitPolicy::kReject)), IsEmpty());
   // Never more than the sessions that can be evicted.
-  EXPECT_THAT(SessionsOverLimit(Limit(1), live), ElementsAre("s1", "s2", "s3"));
+  EXPECT_THAT(ending(Limit(1)), ElementsAre("s1", "s2", "s3"));
 }
 
 TEST(AdmissionDecideTest, DeniesDisabledUsers) {
@@ -231,10 +247,10 @@ TEST(AdmissionDecideTest, TellsWhetherATicketBelongsToAnotherUser) {
     const char* holder;
     bool another;
   } cases[] = {
-      {"", "alice", false},      // the node named nobody: the ticket says who
-      {"alice", "alice", false}, // the node named the holder
-      {"bob", "alice", true},    // the node named someone else
-      {"Alice", "alice", true},  // names arrive normalised: a different one is another user
+      {"", "alice", false},       // the node named nobody: the ticket says who
+      {"alice", "alice", false},  // the node named the holder
+      {"bob", "alice", true},     // the node named someone else
+      {"Alice", "alice", true},   // names arrive normalised: a different one is another user
   };
   for (const Case& c : cases) {
     EXPECT_EQ(TicketBelongsToAnother(c.named, c.holder), c.another) << c.named << "/" << c.holder;
@@ -255,14 +271,15 @@ TEST(AdmissionDecideTest, WithholdsIdleDevicesOnlyWhenARejectUserReachesItsLimit
   } cases[] = {
       {"unlimited", Limit(0, model::LimitPolicy::kReject), one, false},
       {"evict-oldest at its limit", Limit(2), one, false},
-      {"reject, the new one fills the last seat", Limit(2, model::LimitPolicy::kReject), one,
-       true},
+      {"reject, the new one fills the last seat", Limit(2, model::LimitPolicy::kReject), one, true},
       {"reject, a seat stays free", Limit(3, model::LimitPolicy::kReject), one, false},
       {"reject, a session being killed holds no seat", Limit(3, model::LimitPolicy::kReject),
        one_and_ending, false},
       {"reject, a failed kill still holds its seat", Limit(3, model::LimitPolicy::kReject),
        one_and_held, true},
-      {"reject, a first session under a limit of one", Limit(1, model::LimitPolicy::kReject), {},
+      {"reject, a first session under a limit of one",
+       Limit(1, model::LimitPolicy::kReject),
+       {},
        true},
   };
   for (const Case& c : cases) {
@@ -284,9 +301,13 @@ TEST(AdmissionDecideTest, ATicketOfAnEndedLoginOrAnotherUserAdmitsNobody) {
   } cases[] = {
       {"the holder's own ticket", {true, "", "alice"}, true, ""},
       {"named for its holder", {true, "alice", "alice"}, true, ""},
-      {"its login was revoked meanwhile", {false, "", "alice"}, false,
+      {"its login was revoked meanwhile",
+       {false, "", "alice"},
+       false,
        "the connect ticket is not valid"},
-      {"named for another user", {true, "bob", "alice"}, false,
+      {"named for another user",
+       {true, "bob", "alice"},
+       false,
        "the connect ticket belongs to another user"},
       {"both", {false, "bob", "alice"}, false, "the connect ticket is not valid"},
   };

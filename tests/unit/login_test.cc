@@ -44,7 +44,8 @@ TEST(LoginTest, GivesTheUserOfAVerifiedPasswordUnlessDisabled) {
     warden::testing::ManualClock clock(kNow);
     LoginThrottle throttle(LoginThrottleOptions{}, clock);
     // alice's five tokens are spent, the last by this attempt.
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(throttle.Attempt("alice", absl::StrCat("10.0.0.", i)).allowed);
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(throttle.Attempt("alice", absl::StrCat("10.0.0.", i)).allowed);
     absl::StatusOr<std::string> user = LoginUser(c.checked, throttle, "alice");
     EXPECT_EQ(user.status().code(), c.code) << c.name;
     if (user.ok()) {

@@ -26,12 +26,24 @@ TEST_F(RefreshTest, AnswersEachVerdictThatNeedsNoMoreWork) {
     absl::StatusCode code;
     std::optional<int64_t> retry_after_ms;
   } cases[] = {
-      {"missing", {RefreshVerdict::kSessionMissing}, true, RefreshOutcome::kSessionMissing,
-       absl::StatusCode::kUnauthenticated, std::nullopt},
-      {"busy", {RefreshVerdict::kLeaseBusy, absl::Microseconds(1500)}, true,
-       RefreshOutcome::kLeaseUnavailable, absl::StatusCode::kAborted, 2},
-      {"just rotated", {RefreshVerdict::kJustRotated}, true, RefreshOutcome::kLeaseUnavailable,
-       absl::StatusCode::kAborted, std::nullopt},
+      {"missing",
+       {RefreshVerdict::kSessionMissing},
+       true,
+       RefreshOutcome::kSessionMissing,
+       absl::StatusCode::kUnauthenticated,
+       std::nullopt},
+      {"busy",
+       {RefreshVerdict::kLeaseBusy, absl::Microseconds(1500)},
+       true,
+       RefreshOutcome::kLeaseUnavailable,
+       absl::StatusCode::kAborted,
+       2},
+      {"just rotated",
+       {RefreshVerdict::kJustRotated},
+       true,
+       RefreshOutcome::kLeaseUnavailable,
+       absl::StatusCode::kAborted,
+       std::nullopt},
       {"recover", {RefreshVerdict::kRecover}, false, {}, {}, std::nullopt},
       {"replay", {RefreshVerdict::kReplay}, false, {}, {}, std::nullopt},
   };
@@ -46,9 +58,9 @@ TEST_F(RefreshTest, AnswersEachVerdictThatNeedsNoMoreWork) {
   EXPECT_EQ(LeaseBusy(absl::Milliseconds(1500)).status.message(),
             "LEASE_UNAVAILABLE: another refresh of this token is in progress; retry in 1500 ms "
             "with the same request_id");
-  EXPECT_NE(AnswerWithoutWork({RefreshVerdict::kJustRotated})->status.message().find(
-                "do not retry"),
-            absl::string_view::npos);
+  EXPECT_NE(
+      AnswerWithoutWork({RefreshVerdict::kJustRotated})->status.message().find("do not retry"),
+      absl::string_view::npos);
 }
 
 TEST_F(RefreshTest, AnswersARotationTheStoreRefused) {

@@ -1,5 +1,6 @@
 #include "controlplane/services/validation.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
@@ -82,8 +83,8 @@ TEST(ValidationTest, ValidatesCreateUserRequest) {
   ASSERT_TRUE(valid.ok()) << valid.status();
   EXPECT_EQ(valid->user.username, "bob");
   EXPECT_EQ(valid->password, "password123");
-  EXPECT_EQ(valid->user.max_connections, 3);
-  EXPECT_EQ(valid->user.limit_policy, model::LimitPolicy::kEvictOldest);
+  EXPECT_EQ(valid->user.limits.max_connections, 3);
+  EXPECT_FALSE(valid->user.limits.limit_policy.has_value()) << "unset: as the plan says";
   request.mutable_user()->set_grace_seconds(-1);
   ExpectInvalid(ValidateCreateUser(request).status(), "user.grace_seconds");
 }
@@ -106,10 +107,66 @@ TEST(ValidationTest, UpdateTouchesOnlyMaskedFields) {
   request.mutable_update_mask()->add_paths("password");  // empty password: clear it
   auto valid = ValidateUpdateUser(request);
   ASSERT_TRUE(valid.ok()) << valid.status();
-  EXPECT_EQ(valid->changes.max_connections, 0);
-  EXPECT_FALSE(valid->changes.grace_seconds.has_value());
+  EXPECT_THAT(valid->changes.limits.fields, ::testing::ElementsAre("max_connections"));
+  EXPECT_EQ(valid->changes.limits.values.max_connections, 0);
+  EXPECT_FALSE(valid->changes.limits.values.grace_seconds.has_value());
   EXPECT_TRUE(valid->changes.set_password);
   EXPECT_FALSE(valid->password.has_value());
+}
+
+TEST(ValidationTest, AMaskedLimitLeftUnsetIsClearedSoThePlanApplies) {
+  v1::UpdateUserRequest request;
+  request.mutable_user()->set_id("3f2504e0-4f89-11d3-9a0c-0305e82c3301");
+  request.mutable_update_mask()->add_paths("max_connections_per_node");
+  request.mutable_update_mask()->add_paths("plan");
+  auto valid = ValidateUpdateUser(request);
+  ASSERT_TRUE(valid.ok()) << valid.status();
+  EXPECT_TRUE(valid->changes.limits.Touches("max_connections_per_node"));
+  EXPECT_FALSE(valid->changes.limits.values.max_connections_per_node.has_value());
+  ASSERT_TRUE(valid->changes.plan_name.has_value());
+  EXPECT_FALSE(valid->changes.plan_name->has_value()) << "an empty plan: off the plan";
+}
+
+TEST(ValidationTest, ChecksPlansLabelsAndSelectors) {
+  v1::CreatePlanRequest plan;
+  plan.mutable_plan()->set_name("Basic");
+  ExpectInvalid(ValidateCreatePlan(plan).status(), "plan.name");
+  plan.mutable_plan()->set_name("basic");
+  v1::LabelCap* cap = plan.mutable_plan()->mutable_label_caps()->add_caps();
+  cap->set_label("region");
+  cap->set_max(0);
+  ExpectInvalid(ValidateCreatePlan(plan).status(), "plan.label_caps max must be between 1");
+  cap->set_max(1);
+  plan.mutable_plan()->mutable_label_caps()->add_caps()->CopyFrom(*cap);
+  ExpectInvalid(ValidateCreatePlan(plan).status(), "names label \"region\" twice");
+  plan.mutable_plan()->mutable_label_caps()->mutable_caps()->RemoveLast();
+  (*plan.mutable_plan()->mutable_node_selector()->mutable_match())["Region"].add_values("eu");
+  ExpectInvalid(ValidateCreatePlan(plan).status(), "plan.node_selector key \"Region\"");
+  plan.mutable_plan()->mutable_node_selector()->mutable_match()->clear();
+  (*plan.mutable_plan()->mutable_node_selector()->mutable_match())["region"];
+  ExpectInvalid(ValidateCreatePlan(plan).status(), "must list 1 to");
+  plan.mutable_plan()->mutable_node_selector()->mutable_match()->clear();
+  plan.mutable_plan()->set_idle_timeout_seconds(10);
+  ExpectInvalid(ValidateCreatePlan(plan).status(), "plan.idle_timeout_seconds must be between 60");
+  plan.mutable_plan()->set_idle_timeout_seconds(900);
+  plan.mutable_plan()->set_max_connections(2);
+  auto valid = ValidateCreatePlan(plan);
+  ASSERT_TRUE(valid.ok()) << valid.status();
+  EXPECT_EQ(valid->limits.idle_timeout_seconds, 900);
+  ASSERT_TRUE(valid->limits.label_caps.has_value());
+  EXPECT_EQ(valid->limits.label_caps->size(), 1u);
+  EXPECT_FALSE(valid->limits.max_session_seconds.has_value());
+
+  v1::UpdateNodeRequest node;
+  node.mutable_node()->set_id("3f2504e0-4f89-11d3-9a0c-0305e82c3301");
+  node.mutable_update_mask()->add_paths("labels");
+  (*node.mutable_node()->mutable_labels())["region"] = "eu-west";
+  (*node.mutable_node()->mutable_labels())["tier"] = "";
+  ExpectInvalid(ValidateUpdateNode(node).status(), "node.labels values must be 1-63");
+  (*node.mutable_node()->mutable_labels())["tier"] = "premium";
+  auto labels = ValidateUpdateNode(node);
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(labels->changes.labels->at("region"), "eu-west");
 }
 
 TEST(ValidationTest, ChecksApiKeyNames) {

@@ -10,10 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/drivers/memory/memory_protocol.h"
 #include "common/logging.h"
 
 namespace warden::agent {
@@ -45,8 +44,8 @@ void WriteAll(int fd, const std::string& text) {
 
 }  // namespace
 
-MemoryDriver::MemoryDriver(std::string socket_path)
-    : socket_path_(std::move(socket_path)), state_path_(socket_path_ + ".state") {}
+MemoryDriver::MemoryDriver(std::string socket_path, const Clock& clock)
+    : socket_path_(std::move(socket_path)), state_path_(socket_path_ + ".state"), clock_(clock) {}
 
 MemoryDriver::~MemoryDriver() { Stop(); }
 
@@ -96,78 +95,83 @@ void MemoryDriver::Serve() {
 }
 
 std::string MemoryDriver::Handle(const std::string& line) {
-  std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
-  if (words.empty()) return "error empty request\n";
-  const std::string& verb = words[0];
-  if (verb == "open" && (words.size() == 3 || words.size() == 4)) {
-    AdmitQuery query{.protocol = Protocol::kOpenVpn,
-                     .session_key = words[1],
-                     .username = words[2],
-                     .password = std::nullopt,
-                     .connect_ticket = std::nullopt,
-                     .device_label = "memory-device",
-                     .client_address = "local"};
-    if (words.size() == 4 && absl::StartsWith(words[3], kConnectTicketPrefix)) {
-      query.connect_ticket = words[3];
-    } else if (words.size() == 4) {
-      query.password = words[3];
-    }
-    AdmitAnswer answer = host_->Admit(query);
-    if (!answer.admitted)
-      return absl::StrCat("denied ", answer.deny_reason, " ", answer.message, "\n");
-    {
-      absl::MutexLock lock(&mu_);
-      sessions_[words[1]] = DriverSession{.session_key = words[1],
-                                          .username = words[2],
-                                          .protocol = Protocol::kOpenVpn,
-                                          .device_label = "memory-device",
-                                          .client_address = "local",
-                                          .tunnel_address = "",
-                                          .opened_at = absl::Now(),
-                                          .rx_bytes = 0,
-                                          .tx_bytes = 0};
-      SaveLocked();
-    }
-    host_->Opened(words[1], "");
-    return absl::StrCat("admitted ", answer.session_id.empty() ? "offline" : answer.session_id,
-                        "\n");
-  }
-  if (verb == "close" && (words.size() == 2 || words.size() == 4)) {
-    int64_t rx = 0, tx = 0;
-    if (words.size() == 4 &&
-        (!absl::SimpleAtoi(words[2], &rx) || !absl::SimpleAtoi(words[3], &tx))) {
-      return "error byte counts must be numbers\n";
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      if (sessions_.erase(words[1]) == 0) return "unknown\n";
-      SaveLocked();
-    }
-    host_->Closed(words[1], "client disconnected", rx, tx);
-    return "ok\n";
-  }
+  absl::StatusOr<memory::Request> request = memory::ParseRequest(line);
+  if (!request.ok()) return absl::StrCat("error ", request.status().message(), "\n");
+  const std::string& verb = request->verb;
+  if (verb == "open") return HandleOpen(*request);
+  if (verb == "close") return HandleClose(*request);
+  std::string out;
   if (verb == "list") {
-    std::string out;
     for (const DriverSession& session : Inventory()) {
-      absl::StrAppend(&out, "session ", session.session_key, " ", session.username, "\n");
+      absl::StrAppend(&out, "session ", memory::EncodeWord(session.session_key), " ",
+                      memory::EncodeWord(session.username), " ",
+                      memory::ProtocolName(session.protocol), " ",
+                      memory::EncodeWord(session.device_label), "\n");
     }
     return out + "end\n";
   }
+  absl::MutexLock lock(&mu_);
   if (verb == "killed") {
-    std::string out;
-    absl::MutexLock lock(&mu_);
-    for (const auto& [key, reason] : killed_)
-      absl::StrAppend(&out, "killed ", key, " ", reason, "\n");
+    for (const auto& [key, reason] : killed_) {
+      absl::StrAppend(&out, "killed ", memory::EncodeWord(key), " ", reason, "\n");
+    }
     return out + "end\n";
   }
   if (verb == "limits") {
-    std::string out;
-    absl::MutexLock lock(&mu_);
-    for (const auto& [user, limit] : limits_)
-      absl::StrAppend(&out, "limit ", user, " ", limit, "\n");
+    for (const auto& [user, limit] : limits_) {
+      absl::StrAppend(&out, "limit ", memory::EncodeWord(user), " ", limit, "\n");
+    }
     return out + "end\n";
   }
   return absl::StrCat("error unknown request: ", verb, "\n");
+}
+
+std::string MemoryDriver::HandleOpen(const memory::Request& request) {
+  absl::StatusOr<memory::OpenRequest> open = memory::ParseOpen(request);
+  if (!open.ok()) return absl::StrCat("error ", open.status().message(), "\n");
+  AdmitQuery query;
+  query.protocol = open->protocol;
+  query.session_key = open->session_key;
+  query.username = open->username;
+  query.password = open->password;
+  query.connect_ticket = open->connect_ticket;
+  query.device_label = open->device_label;
+  query.client_address = "local";
+  AdmitAnswer answer = host_->Admit(query);
+  if (!answer.admitted) {
+    return absl::StrCat("denied ", answer.deny_reason, " ", answer.message, "\n");
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    sessions_[query.session_key] = DriverSession{.session_key = query.session_key,
+                                                 .username = query.username,
+                                                 .protocol = query.protocol,
+                                                 .device_label = query.device_label,
+                                                 .client_address = query.client_address,
+                                                 .tunnel_address = "",
+                                                 .opened_at = clock_.Now(),
+                                                 .rx_bytes = 0,
+                                                 .tx_bytes = 0};
+    SaveLocked();
+  }
+  host_->Opened(query.session_key, "");
+  return absl::StrCat("admitted ", answer.session_id.empty() ? "offline" : answer.session_id, "\n");
+}
+
+std::string MemoryDriver::HandleClose(const memory::Request& request) {
+  const std::vector<std::string>& args = request.args;
+  if (args.size() != 1 && args.size() != 3) return "error close <key> [rx_bytes tx_bytes]\n";
+  int64_t rx = 0, tx = 0;
+  if (args.size() == 3 && (!absl::SimpleAtoi(args[1], &rx) || !absl::SimpleAtoi(args[2], &tx))) {
+    return "error byte counts must be numbers\n";
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (sessions_.erase(args[0]) == 0) return "unknown\n";
+    SaveLocked();
+  }
+  host_->Closed(args[0], "client disconnected", rx, tx);
+  return "ok\n";
 }
 
 std::vector<DriverSession> MemoryDriver::Inventory() {
@@ -204,6 +208,8 @@ void MemoryDriver::SaveLocked() {
   for (const auto& [key, session] : sessions_) {
     state.push_back({{"key", key},
                      {"username", session.username},
+                     {"protocol", memory::ProtocolName(session.protocol)},
+                     {"label", session.device_label},
                      {"opened_at", absl::ToUnixSeconds(session.opened_at)}});
   }
   const std::string temporary = state_path_ + ".tmp";
@@ -220,10 +226,13 @@ void MemoryDriver::Load() {
   for (const auto& item : state) {
     if (!item.contains("key") || !item.contains("username")) continue;
     const std::string key = item["key"].get<std::string>();
+    // Files from before labels and protocols were kept name neither.
+    const Protocol protocol =
+        memory::ProtocolNamed(item.value("protocol", "openvpn")).value_or(Protocol::kOpenVpn);
     sessions_[key] = DriverSession{.session_key = key,
                                    .username = item["username"].get<std::string>(),
-                                   .protocol = Protocol::kOpenVpn,
-                                   .device_label = "memory-device",
+                                   .protocol = protocol,
+                                   .device_label = item.value("label", key),
                                    .client_address = "local",
                                    .tunnel_address = "",
                                    .opened_at = absl::FromUnixSeconds(item.value("opened_at", 0)),

@@ -7,8 +7,10 @@
 #include <cstring>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/drivers/memory/memory_protocol.h"
 
 namespace warden::agent {
 
@@ -32,6 +34,18 @@ std::string MemoryDriverClient::Request(const std::string& line) const {
   return std::string(absl::StripTrailingAsciiWhitespace(reply));
 }
 
+std::string MemoryDriverClient::Open(const std::string& key, const std::string& username,
+                                     const std::string& secret) const {
+  std::string line =
+      absl::StrCat("open ", memory::EncodeWord(key), " ", memory::EncodeWord(username));
+  if (!secret.empty()) absl::StrAppend(&line, " ", memory::EncodeWord(secret));
+  return Request(line);
+}
+
+std::string MemoryDriverClient::Close(const std::string& key, long rx, long tx) const {
+  return Request(absl::StrCat("close ", memory::EncodeWord(key), " ", rx, " ", tx));
+}
+
 std::vector<std::string> MemoryDriverClient::Lines(const std::string& request,
                                                    const std::string& prefix) const {
   std::vector<std::string> lines;
@@ -44,11 +58,19 @@ std::vector<std::string> MemoryDriverClient::Lines(const std::string& request,
 std::vector<std::string> MemoryDriverClient::Sessions() const {
   std::vector<std::string> keys;
   for (const std::string& line : Lines("list", "session ")) {
-    keys.push_back(line.substr(0, line.find(' ')));
+    keys.push_back(memory::DecodeWord(line.substr(0, line.find(' '))).value_or(""));
   }
   return keys;
 }
 
-std::vector<std::string> MemoryDriverClient::Killed() const { return Lines("killed", "killed "); }
+std::vector<std::string> MemoryDriverClient::Killed() const {
+  std::vector<std::string> killed;
+  for (const std::string& line : Lines("killed", "killed ")) {
+    const size_t space = line.find(' ');
+    killed.push_back(memory::DecodeWord(line.substr(0, space)).value_or("") +
+                     (space == std::string::npos ? "" : line.substr(space)));
+  }
+  return killed;
+}
 
 }  // namespace warden::agent

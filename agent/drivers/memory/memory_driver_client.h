@@ -12,12 +12,11 @@ class MemoryDriverClient {
 
   // The reply, without its trailing newline; "" when the socket is unreachable.
   std::string Request(const std::string& line) const;
-  std::string Open(const std::string& key, const std::string& username) const {
-    return Request("open " + key + " " + username);
-  }
-  std::string Close(const std::string& key, long rx = 0, long tx = 0) const {
-    return Request("close " + key + " " + std::to_string(rx) + " " + std::to_string(tx));
-  }
+  // A connection the driver vouches for; `secret` (a password or a wct_
+  // ticket) when not empty.
+  std::string Open(const std::string& key, const std::string& username,
+                   const std::string& secret = "") const;
+  std::string Close(const std::string& key, long rx = 0, long tx = 0) const;
   std::vector<std::string> Sessions() const;  // keys
   std::vector<std::string> Killed() const;    // "key reason"
 

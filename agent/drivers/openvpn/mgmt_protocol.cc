@@ -606,6 +606,42 @@ constexpr std::array<absl::string_view, kColumnCount> kColumnNames = {
 // Field positions (after "CLIENT_LIST") in OpenVPN 2.6's status 2/3 output.
 constexpr std::array<int, kColumnCount> kDefaultColumns = {0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11};
 
+// One CLIENT_LIST row (the `row`-th), its fields where `columns` says.
+absl::StatusOr<StatusClient> ParseClientRow(const std::vector<absl::string_view>& fields,
+                                            const std::array<int, kColumnCount>& columns, int row) {
+  auto field = [&](Column column) -> absl::string_view {
+    const int index = columns[column];
+    if (index < 0 || static_cast<size_t>(index) >= fields.size()) return "";
+    return fields[index];
+  };
+  std::optional<absl::Status> bad;
+  auto number = [&](Column column, int64_t& into) {
+    const absl::string_view text = field(column);
+    if (text.empty() || bad.has_value()) return;
+    std::optional<int64_t> value = ParseCount(text);
+    if (!value.has_value()) {
+      bad = absl::InvalidArgumentError(absl::StrCat("status CLIENT_LIST row ", row, ": '",
+                                                    kColumnNames[column], "' is not a number"));
+      return;
+    }
+    into = *value;
+  };
+  StatusClient client;
+  client.common_name = std::string(field(kCommonName));
+  client.real_address = std::string(field(kRealAddress));
+  client.virtual_address = std::string(field(kVirtualAddress));
+  client.virtual_ipv6 = std::string(field(kVirtualIpv6));
+  client.username = std::string(field(kUsername));
+  client.cipher = std::string(field(kCipher));
+  number(kBytesReceived, client.bytes_received);
+  number(kBytesSent, client.bytes_sent);
+  number(kConnectedSinceUnix, client.connected_since_unix);
+  number(kClientId, client.cid);
+  number(kPeerId, client.peer_id);
+  if (bad.has_value()) return *bad;
+  return client;
+}
+
 }  // namespace
 
 absl::StatusOr<StatusReport> ParseStatus(const std::vector<std::string>& lines) {
@@ -642,38 +678,9 @@ absl::StatusOr<StatusReport> ParseStatus(const std::vector<std::string>& lines) 
       }
     } else if (record == "CLIENT_LIST") {
       recognised = true;
-      ++row;
-      auto field = [&](Column column) -> absl::string_view {
-        const int index = columns[column];
-        if (index < 0 || static_cast<size_t>(index) >= fields.size()) return "";
-        return fields[index];
-      };
-      std::optional<absl::Status> bad;
-      auto number = [&](Column column, int64_t& into) {
-        const absl::string_view text = field(column);
-        if (text.empty() || bad.has_value()) return;
-        std::optional<int64_t> value = ParseCount(text);
-        if (!value.has_value()) {
-          bad = absl::InvalidArgumentError(absl::StrCat("status CLIENT_LIST row ", row, ": '",
-                                                        kColumnNames[column], "' is not a number"));
-          return;
-        }
-        into = *value;
-      };
-      StatusClient client;
-      client.common_name = std::string(field(kCommonName));
-      client.real_address = std::string(field(kRealAddress));
-      client.virtual_address = std::string(field(kVirtualAddress));
-      client.virtual_ipv6 = std::string(field(kVirtualIpv6));
-      client.username = std::string(field(kUsername));
-      client.cipher = std::string(field(kCipher));
-      number(kBytesReceived, client.bytes_received);
-      number(kBytesSent, client.bytes_sent);
-      number(kConnectedSinceUnix, client.connected_since_unix);
-      number(kClientId, client.cid);
-      number(kPeerId, client.peer_id);
-      if (bad.has_value()) return *bad;
-      report.clients.push_back(std::move(client));
+      absl::StatusOr<StatusClient> client = ParseClientRow(fields, columns, ++row);
+      if (!client.ok()) return client.status();
+      report.clients.push_back(*std::move(client));
     }
   }
   if (!recognised) {

@@ -6,13 +6,15 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "common/secrets.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent/drivers/spec_options.h"
 #include "common/backoff.h"
 #include "common/logging.h"
+#include "common/secrets.h"
+#include "common/status_macros.h"
 
 namespace warden::agent::openvpn {
 namespace {
@@ -93,48 +95,79 @@ absl::StatusOr<int> SecondsOption(absl::string_view key, absl::string_view value
   return seconds;
 }
 
+// One key=value of the spec into `options`.
+absl::Status ApplySpecOption(absl::string_view key, absl::string_view value,
+                             OpenVpnOptions& options) {
+  if (key == "mgmt") {
+    options.management = std::string(value);
+  } else if (key == "name") {
+    const bool valid =
+        !value.empty() && value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
+          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+                 c == '.';
+        });
+    if (!valid) {
+      return absl::InvalidArgumentError(
+          "openvpn driver: name must be 1-64 of [A-Za-z0-9._-] (it is part of session keys)");
+    }
+    options.server_name = std::string(value);
+  } else if (key == "password-file") {
+    options.password_file = std::string(value);
+  } else if (key == "bytecount") {
+    auto seconds = SecondsOption(key, value, 0, 3600);
+    if (!seconds.ok()) return seconds.status();
+    options.bytecount_interval = absl::Seconds(*seconds);
+  } else if (key == "kill") {
+    if (value != "HALT" && value != "RESTART") {
+      return absl::InvalidArgumentError("openvpn driver: kill must be HALT or RESTART");
+    }
+    options.kill_message = std::string(value);
+  } else if (key == "deadline") {
+    auto seconds = SecondsOption(key, value, 1, 600);
+    if (!seconds.ok()) return seconds.status();
+    options.decision_deadline = absl::Seconds(*seconds);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("openvpn driver: unknown option \"", key,
+                     "\"; known: mgmt, name, password-file, bytecount, kill, deadline"));
+  }
+  return absl::OkStatus();
+}
+
+// What a CONNECT or REAUTH asks: the credentials from its environment.
+AdmitQuery QueryFor(const ClientEvent& event) {
+  AdmitQuery query;
+  query.protocol = Protocol::kOpenVpn;
+  query.username = event.env.Get("username").value_or("");
+  std::string secret = event.env.Get("password").value_or("");
+  // A VPN app that logged in with SessionService sends a connect ticket
+  // where a password would go: it is redeemed as such, never hashed.
+  if (absl::StartsWith(secret, kConnectTicketPrefix)) {
+    query.connect_ticket = std::move(secret);
+  } else {
+    query.password = std::move(secret);
+  }
+  return query;
+}
+
+// The client list in a `status 3` reply. A partial list must not close the
+// sessions it lacks: a refused or cut-off reply is an error.
+absl::StatusOr<StatusReport> ReadStatusReply(const ManagementReply& reply) {
+  if (!reply.success || reply.lines.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("status 3: ", reply.text));
+  }
+  if (reply.truncated) {
+    return absl::ResourceExhaustedError("status 3 was cut off over the parser's limits");
+  }
+  return ParseStatus(reply.lines);
+}
+
 }  // namespace
 
 absl::StatusOr<OpenVpnOptions> ParseOpenVpnSpec(absl::string_view spec) {
   OpenVpnOptions options;
-  for (absl::string_view part : absl::StrSplit(spec, ';', absl::SkipWhitespace())) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(part, absl::MaxSplits('=', 1));
-    const absl::string_view key = absl::StripAsciiWhitespace(kv.first);
-    const absl::string_view value = absl::StripAsciiWhitespace(kv.second);
-    if (key == "mgmt") {
-      options.management = std::string(value);
-    } else if (key == "name") {
-      const bool valid = !value.empty() && value.size() <= 64 &&
-                         std::all_of(value.begin(), value.end(), [](char c) {
-                           return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                                  c == '_' || c == '.';
-                         });
-      if (!valid) {
-        return absl::InvalidArgumentError(
-            "openvpn driver: name must be 1-64 of [A-Za-z0-9._-] (it is part of session keys)");
-      }
-      options.server_name = std::string(value);
-    } else if (key == "password-file") {
-      options.password_file = std::string(value);
-    } else if (key == "bytecount") {
-      auto seconds = SecondsOption(key, value, 0, 3600);
-      if (!seconds.ok()) return seconds.status();
-      options.bytecount_interval = absl::Seconds(*seconds);
-    } else if (key == "kill") {
-      if (value != "HALT" && value != "RESTART") {
-        return absl::InvalidArgumentError("openvpn driver: kill must be HALT or RESTART");
-      }
-      options.kill_message = std::string(value);
-    } else if (key == "deadline") {
-      auto seconds = SecondsOption(key, value, 1, 600);
-      if (!seconds.ok()) return seconds.status();
-      options.decision_deadline = absl::Seconds(*seconds);
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("openvpn driver: unknown option \"", key,
-                       "\"; known: mgmt, name, password-file, bytecount, kill, deadline"));
-    }
+  for (const auto& [key, value] : SplitSpecOptions(spec)) {
+    WARDEN_RETURN_IF_ERROR(ApplySpecOption(key, value, options));
   }
   if (options.management.empty()) {
     return absl::InvalidArgumentError(
@@ -143,7 +176,8 @@ absl::StatusOr<OpenVpnOptions> ParseOpenVpnSpec(absl::string_view spec) {
   return options;
 }
 
-OpenVpnDriver::OpenVpnDriver(OpenVpnOptions options) : options_(std::move(options)) {}
+OpenVpnDriver::OpenVpnDriver(OpenVpnOptions options, const Clock& clock)
+    : options_(std::move(options)), clock_(clock) {}
 
 OpenVpnDriver::~OpenVpnDriver() { Stop(); }
 
@@ -170,6 +204,7 @@ absl::Status OpenVpnDriver::Start(DriverHost& host) {
 
 void OpenVpnDriver::Stop() {
   if (stopping_.exchange(true)) return;
+  stopped_.Notify();
   {
     absl::MutexLock lock(&mu_);
     if (connection_) connection_->Shutdown();
@@ -190,8 +225,7 @@ void OpenVpnDriver::Run() {
         last_error = error;
       }
       if (!first_inventory_.HasBeenNotified()) first_inventory_.Notify();
-      const absl::Time until = absl::Now() + backoff.Next();
-      while (!stopping_ && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
+      if (stopped_.WaitForNotificationWithTimeout(backoff.Next())) return;
       continue;
     }
     last_error.clear();
@@ -258,42 +292,50 @@ void OpenVpnDriver::Handle(ManagementConnection& connection, MgmtMessage& messag
       LogIfRefused("management password", std::move(reply));
     });
   } else if (auto* note = std::get_if<Notification>(&message)) {
-    if (note->kind == "INFO" && absl::StartsWith(note->text, "OpenVPN Management Interface")) {
-      Greet(connection);
-    } else if (note->kind == "HOLD") {
-      // Started with --management-hold: it waits for us before going on.
-      (void)connection.Send("hold release\n", [](absl::StatusOr<ManagementReply> reply) {
-        LogIfRefused("hold release", std::move(reply));
-      });
-    } else if (note->kind == "FATAL") {
-      Log()->error("server={} OpenVPN: {}", options_.server_name, note->text);
-    } else {
-      Log()->debug("server={} OpenVPN >{}: {}", options_.server_name, note->kind, note->text);
-    }
+    OnNotification(connection, *note);
   } else if (auto* error = std::get_if<ProtocolError>(&message)) {
-    Log()->warn("server={} unreadable management input: {}", options_.server_name, error->what);
-    if (error->block_kind == ClientEventKind::kDisconnect && error->cid >= 0) {
-      // The client is gone even if its byte counts could not be read.
-      ClientEvent gone;
-      gone.kind = ClientEventKind::kDisconnect;
-      gone.cid = error->cid;
-      OnClientEvent(gone);
-      return;
-    }
-    const bool asks = error->block_kind == ClientEventKind::kConnect ||
-                      error->block_kind == ClientEventKind::kReauth ||
-                      error->block_kind == ClientEventKind::kCrResponse;
-    if (!asks || error->cid < 0 || error->kid < 0) return;
-    // A client whose request could not be read is refused, never left waiting.
-    absl::MutexLock lock(&mu_);
-    pending_.erase({error->cid, error->kid});
-    if (auto it = clients_.find(error->cid);
-        it != clients_.end() && it->second.state == ClientState::kAuthorizing) {
-      clients_.erase(it);
-    }
-    SendDecisionLocked(error->cid, error->kid,
-                       Refusal("MALFORMED", "the server could not read this login; try again"));
+    OnProtocolError(*error);
   }
+}
+
+void OpenVpnDriver::OnNotification(ManagementConnection& connection, const Notification& note) {
+  if (note.kind == "INFO" && absl::StartsWith(note.text, "OpenVPN Management Interface")) {
+    Greet(connection);
+  } else if (note.kind == "HOLD") {
+    // Started with --management-hold: it waits for us before going on.
+    (void)connection.Send("hold release\n", [](absl::StatusOr<ManagementReply> reply) {
+      LogIfRefused("hold release", std::move(reply));
+    });
+  } else if (note.kind == "FATAL") {
+    Log()->error("server={} OpenVPN: {}", options_.server_name, note.text);
+  } else {
+    Log()->debug("server={} OpenVPN >{}: {}", options_.server_name, note.kind, note.text);
+  }
+}
+
+void OpenVpnDriver::OnProtocolError(const ProtocolError& error) {
+  Log()->warn("server={} unreadable management input: {}", options_.server_name, error.what);
+  if (error.block_kind == ClientEventKind::kDisconnect && error.cid >= 0) {
+    // The client is gone even if its byte counts could not be read.
+    ClientEvent gone;
+    gone.kind = ClientEventKind::kDisconnect;
+    gone.cid = error.cid;
+    OnClientEvent(gone);
+    return;
+  }
+  const bool asks = error.block_kind == ClientEventKind::kConnect ||
+                    error.block_kind == ClientEventKind::kReauth ||
+                    error.block_kind == ClientEventKind::kCrResponse;
+  if (!asks || error.cid < 0 || error.kid < 0) return;
+  // A client whose request could not be read is refused, never left waiting.
+  absl::MutexLock lock(&mu_);
+  pending_.erase({error.cid, error.kid});
+  if (auto it = clients_.find(error.cid);
+      it != clients_.end() && it->second.state == ClientState::kAuthorizing) {
+    clients_.erase(it);
+  }
+  SendDecisionLocked(error.cid, error.kid,
+                     Refusal("MALFORMED", "the server could not read this login; try again"));
 }
 
 // After the banner (and the password, when there is one): learn which
@@ -318,14 +360,7 @@ void OpenVpnDriver::Greet(ManagementConnection& connection) {
 
 void OpenVpnDriver::OnStatus(const absl::StatusOr<ManagementReply>& reply, int64_t pid) {
   if (!reply.ok()) return;  // the connection ended; the next one reads again
-  // A partial list must not close the sessions it lacks.
-  absl::StatusOr<StatusReport> report =
-      !reply->success || reply->lines.empty()
-          ? absl::StatusOr<StatusReport>(
-                absl::InvalidArgumentError(absl::StrCat("status 3: ", reply->text)))
-      : reply->truncated ? absl::StatusOr<StatusReport>(absl::ResourceExhaustedError(
-                               "status 3 was cut off over the parser's limits"))
-                         : ParseStatus(reply->lines);
+  absl::StatusOr<StatusReport> report = ReadStatusReply(*reply);
   if (!report.ok()) {
     Log()->error("server={} cannot read OpenVPN's client list: {}", options_.server_name,
                  report.status().message());
@@ -339,63 +374,68 @@ void OpenVpnDriver::OnStatus(const absl::StatusOr<ManagementReply>& reply, int64
   std::vector<ClientEvent> early;
   {
     absl::MutexLock lock(&mu_);
-    if (last_server_pid_ >= 0 && pid != last_server_pid_) {
-      Log()->warn("server={} OpenVPN restarted (pid {} -> {}); its {} clients are gone",
-                  options_.server_name, last_server_pid_, pid, clients_.size());
-      for (auto& [cid, client] : clients_) {
-        if (client.state == ClientState::kAuthorizing) continue;
-        calls.push_back([this, key = client.key, rx = client.rx_bytes, tx = client.tx_bytes] {
-          host_->Closed(key, "server restarted", rx, tx);
-        });
-      }
-      clients_.clear();
-      pending_.clear();
-    }
+    if (last_server_pid_ >= 0 && pid != last_server_pid_) ForgetClientsLocked(pid, calls);
     server_pid_ = last_server_pid_ = pid;
-    if (report.ok()) {
-      std::map<int64_t, const StatusClient*> listed;
-      for (const StatusClient& row : report->clients) listed[row.cid] = &row;
-      // Established clients that vanished while nobody listened.
-      for (auto it = clients_.begin(); it != clients_.end();) {
-        Client& client = it->second;
-        if (client.state == ClientState::kEstablished || client.state == ClientState::kKilled) {
-          if (!listed.contains(it->first)) {
-            calls.push_back([this, key = client.key, rx = client.rx_bytes, tx = client.tx_bytes,
-                             reason = client.kill_reason.empty() ? "lost" : client.kill_reason] {
-              host_->Closed(key, reason, rx, tx);
-            });
-            it = clients_.erase(it);
-            continue;
-          }
-        }
-        ++it;
-      }
-      // Clients connected before this agent was: carried from now on.
-      for (const auto& [cid, row] : listed) {
-        if (cid < 0) continue;
-        Client& client = clients_[cid];
-        if (client.key.empty()) {
-          client.cid = cid;
-          client.key = KeyFor(cid);
-          client.username =
-              row->username.empty() || row->username == "UNDEF" ? row->common_name : row->username;
-          client.client_address = Printable(row->real_address);
-          client.opened_at = absl::FromUnixSeconds(row->connected_since_unix);
-          client.state = ClientState::kEstablished;
-        }
-        client.tunnel_address = Printable(row->virtual_address);
-        client.rx_bytes = row->bytes_received;
-        client.tx_bytes = row->bytes_sent;
-      }
-      Log()->info("server={} pid={} carries {} clients", options_.server_name, pid,
-                  report->clients.size());
-    }
+    if (report.ok()) ReconcileClientsLocked(*report, pid, calls);
     inventory_read_ = true;
     early.swap(early_events_);
   }
   for (auto& call : calls) call();
   for (const ClientEvent& event : early) OnClientEvent(event);
   if (!first_inventory_.HasBeenNotified()) first_inventory_.Notify();
+}
+
+void OpenVpnDriver::ForgetClientsLocked(int64_t pid, HostCalls& calls) {
+  Log()->warn("server={} OpenVPN restarted (pid {} -> {}); its {} clients are gone",
+              options_.server_name, last_server_pid_, pid, clients_.size());
+  for (auto& [cid, client] : clients_) {
+    if (client.state == ClientState::kAuthorizing) continue;
+    calls.push_back([this, key = client.key, rx = client.rx_bytes, tx = client.tx_bytes] {
+      host_->Closed(key, "server restarted", rx, tx);
+    });
+  }
+  clients_.clear();
+  pending_.clear();
+}
+
+void OpenVpnDriver::ReconcileClientsLocked(const StatusReport& report, int64_t pid,
+                                           HostCalls& calls) {
+  std::map<int64_t, const StatusClient*> listed;
+  for (const StatusClient& row : report.clients) listed[row.cid] = &row;
+  // Established clients that vanished while nobody listened.
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    Client& client = it->second;
+    if (client.state == ClientState::kEstablished || client.state == ClientState::kKilled) {
+      if (!listed.contains(it->first)) {
+        calls.push_back([this, key = client.key, rx = client.rx_bytes, tx = client.tx_bytes,
+                         reason = client.kill_reason.empty() ? "lost" : client.kill_reason] {
+          host_->Closed(key, reason, rx, tx);
+        });
+        it = clients_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+  // Clients connected before this agent was: carried from now on.
+  for (const auto& [cid, row] : listed) {
+    if (cid < 0) continue;
+    Client& client = clients_[cid];
+    if (client.key.empty()) {
+      client.cid = cid;
+      client.key = KeyFor(cid);
+      client.username =
+          row->username.empty() || row->username == "UNDEF" ? row->common_name : row->username;
+      client.client_address = Printable(row->real_address);
+      client.opened_at = absl::FromUnixSeconds(row->connected_since_unix);
+      client.state = ClientState::kEstablished;
+    }
+    client.tunnel_address = Printable(row->virtual_address);
+    client.rx_bytes = row->bytes_received;
+    client.tx_bytes = row->bytes_sent;
+  }
+  Log()->info("server={} pid={} carries {} clients", options_.server_name, pid,
+              report.clients.size());
 }
 
 std::string OpenVpnDriver::KeyFor(int64_t cid) const {
@@ -410,7 +450,6 @@ OpenVpnDriver::Client* OpenVpnDriver::FindByKey(const std::string& key) {
 }
 
 void OpenVpnDriver::OnClientEvent(const ClientEvent& event) {
-  HostCalls calls;
   {
     absl::MutexLock lock(&mu_);
     if (!inventory_read_) {
@@ -420,74 +459,69 @@ void OpenVpnDriver::OnClientEvent(const ClientEvent& event) {
       return;
     }
   }
+  HostCalls calls;
   switch (event.kind) {
     case ClientEventKind::kConnect:
     case ClientEventKind::kReauth:
       OnConnect(event);
       return;
-    case ClientEventKind::kEstablished: {
-      absl::MutexLock lock(&mu_);
-      Client& client = clients_[event.cid];
-      if (client.key.empty()) {  // authorized by an earlier agent, or by nobody we know
-        client.cid = event.cid;
-        client.key = KeyFor(event.cid);
-        client.username =
-            event.env.Get("username").value_or(event.env.Get("common_name").value_or(""));
-        client.client_address = RemoteAddress(event.env);
-        client.device_label = DeviceLabel(event.env, client.username);
-      }
-      if (client.state != ClientState::kKilled) client.state = ClientState::kEstablished;
-      if (auto tunnel = NonEmpty(event.env, "ifconfig_pool_remote_ip")) {
-        client.tunnel_address = Printable(*tunnel);
-      }
-      const int64_t since = EnvNumber(event.env, "time_unix");
-      client.opened_at = since > 0 ? absl::FromUnixSeconds(since) : absl::Now();
-      calls.push_back(
-          [this, key = client.key, tunnel = client.tunnel_address] { host_->Opened(key, tunnel); });
+    case ClientEventKind::kEstablished:
+      OnEstablished(event, calls);
       break;
-    }
-    case ClientEventKind::kDisconnect: {
-      absl::MutexLock lock(&mu_);
-      auto it = clients_.find(event.cid);
-      if (it == clients_.end()) break;
-      Client client = std::move(it->second);
-      clients_.erase(it);
-      for (auto p = pending_.begin(); p != pending_.end();) {
-        p = p->first.first == event.cid ? pending_.erase(p) : std::next(p);
-      }
-      if (client.state == ClientState::kAuthorizing) break;  // Decide closes it if admitted
-      const int64_t rx = EnvNumber(event.env, "bytes_received");
-      const int64_t tx = EnvNumber(event.env, "bytes_sent");
-      if (client.state == ClientState::kKilled) {
-        Log()->info("server={} key={} gone {} ms after its kill was acknowledged",
-                    options_.server_name, client.key,
-                    absl::ToInt64Milliseconds(absl::Now() - client.kill_acked_at));
-      }
-      calls.push_back([this, key = client.key, rx, tx,
-                       reason = client.kill_reason.empty() ? "disconnected" : client.kill_reason] {
-        host_->Closed(key, reason, rx, tx);
-      });
+    case ClientEventKind::kDisconnect:
+      OnDisconnect(event, calls);
       break;
-    }
     default:
       Log()->debug("server={} {}", options_.server_name, Describe(event));
   }
   for (auto& call : calls) call();
 }
 
+void OpenVpnDriver::OnEstablished(const ClientEvent& event, HostCalls& calls) {
+  absl::MutexLock lock(&mu_);
+  Client& client = clients_[event.cid];
+  if (client.key.empty()) {  // authorized by an earlier agent, or by nobody we know
+    client.cid = event.cid;
+    client.key = KeyFor(event.cid);
+    client.username = event.env.Get("username").value_or(event.env.Get("common_name").value_or(""));
+    client.client_address = RemoteAddress(event.env);
+    client.device_label = DeviceLabel(event.env, client.username);
+  }
+  if (client.state != ClientState::kKilled) client.state = ClientState::kEstablished;
+  if (auto tunnel = NonEmpty(event.env, "ifconfig_pool_remote_ip")) {
+    client.tunnel_address = Printable(*tunnel);
+  }
+  const int64_t since = EnvNumber(event.env, "time_unix");
+  client.opened_at = since > 0 ? absl::FromUnixSeconds(since) : clock_.Now();
+  calls.push_back(
+      [this, key = client.key, tunnel = client.tunnel_address] { host_->Opened(key, tunnel); });
+}
+
+void OpenVpnDriver::OnDisconnect(const ClientEvent& event, HostCalls& calls) {
+  absl::MutexLock lock(&mu_);
+  auto it = clients_.find(event.cid);
+  if (it == clients_.end()) return;
+  Client client = std::move(it->second);
+  clients_.erase(it);
+  for (auto p = pending_.begin(); p != pending_.end();) {
+    p = p->first.first == event.cid ? pending_.erase(p) : std::next(p);
+  }
+  if (client.state == ClientState::kAuthorizing) return;  // Decide closes it if admitted
+  const int64_t rx = EnvNumber(event.env, "bytes_received");
+  const int64_t tx = EnvNumber(event.env, "bytes_sent");
+  if (client.state == ClientState::kKilled) {
+    Log()->info("server={} key={} gone {} ms after its kill was acknowledged", options_.server_name,
+                client.key, absl::ToInt64Milliseconds(clock_.Now() - client.kill_acked_at));
+  }
+  calls.push_back([this, key = client.key, rx, tx,
+                   reason = client.kill_reason.empty() ? "disconnected" : client.kill_reason] {
+    host_->Closed(key, reason, rx, tx);
+  });
+}
+
 void OpenVpnDriver::OnConnect(const ClientEvent& event) {
   const bool reauth = event.kind == ClientEventKind::kReauth;
-  AdmitQuery query;
-  query.protocol = Protocol::kOpenVpn;
-  query.username = event.env.Get("username").value_or("");
-  std::string secret = event.env.Get("password").value_or("");
-  // A VPN app that logged in with SessionService sends a connect ticket
-  // where a password would go: it is redeemed as such, never hashed.
-  if (absl::StartsWith(secret, kConnectTicketPrefix)) {
-    query.connect_ticket = std::move(secret);
-  } else {
-    query.password = std::move(secret);
-  }
+  AdmitQuery query = QueryFor(event);
   {
     absl::MutexLock lock(&mu_);
     if (query.username.empty()) {
@@ -497,33 +531,7 @@ void OpenVpnDriver::OnConnect(const ClientEvent& event) {
                          Refusal("BAD_CREDENTIALS", "this server needs a username and password"));
       return;
     }
-    Client& client = clients_[event.cid];
-    if (client.key.empty() || !reauth) {
-      client.cid = event.cid;
-      client.key = KeyFor(event.cid);
-      client.state = ClientState::kAuthorizing;
-    }
-    if (query.connect_ticket) {
-      const std::string digest = secrets::Sha256Hex(*query.connect_ticket);
-      if (reauth && client.state == ClientState::kAuthorized && !client.ticket_digest.empty() &&
-          client.username == query.username &&
-          secrets::ConstantTimeEquals(client.ticket_digest, digest)) {
-        // A renegotiation of a live session, with the ticket it was admitted
-        // with: the driver vouches for the user, and the control plane
-        // confirms the session is still live (or refuses if it was killed).
-        query.connect_ticket.reset();
-      } else {
-        client.ticket_digest = digest;
-      }
-    }
-    client.username = query.username;
-    client.device_label = DeviceLabel(event.env, query.username);
-    client.client_address = RemoteAddress(event.env);
-    query.session_key = client.key;
-    query.device_label = client.device_label;
-    query.client_address = client.client_address;
-    pending_[{event.cid, event.kid}] = PendingDecision{event.cid, event.kid, reauth, client.key,
-                                                       absl::Now() + options_.decision_deadline};
+    AwaitDecisionLocked(event, reauth, query);
   }
   Log()->info("server={} {} cid={} kid={} user={} from={}", options_.server_name,
               reauth ? "REAUTH" : "CONNECT", event.cid, event.kid, query.username,
@@ -537,6 +545,36 @@ void OpenVpnDriver::OnConnect(const ClientEvent& event) {
   if (!queued) {
     Decide(query, cid, kid, Refusal("OVERLOADED", "the server is busy; try again in a moment"));
   }
+}
+
+void OpenVpnDriver::AwaitDecisionLocked(const ClientEvent& event, bool reauth, AdmitQuery& query) {
+  Client& client = clients_[event.cid];
+  if (client.key.empty() || !reauth) {
+    client.cid = event.cid;
+    client.key = KeyFor(event.cid);
+    client.state = ClientState::kAuthorizing;
+  }
+  if (query.connect_ticket) {
+    const std::string digest = secrets::Sha256Hex(*query.connect_ticket);
+    if (reauth && client.state == ClientState::kAuthorized && !client.ticket_digest.empty() &&
+        client.username == query.username &&
+        secrets::ConstantTimeEquals(client.ticket_digest, digest)) {
+      // A renegotiation of a live session, with the ticket it was admitted
+      // with: the driver vouches for the user, and the control plane
+      // confirms the session is still live (or refuses if it was killed).
+      query.connect_ticket.reset();
+    } else {
+      client.ticket_digest = digest;
+    }
+  }
+  client.username = query.username;
+  client.device_label = DeviceLabel(event.env, query.username);
+  client.client_address = RemoteAddress(event.env);
+  query.session_key = client.key;
+  query.device_label = client.device_label;
+  query.client_address = client.client_address;
+  pending_[{event.cid, event.kid}] = PendingDecision{event.cid, event.kid, reauth, client.key,
+                                                     clock_.Now() + options_.decision_deadline};
 }
 
 void OpenVpnDriver::Decide(const AdmitQuery& query, int64_t cid, int64_t kid,
@@ -596,7 +634,7 @@ bool OpenVpnDriver::SendDecisionLocked(int64_t cid, int64_t kid, const AdmitAnsw
 }
 
 void OpenVpnDriver::DenyOverdue() {
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.due > now) {
@@ -659,7 +697,7 @@ absl::Status OpenVpnDriver::Kill(const std::string& session_key, const std::stri
     connection = connection_;
     cid = client->cid;
   }
-  const absl::Time sent_at = absl::Now();
+  const absl::Time sent_at = clock_.Now();
   absl::StatusOr<ManagementReply> reply =
       connection->Call(ClientKillCommand(cid, options_.kill_message), options_.command_timeout);
   if (!reply.ok()) return reply.status();
@@ -672,7 +710,7 @@ absl::Status OpenVpnDriver::Kill(const std::string& session_key, const std::stri
       // The seat is free from now; DISCONNECT follows some seconds later.
       client->state = ClientState::kKilled;
       client->kill_reason = reason;
-      client->kill_acked_at = absl::Now();
+      client->kill_acked_at = clock_.Now();
       Log()->info("server={} key={} killed ({}) acknowledged in {} ms", options_.server_name,
                   session_key, reason, absl::ToInt64Milliseconds(client->kill_acked_at - sent_at));
     } else {

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "agent/core/driver.h"
 #include "agent/drivers/openvpn/management_connection.h"
+#include "common/clock.h"
 #include "common/worker_pool.h"
 
 namespace warden::agent::openvpn {
@@ -48,7 +49,8 @@ absl::StatusOr<OpenVpnOptions> ParseOpenVpnSpec(absl::string_view spec);
 
 class OpenVpnDriver final : public Driver {
  public:
-  explicit OpenVpnDriver(OpenVpnOptions options);
+  // `clock` dates sessions and times the decision deadline.
+  explicit OpenVpnDriver(OpenVpnOptions options, const Clock& clock = RealClock::Get());
   ~OpenVpnDriver() override;
 
   std::string name() const override { return "openvpn"; }
@@ -95,9 +97,25 @@ class OpenVpnDriver final : public Driver {
   void Serve(const std::shared_ptr<ManagementConnection>& connection);
   void Greet(ManagementConnection& connection);
   void OnStatus(const absl::StatusOr<ManagementReply>& reply, int64_t pid);
+  // OpenVPN restarted (a new pid): its clients are gone.
+  void ForgetClientsLocked(int64_t pid, HostCalls& calls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the client list as the truth: clients that vanished while nobody
+  // listened are closed, clients connected before this agent are carried.
+  void ReconcileClientsLocked(const StatusReport& report, int64_t pid, HostCalls& calls)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Handle(ManagementConnection& connection, MgmtMessage& message);
+  void OnNotification(ManagementConnection& connection, const Notification& note);
+  // Input that could not be read: a client that asked is refused, one that
+  // left is gone; never left waiting.
+  void OnProtocolError(const ProtocolError& error);
   void OnClientEvent(const ClientEvent& event);
+  void OnEstablished(const ClientEvent& event, HostCalls& calls);
+  void OnDisconnect(const ClientEvent& event, HostCalls& calls);
   void OnConnect(const ClientEvent& event);
+  // Records the client as authorizing (or renegotiating), completes `query`
+  // with its session key and labels, and starts its decision deadline.
+  void AwaitDecisionLocked(const ClientEvent& event, bool reauth, AdmitQuery& query)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Decide(const AdmitQuery& query, int64_t cid, int64_t kid, const AdmitAnswer& answer);
   void DenyOverdue();
   // Sends client-auth or client-deny; false when there is no connection.
@@ -107,12 +125,14 @@ class OpenVpnDriver final : public Driver {
   Client* FindByKey(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const OpenVpnOptions options_;
+  const Clock& clock_;
   std::string password_;
   DriverHost* host_ = nullptr;
   std::thread thread_;
   std::unique_ptr<WorkerPool> deciders_;
   absl::Notification first_inventory_;
   std::atomic<bool> stopping_{false};
+  absl::Notification stopped_;  // wakes the reconnect wait
 
   absl::Mutex mu_;
   std::shared_ptr<ManagementConnection> connection_ ABSL_GUARDED_BY(mu_);

@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/quic/ipv4.h"
 #include "common/quic/tunnel_protocol.h"
+#include "common/status_macros.h"
 
 namespace warden::agent::quic {
 namespace {
@@ -61,9 +62,10 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitHostPort(const std::str
 
 }  // namespace
 
-QuicDriver::QuicDriver(QuicOptions options, metrics::Registry& metrics)
+QuicDriver::QuicDriver(QuicOptions options, metrics::Registry& metrics, const Clock& clock)
     : options_(std::move(options)),
       metrics_(metrics),
+      clock_(clock),
       dropped_(metrics.AddCounter("warden_quic_dropped_packets_total",
                                   "Tunnel packets the QUIC endpoint dropped, by reason.",
                                   {"reason"})),
@@ -104,7 +106,21 @@ absl::Status QuicDriver::Start(DriverHost& host) {
   auto credentials = warden::quic::TlsCredentials::ForServer(options_.cert_file, options_.key_file);
   if (!credentials.ok()) return credentials.status();
   credentials_ = *std::move(credentials);
+  WARDEN_ASSIGN_OR_RETURN(const warden::quic::Ipv4Prefix prefix, ConfigureAddresses());
+  WARDEN_RETURN_IF_ERROR(ConfigureLimits());
+  auto tun = warden::quic::TunDevice::Open(options_.tun_name);
+  if (!tun.ok()) return tun.status();
+  tun_ = *std::move(tun);
+  WARDEN_RETURN_IF_ERROR(tun_->Configure(pool_->gateway(), prefix.length, options_.mtu));
+  WARDEN_RETURN_IF_ERROR(BindUdp());
+  WARDEN_RETURN_IF_ERROR(StartLoop());
+  Log()->info("QUIC tunnels on udp {} (port {}), tun {} gateway {} pool {} mtu {}", options_.listen,
+              port_, tun_->name(), warden::quic::FormatIpv4(pool_->gateway()), options_.pool,
+              options_.mtu);
+  return absl::OkStatus();
+}
 
+absl::StatusOr<warden::quic::Ipv4Prefix> QuicDriver::ConfigureAddresses() {
   auto prefix = warden::quic::ParseIpv4Prefix(options_.pool);
   if (!prefix.ok()) return prefix.status();
   if (prefix->length < 8 || prefix->length > 30) {
@@ -123,6 +139,10 @@ absl::Status QuicDriver::Start(DriverHost& host) {
         absl::StrCat("--quic-mtu ", options_.mtu,
                      " is outside 576..1408 (a DATAGRAM must fit one 1452-byte UDP payload)"));
   }
+  return *prefix;
+}
+
+absl::Status QuicDriver::ConfigureLimits() {
   connection_options_ = ServerConnectionOptions{
       .idle_timeout_ns = static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.idle_timeout)),
       .keepalive_ns = static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.keepalive))};
@@ -137,14 +157,10 @@ absl::Status QuicDriver::Start(DriverHost& host) {
       static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.retry_token_lifetime)));
   if (!tokens.ok()) return tokens.status();
   retry_tokens_.emplace(*std::move(tokens));
+  return absl::OkStatus();
+}
 
-  auto tun = warden::quic::TunDevice::Open(options_.tun_name);
-  if (!tun.ok()) return tun.status();
-  tun_ = *std::move(tun);
-  if (absl::Status s = tun_->Configure(pool_->gateway(), prefix->length, options_.mtu); !s.ok()) {
-    return s;
-  }
-
+absl::Status QuicDriver::BindUdp() {
   auto host_port = SplitHostPort(options_.listen);
   if (!host_port.ok()) return host_port.status();
   addrinfo hints{};
@@ -172,7 +188,10 @@ absl::Status QuicDriver::Start(DriverHost& host) {
   port_ = ntohs(local_address_.ss_family == AF_INET6
                     ? reinterpret_cast<sockaddr_in6*>(&local_address_)->sin6_port
                     : reinterpret_cast<sockaddr_in*>(&local_address_)->sin_port);
+  return absl::OkStatus();
+}
 
+absl::Status QuicDriver::StartLoop() {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   task_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -188,9 +207,6 @@ absl::Status QuicDriver::Start(DriverHost& host) {
   host_calls_ =
       std::make_unique<WorkerPool>("quic-admit", options_.admit_threads, options_.admit_queue);
   loop_ = std::thread([this] { Run(); });
-  Log()->info("QUIC tunnels on udp {} (port {}), tun {} gateway {} pool {} mtu {}", options_.listen,
-              port_, tun_->name(), warden::quic::FormatIpv4(pool_->gateway()), options_.pool,
-              options_.mtu);
   return absl::OkStatus();
 }
 
@@ -550,16 +566,7 @@ void QuicDriver::FinishAdmission(const std::string& session_key, const AdmitAnsw
     return;
   }
   if (!answer.admitted) {
-    connections_total_.With({"denied"}).Increment();
-    const CloseCode code =
-        answer.deny_reason == "CONTROL_PLANE_UNREACHABLE" || answer.deny_reason == "ERROR"
-            ? CloseCode::kUnavailable
-            : CloseCode::kDenied;
-    const std::string reason = answer.message.empty()
-                                   ? answer.deny_reason
-                                   : absl::StrCat(answer.deny_reason, ": ", answer.message);
-    Log()->info("refused {} from {}: {}", session_key, connection->client_address, reason);
-    Close(*connection, code, reason, now);
+    Refuse(*connection, answer, now);
     return;
   }
   std::optional<uint32_t> address = pool_->Acquire();
@@ -576,45 +583,66 @@ void QuicDriver::FinishAdmission(const std::string& session_key, const AdmitAnsw
   connection->EnableKeepAlive();
   connection->username = answer.username;
   connection->tunnel_address = *address;
-  connection->opened_at = absl::Now();
+  connection->opened_at = clock_.Now();
   connection->usage_at = now;
   connection->budget = budgets_.Acquire(answer.username, answer.bandwidth_bytes_per_second,
                                         static_cast<int64_t>(now));
   by_address_[*address] = connection;
   connection->set_stage(ServerConnection::Stage::kLive);
   live_connections_.fetch_add(1);
+  connection->SendOnStream(0, warden::quic::Frame(WelcomeFor(*address, answer)));
+  Publish(*connection, answer.bandwidth_bytes_per_second);
+  Touch(*connection);
+  Service(*connection, now);
+  batch_->Flush();
+}
 
+void QuicDriver::Refuse(ServerConnection& connection, const AdmitAnswer& answer, uint64_t now) {
+  connections_total_.With({"denied"}).Increment();
+  const CloseCode code =
+      answer.deny_reason == "CONTROL_PLANE_UNREACHABLE" || answer.deny_reason == "ERROR"
+          ? CloseCode::kUnavailable
+          : CloseCode::kDenied;
+  const std::string reason = answer.message.empty()
+                                 ? answer.deny_reason
+                                 : absl::StrCat(answer.deny_reason, ": ", answer.message);
+  Log()->info("refused {} from {}: {}", connection.session_key(), connection.client_address,
+              reason);
+  Close(connection, code, reason, now);
+}
+
+v1::TunnelWelcome QuicDriver::WelcomeFor(uint32_t address, const AdmitAnswer& answer) const {
   v1::TunnelWelcome welcome;
   welcome.set_session_id(answer.session_id);
   welcome.set_tunnel_address(
-      absl::StrCat(warden::quic::FormatIpv4(*address), "/", pool_->prefix().length));
+      absl::StrCat(warden::quic::FormatIpv4(address), "/", pool_->prefix().length));
   welcome.set_gateway_address(warden::quic::FormatIpv4(pool_->gateway()));
   welcome.set_mtu(static_cast<uint32_t>(options_.mtu));
   for (const std::string& route : client_routes_) welcome.add_routes(route);
   welcome.set_bandwidth_bytes_per_second(answer.bandwidth_bytes_per_second);
   welcome.set_keepalive_seconds(static_cast<uint32_t>(absl::ToInt64Seconds(options_.keepalive)));
-  connection->SendOnStream(0, warden::quic::Frame(welcome));
+  return welcome;
+}
 
-  const std::string tunnel_address = warden::quic::FormatIpv4(*address);
+void QuicDriver::Publish(const ServerConnection& connection, int64_t bytes_per_second) {
+  const std::string& session_key = connection.session_key();
+  const std::string tunnel_address = warden::quic::FormatIpv4(connection.tunnel_address);
   {
     absl::MutexLock lock(&snapshot_mu_);
     snapshot_[session_key] = DriverSession{.session_key = session_key,
-                                           .username = answer.username,
+                                           .username = connection.username,
                                            .protocol = Protocol::kQuic,
-                                           .device_label = connection->device_label,
-                                           .client_address = connection->client_address,
+                                           .device_label = connection.device_label,
+                                           .client_address = connection.client_address,
                                            .tunnel_address = tunnel_address,
-                                           .opened_at = connection->opened_at,
+                                           .opened_at = connection.opened_at,
                                            .rx_bytes = 0,
                                            .tx_bytes = 0};
   }
-  Log()->info("admitted {} user={} from {} address {} limit={} B/s", session_key, answer.username,
-              connection->client_address, tunnel_address, answer.bandwidth_bytes_per_second);
+  Log()->info("admitted {} user={} from {} address {} limit={} B/s", session_key,
+              connection.username, connection.client_address, tunnel_address, bytes_per_second);
   host_calls_->TrySubmit(
       [this, session_key, tunnel_address] { host_->Opened(session_key, tunnel_address); });
-  Touch(*connection);
-  Service(*connection, now);
-  batch_->Flush();
 }
 
 void QuicDriver::OnClientPacket(ServerConnection& connection, const uint8_t* data, size_t size) {

@@ -51,7 +51,9 @@
 #include "agent/drivers/quic/initial_policy.h"
 #include "agent/drivers/quic/server_connection.h"
 #include "agent/drivers/quic/user_budgets.h"
+#include "common/clock.h"
 #include "common/metrics.h"
+#include "common/quic/ipv4.h"
 #include "common/quic/quic_tls.h"
 #include "common/quic/tun_device.h"
 #include "common/quic/udp_batch.h"
@@ -86,7 +88,9 @@ struct QuicOptions {
 
 class QuicDriver final : public Driver, private ConnectionOwner {
  public:
-  QuicDriver(QuicOptions options, metrics::Registry& metrics);
+  // `clock` dates the sessions; the loop's own timers run on the monotonic clock.
+  QuicDriver(QuicOptions options, metrics::Registry& metrics,
+             const Clock& clock = RealClock::Get());
   ~QuicDriver() override;
 
   std::string name() const override { return "quic"; }
@@ -95,6 +99,7 @@ class QuicDriver final : public Driver, private ConnectionOwner {
   absl::Status Start(DriverHost& host) override;
   // Closes every connection (kShutdown, reported Closed), stops the loop.
   void Stop() override;
+  bool EndsSessionsOnStop() const override { return true; }
   std::vector<DriverSession> Inventory() override;
   absl::Status Kill(const std::string& session_key, const std::string& reason) override;
   absl::Status SetBandwidth(const std::string& username, int64_t bytes_per_second) override;
@@ -127,7 +132,18 @@ class QuicDriver final : public Driver, private ConnectionOwner {
   // Writes what the connection has due and re-arms its timer; closes it on error.
   void Service(ServerConnection& connection, uint64_t now);
   void Touch(ServerConnection& connection) { touched_.insert(&connection); }
+  // Start's steps: the address pool and routes, the limits, the UDP socket,
+  // the event loop.
+  absl::StatusOr<warden::quic::Ipv4Prefix> ConfigureAddresses();
+  absl::Status ConfigureLimits();
+  absl::Status BindUdp();
+  absl::Status StartLoop();
   void FinishAdmission(const std::string& session_key, const AdmitAnswer& answer);
+  // Closes a connection the control plane refused, saying why.
+  void Refuse(ServerConnection& connection, const AdmitAnswer& answer, uint64_t now);
+  v1::TunnelWelcome WelcomeFor(uint32_t address, const AdmitAnswer& answer) const;
+  // An admitted connection: into the inventory, and reported Opened.
+  void Publish(const ServerConnection& connection, int64_t bytes_per_second);
   // `result` counts a connection that ends before admission
   // (warden_quic_connections_total).
   void Close(ServerConnection& connection, warden::quic::CloseCode code, const std::string& reason,
@@ -142,6 +158,7 @@ class QuicDriver final : public Driver, private ConnectionOwner {
 
   const QuicOptions options_;
   metrics::Registry& metrics_;
+  const Clock& clock_;
   DriverHost* host_ = nullptr;
   std::shared_ptr<warden::quic::TlsCredentials> credentials_;
   std::unique_ptr<warden::quic::TunDevice> tun_;

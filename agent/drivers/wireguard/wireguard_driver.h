@@ -6,15 +6,14 @@
 // every attach, AddPeer / RemovePeer after), and a session is a run of
 // handshakes of that peer.
 //
-// Owned peers. The driver touches only the peers it provisioned. Their
-// public keys, usernames, device ids, allowed IPs and "withheld" marks are
-// kept in <state_dir>/wireguard-<iface>.json (written to a temp file and
-// renamed, mode 0600), so that after a restart the driver still knows which
-// peers are its own. The owned set is the desired state of the interface:
-// an owned peer missing from the interface is put back (wireguard-go was
+// Owned peers. The driver touches only the peers it provisioned. They are
+// kept in <state_dir>/wireguard-<iface>.json (owned_peer_file.h), so that
+// after a restart the driver still knows which peers are its own. The owned set is the desired
+// state of the interface: an owned peer missing from the interface is put back (wireguard-go was
 // restarted), a withheld one found on it is taken off.
 //
-// Sessions. A poller reads the whole device every poll_interval. An owned
+// Sessions. A poller reads the whole device every poll_interval and hands
+// it to the observer (peer_observer.h), a pure function. An owned
 // peer whose last handshake is younger than stale_after (WireGuard's
 // reject-after, 180 s) and that has no session starts one: Admit runs on a
 // small worker pool, never on the poller. Admitted: Opened. Refused: the peer
@@ -34,51 +33,30 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstring>
-#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/core/driver.h"
+#include "agent/drivers/wireguard/owned_peer.h"
+#include "agent/drivers/wireguard/peer_observer.h"
 #include "agent/drivers/wireguard/wg_backend.h"
 #include "agent/drivers/wireguard/wg_types.h"
+#include "agent/drivers/wireguard/wireguard_options.h"
 #include "common/clock.h"
 #include "common/worker_pool.h"
 
 namespace warden::agent::wireguard {
-
-struct WireGuardOptions {
-  std::string iface;
-  absl::Duration poll_interval = absl::Seconds(1);
-  // A handshake older than this ends the session (WireGuard's reject-after).
-  absl::Duration stale_after = absl::Seconds(180);
-  absl::Duration usage_interval = absl::Seconds(10);
-  // Where wireguard-<iface>.json is kept; "" keeps the owned set in memory only.
-  std::string state_dir;
-  std::string uapi_dir = "/var/run/wireguard";
-  // Admissions in flight at once, and queued beyond those.
-  int admit_threads = 4;
-  size_t admit_queue = 4096;
-};
-
-// "iface=wg0;poll=1;stale=180" (only iface is required). Also: poll-ms=
-// (10..60000, for tests), usage= seconds, uapi-dir=. state_dir is not part of
-// the spec: the agent passes its --state-dir.
-absl::StatusOr<WireGuardOptions> ParseWireGuardSpec(absl::string_view spec);
-
-// "wg:<base64>" for a public key, and back (false when `session_key` is not one).
-std::string SessionKeyFor(const Key& public_key);
-bool KeyOfSession(absl::string_view session_key, Key& public_key);
 
 class WireGuardDriver final : public Driver {
  public:
@@ -123,52 +101,46 @@ class WireGuardDriver final : public Driver {
   std::string state_path() const;
 
  private:
-  enum class SessionState { kNone, kAdmitting, kLive };
-  struct KeyHash {
-    size_t operator()(const Key& key) const {
-      size_t h;  // public keys are uniformly random
-      std::memcpy(&h, key.data(), sizeof h);
-      return h;
-    }
+  // A full peer set from the control plane, checked.
+  struct PeerSet {
+    absl::flat_hash_map<Key, PeerSpec, KeyHash> wanted;
+    // Named by a valid key but otherwise refused: such peers stay as they are.
+    absl::flat_hash_set<Key, KeyHash> refused;
+    int invalid = 0;
+    std::string first_invalid;
   };
-  struct Owned {
-    PeerSpec spec;
-    bool withheld = false;
-    // Handshakes before this belong to an earlier life of the peer.
-    absl::Time added_at = absl::InfinitePast();
-    // When the driver last changed the peer on the interface; a poll read
-    // before it does not repair the peer.
-    absl::Time changed_at = absl::InfinitePast();
-    bool present = false;  // on the interface at the last poll
-    uint64_t seen_poll = 0;
-    SessionState session = SessionState::kNone;
-    uint64_t ticket = 0;  // the admission in flight
-    absl::Time opened_at;
-    std::string endpoint;
-    // The peer's counters when the current session began (0 after (re)adding).
-    int64_t rx_counted = 0, tx_counted = 0;
-    int64_t rx = 0, tx = 0;  // of the current session
-    absl::Time usage_at;
-    int64_t usage_rx = 0, usage_tx = 0;
+  // What adopting a peer set changes on the interface and in the state file.
+  struct PeerChanges {
+    std::vector<std::pair<Key, const PeerSpec*>> apply;  // into the PeerSet
+    std::vector<Key> remove;
+    bool save = false;  // what the state file records changed
   };
-  using HostCalls = std::vector<std::function<void()>>;
-  enum class Repair { kAdd, kRemove };
+  struct ChangeCount {
+    int applied = 0, removed = 0, failed = 0;
+    std::string first_failure;
+  };
 
   void Run();
   std::shared_ptr<WgBackend> Backend();
   absl::Status Poll(bool adopt);
-  void ObserveLocked(const WgDevice& device, absl::Time read_at, bool adopt,
-                     std::vector<AdmitQuery>& admissions, std::vector<uint64_t>& tickets,
-                     std::vector<std::pair<Key, Repair>>& repairs, HostCalls& calls)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ObserveAndAct(const WgDevice& device, absl::Time read_at, bool adopt);
+  // Tells the agent's core, in order; never with ops_mu_ or mu_ held.
+  void Tell(const std::vector<SessionReport>& reports);
   void Admit(AdmitQuery query, uint64_t ticket);
   void FinishAdmission(const AdmitQuery& query, uint64_t ticket, const AdmitAnswer& answer);
-  void RepairInterface(const std::vector<std::pair<Key, Repair>>& repairs, absl::Time read_at);
-  // Ends a session the driver is taking down; returns the host call to make.
-  std::function<void()> EndSessionLocked(const Key& key, Owned& owned, const std::string& reason)
+  // Applies the answer to the peer, if its admission is still the current
+  // one; true when the peer is now withheld and must come off the interface.
+  bool SettleAdmissionLocked(const Key& key, const AdmitQuery& query, uint64_t ticket,
+                             const AdmitAnswer& answer, std::vector<SessionReport>& reports)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RepairInterface(const std::vector<PeerActions::PeerRepair>& repairs, absl::Time read_at);
   absl::Status ApplyPeer(WgBackend* backend, const Key& key, const PeerSpec& spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(ops_mu_);
+  static PeerSet ValidatePeerSet(const std::vector<PeerSpec>& peers);
+  // Makes `set` the owned peers; the sessions of peers removed end in `closes`.
+  PeerChanges AdoptPeerSetLocked(const PeerSet& set, std::vector<SessionReport>& closes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyPeerChanges(const PeerChanges& changes, ChangeCount& count)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(ops_mu_);
   absl::Status LoadState();
   absl::Status SaveState() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ops_mu_);
@@ -187,7 +159,7 @@ class WireGuardDriver final : public Driver {
   absl::Mutex ops_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   std::shared_ptr<WgBackend> backend_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<Key, Owned, KeyHash> owned_ ABSL_GUARDED_BY(mu_);
+  OwnedPeerMap owned_ ABSL_GUARDED_BY(mu_);
   uint64_t poll_count_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -6,10 +6,9 @@
 // libpqxx's transaction, so they stay inside store/: the layers above see
 // only the repositories' own headers, which hold no libpqxx type.
 
-#include <pqxx/pqxx>
-
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/pqxx>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/session_store.h"
+#include "controlplane/store/user_store.h"
 
 namespace warden::control::store {
 
@@ -41,6 +41,13 @@ struct UserName {
 };
 absl::StatusOr<UserName> FindUser(pqxx::transaction_base& tx, const std::string& id,
                                   const std::string& username);
+
+// Inside a transaction that holds the user's row: reads the user's effective
+// policy and live sessions, runs `apply`, kills the sessions it ends (with
+// NOTIFY, audited) and stores the others' next due times.
+absl::Status ApplyPolicyToUserInTransaction(pqxx::work& tx, const model::Actor& actor,
+                                            const std::string& user_id, PolicyApplier apply,
+                                            const std::string& cap_reason);
 
 // --- admission (session_store.cc)
 

@@ -271,5 +271,45 @@ TEST_F(OpenVpnDriverTest, AgentRestartKeepsTheClientsItFinds) {
   EXPECT_TRUE(rig_->Ping(a, rig_->server_tunnel_ip(), absl::Seconds(10)));
 }
 
+// One device per server: a second OpenVPN client on the same server halts the
+// older one there, while the user's oldest session, on another node, stays.
+TEST_F(OpenVpnDriverTest, APerNodeCapHaltsTheOlderClientOnThatServerOnly) {
+  CreateUser("erin", 3, v1::EVICT_OLDEST);
+  v1::GetUserRequest get;
+  get.set_username("erin");
+  v1::User user;
+  ASSERT_TRUE(Admin(*control_)->GetUser(AdminContext().get(), get, &user).ok());
+  v1::UpdateUserRequest update;
+  update.mutable_user()->set_id(user.id());
+  update.mutable_user()->set_max_connections_per_node(1);
+  update.mutable_update_mask()->add_paths("max_connections_per_node");
+  grpc::Status status = Admin(*control_)->UpdateUser(AdminContext().get(), update, &user);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // The oldest session of all, on another node.
+  Agent& elsewhere = StartAgent("mem-1", *control_);
+  ASSERT_THAT(elsewhere.driver().Open("m1", "erin"), ::testing::StartsWith("admitted "));
+  const std::string elsewhere_session = LiveSessionId("m1");
+  ASSERT_FALSE(elsewhere_session.empty());
+
+  OpenVpnRig::Client& a = Connect("a", "erin");
+  ASSERT_TRUE(rig_->WaitClientConnected(a, absl::Seconds(20)));
+  ASSERT_TRUE(WaitFor([&] { return LiveFor("erin") == 2; }));
+  OpenVpnRig::Client& b = Connect("b", "erin");
+  ASSERT_TRUE(rig_->WaitClientConnected(b, absl::Seconds(20)));
+  EXPECT_TRUE(WaitFor([&] { return rig_->ClientExited(a); }, absl::Seconds(20)))
+      << rig_->ClientLog(a);
+  EXPECT_THAT(rig_->ClientLog(a), HasSubstr("Halt command was pushed by server"));
+  EXPECT_TRUE(rig_->Ping(b, rig_->server_tunnel_ip(), absl::Seconds(10)));
+  EXPECT_EQ(LiveSessionId("m1"), elsewhere_session);
+  EXPECT_TRUE(elsewhere.driver().Killed().empty());
+  EXPECT_EQ(LiveFor("erin"), 2);
+  EXPECT_EQ(Query("SELECT count(*) FROM audit_events e JOIN nodes n "
+                  "ON n.id = (e.details->>'node_id')::uuid "
+                  "WHERE e.action = 'session.evict' AND n.name = 'ovpn-1'"),
+            1);
+  EXPECT_EQ(Query("SELECT count(*) FROM audit_events WHERE action = 'session.evict'"), 1);
+}
+
 }  // namespace
 }  // namespace warden::testing

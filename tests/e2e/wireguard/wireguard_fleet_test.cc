@@ -40,9 +40,11 @@ class WireGuardFleetTest : public FleetProcessTest {
     FleetProcessTest::TearDown();
   }
 
+  // A second server takes the first one's addresses: one device pool.
   WireGuardRig* StartRig() {
     rigs_.push_back(std::make_unique<WireGuardRig>());
     WireGuardRig& rig = *rigs_.back();
+    if (rigs_.size() > 1) rig.UseAddressesOf(*rigs_.front());
     absl::Status setup = rig.Setup();
     EXPECT_TRUE(setup.ok()) << setup;
     absl::Status started = rig.StartServerInterface();
@@ -188,6 +190,57 @@ TEST_F(WireGuardFleetTest, RevokeDeviceRemovesThePeerFromEveryNode) {
         << rig->ServerShow();
     EXPECT_TRUE(rig->ServerHasPeer(kept_keys->public_key)) << rig->ServerShow();
   }
+}
+
+// One device per server: a second device on the same server ends the older
+// one there, while the user's oldest session, on another server, stays. The
+// evicted device stays off its server while the seat there is taken, though
+// the user is under the fleet cap (no back and forth between the two).
+TEST_F(WireGuardFleetTest, APerNodeCapEvictsOnTheSameNodeAndSparesTheOther) {
+  WireGuardRig* second = StartRig();
+  ASSERT_FALSE(HasFailure());
+  StartWireGuardAgent("wg-2", *second);
+  const v1::User user = CreateUser(*control_, "dora", 3, 0, v1::EVICT_OLDEST);
+  v1::UpdateUserRequest update;
+  update.mutable_user()->set_id(user.id());
+  update.mutable_user()->set_max_connections_per_node(1);
+  update.mutable_update_mask()->add_paths("max_connections_per_node");
+  v1::User updated;
+  grpc::Status status = Admin(*control_)->UpdateUser(AdminContext().get(), update, &updated);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // c on wg-2 first: the user's oldest session anywhere.
+  absl::StatusOr<WgKeyPair> c_keys = second->GenerateKeyPair();
+  ASSERT_TRUE(c_keys.ok()) << c_keys.status();
+  const v1::Device c_device = Register("dora", c_keys->public_key);
+  absl::StatusOr<WireGuardRig::Client*> c =
+      second->AddClient("c", {.keys = *c_keys, .tunnel_ip = c_device.address_v4()});
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(WaitFor([&] { return second->ServerHasPeer(c_keys->public_key); }))
+      << second->ServerShow();
+  ASSERT_TRUE(second->ClientPing(**c, second->server_tunnel_ip(), absl::Seconds(10)))
+      << second->ServerShow();
+  ASSERT_TRUE(WaitFor([&] { return !LiveSessionId(KeyOf(**c)).empty(); }));
+  const std::string c_session = LiveSessionId(KeyOf(**c));
+
+  auto [a, b] = TwoDevicesAndTheFirstConnected("dora");
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(rig_->ClientPing(*b, rig_->server_tunnel_ip(), absl::Seconds(10)))
+      << rig_->ServerShow();
+  ASSERT_TRUE(WaitFor([&] { return !rig_->ServerHasPeer(a->keys.public_key); }, absl::Seconds(3)))
+      << "A's peer is still on wg-1 3 s after B connected there\n"
+      << rig_->ServerShow();
+  EXPECT_EQ(Query(absl::StrCat("SELECT count(*) FROM sessions WHERE session_key = '", KeyOf(*a),
+                               "' AND state = 'closed' AND close_reason LIKE 'evicted%'")),
+            1);
+  EXPECT_EQ(LiveSessionId(KeyOf(**c)), c_session) << "the session on wg-2 survives";
+  EXPECT_TRUE(second->ClientPing(**c, second->server_tunnel_ip(), absl::Seconds(5)));
+
+  // Several reprovisioning rounds later, A is still off wg-1 and B is live.
+  absl::SleepFor(absl::Seconds(3));
+  EXPECT_FALSE(rig_->ServerHasPeer(a->keys.public_key)) << rig_->ServerShow();
+  EXPECT_FALSE(LiveSessionId(KeyOf(*b)).empty());
+  EXPECT_TRUE(rig_->ClientPing(*b, rig_->server_tunnel_ip(), absl::Seconds(5)));
 }
 
 }  // namespace

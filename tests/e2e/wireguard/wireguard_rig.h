@@ -105,6 +105,12 @@ class WireGuardRig {
   };
   absl::StatusOr<Client*> AddClient(const std::string& name, const ClientOptions& options);
   absl::StatusOr<Client*> AddClient(const std::string& name) { return AddClient(name, {}); }
+  // Before Setup: the addresses of `other` (each rig's namespaces keep them
+  // apart), so that one device pool serves a fleet of rigs.
+  void UseAddressesOf(const WireGuardRig& other) {
+    net_ = other.net_;
+    tun_net_ = other.tun_net_;
+  }
   // The tunnel network "10.B.C+1.0/24": the pool a control plane under test
   // allocates device addresses from (the server side is .1).
   std::string tunnel_network() const { return tun_net_ + ".0/24"; }

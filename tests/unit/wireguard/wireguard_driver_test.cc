@@ -26,6 +26,7 @@
 #include "agent/core/agent_core.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/fake_clock.h"
 #include "tests/support/recording_driver_host.h"
 #include "tests/support/wait.h"
 
@@ -36,27 +37,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
+using warden::testing::FakeClock;
 using warden::testing::RecordingDriverHost;
 using warden::testing::WaitFor;
-
-// Unix time of the fake clock's start: a plausible present.
-constexpr int64_t kStartUnix = 1795415224;
-
-class FakeClock final : public Clock {
- public:
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(kStartUnix);
-};
 
 // The interface: what wireguard-go would hold. Outlives the drivers that
 // control it, so a "restarted agent" finds the same peers.

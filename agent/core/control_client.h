@@ -1,0 +1,43 @@
+#pragma once
+
+// The two small contracts between the agent's core and the control plane,
+// as driver.h is the one between the core and the drivers. The core holds a
+// ControlClient and is a LinkHandler; the link (agent/link) implements the
+// first and calls the second. Neither side knows the other's concrete type,
+// so the core is tested with a fake client and no network.
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "warden/v1/agent.pb.h"
+
+namespace warden::agent {
+
+// What the core asks of the control plane. Thread-safe: drivers' threads
+// call Admit at once.
+class ControlClient {
+ public:
+  virtual ~ControlClient() = default;
+  // Blocks up to the admit timeout. UNAVAILABLE, DEADLINE_EXCEEDED and
+  // RESOURCE_EXHAUSTED mean the control plane could not answer: the caller
+  // applies its fail mode. Any other error means the call itself failed.
+  virtual absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request) = 0;
+  // Queues a session event for the stream; never blocks. Opens and closes
+  // are kept across reconnects, usage samples may be shed.
+  virtual void SendEvent(v1::SessionEvent event) = 0;
+};
+
+// What the link asks of the core.
+class LinkHandler {
+ public:
+  virtual ~LinkHandler() = default;
+  // The full inventory, for the Hello of each new stream.
+  virtual std::vector<v1::InventorySession> Inventory() = 0;
+  virtual void OnWelcome(const v1::Welcome& welcome) = 0;
+  // Carries out a command (may block on a driver). Commands come at least
+  // once, so this is idempotent: killing a session that is gone is success.
+  virtual v1::CommandResult Execute(const v1::Command& command) = 0;
+  virtual void OnLinkState(bool up) = 0;
+};
+
+}  // namespace warden::agent

@@ -1,0 +1,151 @@
+#include "controlplane/store/limit_columns.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "controlplane/store/node_store.h"
+
+namespace warden::control::store {
+namespace {
+
+template <typename T>
+std::optional<T> Optional(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return field.as<T>();
+}
+
+std::vector<model::LabelCap> LabelCapsFromJson(absl::string_view text) {
+  std::vector<model::LabelCap> caps;
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_array()) return caps;
+  for (const auto& item : json) {
+    if (!item.is_object() || !item.contains("label") || !item.contains("max")) continue;
+    caps.push_back(
+        model::LabelCap{.label = item["label"].get<std::string>(), .max = item["max"].get<int>()});
+  }
+  return caps;
+}
+
+model::NodeSelector NodeSelectorFromJson(absl::string_view text) {
+  model::NodeSelector selector;
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return selector;
+  for (const auto& [key, values] : json.items()) {
+    if (!values.is_array()) continue;
+    std::vector<std::string>& out = selector[key];
+    for (const auto& value : values) {
+      if (value.is_string()) out.push_back(value.get<std::string>());
+    }
+  }
+  return selector;
+}
+
+}  // namespace
+
+absl::string_view PolicyName(model::LimitPolicy policy) {
+  return policy == model::LimitPolicy::kReject ? "reject" : "evict_oldest";
+}
+
+model::LimitPolicy PolicyFromName(absl::string_view name) {
+  return name == "reject" ? model::LimitPolicy::kReject : model::LimitPolicy::kEvictOldest;
+}
+
+model::LimitSet LimitSetFromRow(const pqxx::row& row, int first) {
+  model::LimitSet limits;
+  limits.max_connections = Optional<int>(row[first]);
+  if (!row[first + 1].is_null()) {
+    limits.limit_policy = PolicyFromName(row[first + 1].as<std::string>());
+  }
+  limits.grace_seconds = Optional<int>(row[first + 2]);
+  limits.bandwidth_bytes_per_second = Optional<int64_t>(row[first + 3]);
+  limits.max_connections_per_node = Optional<int>(row[first + 4]);
+  if (!row[first + 5].is_null()) limits.label_caps = LabelCapsFromJson(row[first + 5].c_str());
+  if (row[first + 6].as<bool>()) {
+    std::vector<model::Protocol> protocols;
+    for (absl::string_view name :
+         absl::StrSplit(row[first + 7].as<std::string>(), ',', absl::SkipEmpty())) {
+      if (auto protocol = ProtocolFromName(name)) protocols.push_back(*protocol);
+    }
+    limits.allowed_protocols = std::move(protocols);
+  }
+  if (!row[first + 8].is_null()) {
+    limits.node_selector = NodeSelectorFromJson(row[first + 8].c_str());
+  }
+  limits.max_session_seconds = Optional<int>(row[first + 9]);
+  limits.idle_timeout_seconds = Optional<int>(row[first + 10]);
+  return limits;
+}
+
+std::string LabelCapsJson(const std::vector<model::LabelCap>& caps) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const model::LabelCap& cap : caps) json.push_back({{"label", cap.label}, {"max", cap.max}});
+  return json.dump();
+}
+
+std::string NodeSelectorJson(const model::NodeSelector& selector) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& [key, values] : selector) json[key] = values;
+  return json.dump();
+}
+
+std::string ProtocolsCsv(const std::vector<model::Protocol>& protocols) {
+  std::vector<std::string> names;
+  for (model::Protocol protocol : protocols) names.emplace_back(ProtocolName(protocol));
+  return absl::StrJoin(names, ",");
+}
+
+model::NodeLabels NodeLabelsFromJson(absl::string_view text) {
+  model::NodeLabels labels;
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return labels;
+  for (const auto& [key, value] : json.items()) {
+    if (value.is_string()) labels[key] = value.get<std::string>();
+  }
+  return labels;
+}
+
+std::string NodeLabelsJson(const model::NodeLabels& labels) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& [key, value] : labels) json[key] = value;
+  return json.dump();
+}
+
+nlohmann::json LimitSetJson(const model::LimitSet& limits) {
+  nlohmann::json json = nlohmann::json::object();
+  if (limits.max_connections) json["max_connections"] = *limits.max_connections;
+  if (limits.limit_policy) json["limit_policy"] = PolicyName(*limits.limit_policy);
+  if (limits.grace_seconds) json["grace_seconds"] = *limits.grace_seconds;
+  if (limits.bandwidth_bytes_per_second) {
+    json["bandwidth_bytes_per_second"] = *limits.bandwidth_bytes_per_second;
+  }
+  if (limits.max_connections_per_node) {
+    json["max_connections_per_node"] = *limits.max_connections_per_node;
+  }
+  if (limits.label_caps)
+    json["label_caps"] = nlohmann::json::parse(LabelCapsJson(*limits.label_caps));
+  if (limits.allowed_protocols) json["allowed_protocols"] = ProtocolsCsv(*limits.allowed_protocols);
+  if (limits.node_selector) {
+    json["node_selector"] = nlohmann::json::parse(NodeSelectorJson(*limits.node_selector));
+  }
+  if (limits.max_session_seconds) json["max_session_seconds"] = *limits.max_session_seconds;
+  if (limits.idle_timeout_seconds) json["idle_timeout_seconds"] = *limits.idle_timeout_seconds;
+  return json;
+}
+
+LimitParams ToParams(const model::LimitSet& limits) {
+  LimitParams params;
+  params.max_connections = limits.max_connections;
+  if (limits.limit_policy) params.limit_policy = std::string(PolicyName(*limits.limit_policy));
+  params.grace_seconds = limits.grace_seconds;
+  params.bandwidth_bytes_per_second = limits.bandwidth_bytes_per_second;
+  params.max_connections_per_node = limits.max_connections_per_node;
+  if (limits.label_caps) params.label_caps = LabelCapsJson(*limits.label_caps);
+  if (limits.allowed_protocols) params.allowed_protocols = ProtocolsCsv(*limits.allowed_protocols);
+  if (limits.node_selector) params.node_selector = NodeSelectorJson(*limits.node_selector);
+  params.max_session_seconds = limits.max_session_seconds;
+  params.idle_timeout_seconds = limits.idle_timeout_seconds;
+  return params;
+}
+
+}  // namespace warden::control::store

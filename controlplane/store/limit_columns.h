@@ -1,0 +1,55 @@
+#pragma once
+
+// A LimitSet as table columns (plans, and users' own overrides share the
+// same ten): how they are selected, read and written. NULL = unset.
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "controlplane/model/policy.h"
+
+namespace warden::control::store {
+
+// The ten columns of table alias `t`, in LimitSetFromRow's order.
+#define WARDEN_LIMIT_COLUMNS(t)                                                               \
+  t ".max_connections, " t ".limit_policy, " t ".grace_seconds, " t                           \
+    ".bandwidth_bytes_per_second, " t ".max_connections_per_node, " t ".label_caps::text, " t \
+    ".allowed_protocols IS NOT NULL, array_to_string(" t ".allowed_protocols, ','), " t       \
+    ".node_selector::text, " t ".max_session_seconds, " t ".idle_timeout_seconds"
+inline constexpr int kLimitColumns = 11;
+
+// Reads the columns selected by WARDEN_LIMIT_COLUMNS starting at `first`.
+model::LimitSet LimitSetFromRow(const pqxx::row& row, int first);
+
+// One limit as a statement parameter: NULL when unset. Protocols travel as
+// a comma-separated list ("" = the empty set: any), label caps and node
+// selectors as JSON.
+struct LimitParams {
+  std::optional<int> max_connections;
+  std::optional<std::string> limit_policy;
+  std::optional<int> grace_seconds;
+  std::optional<int64_t> bandwidth_bytes_per_second;
+  std::optional<int> max_connections_per_node;
+  std::optional<std::string> label_caps;
+  std::optional<std::string> allowed_protocols;
+  std::optional<std::string> node_selector;
+  std::optional<int> max_session_seconds;
+  std::optional<int> idle_timeout_seconds;
+};
+LimitParams ToParams(const model::LimitSet& limits);
+
+absl::string_view PolicyName(model::LimitPolicy policy);
+model::LimitPolicy PolicyFromName(absl::string_view name);
+
+std::string LabelCapsJson(const std::vector<model::LabelCap>& caps);
+// The limits that are set, as a JSON object (for audit events).
+nlohmann::json LimitSetJson(const model::LimitSet& limits);
+std::string NodeSelectorJson(const model::NodeSelector& selector);
+std::string ProtocolsCsv(const std::vector<model::Protocol>& protocols);
+model::NodeLabels NodeLabelsFromJson(absl::string_view json);
+std::string NodeLabelsJson(const model::NodeLabels& labels);
+
+}  // namespace warden::control::store
