@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "tests/support/manual_clock.h"
+#include "tests/support/fake_clock.h"
 
 namespace warden::control::families {
 namespace {
@@ -41,7 +41,7 @@ TEST(LoginTest, GivesTheUserOfAVerifiedPasswordUnlessDisabled) {
       {"right password", Checked(true, true, false), absl::StatusCode::kOk, "", true},
   };
   for (const Case& c : cases) {
-    warden::testing::ManualClock clock(kNow);
+    warden::testing::FakeClock clock(kNow);
     LoginThrottle throttle(LoginThrottleOptions{}, clock);
     // alice's five tokens are spent, the last by this attempt.
     for (int i = 0; i < 5; ++i)

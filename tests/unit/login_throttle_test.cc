@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "tests/support/manual_clock.h"
+#include "tests/support/fake_clock.h"
 
 namespace warden::control::families {
 namespace {
@@ -74,7 +74,7 @@ TEST(LoginThrottleTest, ClientAddressKeysNameTheHostAndAnIpv6Slash64) {
 }
 
 TEST(LoginThrottleTest, TheSixthAttemptWithinAMinuteIsRefusedWithRetryAfter) {
-  warden::testing::ManualClock clock(kNow);
+  warden::testing::FakeClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{}, clock);
   for (int i = 0; i < 5; ++i) {
     EXPECT_TRUE(throttle.Attempt("alice", absl::StrCat("10.0.0.", i)).allowed) << i;
@@ -91,7 +91,7 @@ TEST(LoginThrottleTest, TheSixthAttemptWithinAMinuteIsRefusedWithRetryAfter) {
 }
 
 TEST(LoginThrottleTest, OneAddressTryingManyUsernamesIsRefusedAfterItsBurst) {
-  warden::testing::ManualClock clock(kNow);
+  warden::testing::FakeClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{}, clock);
   for (int i = 0; i < 10; ++i)
     EXPECT_TRUE(throttle.Attempt(absl::StrCat("u", i), "1.2.3.4").allowed);
@@ -103,7 +103,7 @@ TEST(LoginThrottleTest, OneAddressTryingManyUsernamesIsRefusedAfterItsBurst) {
 }
 
 TEST(LoginThrottleTest, RefusedAttemptsTakeNoToken) {
-  warden::testing::ManualClock clock(kNow);
+  warden::testing::FakeClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{}, clock);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(throttle.Attempt("alice", "10.0.0.1").allowed);
   // Hammering on while refused does not push the refill further away.
@@ -117,7 +117,7 @@ TEST(LoginThrottleTest, RefusedAttemptsTakeNoToken) {
 }
 
 TEST(LoginThrottleTest, ARightPasswordGivesItsUsernameTokenBackNotItsAddressToken) {
-  warden::testing::ManualClock clock(kNow);
+  warden::testing::FakeClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{}, clock);
   for (int i = 0; i < 8; ++i) {
     ASSERT_TRUE(throttle.Attempt("alice", "10.0.0.1").allowed) << i;
@@ -130,7 +130,7 @@ TEST(LoginThrottleTest, ARightPasswordGivesItsUsernameTokenBackNotItsAddressToke
 }
 
 TEST(LoginThrottleTest, ZeroRatesTurnTheThrottleOff) {
-  warden::testing::ManualClock clock(kNow);
+  warden::testing::FakeClock clock(kNow);
   LoginThrottle throttle(
       LoginThrottleOptions{.per_username = {.per_minute = 0}, .per_address = {.per_minute = 0}},
       clock);
@@ -167,7 +167,7 @@ TEST(LoginThrottleTest, AFullTableDropsTheKeyNearestToFull) {
 }
 
 TEST(LoginThrottleTest, TheTableNeverHoldsMoreThanItsCap) {
-  warden::testing::ManualClock clock(kNow);
+  warden::testing::FakeClock clock(kNow);
   LoginThrottle throttle(LoginThrottleOptions{.per_address = {.per_minute = 0}, .max_keys = 100},
                          clock);
   for (int i = 0; i < 10000; ++i) throttle.Attempt(absl::StrCat("user", i), "10.0.0.1");
