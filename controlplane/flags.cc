@@ -1,0 +1,313 @@
+#include "controlplane/flags.h"
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+
+namespace warden::control {
+namespace {
+
+// A flag given as a whole number of `unit`s, written into `field` as a
+// duration; the default shown is what `field` holds now.
+CLI::Option* AddDuration(CLI::App& app, const std::string& name, absl::Duration& field,
+                         absl::Duration unit, const std::string& description) {
+  absl::Duration remainder;
+  const int64_t units = absl::IDivDuration(field, unit, &remainder);
+  return app
+      .add_option_function<int64_t>(
+          name, [&field, unit](const int64_t& value) { field = value * unit; }, description)
+      ->default_str(std::to_string(units));
+}
+
+// Where it serves, with which TLS.
+void AddListenFlags(CLI::App& app, ControlPlaneConfig& config) {
+  app.add_option("--listen", config.listen, "gRPC listen address (host:port)")
+      ->envname("WARDEN_LISTEN");
+  app.add_option("--admin-listen", config.admin_listen,
+                 "a separate address for the admin API (AdminService, SessionService)")
+      ->envname("WARDEN_ADMIN_LISTEN");
+  app.add_option("--agent-listen", config.agent_listen,
+                 "a separate address for the agent API, so the admin API need not face VPN nodes")
+      ->envname("WARDEN_AGENT_LISTEN");
+  app.add_option("--tls-cert", config.tls_cert, "server certificate chain (PEM)")
+      ->envname("WARDEN_TLS_CERT");
+  app.add_option("--tls-key", config.tls_key, "server private key (PEM)")
+      ->envname("WARDEN_TLS_KEY");
+  app.add_option("--client-ca", config.client_ca,
+                 "CA (PEM) for agent client certificates; agents must then present one naming "
+                 "their node (mTLS)")
+      ->envname("WARDEN_CLIENT_CA");
+  app.add_flag("--insecure", config.insecure,
+               "serve plaintext (no TLS): only on a private network or for tests")
+      ->envname("WARDEN_INSECURE");
+  app.add_option("--metrics-listen", config.metrics_listen,
+                 "serve Prometheus /metrics over HTTP on this address (host:port; empty = off)")
+      ->envname("WARDEN_METRICS_LISTEN");
+  app.add_option("--signal-ws-listen", config.signal_ws_listen,
+                 "serve the signalling protocol as JSON over WebSocket at ws://<this>/v1/signal "
+                 "(host:port; empty = off)")
+      ->envname("WARDEN_SIGNAL_WS_LISTEN");
+  app.add_option("--signal-ws-tls-cert", config.signal_ws_tls_cert,
+                 "certificate chain (PEM) for the WebSocket listener: serve wss:// (with "
+                 "--signal-ws-tls-key)")
+      ->envname("WARDEN_SIGNAL_WS_TLS_CERT");
+  app.add_option("--signal-ws-tls-key", config.signal_ws_tls_key,
+                 "private key (PEM) for --signal-ws-tls-cert")
+      ->envname("WARDEN_SIGNAL_WS_TLS_KEY");
+}
+
+// PostgreSQL, and this replica's name.
+void AddDatabaseFlags(CLI::App& app, ControlPlaneConfig& config) {
+  app.add_option("--database-url", config.database_url,
+                 "PostgreSQL URL, e.g. postgresql://warden@db:5432/warden?sslmode=verify-full"
+                 "&sslrootcert=/etc/warden/db-ca.pem (libpq's default sslmode is prefer: "
+                 "encrypted if the server offers it, never verified)")
+      ->envname("WARDEN_DATABASE_URL");
+  app.add_option("--db-pool-size", config.db_pool_size, "database connections (and DB workers)")
+      ->envname("WARDEN_DB_POOL_SIZE")
+      ->check(CLI::Range(1, 1000));
+  AddDuration(app, "--db-acquire-timeout-ms", config.db_acquire_timeout, absl::Milliseconds(1),
+              "wait for a free connection before answering UNAVAILABLE")
+      ->envname("WARDEN_DB_ACQUIRE_TIMEOUT_MS")
+      ->check(CLI::Range(1, 600000));
+  AddDuration(app, "--db-statement-timeout-ms", config.db_statement_timeout, absl::Milliseconds(1),
+              "PostgreSQL statement_timeout for every connection")
+      ->envname("WARDEN_DB_STATEMENT_TIMEOUT_MS")
+      ->check(CLI::Range(1, 3600000));
+  AddDuration(app, "--db-wait-seconds", config.db_wait, absl::Seconds(1),
+              "at start, how long to wait for an unreachable database")
+      ->envname("WARDEN_DB_WAIT_SECONDS")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--replica-id", config.replica_id,
+                 "this replica's name in the node table (default host:pid)")
+      ->envname("WARDEN_REPLICA_ID");
+}
+
+// Passwords, the bootstrap key, login throttling and login families.
+void AddCredentialFlags(CLI::App& app, ControlPlaneConfig& config) {
+  app.add_option("--admin-key-file", config.admin_key_file,
+                 "file holding the bootstrap admin key; generated (mode 0600) on first start "
+                 "when the database has no admin key. WARDEN_ADMIN_KEY takes precedence.")
+      ->envname("WARDEN_ADMIN_KEY_FILE");
+  app.add_option("--argon2-ops", config.password_cost.ops_limit,
+                 "argon2id passes for new password hashes")
+      ->envname("WARDEN_ARGON2_OPS")
+      ->check(CLI::Range(1, 10));
+  app.add_option_function<uint64_t>(
+         "--argon2-memory-kib",
+         [&config](const uint64_t& kib) { config.password_cost.mem_limit_bytes = kib * 1024; },
+         "argon2id memory per hash, KiB")
+      ->default_str(std::to_string(config.password_cost.mem_limit_bytes / 1024))
+      ->envname("WARDEN_ARGON2_MEMORY_KIB")
+      ->check(CLI::Range(8, 4 * 1024 * 1024));
+  app.add_option("--password-threads", config.password_threads,
+                 "argon2id threads for Login, room passwords and admin password changes "
+                 "(0 = one per core); VPN logins have threads of their own")
+      ->envname("WARDEN_PASSWORD_THREADS")
+      ->check(CLI::Range(0, 256));
+  app.add_option("--admission-password-threads", config.admission_password_threads,
+                 "argon2id threads only VPN logins (AgentService.Admit with a password) use "
+                 "(0 = one per core)")
+      ->envname("WARDEN_ADMISSION_PASSWORD_THREADS")
+      ->check(CLI::Range(0, 256));
+  app.add_option("--login-rate-per-username", config.login_rate_per_username,
+                 "Login attempts per minute for one username, on this replica (0 = no limit)")
+      ->envname("WARDEN_LOGIN_RATE_PER_USERNAME")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--login-burst-per-username", config.login_burst_per_username,
+                 "Login attempts one username may make at once")
+      ->envname("WARDEN_LOGIN_BURST_PER_USERNAME")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--login-rate-per-address", config.login_rate_per_address,
+                 "Login attempts per minute from one client address (IPv6: one /64), on this "
+                 "replica (0 = no limit)")
+      ->envname("WARDEN_LOGIN_RATE_PER_ADDRESS")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--login-burst-per-address", config.login_burst_per_address,
+                 "Login attempts one client address may make at once")
+      ->envname("WARDEN_LOGIN_BURST_PER_ADDRESS")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--login-throttle-max-keys", config.login_throttle_max_keys,
+                 "usernames (and, apart, addresses) whose Login bucket is kept in memory")
+      ->envname("WARDEN_LOGIN_THROTTLE_MAX_KEYS")
+      ->check(CLI::Range(1, 10000000));
+  AddDuration(app, "--access-token-seconds", config.access_token_ttl, absl::Seconds(1),
+              "lifetime of a SessionService access token")
+      ->envname("WARDEN_ACCESS_TOKEN_SECONDS")
+      ->check(CLI::Range(int64_t{30}, int64_t{86400}));
+  AddDuration(app, "--family-lifetime-hours", config.family_lifetime, absl::Hours(1),
+              "absolute lifetime of a login (its refresh token family)")
+      ->envname("WARDEN_FAMILY_LIFETIME_HOURS")
+      ->check(CLI::Range(int64_t{1}, int64_t{24 * 366}));
+  AddDuration(app, "--family-idle-hours", config.family_idle_timeout, absl::Hours(1),
+              "a login unused for this long ends")
+      ->envname("WARDEN_FAMILY_IDLE_HOURS")
+      ->check(CLI::Range(int64_t{1}, int64_t{24 * 366}));
+  AddDuration(app, "--refresh-lease-ms", config.refresh_lease, absl::Milliseconds(1),
+              "how long one Refresh holds a token's renewal lease")
+      ->envname("WARDEN_REFRESH_LEASE_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{60000}));
+  AddDuration(app, "--connect-ticket-seconds", config.connect_ticket_ttl, absl::Seconds(1),
+              "lifetime of a connect ticket")
+      ->envname("WARDEN_CONNECT_TICKET_SECONDS")
+      ->check(CLI::Range(int64_t{5}, int64_t{600}));
+  app.add_option("--max-outstanding-connect-tickets", config.max_outstanding_connect_tickets,
+                 "unused connect tickets fleet-wide, approximately (0 = no cap; each user may "
+                 "hold 10)")
+      ->envname("WARDEN_MAX_OUTSTANDING_CONNECT_TICKETS")
+      ->check(CLI::Range(0, 100000000));
+}
+
+// GRPC transport limits, the agent link and long-lived streams.
+void AddStreamFlags(CLI::App& app, ControlPlaneConfig& config) {
+  app.add_option("--grpc-max-receive-message-bytes", config.grpc_max_receive_message_bytes,
+                 "largest gRPC message accepted (an agent's Hello carries ~150 bytes per live "
+                 "session of its node)")
+      ->envname("WARDEN_GRPC_MAX_RECEIVE_MESSAGE_BYTES")
+      ->check(CLI::Range(4096, 256 << 20));
+  app.add_option("--grpc-max-concurrent-streams", config.grpc_max_concurrent_streams,
+                 "concurrent calls per client connection; more wait in the client")
+      ->envname("WARDEN_GRPC_MAX_CONCURRENT_STREAMS")
+      ->check(CLI::Range(1, 100000));
+  AddDuration(app, "--grpc-min-ping-interval-seconds", config.grpc_min_ping_interval,
+              absl::Seconds(1),
+              "keepalive pings a client may send while no data flows; faster ones are strikes")
+      ->envname("WARDEN_GRPC_MIN_PING_INTERVAL_SECONDS")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--grpc-max-ping-strikes", config.grpc_max_ping_strikes,
+                 "strikes (pings too often) before the connection is closed")
+      ->envname("WARDEN_GRPC_MAX_PING_STRIKES")
+      ->check(CLI::Range(0, 100));
+  AddDuration(app, "--heartbeat-seconds", config.heartbeat_interval, absl::Seconds(1),
+              "agent link heartbeat interval; three missed make a node offline")
+      ->envname("WARDEN_HEARTBEAT_SECONDS")
+      ->check(CLI::Range(1, 600));
+  AddDuration(app, "--credential-recheck-seconds", config.credential_recheck_interval,
+              absl::Seconds(1),
+              "how often the credential of every WatchEvents and signalling stream is "
+              "checked again (revocations and disables end streams at once regardless)")
+      ->envname("WARDEN_CREDENTIAL_RECHECK_SECONDS")
+      ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  app.add_option("--max-watchers-per-key", config.max_watchers_per_key,
+                 "WatchEvents streams one API key may hold on one replica; more are refused "
+                 "with RESOURCE_EXHAUSTED")
+      ->envname("WARDEN_MAX_WATCHERS_PER_KEY")
+      ->check(CLI::Range(1, 10000));
+}
+
+// Signalling rooms and their WebSocket bridge.
+void AddSignalFlags(CLI::App& app, ControlPlaneConfig& config) {
+  app.add_option("--signal-ws-max-connections", config.signal_ws_max_connections,
+                 "WebSocket signalling connections served at once (one thread each)")
+      ->envname("WARDEN_SIGNAL_WS_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--signal-ws-max-connections-per-address",
+                 config.signal_ws_max_connections_per_address,
+                 "WebSocket signalling connections one client address may hold; more are "
+                 "answered 429")
+      ->envname("WARDEN_SIGNAL_WS_MAX_CONNECTIONS_PER_ADDRESS")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--signal-ws-max-frame-bytes", config.signal_ws_max_frame_bytes,
+                 "the largest WebSocket frame a client may send; a bigger one is refused from "
+                 "its header, before it is read, and ends the connection")
+      ->envname("WARDEN_SIGNAL_WS_MAX_FRAME_BYTES")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{16} << 20));
+  AddDuration(app, "--signal-auth-deadline-seconds", config.signal_auth_deadline, absl::Seconds(1),
+              "a signalling stream that has not authenticated and answered the challenge "
+              "this long after it opened is ended (UNAUTHENTICATED)")
+      ->envname("WARDEN_SIGNAL_AUTH_DEADLINE_SECONDS")
+      ->check(CLI::Range(int64_t{1}, int64_t{600}));
+  app.add_option("--signal-max-streams-per-principal", config.signal_max_streams_per_principal,
+                 "signalling streams one user or API key may hold on one replica; more are "
+                 "ended with RESOURCE_EXHAUSTED")
+      ->envname("WARDEN_SIGNAL_MAX_STREAMS_PER_PRINCIPAL")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--signal-max-queued-bytes", config.signal_max_queued_bytes,
+                 "events queued for one signalling stream (gRPC or WebSocket), in bytes; a "
+                 "client that lets more pile up is disconnected as too slow a reader")
+      ->envname("WARDEN_SIGNAL_MAX_QUEUED_BYTES")
+      ->check(CLI::Range(size_t{64} << 10, size_t{1} << 30));
+  AddDuration(app, "--signal-sweep-ms", config.signal_sweep_interval, absl::Milliseconds(1),
+              "how often each replica sweeps expired and empty rooms and beats its heartbeat")
+      ->envname("WARDEN_SIGNAL_SWEEP_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}));
+  AddDuration(app, "--signal-empty-grace-seconds", config.signal_empty_grace, absl::Seconds(1),
+              "a room left empty this long is closed")
+      ->envname("WARDEN_SIGNAL_EMPTY_GRACE_SECONDS")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400}));
+  AddDuration(app, "--signal-max-ttl-seconds", config.signal_max_ttl, absl::Seconds(1),
+              "the longest lifetime a room may ask for")
+      ->envname("WARDEN_SIGNAL_MAX_TTL_SECONDS")
+      ->check(CLI::Range(int64_t{60}, int64_t{30 * 86400}));
+  app.add_option("--signal-relay-rate", config.signal_relay_rate,
+                 "relays one signalling stream may send per second, in bursts of twice that "
+                 "(0 = no limit)")
+      ->envname("WARDEN_SIGNAL_RELAY_RATE")
+      ->check(CLI::Range(0, 1000000));
+  AddDuration(app, "--signal-drain-seconds", config.signal_drain, absl::Seconds(1),
+              "on SIGTERM, how long signalling clients get to reconnect to another replica")
+      ->envname("WARDEN_SIGNAL_DRAIN_SECONDS")
+      ->check(CLI::Range(int64_t{0}, int64_t{600}));
+}
+
+// The fleet: WireGuard addresses, lost nodes, sweeps, policy and audit.
+void AddFleetFlags(CLI::App& app, ControlPlaneConfig& config) {
+  app.add_option("--wg-pool-v4", config.wg_pool_v4,
+                 "IPv4 network WireGuard device addresses come from (host .1 is the server's)")
+      ->envname("WARDEN_WG_POOL_V4");
+  app.add_option("--wg-pool-v6", config.wg_pool_v6,
+                 "IPv6 prefix for WireGuard device addresses, e.g. fd66::/64 (default: none)")
+      ->envname("WARDEN_WG_POOL_V6");
+  AddDuration(app, "--node-offline-close-after", config.node_offline_close_after, absl::Seconds(1),
+              "seconds a node may stay unheard before its sessions are closed as node_lost "
+              "(their seats freed; adopted again if the node returns with them)")
+      ->envname("WARDEN_NODE_OFFLINE_CLOSE_AFTER")
+      ->check(CLI::Range(int64_t{30}, int64_t{30 * 86400}));
+  AddDuration(app, "--inventory-adopt-window", config.inventory_adopt_window, absl::Seconds(1),
+              "seconds: a node's inventory may name a user unknown to the control plane only "
+              "if the user had a session on that node within this window (keep it at least "
+              "the agents' --fail-open-window)")
+      ->envname("WARDEN_INVENTORY_ADOPT_WINDOW")
+      ->check(CLI::Range(int64_t{60}, int64_t{30 * 86400}));
+  AddDuration(app, "--sweep-seconds", config.sweep_interval, absl::Seconds(1),
+              "how often expired tickets and logins are removed and lost nodes' sessions closed")
+      ->envname("WARDEN_SWEEP_SECONDS")
+      ->check(CLI::Range(int64_t{1}, int64_t{3600}));
+  AddDuration(app, "--expiry-warning-hours", config.expiry_warning, absl::Hours(1),
+              "record user.expiring this long before an account expires")
+      ->envname("WARDEN_EXPIRY_WARNING_HOURS")
+      ->check(CLI::Range(int64_t{1}, int64_t{24 * 366}));
+  app.add_flag("--deny-message-detail", config.deny_message_detail,
+               "tell refused users which nodes hold their seats (administrators always see "
+               "them in the audit log)")
+      ->envname("WARDEN_DENY_MESSAGE_DETAIL");
+  AddDuration(app, "--audit-retention-days", config.audit_retention, absl::Hours(24),
+              "audit events older than this are deleted by a sweep every replica runs each "
+              "minute (0 = keep forever)")
+      ->envname("WARDEN_AUDIT_RETENTION_DAYS")
+      ->check(CLI::Range(int64_t{0}, int64_t{36500}));
+}
+
+// Logging and one-shot modes.
+void AddProcessFlags(CLI::App& app, ControlPlaneConfig& config, LogFlags& log) {
+  app.add_option("--log-level", log.level, "trace|debug|info|warn|error|off")
+      ->envname("WARDEN_LOG_LEVEL");
+  app.add_option("--log-format", log.format, "text|json")->envname("WARDEN_LOG_FORMAT");
+  app.add_flag("--migrate-only", config.migrate_only, "apply migrations and exit")
+      ->envname("WARDEN_MIGRATE_ONLY");
+}
+
+}  // namespace
+
+void AddControlFlags(CLI::App& app, ControlPlaneConfig& config, LogFlags& log) {
+  app.option_defaults()->always_capture_default();
+  AddListenFlags(app, config);
+  AddDatabaseFlags(app, config);
+  AddCredentialFlags(app, config);
+  AddStreamFlags(app, config);
+  AddSignalFlags(app, config);
+  AddFleetFlags(app, config);
+  AddProcessFlags(app, config, log);
+}
+
+}  // namespace warden::control
