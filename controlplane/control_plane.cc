@@ -330,6 +330,33 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
               report.applied_now);
   if (config.migrate_only) return plane;
 
+  const std::string listen_connection_string = store::ConnectionString(db_options);
+  WARDEN_RETURN_IF_ERROR(plane->OpenStores(config, db_options, pool));
+  StartWorkers(parts, config);
+  const Clock& clock = config.policy_clock != nullptr ? *config.policy_clock : RealClock::Get();
+  const std::string replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
+  const admission::DecideOptions decide_options{.detailed_messages = config.deny_message_detail};
+  StartAdmission(parts, config, clock, decide_options);
+  StartCommandPath(parts, config, replica_id, listen_connection_string, decide_options);
+  StartFeedsAndSignal(parts, config, replica_id, listen_connection_string);
+  MakeServices(parts, config);
+  WARDEN_RETURN_IF_ERROR(plane->StartServers(config));
+  StartSweeps(parts, config, clock);
+  AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
+  if (!config.metrics_listen.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(parts.metrics_server,
+                            metrics::MetricsServer::Start(config.metrics_listen, parts.metrics));
+  }
+  Log()->info("serving on {} (port {})",
+              config.admin_listen.empty() ? config.listen : config.admin_listen, plane->port_);
+  return plane;
+}
+
+absl::Status ControlPlane::OpenStores(const ControlPlaneConfig& config,
+                                      const store::DatabaseOptions& options,
+                                      const store::AddressPool& pool) {
+  Parts& parts = *parts_;
+  store::DatabaseOptions db_options = options;
   db_options.acquire_wait = &AddPoolWaitHistogram(parts.metrics);
   parts.db = std::make_unique<store::Database>(db_options, store::AllStatements());
   parts.users = std::make_unique<store::UserStore>(*parts.db);
@@ -338,7 +365,6 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.nodes = std::make_unique<store::NodeStore>(*parts.db);
   parts.sessions = std::make_unique<store::SessionStore>(*parts.db);
   parts.tickets = std::make_unique<store::TicketStore>(*parts.db);
-  const Clock& clock = config.policy_clock != nullptr ? *config.policy_clock : RealClock::Get();
   parts.plans = std::make_unique<store::PlanStore>(*parts.db);
   parts.policy = std::make_unique<store::PolicyStore>(*parts.db);
   parts.families = std::make_unique<store::FamilyStore>(
@@ -350,12 +376,15 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                      .max_tickets_total = config.max_outstanding_connect_tickets});
   parts.commands = std::make_unique<store::CommandStore>(*parts.db);
   parts.attach = std::make_unique<store::AttachStore>(*parts.db);
-  parts.devices = std::make_unique<store::DeviceStore>(*parts.db, std::move(pool));
+  parts.devices = std::make_unique<store::DeviceStore>(*parts.db, pool);
 
-  WARDEN_ASSIGN_OR_RETURN(plane->bootstrap_, BootstrapAdminKey(*parts.api_keys, config.admin_key,
-                                                               config.admin_key_file));
-  Log()->info("{}", plane->bootstrap_.note);
+  WARDEN_ASSIGN_OR_RETURN(
+      bootstrap_, BootstrapAdminKey(*parts.api_keys, config.admin_key, config.admin_key_file));
+  Log()->info("{}", bootstrap_.note);
+  return absl::OkStatus();
+}
 
+void ControlPlane::StartWorkers(Parts& parts, const ControlPlaneConfig& config) {
   const int cores = std::max(1u, std::thread::hardware_concurrency());
   // One worker per connection: a worker holds at most one connection, and
   // the queue in front of them is what absorbs bursts.
@@ -378,8 +407,11 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                             static_cast<size_t>(std::max(1, config.admission_password_queue))}},
       parts.metrics);
   parts.authenticator = std::make_unique<services::Authenticator>(*parts.api_keys);
-  const std::string replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
-  const admission::DecideOptions decide_options{.detailed_messages = config.deny_message_detail};
+}
+
+void ControlPlane::StartAdmission(Parts& parts, const ControlPlaneConfig& config,
+                                  const Clock& clock,
+                                  const admission::DecideOptions& decide_options) {
   parts.admission_passwords = std::make_unique<admission::PasswordCheck>(
       *parts.users, *parts.hasher, *parts.db_workers, PasswordHasher::Lane::kAdmission);
   parts.login_passwords = std::make_unique<admission::PasswordCheck>(
@@ -387,11 +419,15 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.admitter = std::make_unique<admission::Admitter>(
       *parts.sessions, *parts.admission_passwords, clock, parts.metrics, config.family_idle_timeout,
       decide_options);
-  StartCommandPath(parts, config, replica_id, store::ConnectionString(db_options), decide_options);
+}
+
+void ControlPlane::StartFeedsAndSignal(Parts& parts, const ControlPlaneConfig& config,
+                                       const std::string& replica_id,
+                                       const std::string& listen_connection_string) {
   parts.credential_store = std::make_unique<store::CredentialStore>(*parts.db);
   parts.credentials = std::make_unique<dispatch::CredentialWatch>(
-      *parts.credential_store, store::ConnectionString(db_options),
-      config.credential_recheck_interval, parts.metrics);
+      *parts.credential_store, listen_connection_string, config.credential_recheck_interval,
+      parts.metrics);
   parts.credentials->Start();
   parts.events = std::make_unique<dispatch::EventFeed>(
       *parts.audit, *parts.credentials,
@@ -407,7 +443,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   parts.signal = std::make_unique<signal::SignalHub>(
       signal::HubOptions{
           .replica_id = replica_id,
-          .listen_connection_string = store::ConnectionString(db_options),
+          .listen_connection_string = listen_connection_string,
           .sweep_interval = config.signal_sweep_interval,
           .empty_grace = config.signal_empty_grace,
           .max_ttl = config.signal_max_ttl,
@@ -421,6 +457,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
       parts.metrics);
   parts.signal->Start();
   parts.signal_drain = config.signal_drain;
+}
+
+void ControlPlane::MakeServices(Parts& parts, const ControlPlaneConfig& config) {
   parts.signal_service = std::make_unique<services::SignalService>(*parts.signal);
   parts.admin = std::make_unique<services::AdminService>(
       services::AdminDependencies{.db_workers = *parts.db_workers,
@@ -465,7 +504,10 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                                   .tickets = *parts.tickets,
                                   .dispatcher = *parts.dispatcher,
                                   .heartbeat_interval = config.heartbeat_interval});
+}
 
+absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
+  Parts& parts = *parts_;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   const bool split = !config.admin_listen.empty() || !config.agent_listen.empty();
@@ -488,36 +530,23 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                           Serve(config, admin_address, admin_services,
                                 split ? tls::ClientCertificates::kNone
                                       : ClientCertificatesFor(config, /*agent_port=*/false),
-                                plane->port_));
+                                port_));
   parts.health = std::make_unique<HealthMonitor>(*parts.db, parts.server->GetHealthCheckService(),
                                                  admin_names, config.health_interval);
   parts.health->Start();
   if (split) {
-    WARDEN_ASSIGN_OR_RETURN(
-        parts.agent_server,
-        Serve(config, agent_address, {parts.agent.get()},
-              ClientCertificatesFor(config, /*agent_port=*/true), plane->agent_port_));
+    WARDEN_ASSIGN_OR_RETURN(parts.agent_server,
+                            Serve(config, agent_address, {parts.agent.get()},
+                                  ClientCertificatesFor(config, /*agent_port=*/true), agent_port_));
     parts.agent_health = std::make_unique<HealthMonitor>(
         *parts.db, parts.agent_server->GetHealthCheckService(),
         std::vector<std::string>{"", v1::AgentService::service_full_name()},
         config.health_interval);
     parts.agent_health->Start();
-    Log()->info("agent API on {} (port {})", agent_address, plane->agent_port_);
+    Log()->info("agent API on {} (port {})", agent_address, agent_port_);
   } else {
-    plane->agent_port_ = plane->port_;
+    agent_port_ = port_;
   }
-  parts.ticket_sweeper = std::thread(
-      [&parts, interval = config.sweep_interval, offline = config.node_offline_close_after] {
-        while (!parts.stop_sweeping.WaitForNotificationWithTimeout(interval)) {
-          (void)parts.tickets->Sweep();
-          (void)parts.families->Sweep();
-          absl::StatusOr<int64_t> lost = parts.sessions->CloseSessionsOfLostNodes(offline);
-          if (lost.ok() && *lost > 0) {
-            Log()->warn("closed {} sessions of nodes not heard from for {} (node_lost)", *lost,
-                        absl::FormatDuration(offline));
-          }
-        }
-      });
   if (!config.signal_ws_listen.empty()) {
     WARDEN_ASSIGN_OR_RETURN(
         parts.signal_ws,
@@ -531,19 +560,28 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
                 .tls_key = config.signal_ws_tls_key},
             *parts.signal));
   }
+  return absl::OkStatus();
+}
+
+void ControlPlane::StartSweeps(Parts& parts, const ControlPlaneConfig& config, const Clock& clock) {
+  parts.ticket_sweeper = std::thread(
+      [&parts, interval = config.sweep_interval, offline = config.node_offline_close_after] {
+        while (!parts.stop_sweeping.WaitForNotificationWithTimeout(interval)) {
+          (void)parts.tickets->Sweep();
+          (void)parts.families->Sweep();
+          absl::StatusOr<int64_t> lost = parts.sessions->CloseSessionsOfLostNodes(offline);
+          if (lost.ok() && *lost > 0) {
+            Log()->warn("closed {} sessions of nodes not heard from for {} (node_lost)", *lost,
+                        absl::FormatDuration(offline));
+          }
+        }
+      });
   parts.policy_sweeper = std::make_unique<admission::PolicySweeper>(
       admission::PolicySweeperOptions{.max_wait = config.policy_sweep_max_wait,
                                       .batch = 500,
                                       .expiry_warning = config.expiry_warning},
       *parts.policy, clock, parts.metrics);
   parts.policy_sweeper->Start();
-  AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
-  if (!config.metrics_listen.empty()) {
-    WARDEN_ASSIGN_OR_RETURN(parts.metrics_server,
-                            metrics::MetricsServer::Start(config.metrics_listen, parts.metrics));
-  }
-  Log()->info("serving on {} (port {})", admin_address, plane->port_);
-  return plane;
 }
 
 int ControlPlane::metrics_port() const {

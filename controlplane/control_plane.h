@@ -22,6 +22,10 @@ namespace warden::control {
 namespace admission {
 struct DecideOptions;
 }
+namespace store {
+struct AddressPool;
+struct DatabaseOptions;
+}  // namespace store
 
 struct ControlPlaneConfig {
   std::string listen = "127.0.0.1:50051";
@@ -165,12 +169,32 @@ class ControlPlane {
  private:
   struct Parts;
   ControlPlane();
+  // Start's steps, in order. The database pool and every store, and the
+  // bootstrap admin key.
+  absl::Status OpenStores(const ControlPlaneConfig& config,
+                          const store::DatabaseOptions& db_options, const store::AddressPool& pool);
+  // Database and report workers, the password hasher, API key checks.
+  static void StartWorkers(Parts& parts, const ControlPlaneConfig& config);
+  // Password checks by lane, and the admission path.
+  static void StartAdmission(Parts& parts, const ControlPlaneConfig& config, const Clock& clock,
+                             const admission::DecideOptions& decide_options);
   // Links, answers awaited, delivery, the one way to give a command, and the
   // Dispatcher over them; started.
   static void StartCommandPath(Parts& parts, const ControlPlaneConfig& config,
                                const std::string& replica_id,
                                const std::string& listen_connection_string,
                                const admission::DecideOptions& decide_options);
+  // Stream credential checks, the audit feed and its retention, signalling.
+  static void StartFeedsAndSignal(Parts& parts, const ControlPlaneConfig& config,
+                                  const std::string& replica_id,
+                                  const std::string& listen_connection_string);
+  // The gRPC services over the domain.
+  static void MakeServices(Parts& parts, const ControlPlaneConfig& config);
+  // The gRPC servers (one port, or admin and agent apart), their health, and
+  // the WebSocket bridge.
+  absl::Status StartServers(const ControlPlaneConfig& config);
+  // Expired tickets and logins, lost nodes' sessions, and the policy sweep.
+  static void StartSweeps(Parts& parts, const ControlPlaneConfig& config, const Clock& clock);
 
   std::unique_ptr<Parts> parts_;
   int port_ = 0;
