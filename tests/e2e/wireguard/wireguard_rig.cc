@@ -18,6 +18,7 @@
 #include <random>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -329,6 +330,23 @@ bool WireGuardRig::ServerHasPeer(const std::string& public_key) {
     if (key == public_key) return true;
   }
   return false;
+}
+
+std::optional<int64_t> WireGuardRig::ServerLatestHandshake(const std::string& public_key) {
+  std::string output;
+  if (RunInNs(server_ns_, {"wg", "show", server_iface_, "latest-handshakes"}, absl::Seconds(10),
+              &output) != 0) {
+    return std::nullopt;
+  }
+  for (absl::string_view line : absl::StrSplit(output, '\n', absl::SkipWhitespace())) {
+    std::vector<absl::string_view> fields = absl::StrSplit(line, absl::ByAnyChar(" \t"),
+                                                           absl::SkipWhitespace());
+    int64_t seconds = 0;
+    if (fields.size() == 2 && fields[0] == public_key && absl::SimpleAtoi(fields[1], &seconds)) {
+      return seconds;
+    }
+  }
+  return std::nullopt;
 }
 
 std::string WireGuardRig::ServerShow() {

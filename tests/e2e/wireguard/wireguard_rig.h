@@ -44,6 +44,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -124,6 +125,11 @@ class WireGuardRig {
   // Base64 public keys of the server interface's peers, per `wg show dump`.
   std::vector<std::string> ServerPeerKeys();
   bool ServerHasPeer(const std::string& public_key);
+  // The peer's latest handshake in Unix seconds (0: none since it was added),
+  // or nullopt when the server has no such peer. A peer removed and added
+  // again starts over at 0, which is how a test tells a torn-down tunnel from
+  // one that was never touched.
+  std::optional<int64_t> ServerLatestHandshake(const std::string& public_key);
   // `wg show <iface>` of the server, for failure messages.
   std::string ServerShow();
 
