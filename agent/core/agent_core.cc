@@ -61,6 +61,7 @@ AgentCore::AgentCore(CoreOptions options, std::vector<Driver*> drivers, const Cl
     : options_(options),
       drivers_(std::move(drivers)),
       clock_(clock),
+      usage_sequence_(clock),
       salt_(secrets::NewToken("")),
       admissions_(metrics.AddCounter(
           "warden_agent_admissions_total",
@@ -229,6 +230,7 @@ void AgentCore::Closed(const std::string& session_key, const std::string& reason
   closed->set_reason(reason);
   closed->set_rx_bytes(rx_bytes);
   closed->set_tx_bytes(tx_bytes);
+  closed->set_usage_sequence(usage_sequence_.Next());
   client_->SendEvent(std::move(event));
 }
 
@@ -243,6 +245,7 @@ void AgentCore::Usage(const std::string& session_key, int64_t rx_bytes, int64_t 
   usage->set_session_key(session_key);
   usage->set_rx_bytes(rx_bytes);
   usage->set_tx_bytes(tx_bytes);
+  usage->set_sequence(usage_sequence_.Next());
   client_->SendEvent(std::move(event));
 }
 
@@ -260,6 +263,7 @@ std::vector<v1::InventorySession> AgentCore::Inventory() {
       item.mutable_opened_at()->set_seconds(absl::ToUnixSeconds(session.opened_at));
       item.set_rx_bytes(session.rx_bytes);
       item.set_tx_bytes(session.tx_bytes);
+      item.set_usage_sequence(usage_sequence_.Next());
       {
         absl::MutexLock lock(&mu_);
         auto it = sessions_.find(session.session_key);

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "agent/core/control_client.h"
 #include "agent/core/driver.h"
+#include "agent/core/usage_sequence.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 
@@ -81,6 +82,7 @@ class AgentCore final : public DriverHost, public LinkHandler {
   const CoreOptions options_;
   const std::vector<Driver*> drivers_;
   const Clock& clock_;
+  UsageSequence usage_sequence_;
   const std::string salt_;  // per process: digests never leave memory
   ControlClient* client_ = nullptr;
 

@@ -43,6 +43,13 @@ ControlLink::ControlLink(LinkOptions options, LinkHandler& handler, metrics::Reg
   metrics.AddGaugeFunc("warden_agent_events_queued",
                        "Session events (opened, closed, usage) waiting to be sent.",
                        [this] { return static_cast<double>(queued_events()); });
+  metrics.AddGaugeFunc("warden_agent_usage_reports_pending",
+                       "Usage samples waiting to be sent (the next Hello's inventory carries "
+                       "fresh totals of what a broken link left behind).",
+                       [this] { return static_cast<double>(queued_usage()); });
+  metrics.AddCounterFunc("warden_agent_usage_reports_sent_total",
+                         "Usage samples written to the control plane's stream.",
+                         [this] { return static_cast<double>(usage_sent_.load()); });
   metrics.AddCounterFunc("warden_agent_events_dropped_total",
                          "Usage samples shed because the queue was full (opens and closes are "
                          "never dropped).",
@@ -93,6 +100,11 @@ absl::StatusOr<v1::AdmitResponse> ControlLink::Admit(const v1::AdmitRequest& req
 size_t ControlLink::queued_events() const {
   absl::MutexLock lock(&mu_);
   return events_.size();
+}
+
+size_t ControlLink::queued_usage() const {
+  absl::MutexLock lock(&mu_);
+  return queued_usage_;
 }
 
 void ControlLink::SendEvent(v1::SessionEvent event) {
@@ -287,6 +299,7 @@ void ControlLink::RunWriter(Stream* stream) {
       return;
     }
     if (message.has_result()) stream->commands.Answered();
+    if (event && event->has_usage()) usage_sent_.fetch_add(1);
     last_write = clock_.Now();
   }
 }

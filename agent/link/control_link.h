@@ -73,6 +73,7 @@ class ControlLink final : public ControlClient {
   int64_t attach_count() const { return attaches_.load(); }
   int64_t usage_dropped() const { return usage_dropped_.load(); }
   size_t queued_events() const;
+  size_t queued_usage() const;
 
  private:
   struct Stream;
@@ -108,6 +109,7 @@ class ControlLink final : public ControlClient {
   std::atomic<bool> up_{false};
   std::atomic<int64_t> attaches_{0};
   std::atomic<int64_t> usage_dropped_{0};
+  std::atomic<int64_t> usage_sent_{0};
   absl::Notification stop_;
   std::thread thread_;
   // The live stream, so that Stop can cancel it and wake its reader.
