@@ -18,6 +18,7 @@
 #include "controlplane/admission/admitter.h"
 #include "controlplane/admission/policy_sweeper.h"
 #include "controlplane/dispatch/audit_retention.h"
+#include "controlplane/dispatch/usage_ledger.h"
 #include "controlplane/dispatch/credential_watch.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/event_feed.h"
@@ -47,6 +48,7 @@
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/statements.h"
 #include "controlplane/store/ticket_store.h"
+#include "controlplane/store/usage_store.h"
 #include "controlplane/store/user_store.h"
 #include "controlplane/store_gauges.h"
 
@@ -223,6 +225,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::CommandStore> commands;
   std::unique_ptr<store::AttachStore> attach;
   std::unique_ptr<store::DeviceStore> devices;
+  std::unique_ptr<store::UsageStore> usage;
   std::unique_ptr<store::RoomStore> rooms;
   std::unique_ptr<store::CredentialStore> credential_store;
   std::unique_ptr<WorkerPool> db_workers;
@@ -240,6 +243,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<dispatch::AckWaiters> waiters;
   std::unique_ptr<dispatch::Outbox> outbox;
   std::unique_ptr<dispatch::Commands> command_path;
+  std::unique_ptr<dispatch::UsageLedger> usage_ledger;
   std::unique_ptr<dispatch::Dispatcher> dispatcher;
   std::unique_ptr<dispatch::CredentialWatch> credentials;
   std::unique_ptr<dispatch::EventFeed> events;
@@ -277,8 +281,13 @@ void ControlPlane::StartCommandPath(Parts& parts, const ControlPlaneConfig& conf
   parts.outbox = std::make_unique<dispatch::Outbox>(
       *parts.links, *parts.commands, *parts.db_workers, RealClock::Get(), parts.metrics);
   parts.command_path = std::make_unique<dispatch::Commands>(
-      *parts.commands, *parts.families, *parts.devices, *parts.attach, *parts.admitter,
-      *parts.outbox, *parts.waiters);
+      *parts.commands, *parts.families, *parts.devices, *parts.attach, *parts.usage,
+      *parts.admitter, *parts.outbox, *parts.waiters);
+  parts.usage_ledger = std::make_unique<dispatch::UsageLedger>(
+      dispatch::UsageLedgerOptions{.sweep_interval = config.quota_sweep_interval,
+                                   .daily_retention_days = config.usage_daily_retention_days},
+      *parts.usage, *parts.command_path, RealClock::Get(), parts.metrics);
+  parts.usage_ledger->Start();
   parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
       dispatch::DispatcherOptions{.replica_id = replica_id,
                                   .listen_connection_string = listen_connection_string,
@@ -293,6 +302,7 @@ void ControlPlane::StartCommandPath(Parts& parts, const ControlPlaneConfig& conf
                                 .attach = *parts.attach,
                                 .sessions = *parts.sessions,
                                 .devices = *parts.devices,
+                                .ledger = *parts.usage_ledger,
                                 .db_workers = *parts.db_workers,
                                 .event_workers = *parts.event_workers},
       RealClock::Get(), parts.metrics);
@@ -377,6 +387,7 @@ absl::Status ControlPlane::OpenStores(const ControlPlaneConfig& config,
   parts.commands = std::make_unique<store::CommandStore>(*parts.db);
   parts.attach = std::make_unique<store::AttachStore>(*parts.db);
   parts.devices = std::make_unique<store::DeviceStore>(*parts.db, pool);
+  parts.usage = std::make_unique<store::UsageStore>(*parts.db);
 
   WARDEN_ASSIGN_OR_RETURN(
       bootstrap_, BootstrapAdminKey(*parts.api_keys, config.admin_key, config.admin_key_file));
@@ -474,6 +485,7 @@ void ControlPlane::MakeServices(Parts& parts, const ControlPlaneConfig& config) 
                                   .devices = *parts.devices,
                                   .families = *parts.families,
                                   .plans = *parts.plans,
+                                  .usage = *parts.usage,
                                   .commands = *parts.command_path,
                                   .events = *parts.events,
                                   .signal = *parts.signal,
@@ -617,6 +629,7 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   // shutdown does not wait for them.
   if (parts.policy_sweeper) parts.policy_sweeper->Stop();
   if (parts.dispatcher) parts.dispatcher->Stop();
+  if (parts.usage_ledger) parts.usage_ledger->Stop();
   if (parts.events) parts.events->Stop();
   if (parts.audit_retention) parts.audit_retention->Stop();
   if (parts.credentials) parts.credentials->Stop();

@@ -143,6 +143,10 @@ struct ControlPlaneConfig {
   // Audit events older than this are deleted (zero = kept forever).
   absl::Duration audit_retention = absl::Hours(24 * 400);
   absl::Duration audit_sweep_interval = absl::Minutes(1);
+  // Usage rows per day older than this are deleted (months stay; zero =
+  // kept forever); held users' quotas are looked at again this often.
+  int usage_daily_retention_days = 400;
+  absl::Duration quota_sweep_interval = absl::Minutes(1);
 };
 
 class ControlPlane {

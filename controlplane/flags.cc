@@ -286,6 +286,12 @@ void AddFleetFlags(CLI::App& app, ControlPlaneConfig& config) {
               "minute (0 = keep forever)")
       ->envname("WARDEN_AUDIT_RETENTION_DAYS")
       ->check(CLI::Range(int64_t{0}, int64_t{36500}));
+  app.add_option("--usage-daily-retention-days", config.usage_daily_retention_days,
+                 "per-day usage rows older than this are deleted (monthly rows are kept "
+                 "forever; 0 = keep days forever too)")
+      ->envname("WARDEN_USAGE_DAILY_RETENTION_DAYS")
+      ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
 }
 
 // Logging and one-shot modes.

@@ -12,12 +12,13 @@ const logging::Logger Log("control.dispatch");
 
 AgentReports::AgentReports(store::CommandStore& commands, store::AttachStore& attach,
                            store::SessionStore& sessions, Outbox& outbox, AckWaiters& waiters,
-                           WorkerPool& event_workers)
+                           UsageLedger& ledger, WorkerPool& event_workers)
     : commands_(commands),
       attach_(attach),
       sessions_(sessions),
       outbox_(outbox),
       waiters_(waiters),
+      ledger_(ledger),
       event_workers_(event_workers) {}
 
 bool AgentReports::OnResult(const std::string& node_id, int64_t command_id, bool ok,
@@ -61,14 +62,15 @@ bool AgentReports::OnClosed(const store::NodeIdentity& node, store::ClosedReport
       [this, node, closed = std::move(closed), applied = std::move(applied)]() mutable {
         absl::StatusOr<store::SessionStore::CloseResult> result =
             sessions_.Close(node.id, node.name, closed.session_id, closed.session_key,
-                            closed.reason.empty() ? "closed" : closed.reason, closed.rx_bytes,
-                            closed.tx_bytes, closed.abandoned_attempt);
+                            closed.reason.empty() ? "closed" : closed.reason, closed.usage,
+                            closed.abandoned_attempt);
         if (!result.ok() && result.status().code() != absl::StatusCode::kNotFound) {
           // Not lost for good: a session the node no longer reports is
           // closed by the reconcile of its next attach.
           Log()->warn("cannot close session key={} node={}: {}", closed.session_key, node.name,
                       result.status().message());
         }
+        if (result.ok()) ledger_.Counted(std::move(result->ledger));
         std::move(applied)();
       });
 }
@@ -92,15 +94,8 @@ bool AgentReports::OnOpened(const std::string& node_id, std::string session_id,
   });
 }
 
-bool AgentReports::OnUsage(const std::string& node_id, std::string session_id,
-                           std::string session_key, int64_t rx_bytes, int64_t tx_bytes,
-                           Applied applied) {
-  return event_workers_.TrySubmit([this, node_id, session_id = std::move(session_id),
-                                   session_key = std::move(session_key), rx_bytes, tx_bytes,
-                                   applied = std::move(applied)]() mutable {
-    (void)attach_.RecordUsage(node_id, session_id, session_key, rx_bytes, tx_bytes);
-    std::move(applied)();
-  });
+bool AgentReports::OnUsage(model::UsageReport usage, Applied applied) {
+  return ledger_.Submit(std::move(usage), std::move(applied));
 }
 
 }  // namespace warden::control::dispatch

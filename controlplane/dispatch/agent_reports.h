@@ -18,9 +18,11 @@
 #include "common/worker_pool.h"
 #include "controlplane/dispatch/ack_waiters.h"
 #include "controlplane/dispatch/outbox.h"
+#include "controlplane/dispatch/usage_ledger.h"
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/node_store.h"
+#include "controlplane/model/usage.h"
 #include "controlplane/store/session_store.h"
 
 namespace warden::control::dispatch {
@@ -31,7 +33,7 @@ class AgentReports {
 
   AgentReports(store::CommandStore& commands, store::AttachStore& attach,
                store::SessionStore& sessions, Outbox& outbox, AckWaiters& waiters,
-               WorkerPool& event_workers);
+               UsageLedger& ledger, WorkerPool& event_workers);
 
   // The answer is recorded (a failed kill of a session still closing is
   // scheduled again, see kill_retry.h), and whoever waits for it here hears
@@ -41,8 +43,8 @@ class AgentReports {
   bool OnClosed(const store::NodeIdentity& node, store::ClosedReport closed, Applied applied);
   bool OnOpened(const std::string& node_id, std::string session_id, std::string session_key,
                 std::string tunnel_address, Applied applied);
-  bool OnUsage(const std::string& node_id, std::string session_id, std::string session_key,
-               int64_t rx_bytes, int64_t tx_bytes, Applied applied);
+  // Counted by the usage ledger with the samples of other streams.
+  bool OnUsage(model::UsageReport usage, Applied applied);
 
  private:
   void RecordResult(const std::string& node_id, int64_t command_id, bool ok,
@@ -53,6 +55,7 @@ class AgentReports {
   store::SessionStore& sessions_;
   Outbox& outbox_;
   AckWaiters& waiters_;
+  UsageLedger& ledger_;
   WorkerPool& event_workers_;
 };
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "controlplane/usage/quota_rule.h"
 
 namespace warden::control::dispatch {
 namespace {
@@ -16,6 +17,10 @@ std::vector<store::QueuedCommand> Evictions(const store::AdmissionResult& admitt
     kills.push_back({.command_id = eviction.command_id, .node_id = eviction.node_id});
   }
   return kills;
+}
+
+std::vector<store::QueuedCommand> QuotaCommands(const store::QuotaSettlement& settled) {
+  return settled.commands;
 }
 
 // A drain or undrain is one command, for the node itself.
@@ -33,11 +38,13 @@ std::vector<std::string> NodesOf(std::span<const store::QueuedCommand> queued) {
 
 Commands::Commands(store::CommandStore& commands, store::FamilyStore& families,
                    store::DeviceStore& devices, store::AttachStore& attach,
-                   admission::Admitter& admitter, Outbox& outbox, AckWaiters& waiters)
+                   store::UsageStore& usage, admission::Admitter& admitter, Outbox& outbox,
+                   AckWaiters& waiters)
     : commands_(commands),
       families_(families),
       devices_(devices),
       attach_(attach),
+      usage_(usage),
       admitter_(admitter),
       outbox_(outbox),
       waiters_(waiters) {}
@@ -86,6 +93,24 @@ absl::StatusOr<std::vector<store::QueuedCommand>> Commands::DisconnectUser(
     const model::Actor& actor, const std::string& user_id, const std::string& reason) {
   return Committed(commands_.DisconnectUser(actor, user_id, reason),
                    [](const std::vector<store::QueuedCommand>& kills) { return kills; });
+}
+
+absl::StatusOr<store::QuotaSettlement> Commands::SettleQuota(const std::string& user_id) {
+  return Committed(usage_.SettleQuota(user_id, usage::JudgeQuota), QuotaCommands);
+}
+
+absl::StatusOr<store::QuotaSettlement> Commands::ResetUsage(const model::Actor& actor,
+                                                            const std::string& user_id,
+                                                            const std::string& reason) {
+  return Committed(usage_.ResetUsage(actor, user_id, reason, usage::JudgeQuota), QuotaCommands);
+}
+
+absl::StatusOr<store::QuotaSettlement> Commands::GrantExtraQuota(const model::Actor& actor,
+                                                                 const std::string& user_id,
+                                                                 int64_t bytes,
+                                                                 const std::string& reason) {
+  return Committed(usage_.GrantExtraQuota(actor, user_id, bytes, reason, usage::JudgeQuota),
+                   QuotaCommands);
 }
 
 absl::StatusOr<model::Node> Commands::DrainNode(const model::Actor& actor,

@@ -26,6 +26,7 @@
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
+#include "controlplane/store/usage_store.h"
 
 namespace warden::control::dispatch {
 
@@ -52,8 +53,8 @@ std::vector<std::string> NodesOf(std::span<const store::QueuedCommand> queued);
 class Commands {
  public:
   Commands(store::CommandStore& commands, store::FamilyStore& families, store::DeviceStore& devices,
-           store::AttachStore& attach, admission::Admitter& admitter, Outbox& outbox,
-           AckWaiters& waiters);
+           store::AttachStore& attach, store::UsageStore& usage, admission::Admitter& admitter,
+           Outbox& outbox, AckWaiters& waiters);
 
   using KillDone = absl::AnyInvocable<void(absl::StatusOr<KillAnswer>) &&>;
   void KillSession(const model::Actor& actor, KillRequest request, KillDone done);
@@ -94,6 +95,18 @@ class Commands {
       std::span<const store::ClosedReport> closed_while_away, absl::Duration adopt_window,
       store::Decider decide);
 
+  // Data quotas (store::UsageStore, judged by usage::JudgeQuota): a user's
+  // standing settled (thresholds announced, the user held or let go, with
+  // the kills or bandwidth changes that takes), and support's reset and
+  // grant, each settled at once.
+  absl::StatusOr<store::QuotaSettlement> SettleQuota(const std::string& user_id);
+  absl::StatusOr<store::QuotaSettlement> ResetUsage(const model::Actor& actor,
+                                                    const std::string& user_id,
+                                                    const std::string& reason);
+  absl::StatusOr<store::QuotaSettlement> GrantExtraQuota(const model::Actor& actor,
+                                                         const std::string& user_id, int64_t bytes,
+                                                         const std::string& reason);
+
   // Withheld WireGuard peers whose users are under their limits again are
   // provisioned again, at most `limit` of them.
   absl::StatusOr<std::vector<store::QueuedCommand>> ReprovisionWithheld(int limit);
@@ -110,6 +123,7 @@ class Commands {
   store::FamilyStore& families_;
   store::DeviceStore& devices_;
   store::AttachStore& attach_;
+  store::UsageStore& usage_;
   admission::Admitter& admitter_;
   Outbox& outbox_;
   AckWaiters& waiters_;

@@ -81,6 +81,7 @@ struct DispatcherParts {
   store::AttachStore& attach;
   store::SessionStore& sessions;
   store::DeviceStore& devices;
+  UsageLedger& ledger;
   // `event_workers` apply what agents report (acknowledgements, session
   // events); `db_workers` do the rest (delivery, attach, waiters, sweeps).
   WorkerPool& db_workers;

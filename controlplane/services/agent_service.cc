@@ -97,14 +97,13 @@ grpc::ServerUnaryReactor* AgentService::CloseSession(grpc::CallbackServerContext
           return absl::InvalidArgumentError("set session_id or session_key");
         }
         WARDEN_RETURN_IF_ERROR(ValidateText("reason", request->reason(), 256, false));
-        if (request->rx_bytes() < 0 || request->tx_bytes() < 0) {
-          return absl::InvalidArgumentError("rx_bytes and tx_bytes must be >= 0");
-        }
+        WARDEN_ASSIGN_OR_RETURN(model::UsageSample usage,
+                                ValidateUsageSample("request", request->rx_bytes(),
+                                                    request->tx_bytes(), request->usage_sequence()));
         WARDEN_ASSIGN_OR_RETURN(
             store::SessionStore::CloseResult closed,
             deps_.sessions.Close(node.id, node.name, id, key,
-                                 request->reason().empty() ? "closed" : request->reason(),
-                                 request->rx_bytes(), request->tx_bytes()));
+                                 request->reason().empty() ? "closed" : request->reason(), usage));
         response->set_already_closed(closed.already_closed);
         return absl::OkStatus();
       });

@@ -160,15 +160,11 @@ absl::StatusOr<AttachStream::Next> AttachStream::HandleMessage(const v1::AgentMe
           });
         }
         case v1::SessionEvent::kUsage: {
-          const v1::SessionUsage& usage = event.usage();
-          if ((usage.session_id().empty() && usage.session_key().empty()) || usage.rx_bytes() < 0 ||
-              usage.tx_bytes() < 0) {
-            return absl::InvalidArgumentError(
-                "event.usage needs session_id or session_key and non-negative byte counts");
-          }
+          absl::StatusOr<model::UsageReport> usage =
+              ValidateUsageReport("event.usage", node_.id, event.usage());
+          if (!usage.ok()) return usage.status();
           return HandOver([&](dispatch::Dispatcher::Applied applied) {
-            return reports.OnUsage(node_.id, usage.session_id(), usage.session_key(),
-                                   usage.rx_bytes(), usage.tx_bytes(), std::move(applied));
+            return reports.OnUsage(*std::move(usage), std::move(applied));
           });
         }
         case v1::SessionEvent::kOpened: {

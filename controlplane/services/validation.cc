@@ -244,6 +244,33 @@ absl::StatusOr<admission::AdmitInput> ValidateAdmitRequest(const v1::AdmitReques
   return input;
 }
 
+absl::StatusOr<model::UsageSample> ValidateUsageSample(absl::string_view field, int64_t rx_bytes,
+                                                       int64_t tx_bytes, int64_t sequence) {
+  if (rx_bytes < 0 || tx_bytes < 0) return Invalid(field, "byte counts must not be negative");
+  if (sequence < 0) return Invalid(field, "the usage sequence must not be negative");
+  return model::UsageSample{.rx_bytes = rx_bytes, .tx_bytes = tx_bytes, .sequence = sequence};
+}
+
+absl::StatusOr<model::UsageReport> ValidateUsageReport(absl::string_view field,
+                                                       const std::string& node_id,
+                                                       const v1::SessionUsage& usage) {
+  if (usage.session_id().empty() && usage.session_key().empty()) {
+    return Invalid(field, "needs session_id or session_key");
+  }
+  if (!usage.session_id().empty()) {
+    WARDEN_RETURN_IF_ERROR(ValidateUuid(absl::StrCat(field, ".session_id"), usage.session_id()));
+  }
+  WARDEN_RETURN_IF_ERROR(
+      ValidateText(absl::StrCat(field, ".session_key"), usage.session_key(), 256, false));
+  WARDEN_ASSIGN_OR_RETURN(
+      model::UsageSample sample,
+      ValidateUsageSample(field, usage.rx_bytes(), usage.tx_bytes(), usage.sequence()));
+  return model::UsageReport{.node_id = node_id,
+                            .session_id = usage.session_id(),
+                            .session_key = usage.session_key(),
+                            .sample = sample};
+}
+
 absl::StatusOr<store::ClosedReport> ValidateClosedReport(absl::string_view field,
                                                          const v1::SessionClosed& closed) {
   if (closed.session_id().empty() && closed.session_key().empty()) {
@@ -260,14 +287,13 @@ absl::StatusOr<store::ClosedReport> ValidateClosedReport(absl::string_view field
   if (!closed.abandoned_attempt_id().empty() && closed.session_key().empty()) {
     return Invalid(field, "an abandoned attempt is reported with its session_key");
   }
-  if (closed.rx_bytes() < 0 || closed.tx_bytes() < 0) {
-    return Invalid(field, "byte counts must not be negative");
-  }
+  WARDEN_ASSIGN_OR_RETURN(
+      model::UsageSample usage,
+      ValidateUsageSample(field, closed.rx_bytes(), closed.tx_bytes(), closed.usage_sequence()));
   return store::ClosedReport{.session_id = closed.session_id(),
                              .session_key = closed.session_key(),
                              .reason = closed.reason(),
-                             .rx_bytes = closed.rx_bytes(),
-                             .tx_bytes = closed.tx_bytes(),
+                             .usage = usage,
                              .abandoned_attempt = closed.abandoned_attempt_id()};
 }
 
@@ -310,9 +336,9 @@ absl::StatusOr<dispatch::AttachRequest> ValidateHello(const v1::Hello& hello) {
         ValidateText(absl::StrCat(field, ".device_label"), session.device_label(), 128, false));
     WARDEN_RETURN_IF_ERROR(
         ValidateText(absl::StrCat(field, ".client_address"), session.client_address(), 128, false));
-    if (session.rx_bytes() < 0 || session.tx_bytes() < 0) {
-      return Invalid(field, "byte counts must not be negative");
-    }
+    WARDEN_ASSIGN_OR_RETURN(item.usage,
+                            ValidateUsageSample(field, session.rx_bytes(), session.tx_bytes(),
+                                                session.usage_sequence()));
     item.session_id = session.session_id();
     item.session_key = session.session_key();
     item.device_label = session.device_label();
@@ -321,8 +347,6 @@ absl::StatusOr<dispatch::AttachRequest> ValidateHello(const v1::Hello& hello) {
       item.opened_at = absl::FromUnixSeconds(session.opened_at().seconds()) +
                        absl::Nanoseconds(session.opened_at().nanos());
     }
-    item.rx_bytes = session.rx_bytes();
-    item.tx_bytes = session.tx_bytes();
     request.inventory.push_back(std::move(item));
   }
   for (int i = 0; i < hello.closed_while_away_size(); ++i) {

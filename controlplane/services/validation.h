@@ -63,6 +63,12 @@ absl::StatusOr<admission::AdmitInput> ValidateAdmitRequest(const v1::AdmitReques
 
 // The agent's Hello, checked field by field ("inventory[3].session_key ...").
 absl::StatusOr<dispatch::AttachRequest> ValidateHello(const v1::Hello& hello);
+// A node's byte counters (see agent.proto SessionUsage), and a usage event.
+absl::StatusOr<model::UsageSample> ValidateUsageSample(absl::string_view field, int64_t rx_bytes,
+                                                       int64_t tx_bytes, int64_t sequence);
+absl::StatusOr<model::UsageReport> ValidateUsageReport(absl::string_view field,
+                                                       const std::string& node_id,
+                                                       const v1::SessionUsage& usage);
 absl::StatusOr<store::ClosedReport> ValidateClosedReport(absl::string_view field,
                                                          const v1::SessionClosed& closed);
 absl::StatusOr<store::NodeFactsRecord> ValidateNodeFacts(const v1::NodeFacts& facts);

@@ -78,12 +78,7 @@ constexpr Statement kStatements[] = {
      "  SELECT $2, 'session.lost', 'session:' || id, "
      "    jsonb_build_object('user_id', user_id, 'reason', close_reason) FROM lost) "
      "SELECT count(*) FROM lost CROSS JOIN notified"},
-    {"reconcile.refresh",
-     "UPDATE sessions s SET rx_bytes = GREATEST(s.rx_bytes, v.rx), "
-     "tx_bytes = GREATEST(s.tx_bytes, v.tx), last_seen_at = now(), "
-     "last_traffic_at = CASE WHEN v.rx > s.rx_bytes OR v.tx > s.tx_bytes THEN now() "
-     "  ELSE s.last_traffic_at END "
-     "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS v(id, rx, tx) WHERE s.id = v.id"},
+    {"reconcile.refresh", "UPDATE sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[])"},
     // An inventory session the rules refuse: recorded as closing, with its
     // kill and an audit event ($8 the action, $9 the node's name).
     {"reconcile.refuse",
@@ -107,14 +102,6 @@ constexpr Statement kStatements[] = {
      "UPDATE sessions SET tunnel_address = $4, last_seen_at = now() "
      "WHERE node_id = $1::uuid AND state <> 'closed' "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, ''))"},
-    // Counters that moved mean traffic since the last report (what the
-    // idle timeout measures). The right-hand sides see the row as it was.
-    {"sessions.usage",
-     "UPDATE sessions SET rx_bytes = GREATEST(rx_bytes, $4), tx_bytes = GREATEST(tx_bytes, $5), "
-     "last_traffic_at = CASE WHEN $4 > rx_bytes OR $5 > tx_bytes THEN now() "
-     "  ELSE last_traffic_at END, "
-     "last_seen_at = now() WHERE node_id = $1::uuid AND state <> 'closed' "
-     "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, ''))"},
 };
 
 void AppendKills(const pqxx::result& rows, std::vector<QueuedCommand>& kills) {
@@ -122,27 +109,6 @@ void AppendKills(const pqxx::result& rows, std::vector<QueuedCommand>& kills) {
     kills.push_back(
         QueuedCommand{.command_id = row[0].as<int64_t>(), .node_id = row[1].as<std::string>()});
   }
-}
-
-template <typename T>
-std::string PgArray(const std::vector<T>& values) {
-  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
-}
-
-// A text[] literal: every element quoted, '"' and '\\' escaped.
-std::string PgTextArray(std::span<const std::string> values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
 }
 
 }  // namespace
@@ -176,9 +142,9 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
           return absl::AbortedError("superseded by a newer attach of this node");
         }
         for (const ClosedReport& closed : closed_while_away) {
-          tx.exec_prepared("close.session", node_id, closed.session_id, closed.session_key,
-                           closed.reason.empty() ? "closed" : closed.reason, closed.rx_bytes,
-                           closed.tx_bytes, node_name, closed.abandoned_attempt);
+          CloseInTransaction(tx, node_id, node_name, closed.session_id, closed.session_key,
+                             closed.reason.empty() ? "closed" : closed.reason, closed.usage,
+                             closed.abandoned_attempt, nullptr);
         }
 
         std::map<std::string, std::string> live_by_key;  // key → id
@@ -188,7 +154,8 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
           live_ids.insert(row[0].as<std::string>());
         }
         std::vector<std::string> seen_ids;
-        std::vector<int64_t> seen_rx, seen_tx;
+        // The counters of every session the node carries, known or adopted.
+        std::vector<model::UsageReport> counters;
         std::vector<const InventoryItem*> unknown;
         for (const InventoryItem& item : inventory) {
           std::string id;
@@ -202,8 +169,8 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
             continue;
           }
           seen_ids.push_back(id);
-          seen_rx.push_back(item.rx_bytes);
-          seen_tx.push_back(item.tx_bytes);
+          counters.push_back(
+              {.node_id = node_id, .session_id = id, .session_key = "", .sample = item.usage});
         }
         std::vector<std::string> lost;
         std::set<std::string> seen(seen_ids.begin(), seen_ids.end());
@@ -214,10 +181,7 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
           result.closed_as_lost = static_cast<int>(
               tx.exec_prepared1("reconcile.lost", PgArray(lost), node_name)[0].as<int64_t>());
         }
-        if (!seen_ids.empty()) {
-          tx.exec_prepared("reconcile.refresh", PgArray(seen_ids), PgArray(seen_rx),
-                           PgArray(seen_tx));
-        }
+        if (!seen_ids.empty()) tx.exec_prepared("reconcile.refresh", PgArray(seen_ids));
 
         // Unknown sessions go through admission user by user, in one order,
         // so that reconciles of several nodes cannot deadlock on user rows.
@@ -261,6 +225,10 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
           if (!admitted.ok()) return admitted.status();
           if (admitted->decision.admit) {
             result.adopted.emplace_back(item->session_key, admitted->session_id);
+            counters.push_back({.node_id = node_id,
+                                .session_id = admitted->session_id,
+                                .session_key = "",
+                                .sample = item->usage});
             for (const Eviction& eviction : admitted->evictions) {
               result.kills.push_back(
                   QueuedCommand{.command_id = eviction.command_id, .node_id = eviction.node_id});
@@ -278,6 +246,7 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
                                      "session.refuse", node_name);
           AppendKills(kill, result.kills);
         }
+        ApplyUsageInTransaction(tx, counters);
         return result;
       });
 }
@@ -298,16 +267,6 @@ absl::Status AttachStore::RecordOpened(const std::string& node_id, const std::st
   return db_.Autocommit(
       {.operation = "record opened session"}, [&](pqxx::nontransaction& tx) -> absl::Status {
         tx.exec_prepared("sessions.opened", node_id, session_id, session_key, tunnel_address);
-        return absl::OkStatus();
-      });
-}
-
-absl::Status AttachStore::RecordUsage(const std::string& node_id, const std::string& session_id,
-                                      const std::string& session_key, int64_t rx_bytes,
-                                      int64_t tx_bytes) {
-  return db_.Autocommit(
-      {.operation = "record usage"}, [&](pqxx::nontransaction& tx) -> absl::Status {
-        tx.exec_prepared("sessions.usage", node_id, session_id, session_key, rx_bytes, tx_bytes);
         return absl::OkStatus();
       });
 }

@@ -30,8 +30,7 @@ struct InventoryItem {
   std::string device_label;
   std::string client_address;
   std::optional<absl::Time> opened_at;
-  int64_t rx_bytes = 0;
-  int64_t tx_bytes = 0;
+  model::UsageSample usage;
 };
 
 // A session that ended while the agent could not report it.
@@ -39,8 +38,7 @@ struct ClosedReport {
   std::string session_id;
   std::string session_key;
   std::string reason;
-  int64_t rx_bytes = 0;
-  int64_t tx_bytes = 0;
+  model::UsageSample usage;  // the final counters
   // Set when the agent gave up on the Admit attempt with this id: only the
   // session that attempt created (or last confirmed) is closed.
   std::string abandoned_attempt;
@@ -86,8 +84,6 @@ class AttachStore {
   // The node reports a connection up, with its address inside the tunnel.
   absl::Status RecordOpened(const std::string& node_id, const std::string& session_id,
                             const std::string& session_key, const std::string& tunnel_address);
-  absl::Status RecordUsage(const std::string& node_id, const std::string& session_id,
-                           const std::string& session_key, int64_t rx_bytes, int64_t tx_bytes);
 
  private:
   Database& db_;

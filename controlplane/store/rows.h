@@ -5,8 +5,12 @@
 
 #include <optional>
 #include <pqxx/pqxx>
+#include <span>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 
 namespace warden::control::store {
@@ -23,6 +27,28 @@ inline std::optional<absl::Time> OptionalTimeField(const pqxx::field& field) {
 inline std::optional<int64_t> OptionalMicros(const std::optional<absl::Time>& time) {
   if (!time) return std::nullopt;
   return absl::ToUnixMicros(*time);
+}
+
+// An array parameter of numbers or uuids: "{1,2,3}".
+template <typename T>
+std::string PgArray(const std::vector<T>& values) {
+  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
+}
+
+// A text[] parameter: every element quoted, '"' and '\\' escaped.
+inline std::string PgTextArray(std::span<const std::string> values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
 }
 
 }  // namespace warden::control::store

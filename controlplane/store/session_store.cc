@@ -107,13 +107,13 @@ constexpr Statement kStatements[] = {
      "WITH target AS ("
      "  SELECT id, state AS was FROM sessions WHERE node_id = $1::uuid AND state <> 'closed' "
      "    AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) "
-     "    AND ($8 = '' OR admit_attempt = $8) FOR UPDATE), "
+     "    AND ($6 = '' OR admit_attempt = $6) FOR UPDATE), "
      "closed AS ("
      "  UPDATE sessions s SET state = 'closed', closed_at = now(), last_seen_at = now(), "
-     "    close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE $4 END, "
-     "    rx_bytes = GREATEST(s.rx_bytes, $5), tx_bytes = GREATEST(s.tx_bytes, $6) "
+     "    close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE $4 END "
      "  FROM target t WHERE s.id = t.id "
-     "  RETURNING s.id, s.user_id, s.close_reason, s.protocol, s.session_key, t.was), "
+     "  RETURNING s.id, s.user_id, s.close_reason, s.protocol, s.session_key, t.was, "
+     "    s.rx_bytes, s.tx_bytes), "
      // A WireGuard peer killed or evicted stays off this node until its user
      // is under the limit again (the dispatcher's sweep provisions it).
      "withheld AS ("
@@ -131,9 +131,9 @@ constexpr Statement kStatements[] = {
      "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM finished), "
      "audit AS ("
      "  INSERT INTO audit_events (actor, action, subject, details) "
-     "  SELECT $7, 'session.close', 'session:' || c.id, jsonb_build_object("
-     "    'user_id', c.user_id, 'reason', c.close_reason, 'rx_bytes', $5::bigint, "
-     "    'tx_bytes', $6::bigint) FROM closed c) "
+     "  SELECT $5, 'session.close', 'session:' || c.id, jsonb_build_object("
+     "    'user_id', c.user_id, 'reason', c.close_reason, 'rx_bytes', c.rx_bytes, "
+     "    'tx_bytes', c.tx_bytes) FROM closed c) "
      "SELECT id::text FROM closed CROSS JOIN notified"},
     {"close.known",
      "SELECT 1 FROM sessions WHERE node_id = $1::uuid "
@@ -183,10 +183,6 @@ constexpr Statement kStatements[] = {
      "SELECT protocol, count(*) FROM sessions WHERE state <> 'closed' "
      "GROUP BY protocol ORDER BY protocol"},
 };
-
-std::string UuidArray(const std::vector<std::string>& ids) {
-  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
-}
 
 model::SessionState SessionStateFromName(const std::string& name) {
   if (name == "closing") return model::SessionState::kClosing;
@@ -353,7 +349,7 @@ void WriteAdmission(pqxx::work& tx, const AdmissionRequest& request,
                     const model::AdmissionFacts& facts, const std::string& device_id,
                     AdmissionResult& result) {
   if (!result.decision.replace.empty()) {
-    tx.exec_prepared("admit.replace", UuidArray(result.decision.replace));
+    tx.exec_prepared("admit.replace", PgArray(result.decision.replace));
   }
   nlohmann::json details = RequestJson(request);
   details["user_id"] = result.user_id;
@@ -366,7 +362,7 @@ void WriteAdmission(pqxx::work& tx, const AdmissionRequest& request,
   pqxx::result written = tx.exec_prepared(
       "admit.write", result.user_id, request.node_id, std::string(ProtocolName(request.protocol)),
       request.session_key, request.device_label, request.client_address,
-      UuidArray(result.decision.evict), kill_due_us, request.node_name, details.dump(),
+      PgArray(result.decision.evict), kill_due_us, request.node_name, details.dump(),
       OptionalMicros(request.opened_at), request.attempt_id, device_id,
       OptionalMicros(result.decision.policy_due_at));
   for (const auto& row : written) {
@@ -508,18 +504,14 @@ absl::Status SessionStore::AuditDenial(const AdmissionRequest& request,
 
 absl::StatusOr<SessionStore::CloseResult> SessionStore::Close(
     const std::string& node_id, const std::string& node_name, const std::string& session_id,
-    const std::string& session_key, const std::string& reason, int64_t rx_bytes, int64_t tx_bytes,
+    const std::string& session_key, const std::string& reason, const model::UsageSample& final_usage,
     const std::string& abandoned_attempt) {
-  return db_.Autocommit(
-      {.operation = "close session"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<CloseResult> {
-        pqxx::result closed =
-            tx.exec_prepared("close.session", node_id, session_id, session_key, reason, rx_bytes,
-                             tx_bytes, node_name, abandoned_attempt);
+  return db_.Transact(
+      {.operation = "close session"}, [&](pqxx::work& tx) -> absl::StatusOr<CloseResult> {
         CloseResult result;
-        if (!closed.empty()) {
-          result.session_id = closed[0][0].as<std::string>();
-          return result;
-        }
+        result.ledger = CloseInTransaction(tx, node_id, node_name, session_id, session_key, reason,
+                                           final_usage, abandoned_attempt, &result.session_id);
+        if (!result.session_id.empty()) return result;
         if (tx.exec_prepared("close.known", node_id, session_id, session_key).empty()) {
           return absl::NotFoundError(absl::StrCat(
               "no session ", session_id.empty() ? session_key : session_id, " on this node"));
@@ -527,6 +519,28 @@ absl::StatusOr<SessionStore::CloseResult> SessionStore::Close(
         result.already_closed = true;
         return result;
       });
+}
+
+LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
+                                const std::string& node_name, const std::string& session_id,
+                                const std::string& session_key, const std::string& reason,
+                                const model::UsageSample& final_usage,
+                                const std::string& abandoned_attempt, std::string* closed_id) {
+  LedgerUpdate ledger;
+  // An abandoned attempt's key may belong to a later admission by now: its
+  // (empty) counters are not that session's.
+  if (abandoned_attempt.empty() &&
+      (final_usage.sequence != 0 || final_usage.rx_bytes != 0 || final_usage.tx_bytes != 0)) {
+    const model::UsageReport report{.node_id = node_id,
+                                    .session_id = session_id,
+                                    .session_key = session_key,
+                                    .sample = final_usage};
+    ledger = ApplyUsageInTransaction(tx, std::span(&report, 1));
+  }
+  pqxx::result closed = tx.exec_prepared("close.session", node_id, session_id, session_key, reason,
+                                         node_name, abandoned_attempt);
+  if (!closed.empty() && closed_id != nullptr) *closed_id = closed[0][0].as<std::string>();
+  return ledger;
 }
 
 absl::StatusOr<std::vector<model::Session>> SessionStore::List(const SessionFilter& filter) {

@@ -12,6 +12,8 @@
 #include "controlplane/model/admission.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/model/session.h"
+#include "controlplane/model/usage.h"
+#include "controlplane/store/usage_store.h"
 
 namespace warden::control::store {
 
@@ -113,13 +115,15 @@ class SessionStore {
   struct CloseResult {
     bool already_closed = false;
     std::string session_id;
+    LedgerUpdate ledger;  // what the final counters added
   };
   // By id or by key (one is empty), and with `abandoned_attempt` only the
   // session that Admit attempt created or last confirmed. NOT_FOUND when the
   // node never had it.
   absl::StatusOr<CloseResult> Close(const std::string& node_id, const std::string& node_name,
                                     const std::string& session_id, const std::string& session_key,
-                                    const std::string& reason, int64_t rx_bytes, int64_t tx_bytes,
+                                    const std::string& reason,
+                                    const model::UsageSample& final_usage,
                                     const std::string& abandoned_attempt = "");
 
   absl::StatusOr<std::vector<model::Session>> List(const SessionFilter& filter);

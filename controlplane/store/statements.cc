@@ -13,6 +13,7 @@
 #include "controlplane/store/room_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
+#include "controlplane/store/usage_store.h"
 #include "controlplane/store/user_store.h"
 
 namespace warden::control::store {
@@ -22,7 +23,8 @@ std::vector<Statement> AllStatements() {
   for (auto group : {UserStatements(), ApiKeyStatements(), AuditStatements(), NodeStatements(),
                      SessionStatements(), CommandStatements(), TicketStatements(),
                      AttachStatements(), DeviceStatements(), FamilyStatements(), RoomStatements(),
-                     CredentialStatements(), PlanStatements(), PolicyStatements()}) {
+                     CredentialStatements(), PlanStatements(), PolicyStatements(),
+                     UsageStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

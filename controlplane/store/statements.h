@@ -25,6 +25,7 @@ std::span<const Statement> PolicyStatements();
 std::span<const Statement> RoomStatements();
 std::span<const Statement> SessionStatements();
 std::span<const Statement> TicketStatements();
+std::span<const Statement> UsageStatements();
 std::span<const Statement> UserStatements();
 
 }  // namespace warden::control::store

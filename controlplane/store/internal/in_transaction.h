@@ -19,6 +19,7 @@
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/session_store.h"
+#include "controlplane/store/usage_store.h"
 #include "controlplane/store/user_store.h"
 
 namespace warden::control::store {
@@ -64,6 +65,24 @@ absl::Status ApplyPolicyToUserInTransaction(pqxx::work& tx, const model::Actor& 
 // conflict with key-share, before it locks users in username order.
 absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const AdmissionRequest& request,
                                                    Decider decide);
+
+// A node reports a session closed, with its final counters: they are
+// counted (unless the close is of an abandoned attempt), then the session is
+// closed (see SessionStore::Close). `closed_id` gets its id when it was live.
+LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
+                                const std::string& node_name, const std::string& session_id,
+                                const std::string& session_key, const std::string& reason,
+                                const model::UsageSample& final_usage,
+                                const std::string& abandoned_attempt, std::string* closed_id);
+
+// --- the traffic ledger (usage_store.cc)
+
+// Applies nodes' samples exactly once: each session's counters advance only
+// with a higher sequence, their difference (or, after a counter reset, the
+// counters themselves) is added to the session's totals and to its user's
+// day and month rows. Returns what was counted and the quota standing of
+// the users it was counted for.
+LedgerUpdate ApplyUsageInTransaction(pqxx::work& tx, std::span<const model::UsageReport> reports);
 
 // --- the command outbox (command_store.cc)
 

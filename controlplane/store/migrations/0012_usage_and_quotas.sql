@@ -59,8 +59,8 @@ ALTER TABLE users
   ADD COLUMN quota_period_start date,
   ADD COLUMN quota_notified_percent smallint NOT NULL DEFAULT 0,
   ADD COLUMN quota_exceeded boolean NOT NULL DEFAULT false;
--- The quota sweep visits held users only.
-CREATE INDEX users_quota_exceeded ON users (id) WHERE quota_exceeded;
+-- The quota sweep visits the users with something announced or enforced.
+CREATE INDEX users_quota_marked ON users (id) WHERE quota_exceeded OR quota_notified_percent > 0;
 
 -- What support did: a reset forgets the usage of the period so far (bytes:
 -- what the reset day had counted by then), a grant adds bytes to the quota
