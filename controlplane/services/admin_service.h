@@ -16,6 +16,7 @@
 #include "controlplane/store/plan_store.h"
 #include "controlplane/store/session_store.h"
 #include "controlplane/store/ticket_store.h"
+#include "controlplane/store/usage_store.h"
 #include "controlplane/store/user_store.h"
 #include "warden/v1/admin.grpc.pb.h"
 
@@ -34,6 +35,7 @@ struct AdminDependencies {
   store::DeviceStore& devices;
   store::FamilyStore& families;
   store::PlanStore& plans;
+  store::UsageStore& usage;
   dispatch::Commands& commands;  // everything that gives agents a command
   dispatch::EventFeed& events;
   signal::SignalHub& signal;
@@ -140,6 +142,19 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* RevokeUserFamilies(grpc::CallbackServerContext* ctx,
                                                const v1::RevokeUserFamiliesRequest* request,
                                                v1::RevokeFamilyResponse* response) override;
+
+  grpc::ServerUnaryReactor* GetUsage(grpc::CallbackServerContext* ctx,
+                                     const v1::GetUsageRequest* request,
+                                     v1::GetUsageResponse* response) override;
+  grpc::ServerUnaryReactor* ListTopUsers(grpc::CallbackServerContext* ctx,
+                                         const v1::ListTopUsersRequest* request,
+                                         v1::ListTopUsersResponse* response) override;
+  grpc::ServerUnaryReactor* ResetUsage(grpc::CallbackServerContext* ctx,
+                                       const v1::ResetUsageRequest* request,
+                                       v1::QuotaStatus* response) override;
+  grpc::ServerUnaryReactor* GrantExtraQuota(grpc::CallbackServerContext* ctx,
+                                            const v1::GrantExtraQuotaRequest* request,
+                                            v1::QuotaStatus* response) override;
 
  private:
   using Call = UnaryCall;

@@ -76,6 +76,9 @@ grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* ct
     response->set_signal_members(signal.members);
     response->set_signal_relays_per_second(signal.relays_per_second);
     response->set_signal_streams_here(deps_.signal.LocalStats().streams);
+    WARDEN_ASSIGN_OR_RETURN(auto today, deps_.usage.FleetToday());
+    response->set_traffic_rx_bytes_today(today.first);
+    response->set_traffic_tx_bytes_today(today.second);
     return absl::OkStatus();
   });
 }
