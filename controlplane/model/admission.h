@@ -4,6 +4,7 @@
 // is admission::Decide; the store runs it inside the transaction that holds
 // the user's row lock.
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,6 +29,11 @@ struct UserLimits {
   std::optional<absl::Time> expires_at;     // the account's
   int max_session_seconds = 0;              // 0 = no limit
   int idle_timeout_seconds = 0;             // 0 = no limit
+  int64_t bandwidth_bytes_per_second = 0;   // 0 = unlimited
+  int64_t data_quota_bytes = 0;             // rx + tx per period; 0 = no quota
+  int quota_period_days = 0;                // 0 = calendar month (UTC)
+  QuotaAction on_quota_exceeded = QuotaAction::kDeny;
+  int64_t throttle_bytes_per_second = 0;  // 0 = none set
 };
 
 // One of the user's sessions that is not closed.
