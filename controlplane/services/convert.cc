@@ -90,6 +90,8 @@ v1::DenyReason ToProto(model::DenyReason reason) {
       return v1::NODE_LIMIT_REACHED;
     case model::DenyReason::kLabelLimitReached:
       return v1::LABEL_LIMIT_REACHED;
+    case model::DenyReason::kQuotaExceeded:
+      return v1::QUOTA_EXCEEDED;
   }
   return v1::DENY_REASON_UNSPECIFIED;
 }
