@@ -53,7 +53,7 @@ Admitter::Admitter(store::SessionStore& sessions, PasswordCheck& passwords, cons
         model::DenyReason::kSessionEnding, model::DenyReason::kAccountExpired,
         model::DenyReason::kDeviceExpired, model::DenyReason::kProtocolNotAllowed,
         model::DenyReason::kNodeNotAllowed, model::DenyReason::kNodeLimitReached,
-        model::DenyReason::kLabelLimitReached}) {
+        model::DenyReason::kLabelLimitReached, model::DenyReason::kQuotaExceeded}) {
     admissions_.With({"denied", store::DenyReasonName(reason)});
   }
 }

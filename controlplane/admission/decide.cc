@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controlplane/admission/policy.h"
+#include "controlplane/admission/quota.h"
 #include "controlplane/admission/seats.h"
 #include "controlplane/model/effective_policy.h"
 
@@ -134,6 +135,7 @@ Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions
     Decision again;
     again.admit = true;
     again.already_live = true;
+    again.bandwidth_bytes_per_second = facts.limits.bandwidth_bytes_per_second;
     return again;
   }
   if (facts.vouching && !facts.vouching->node_trusted && !facts.vouching->provisioned_device) {
@@ -174,6 +176,15 @@ Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions
 
   Decision admitted;
   admitted.admit = true;
+  admitted.bandwidth_bytes_per_second = limits.bandwidth_bytes_per_second;
+  if (facts.quota && QuotaUsedUp(limits, *facts.quota)) {
+    const std::optional<int64_t> throttled = ThrottledBandwidth(limits, facts.requested.protocol);
+    if (!throttled) {
+      return Deny(DenyReason::kQuotaExceeded, QuotaUsedUpMessage(limits, *facts.quota),
+                  QuotaUsedUpDetail(limits, *facts.quota));
+    }
+    admitted.bandwidth_bytes_per_second = *throttled;
+  }
   admitted.kill_due = now + absl::Seconds(limits.grace_seconds);
   admitted.withhold_idle_devices = WithholdsIdleDevices(limits, facts.live);
   if (facts.same_key) admitted.replace.push_back(facts.same_key->id);

@@ -35,12 +35,14 @@ struct DecideOptions {
 // asked about again is the same answer (if its user and login are still
 // good); a node vouching for the user must be entitled to; a draining node
 // admits no one; a disabled or expired account, an expired device, a
-// protocol or a node the user's policy does not include are refused; then
+// protocol or a node the user's policy does not include are refused; a used
+// up data quota refuses, or throttles a QUIC tunnel (see quota.h); then
 // the caps, per node, per label value and fleet-wide (see seats.h:
 // EVICT_OLDEST evicts the oldest seats of the full scope, REJECT refuses).
 // Another user's live session under the same key is replaced: the node
 // reused it. An admitted decision also says whether the user's idle
-// WireGuard devices are withheld (WithholdsIdleDevices).
+// WireGuard devices are withheld (WithholdsIdleDevices), and the session's
+// bandwidth.
 Decision Decide(const AdmissionFacts& facts, absl::Time now, const DecideOptions& options = {});
 
 // Whether a connect ticket is presented for someone else: the node named a

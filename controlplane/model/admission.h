@@ -4,6 +4,7 @@
 // is admission::Decide; the store runs it inside the transaction that holds
 // the user's row lock.
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,6 +29,11 @@ struct UserLimits {
   std::optional<absl::Time> expires_at;     // the account's
   int max_session_seconds = 0;              // 0 = no limit
   int idle_timeout_seconds = 0;             // 0 = no limit
+  int64_t bandwidth_bytes_per_second = 0;   // 0 = unlimited
+  int64_t data_quota_bytes = 0;             // rx + tx per period; 0 = no quota
+  int quota_period_days = 0;                // 0 = calendar month (UTC)
+  QuotaAction on_quota_exceeded = QuotaAction::kDeny;
+  int64_t throttle_bytes_per_second = 0;  // 0 = none set
 };
 
 // One of the user's sessions that is not closed.
@@ -96,6 +102,19 @@ struct Requested {
   std::optional<absl::Time> device_expires_at;
 };
 
+// The user's data quota window that contains now, read under the user's
+// row lock; only when the user has a quota.
+struct QuotaFacts {
+  int64_t used_bytes = 0;     // rx + tx in the window, after support's latest reset
+  int64_t granted_bytes = 0;  // extra bytes support granted in the window
+  // The enforcement holds the user in this window: until the window rolls
+  // over, support helps, or the quota changes, whatever the sums say.
+  bool held = false;
+  // When bytes next stop counting: the next calendar month, or for a
+  // rolling window the next day (the oldest day leaves the window).
+  absl::Time frees_up_at;
+};
+
 // Everything the rule is given, read under the user's row lock.
 struct AdmissionFacts {
   UserLimits limits;
@@ -108,6 +127,7 @@ struct AdmissionFacts {
   std::optional<SameKeySession> same_key;
   // Set when a connect ticket established the user.
   std::optional<TicketFacts> ticket;
+  std::optional<QuotaFacts> quota;
 };
 
 enum class DenyReason {
@@ -124,6 +144,7 @@ enum class DenyReason {
   kNodeNotAllowed,
   kNodeLimitReached,
   kLabelLimitReached,
+  kQuotaExceeded,
 };
 
 struct Decision {
@@ -145,6 +166,9 @@ struct Decision {
   // WireGuard devices without a live session are withheld from their nodes
   // until it is under the limit again.
   bool withhold_idle_devices = false;
+  // When admitted: the session's rate cap (0 = unlimited), the throttle
+  // rate for a QUIC tunnel of a user over quota.
+  int64_t bandwidth_bytes_per_second = 0;
   // When admitted: the first time a time limit may end the new session.
   std::optional<absl::Time> policy_due_at;
 };

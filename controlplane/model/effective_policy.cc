@@ -37,6 +37,12 @@ EffectivePolicy ResolvePolicy(const LimitSet& user, const LimitSet* plan,
   Resolve(user.node_selector, p.node_selector, {}, effective.node_selector);
   Resolve(user.max_session_seconds, p.max_session_seconds, 0, effective.max_session_seconds);
   Resolve(user.idle_timeout_seconds, p.idle_timeout_seconds, 0, effective.idle_timeout_seconds);
+  Resolve(user.data_quota_bytes, p.data_quota_bytes, int64_t{0}, effective.data_quota_bytes);
+  Resolve(user.quota_period_days, p.quota_period_days, 0, effective.quota_period_days);
+  Resolve(user.on_quota_exceeded, p.on_quota_exceeded, QuotaAction::kDeny,
+          effective.on_quota_exceeded);
+  Resolve(user.throttle_bytes_per_second, p.throttle_bytes_per_second, int64_t{0},
+          effective.throttle_bytes_per_second);
   effective.plan_name = plan != nullptr ? plan_name : "";
   return effective;
 }
@@ -62,7 +68,12 @@ UserLimits LimitsOf(const EffectivePolicy& policy, bool disabled,
                     .node_selector = policy.node_selector.value,
                     .expires_at = expires_at,
                     .max_session_seconds = policy.max_session_seconds.value,
-                    .idle_timeout_seconds = policy.idle_timeout_seconds.value};
+                    .idle_timeout_seconds = policy.idle_timeout_seconds.value,
+                    .bandwidth_bytes_per_second = policy.bandwidth_bytes_per_second.value,
+                    .data_quota_bytes = policy.data_quota_bytes.value,
+                    .quota_period_days = policy.quota_period_days.value,
+                    .on_quota_exceeded = policy.on_quota_exceeded.value,
+                    .throttle_bytes_per_second = policy.throttle_bytes_per_second.value};
 }
 
 }  // namespace warden::control::model

@@ -18,6 +18,11 @@ namespace warden::control::model {
 
 enum class LimitPolicy { kEvictOldest, kReject };
 
+// What a user whose data quota is used up gets: no new session, or a
+// session at the throttle rate (QUIC tunnels only: Warden shapes its own
+// endpoint per user, not WireGuard or OpenVPN, whose sessions are ended).
+enum class QuotaAction { kDeny, kThrottle };
+
 // At most `max` live sessions per distinct value of a node label, e.g.
 // {label: "region", max: 1}: one session per region.
 struct LabelCap {
@@ -45,6 +50,10 @@ struct LimitSet {
   std::optional<NodeSelector> node_selector;               // empty = any node
   std::optional<int> max_session_seconds;                  // 0 = no limit
   std::optional<int> idle_timeout_seconds;                 // 0 = no limit
+  std::optional<int64_t> data_quota_bytes;                 // rx + tx per period; 0 = none
+  std::optional<int> quota_period_days;                    // 0 = calendar month (UTC)
+  std::optional<QuotaAction> on_quota_exceeded;
+  std::optional<int64_t> throttle_bytes_per_second;
 };
 
 struct Plan {
@@ -78,7 +87,11 @@ struct EffectivePolicy {
   Resolved<NodeSelector> node_selector;
   Resolved<int> max_session_seconds;
   Resolved<int> idle_timeout_seconds;
-  std::string plan_name;  // "" without a plan
+  Resolved<int64_t> data_quota_bytes;
+  Resolved<int> quota_period_days;
+  Resolved<QuotaAction> on_quota_exceeded{.value = QuotaAction::kDeny};
+  Resolved<int64_t> throttle_bytes_per_second;  // 0 = none set: a throttle denies
+  std::string plan_name;                        // "" without a plan
 };
 
 }  // namespace warden::control::model

@@ -53,7 +53,11 @@ inline constexpr const char* kLimitFields[] = {"max_connections",
                                                "allowed_protocols",
                                                "node_selector",
                                                "max_session_seconds",
-                                               "idle_timeout_seconds"};
+                                               "idle_timeout_seconds",
+                                               "data_quota_bytes",
+                                               "quota_period_days",
+                                               "on_quota_exceeded",
+                                               "throttle_bytes_per_second"};
 
 // Changes to limits: the fields named take the values in `values` (unset
 // there = cleared, i.e. inherited); the others are left as they are.

@@ -17,6 +17,10 @@ v1::LimitPolicy ToProto(model::LimitPolicy policy) {
   return policy == model::LimitPolicy::kReject ? v1::REJECT : v1::EVICT_OLDEST;
 }
 
+v1::QuotaAction ToProto(model::QuotaAction action) {
+  return action == model::QuotaAction::kThrottle ? v1::QUOTA_THROTTLE : v1::QUOTA_DENY;
+}
+
 v1::ApiKeyRole ToProto(model::Role role) {
   return role == model::Role::kAdmin ? v1::ADMIN : v1::VIEWER;
 }
@@ -86,6 +90,8 @@ v1::DenyReason ToProto(model::DenyReason reason) {
       return v1::NODE_LIMIT_REACHED;
     case model::DenyReason::kLabelLimitReached:
       return v1::LABEL_LIMIT_REACHED;
+    case model::DenyReason::kQuotaExceeded:
+      return v1::QUOTA_EXCEEDED;
   }
   return v1::DENY_REASON_UNSPECIFIED;
 }

@@ -33,6 +33,7 @@ void ToProto(const store::FleetStats& stats, v1::Stats* out);
 void ToProto(const store::AdmissionResult& result, v1::AdmitResponse* out);
 
 v1::LimitPolicy ToProto(model::LimitPolicy policy);
+v1::QuotaAction ToProto(model::QuotaAction action);
 v1::Protocol ToProto(model::Protocol protocol);
 v1::SessionState ToProto(model::SessionState state);
 v1::NodeState ToProto(model::NodeState state);

@@ -17,6 +17,14 @@ constexpr int kMaxLabelCaps = 16;
 constexpr int kMaxSelectorValues = 64;
 constexpr int kMinTimeLimitSeconds = 60;
 constexpr int kMaxTimeLimitSeconds = 366 * 86400;
+constexpr int kMaxQuotaPeriodDays = 366;
+// 1 EiB: beyond any period's traffic, and far from overflowing a sum.
+constexpr int64_t kMaxDataQuotaBytes = int64_t{1} << 60;
+
+// What an administrator reads next to a THROTTLE policy: only Warden's own
+// QUIC endpoint can slow one user down.
+constexpr char kThrottleNote[] =
+    "throttling applies to QUIC tunnels; WireGuard and OpenVPN sessions over quota are ended";
 
 absl::Status Invalid(absl::string_view field, absl::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat(field, " ", rule));
@@ -49,6 +57,17 @@ absl::Status ValidateTimeLimit(absl::string_view field, int64_t seconds) {
                                        kMaxTimeLimitSeconds, " seconds; got ", seconds));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<model::QuotaAction> ParseQuotaAction(absl::string_view field, int value) {
+  switch (value) {
+    case v1::QUOTA_DENY:
+      return model::QuotaAction::kDeny;
+    case v1::QUOTA_THROTTLE:
+      return model::QuotaAction::kThrottle;
+    default:
+      return Invalid(field, absl::StrCat("must be QUOTA_DENY or QUOTA_THROTTLE; got ", value));
+  }
 }
 
 // Both messages name the limits alike; this reads them from either, those
@@ -136,6 +155,35 @@ absl::StatusOr<model::LimitSet> ReadLimits(
         ValidateTimeLimit(field("idle_timeout_seconds"), m.idle_timeout_seconds()));
     limits.idle_timeout_seconds = m.idle_timeout_seconds();
   }
+  if (m.has_data_quota_bytes() && wanted("data_quota_bytes")) {
+    if (m.data_quota_bytes() < 0 || m.data_quota_bytes() > kMaxDataQuotaBytes) {
+      return Invalid(field("data_quota_bytes"),
+                     absl::StrCat("must be between 0 (no quota) and ", kMaxDataQuotaBytes,
+                                  " bytes; got ", m.data_quota_bytes()));
+    }
+    limits.data_quota_bytes = m.data_quota_bytes();
+  }
+  if (m.has_quota_period_days() && wanted("quota_period_days")) {
+    if (m.quota_period_days() < 0 || m.quota_period_days() > kMaxQuotaPeriodDays) {
+      return Invalid(field("quota_period_days"),
+                     absl::StrCat("must be between 0 (the calendar month) and ",
+                                  kMaxQuotaPeriodDays, " days; got ", m.quota_period_days()));
+    }
+    limits.quota_period_days = m.quota_period_days();
+  }
+  if (m.has_on_quota_exceeded() && wanted("on_quota_exceeded")) {
+    WARDEN_ASSIGN_OR_RETURN(limits.on_quota_exceeded,
+                            ParseQuotaAction(field("on_quota_exceeded"), m.on_quota_exceeded()));
+  }
+  if (m.has_throttle_bytes_per_second() && wanted("throttle_bytes_per_second")) {
+    const int64_t rate = m.throttle_bytes_per_second();
+    if (rate < kMinBandwidth || rate > kMaxBandwidth) {
+      return Invalid(field("throttle_bytes_per_second"),
+                     absl::StrCat("must be between ", kMinBandwidth, " and ", kMaxBandwidth,
+                                  " bytes per second; got ", rate));
+    }
+    limits.throttle_bytes_per_second = rate;
+  }
   return limits;
 }
 
@@ -187,6 +235,12 @@ void WriteLimits(const model::LimitSet& limits, Message* out) {
   }
   if (limits.max_session_seconds) out->set_max_session_seconds(*limits.max_session_seconds);
   if (limits.idle_timeout_seconds) out->set_idle_timeout_seconds(*limits.idle_timeout_seconds);
+  if (limits.data_quota_bytes) out->set_data_quota_bytes(*limits.data_quota_bytes);
+  if (limits.quota_period_days) out->set_quota_period_days(*limits.quota_period_days);
+  if (limits.on_quota_exceeded) out->set_on_quota_exceeded(ToProto(*limits.on_quota_exceeded));
+  if (limits.throttle_bytes_per_second) {
+    out->set_throttle_bytes_per_second(*limits.throttle_bytes_per_second);
+  }
 }
 
 const char* SourceName(model::LimitSource source) {
@@ -254,6 +308,17 @@ void ToProto(const model::EffectivePolicy& policy, v1::EffectivePolicy* out) {
   sources["max_session_seconds"] = SourceName(policy.max_session_seconds.source);
   out->set_idle_timeout_seconds(policy.idle_timeout_seconds.value);
   sources["idle_timeout_seconds"] = SourceName(policy.idle_timeout_seconds.source);
+  out->set_data_quota_bytes(policy.data_quota_bytes.value);
+  sources["data_quota_bytes"] = SourceName(policy.data_quota_bytes.source);
+  out->set_quota_period_days(policy.quota_period_days.value);
+  sources["quota_period_days"] = SourceName(policy.quota_period_days.source);
+  out->set_on_quota_exceeded(ToProto(policy.on_quota_exceeded.value));
+  sources["on_quota_exceeded"] = SourceName(policy.on_quota_exceeded.source);
+  out->set_throttle_bytes_per_second(policy.throttle_bytes_per_second.value);
+  sources["throttle_bytes_per_second"] = SourceName(policy.throttle_bytes_per_second.source);
+  if (policy.on_quota_exceeded.value == model::QuotaAction::kThrottle) {
+    out->set_quota_note(kThrottleNote);
+  }
   out->set_plan(policy.plan_name);
 }
 

@@ -51,6 +51,14 @@ model::LimitPolicy PolicyFromName(absl::string_view name) {
   return name == "reject" ? model::LimitPolicy::kReject : model::LimitPolicy::kEvictOldest;
 }
 
+absl::string_view QuotaActionName(model::QuotaAction action) {
+  return action == model::QuotaAction::kThrottle ? "throttle" : "deny";
+}
+
+model::QuotaAction QuotaActionFromName(absl::string_view name) {
+  return name == "throttle" ? model::QuotaAction::kThrottle : model::QuotaAction::kDeny;
+}
+
 model::LimitSet LimitSetFromRow(const pqxx::row& row, int first) {
   model::LimitSet limits;
   limits.max_connections = Optional<int>(row[first]);
@@ -74,6 +82,12 @@ model::LimitSet LimitSetFromRow(const pqxx::row& row, int first) {
   }
   limits.max_session_seconds = Optional<int>(row[first + 9]);
   limits.idle_timeout_seconds = Optional<int>(row[first + 10]);
+  limits.data_quota_bytes = Optional<int64_t>(row[first + 11]);
+  limits.quota_period_days = Optional<int>(row[first + 12]);
+  if (!row[first + 13].is_null()) {
+    limits.on_quota_exceeded = QuotaActionFromName(row[first + 13].as<std::string>());
+  }
+  limits.throttle_bytes_per_second = Optional<int64_t>(row[first + 14]);
   return limits;
 }
 
@@ -130,6 +144,14 @@ nlohmann::json LimitSetJson(const model::LimitSet& limits) {
   }
   if (limits.max_session_seconds) json["max_session_seconds"] = *limits.max_session_seconds;
   if (limits.idle_timeout_seconds) json["idle_timeout_seconds"] = *limits.idle_timeout_seconds;
+  if (limits.data_quota_bytes) json["data_quota_bytes"] = *limits.data_quota_bytes;
+  if (limits.quota_period_days) json["quota_period_days"] = *limits.quota_period_days;
+  if (limits.on_quota_exceeded) {
+    json["on_quota_exceeded"] = QuotaActionName(*limits.on_quota_exceeded);
+  }
+  if (limits.throttle_bytes_per_second) {
+    json["throttle_bytes_per_second"] = *limits.throttle_bytes_per_second;
+  }
   return json;
 }
 
@@ -145,6 +167,12 @@ LimitParams ToParams(const model::LimitSet& limits) {
   if (limits.node_selector) params.node_selector = NodeSelectorJson(*limits.node_selector);
   params.max_session_seconds = limits.max_session_seconds;
   params.idle_timeout_seconds = limits.idle_timeout_seconds;
+  params.data_quota_bytes = limits.data_quota_bytes;
+  params.quota_period_days = limits.quota_period_days;
+  if (limits.on_quota_exceeded) {
+    params.on_quota_exceeded = std::string(QuotaActionName(*limits.on_quota_exceeded));
+  }
+  params.throttle_bytes_per_second = limits.throttle_bytes_per_second;
   return params;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 
 // A LimitSet as table columns (plans, and users' own overrides share the
-// same ten): how they are selected, read and written. NULL = unset.
+// same fourteen): how they are selected, read and written. NULL = unset.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -13,13 +13,16 @@
 
 namespace warden::control::store {
 
-// The ten columns of table alias `t`, in LimitSetFromRow's order.
+// The fourteen columns of table alias `t` (allowed_protocols as two), in
+// LimitSetFromRow's order.
 #define WARDEN_LIMIT_COLUMNS(t)                                                               \
   t ".max_connections, " t ".limit_policy, " t ".grace_seconds, " t                           \
     ".bandwidth_bytes_per_second, " t ".max_connections_per_node, " t ".label_caps::text, " t \
     ".allowed_protocols IS NOT NULL, array_to_string(" t ".allowed_protocols, ','), " t       \
-    ".node_selector::text, " t ".max_session_seconds, " t ".idle_timeout_seconds"
-inline constexpr int kLimitColumns = 11;
+    ".node_selector::text, " t ".max_session_seconds, " t ".idle_timeout_seconds, " t         \
+    ".data_quota_bytes, " t ".quota_period_days, " t ".on_quota_exceeded, " t                 \
+    ".throttle_bytes_per_second"
+inline constexpr int kLimitColumns = 15;
 
 // Reads the columns selected by WARDEN_LIMIT_COLUMNS starting at `first`.
 model::LimitSet LimitSetFromRow(const pqxx::row& row, int first);
@@ -38,11 +41,17 @@ struct LimitParams {
   std::optional<std::string> node_selector;
   std::optional<int> max_session_seconds;
   std::optional<int> idle_timeout_seconds;
+  std::optional<int64_t> data_quota_bytes;
+  std::optional<int> quota_period_days;
+  std::optional<std::string> on_quota_exceeded;
+  std::optional<int64_t> throttle_bytes_per_second;
 };
 LimitParams ToParams(const model::LimitSet& limits);
 
 absl::string_view PolicyName(model::LimitPolicy policy);
 model::LimitPolicy PolicyFromName(absl::string_view name);
+absl::string_view QuotaActionName(model::QuotaAction action);
+model::QuotaAction QuotaActionFromName(absl::string_view name);
 
 std::string LabelCapsJson(const std::vector<model::LabelCap>& caps);
 // The limits that are set, as a JSON object (for audit events).

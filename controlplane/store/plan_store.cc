@@ -23,14 +23,15 @@ constexpr Statement kStatements[] = {
     {"plans.insert",
      "WITH p AS (INSERT INTO plans (name, description, max_connections, limit_policy, "
      "  grace_seconds, bandwidth_bytes_per_second, max_connections_per_node, label_caps, "
-     "  allowed_protocols, node_selector, max_session_seconds, idle_timeout_seconds) "
+     "  allowed_protocols, node_selector, max_session_seconds, idle_timeout_seconds, "
+     "  data_quota_bytes, quota_period_days, on_quota_exceeded, throttle_bytes_per_second) "
      "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, string_to_array($9, ',')::text[], "
-     "  $10::jsonb, $11, $12) RETURNING *) "
+     "  $10::jsonb, $11, $12, $13, $14, $15, $16) RETURNING *) "
      "SELECT " WARDEN_PLAN_COLUMNS " FROM p"},
     {"plans.get", "SELECT " WARDEN_PLAN_COLUMNS " FROM plans p "
                   "WHERE p.id = NULLIF($1, '')::uuid OR p.name = NULLIF($2, '')"},
     {"plans.list", "SELECT " WARDEN_PLAN_COLUMNS " FROM plans p ORDER BY p.name"},
-    // $4: the limit fields the update names; they take $5..$14 (NULL: unset).
+    // $4: the limit fields the update names; they take $5..$18 (NULL: unset).
     {"plans.update",
      "UPDATE plans SET name = COALESCE($2, name), description = COALESCE($3, description), "
      "max_connections = CASE WHEN 'max_connections' = ANY($4::text[]) THEN $5 "
@@ -50,6 +51,14 @@ constexpr Statement kStatements[] = {
      "  ELSE max_session_seconds END, "
      "idle_timeout_seconds = CASE WHEN 'idle_timeout_seconds' = ANY($4::text[]) THEN $14 "
      "  ELSE idle_timeout_seconds END, "
+     "data_quota_bytes = CASE WHEN 'data_quota_bytes' = ANY($4::text[]) THEN $15 "
+     "  ELSE data_quota_bytes END, "
+     "quota_period_days = CASE WHEN 'quota_period_days' = ANY($4::text[]) THEN $16 "
+     "  ELSE quota_period_days END, "
+     "on_quota_exceeded = CASE WHEN 'on_quota_exceeded' = ANY($4::text[]) THEN $17 "
+     "  ELSE on_quota_exceeded END, "
+     "throttle_bytes_per_second = CASE WHEN 'throttle_bytes_per_second' = ANY($4::text[]) "
+     "  THEN $18 ELSE throttle_bytes_per_second END, "
      "updated_at = now() WHERE id = $1::uuid RETURNING id"},
     // Users on the plan who hold live sessions, locked in one order (as
     // admissions lock them, one each).
@@ -57,6 +66,10 @@ constexpr Statement kStatements[] = {
      "SELECT u.id::text FROM users u WHERE u.plan_id = $1::uuid AND EXISTS ("
      "  SELECT 1 FROM sessions s WHERE s.user_id = u.id AND s.state <> 'closed') "
      "ORDER BY u.id FOR UPDATE OF u"},
+    // A plan's new quota releases its users held over the old one: the
+    // next admission or usage report judges the ledger against the new one.
+    {"plans.release_quota_holds",
+     "UPDATE users SET quota_exceeded = false WHERE plan_id = $1::uuid AND quota_exceeded"},
     {"plans.users_on", "SELECT count(*) FROM users WHERE plan_id = $1::uuid"},
     {"plans.lock", "SELECT name FROM plans WHERE id = $1::uuid FOR UPDATE"},
     {"plans.delete", "DELETE FROM plans WHERE id = $1::uuid"},
@@ -104,7 +117,9 @@ absl::StatusOr<model::Plan> PlanStore::Create(const model::Actor& actor, const s
             "plans.insert", name, description, params.max_connections, params.limit_policy,
             params.grace_seconds, params.bandwidth_bytes_per_second,
             params.max_connections_per_node, params.label_caps, params.allowed_protocols,
-            params.node_selector, params.max_session_seconds, params.idle_timeout_seconds));
+            params.node_selector, params.max_session_seconds, params.idle_timeout_seconds,
+            params.data_quota_bytes, params.quota_period_days, params.on_quota_exceeded,
+            params.throttle_bytes_per_second));
         AppendAudit(tx, actor, "plan.create", absl::StrCat("plan:", plan.id),
                     {{"name", name}, {"limits", LimitSetJson(plan.limits)}});
         return plan;
@@ -146,7 +161,9 @@ absl::StatusOr<model::Plan> PlanStore::Update(const model::Actor& actor, const s
                              params.max_connections, params.limit_policy, params.grace_seconds,
                              params.bandwidth_bytes_per_second, params.max_connections_per_node,
                              params.label_caps, params.allowed_protocols, params.node_selector,
-                             params.max_session_seconds, params.idle_timeout_seconds)
+                             params.max_session_seconds, params.idle_timeout_seconds,
+                             params.data_quota_bytes, params.quota_period_days,
+                             params.on_quota_exceeded, params.throttle_bytes_per_second)
                 .empty()) {
           return PlanNotFound(id);
         }
@@ -168,6 +185,10 @@ absl::StatusOr<model::Plan> PlanStore::Update(const model::Actor& actor, const s
         for (const auto& row : tx.exec_prepared("plans.live_users", id)) {
           WARDEN_RETURN_IF_ERROR(ApplyPolicyToUserInTransaction(tx, actor, row[0].as<std::string>(),
                                                                 apply, "policy_changed"));
+        }
+        if (changes.limits.Touches("data_quota_bytes") ||
+            changes.limits.Touches("quota_period_days")) {
+          tx.exec_prepared("plans.release_quota_holds", id);
         }
         return plan;
       });

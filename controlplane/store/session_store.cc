@@ -68,6 +68,18 @@ constexpr Statement kStatements[] = {
      "FROM sessions s JOIN nodes n ON n.id = s.node_id "
      "WHERE s.state <> 'closed' "
      "AND (s.user_id = $1::uuid OR (s.node_id = $2::uuid AND s.session_key = $3))"},
+    // For a user with a data quota ($2: its period in days), under the
+    // user's lock: the bytes used and granted in the window that contains
+    // now, whether the enforcement holds the user in that window, and when
+    // bytes next stop counting (the next month; for a rolling window, the
+    // next day, when its oldest day leaves it).
+    {"admit.quota",
+     "WITH w AS (SELECT warden_quota_window_start($2, now()) AS start) "
+     "SELECT warden_quota_used(u.id, w.start), warden_quota_granted(u.id, w.start), "
+     "u.quota_exceeded AND u.quota_period_start IS NOT DISTINCT FROM w.start, "
+     "epoch_us(CASE WHEN $2 = 0 THEN w.start + interval '1 month' "
+     "  ELSE (now() AT TIME ZONE 'UTC')::date + interval '1 day' END AT TIME ZONE 'UTC') "
+     "FROM users u CROSS JOIN w WHERE u.id = $1::uuid"},
     {"admit.confirm_attempt",
      "UPDATE sessions SET admit_attempt = $2 WHERE id = $1::uuid AND admit_attempt <> $2"},
     // A session whose key the node now gives to a new connection is gone.
@@ -296,7 +308,6 @@ absl::StatusOr<std::optional<std::string>> LockUser(pqxx::work& tx, const Admiss
   if (row[12].as<bool>()) plan = LimitSetFromRow(row, kUserLimitsAt + kLimitColumns);
   const model::EffectivePolicy policy =
       model::ResolvePolicy(own, plan ? &*plan : nullptr, row[11].as<std::string>());
-  result.bandwidth_bytes_per_second = policy.bandwidth_bytes_per_second.value;
   facts.limits = model::LimitsOf(policy, row[2].as<bool>(), OptionalTimeField(row[3]));
   facts.requested = model::Requested{.node_id = request.node_id,
                                      .node_labels = NodeLabelsFromJson(row[10].c_str()),
@@ -308,6 +319,18 @@ absl::StatusOr<std::optional<std::string>> LockUser(pqxx::work& tx, const Admiss
         model::Vouching{.node_trusted = row[6].as<bool>(), .provisioned_device = row[7].as<bool>()};
   }
   return row[8].as<std::string>();
+}
+
+// After the user's lock: where the user stands against a data quota, if
+// the user has one.
+std::optional<model::QuotaFacts> ReadQuota(pqxx::work& tx, const std::string& user_id,
+                                           const model::UserLimits& limits) {
+  if (limits.data_quota_bytes <= 0) return std::nullopt;
+  const pqxx::row row = tx.exec_prepared1("admit.quota", user_id, limits.quota_period_days);
+  return model::QuotaFacts{.used_bytes = row[0].as<int64_t>(),
+                           .granted_bytes = row[1].as<int64_t>(),
+                           .held = row[2].as<bool>(),
+                           .frees_up_at = TimeField(row[3])};
 }
 
 // After the user's lock: a fresh snapshot of the user's sessions that are
@@ -355,6 +378,9 @@ void WriteAdmission(pqxx::work& tx, const AdmissionRequest& request,
   details["user_id"] = result.user_id;
   details["username"] = result.username;
   details["evicted"] = result.decision.evict;
+  if (result.decision.bandwidth_bytes_per_second != facts.limits.bandwidth_bytes_per_second) {
+    details["quota_throttle_bytes_per_second"] = result.decision.bandwidth_bytes_per_second;
+  }
   if (facts.vouching) {
     details["vouched_by"] = facts.vouching->node_trusted ? "trusted_authenticator" : "device_key";
   }
@@ -408,6 +434,8 @@ absl::string_view DenyReasonName(model::DenyReason reason) {
       return "node_limit_reached";
     case model::DenyReason::kLabelLimitReached:
       return "label_limit_reached";
+    case model::DenyReason::kQuotaExceeded:
+      return "quota_exceeded";
   }
   return "";
 }
@@ -455,12 +483,14 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
   const std::vector<model::LiveSession> live =
       ReadLiveSessions(tx, request, result.user_id, facts.same_key);
   facts.live = live;
+  facts.quota = ReadQuota(tx, result.user_id, facts.limits);
 
   result.decision = decide(facts);
   if (!result.decision.admit) {
     AppendDenial(tx, request, result.user_id, result.decision);
     return result;
   }
+  result.bandwidth_bytes_per_second = result.decision.bandwidth_bytes_per_second;
   if (result.decision.already_live) {
     result.already_live = true;
     result.session_id = facts.same_key->id;

@@ -36,9 +36,11 @@ constexpr Statement kStatements[] = {
      "WITH u AS (INSERT INTO users (username, password_hash, disabled, plan_id, expires_at, "
      "  max_connections, limit_policy, grace_seconds, bandwidth_bytes_per_second, "
      "  max_connections_per_node, label_caps, allowed_protocols, node_selector, "
-     "  max_session_seconds, idle_timeout_seconds) "
+     "  max_session_seconds, idle_timeout_seconds, data_quota_bytes, quota_period_days, "
+     "  on_quota_exceeded, throttle_bytes_per_second) "
      "  VALUES ($1, $2, $3, NULLIF($4, '')::uuid, from_epoch_us($5), $6, $7, $8, $9, $10, "
-     "  $11::jsonb, string_to_array($12, ',')::text[], $13::jsonb, $14, $15) RETURNING *) "
+     "  $11::jsonb, string_to_array($12, ',')::text[], $13::jsonb, $14, $15, $16, $17, $18, "
+     "  $19) RETURNING *) "
      "SELECT " WARDEN_USER_COLUMNS " FROM u LEFT JOIN plans p ON p.id = u.plan_id"},
     {"users.by_id", "SELECT " WARDEN_USER_COLUMNS WARDEN_USERS_WITH_PLANS "WHERE u.id = $1::uuid"},
     {"users.find",
@@ -55,8 +57,10 @@ constexpr Statement kStatements[] = {
                    "WHERE u.username > $1 AND u.username >= $2 "
                    "AND u.username < $2 || '~' ORDER BY u.username LIMIT $3"},
     {"users.plan_by_name", "SELECT id::text FROM plans WHERE name = $1"},
-    // $10: the limit fields the update names; they take $11..$20 (NULL:
-    // inherit). A new expiry is announced again (user.expiring).
+    // $10: the limit fields the update names; they take $11..$24 (NULL:
+    // inherit). A new expiry is announced again (user.expiring). A new
+    // quota (or plan) releases a user held over the old one: the next
+    // admission or usage report judges the ledger against the new quota.
     {"users.update",
      "UPDATE users SET username = COALESCE($2, username), "
      "password_hash = CASE WHEN $3::boolean THEN $4 ELSE password_hash END, "
@@ -82,6 +86,16 @@ constexpr Statement kStatements[] = {
      "  ELSE max_session_seconds END, "
      "idle_timeout_seconds = CASE WHEN 'idle_timeout_seconds' = ANY($10::text[]) THEN $20 "
      "  ELSE idle_timeout_seconds END, "
+     "data_quota_bytes = CASE WHEN 'data_quota_bytes' = ANY($10::text[]) THEN $21 "
+     "  ELSE data_quota_bytes END, "
+     "quota_period_days = CASE WHEN 'quota_period_days' = ANY($10::text[]) THEN $22 "
+     "  ELSE quota_period_days END, "
+     "on_quota_exceeded = CASE WHEN 'on_quota_exceeded' = ANY($10::text[]) THEN $23 "
+     "  ELSE on_quota_exceeded END, "
+     "throttle_bytes_per_second = CASE WHEN 'throttle_bytes_per_second' = ANY($10::text[]) "
+     "  THEN $24 ELSE throttle_bytes_per_second END, "
+     "quota_exceeded = quota_exceeded AND NOT $6::boolean AND NOT ($10::text[] && "
+     "  ARRAY['data_quota_bytes', 'quota_period_days']::text[]), "
      "updated_at = now() WHERE id = $1::uuid RETURNING id"},
     // A new bandwidth limit goes to every node that carries the user.
     {"users.push_bandwidth",
@@ -222,7 +236,9 @@ absl::StatusOr<model::User> UserStore::Create(const model::Actor& actor,
             OptionalMicros(user.expires_at), limits.max_connections, limits.limit_policy,
             limits.grace_seconds, limits.bandwidth_bytes_per_second,
             limits.max_connections_per_node, limits.label_caps, limits.allowed_protocols,
-            limits.node_selector, limits.max_session_seconds, limits.idle_timeout_seconds));
+            limits.node_selector, limits.max_session_seconds, limits.idle_timeout_seconds,
+            limits.data_quota_bytes, limits.quota_period_days, limits.on_quota_exceeded,
+            limits.throttle_bytes_per_second));
         AppendAudit(tx, actor, "user.create", absl::StrCat("user:", created.id), UserJson(created));
         return created;
       });
@@ -307,7 +323,9 @@ absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const s
                              limits.max_connections, limits.limit_policy, limits.grace_seconds,
                              limits.bandwidth_bytes_per_second, limits.max_connections_per_node,
                              limits.label_caps, limits.allowed_protocols, limits.node_selector,
-                             limits.max_session_seconds, limits.idle_timeout_seconds)
+                             limits.max_session_seconds, limits.idle_timeout_seconds,
+                             limits.data_quota_bytes, limits.quota_period_days,
+                             limits.on_quota_exceeded, limits.throttle_bytes_per_second)
                 .empty()) {
           return UserNotFound(id);
         }

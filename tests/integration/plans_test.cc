@@ -198,6 +198,79 @@ TEST_F(PlansTest, GetUserShowsWhatAppliesAndWhereEachLimitComesFrom) {
   EXPECT_EQ(UpdateUser(unknown, {"plan"}, &updated).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(PlansTest, QuotaLimitsRoundTripThroughPlansAndUsers) {
+  v1::Plan metered;
+  metered.set_name("metered");
+  metered.set_data_quota_bytes(int64_t{50} << 30);
+  metered.set_quota_period_days(30);
+  metered.set_on_quota_exceeded(v1::QUOTA_THROTTLE);
+  metered.set_throttle_bytes_per_second(131'072);
+  const v1::Plan created = CreatePlanOk(metered);
+  EXPECT_EQ(created.data_quota_bytes(), int64_t{50} << 30);
+  EXPECT_EQ(created.quota_period_days(), 30);
+  EXPECT_EQ(created.on_quota_exceeded(), v1::QUOTA_THROTTLE);
+  EXPECT_EQ(created.throttle_bytes_per_second(), 131'072);
+
+  v1::UpdatePlanRequest update;
+  update.mutable_plan()->set_id(created.id());
+  update.mutable_plan()->set_on_quota_exceeded(v1::QUOTA_DENY);
+  update.mutable_update_mask()->add_paths("on_quota_exceeded");
+  update.mutable_update_mask()->add_paths("throttle_bytes_per_second");  // unset: cleared
+  v1::Plan changed;
+  ASSERT_TRUE(fleet_->admin().UpdatePlan(fleet_->AdminContext().get(), update, &changed).ok());
+  EXPECT_EQ(changed.on_quota_exceeded(), v1::QUOTA_DENY);
+  EXPECT_FALSE(changed.has_throttle_bytes_per_second());
+  EXPECT_EQ(changed.quota_period_days(), 30) << "not in the mask: left as it was";
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'plan.update' "
+                     "AND details->'limits'->>'on_quota_exceeded' = 'deny' "
+                     "AND (details->'limits'->>'quota_period_days')::int = 30"),
+            1);
+
+  v1::User fay = CreateUserOnPlan("fay", "metered");
+  EXPECT_EQ(fay.effective().quota_period_days(), 30);
+  EXPECT_EQ(fay.effective().sources().at("quota_period_days"), "plan");
+  EXPECT_EQ(fay.effective().quota_note(), "") << "no throttle, nothing to explain";
+  fay.set_quota_period_days(0);
+  fay.set_on_quota_exceeded(v1::QUOTA_THROTTLE);
+  fay.set_throttle_bytes_per_second(2'048);
+  v1::User updated;
+  ASSERT_TRUE(UpdateUser(fay,
+                         {"quota_period_days", "on_quota_exceeded", "throttle_bytes_per_second"},
+                         &updated)
+                  .ok());
+  EXPECT_TRUE(updated.has_quota_period_days());
+  EXPECT_EQ(updated.quota_period_days(), 0);
+  EXPECT_EQ(updated.effective().quota_period_days(), 0);
+  EXPECT_EQ(updated.effective().sources().at("quota_period_days"), "user");
+  EXPECT_EQ(updated.effective().throttle_bytes_per_second(), 2'048);
+  EXPECT_EQ(updated.effective().data_quota_bytes(), int64_t{50} << 30);
+  EXPECT_THAT(updated.effective().quota_note(), HasSubstr("throttling applies to QUIC tunnels"));
+
+  struct Invalid {
+    const char* path;
+    void (*set)(v1::User&);
+    const char* message;
+  } invalid[] = {
+      {"data_quota_bytes", [](v1::User& u) { u.set_data_quota_bytes(-1); },
+       "user.data_quota_bytes must be between 0 (no quota)"},
+      {"quota_period_days", [](v1::User& u) { u.set_quota_period_days(367); },
+       "user.quota_period_days must be between 0 (the calendar month) and 366 days"},
+      {"on_quota_exceeded",
+       [](v1::User& u) { u.set_on_quota_exceeded(v1::QUOTA_ACTION_UNSPECIFIED); },
+       "user.on_quota_exceeded must be QUOTA_DENY or QUOTA_THROTTLE"},
+      {"throttle_bytes_per_second", [](v1::User& u) { u.set_throttle_bytes_per_second(0); },
+       "user.throttle_bytes_per_second must be between 1024 and"},
+  };
+  for (const Invalid& c : invalid) {
+    v1::User wrong = updated;
+    c.set(wrong);
+    v1::User refused;
+    const grpc::Status status = UpdateUser(wrong, {c.path}, &refused);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.path;
+    EXPECT_THAT(status.error_message(), HasSubstr(c.message)) << c.path;
+  }
+}
+
 TEST_F(PlansTest, AOneDevicePerServerPlanEvictsOnThatServerOnly) {
   v1::Plan plan;
   plan.set_name("one-per-server");

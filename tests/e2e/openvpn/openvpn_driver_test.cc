@@ -122,6 +122,45 @@ TEST_F(OpenVpnDriverTest, RejectTellsTheRefusedClientWhy) {
   EXPECT_EQ(LiveFor("bob"), 1);
 }
 
+// The same rig, for data quotas: OpenVPN cannot be throttled per user, so a
+// user over quota is refused at login with the reason.
+class OpenVpnQuotaTest : public OpenVpnDriverTest {
+ protected:
+  void CreateUserWithQuota(const std::string& username, int64_t quota_bytes,
+                           v1::QuotaAction action) {
+    v1::CreateUserRequest request;
+    request.mutable_user()->set_username(username);
+    request.mutable_user()->set_password(Password(username));
+    request.mutable_user()->set_data_quota_bytes(quota_bytes);
+    request.mutable_user()->set_on_quota_exceeded(action);
+    request.mutable_user()->set_throttle_bytes_per_second(4096);
+    v1::User user;
+    grpc::Status status = Admin(*control_)->CreateUser(AdminContext().get(), request, &user);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    // What the node's usage reports would have counted today.
+    pqxx::connection connection(db_->url());
+    pqxx::nontransaction tx(connection);
+    tx.exec_params(
+        "INSERT INTO usage_daily (user_id, day, node_id, protocol, rx_bytes, tx_bytes) "
+        "VALUES ($1::uuid, (now() AT TIME ZONE 'UTC')::date, gen_random_uuid(), 'openvpn', $2, 0)",
+        user.id(), quota_bytes);
+  }
+};
+
+TEST_F(OpenVpnQuotaTest, AUserOverQuotaGetsAuthFailedWithTheReason) {
+  // Throttling is for QUIC tunnels: over quota, OpenVPN is refused as under DENY.
+  CreateUserWithQuota("quinn", 1'000'000, v1::QUOTA_THROTTLE);
+  OpenVpnRig::Client& a = Connect("a", "quinn");
+  EXPECT_TRUE(WaitFor([&] { return rig_->ClientExited(a); }, absl::Seconds(20)))
+      << rig_->ClientLog(a);
+  EXPECT_THAT(rig_->ClientLog(a),
+              HasSubstr("AUTH_FAILED,your data quota is used up; it resets on "));
+  EXPECT_EQ(LiveFor("quinn"), 0);
+  EXPECT_EQ(Query("SELECT count(*) FROM audit_events WHERE action = 'session.deny' "
+                  "AND details->>'reason' = 'quota_exceeded'"),
+            1);
+}
+
 TEST_F(OpenVpnDriverTest, WrongPasswordIsRefused) {
   CreateUser("erin", 0, v1::EVICT_OLDEST);
   OpenVpnRig::Client& a = rig_->StartClient("a", "erin", "not-her-password");
