@@ -8,7 +8,6 @@ namespace warden::control::admission {
 
 bool QuotaUsedUp(const model::UserLimits& limits, const model::QuotaFacts& quota) {
   if (limits.data_quota_bytes <= 0) return false;
-  if (quota.held) return true;
   // Saturating: a grant near INT64_MAX must not wrap the limit negative.
   const int64_t allowed = quota.granted_bytes > INT64_MAX - limits.data_quota_bytes
                               ? INT64_MAX

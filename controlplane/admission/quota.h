@@ -2,7 +2,9 @@
 
 // Whether a user's data quota lets one more session open, and at what rate.
 // Used up means the window's bytes reached the quota plus what support
-// granted, or the enforcement already held the user in this window. Then
+// granted. The enforcement's hold is not consulted: it follows the same
+// ledger, and releasing a held user (restoring a throttled tunnel's
+// bandwidth) is the ledger's to do. Then
 // DENY refuses; THROTTLE admits a QUIC tunnel at the throttle rate, since
 // Warden shapes only its own QUIC endpoint per user, and refuses WireGuard
 // and OpenVPN, which it cannot slow down. Pure: no I/O, no clock.

@@ -66,10 +66,6 @@ constexpr Statement kStatements[] = {
      "SELECT u.id::text FROM users u WHERE u.plan_id = $1::uuid AND EXISTS ("
      "  SELECT 1 FROM sessions s WHERE s.user_id = u.id AND s.state <> 'closed') "
      "ORDER BY u.id FOR UPDATE OF u"},
-    // A plan's new quota releases its users held over the old one: the
-    // next admission or usage report judges the ledger against the new one.
-    {"plans.release_quota_holds",
-     "UPDATE users SET quota_exceeded = false WHERE plan_id = $1::uuid AND quota_exceeded"},
     {"plans.users_on", "SELECT count(*) FROM users WHERE plan_id = $1::uuid"},
     {"plans.lock", "SELECT name FROM plans WHERE id = $1::uuid FOR UPDATE"},
     {"plans.delete", "DELETE FROM plans WHERE id = $1::uuid"},
@@ -185,10 +181,6 @@ absl::StatusOr<model::Plan> PlanStore::Update(const model::Actor& actor, const s
         for (const auto& row : tx.exec_prepared("plans.live_users", id)) {
           WARDEN_RETURN_IF_ERROR(ApplyPolicyToUserInTransaction(tx, actor, row[0].as<std::string>(),
                                                                 apply, "policy_changed"));
-        }
-        if (changes.limits.Touches("data_quota_bytes") ||
-            changes.limits.Touches("quota_period_days")) {
-          tx.exec_prepared("plans.release_quota_holds", id);
         }
         return plan;
       });

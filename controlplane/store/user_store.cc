@@ -58,9 +58,8 @@ constexpr Statement kStatements[] = {
                    "AND u.username < $2 || '~' ORDER BY u.username LIMIT $3"},
     {"users.plan_by_name", "SELECT id::text FROM plans WHERE name = $1"},
     // $10: the limit fields the update names; they take $11..$24 (NULL:
-    // inherit). A new expiry is announced again (user.expiring). A new
-    // quota (or plan) releases a user held over the old one: the next
-    // admission or usage report judges the ledger against the new quota.
+    // inherit). A new expiry is announced again (user.expiring). A user
+    // held over an old quota is let go by the usage ledger's sweep.
     {"users.update",
      "UPDATE users SET username = COALESCE($2, username), "
      "password_hash = CASE WHEN $3::boolean THEN $4 ELSE password_hash END, "
@@ -94,8 +93,6 @@ constexpr Statement kStatements[] = {
      "  ELSE on_quota_exceeded END, "
      "throttle_bytes_per_second = CASE WHEN 'throttle_bytes_per_second' = ANY($10::text[]) "
      "  THEN $24 ELSE throttle_bytes_per_second END, "
-     "quota_exceeded = quota_exceeded AND NOT $6::boolean AND NOT ($10::text[] && "
-     "  ARRAY['data_quota_bytes', 'quota_period_days']::text[]), "
      "updated_at = now() WHERE id = $1::uuid RETURNING id"},
     // A new bandwidth limit goes to every node that carries the user.
     {"users.push_bandwidth",
