@@ -42,7 +42,7 @@ constexpr Statement kStatements[] = {
      "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], "
      "  $5::bigint[], $6::bigint[]) AS r(node_id, session_id, session_key, seq, rx, tx)), "
      "by_id AS (SELECT s.id, r.seq, r.rx, r.tx FROM input r JOIN sessions s "
-     "  ON r.session_id <> '' AND s.id = r.session_id::uuid AND s.node_id = r.node_id), "
+     "  ON s.id = NULLIF(r.session_id, '')::uuid AND s.node_id = r.node_id), "
      "by_key AS (SELECT s.id, r.seq, r.rx, r.tx FROM input r JOIN sessions s "
      "  ON r.session_id = '' AND s.node_id = r.node_id AND s.session_key = r.session_key "
      "  AND s.state <> 'closed'), "

@@ -47,12 +47,15 @@ class UsageTest : public ControlPlaneTest {
     return response.admitted().session_id();
   }
 
-  // A sample on the stream, and the wait until the ledger applied it.
-  void Report(const std::string& session_id, int64_t rx, int64_t tx, int64_t sequence) {
+  // A sample on the stream (of the session with this id, or with this key
+  // when `session_id` is empty), and the wait until the ledger applied it.
+  void Report(const std::string& session_id, int64_t rx, int64_t tx, int64_t sequence,
+              const std::string& session_key = "") {
     const double applied_before = Metric("warden_usage_samples_total", {{"result", "applied"}});
     v1::AgentMessage message;
     v1::SessionUsage* usage = message.mutable_event()->mutable_usage();
     usage->set_session_id(session_id);
+    usage->set_session_key(session_key);
     usage->set_rx_bytes(rx);
     usage->set_tx_bytes(tx);
     usage->set_sequence(sequence);
@@ -105,6 +108,18 @@ TEST_F(UsageTest, ARepeatedSampleCountsOnce) {
   EXPECT_EQ(Ledger("usage_daily", alice.id(), "tx_bytes"), 700);
   EXPECT_EQ(Ledger("usage_monthly", alice.id(), "rx_bytes"), 1500);
   EXPECT_EQ(Ledger("usage_monthly", alice.id(), "tx_bytes"), 700);
+}
+
+TEST_F(UsageTest, ASampleNamingOnlyItsKeyCountsForTheLiveSession) {
+  const v1::User kim = fleet_->CreateUser("kim", 2);
+  const std::string session = AdmitOk("kim", "ovpn:7");
+  Report("", 4000, 1000, 5, "ovpn:7");
+  Report(session, 4500, 1200, 6);
+  EXPECT_EQ(SessionBytes(session, "rx_bytes"), 4500);
+  EXPECT_EQ(Ledger("usage_daily", kim.id(), "tx_bytes"), 1200);
+  // A key no live session has counts for no one.
+  Report("", 9000, 9000, 7, "ovpn:unknown");
+  EXPECT_EQ(Ledger("usage_daily", kim.id(), "rx_bytes"), 4500);
 }
 
 TEST_F(UsageTest, AnOlderSampleAfterAReconnectCountsNothing) {
