@@ -340,5 +340,58 @@ TEST_F(UsageTest, TopUsersAndTheFleetsDayAreCounted) {
             5100);
 }
 
+// The ledger's sweep, run often: windows that moved on without traffic, and
+// the retention of day rows.
+class UsageSweepTest : public UsageTest {
+ protected:
+  void ConfigureControlPlane(control::ControlPlaneConfig& config) override {
+    config.quota_sweep_interval = absl::Milliseconds(100);
+    config.usage_daily_retention_days = 30;
+  }
+};
+
+TEST_F(UsageSweepTest, AHeldUserWhoseWindowMovedOnIsReleasedWithoutTraffic) {
+  const v1::User lena = fleet_->CreateUser("lena", 2);
+  SetQuota(lena.id(), 10000, "throttle", 4096);
+  ExecSql(absl::StrCat("UPDATE users SET quota_period_days = 1 WHERE id = '", lena.id(), "'"));
+  const std::string quic = AdmitOk("lena", "quic:1", v1::QUIC);
+  Report(quic, 8000, 4000, 1);
+  ASSERT_TRUE(agent_->WaitForCommand([&](const v1::Command& command) {
+    return command.kind() == v1::SET_BANDWIDTH && command.bandwidth_bytes_per_second() == 4096;
+  }));
+  // Midnight passes: today's bytes become yesterday's, outside a one-day window.
+  ExecSql(absl::StrCat("UPDATE usage_daily SET day = day - 1 WHERE user_id = '", lena.id(), "'"));
+  EXPECT_TRUE(agent_->WaitForCommand([&](const v1::Command& command) {
+    return command.kind() == v1::SET_BANDWIDTH && command.user_id() == lena.id() &&
+           command.bandwidth_bytes_per_second() == 0;
+  })) << "the tunnel gets its bandwidth back";
+  EXPECT_TRUE(WaitFor([&] { return Audited("quota.released", lena.id()) == 1; }));
+  EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FROM users WHERE id = '", lena.id(),
+                                  "' AND NOT quota_exceeded AND quota_notified_percent = 0")),
+            1);
+}
+
+TEST_F(UsageSweepTest, DayRowsOlderThanTheRetentionGoAndMonthsStay) {
+  const v1::User mia = fleet_->CreateUser("mia", 2);
+  for (int days_ago : {45, 31, 29}) {
+    ExecSql(absl::StrCat("INSERT INTO usage_daily VALUES ('", mia.id(),
+                         "', (now() AT TIME ZONE 'UTC')::date - ", days_ago, ", '",
+                         node_.node.id(), "', 'openvpn', 1, 1)"));
+  }
+  ExecSql(absl::StrCat("INSERT INTO usage_monthly VALUES ('", mia.id(),
+                       "', date_trunc('month', now() AT TIME ZONE 'UTC')::date - interval "
+                       "'2 months', '",
+                       node_.node.id(), "', 'openvpn', 2, 2)"));
+  const std::string days = absl::StrCat("SELECT count(*) FROM usage_daily WHERE user_id = '",
+                                        mia.id(), "'");
+  EXPECT_TRUE(WaitFor([&] { return QueryInt(days) == 1; })) << QueryInt(days);
+  EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FROM usage_daily WHERE user_id = '", mia.id(),
+                                  "' AND day = (now() AT TIME ZONE 'UTC')::date - 29")),
+            1);
+  EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FROM usage_monthly WHERE user_id = '",
+                                  mia.id(), "'")),
+            1);
+}
+
 }  // namespace
 }  // namespace warden::testing
