@@ -79,6 +79,15 @@ constexpr Statement kStatements[] = {
      "    jsonb_build_object('user_id', user_id, 'reason', close_reason) FROM lost) "
      "SELECT count(*) FROM lost CROSS JOIN notified"},
     {"reconcile.refresh", "UPDATE sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[])"},
+    // A session adopted back after its node was given up on is the tunnel
+    // the closed row counted: its counters go on from where that row's
+    // stopped, so the bytes it counted are not counted again.
+    {"reconcile.carry_counters",
+     "UPDATE sessions s SET counter_rx = o.counter_rx, counter_tx = o.counter_tx, "
+     "usage_sequence = o.usage_sequence FROM (SELECT counter_rx, counter_tx, usage_sequence "
+     "  FROM sessions WHERE node_id = $1::uuid AND session_key = $2 AND state = 'closed' "
+     "  AND close_reason = 'node_lost' AND id <> $3::uuid ORDER BY closed_at DESC LIMIT 1) o "
+     "WHERE s.id = $3::uuid"},
     // An inventory session the rules refuse: recorded as closing, with its
     // kill and an audit event ($8 the action, $9 the node's name).
     {"reconcile.refuse",
@@ -225,6 +234,8 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
           if (!admitted.ok()) return admitted.status();
           if (admitted->decision.admit) {
             result.adopted.emplace_back(item->session_key, admitted->session_id);
+            tx.exec_prepared("reconcile.carry_counters", node_id, item->session_key,
+                             admitted->session_id);
             counters.push_back({.node_id = node_id,
                                 .session_id = admitted->session_id,
                                 .session_key = "",

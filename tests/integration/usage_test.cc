@@ -148,6 +148,34 @@ TEST_F(UsageTest, AnOlderSampleAfterAReconnectCountsNothing) {
   EXPECT_EQ(SessionBytes(session, "rx_bytes"), 6000);
 }
 
+TEST_F(UsageTest, ASessionAdoptedBackAfterItsNodeWasLostIsNotCountedTwice) {
+  const v1::User nora = fleet_->CreateUser("nora", 2);
+  const std::string session = AdmitOk("nora", "ovpn:3");
+  Report(session, 5000, 1000, 30);
+  // The node was silent too long: its sessions were closed as node_lost.
+  ExecSql(absl::StrCat("UPDATE sessions SET state = 'closed', closed_at = now(), "
+                       "close_reason = 'node_lost' WHERE id = '",
+                       session, "'"));
+  v1::InventorySession carried;
+  carried.set_session_id(session);
+  carried.set_session_key("ovpn:3");
+  carried.set_protocol(v1::OPENVPN);
+  carried.set_username("nora");
+  carried.set_rx_bytes(5600);
+  carried.set_tx_bytes(1100);
+  carried.set_usage_sequence(40);
+  agent_.reset();
+  agent_ = std::make_unique<FakeAgent>(fleet_->agent(), node_.credential,
+                                       std::vector<std::string>{"openvpn", "quic"},
+                                       std::vector<v1::InventorySession>{carried});
+  ASSERT_TRUE(agent_->welcomed());
+  ASSERT_EQ(agent_->welcome().adopted_size(), 1);
+  EXPECT_EQ(Ledger("usage_daily", nora.id(), "rx_bytes"), 5600);
+  EXPECT_EQ(Ledger("usage_daily", nora.id(), "tx_bytes"), 1100);
+  Report(agent_->welcome().adopted(0).session_id(), 6000, 1200, 41);
+  EXPECT_EQ(Ledger("usage_daily", nora.id(), "rx_bytes"), 6000);
+}
+
 TEST_F(UsageTest, CountersThatStartOverCountFromZero) {
   const v1::User carol = fleet_->CreateUser("carol", 2);
   const std::string session = AdmitOk("carol", "wg:carol-laptop");
