@@ -9,6 +9,7 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "controlplane/model/policy.h"
 #include "controlplane/model/session.h"
 
 namespace warden::control::model {
@@ -37,8 +38,6 @@ struct TrafficCount {
   int64_t rx_bytes = 0;
   int64_t tx_bytes = 0;
 };
-
-enum class QuotaAction { kDeny, kThrottle };
 
 // A user's quota in the window that contains now, and what was announced
 // and enforced of it so far.
