@@ -145,23 +145,8 @@ TEST_F(QuicQuotaTest, AThrottledUserIsShapedToTheThrottleRate) {
       agent_->process->WaitForLog(absl::StrCat("bandwidth of user=theo is now ", kThrottle, " B/s"),
                                   kReportDelay + kSettleMargin + absl::Seconds(5)))
       << agent_->process->Log();
-  // As the bandwidth test measures it: the IP bytes both ends' devices
-  // received in a window that starts once the burst of the budget is spent.
-  auto delivered = [&]() -> int64_t {
-    const int64_t client_rx =
-        RxBytes(rig_.InClient(client, {"cat", "/proc/net/dev"}).output, client.tun);
-    EXPECT_GE(client_rx, 0) << "no " << client.tun << " in the client's /proc/net/dev";
-    return ServerDevice().rx + client_rx;
-  };
-  absl::SleepFor(absl::Seconds(3));
-  const int64_t bytes_before = delivered();
-  const absl::Time window_start = absl::Now();
-  absl::SleepFor(absl::Seconds(5));
-  const int64_t bytes_after = delivered();
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - window_start);
-  const double rate = static_cast<double>(bytes_after - bytes_before) / seconds;
-  std::cout << "throttled: " << rate << " B/s over " << seconds << " s (throttle " << kThrottle
-            << " B/s)\n";
+  const double rate = DeliveredRate({client});
+  std::cout << "throttled: " << rate << " B/s (throttle " << kThrottle << " B/s)\n";
   EXPECT_NEAR(rate, kThrottle, kThrottle * 0.10);
   // Shaped, not ended.
   EXPECT_EQ(LiveQuicSessionId("theo"), session_id);
