@@ -22,17 +22,6 @@ namespace {
 
 class UsageRedeliveryE2ETest : public FleetProcessTest {
  protected:
-  static v1::AgentMessage Sample(const std::string& session_id, int64_t rx, int64_t tx,
-                                 int64_t sequence) {
-    v1::AgentMessage message;
-    v1::SessionUsage* usage = message.mutable_event()->mutable_usage();
-    usage->set_session_id(session_id);
-    usage->set_rx_bytes(rx);
-    usage->set_tx_bytes(tx);
-    usage->set_sequence(sequence);
-    return message;
-  }
-
   int64_t SessionColumn(const std::string& session_id, const std::string& column) const {
     return Query(absl::StrCat("SELECT ", column, " FROM sessions WHERE id = '", session_id, "'"));
   }
@@ -56,7 +45,7 @@ TEST_F(UsageRedeliveryE2ETest, ASampleRepeatedAfterTheControlPlaneWasKilledCount
   ASSERT_TRUE(admitted.has_admitted()) << admitted.DebugString();
   const std::string session_id = admitted.admitted().session_id();
 
-  ASSERT_TRUE(agent->Send(Sample(session_id, 1000, 2000, 100)));
+  ASSERT_TRUE(agent->SendUsage(session_id, 1000, 2000, 100));
   ASSERT_TRUE(WaitFor([&] { return SessionColumn(session_id, "usage_sequence") == 100; }));
   // Committed; the process dies before the stream reads on.
   control.process->Signal(SIGKILL);
@@ -64,8 +53,10 @@ TEST_F(UsageRedeliveryE2ETest, ASampleRepeatedAfterTheControlPlaneWasKilledCount
   agent.reset();
   RestartControl(control);
 
-  // The agent's Hello carries the session with the counters it last sent,
-  // then what it had not seen acknowledged comes again, then a newer sample.
+  // The agent's Hello carries the session with its counters as they are
+  // now, then what it had not seen acknowledged comes again: older than the
+  // Hello's, so lower counters that must not pass for a server that started
+  // over. Then a newer sample.
   fleet =
       std::make_unique<FleetClient>(grpc::CreateChannel(absl::StrCat("127.0.0.1:", control.port),
                                                         grpc::InsecureChannelCredentials()),
@@ -75,15 +66,15 @@ TEST_F(UsageRedeliveryE2ETest, ASampleRepeatedAfterTheControlPlaneWasKilledCount
   carried.set_session_key("ovpn:1");
   carried.set_protocol(v1::OPENVPN);
   carried.set_username("rita");
-  carried.set_rx_bytes(1000);
-  carried.set_tx_bytes(2000);
-  carried.set_usage_sequence(100);
+  carried.set_rx_bytes(1200);
+  carried.set_tx_bytes(2300);
+  carried.set_usage_sequence(150);
   agent = std::make_unique<FakeAgent>(fleet->agent(), node.credential,
                                       std::vector<std::string>{"openvpn"},
                                       std::vector<v1::InventorySession>{carried});
   ASSERT_TRUE(agent->welcomed());
-  ASSERT_TRUE(agent->Send(Sample(session_id, 1000, 2000, 100)));
-  ASSERT_TRUE(agent->Send(Sample(session_id, 1500, 2600, 200)));
+  ASSERT_TRUE(agent->SendUsage(session_id, 1000, 2000, 100));
+  ASSERT_TRUE(agent->SendUsage(session_id, 1500, 2600, 200));
   ASSERT_TRUE(WaitFor([&] { return SessionColumn(session_id, "usage_sequence") == 200; }))
       << "usage_sequence " << SessionColumn(session_id, "usage_sequence");
 
