@@ -52,14 +52,7 @@ class UsageTest : public ControlPlaneTest {
   void Report(const std::string& session_id, int64_t rx, int64_t tx, int64_t sequence,
               const std::string& session_key = "") {
     const double applied_before = Metric("warden_usage_samples_total", {{"result", "applied"}});
-    v1::AgentMessage message;
-    v1::SessionUsage* usage = message.mutable_event()->mutable_usage();
-    usage->set_session_id(session_id);
-    usage->set_session_key(session_key);
-    usage->set_rx_bytes(rx);
-    usage->set_tx_bytes(tx);
-    usage->set_sequence(sequence);
-    ASSERT_TRUE(agent_->Send(message));
+    ASSERT_TRUE(agent_->SendUsage(session_id, rx, tx, sequence, session_key));
     ASSERT_TRUE(WaitFor([&] {
       return Metric("warden_usage_samples_total", {{"result", "applied"}}) > applied_before;
     }));

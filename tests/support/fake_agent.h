@@ -109,6 +109,19 @@ class FakeAgent {
     return stream_->Write(message);
   }
 
+  // A usage sample of a session's counters (totals) with its sequence.
+  bool SendUsage(const std::string& session_id, int64_t rx, int64_t tx, int64_t sequence,
+                 const std::string& session_key = "") {
+    v1::AgentMessage message;
+    v1::SessionUsage* usage = message.mutable_event()->mutable_usage();
+    usage->set_session_id(session_id);
+    usage->set_session_key(session_key);
+    usage->set_rx_bytes(rx);
+    usage->set_tx_bytes(tx);
+    usage->set_sequence(sequence);
+    return Send(message);
+  }
+
   void Ack(int64_t command_id) { Answer(command_id, /*ok=*/true, ""); }
   void Fail(int64_t command_id, const std::string& error) {
     Answer(command_id, /*ok=*/false, error);

@@ -666,6 +666,7 @@ void QuicDriver::OnClientPacket(ServerConnection& connection, const uint8_t* dat
     Drop("tun_full");
     return;
   }
+  connection.delivered_rx += size;
   packets_from_clients_.fetch_add(1, std::memory_order_relaxed);
   bytes_from_clients_.fetch_add(size, std::memory_order_relaxed);
 }
@@ -725,7 +726,7 @@ void QuicDriver::Close(ServerConnection& connection, CloseCode code, const std::
     live_connections_.fetch_sub(1);
   }
   const auto& counters = connection.counters();
-  const int64_t rx = static_cast<int64_t>(counters.bytes_received);
+  const int64_t rx = static_cast<int64_t>(connection.delivered_rx);
   const int64_t tx = static_cast<int64_t>(counters.bytes_sent);
   {
     absl::MutexLock lock(&snapshot_mu_);
@@ -759,7 +760,7 @@ void QuicDriver::Forget(ServerConnection& connection) {
 void QuicDriver::ReportUsage(ServerConnection& connection, uint64_t now) {
   if (connection.closed_at != 0 || connection.stage() != ServerConnection::Stage::kLive) return;
   const auto& counters = connection.counters();
-  const int64_t rx = static_cast<int64_t>(counters.bytes_received);
+  const int64_t rx = static_cast<int64_t>(connection.delivered_rx);
   const int64_t tx = static_cast<int64_t>(counters.bytes_sent);
   {
     absl::MutexLock lock(&snapshot_mu_);

@@ -81,6 +81,10 @@ class ServerConnection final : public warden::quic::QuicSession {
   uint64_t timer_key = UINT64_MAX;
   uint64_t closed_at = 0;  // ns; 0 while open
   std::vector<std::string> routing_ids;
+  // Bytes of the client's packets written into the TUN device: what the
+  // session is charged for (the QUIC layer's count also has the packets
+  // this endpoint dropped: over budget, malformed, spoofed).
+  uint64_t delivered_rx = 0;
   int64_t reported_rx = 0, reported_tx = 0;
   uint64_t usage_at = 0;
   uint64_t dropped_over_budget = 0;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/e2e/quic/quic_rig.h"
+#include "tests/e2e/quic/tunnel_meter.h"
 #include "tests/support/fleet_processes.h"
 #include "tests/support/test_ca.h"
 #include "warden/v1/session.grpc.pb.h"
@@ -167,6 +168,31 @@ class QuicTunnelTest : public FleetProcessTest {
       absl::SleepFor(absl::Milliseconds(20));
     }
     return server;
+  }
+
+  // The IP bytes per second the tunnel's ends received (what the agent
+  // wrote into its device, plus what each client's device received) in a
+  // 5 s window that opens 3 s from now: the first seconds spend the
+  // bandwidth budget's burst.
+  double DeliveredRate(const std::vector<QuicRig::Client>& clients) {
+    auto delivered = [&]() -> int64_t {
+      int64_t total = RxBytes(ReadWholeFile("/proc/net/dev"), rig_.server_tun());
+      EXPECT_GE(total, 0) << "no " << rig_.server_tun() << " in /proc/net/dev";
+      for (const QuicRig::Client& client : clients) {
+        const int64_t bytes =
+            RxBytes(rig_.InClient(client, {"cat", "/proc/net/dev"}).output, client.tun);
+        EXPECT_GE(bytes, 0) << "no " << client.tun << " in the client's /proc/net/dev";
+        total += bytes;
+      }
+      return total;
+    };
+    absl::SleepFor(absl::Seconds(3));
+    const int64_t bytes_before = delivered();
+    const absl::Time window_start = absl::Now();
+    absl::SleepFor(absl::Seconds(5));
+    const int64_t bytes_after = delivered();
+    return static_cast<double>(bytes_after - bytes_before) /
+           absl::ToDoubleSeconds(absl::Now() - window_start);
   }
 
   TestCa ca_;
