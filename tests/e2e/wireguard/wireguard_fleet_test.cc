@@ -124,11 +124,13 @@ TEST_F(WireGuardFleetTest, EvictOldestTakesTheOlderDeviceOffWithinThreeSeconds) 
             << " after B's first ping answered\n";
   EXPECT_TRUE(rig_->ClientPingFails(*a, server_ip, 2)) << "the evicted device has no tunnel";
   EXPECT_TRUE(rig_->ClientPing(*b, server_ip, absl::Seconds(5))) << rig_->ServerShow();
+  // The agent's report of the close follows its answer to the kill.
+  EXPECT_TRUE(WaitFor([&] {
+    return Query(absl::StrCat("SELECT count(*) FROM sessions WHERE session_key = '", KeyOf(*a),
+                              "' AND state = 'closed'")) == 1;
+  }));
   EXPECT_TRUE(LiveSessionId(KeyOf(*a)).empty());
   EXPECT_FALSE(LiveSessionId(KeyOf(*b)).empty());
-  EXPECT_EQ(Query(absl::StrCat("SELECT count(*) FROM sessions WHERE session_key = '", KeyOf(*a),
-                               "' AND state = 'closed'")),
-            1);
 }
 
 TEST_F(WireGuardFleetTest, RejectKeepsTheSecondDeviceOutUntilTheFirstIsKilled) {
@@ -237,9 +239,11 @@ TEST_F(WireGuardFleetTest, APerNodeCapEvictsOnTheSameNodeAndSparesTheOther) {
   ASSERT_TRUE(WaitFor([&] { return !rig_->ServerHasPeer(a->keys.public_key); }, absl::Seconds(3)))
       << "A's peer is still on wg-1 3 s after B connected there\n"
       << rig_->ServerShow();
-  EXPECT_EQ(Query(absl::StrCat("SELECT count(*) FROM sessions WHERE session_key = '", KeyOf(*a),
-                               "' AND state = 'closed' AND close_reason LIKE 'evicted%'")),
-            1);
+  // The peer comes off with the kill; the agent's report of the close follows.
+  EXPECT_TRUE(WaitFor([&] {
+    return Query(absl::StrCat("SELECT count(*) FROM sessions WHERE session_key = '", KeyOf(*a),
+                              "' AND state = 'closed' AND close_reason LIKE 'evicted%'")) == 1;
+  }));
   EXPECT_EQ(LiveSessionId(KeyOf(**c)), c_session) << "the session on wg-2 survives";
   EXPECT_TRUE(second->ClientPing(**c, second->server_tunnel_ip(), absl::Seconds(5)));
 
