@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/kill_reason.h"
 #include "common/logging.h"
 #include "common/secrets.h"
 
@@ -329,7 +330,8 @@ absl::Status AgentCore::Kill(const v1::Command& command) {
   if (key.empty()) return absl::OkStatus();
   Driver* driver = DriverCarrying(key);
   if (driver == nullptr) return absl::OkStatus();  // already gone: success
-  return driver->Kill(key, command.reason());
+  // Drivers pass "<code>: <sentence>" on to the user where the protocol can.
+  return driver->Kill(key, JoinKillReason(command.reason_code(), command.reason()));
 }
 
 absl::Status AgentCore::ChangePeer(const v1::Command& command) {

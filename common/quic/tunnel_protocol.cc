@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/kill_reason.h"
 
 namespace warden::quic {
 namespace {
@@ -51,8 +52,14 @@ std::string DescribeClose(uint64_t close_code, absl::string_view reason) {
       return absl::StrCat("refused: ", reason);
     case CloseCode::kProtocol:
       return absl::StrCat("protocol error: ", reason);
-    case CloseCode::kKilled:
-      return absl::StrCat("disconnected by administrator: ", reason);
+    case CloseCode::kKilled: {
+      const KillReason kill = SplitKillReason(reason);
+      if (kill.code.empty() || kill.code == "killed_by_admin") {
+        return absl::StrCat("disconnected by administrator: ", kill.sentence);
+      }
+      if (kill.sentence == kill.code) return absl::StrCat("disconnected (", kill.code, ")");
+      return absl::StrCat("disconnected (", kill.code, "): ", kill.sentence);
+    }
     case CloseCode::kEvicted:
       return "another device took this seat";
     case CloseCode::kShutdown:
@@ -66,7 +73,10 @@ std::string DescribeClose(uint64_t close_code, absl::string_view reason) {
 }
 
 CloseCode CloseCodeForKill(absl::string_view reason) {
-  return reason == kEvictedReason ? CloseCode::kEvicted : CloseCode::kKilled;
+  const std::string code = SplitKillReason(reason).code;
+  if (code == kEvictedReason) return CloseCode::kEvicted;
+  if (code == "idle") return CloseCode::kIdle;
+  return CloseCode::kKilled;
 }
 
 std::string Frame(const google::protobuf::MessageLite& message) {

@@ -352,6 +352,17 @@ TEST(TunnelProtocolTest, CloseCodeForKillTellsEvictionFromKills) {
   }
 }
 
+TEST(TunnelProtocolTest, KilledClientsAreToldTheEndReason) {
+  EXPECT_EQ(CloseCodeForKill("idle"), CloseCode::kIdle);
+  EXPECT_EQ(CloseCodeForKill("evicted"), CloseCode::kEvicted);
+  EXPECT_EQ(CloseCodeForKill("killed_by_admin: spam"), CloseCode::kKilled);
+  const auto killed = static_cast<uint64_t>(CloseCode::kKilled);
+  EXPECT_EQ(DescribeClose(killed, "killed_by_admin: spam"), "disconnected by administrator: spam");
+  EXPECT_EQ(DescribeClose(killed, "quota_exceeded"), "disconnected (quota_exceeded)");
+  EXPECT_EQ(DescribeClose(killed, "device_revoked: device revoked"),
+            "disconnected (device_revoked): device revoked");
+}
+
 // --- randomized handshakes ------------------------------------------------------
 // Seeded random byte strings and mutated framed hellos, fed to FrameReader in
 // random pieces and to ParseHello. Nothing may crash or read out of bounds

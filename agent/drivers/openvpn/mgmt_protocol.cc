@@ -560,6 +560,12 @@ std::string ClientDenyCommand(int64_t cid, int64_t kid, absl::string_view reason
   return command;
 }
 
+std::string KillMessage(absl::string_view kind, absl::string_view reason) {
+  const std::string clean = StripControl(reason);
+  if (clean.empty()) return std::string(kind);
+  return absl::StrCat(kind, ",", clean);
+}
+
 std::string ClientKillCommand(int64_t cid, absl::string_view message) {
   std::string clean = StripControl(message);
   CutUtf8(clean, kMaxCommandTextBytes);

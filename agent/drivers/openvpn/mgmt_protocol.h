@@ -186,6 +186,10 @@ std::string ClientDenyCommand(int64_t cid, int64_t kid, absl::string_view reason
 // "HALT" makes the client exit, "RESTART" reconnect; "" sends no message
 // (OpenVPN's default, RESTART).
 std::string ClientKillCommand(int64_t cid, absl::string_view message = "HALT");
+// The control message a killed client receives: "HALT,<reason>" (or
+// RESTART,...). OpenVPN clients show the text after the comma as the
+// reason they were disconnected.
+std::string KillMessage(absl::string_view kind, absl::string_view reason);
 // Per-client >BYTECOUNT_CLI every `seconds` (0 turns it off; negative is 0).
 std::string BytecountCommand(int seconds);
 std::string StatusCommand();  // "status 3\n"

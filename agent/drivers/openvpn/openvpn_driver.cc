@@ -698,8 +698,8 @@ absl::Status OpenVpnDriver::Kill(const std::string& session_key, const std::stri
     cid = client->cid;
   }
   const absl::Time sent_at = clock_.Now();
-  absl::StatusOr<ManagementReply> reply =
-      connection->Call(ClientKillCommand(cid, options_.kill_message), options_.command_timeout);
+  absl::StatusOr<ManagementReply> reply = connection->Call(
+      ClientKillCommand(cid, KillMessage(options_.kill_message, reason)), options_.command_timeout);
   if (!reply.ok()) return reply.status();
   HostCalls calls;
   {

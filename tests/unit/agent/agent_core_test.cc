@@ -296,6 +296,16 @@ TEST_F(AgentCoreTest, KillsTheSessionOnTheDriverCarryingIt) {
   EXPECT_THAT(driver_.kills, ElementsAre("k1 evicted"));
 }
 
+TEST_F(AgentCoreTest, TellsTheDriverTheEndReasonAndTheSentence) {
+  ASSERT_TRUE(core_->Admit(PasswordLogin("k1", "alice", "pw")).admitted);
+  driver_.sessions["k1"] = "alice";
+  v1::Command kill = KillCommand(9, "session-1", "");
+  kill.set_reason_code("killed_by_admin");
+  kill.set_reason("abuse report 7");
+  EXPECT_TRUE(core_->Execute(kill).ok());
+  EXPECT_THAT(driver_.kills, ElementsAre("k1 killed_by_admin: abuse report 7"));
+}
+
 TEST_F(AgentCoreTest, KillOfASessionThatIsGoneSucceeds) {
   v1::CommandResult result = core_->Execute(KillCommand(3, "session-x", "nobody"));
   EXPECT_TRUE(result.ok()) << "commands come again; a gone session is killed already";

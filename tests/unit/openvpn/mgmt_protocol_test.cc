@@ -814,6 +814,17 @@ TEST(MgmtCommandsTest, QuotesKillMessageOnlyWhenNeeded) {
   EXPECT_EQ(ClientKillCommand(3, "\r\n"), "client-kill 3\n");
 }
 
+TEST(MgmtCommandsTest, KillMessageCarriesTheReasonAfterTheComma) {
+  EXPECT_EQ(KillMessage("HALT", "evicted"), "HALT,evicted");
+  EXPECT_EQ(KillMessage("RESTART", "killed_by_admin: abuse report 7"),
+            "RESTART,killed_by_admin: abuse report 7");
+  EXPECT_EQ(KillMessage("HALT", ""), "HALT");
+  EXPECT_EQ(KillMessage("HALT", "\r\n"), "HALT");
+  EXPECT_EQ(KillMessage("HALT", "idle\nstatus"), "HALT,idlestatus");
+  EXPECT_EQ(ClientKillCommand(3, KillMessage("HALT", "killed_by_admin: abuse")),
+            "client-kill 3 \"HALT,killed_by_admin: abuse\"\n");
+}
+
 TEST(MgmtCommandsTest, SendsPasswordLineRaw) {
   EXPECT_EQ(PasswordCommand("pa ss\"word"), "pa ss\"word\n");
   EXPECT_EQ(PasswordCommand("pw\r\nstatus"), "pwstatus\n");

@@ -218,7 +218,7 @@ TEST(OpenVpnDriverTest, KillingAClientOpenVpnNoLongerKnowsIsSuccess) {
   std::unique_ptr<OpenVpnDriver> driver = MakeDriver(mgmt);
   StartGreeted(*driver, mgmt, host, {kBobConnected});
   std::thread openvpn([&] {
-    EXPECT_EQ(mgmt.ReadLine(), "client-kill 7 HALT");
+    EXPECT_EQ(mgmt.ReadLine(), "client-kill 7 HALT,evicted");
     mgmt.Send("ERROR: client-kill command failed\r\n");
   });
   EXPECT_TRUE(driver->Kill("ovpn:unit:7@4242", "evicted").ok());
