@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/secrets.h"
 
@@ -38,6 +39,16 @@ absl::StatusOr<std::string> DecodePageToken(absl::string_view token, absl::strin
         "page_token belongs to a different query; repeat the same filters or start over");
   }
   return raw.substr(fp_end + 1);
+}
+
+absl::StatusOr<std::optional<int64_t>> DecodeIdPageToken(absl::string_view token,
+                                                         absl::string_view query) {
+  absl::StatusOr<std::string> after = DecodePageToken(token, query);
+  if (!after.ok()) return after.status();
+  if (after->empty()) return std::optional<int64_t>();
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(*after, &id)) return absl::InvalidArgumentError("page_token is malformed");
+  return std::optional<int64_t>(id);
 }
 
 absl::StatusOr<int> ResolvePageSize(int64_t requested) {

@@ -5,6 +5,7 @@
 // replayed against another query is refused instead of skipping rows.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,12 @@ std::string EncodePageToken(absl::string_view query, absl::string_view after_key
 // "" for an empty token (the first page). Malformed or foreign tokens are
 // INVALID_ARGUMENT.
 absl::StatusOr<std::string> DecodePageToken(absl::string_view token, absl::string_view query);
+
+// For lists ordered by a numeric id, newest first: the id the next page
+// starts below, from a token whose key is that id; nullopt for the first
+// page.
+absl::StatusOr<std::optional<int64_t>> DecodeIdPageToken(absl::string_view token,
+                                                         absl::string_view query);
 
 // 0 → the default; 1..kMaxPageSize as asked; anything else INVALID_ARGUMENT.
 absl::StatusOr<int> ResolvePageSize(int64_t requested);

@@ -18,10 +18,10 @@
 #include "controlplane/admission/admitter.h"
 #include "controlplane/admission/policy_sweeper.h"
 #include "controlplane/dispatch/audit_retention.h"
-#include "controlplane/dispatch/usage_ledger.h"
 #include "controlplane/dispatch/credential_watch.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/event_feed.h"
+#include "controlplane/dispatch/usage_ledger.h"
 #include "controlplane/families/login_throttle.h"
 #include "controlplane/health_monitor.h"
 #include "controlplane/services/admin_service.h"
@@ -42,6 +42,7 @@
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
+#include "controlplane/store/notification_listener.h"
 #include "controlplane/store/plan_store.h"
 #include "controlplane/store/policy_store.h"
 #include "controlplane/store/room_store.h"
@@ -50,7 +51,11 @@
 #include "controlplane/store/ticket_store.h"
 #include "controlplane/store/usage_store.h"
 #include "controlplane/store/user_store.h"
+#include "controlplane/store/webhook_store.h"
 #include "controlplane/store_gauges.h"
+#include "controlplane/webhooks/retry_schedule.h"
+#include "controlplane/webhooks/secret_box.h"
+#include "controlplane/webhooks/webhook_sender.h"
 
 namespace warden::control {
 namespace {
@@ -228,6 +233,10 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::UsageStore> usage;
   std::unique_ptr<store::RoomStore> rooms;
   std::unique_ptr<store::CredentialStore> credential_store;
+  std::unique_ptr<store::WebhookStore> webhooks;
+  std::optional<webhooks::SecretBox> webhook_box;
+  std::unique_ptr<webhooks::WebhookSender> webhook_sender;
+  std::unique_ptr<store::NotificationListener> webhook_listener;
   std::unique_ptr<WorkerPool> db_workers;
   std::unique_ptr<WorkerPool> event_workers;
   std::unique_ptr<PasswordHasher> hasher;
@@ -352,6 +361,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   MakeServices(parts, config);
   WARDEN_RETURN_IF_ERROR(plane->StartServers(config));
   StartSweeps(parts, config, clock);
+  WARDEN_RETURN_IF_ERROR(StartWebhooks(parts, config, listen_connection_string));
   AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
   if (!config.metrics_listen.empty()) {
     WARDEN_ASSIGN_OR_RETURN(parts.metrics_server,
@@ -388,6 +398,11 @@ absl::Status ControlPlane::OpenStores(const ControlPlaneConfig& config,
   parts.attach = std::make_unique<store::AttachStore>(*parts.db);
   parts.devices = std::make_unique<store::DeviceStore>(*parts.db, pool);
   parts.usage = std::make_unique<store::UsageStore>(*parts.db);
+  parts.webhooks = std::make_unique<store::WebhookStore>(*parts.db);
+  if (!config.webhook_key_file.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(parts.webhook_box,
+                            webhooks::SecretBox::FromKeyFile(config.webhook_key_file));
+  }
 
   WARDEN_ASSIGN_OR_RETURN(
       bootstrap_, BootstrapAdminKey(*parts.api_keys, config.admin_key, config.admin_key_file));
@@ -472,24 +487,27 @@ void ControlPlane::StartFeedsAndSignal(Parts& parts, const ControlPlaneConfig& c
 
 void ControlPlane::MakeServices(Parts& parts, const ControlPlaneConfig& config) {
   parts.signal_service = std::make_unique<services::SignalService>(*parts.signal);
-  parts.admin = std::make_unique<services::AdminService>(
-      services::AdminDependencies{.db_workers = *parts.db_workers,
-                                  .hasher = *parts.hasher,
-                                  .authenticator = *parts.authenticator,
-                                  .users = *parts.users,
-                                  .api_keys = *parts.api_keys,
-                                  .audit = *parts.audit,
-                                  .nodes = *parts.nodes,
-                                  .sessions = *parts.sessions,
-                                  .tickets = *parts.tickets,
-                                  .devices = *parts.devices,
-                                  .families = *parts.families,
-                                  .plans = *parts.plans,
-                                  .usage = *parts.usage,
-                                  .commands = *parts.command_path,
-                                  .events = *parts.events,
-                                  .signal = *parts.signal,
-                                  .heartbeat_interval = config.heartbeat_interval});
+  parts.admin = std::make_unique<services::AdminService>(services::AdminDependencies{
+      .db_workers = *parts.db_workers,
+      .hasher = *parts.hasher,
+      .authenticator = *parts.authenticator,
+      .users = *parts.users,
+      .api_keys = *parts.api_keys,
+      .audit = *parts.audit,
+      .nodes = *parts.nodes,
+      .sessions = *parts.sessions,
+      .tickets = *parts.tickets,
+      .devices = *parts.devices,
+      .families = *parts.families,
+      .plans = *parts.plans,
+      .usage = *parts.usage,
+      .webhooks = *parts.webhooks,
+      .webhook_box = parts.webhook_box ? &*parts.webhook_box : nullptr,
+      .webhook_allow_private_targets = config.webhook_allow_private_targets,
+      .commands = *parts.command_path,
+      .events = *parts.events,
+      .signal = *parts.signal,
+      .heartbeat_interval = config.heartbeat_interval});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
   parts.login_throttle = std::make_unique<families::LoginThrottle>(
@@ -575,19 +593,55 @@ absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
   return absl::OkStatus();
 }
 
+// Every replica sends: without a key no endpoint can exist, so there is
+// nothing to send.
+absl::Status ControlPlane::StartWebhooks(Parts& parts, const ControlPlaneConfig& config,
+                                         const std::string& listen_connection_string) {
+  if (!parts.webhook_box) {
+    Log()->info("webhooks off: no --webhook-key-file");
+    return absl::OkStatus();
+  }
+  WARDEN_ASSIGN_OR_RETURN(webhooks::RetrySchedule schedule,
+                          webhooks::ParseRetrySchedule(config.webhook_retry_schedule));
+  parts.webhook_sender = std::make_unique<webhooks::WebhookSender>(
+      webhooks::WebhookSenderOptions{.senders = config.webhook_senders,
+                                     .per_endpoint = config.webhook_per_endpoint,
+                                     // Long enough for an attempt to time out and be recorded; a
+                                     // replica that dies leaves its deliveries to others after it.
+                                     .lease = 3 * config.webhook_timeout,
+                                     .schedule = schedule,
+                                     .allow_private_targets = config.webhook_allow_private_targets,
+                                     .http = {.timeout = config.webhook_timeout},
+                                     .retention = config.webhook_delivery_retention},
+      *parts.webhooks, *parts.webhook_box, parts.metrics);
+  webhooks::WebhookSender* sender = parts.webhook_sender.get();
+  parts.webhook_listener = std::make_unique<store::NotificationListener>(
+      listen_connection_string, std::vector<std::string>{"warden_webhooks"},
+      [sender](const std::string&, const std::string&) { sender->Wake(); },
+      [sender] { sender->Wake(); });
+  parts.webhook_sender->Start();
+  parts.webhook_listener->Start();
+  Log()->info("webhooks on: {} senders, retry schedule {}{}", config.webhook_senders,
+              webhooks::FormatRetrySchedule(schedule),
+              config.webhook_allow_private_targets ? ", private targets allowed" : "");
+  return absl::OkStatus();
+}
+
 void ControlPlane::StartSweeps(Parts& parts, const ControlPlaneConfig& config, const Clock& clock) {
-  parts.ticket_sweeper = std::thread(
-      [&parts, interval = config.sweep_interval, offline = config.node_offline_close_after] {
-        while (!parts.stop_sweeping.WaitForNotificationWithTimeout(interval)) {
-          (void)parts.tickets->Sweep();
-          (void)parts.families->Sweep();
-          absl::StatusOr<int64_t> lost = parts.sessions->CloseSessionsOfLostNodes(offline);
-          if (lost.ok() && *lost > 0) {
-            Log()->warn("closed {} sessions of nodes not heard from for {} (node_lost)", *lost,
-                        absl::FormatDuration(offline));
-          }
-        }
-      });
+  parts.ticket_sweeper = std::thread([&parts, interval = config.sweep_interval,
+                                      offline = config.node_offline_close_after,
+                                      silent = 3 * config.heartbeat_interval] {
+    while (!parts.stop_sweeping.WaitForNotificationWithTimeout(interval)) {
+      (void)parts.tickets->Sweep();
+      (void)parts.families->Sweep();
+      (void)parts.attach->AnnounceOfflineNodes(silent);
+      absl::StatusOr<int64_t> lost = parts.sessions->CloseSessionsOfLostNodes(offline);
+      if (lost.ok() && *lost > 0) {
+        Log()->warn("closed {} sessions of nodes not heard from for {} (node_lost)", *lost,
+                    absl::FormatDuration(offline));
+      }
+    }
+  });
   parts.policy_sweeper = std::make_unique<admission::PolicySweeper>(
       admission::PolicySweeperOptions{.max_wait = config.policy_sweep_max_wait,
                                       .batch = 500,
@@ -628,6 +682,8 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   // Streams end first (agents reconnect elsewhere), so that the server's
   // shutdown does not wait for them.
   if (parts.policy_sweeper) parts.policy_sweeper->Stop();
+  if (parts.webhook_listener) parts.webhook_listener->Stop();
+  if (parts.webhook_sender) parts.webhook_sender->Stop();
   if (parts.dispatcher) parts.dispatcher->Stop();
   if (parts.usage_ledger) parts.usage_ledger->Stop();
   if (parts.events) parts.events->Stop();

@@ -147,6 +147,15 @@ struct ControlPlaneConfig {
   // kept forever); held users' quotas are looked at again this often.
   int usage_daily_retention_days = 400;
   absl::Duration quota_sweep_interval = absl::Minutes(1);
+  // Webhooks: the key that seals signing secrets (none: webhooks cannot be
+  // created), whether private addresses may be delivered to, the senders.
+  std::string webhook_key_file;
+  bool webhook_allow_private_targets = false;
+  int webhook_senders = 16;
+  int webhook_per_endpoint = 8;
+  std::string webhook_retry_schedule = "5s,30s,2m,10m,1h,6h,24h";
+  absl::Duration webhook_timeout = absl::Seconds(10);
+  absl::Duration webhook_delivery_retention = absl::Hours(24 * 14);
 };
 
 class ControlPlane {
@@ -199,6 +208,8 @@ class ControlPlane {
   absl::Status StartServers(const ControlPlaneConfig& config);
   // Expired tickets and logins, lost nodes' sessions, and the policy sweep.
   static void StartSweeps(Parts& parts, const ControlPlaneConfig& config, const Clock& clock);
+  static absl::Status StartWebhooks(Parts& parts, const ControlPlaneConfig& config,
+                                    const std::string& listen_connection_string);
 
   std::unique_ptr<Parts> parts_;
   int port_ = 0;

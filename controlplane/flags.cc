@@ -294,6 +294,39 @@ void AddFleetFlags(CLI::App& app, ControlPlaneConfig& config) {
       ->capture_default_str();
 }
 
+void AddWebhookFlags(CLI::App& app, ControlPlaneConfig& config) {
+  app.add_option("--webhook-key-file", config.webhook_key_file,
+                 "file with 32 bytes as hex (openssl rand -hex 32) that seals webhook signing "
+                 "secrets in the database; without it webhooks are off")
+      ->envname("WARDEN_WEBHOOK_KEY_FILE");
+  app.add_flag("--webhook-allow-private-targets", config.webhook_allow_private_targets,
+               "deliver webhooks to loopback, private and link-local addresses too (on-premises "
+               "receivers; lets ADMIN keys make the control plane call internal services)")
+      ->envname("WARDEN_WEBHOOK_ALLOW_PRIVATE_TARGETS");
+  app.add_option("--webhook-senders", config.webhook_senders,
+                 "concurrent webhook deliveries per replica")
+      ->envname("WARDEN_WEBHOOK_SENDERS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--webhook-per-endpoint", config.webhook_per_endpoint,
+                 "concurrent deliveries to one endpoint per replica")
+      ->envname("WARDEN_WEBHOOK_PER_ENDPOINT")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--webhook-retry-schedule", config.webhook_retry_schedule,
+                 "pauses before each retry of a failed delivery, then it has failed")
+      ->envname("WARDEN_WEBHOOK_RETRY_SCHEDULE")
+      ->capture_default_str();
+  AddDuration(app, "--webhook-timeout-seconds", config.webhook_timeout, absl::Seconds(1),
+              "how long one delivery attempt may take")
+      ->envname("WARDEN_WEBHOOK_TIMEOUT_SECONDS")
+      ->check(CLI::Range(int64_t{1}, int64_t{120}));
+  AddDuration(app, "--webhook-delivery-retention-days", config.webhook_delivery_retention,
+              absl::Hours(24), "delivered and failed deliveries older than this are deleted")
+      ->envname("WARDEN_WEBHOOK_DELIVERY_RETENTION_DAYS")
+      ->check(CLI::Range(int64_t{1}, int64_t{3650}));
+}
+
 // Logging and one-shot modes.
 void AddProcessFlags(CLI::App& app, ControlPlaneConfig& config, LogFlags& log) {
   app.add_option("--log-level", log.level, "trace|debug|info|warn|error|off")
@@ -313,6 +346,7 @@ void AddControlFlags(CLI::App& app, ControlPlaneConfig& config, LogFlags& log) {
   AddStreamFlags(app, config);
   AddSignalFlags(app, config);
   AddFleetFlags(app, config);
+  AddWebhookFlags(app, config);
   AddProcessFlags(app, config, log);
 }
 

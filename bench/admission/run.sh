@@ -9,6 +9,7 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 source scripts/lib/postgres.sh
 source bench/lib/control.sh
+source bench/lib/database.sh
 secs=${1:-20}
 users=10000
 levels="1 4 16 64"
@@ -19,24 +20,9 @@ ninja -C build/bench warden-control admission_load >/dev/null
 load=build/bench/bench/admission_load
 pgbench=$(pg_bindir)/pgbench
 
-work=$(mktemp -d /tmp/warden-bench.XXXXXX)
-control_pid=""
-cleanup() {
-  [ -n "$control_pid" ] && kill "$control_pid" 2>/dev/null && wait "$control_pid" 2>/dev/null
-  pg_stop "$work" immediate
-  rm -rf "$work"
-}
-trap cleanup EXIT
-chmod 755 "$work"
-# Durable, as in production: fsync and synchronous_commit stay on.
-PG_EXTRA_CONF="shared_buffers = 256MB
-max_wal_size = 4GB" pg_init "$work" >/dev/null
-port=$(pg_start "$work")
-pg_psql "$work" -d postgres -c "CREATE DATABASE warden"
-url=$(pg_url "$work" warden)
+bench_start_database
 psql_w() { pg_psql "$work" -d warden "$@"; }
 
-key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 bench_start_control build/bench/controlplane/warden-control --db-pool-size 4
 
 echo "== machine"

@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/postgres.sh
 source bench/lib/control.sh
+source bench/lib/database.sh
 secs=${1:-20}
 only=${2:-}
 users=10000
@@ -20,23 +21,9 @@ cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARDEN_BUILD_TES
 ninja -C build/bench warden-control admission_load policy_sweep_bench >/dev/null
 load=build/bench/bench/admission_load
 
-work=$(mktemp -d /tmp/warden-bench.XXXXXX)
-control_pid=""
-cleanup() {
-  [ -n "$control_pid" ] && kill "$control_pid" 2>/dev/null && wait "$control_pid" 2>/dev/null
-  pg_stop "$work" immediate
-  rm -rf "$work"
-}
-trap cleanup EXIT
-chmod 755 "$work"
-PG_EXTRA_CONF="shared_buffers = 256MB
-max_wal_size = 4GB" pg_init "$work" >/dev/null
-pg_start "$work" >/dev/null
-pg_psql "$work" -d postgres -c "CREATE DATABASE warden" >/dev/null
-url=$(pg_url "$work" warden)
+bench_start_database
 psql_w() { pg_psql "$work" -d warden "$@"; }
 
-key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 bench_start_control build/bench/controlplane/warden-control --db-pool-size 4
 
 echo "== machine"

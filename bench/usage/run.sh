@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/postgres.sh
 source bench/lib/control.sh
+source bench/lib/database.sh
 rate=${1:-5000}
 secs=${2:-30}
 agents=${3:-100}
@@ -20,22 +21,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARDEN_BUILD_TESTS=
 ninja -C "$build" warden-control usage_load >/dev/null
 ulimit -n "$(ulimit -Hn)"  # one connection per simulated agent
 
-work=$(mktemp -d /tmp/warden-bench.XXXXXX)
-control_pid=""
-cleanup() {
-  [ -n "$control_pid" ] && kill "$control_pid" 2>/dev/null && wait "$control_pid" 2>/dev/null
-  pg_stop "$work" immediate
-  rm -rf "$work"
-}
-trap cleanup EXIT
-chmod 755 "$work"
-# Durable, as in production: fsync and synchronous_commit stay on.
-PG_EXTRA_CONF="shared_buffers = 256MB
-max_wal_size = 4GB" pg_init "$work" >/dev/null
-port=$(pg_start "$work")
-pg_psql "$work" -d postgres -c "CREATE DATABASE warden" >/dev/null
-url=$(pg_url "$work" warden)
-key="wak_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+bench_start_database
 metrics_port=$(( 50000 + RANDOM % 10000 ))
 bench_start_control "$build"/controlplane/warden-control --db-pool-size 4 \
   --metrics-listen "127.0.0.1:$metrics_port"

@@ -12,14 +12,20 @@ const logging::Logger Log("control.dispatch");
 
 AgentReports::AgentReports(store::CommandStore& commands, store::AttachStore& attach,
                            store::SessionStore& sessions, Outbox& outbox, AckWaiters& waiters,
-                           UsageLedger& ledger, WorkerPool& event_workers)
+                           UsageLedger& ledger, WorkerPool& event_workers,
+                           metrics::Registry& metrics)
     : commands_(commands),
       attach_(attach),
       sessions_(sessions),
       outbox_(outbox),
       waiters_(waiters),
       ledger_(ledger),
-      event_workers_(event_workers) {}
+      event_workers_(event_workers),
+      sessions_ended_(metrics.AddCounter(
+          "warden_sessions_ended_total",
+          "Sessions whose end their node reported to this replica, by end reason (client, "
+          "evicted, killed_by_admin, idle, ...; see the README).",
+          {"reason"})) {}
 
 bool AgentReports::OnResult(const std::string& node_id, int64_t command_id, bool ok,
                             std::string error, Applied applied) {
@@ -70,6 +76,8 @@ bool AgentReports::OnClosed(const store::NodeIdentity& node, store::ClosedReport
           Log()->warn("cannot close session key={} node={}: {}", closed.session_key, node.name,
                       result.status().message());
         }
+        if (result.ok() && !result->end_reason.empty())
+          sessions_ended_.With({result->end_reason}).Increment();
         if (result.ok()) ledger_.Counted(std::move(result->ledger));
         std::move(applied)();
       });

@@ -22,6 +22,7 @@
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/node_store.h"
+#include "common/metrics.h"
 #include "controlplane/model/usage.h"
 #include "controlplane/store/session_store.h"
 
@@ -33,7 +34,7 @@ class AgentReports {
 
   AgentReports(store::CommandStore& commands, store::AttachStore& attach,
                store::SessionStore& sessions, Outbox& outbox, AckWaiters& waiters,
-               UsageLedger& ledger, WorkerPool& event_workers);
+               UsageLedger& ledger, WorkerPool& event_workers, metrics::Registry& metrics);
 
   // The answer is recorded (a failed kill of a session still closing is
   // scheduled again, see kill_retry.h), and whoever waits for it here hears
@@ -57,6 +58,7 @@ class AgentReports {
   AckWaiters& waiters_;
   UsageLedger& ledger_;
   WorkerPool& event_workers_;
+  metrics::Family<metrics::Counter>& sessions_ended_;
 };
 
 }  // namespace warden::control::dispatch

@@ -31,7 +31,7 @@ Dispatcher::Dispatcher(DispatcherOptions options, DispatcherParts parts, const C
       db_workers_(parts.db_workers),
       clock_(clock),
       reports_(parts.command_store, parts.attach, parts.sessions, parts.outbox, parts.waiters,
-               parts.ledger, parts.event_workers) {
+               parts.ledger, parts.event_workers, metrics) {
   metrics::Gauge& streams =
       metrics
           .AddGauge("warden_agent_streams_connected",

@@ -63,7 +63,8 @@ struct Command {
   CommandKind kind = CommandKind::kKillSession;
   std::string session_id;   // kill
   std::string session_key;  // kill
-  std::string reason;       // kill
+  std::string reason;       // kill: the sentence for the user
+  std::string reason_code;  // kill: the end reason (model/session_end.h)
   std::string user_id;      // bandwidth
   int64_t bandwidth_bytes_per_second = 0;
   bool draining = false;  // drain

@@ -46,6 +46,7 @@ struct Session {
   absl::Time last_seen_at;
   std::optional<absl::Time> closed_at;
   std::string close_reason;
+  std::string end_reason;  // a code of model/session_end.h
   int64_t rx_bytes = 0;
   int64_t tx_bytes = 0;
   // While the node fails to carry out the session's kill.

@@ -1,4 +1,3 @@
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/page_token.h"
 #include "common/status_macros.h"
@@ -38,15 +37,8 @@ grpc::ServerUnaryReactor* AdminService::ListAuditEvents(grpc::CallbackServerCont
         absl::StrCat("audit|", filter.actor, "|", filter.action, "|", filter.subject, "|",
                      request->since().seconds(), ".", request->since().nanos(), "|",
                      request->until().seconds(), ".", request->until().nanos());
-    WARDEN_ASSIGN_OR_RETURN(std::string after,
-                            paging::DecodePageToken(request->page_token(), query));
-    if (!after.empty()) {
-      int64_t before_id = 0;
-      if (!absl::SimpleAtoi(after, &before_id)) {
-        return absl::InvalidArgumentError("page_token is malformed");
-      }
-      filter.before_id = before_id;
-    }
+    WARDEN_ASSIGN_OR_RETURN(filter.before_id,
+                            paging::DecodeIdPageToken(request->page_token(), query));
     const int page_size = filter.limit;
     filter.limit = page_size + 1;  // one extra row tells whether another page exists
     WARDEN_ASSIGN_OR_RETURN(std::vector<model::AuditEvent> events, deps_.audit.List(filter));

@@ -18,6 +18,8 @@
 #include "controlplane/store/ticket_store.h"
 #include "controlplane/store/usage_store.h"
 #include "controlplane/store/user_store.h"
+#include "controlplane/store/webhook_store.h"
+#include "controlplane/webhooks/secret_box.h"
 #include "warden/v1/admin.grpc.pb.h"
 
 namespace warden::control::services {
@@ -36,6 +38,11 @@ struct AdminDependencies {
   store::FamilyStore& families;
   store::PlanStore& plans;
   store::UsageStore& usage;
+  store::WebhookStore& webhooks;
+  // Seals webhook signing secrets; null without --webhook-key-file (then
+  // webhooks cannot be created).
+  const webhooks::SecretBox* webhook_box;
+  bool webhook_allow_private_targets;
   dispatch::Commands& commands;  // everything that gives agents a command
   dispatch::EventFeed& events;
   signal::SignalHub& signal;
@@ -156,6 +163,34 @@ class AdminService final : public v1::AdminService::CallbackService {
                                             const v1::GrantExtraQuotaRequest* request,
                                             v1::QuotaStatus* response) override;
 
+  grpc::ServerUnaryReactor* CreateWebhook(grpc::CallbackServerContext* ctx,
+                                          const v1::CreateWebhookRequest* request,
+                                          v1::CreateWebhookResponse* response) override;
+  grpc::ServerUnaryReactor* GetWebhook(grpc::CallbackServerContext* ctx,
+                                       const v1::GetWebhookRequest* request,
+                                       v1::Webhook* response) override;
+  grpc::ServerUnaryReactor* ListWebhooks(grpc::CallbackServerContext* ctx,
+                                         const v1::ListWebhooksRequest* request,
+                                         v1::ListWebhooksResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateWebhook(grpc::CallbackServerContext* ctx,
+                                          const v1::UpdateWebhookRequest* request,
+                                          v1::Webhook* response) override;
+  grpc::ServerUnaryReactor* DeleteWebhook(grpc::CallbackServerContext* ctx,
+                                          const v1::DeleteWebhookRequest* request,
+                                          v1::DeleteWebhookResponse* response) override;
+  grpc::ServerUnaryReactor* RotateWebhookSecret(grpc::CallbackServerContext* ctx,
+                                                const v1::RotateWebhookSecretRequest* request,
+                                                v1::CreateWebhookResponse* response) override;
+  grpc::ServerUnaryReactor* ListWebhookDeliveries(
+      grpc::CallbackServerContext* ctx, const v1::ListWebhookDeliveriesRequest* request,
+      v1::ListWebhookDeliveriesResponse* response) override;
+  grpc::ServerUnaryReactor* RedeliverWebhook(grpc::CallbackServerContext* ctx,
+                                             const v1::RedeliverWebhookRequest* request,
+                                             v1::WebhookDelivery* response) override;
+  grpc::ServerUnaryReactor* TestWebhook(grpc::CallbackServerContext* ctx,
+                                        const v1::TestWebhookRequest* request,
+                                        v1::WebhookDelivery* response) override;
+
  private:
   using Call = UnaryCall;
   using Finisher = Unary::Finisher;
@@ -170,6 +205,8 @@ class AdminService final : public v1::AdminService::CallbackService {
                                        Unary::AsyncWork work) {
     return unary_.ServeAsync(ctx, Rpc{.access = access}, std::move(work));
   }
+  // A fresh signing secret in `secret`, returned sealed.
+  absl::StatusOr<std::string> SealNewSecret(std::string* secret) const;
   // A node as callers see it, with whether it is online.
   void NodeToProto(const model::Node& node, v1::Node* out) const;
 

@@ -119,6 +119,7 @@ void ToProto(const model::Command& command, v1::Command* out) {
   out->set_session_id(command.session_id);
   out->set_session_key(command.session_key);
   out->set_reason(command.reason);
+  out->set_reason_code(command.reason_code);
   out->set_user_id(command.user_id);
   out->set_bandwidth_bytes_per_second(command.bandwidth_bytes_per_second);
   out->set_draining(command.draining);
@@ -161,6 +162,7 @@ void ToProto(const model::Session& session, v1::Session* out) {
   ToProto(session.last_seen_at, out->mutable_last_seen_at());
   if (session.closed_at) ToProto(*session.closed_at, out->mutable_closed_at());
   out->set_close_reason(session.close_reason);
+  out->set_end_reason(session.end_reason);
   out->set_rx_bytes(session.rx_bytes);
   out->set_tx_bytes(session.tx_bytes);
   if (session.kill_failed_at) ToProto(*session.kill_failed_at, out->mutable_kill_failed_at());

@@ -16,11 +16,16 @@ namespace warden::control::store {
 namespace {
 
 constexpr Statement kStatements[] = {
+    // A node that was offline comes online (node.online).
     {"attach.epoch",
      "WITH n AS (UPDATE nodes SET attach_epoch = attach_epoch + 1, attached_replica = $2, "
-     "  agent_version = $3, drivers = $4::text[], last_seen_at = now() "
+     "  agent_version = $3, drivers = $4::text[], last_seen_at = now(), online = true "
+     "  FROM (SELECT online AS was_online FROM nodes WHERE id = $1::uuid) p "
      "  WHERE id = $1::uuid AND state <> 'removed' "
-     "  RETURNING id, attach_epoch, name, state) "
+     "  RETURNING id, attach_epoch, name, state, p.was_online), "
+     "announced AS (INSERT INTO audit_events (actor, action, subject, details) "
+     "  SELECT name, 'node.online', 'node:' || id, jsonb_build_object('node', name, "
+     "    'agent_version', $3::text, 'drivers', $4::text[]) FROM n WHERE NOT was_online) "
      "SELECT attach_epoch, name, state, pg_notify('warden_attach', id::text || ':' || "
      "attach_epoch) "
      "FROM n"},
@@ -60,9 +65,11 @@ constexpr Statement kStatements[] = {
      "WITH target AS (SELECT id, state AS was FROM sessions "
      "  WHERE id = ANY($1::uuid[]) AND state <> 'closed' FOR UPDATE), "
      "lost AS (UPDATE sessions s SET state = 'closed', closed_at = now(), "
-     "  close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE 'lost' END "
+     "  close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE 'lost' END, "
+     "  end_reason = CASE WHEN s.state = 'closing' THEN s.end_reason ELSE 'lost_on_node' END "
      "  FROM target t WHERE s.id = t.id "
-     "  RETURNING s.id, s.user_id, s.node_id, s.close_reason, s.protocol, s.session_key, t.was), "
+     "  RETURNING s.id, s.user_id, s.node_id, s.close_reason, s.protocol, s.session_key, t.was, "
+     "    s.end_reason), "
      // A WireGuard peer killed or evicted while the link was down stays off
      // the node (it is left out of the Welcome) until its user is under the limit.
      "withheld AS (INSERT INTO wireguard_withheld (device_id, node_id) "
@@ -76,7 +83,8 @@ constexpr Statement kStatements[] = {
      "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
      "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
      "  SELECT $2, 'session.lost', 'session:' || id, "
-     "    jsonb_build_object('user_id', user_id, 'reason', close_reason) FROM lost) "
+     "    jsonb_build_object('user_id', user_id, 'reason', close_reason, 'end_reason', end_reason) "
+     "  FROM lost) "
      "SELECT count(*) FROM lost CROSS JOIN notified"},
     {"reconcile.refresh", "UPDATE sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[])"},
     // A session adopted back after its node was given up on is the tunnel
@@ -92,21 +100,32 @@ constexpr Statement kStatements[] = {
     // kill and an audit event ($8 the action, $9 the node's name).
     {"reconcile.refuse",
      "WITH s AS (INSERT INTO sessions (user_id, node_id, protocol, session_key, device_label, "
-     "  client_address, state, close_reason) "
-     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, 'closing', $7) "
+     "  client_address, state, close_reason, end_reason) "
+     "  VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, 'closing', $7, 'not_admissible') "
      "  RETURNING id, user_id, node_id, session_key), "
      "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
      "  SELECT $9, $8, 'session:' || id, jsonb_build_object('user_id', user_id, "
-     "    'session_key', session_key, 'reason', $7::text) FROM s) "
+     "    'session_key', session_key, 'reason', $7::text, 'end_reason', 'not_admissible') FROM s) "
      "INSERT INTO commands (node_id, kind, session_id, payload) "
      "SELECT node_id, 'kill_session', id, jsonb_build_object('session_key', session_key, "
-     "  'reason', $7::text) FROM s RETURNING id, node_id::text"},
+     "  'reason', $7::text, 'reason_code', 'not_admissible') FROM s RETURNING id, node_id::text"},
     // ... or, for a user that does not exist, just the kill.
     {"reconcile.refuse_key",
      "INSERT INTO commands (node_id, kind, payload) VALUES ($1::uuid, 'kill_session', "
-     "jsonb_build_object('session_key', $2::text, 'reason', $3::text)) RETURNING id, "
+     "jsonb_build_object('session_key', $2::text, 'reason', $3::text, "
+     "  'reason_code', 'not_admissible')) RETURNING id, "
      "node_id::text"},
     {"nodes.touch", "UPDATE nodes SET last_seen_at = now() WHERE id = ANY($1::uuid[])"},
+    // Nodes unheard for $1 µs: announced offline once (node.online again
+    // when they attach).
+    {"nodes.announce_offline",
+     "WITH off AS (UPDATE nodes SET online = false WHERE online AND state <> 'removed' "
+     "  AND last_seen_at < now() - $1::bigint * interval '1 microsecond' "
+     "  RETURNING id, name, last_seen_at), "
+     "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
+     "  SELECT 'system', 'node.offline', 'node:' || id, jsonb_build_object('node', name, "
+     "    'last_seen_at', last_seen_at) FROM off) "
+     "SELECT count(*) FROM off"},
     {"sessions.opened",
      "UPDATE sessions SET tunnel_address = $4, last_seen_at = now() "
      "WHERE node_id = $1::uuid AND state <> 'closed' "
@@ -259,6 +278,14 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
         }
         ApplyUsageInTransaction(tx, counters);
         return result;
+      });
+}
+
+absl::StatusOr<int64_t> AttachStore::AnnounceOfflineNodes(absl::Duration silent_for) {
+  return db_.Transact(
+      {.operation = "announce offline nodes"}, [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+        return tx.exec_prepared1("nodes.announce_offline", absl::ToInt64Microseconds(silent_for))[0]
+            .as<int64_t>();
       });
 }
 

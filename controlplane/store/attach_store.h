@@ -81,6 +81,9 @@ class AttachStore {
                                             absl::Duration adopt_window, Decider decide);
 
   absl::Status TouchNodes(std::span<const std::string> node_ids);
+  // Nodes unheard for `silent_for` are announced offline (audited
+  // node.offline, once); returns how many.
+  absl::StatusOr<int64_t> AnnounceOfflineNodes(absl::Duration silent_for);
   // The node reports a connection up, with its address inside the tunnel.
   absl::Status RecordOpened(const std::string& node_id, const std::string& session_id,
                             const std::string& session_key, const std::string& tunnel_address);

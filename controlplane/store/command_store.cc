@@ -15,48 +15,58 @@ namespace {
 
 // Marks the chosen sessions closing, queues one kill per session, audits,
 // and tells the replicas; $1 selects the sessions (see each statement), $2 is
-// the actor, $3 the reason.
-#define WARDEN_KILL_TAIL                                                                     \
-  "cmds AS ("                                                                                \
-  "  INSERT INTO commands (node_id, kind, session_id, payload) "                             \
-  "  SELECT node_id, 'kill_session', id, "                                                   \
-  "    jsonb_build_object('session_key', session_key, 'reason', $3::text) FROM targets "     \
-  "  RETURNING id, node_id, session_id), "                                                   \
-  "audit AS ("                                                                               \
-  "  INSERT INTO audit_events (actor, action, subject, details) "                            \
-  "  SELECT $2, 'session.kill', 'session:' || t.id, jsonb_build_object("                     \
-  "    'user_id', t.user_id, 'reason', $3::text, 'command_id', c.id, 'node_id', t.node_id) " \
-  "  FROM targets t JOIN cmds c ON c.session_id = t.id), "                                   \
-  "notified AS (SELECT count(pg_notify('warden_commands', node_id::text)) AS n FROM cmds) "  \
+// the actor, $3 the sentence for the user, $4 the end reason's code. A
+// session already closing keeps the reason it is ending for (and its kill
+// says that one).
+#define WARDEN_KILL_TAIL                                                                    \
+  "cmds AS ("                                                                               \
+  "  INSERT INTO commands (node_id, kind, session_id, payload) "                            \
+  "  SELECT node_id, 'kill_session', id, "                                                  \
+  "    jsonb_build_object('session_key', session_key, 'reason', close_reason, "             \
+  "      'reason_code', end_reason) FROM targets "                                          \
+  "  RETURNING id, node_id, session_id), "                                                  \
+  "audit AS ("                                                                              \
+  "  INSERT INTO audit_events (actor, action, subject, details) "                           \
+  "  SELECT $2, 'session.kill', 'session:' || t.id, jsonb_build_object("                    \
+  "    'user_id', t.user_id, 'reason', t.close_reason, 'end_reason', t.end_reason, "        \
+  "    'command_id', c.id, 'node_id', t.node_id) "                                          \
+  "  FROM targets t JOIN cmds c ON c.session_id = t.id), "                                  \
+  "notified AS (SELECT count(pg_notify('warden_commands', node_id::text)) AS n FROM cmds) " \
   "SELECT c.id, c.node_id::text FROM cmds c CROSS JOIN notified"
 
-#define WARDEN_MARK_CLOSING \
-  "state = 'closing', close_reason = CASE WHEN state = 'active' THEN $3 ELSE close_reason END"
+#define WARDEN_MARK_CLOSING                                                                      \
+  "state = 'closing', close_reason = CASE WHEN state = 'active' THEN $3 ELSE close_reason END, " \
+  "end_reason = CASE WHEN state = 'active' THEN $4 ELSE end_reason END"
 
 constexpr Statement kStatements[] = {
-    {"kill.session", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
-                     " WHERE id = $1::uuid AND state <> 'closed' "
-                     "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
+    {"kill.session",
+     "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+     " WHERE id = $1::uuid AND state <> 'closed' "
+     "RETURNING id, node_id, session_key, user_id, end_reason, close_reason), " WARDEN_KILL_TAIL},
     {"kill.session_state", "SELECT state FROM sessions WHERE id = $1::uuid"},
     {"kill.lock_user", "SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE"},
-    {"kill.user", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
-                  " WHERE user_id = $1::uuid AND state <> 'closed' "
-                  "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
-    {"kill.ids", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
-                 " WHERE id = ANY($1::uuid[]) AND state = 'active' "
-                 "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
-    // A revoked device's sessions: $4 is its key ("wg:<public key>").
-    {"kill.device",
+    {"kill.user",
      "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
-     " WHERE user_id = $1::uuid AND protocol = 'wireguard' AND session_key = $4 "
-     "AND state <> 'closed' RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
+     " WHERE user_id = $1::uuid AND state <> 'closed' "
+     "RETURNING id, node_id, session_key, user_id, end_reason, close_reason), " WARDEN_KILL_TAIL},
+    {"kill.ids",
+     "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+     " WHERE id = ANY($1::uuid[]) AND state = 'active' "
+     "RETURNING id, node_id, session_key, user_id, end_reason, close_reason), " WARDEN_KILL_TAIL},
+    // A revoked device's sessions: $5 is its key ("wg:<public key>").
+    {"kill.device", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+                    " WHERE user_id = $1::uuid AND protocol = 'wireguard' AND session_key = $5 "
+                    "AND state <> 'closed' RETURNING id, node_id, session_key, user_id, "
+                    "end_reason, close_reason), " WARDEN_KILL_TAIL},
     // Tunnels opened with a login family's connect tickets: $1 the family.
-    {"kill.family", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
-                    " WHERE family_id = $1::uuid AND state <> 'closed' "
-                    "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
-    {"kill.node", "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
-                  " WHERE node_id = $1::uuid AND state <> 'closed' "
-                  "RETURNING id, node_id, session_key, user_id), " WARDEN_KILL_TAIL},
+    {"kill.family",
+     "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+     " WHERE family_id = $1::uuid AND state <> 'closed' "
+     "RETURNING id, node_id, session_key, user_id, end_reason, close_reason), " WARDEN_KILL_TAIL},
+    {"kill.node",
+     "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
+     " WHERE node_id = $1::uuid AND state <> 'closed' "
+     "RETURNING id, node_id, session_key, user_id, end_reason, close_reason), " WARDEN_KILL_TAIL},
     {"drain.set",
      "WITH changed AS (UPDATE nodes SET state = $2, updated_at = now() "
      "  WHERE id = $1::uuid AND state <> 'removed' RETURNING id), "
@@ -69,7 +79,8 @@ constexpr Statement kStatements[] = {
      "SELECT id, kind, COALESCE(session_id::text, ''), COALESCE(payload->>'session_key', ''), "
      "COALESCE(payload->>'reason', ''), COALESCE(payload->>'user_id', ''), "
      "COALESCE((payload->>'bandwidth')::bigint, 0), COALESCE((payload->>'draining')::boolean, "
-     "false), epoch_us(due_at), COALESCE(payload->'peer', 'null'::jsonb)::text "
+     "false), epoch_us(due_at), COALESCE(payload->'peer', 'null'::jsonb)::text, "
+     "COALESCE(payload->>'reason_code', '') "
      "FROM commands WHERE node_id = $1::uuid AND acked_at IS NULL AND due_at <= now() "
      "ORDER BY id LIMIT $2"},
     {"commands.delivered",
@@ -111,8 +122,9 @@ constexpr Statement kStatements[] = {
     // its pending kills settled. $2 actor, $3 reason.
     {"commands.force_close",
      "WITH closed AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
-     "  close_reason = $3 WHERE id = $1::uuid AND state <> 'closed' "
-     "  RETURNING id, user_id, node_id, kill_error), "
+     "  close_reason = $3, end_reason = CASE WHEN state = 'closing' THEN end_reason "
+     "    ELSE 'killed_by_admin' END WHERE id = $1::uuid AND state <> 'closed' "
+     "  RETURNING id, user_id, node_id, kill_error, end_reason), "
      "settled AS (UPDATE commands SET acked_at = now(), outcome = 'settled', "
      "  result = 'settled: the session was closed by force' "
      "  WHERE session_id IN (SELECT id FROM closed) AND acked_at IS NULL RETURNING id), "
@@ -120,7 +132,7 @@ constexpr Statement kStatements[] = {
      "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
      "  SELECT $2, 'session.force_close', 'session:' || id, jsonb_build_object("
      "    'user_id', user_id, 'node_id', node_id, 'reason', $3::text, "
-     "    'kill_error', kill_error) FROM closed) "
+     "    'end_reason', end_reason, 'kill_error', kill_error) FROM closed) "
      "SELECT id::text FROM closed CROSS JOIN notified"},
 };
 
@@ -148,29 +160,31 @@ std::span<const Statement> CommandStatements() { return kStatements; }
 std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const model::Actor& actor,
                                                           const std::string& user_id,
                                                           const std::string& session_key,
-                                                          const std::string& reason) {
-  return Queued(tx.exec_prepared("kill.device", user_id, actor.name, reason, session_key));
+                                                          const model::SessionEnd& end) {
+  return Queued(
+      tx.exec_prepared("kill.device", user_id, actor.name, end.message, end.code, session_key));
 }
 
 std::vector<QueuedCommand> KillUserSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
                                                          const std::string& user_id,
-                                                         const std::string& reason) {
-  return Queued(tx.exec_prepared("kill.user", user_id, actor.name, reason));
+                                                         const model::SessionEnd& end) {
+  return Queued(tx.exec_prepared("kill.user", user_id, actor.name, end.message, end.code));
 }
 
 std::vector<QueuedCommand> KillSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
                                                      std::span<const std::string> session_ids,
-                                                     const std::string& reason) {
+                                                     const model::SessionEnd& end) {
   if (session_ids.empty()) return {};
-  return Queued(tx.exec_prepared(
-      "kill.ids", absl::StrCat("{", absl::StrJoin(session_ids, ","), "}"), actor.name, reason));
+  return Queued(tx.exec_prepared("kill.ids",
+                                 absl::StrCat("{", absl::StrJoin(session_ids, ","), "}"),
+                                 actor.name, end.message, end.code));
 }
 
 std::vector<QueuedCommand> KillFamilySessionsInTransaction(pqxx::work& tx,
                                                            const model::Actor& actor,
                                                            const std::string& family_id,
-                                                           const std::string& reason) {
-  return Queued(tx.exec_prepared("kill.family", family_id, actor.name, reason));
+                                                           const model::SessionEnd& end) {
+  return Queued(tx.exec_prepared("kill.family", family_id, actor.name, end.message, end.code));
 }
 
 absl::StatusOr<QueuedCommand> CommandStore::KillSession(const model::Actor& actor,
@@ -178,8 +192,8 @@ absl::StatusOr<QueuedCommand> CommandStore::KillSession(const model::Actor& acto
                                                         const std::string& reason) {
   return db_.Transact(
       {.operation = "kill session"}, [&](pqxx::work& tx) -> absl::StatusOr<QueuedCommand> {
-        std::vector<QueuedCommand> queued =
-            Queued(tx.exec_prepared("kill.session", session_id, actor.name, reason));
+        std::vector<QueuedCommand> queued = Queued(tx.exec_prepared(
+            "kill.session", session_id, actor.name, reason, model::end_reason::kKilledByAdmin));
         if (!queued.empty()) return queued.front();
         if (tx.exec_prepared("kill.session_state", session_id).empty()) {
           return absl::NotFoundError(absl::StrCat("session ", session_id, " not found"));
@@ -198,7 +212,9 @@ absl::StatusOr<std::vector<QueuedCommand>> CommandStore::DisconnectUser(const mo
                         if (tx.exec_prepared("kill.lock_user", user_id).empty()) {
                           return absl::NotFoundError(absl::StrCat("user ", user_id, " not found"));
                         }
-                        return KillUserSessionsInTransaction(tx, actor, user_id, reason);
+                        return KillUserSessionsInTransaction(
+                            tx, actor, user_id,
+                            model::SessionEnd{model::end_reason::kKilledByAdmin, reason});
                       });
 }
 
@@ -212,8 +228,10 @@ absl::StatusOr<model::Node> CommandStore::DrainNode(const model::Actor& actor,
         }
         int64_t killed = 0;
         if (kill_sessions) {
-          killed = static_cast<int64_t>(
-              tx.exec_prepared("kill.node", node_id, actor.name, "node drained").size());
+          killed =
+              static_cast<int64_t>(tx.exec_prepared("kill.node", node_id, actor.name,
+                                                    "node drained", model::end_reason::kNodeDrained)
+                                       .size());
         }
         AppendAudit(tx, actor, "node.drain", absl::StrCat("node:", node_id),
                     {{"kill_sessions", kill_sessions}, {"sessions_killed", killed}});
@@ -259,6 +277,7 @@ absl::StatusOr<PendingCommands> CommandStore::Pending(const std::string& node_id
           command.session_id = row[2].as<std::string>();
           command.session_key = row[3].as<std::string>();
           command.reason = row[4].as<std::string>();
+          command.reason_code = row[10].as<std::string>();
           command.user_id = row[5].as<std::string>();
           command.bandwidth_bytes_per_second = row[6].as<int64_t>();
           command.draining = row[7].as<bool>();

@@ -425,7 +425,8 @@ absl::StatusOr<RevokedDevice> DeviceStore::Revoke(const model::Actor& actor,
                         result.commands = QueuedFrom(rows, 4);
                         const size_t removals = result.commands.size();
                         std::vector<QueuedCommand> kills = KillSessionsByKeyInTransaction(
-                            tx, actor, user_id, absl::StrCat("wg:", public_key), "device revoked");
+                            tx, actor, user_id, absl::StrCat("wg:", public_key),
+                            model::SessionEnd{model::end_reason::kDeviceRevoked, "device revoked"});
                         result.sessions_killed = static_cast<int>(kills.size());
                         result.commands.insert(result.commands.end(), kills.begin(), kills.end());
                         AppendAudit(tx, actor, "device.revoke", absl::StrCat("device:", id),

@@ -196,6 +196,15 @@ FamilyRecord FamilyFromRow(const pqxx::row& row) {
   return family;
 }
 
+// Why a family's tunnels end: Warden's own reasons are codes; anything else
+// is an operator's sentence.
+model::SessionEnd FamilyEnd(const std::string& reason) {
+  if (reason == "refresh_token_replay") return {model::end_reason::kReplayDetected, reason};
+  if (reason == model::end_reason::kLogout || reason == model::end_reason::kPasswordChanged)
+    return model::EndBecause(reason);
+  return {model::end_reason::kFamilyRevoked, reason};
+}
+
 // Revokes one family inside `tx`, after taking its user's admission lock so
 // that no admission with one of its tickets commits around the kills.
 absl::StatusOr<FamilyRevocation> RevokeInTransaction(pqxx::work& tx, const model::Actor& actor,
@@ -213,7 +222,7 @@ absl::StatusOr<FamilyRevocation> RevokeInTransaction(pqxx::work& tx, const model
   const bool already_revoked = revocation.families_revoked == 0;
   const bool has_active = !tx.exec_prepared("families.active_session", family_id).empty();
   if (kill_sessions && (!already_revoked || has_active)) {
-    revocation.kills = KillFamilySessionsInTransaction(tx, actor, family_id, reason);
+    revocation.kills = KillFamilySessionsInTransaction(tx, actor, family_id, FamilyEnd(reason));
   }
   if (already_revoked && revocation.kills.empty()) {
     return absl::FailedPreconditionError(

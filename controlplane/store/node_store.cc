@@ -40,7 +40,8 @@ constexpr Statement kStatements[] = {
                    "ORDER BY n.name, n.created_at"},
     {"nodes.lock", "SELECT state FROM nodes WHERE id = $1::uuid FOR UPDATE"},
     {"nodes.close_sessions",
-     "UPDATE sessions SET state = 'closed', closed_at = now(), close_reason = 'node removed' "
+     "UPDATE sessions SET state = 'closed', closed_at = now(), close_reason = 'node removed', "
+     "end_reason = 'node_removed' "
      "WHERE node_id = $1::uuid AND state <> 'closed' RETURNING id"},
     {"nodes.count_live",
      "SELECT count(*) FROM sessions WHERE node_id = $1::uuid AND state <> 'closed'"},

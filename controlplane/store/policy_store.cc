@@ -83,7 +83,8 @@ absl::StatusOr<SweepResult> PolicyStore::SweepDue(absl::Time now, int limit, Jud
                                           : "NULL");
         }
         for (const auto& [reason, sessions] : ending) {
-          KillSessionsInTransaction(tx, model::Actor{"system"}, sessions, reason);
+          KillSessionsInTransaction(tx, model::Actor{"system"}, sessions,
+                                    model::EndBecause(reason));
           result.ended[reason] = static_cast<int>(sessions.size());
         }
         if (!ids.empty()) {

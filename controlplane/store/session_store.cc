@@ -85,7 +85,8 @@ constexpr Statement kStatements[] = {
     // A session whose key the node now gives to a new connection is gone.
     {"admit.replace",
      "WITH closed AS (UPDATE sessions SET state = 'closed', closed_at = now(), "
-     "close_reason = 'replaced' WHERE id = ANY($1::uuid[]) AND state <> 'closed' RETURNING id) "
+     "close_reason = 'replaced', end_reason = 'replaced' "
+     "WHERE id = ANY($1::uuid[]) AND state <> 'closed' RETURNING id) "
      "UPDATE commands SET acked_at = now(), outcome = 'settled', result = 'superseded' "
      "WHERE session_id = ANY($1::uuid[]) AND acked_at IS NULL"},
     // Step 3: everything the decision writes, in one round trip.
@@ -97,12 +98,13 @@ constexpr Statement kStatements[] = {
      "    NULLIF($13, '')::uuid, from_epoch_us($14)) "
      "  RETURNING id), "
      "evicted AS ("
-     "  UPDATE sessions SET state = 'closing', close_reason = 'evicted' "
+     "  UPDATE sessions SET state = 'closing', close_reason = 'evicted', end_reason = 'evicted' "
      "  WHERE id = ANY($7::uuid[]) AND state = 'active' RETURNING id, node_id, session_key), "
      "kills AS ("
      "  INSERT INTO commands (node_id, kind, session_id, payload, due_at) "
      "  SELECT e.node_id, 'kill_session', e.id, "
-     "    jsonb_build_object('session_key', e.session_key, 'reason', 'evicted'), "
+     "    jsonb_build_object('session_key', e.session_key, 'reason', 'evicted', "
+     "      'reason_code', 'evicted'), "
      "    from_epoch_us($8) FROM evicted e RETURNING id, node_id, session_id), "
      "audit AS ("
      "  INSERT INTO audit_events (actor, action, subject, details) "
@@ -122,10 +124,12 @@ constexpr Statement kStatements[] = {
      "    AND ($6 = '' OR admit_attempt = $6) FOR UPDATE), "
      "closed AS ("
      "  UPDATE sessions s SET state = 'closed', closed_at = now(), last_seen_at = now(), "
-     "    close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE $4 END "
+     "    close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE $4 END, "
+     "    end_reason = CASE WHEN s.state = 'closing' THEN s.end_reason "
+     "      WHEN $6 <> '' THEN 'admission_abandoned' ELSE 'client' END "
      "  FROM target t WHERE s.id = t.id "
      "  RETURNING s.id, s.user_id, s.close_reason, s.protocol, s.session_key, t.was, "
-     "    s.rx_bytes, s.tx_bytes), "
+     "    s.rx_bytes, s.tx_bytes, s.end_reason), "
      // A WireGuard peer killed or evicted stays off this node until its user
      // is under the limit again (the dispatcher's sweep provisions it).
      "withheld AS ("
@@ -144,9 +148,9 @@ constexpr Statement kStatements[] = {
      "audit AS ("
      "  INSERT INTO audit_events (actor, action, subject, details) "
      "  SELECT $5, 'session.close', 'session:' || c.id, jsonb_build_object("
-     "    'user_id', c.user_id, 'reason', c.close_reason, 'rx_bytes', c.rx_bytes, "
-     "    'tx_bytes', c.tx_bytes) FROM closed c) "
-     "SELECT id::text FROM closed CROSS JOIN notified"},
+     "    'user_id', c.user_id, 'reason', c.close_reason, 'end_reason', c.end_reason, "
+     "    'rx_bytes', c.rx_bytes, 'tx_bytes', c.tx_bytes) FROM closed c) "
+     "SELECT id::text, end_reason FROM closed CROSS JOIN notified"},
     {"close.known",
      "SELECT 1 FROM sessions WHERE node_id = $1::uuid "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) LIMIT 1"},
@@ -160,7 +164,7 @@ constexpr Statement kStatements[] = {
      "  AND EXISTS (SELECT 1 FROM sessions s WHERE s.node_id = nodes.id AND s.state <> 'closed') "
      "  FOR NO KEY UPDATE SKIP LOCKED), "
      "closed AS (UPDATE sessions s SET state = 'closed', closed_at = now(), "
-     "  close_reason = 'node_lost' FROM lost_nodes n "
+     "  close_reason = 'node_lost', end_reason = 'node_lost' FROM lost_nodes n "
      "  WHERE s.node_id = n.id AND s.state <> 'closed' RETURNING s.id, s.user_id, n.name), "
      "settled AS (UPDATE commands SET acked_at = now(), outcome = 'settled', "
      "  result = 'settled: the node was lost' "
@@ -168,7 +172,8 @@ constexpr Statement kStatements[] = {
      "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM settled), "
      "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
      "  SELECT 'system', 'session.node_lost', 'session:' || id, "
-     "    jsonb_build_object('user_id', user_id, 'node', name) FROM closed) "
+     "    jsonb_build_object('user_id', user_id, 'node', name, 'end_reason', 'node_lost', "
+     "      'reason', 'node_lost') FROM closed) "
      "SELECT count(*) FROM closed CROSS JOIN notified"},
     {"sessions.live_by_protocol",
      "SELECT protocol, count(*) FROM sessions WHERE state <> 'closed' GROUP BY protocol"},
@@ -176,7 +181,8 @@ constexpr Statement kStatements[] = {
      "SELECT s.id::text, s.user_id::text, u.username, s.node_id::text, n.name, s.protocol, "
      "s.session_key, s.device_label, s.client_address, s.state, epoch_us(s.opened_at), "
      "epoch_us(s.last_seen_at), epoch_us(s.closed_at), s.close_reason, s.rx_bytes, s.tx_bytes, "
-     "s.tunnel_address, s.family_id::text, epoch_us(s.kill_failed_at), s.kill_error "
+     "s.tunnel_address, s.family_id::text, epoch_us(s.kill_failed_at), s.kill_error, "
+     "s.end_reason "
      "FROM sessions s JOIN users u ON u.id = s.user_id "
      "JOIN nodes n ON n.id = "
      "s.node_id "
@@ -540,7 +546,8 @@ absl::StatusOr<SessionStore::CloseResult> SessionStore::Close(
       {.operation = "close session"}, [&](pqxx::work& tx) -> absl::StatusOr<CloseResult> {
         CloseResult result;
         result.ledger = CloseInTransaction(tx, node_id, node_name, session_id, session_key, reason,
-                                           final_usage, abandoned_attempt, &result.session_id);
+                                           final_usage, abandoned_attempt, &result.session_id,
+                                           &result.end_reason);
         if (!result.session_id.empty()) return result;
         if (tx.exec_prepared("close.known", node_id, session_id, session_key).empty()) {
           return absl::NotFoundError(absl::StrCat(
@@ -555,7 +562,8 @@ LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
                                 const std::string& node_name, const std::string& session_id,
                                 const std::string& session_key, const std::string& reason,
                                 const model::UsageSample& final_usage,
-                                const std::string& abandoned_attempt, std::string* closed_id) {
+                                const std::string& abandoned_attempt, std::string* closed_id,
+                                std::string* end_reason) {
   LedgerUpdate ledger;
   // An abandoned attempt's key may belong to a later admission by now: its
   // (empty) counters are not that session's.
@@ -570,6 +578,7 @@ LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
   pqxx::result closed = tx.exec_prepared("close.session", node_id, session_id, session_key, reason,
                                          node_name, abandoned_attempt);
   if (!closed.empty() && closed_id != nullptr) *closed_id = closed[0][0].as<std::string>();
+  if (!closed.empty() && end_reason != nullptr) *end_reason = closed[0][1].as<std::string>();
   return ledger;
 }
 
@@ -609,6 +618,7 @@ absl::StatusOr<std::vector<model::Session>> SessionStore::List(const SessionFilt
           if (!row[17].is_null()) session.family_id = row[17].as<std::string>();
           session.kill_failed_at = OptionalTimeField(row[18]);
           session.kill_error = row[19].as<std::string>();
+          session.end_reason = row[20].as<std::string>();
           session.protocol =
               ProtocolFromName(row[5].as<std::string>()).value_or(model::Protocol::kOpenVpn);
           sessions.push_back(std::move(session));

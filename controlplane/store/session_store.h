@@ -115,7 +115,8 @@ class SessionStore {
   struct CloseResult {
     bool already_closed = false;
     std::string session_id;
-    LedgerUpdate ledger;  // what the final counters added
+    std::string end_reason;  // when it was live: why it ended (model/session_end.h)
+    LedgerUpdate ledger;     // what the final counters added
   };
   // By id or by key (one is empty), and with `abandoned_attempt` only the
   // session that Admit attempt created or last confirmed. NOT_FOUND when the

@@ -27,5 +27,6 @@ std::span<const Statement> SessionStatements();
 std::span<const Statement> TicketStatements();
 std::span<const Statement> UsageStatements();
 std::span<const Statement> UserStatements();
+std::span<const Statement> WebhookStatements();
 
 }  // namespace warden::control::store

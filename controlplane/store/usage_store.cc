@@ -220,12 +220,13 @@ absl::StatusOr<QuotaSettlement> SettleQuotaInTransaction(pqxx::work& tx,
       for (const auto& session : tx.exec_prepared("usage.live_unshaped", user_id)) {
         unshaped.push_back(session[0].as<std::string>());
       }
-      std::vector<QueuedCommand> kills =
-          KillSessionsInTransaction(tx, system, unshaped, "quota_exceeded");
+      std::vector<QueuedCommand> kills = KillSessionsInTransaction(
+          tx, system, unshaped, model::EndBecause(model::end_reason::kQuotaExceeded));
       settled.sessions_ended = static_cast<int>(kills.size());
       settled.commands.insert(settled.commands.end(), kills.begin(), kills.end());
     } else {
-      settled.commands = KillUserSessionsInTransaction(tx, system, user_id, "quota_exceeded");
+      settled.commands = KillUserSessionsInTransaction(
+          tx, system, user_id, model::EndBecause(model::end_reason::kQuotaExceeded));
       settled.sessions_ended = static_cast<int>(settled.commands.size());
     }
     nlohmann::json details = usage;

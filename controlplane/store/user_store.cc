@@ -196,7 +196,8 @@ absl::Status ApplyPolicyToUserInTransaction(pqxx::work& tx, const model::Actor& 
       apply(model::LimitsOf(user.effective, user.disabled, user.expires_at), live, cap_reason);
   std::map<std::string, std::vector<std::string>> ending;  // reason → sessions
   for (const auto& [id, reason] : change.end) ending[reason].push_back(id);
-  for (const auto& [reason, ids] : ending) KillSessionsInTransaction(tx, actor, ids, reason);
+  for (const auto& [reason, ids] : ending)
+    KillSessionsInTransaction(tx, actor, ids, model::EndBecause(reason));
   if (!change.due.empty()) {
     std::vector<std::string> ids, dues;
     for (const auto& [id, due] : change.due) {
@@ -347,7 +348,8 @@ absl::StatusOr<model::User> UserStore::Update(const model::Actor& actor, const s
         // Disabled means disconnected: every tunnel, on every protocol and
         // node, is killed in this same transaction.
         if (changes.disabled.value_or(false)) {
-          KillUserSessionsInTransaction(tx, actor, updated.id, "user_disabled");
+          KillUserSessionsInTransaction(tx, actor, updated.id,
+                                        model::EndBecause(model::end_reason::kUserDisabled));
         }
         // A new password ends the logins made with the old one.
         if (changes.set_password && !changes.keep_logins) {

@@ -55,7 +55,7 @@ TEST_F(AgentLinkTest, KillSessionWaitsForTheAgentsAcknowledgement) {
   EXPECT_TRUE(response.acknowledged());
   EXPECT_EQ(response.result(), "ok");
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
-  EXPECT_THAT(agent.driver().Killed(), UnorderedElementsAre("k1 abuse report 42"));
+  EXPECT_THAT(agent.driver().Killed(), UnorderedElementsAre("k1 killed_by_admin: abuse report 42"));
   EXPECT_TRUE(agent.driver().Sessions().empty());
   EXPECT_TRUE(
       WaitFor([&] { return Query("SELECT count(*) FROM sessions WHERE state = 'closed'") == 1; }));
@@ -125,7 +125,8 @@ TEST_F(AgentLinkTest, DisconnectUserReachesEveryAgent) {
   EXPECT_TRUE(WaitFor(
       [&] { return one.driver().Sessions().empty() && two.driver().Sessions().size() == 1; }));
   EXPECT_THAT(two.driver().Sessions(), UnorderedElementsAre("d1"));
-  EXPECT_THAT(one.driver().Killed(), UnorderedElementsAre("c1 account compromised"));
+  EXPECT_THAT(one.driver().Killed(),
+              UnorderedElementsAre("c1 killed_by_admin: account compromised"));
   EXPECT_TRUE(
       WaitFor([&] { return Query("SELECT count(*) FROM sessions WHERE state <> 'closed'") == 1; }));
 }

@@ -69,6 +69,46 @@ TEST_F(AdminAuthTest, ViewerMayReadButNotWrite) {
             grpc::StatusCode::PERMISSION_DENIED);
 }
 
+// Quota support calls change what users may use; webhooks can point the
+// control plane at any URL and read every event: both need the admin role,
+// even to list. The role is checked before the request is looked at.
+TEST_F(AdminAuthTest, ViewerMayNotTouchQuotasOrWebhooks) {
+  const std::string viewer = CreateKey("support-desk", v1::VIEWER).secret();
+  const std::string user = "00000000-0000-0000-0000-000000000001";
+  v1::QuotaStatus quota;
+  v1::ResetUsageRequest reset;
+  reset.set_user_id(user);
+  EXPECT_EQ(Admin()->ResetUsage(Context(viewer).get(), reset, &quota).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::GrantExtraQuotaRequest grant;
+  grant.set_user_id(user);
+  grant.set_bytes(1);
+  EXPECT_EQ(Admin()->GrantExtraQuota(Context(viewer).get(), grant, &quota).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::CreateWebhookRequest create;
+  create.set_url("https://hooks.example.com/warden");
+  v1::CreateWebhookResponse created;
+  EXPECT_EQ(Admin()->CreateWebhook(Context(viewer).get(), create, &created).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::ListWebhooksResponse webhooks;
+  EXPECT_EQ(Admin()
+                ->ListWebhooks(Context(viewer).get(), v1::ListWebhooksRequest(), &webhooks)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::ListWebhookDeliveriesResponse deliveries;
+  EXPECT_EQ(Admin()
+                ->ListWebhookDeliveries(Context(viewer).get(), v1::ListWebhookDeliveriesRequest(),
+                                        &deliveries)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::TestWebhookRequest test;
+  v1::WebhookDelivery delivery;
+  EXPECT_EQ(Admin()->TestWebhook(Context(viewer).get(), test, &delivery).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM usage_adjustments"), 0);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM webhooks"), 0);
+}
+
 TEST_F(AdminAuthTest, NewKeyIsShownOnceAndStoredOnlyAsHash) {
   v1::CreateApiKeyResponse created = CreateKey("ci-bot", v1::ADMIN);
   EXPECT_TRUE(secrets::LooksLikeToken(created.secret(), "wak_"));

@@ -42,4 +42,13 @@ TEST(PageTokenTest, ResolvesPageSizes) {
 }
 
 }  // namespace
+TEST(PageTokenTest, IdCursorsRoundTripAndRefuseOtherKeys) {
+  EXPECT_EQ(*DecodeIdPageToken("", "q"), std::nullopt);
+  EXPECT_EQ(*DecodeIdPageToken(EncodePageToken("q", "42"), "q"), 42);
+  EXPECT_EQ(DecodeIdPageToken(EncodePageToken("q", "42"), "other").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeIdPageToken(EncodePageToken("q", "not-an-id"), "q").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace warden::paging

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "controlplane/model/audit.h"
+#include "controlplane/model/session_end.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/session_store.h"
@@ -73,7 +74,8 @@ LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
                                 const std::string& node_name, const std::string& session_id,
                                 const std::string& session_key, const std::string& reason,
                                 const model::UsageSample& final_usage,
-                                const std::string& abandoned_attempt, std::string* closed_id);
+                                const std::string& abandoned_attempt, std::string* closed_id,
+                                std::string* end_reason = nullptr);
 
 // --- the traffic ledger (usage_store.cc)
 
@@ -91,18 +93,18 @@ LedgerUpdate ApplyUsageInTransaction(pqxx::work& tx, std::span<const model::Usag
 std::vector<QueuedCommand> KillSessionsByKeyInTransaction(pqxx::work& tx, const model::Actor& actor,
                                                           const std::string& user_id,
                                                           const std::string& session_key,
-                                                          const std::string& reason);
+                                                          const model::SessionEnd& end);
 
 // Marks every live session of the user closing and queues their kills
 // (with NOTIFY), inside the caller's transaction (which holds the user's row).
 std::vector<QueuedCommand> KillUserSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
                                                          const std::string& user_id,
-                                                         const std::string& reason);
+                                                         const model::SessionEnd& end);
 
 // The same for the sessions named, those that are still active.
 std::vector<QueuedCommand> KillSessionsInTransaction(pqxx::work& tx, const model::Actor& actor,
                                                      std::span<const std::string> session_ids,
-                                                     const std::string& reason);
+                                                     const model::SessionEnd& end);
 
 // Marks the live sessions opened with the family's connect tickets closing
 // and queues their kills (with NOTIFY), inside the caller's transaction
@@ -110,7 +112,7 @@ std::vector<QueuedCommand> KillSessionsInTransaction(pqxx::work& tx, const model
 std::vector<QueuedCommand> KillFamilySessionsInTransaction(pqxx::work& tx,
                                                            const model::Actor& actor,
                                                            const std::string& family_id,
-                                                           const std::string& reason);
+                                                           const model::SessionEnd& end);
 
 // --- WireGuard devices (device_store.cc)
 

@@ -98,6 +98,8 @@ TEST_F(OpenVpnDriverTest, EvictOldestHaltsTheOlderClientAndTheNewOnePasses) {
   EXPECT_TRUE(WaitFor([&] { return rig_->ClientExited(a); }, absl::Seconds(20)))
       << rig_->ClientLog(a);
   EXPECT_THAT(rig_->ClientLog(a), HasSubstr("Halt command was pushed by server"));
+  // ... and why, in its own log.
+  EXPECT_THAT(rig_->ClientLog(a), HasSubstr("evicted"));
   EXPECT_TRUE(rig_->Ping(b, rig_->server_tunnel_ip(), absl::Seconds(10)));
   EXPECT_EQ(LiveFor("alice"), 1);
   EXPECT_NE(LiveKeyOf("alice"), first_key);
@@ -242,6 +244,9 @@ TEST_F(OpenVpnDriverTest, KillSessionFromTheAdminApiDisconnectsTheClient) {
       absl::Seconds(20)));
   const absl::Duration disconnected = absl::Now() - start;
   EXPECT_TRUE(WaitFor([&] { return rig_->ClientExited(a); }, absl::Seconds(20)));
+  // The user's OpenVPN says why: the end reason's code and the operator's words.
+  EXPECT_THAT(rig_->ClientLog(a), HasSubstr("killed_by_admin: abuse report 7"));
+  EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE end_reason = 'killed_by_admin'"), 1);
   std::cout << "[ MEASURED ] KillSession acknowledged after " << absl::FormatDuration(acknowledged)
             << "; OpenVPN reported the client gone after " << absl::FormatDuration(disconnected)
             << "\n";
