@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "controlplane/store/database.h"
 #include "controlplane/store/internal/in_transaction.h"
 #include "controlplane/store/rows.h"
@@ -100,8 +101,10 @@ constexpr Statement kStatements[] = {
      "endpoints AS (SELECT webhook_id, bool_or(status = 'delivered') AS any_ok, "
      "  min(created_at) FILTER (WHERE status = 'failed') AS failed_created FROM upd "
      "  GROUP BY webhook_id), "
+     // A busy endpoint's row is touched at most every 10 s: enough for the rule.
      "healthy AS (UPDATE webhooks w SET failing_since = NULL, last_delivered_at = now() "
-     "  FROM endpoints e WHERE w.id = e.webhook_id AND e.any_ok), "
+     "  FROM endpoints e WHERE w.id = e.webhook_id AND e.any_ok AND (w.failing_since IS NOT NULL "
+     "  OR w.last_delivered_at IS NULL OR w.last_delivered_at < now() - interval '10 seconds')), "
      "failing AS (UPDATE webhooks w SET failing_since = now() FROM endpoints e "
      "  WHERE w.id = e.webhook_id AND NOT e.any_ok AND w.failing_since IS NULL "
      "  AND e.failed_created IS NULL), "
@@ -117,6 +120,8 @@ constexpr Statement kStatements[] = {
      "  SELECT 'system', 'webhook.disabled', 'webhook:' || id, jsonb_build_object('url', url, "
      "    'failing_since', failing_since, 'reason', 'persistent failure') FROM gave_up) "
      "SELECT id::text FROM gave_up"},
+    // The senders sleep: the next event wakes them (see webhook_senders).
+    {"deliveries.idle", "UPDATE webhook_senders SET idle = true WHERE NOT idle"},
     {"deliveries.prune",
      "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries "
      "  WHERE status <> 'pending' AND created_at < now() - $1::bigint * interval '1 microsecond' "
@@ -328,32 +333,14 @@ absl::StatusOr<model::WebhookDelivery> WebhookStore::QueueTest(const model::Acto
       });
 }
 
-absl::StatusOr<std::vector<model::DueDelivery>> WebhookStore::Claim(
-    int limit, int per_webhook, absl::Duration lease, std::span<const std::string> busy) {
-  return db_.Transact(
-      {.operation = "claim webhook deliveries"},
-      [&](pqxx::work& tx) -> absl::StatusOr<std::vector<model::DueDelivery>> {
-        std::vector<model::DueDelivery> due;
-        for (const auto& row : tx.exec_prepared("deliveries.claim", limit, per_webhook,
-                                                absl::ToInt64Microseconds(lease),
-                                                absl::StrCat("{", absl::StrJoin(busy, ","), "}"))) {
-          due.push_back(model::DueDelivery{.id = row[0].as<int64_t>(),
-                                           .webhook_id = row[1].as<std::string>(),
-                                           .url = row[2].as<std::string>(),
-                                           .message_id = row[3].as<std::string>(),
-                                           .payload = row[4].as<std::string>(),
-                                           .attempts = row[5].as<int>(),
-                                           .created_at = TimeField(row[6]),
-                                           .secret_sealed = row[7].as<std::string>(),
-                                           .previous_secret_sealed = row[8].as<std::string>()});
-        }
-        return due;
-      });
-}
+namespace {
 
-absl::StatusOr<std::vector<std::string>> WebhookStore::Record(
-    std::span<const model::DeliveryAttempt> attempts) {
-  if (attempts.empty()) return std::vector<std::string>{};
+// deliveries.record's parameters: one array per column.
+struct AttemptArrays {
+  std::string ids, statuses, errors, delivered, retries;
+};
+
+AttemptArrays ToArrays(std::span<const model::DeliveryAttempt> attempts) {
   std::vector<int64_t> ids;
   std::vector<int> statuses;
   std::vector<std::string> errors, delivered, retries;
@@ -365,16 +352,59 @@ absl::StatusOr<std::vector<std::string>> WebhookStore::Record(
     retries.push_back(attempt.retry_in ? absl::StrCat(absl::ToInt64Microseconds(*attempt.retry_in))
                                        : "NULL");
   }
-  return db_.Transact({.operation = "record webhook deliveries"},
-                      [&](pqxx::work& tx) -> absl::StatusOr<std::vector<std::string>> {
-                        std::vector<std::string> disabled;
-                        for (const auto& row : tx.exec_prepared(
-                                 "deliveries.record", PgArray(ids), PgArray(statuses),
-                                 PgTextArray(errors), PgArray(delivered), PgArray(retries))) {
-                          disabled.push_back(row[0].as<std::string>());
+  return AttemptArrays{PgArray(ids), PgArray(statuses), PgTextArray(errors), PgArray(delivered),
+                       PgArray(retries)};
+}
+
+model::DueDelivery DueFromRow(const pqxx::row& row) {
+  return model::DueDelivery{.id = row[0].as<int64_t>(),
+                            .webhook_id = row[1].as<std::string>(),
+                            .url = row[2].as<std::string>(),
+                            .message_id = row[3].as<std::string>(),
+                            .payload = row[4].as<std::string>(),
+                            .attempts = row[5].as<int>(),
+                            .created_at = TimeField(row[6]),
+                            .secret_sealed = row[7].as<std::string>(),
+                            .previous_secret_sealed = row[8].as<std::string>()};
+}
+
+}  // namespace
+
+absl::StatusOr<WebhookStore::Cycle> WebhookStore::RecordAndClaim(
+    std::span<const model::DeliveryAttempt> attempts, const ClaimRequest& claim) {
+  if (attempts.empty() && claim.limit <= 0) return Cycle{};
+  const AttemptArrays recorded = ToArrays(attempts);
+  return db_.Transact({.operation = "record and take webhook deliveries"},
+                      [&](pqxx::work& tx) -> absl::StatusOr<Cycle> {
+                        // Losing this bookkeeping in a crash costs a second attempt at
+                        // most (delivery is at least once anyway): not worth a WAL flush
+                        // per commit, which admissions would wait behind.
+                        tx.exec0("SET LOCAL synchronous_commit = off");
+                        Cycle cycle;
+                        if (!attempts.empty()) {
+                          for (const auto& row : tx.exec_prepared(
+                                   "deliveries.record", recorded.ids, recorded.statuses,
+                                   recorded.errors, recorded.delivered, recorded.retries)) {
+                            cycle.disabled.push_back(row[0].as<std::string>());
+                          }
                         }
-                        return disabled;
+                        if (claim.limit > 0) {
+                          for (const auto& row : tx.exec_prepared(
+                                   "deliveries.claim", claim.limit, claim.per_webhook,
+                                   absl::ToInt64Microseconds(claim.lease),
+                                   absl::StrCat("{", absl::StrJoin(claim.busy, ","), "}"))) {
+                            cycle.due.push_back(DueFromRow(row));
+                          }
+                        }
+                        return cycle;
                       });
+}
+
+absl::StatusOr<bool> WebhookStore::MarkSendersIdle() {
+  return db_.Autocommit({.operation = "mark webhook senders idle"},
+                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
+                          return tx.exec_prepared0("deliveries.idle").affected_rows() > 0;
+                        });
 }
 
 absl::StatusOr<int64_t> WebhookStore::Prune(absl::Duration retention, int batch) {

@@ -44,17 +44,28 @@ class WebhookStore {
   absl::StatusOr<model::WebhookDelivery> QueueTest(const model::Actor& actor,
                                                    const std::string& webhook_id);
 
-  // Takes up to `limit` due deliveries of enabled endpoints, at most
-  // `per_webhook` of each and none of the endpoints `busy` here already,
-  // skipping those another replica is taking; each
-  // is due again after `lease` unless its attempt is recorded first.
-  absl::StatusOr<std::vector<model::DueDelivery>> Claim(int limit, int per_webhook,
-                                                        absl::Duration lease,
-                                                        std::span<const std::string> busy);
-  // Records attempts; an endpoint whose delivery failed for good with no
-  // success since that delivery was created is disabled (webhook.disabled).
-  // Returns the ids of endpoints it disabled.
-  absl::StatusOr<std::vector<std::string>> Record(std::span<const model::DeliveryAttempt> attempts);
+  // One round of a sender, in one transaction: records attempts (an
+  // endpoint whose delivery failed for good with no success since that
+  // delivery was made is disabled, audited as webhook.disabled), then
+  // takes up to `claim.limit` due deliveries of enabled endpoints, at most
+  // `claim.per_webhook` of each and none of the endpoints `claim.busy`,
+  // skipping those another replica is taking; each is due again after
+  // `claim.lease` unless its attempt is recorded first.
+  struct ClaimRequest {
+    int limit = 0;
+    int per_webhook = 1;
+    absl::Duration lease = absl::Seconds(30);
+    std::vector<std::string> busy{};
+  };
+  struct Cycle {
+    std::vector<std::string> disabled;  // endpoints given up on
+    std::vector<model::DueDelivery> due;
+  };
+  absl::StatusOr<Cycle> RecordAndClaim(std::span<const model::DeliveryAttempt> attempts,
+                                       const ClaimRequest& claim);
+  // The senders found nothing due: the next event wakes them (NOTIFY
+  // warden_webhooks), once. True when they were not marked so already.
+  absl::StatusOr<bool> MarkSendersIdle();
   // Deletes finished deliveries older than `retention`, `batch` at most.
   absl::StatusOr<int64_t> Prune(absl::Duration retention, int batch);
 

@@ -1,5 +1,6 @@
 #include "controlplane/webhooks/webhook_sender.h"
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@ namespace {
 const logging::Logger Log("control.webhooks");
 
 constexpr absl::Duration kResolveFor = absl::Seconds(30);
+constexpr absl::Duration kGather = absl::Milliseconds(5);
 constexpr absl::Duration kHousekeepEvery = absl::Minutes(5);
 constexpr size_t kErrorBytes = 300;
 
@@ -94,43 +96,62 @@ void WebhookSender::Wake() {
 
 void WebhookSender::ClaimLoop() {
   const int capacity = options_.senders * 2;
+  bool more_due = true;  // look at once on start
   while (true) {
-    FlushResults();
-    Housekeep();
-    int room = 0;
-    std::vector<std::string> busy;
+    std::vector<model::DeliveryAttempt> results;
+    store::WebhookStore::ClaimRequest claim{.per_webhook = options_.per_endpoint,
+                                            .lease = options_.lease};
     {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-      room = std::min(capacity - taken_, options_.claim_batch);
-      for (const auto& [endpoint, taken] : taken_per_endpoint_) {
-        if (taken >= options_.per_endpoint) busy.push_back(endpoint);
+      std::unique_lock lock(mutex_);
+      if (!more_due) {
+        claim_ready_.wait_for(lock, absl::ToChronoMilliseconds(options_.idle_poll),
+                              [&] { return stopping_ || woken_ || !results_.empty(); });
+        // Let answers gather a moment (until all are in, or half the room
+        // is free): one transaction records them and takes what is due next.
+        claim_ready_.wait_for(lock, absl::ToChronoMilliseconds(kGather), [&] {
+          return stopping_ || taken_ == 0 || static_cast<int>(results_.size()) >= capacity / 2;
+        });
       }
+      if (stopping_) return;
+      results.swap(results_);
       woken_ = false;
+      claim.limit = std::min(capacity - taken_, options_.claim_batch);
+      for (const auto& [endpoint, taken] : taken_per_endpoint_) {
+        if (taken >= options_.per_endpoint) claim.busy.push_back(endpoint);
+      }
     }
-    size_t claimed = 0;
-    if (room > 0) {
-      absl::StatusOr<std::vector<model::DueDelivery>> due =
-          store_.Claim(room, options_.per_endpoint, options_.lease, busy);
-      if (!due.ok()) {
-        Log()->warn("cannot take due webhook deliveries: {}", due.status().message());
-      } else {
-        claimed = due->size();
+    absl::StatusOr<store::WebhookStore::Cycle> cycle = store_.RecordAndClaim(results, claim);
+    more_due = false;
+    if (!cycle.ok()) {
+      // Their leases run out and they are sent again: at least once.
+      Log()->warn("cannot record {} webhook attempts and take more: {}", results.size(),
+                  cycle.status().message());
+    } else {
+      LogDisabled(cycle->disabled);
+      more_due = claim.limit > 0 && static_cast<int>(cycle->due.size()) == claim.limit;
+      if (cycle->due.empty() && IdleHere()) {
+        // An event that committed after the claim saw no sleeping senders
+        // and woke no one: look once more after saying so.
+        absl::StatusOr<bool> marked = store_.MarkSendersIdle();
+        more_due = marked.ok() && *marked;
+      }
+      if (!cycle->due.empty()) {
         std::lock_guard lock(mutex_);
-        for (model::DueDelivery& delivery : *due) {
+        for (model::DueDelivery& delivery : cycle->due) {
           ++taken_;
           ++taken_per_endpoint_[delivery.webhook_id];
           jobs_.push_back(Job{std::move(delivery)});
         }
       }
-      if (claimed > 0) work_ready_.notify_all();
+      if (!cycle->due.empty()) work_ready_.notify_all();
     }
-    std::unique_lock lock(mutex_);
-    // A full claim means more may be due: go again as soon as there is room.
-    if (claimed > 0 && static_cast<int>(claimed) == room && taken_ < capacity) continue;
-    claim_ready_.wait_for(lock, absl::ToChronoMilliseconds(options_.idle_poll),
-                          [&] { return stopping_ || woken_ || !results_.empty(); });
+    Housekeep();
   }
+}
+
+bool WebhookSender::IdleHere() {
+  std::lock_guard lock(mutex_);
+  return taken_ == 0 && results_.empty();
 }
 
 void WebhookSender::SendLoop() {
@@ -139,20 +160,30 @@ void WebhookSender::SendLoop() {
     Job job;
     {
       std::unique_lock lock(mutex_);
-      work_ready_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      // The first job whose endpoint has room: at most per_endpoint of one
+      // endpoint's deliveries are on the wire at once.
+      auto next = jobs_.end();
+      work_ready_.wait(lock, [&] {
+        next = std::find_if(jobs_.begin(), jobs_.end(), [&](const Job& candidate) {
+          return sending_per_endpoint_[candidate.delivery.webhook_id] < options_.per_endpoint;
+        });
+        return stopping_ || next != jobs_.end();
+      });
       if (stopping_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      job = std::move(*next);
+      jobs_.erase(next);
+      ++sending_per_endpoint_[job.delivery.webhook_id];
     }
     model::DeliveryAttempt attempt = Attempt(http, job.delivery);
     {
       std::lock_guard lock(mutex_);
       --taken_;
-      if (--taken_per_endpoint_[job.delivery.webhook_id] <= 0) {
-        taken_per_endpoint_.erase(job.delivery.webhook_id);
-      }
+      const std::string& endpoint = job.delivery.webhook_id;
+      if (--taken_per_endpoint_[endpoint] <= 0) taken_per_endpoint_.erase(endpoint);
+      if (--sending_per_endpoint_[endpoint] <= 0) sending_per_endpoint_.erase(endpoint);
       results_.push_back(std::move(attempt));
     }
+    work_ready_.notify_all();  // a job of this endpoint may go now
     claim_ready_.notify_one();
   }
 }
@@ -245,16 +276,13 @@ void WebhookSender::FlushResults() {
     std::lock_guard lock(mutex_);
     results.swap(results_);
   }
-  if (results.empty()) return;
-  absl::StatusOr<std::vector<std::string>> disabled = store_.Record(results);
-  if (!disabled.ok()) {
-    // Their leases run out and they are sent again: at least once.
-    Log()->warn("cannot record {} webhook attempts: {}", results.size(),
-                disabled.status().message());
-    return;
-  }
-  for (const std::string& webhook_id : *disabled) {
-    Log()->warn("webhook_id={} disabled: every delivery failed for the whole retry schedule",
+  absl::StatusOr<store::WebhookStore::Cycle> cycle = store_.RecordAndClaim(results, {});
+  if (cycle.ok()) LogDisabled(cycle->disabled);
+}
+
+void WebhookSender::LogDisabled(const std::vector<std::string>& webhook_ids) {
+  for (const std::string& webhook_id : webhook_ids) {
+    Log()->warn("webhook_id={} disabled: a delivery failed every attempt of the retry schedule",
                 webhook_id);
   }
 }

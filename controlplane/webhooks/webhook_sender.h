@@ -34,9 +34,11 @@ namespace warden::control::webhooks {
 struct WebhookSenderOptions {
   int senders = 16;
   int per_endpoint = 8;
-  int claim_batch = 64;
+  int claim_batch = 64;  // deliveries taken in one transaction at most
   absl::Duration lease = absl::Seconds(60);
-  absl::Duration idle_poll = absl::Seconds(1);  // when no NOTIFY comes
+  // Looks for due deliveries this often when not woken (retries come due,
+  // and events wake the senders only once they said they sleep).
+  absl::Duration idle_poll = absl::Milliseconds(250);
   RetrySchedule schedule = DefaultRetrySchedule();
   bool allow_private_targets = false;
   HttpSenderOptions http{};
@@ -64,7 +66,12 @@ class WebhookSender {
   model::DeliveryAttempt Attempt(HttpSender& http, const model::DueDelivery& delivery);
   // The pinned "host:port:address" entries for a URL, or why it is refused.
   absl::StatusOr<std::vector<std::string>> Pin(const std::string& url);
+  // On stopping: what was sent is recorded (the rest is due again when its
+  // lease runs out).
   void FlushResults();
+  void LogDisabled(const std::vector<std::string>& webhook_ids);
+  // Nothing taken here waits or is on the wire.
+  bool IdleHere();
   void Housekeep();
 
   const WebhookSenderOptions options_;
@@ -75,7 +82,8 @@ class WebhookSender {
   std::condition_variable work_ready_;   // senders wait for jobs
   std::condition_variable claim_ready_;  // the claim thread waits for room or a wake
   std::deque<Job> jobs_;
-  std::map<std::string, int> taken_per_endpoint_;  // queued or in flight here
+  std::map<std::string, int> taken_per_endpoint_;    // queued or in flight here
+  std::map<std::string, int> sending_per_endpoint_;  // on the wire
   int taken_ = 0;
   std::vector<model::DeliveryAttempt> results_;
   bool woken_ = false;

@@ -57,6 +57,7 @@ class WebhookTest : public ControlPlaneTest {
     config.webhook_allow_private_targets = allow_private_;
     config.webhook_retry_schedule = retry_schedule_;
     config.webhook_timeout = absl::Seconds(2);
+    config.webhook_per_endpoint = per_endpoint_;
     config.heartbeat_interval = heartbeat_;
     config.sweep_interval = absl::Milliseconds(500);
   }
@@ -123,6 +124,7 @@ class WebhookTest : public ControlPlaneTest {
 
   KeyDir keys_;
   absl::Duration heartbeat_ = absl::Seconds(10);
+  int per_endpoint_ = 8;
   bool allow_private_ = true;
   std::string retry_schedule_ = "300ms,600ms,1s";
   std::unique_ptr<WebhookReceiver> receiver_;
@@ -357,6 +359,30 @@ TEST_F(WebhookTest, DeliversWhatQueuedWhileTheReceiverWasDown) {
     arrived_ids.insert(message.id);
   }
   EXPECT_EQ(arrived_ids, queued_ids);
+}
+
+TEST_F(WebhookTest, KeepsAtMostPerEndpointDeliveriesOnTheWire) {
+  per_endpoint_ = 2;
+  RestartControlPlane();
+  v1::CreateWebhookResponse webhook = CreateWebhook({});
+  receiver_->SetSecrets({webhook.secret()});
+  constexpr int kAnswerMs = 400;
+  ASSERT_TRUE(receiver_->Delay(kAnswerMs));
+  for (int i = 0; i < 6; ++i) Test(webhook.webhook().id());
+  std::vector<ReceivedMessage> arrived = receiver_->WaitForMessages(6, absl::Seconds(20));
+  ASSERT_EQ(arrived.size(), 6u);
+  // Each answer takes 400 ms: a request that arrives while two others
+  // still wait for theirs would be a third on the wire.
+  for (const ReceivedMessage& message : arrived) {
+    int waiting = 0;
+    for (const ReceivedMessage& other : arrived) {
+      const int64_t before = message.received_at_ms - other.received_at_ms;
+      if (before >= 0 && before < kAnswerMs - 50) ++waiting;
+    }
+    EXPECT_LE(waiting, 2) << "at " << message.received_at_ms;
+  }
+  // Two at a time: three rounds of at least 400 ms.
+  EXPECT_GE(arrived.back().received_at_ms - arrived.front().received_at_ms, 2 * kAnswerMs - 50);
 }
 
 TEST_F(WebhookTest, ARolledBackChangeSendsNothing) {

@@ -72,71 +72,93 @@ CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (created_at)
 
 -- The event catalogue: which events an audit row is, and their data. Only
 -- the fields named here leave Warden (no secrets are in the audit log, and
--- none are copied from it blindly).
+-- none are copied from it blindly). PL/pgSQL, not SQL: it runs for every
+-- audit row while an endpoint is subscribed, and its plans are kept.
 CREATE FUNCTION warden_webhook_events(action text, subject text, details jsonb)
   RETURNS TABLE (ordinal integer, type text, data jsonb)
-  LANGUAGE sql IMMUTABLE AS $$
-  WITH d AS (SELECT details - ARRAY['password', 'password_hash', 'secret', 'token', 'ticket']
-                    AS v, split_part(subject, ':', 2) AS id)
-  SELECT e.* FROM d, LATERAL (
-    SELECT 1, 'session.opened', jsonb_build_object('session_id', d.id) || d.v
-      WHERE action = 'session.admit'
-    UNION ALL
-    SELECT 1, 'session.closed', jsonb_build_object('session_id', d.id,
-        'user_id', d.v->'user_id', 'reason', d.v->'end_reason', 'message', d.v->'reason',
-        'rx_bytes', d.v->'rx_bytes', 'tx_bytes', d.v->'tx_bytes', 'node', d.v->'node')
-      WHERE action IN ('session.close', 'session.lost', 'session.node_lost',
-                       'session.force_close')
-    UNION ALL
-    SELECT 1, 'session.denied', d.v WHERE action = 'session.deny'
-    UNION ALL
-    SELECT 2, 'user.limit_reached', d.v WHERE action = 'session.deny' AND d.v->>'reason' IN
-        ('device_limit_reached', 'node_limit_reached', 'label_limit_reached')
-    UNION ALL
-    SELECT 1, 'session.evicted', jsonb_build_object('session_id', d.id, 'reason', 'evicted')
-        || d.v WHERE action = 'session.evict'
-    UNION ALL
-    SELECT 1, 'session.killed', jsonb_build_object('session_id', d.id,
-        'user_id', d.v->'user_id', 'node_id', d.v->'node_id', 'reason', d.v->'end_reason',
-        'message', d.v->'reason') WHERE action = 'session.kill'
-    UNION ALL
-    SELECT 1, 'user.created', jsonb_build_object('user_id', d.id, 'username', d.v->'username')
-      WHERE action = 'user.create'
-    UNION ALL
-    SELECT 1, 'user.deleted', jsonb_build_object('user_id', d.id) || d.v
-      WHERE action = 'user.delete'
-    UNION ALL
-    SELECT 1, CASE WHEN (d.v->>'disabled')::boolean THEN 'user.disabled' ELSE 'user.enabled' END,
-        jsonb_build_object('user_id', d.id, 'username', d.v->'username')
-      WHERE action = 'user.update' AND d.v->'changed' ? 'disabled'
-    UNION ALL
-    SELECT 1, 'user.expiring', jsonb_build_object('user_id', d.id) || d.v
-      WHERE action = 'user.expiring'
-    UNION ALL
-    SELECT 1, action, jsonb_build_object('user_id', d.id) || d.v
-      WHERE action IN ('quota.threshold', 'quota.exceeded', 'quota.released')
-    UNION ALL
-    SELECT 1, 'family.replay_detected', jsonb_build_object('family_id', d.id) || d.v
-      WHERE action = 'refresh_token_replay'
-    UNION ALL
-    SELECT 1, CASE action WHEN 'node.drain' THEN 'node.drained'
+  LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  v jsonb := details - ARRAY['password', 'password_hash', 'secret', 'token', 'ticket'];
+  subject_id text := split_part(subject, ':', 2);
+BEGIN
+  ordinal := 1;
+  CASE action
+    WHEN 'session.admit' THEN
+      type := 'session.opened';
+      data := jsonb_build_object('session_id', subject_id) || v;
+    WHEN 'session.close', 'session.lost', 'session.node_lost', 'session.force_close' THEN
+      type := 'session.closed';
+      data := jsonb_strip_nulls(jsonb_build_object('session_id', subject_id,
+        'user_id', v->'user_id', 'reason', v->'end_reason', 'message', v->'reason',
+        'rx_bytes', v->'rx_bytes', 'tx_bytes', v->'tx_bytes', 'node', v->'node'));
+    WHEN 'session.deny' THEN
+      type := 'session.denied';
+      data := v;
+      IF v->>'reason' IN ('device_limit_reached', 'node_limit_reached', 'label_limit_reached')
+      THEN
+        RETURN NEXT;
+        ordinal := 2;
+        type := 'user.limit_reached';
+      END IF;
+    WHEN 'session.evict' THEN
+      type := 'session.evicted';
+      data := jsonb_build_object('session_id', subject_id, 'reason', 'evicted') || v;
+    WHEN 'session.kill' THEN
+      type := 'session.killed';
+      data := jsonb_strip_nulls(jsonb_build_object('session_id', subject_id,
+        'user_id', v->'user_id', 'node_id', v->'node_id', 'reason', v->'end_reason',
+        'message', v->'reason'));
+    WHEN 'user.create' THEN
+      type := 'user.created';
+      data := jsonb_build_object('user_id', subject_id, 'username', v->'username');
+    WHEN 'user.delete' THEN
+      type := 'user.deleted';
+      data := jsonb_build_object('user_id', subject_id) || v;
+    WHEN 'user.update' THEN
+      IF NOT v->'changed' ? 'disabled' THEN
+        RETURN;
+      END IF;
+      type := CASE WHEN (v->>'disabled')::boolean THEN 'user.disabled' ELSE 'user.enabled' END;
+      data := jsonb_build_object('user_id', subject_id, 'username', v->'username');
+    WHEN 'user.expiring' THEN
+      type := action;
+      data := jsonb_build_object('user_id', subject_id) || v;
+    WHEN 'quota.threshold', 'quota.exceeded', 'quota.released' THEN
+      type := action;
+      data := jsonb_build_object('user_id', subject_id) || v;
+    WHEN 'refresh_token_replay' THEN
+      type := 'family.replay_detected';
+      data := jsonb_build_object('family_id', subject_id) || v;
+    WHEN 'node.online', 'node.offline', 'node.drain', 'node.undrain', 'node.remove' THEN
+      type := CASE action WHEN 'node.drain' THEN 'node.drained'
                           WHEN 'node.undrain' THEN 'node.undrained'
-                          WHEN 'node.remove' THEN 'node.removed' ELSE action END,
-        jsonb_build_object('node_id', d.id) || d.v
-      WHERE action IN ('node.online', 'node.offline', 'node.drain', 'node.undrain', 'node.remove')
-    UNION ALL
-    SELECT 1, 'webhook.disabled', jsonb_build_object('webhook_id', d.id) || d.v
-      WHERE action = 'webhook.disabled'
-  ) AS e(ordinal, type, data)
-$$;
+                          WHEN 'node.remove' THEN 'node.removed' ELSE action END;
+      data := jsonb_build_object('node_id', subject_id) || v;
+    WHEN 'webhook.disabled' THEN
+      type := action;
+      data := jsonb_build_object('webhook_id', subject_id) || v;
+    ELSE
+      RETURN;
+  END CASE;
+  RETURN NEXT;
+END $$;
 
 -- Does a subscription (types and prefixes; empty: all) take this type?
 CREATE FUNCTION warden_webhook_subscribed(subscription text[], type text)
-  RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
-  SELECT cardinality(subscription) = 0 OR EXISTS (
-    SELECT 1 FROM unnest(subscription) s
-    WHERE s = type OR (right(s, 1) = '.' AND left(type, length(s)) = s))
-$$;
+  RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  entry text;
+BEGIN
+  IF cardinality(subscription) = 0 THEN
+    RETURN true;
+  END IF;
+  FOREACH entry IN ARRAY subscription LOOP
+    IF entry = type OR (right(entry, 1) = '.' AND starts_with(type, entry)) THEN
+      RETURN true;
+    END IF;
+  END LOOP;
+  RETURN false;
+END $$;
 
 -- The body of an event: {"id", "type", "timestamp", "actor", "subject",
 -- "data"}; the id is that of the audit row (and the event's ordinal when
@@ -149,9 +171,19 @@ CREATE FUNCTION warden_webhook_payload(event_id text, type text, at timestamptz,
     'actor', actor, 'subject', subject, 'data', jsonb_strip_nulls(data))::text
 $$;
 
+-- Whether the senders found nothing due and sleep (they set it; the first
+-- event after that clears it and wakes them with NOTIFY). One row: reading
+-- it costs an event next to nothing, and NOTIFY is sent once per idle
+-- spell instead of once per event (transactions that NOTIFY commit one at
+-- a time). A wake-up lost to a race is made up by the senders' poll.
+CREATE TABLE webhook_senders (
+  one boolean PRIMARY KEY DEFAULT true CONSTRAINT webhook_senders_one_row CHECK (one),
+  idle boolean NOT NULL DEFAULT true
+);
+INSERT INTO webhook_senders DEFAULT VALUES;
+
 -- Once per statement that wrote audit rows: one delivery per event and
--- subscribed endpoint, in the same transaction, and a wake-up for the
--- senders when there are any.
+-- subscribed endpoint, in the same transaction.
 CREATE FUNCTION warden_webhook_fanout() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   queued bigint;
@@ -173,7 +205,10 @@ BEGIN
     RETURNING 1)
   SELECT count(*) INTO queued FROM inserted;
   IF queued > 0 THEN
-    PERFORM pg_notify('warden_webhooks', '');
+    UPDATE webhook_senders SET idle = false WHERE idle;
+    IF FOUND THEN
+      PERFORM pg_notify('warden_webhooks', '');
+    END IF;
   END IF;
   RETURN NULL;
 END $$;
