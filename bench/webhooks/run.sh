@@ -6,8 +6,9 @@
 #   2. commit-to-receiver latency at a steady event rate (pgbench commits
 #      the events; the receiver's clock against the event's timestamp);
 #   3. admission throughput with no webhook, with one subscribed to
-#      "session.", and with none again, in the same run.
-#   bench/webhooks/run.sh [BACKLOG] [RATE] [SECONDS]   (default 20000 100 30)
+#      "session.", and with none again, in the same run;
+#   4. admission latency at a steady rate, with and without it.
+#   bench/webhooks/run.sh [BACKLOG] [RATE] [SECONDS] [PACED]   (default 20000 100 30 300)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib/postgres.sh
@@ -16,6 +17,7 @@ source bench/lib/database.sh
 backlog=${1:-20000}
 rate=${2:-100}
 secs=${3:-30}
+paced=${4:-300}
 users=10000
 
 build=${WARDEN_BENCH_BUILD:-build/bench}
@@ -34,7 +36,7 @@ openssl rand -hex 32 >"$work/webhook.key"
 bench_start_control "$build"/controlplane/warden-control --db-pool-size 4 \
   --webhook-key-file "$work/webhook.key" --webhook-allow-private-targets
 
-node tests/e2e/webhook_receiver/receiver.mjs --port 0 --secret-file "$work/secrets" \
+nice -n 19 node tests/e2e/webhook_receiver/receiver.mjs --port 0 --secret-file "$work/secrets" \
   >"$work/receiver.out" 2>&1 &
 bench_pids=$!
 for _ in $(seq 1 100); do grep -q '^listening' "$work/receiver.out" && break; sleep 0.1; done
@@ -97,14 +99,23 @@ echo "== 3. admission (Admit with eviction + CloseSession, 16 workers, ${secs}s 
 setup=$("$load" --target "$addr" --admin-key "$key" --users "$users" --setup)
 credential=$(sed -n 's/^node_credential=//p' <<<"$setup")
 psql_w -c "DELETE FROM webhooks" >/dev/null
-run_admission() { "$load" --target "$addr" --node-credential "$credential" --users "$users" \
-  --concurrency 16 --duration "$secs" | tail -1; }
-echo "no webhook:                   $(run_admission)"
-create_webhook '["session."]' >/dev/null
-before=$(delivered)
-echo "one webhook on \"session.\":    $(run_admission)"
-sleep 3
-echo "   events delivered meanwhile: $(( $(delivered) - before )), still pending: $(psql_w -c "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")"
-psql_w -c "DELETE FROM webhooks" >/dev/null
-echo "no webhook again:             $(run_admission)"
+# compare RUN...: the load without a webhook, with one on "session.", and
+# what the webhook delivered meanwhile; it is deleted again afterwards.
+compare() {
+  local before
+  echo "no webhook:                   $("$@")"
+  create_webhook '["session."]' >/dev/null
+  before=$(delivered)
+  echo "one webhook on \"session.\":    $("$@")"
+  sleep 3
+  echo "   events delivered meanwhile: $(( $(delivered) - before )), still pending: $(psql_w -c "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")"
+  psql_w -c "DELETE FROM webhooks" >/dev/null
+}
+admission() { "$load" --target "$addr" --node-credential "$credential" --users "$users" \
+  --concurrency "$1" --duration "$secs" "${@:2}" | tail -1; }
+compare admission 16
+echo "no webhook again:             $(admission 16)"
+echo
+echo "== 4. admission at a steady ${paced}/s (8 workers, open loop), ${secs}s each"
+compare admission 8 --rate "$paced"
 echo "(columns: concurrency, rate, iterations, iterations/s, Admit p50/p99/p999 ms, denied, errors)"
