@@ -10,11 +10,22 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
 
 namespace warden::testing {
+namespace {
+
+std::string ReadFileText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+}  // namespace
 
 Process::Process(std::string binary, std::vector<std::string> args,
                  std::map<std::string, std::string> env, std::string log_path)
@@ -85,12 +96,7 @@ bool Process::Running() {
   return true;
 }
 
-std::string Process::Log() const {
-  std::ifstream in(log_path_);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
+std::string Process::Log() const { return ReadFileText(log_path_); }
 
 bool Process::WaitForLog(const std::string& text, absl::Duration timeout) const {
   const absl::Time deadline = absl::Now() + timeout;
@@ -125,6 +131,49 @@ int WaitForServingPort(const Process& control, absl::Duration timeout) {
 
 int WaitForMetricsPort(const Process& process, absl::Duration timeout) {
   return WaitForLoggedNumber(process, {"serving /metrics on port="}, timeout);
+}
+
+CtlResult RunCaptured(const std::string& binary, const std::vector<std::string>& args,
+                      const std::map<std::string, std::string>& env, const std::string& work_dir,
+                      const std::string& input) {
+  static int runs = 0;
+  const std::string base = absl::StrCat(work_dir, "/ctl-", ++runs);
+  const std::string in_path = base + ".in", out_path = base + ".out", err_path = base + ".err";
+  std::ofstream(in_path) << input;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::dup2(::open(in_path.c_str(), O_RDONLY), 0);
+    ::dup2(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600), 1);
+    ::dup2(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600), 2);
+    std::vector<std::string> argv_strings{binary};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& arg : argv_strings) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_strings;
+    for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
+    std::vector<char*> envp;
+    for (std::string& entry : env_strings) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    ::execve(binary.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  CtlResult result;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (absl::Now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = ReadFileText(out_path);
+  result.err = ReadFileText(err_path);
+  return result;
 }
 
 }  // namespace warden::testing

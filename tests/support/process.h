@@ -37,6 +37,20 @@ class Process {
   int exit_status_ = -1;
 };
 
+// A short command's outcome: its exit code and what it printed.
+struct CtlResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `binary` with `args` and exactly `env` as its environment, `input` on
+// its standard input, in `work_dir` (its output is kept there too); killed
+// after 60 s.
+CtlResult RunCaptured(const std::string& binary, const std::vector<std::string>& args,
+                      const std::map<std::string, std::string>& env, const std::string& work_dir,
+                      const std::string& input = "");
+
 // The number the log shows after `markers` (each found after the one before);
 // 0 when it does not show up in time.
 int WaitForLoggedNumber(const Process& process, const std::vector<std::string>& markers,
