@@ -142,6 +142,10 @@ TEST_F(WardenctlTest, ManagesWebhooksAndTheirDeliveries) {
       nlohmann::json::parse(Ctl({"webhooks", "deliveries", id, "-o", "json"}).out);
   ASSERT_EQ(deliveries.size(), 1u);
   EXPECT_EQ(deliveries[0]["eventType"], "webhook.test");
+  const std::string delivery = deliveries[0]["id"];
+  EXPECT_EQ(Ctl({"webhooks", "redeliver", delivery}).out,
+            absl::StrCat("delivery ", delivery, " queued again\n"));
+  EXPECT_EQ(Ctl({"webhooks", "redeliver", "999999"}).code, 3);
 
   EXPECT_EQ(Ctl({"webhooks", "update", id, "--events", "node."}).out,
             absl::StrCat("webhook ", id, " updated (event_types)\n"));
