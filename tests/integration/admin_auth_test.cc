@@ -105,6 +105,32 @@ TEST_F(AdminAuthTest, ViewerMayNotTouchQuotasOrWebhooks) {
   v1::WebhookDelivery delivery;
   EXPECT_EQ(Admin()->TestWebhook(Context(viewer).get(), test, &delivery).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+  // Reading an endpoint shows its URL and failures; changing it moves events.
+  const std::string webhook = "00000000-0000-0000-0000-000000000002";
+  v1::GetWebhookRequest get;
+  get.set_webhook_id(webhook);
+  v1::Webhook found;
+  EXPECT_EQ(Admin()->GetWebhook(Context(viewer).get(), get, &found).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::UpdateWebhookRequest update;
+  update.mutable_webhook()->set_id(webhook);
+  update.mutable_webhook()->set_url("https://elsewhere.example.com/");
+  update.mutable_update_mask()->add_paths("url");
+  EXPECT_EQ(Admin()->UpdateWebhook(Context(viewer).get(), update, &found).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::DeleteWebhookRequest remove;
+  remove.set_webhook_id(webhook);
+  v1::DeleteWebhookResponse removed;
+  EXPECT_EQ(Admin()->DeleteWebhook(Context(viewer).get(), remove, &removed).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::RotateWebhookSecretRequest rotate;
+  rotate.set_webhook_id(webhook);
+  EXPECT_EQ(Admin()->RotateWebhookSecret(Context(viewer).get(), rotate, &created).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::RedeliverWebhookRequest redeliver;
+  redeliver.set_delivery_id(1);
+  EXPECT_EQ(Admin()->RedeliverWebhook(Context(viewer).get(), redeliver, &delivery).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM usage_adjustments"), 0);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM webhooks"), 0);
 }
