@@ -22,8 +22,10 @@
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/event_feed.h"
 #include "controlplane/dispatch/usage_ledger.h"
+#include "controlplane/families/call_throttle.h"
 #include "controlplane/families/login_throttle.h"
 #include "controlplane/health_monitor.h"
+#include "controlplane/services/account_service.h"
 #include "controlplane/services/admin_service.h"
 #include "controlplane/services/agent_service.h"
 #include "controlplane/services/authenticator.h"
@@ -154,6 +156,12 @@ absl::Status CheckLimits(const ControlPlaneConfig& config) {
         "login rates must be at least 0 (0 = off), login bursts and --login-throttle-max-keys "
         "at least 1");
   }
+  if (config.account_rate_per_second < 0 || config.account_burst < 1 ||
+      config.account_max_devices < 0) {
+    return absl::InvalidArgumentError(
+        "--account-rate-per-second and --account-max-devices must be at least 0, "
+        "--account-burst at least 1");
+  }
   if (config.max_outstanding_connect_tickets < 0) {
     return absl::InvalidArgumentError("--max-outstanding-connect-tickets must be at least 0");
   }
@@ -245,6 +253,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<admission::PasswordCheck> admission_passwords;  // the hasher's admission lane
   std::unique_ptr<admission::PasswordCheck> login_passwords;      // its general lane
   std::unique_ptr<families::LoginThrottle> login_throttle;
+  std::unique_ptr<families::CallThrottle> account_throttle;
   std::unique_ptr<admission::Admitter> admitter;
   // The command path: links here, answers awaited, delivery, the one way a
   // command is given, and the links' lifecycle over them.
@@ -261,6 +270,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<services::AdminService> admin;
   std::unique_ptr<services::AgentService> agent;
   std::unique_ptr<services::SessionService> session;
+  std::unique_ptr<services::AccountService> account;
   std::unique_ptr<services::SignalService> signal_service;
   std::unique_ptr<services::SignalWebSocket> signal_ws;
   std::unique_ptr<grpc::Server> server;
@@ -526,6 +536,23 @@ void ControlPlane::MakeServices(Parts& parts, const ControlPlaneConfig& config) 
                                     .families = *parts.families,
                                     .commands = *parts.command_path,
                                     .clock = RealClock::Get()});
+  parts.account_throttle = std::make_unique<families::CallThrottle>(
+      families::CallThrottleOptions{
+          .rule = {.per_minute = 60 * config.account_rate_per_second,
+                   .burst = config.account_burst},
+          .max_keys = static_cast<size_t>(config.login_throttle_max_keys)},
+      RealClock::Get());
+  parts.account = std::make_unique<services::AccountService>(
+      services::AccountDependencies{.db_workers = *parts.db_workers,
+                                    .families = *parts.families,
+                                    .users = *parts.users,
+                                    .devices = *parts.devices,
+                                    .sessions = *parts.sessions,
+                                    .usage = *parts.usage,
+                                    .commands = *parts.command_path,
+                                    .throttle = *parts.account_throttle,
+                                    .metrics = parts.metrics,
+                                    .max_devices = config.account_max_devices});
   parts.agent = std::make_unique<services::AgentService>(
       services::AgentDependencies{.db_workers = *parts.db_workers,
                                   .nodes = *parts.node_authenticator,
@@ -546,10 +573,10 @@ absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
   const std::string agent_address =
       config.agent_listen.empty() ? config.listen : config.agent_listen;
   std::vector<grpc::Service*> admin_services{parts.admin.get(), parts.session.get(),
-                                             parts.signal_service.get()};
-  std::vector<std::string> admin_names{"", v1::AdminService::service_full_name(),
-                                       v1::SessionService::service_full_name(),
-                                       v1::SignalService::service_full_name()};
+                                             parts.account.get(), parts.signal_service.get()};
+  std::vector<std::string> admin_names{
+      "", v1::AdminService::service_full_name(), v1::SessionService::service_full_name(),
+      v1::AccountService::service_full_name(), v1::SignalService::service_full_name()};
   if (!split) {
     admin_services.push_back(parts.agent.get());
     admin_names.push_back(v1::AgentService::service_full_name());

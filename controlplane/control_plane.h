@@ -29,7 +29,8 @@ struct DatabaseOptions;
 
 struct ControlPlaneConfig {
   std::string listen = "127.0.0.1:50051";
-  // Separate ports for the admin API (AdminService, SessionService) and the
+  // Separate ports for the admin API (AdminService, SessionService,
+  // AccountService) and the
   // agent API; "" = `listen`. One port serves everything unless either is set.
   std::string admin_listen;
   std::string agent_listen;
@@ -65,6 +66,12 @@ struct ControlPlaneConfig {
   int login_rate_per_address = 30;
   int login_burst_per_address = 10;
   int login_throttle_max_keys = 65536;
+  // AccountService calls per second and burst, per user (families/
+  // call_throttle.h); a rate of 0 turns it off. Devices a user may register
+  // themselves (0 = no cap).
+  int account_rate_per_second = 10;
+  int account_burst = 30;
+  int account_max_devices = 10;
   // gRPC transport limits, the same on every port. The largest legitimate
   // message is an agent's Hello with its inventory (~150 bytes a session).
   int grpc_max_receive_message_bytes = 4 << 20;

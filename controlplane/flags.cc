@@ -131,6 +131,19 @@ void AddCredentialFlags(CLI::App& app, ControlPlaneConfig& config) {
                  "usernames (and, apart, addresses) whose Login bucket is kept in memory")
       ->envname("WARDEN_LOGIN_THROTTLE_MAX_KEYS")
       ->check(CLI::Range(1, 10000000));
+  app.add_option("--account-rate-per-second", config.account_rate_per_second,
+                 "AccountService calls per second for one user, on this replica (0 = no limit)")
+      ->envname("WARDEN_ACCOUNT_RATE_PER_SECOND")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--account-burst", config.account_burst,
+                 "AccountService calls one user may make at once")
+      ->envname("WARDEN_ACCOUNT_BURST")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--account-max-devices", config.account_max_devices,
+                 "WireGuard devices a user may register through AccountService (0 = no cap; "
+                 "administrators' RegisterDevice is not capped)")
+      ->envname("WARDEN_ACCOUNT_MAX_DEVICES")
+      ->check(CLI::Range(0, 100000));
   AddDuration(app, "--access-token-seconds", config.access_token_ttl, absl::Seconds(1),
               "lifetime of a SessionService access token")
       ->envname("WARDEN_ACCESS_TOKEN_SECONDS")

@@ -250,6 +250,20 @@ void AgentCore::Usage(const std::string& session_key, int64_t rx_bytes, int64_t 
   client_->SendEvent(std::move(event));
 }
 
+std::vector<v1::WireGuardInterface> AgentCore::WireGuardInterfaces() {
+  std::vector<v1::WireGuardInterface> interfaces;
+  for (Driver* driver : drivers_) {
+    std::optional<WireGuardIdentity> identity = driver->Identity();
+    if (!identity) continue;
+    v1::WireGuardInterface& wg = interfaces.emplace_back();
+    wg.set_interface(identity->iface);
+    wg.set_public_key(identity->public_key);
+    wg.set_endpoint(identity->endpoint);
+    wg.set_listen_port(identity->listen_port);
+  }
+  return interfaces;
+}
+
 std::vector<v1::InventorySession> AgentCore::Inventory() {
   std::vector<v1::InventorySession> inventory;
   for (Driver* driver : drivers_) {

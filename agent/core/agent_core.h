@@ -49,6 +49,7 @@ class AgentCore final : public DriverHost, public LinkHandler {
 
   // LinkHandler
   std::vector<v1::InventorySession> Inventory() override;
+  std::vector<v1::WireGuardInterface> WireGuardInterfaces() override;
   void OnWelcome(const v1::Welcome& welcome) override;
   v1::CommandResult Execute(const v1::Command& command) override;
   void OnLinkState(bool up) override;

@@ -33,6 +33,8 @@ class LinkHandler {
   virtual ~LinkHandler() = default;
   // The full inventory, for the Hello of each new stream.
   virtual std::vector<v1::InventorySession> Inventory() = 0;
+  // The WireGuard interfaces the node serves, for the same Hello.
+  virtual std::vector<v1::WireGuardInterface> WireGuardInterfaces() { return {}; }
   virtual void OnWelcome(const v1::Welcome& welcome) = 0;
   // Carries out a command (may block on a driver). Commands come at least
   // once, so this is idempotent: killing a session that is gone is success.

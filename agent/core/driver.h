@@ -53,6 +53,15 @@ struct PeerSpec {
   std::string username;
 };
 
+// A WireGuard interface as its users' devices reach it (what a client's
+// [Peer] section needs), for the Hello.
+struct WireGuardIdentity {
+  std::string iface{};
+  std::string public_key{};  // standard base64; "" while the interface has no key
+  std::string endpoint{};    // host:port users dial; "" when not configured
+  int listen_port = 0;
+};
+
 struct AdmitAnswer {
   bool admitted = false;
   std::string session_id;   // empty when admitted offline (fail-open)
@@ -113,6 +122,9 @@ class Driver {
     (void)public_key;
     return absl::UnimplementedError(name() + " carries no provisioned peers");
   }
+  // The WireGuard interface the driver serves, for the control plane to
+  // give users' devices; nullopt for drivers that serve none.
+  virtual std::optional<WireGuardIdentity> Identity() { return std::nullopt; }
 };
 
 }  // namespace warden::agent

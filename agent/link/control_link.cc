@@ -194,6 +194,9 @@ absl::StatusOr<v1::Welcome> ControlLink::Greet(Stream& stream) {
   for (v1::InventorySession& session : handler_.Inventory()) {
     *hello->add_inventory() = std::move(session);
   }
+  for (v1::WireGuardInterface& wg : handler_.WireGuardInterfaces()) {
+    *hello->add_wireguard_interfaces() = std::move(wg);
+  }
   // Closes that happened while away travel in the Hello, before the
   // reconcile could call those sessions lost; the fresh inventory makes the
   // queued opens and usage samples moot.

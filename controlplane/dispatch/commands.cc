@@ -60,6 +60,10 @@ absl::StatusOr<T> Commands::Committed(absl::StatusOr<T> value, QueuedOf queued_o
 }
 
 void Commands::KillSession(const model::Actor& actor, KillRequest request, KillDone done) {
+  if (request.force && !request.owner_user_id.empty()) {
+    return std::move(done)(
+        absl::InternalError("a forced close is an administrator's; it has no owner to scope to"));
+  }
   if (request.force) {
     absl::StatusOr<std::string> closed =
         commands_.ForceClose(actor, request.session_id, absl::StrCat("forced: ", request.reason));
@@ -67,7 +71,9 @@ void Commands::KillSession(const model::Actor& actor, KillRequest request, KillD
     return std::move(done)(KillAnswer{.result = "closed by force; its node was not asked"});
   }
   absl::StatusOr<store::QueuedCommand> queued = Committed(
-      commands_.KillSession(actor, request.session_id, request.reason),
+      commands_.KillSession(actor, request.session_id,
+                            model::SessionEnd{request.end_code, request.reason},
+                            request.owner_user_id),
       [](const store::QueuedCommand& kill) { return std::vector<store::QueuedCommand>{kill}; });
   if (!queued.ok()) return std::move(done)(queued.status());
   if (!request.wait_until) {
@@ -123,12 +129,10 @@ absl::StatusOr<model::Node> Commands::UndrainNode(const model::Actor& actor,
   return Committed(commands_.UndrainNode(actor, node_id), ForNode);
 }
 
-absl::StatusOr<store::FamilyRevocation> Commands::RevokeFamily(const model::Actor& actor,
-                                                               const std::string& family_id,
-                                                               const std::string& reason,
-                                                               bool kill_sessions,
-                                                               const std::string& action) {
-  return Committed(families_.Revoke(actor, family_id, reason, kill_sessions, action),
+absl::StatusOr<store::FamilyRevocation> Commands::RevokeFamily(
+    const model::Actor& actor, const std::string& family_id, const std::string& reason,
+    bool kill_sessions, const std::string& action, const std::string& owner_user_id) {
+  return Committed(families_.Revoke(actor, family_id, reason, kill_sessions, action, owner_user_id),
                    [](const store::FamilyRevocation& revoked) { return revoked.kills; });
 }
 
@@ -147,8 +151,9 @@ absl::StatusOr<store::RegisteredDevice> Commands::RegisterDevice(const model::Ac
 }
 
 absl::StatusOr<store::RevokedDevice> Commands::RevokeDevice(const model::Actor& actor,
-                                                            const std::string& device_id) {
-  return Committed(devices_.Revoke(actor, device_id),
+                                                            const std::string& device_id,
+                                                            const std::string& owner_user_id) {
+  return Committed(devices_.Revoke(actor, device_id, owner_user_id),
                    [](const store::RevokedDevice& revoked) { return revoked.commands; });
 }
 

@@ -33,6 +33,10 @@ namespace warden::control::dispatch {
 struct KillRequest {
   std::string session_id;
   std::string reason;
+  // The end reason's code the session gets (model/session_end.h).
+  std::string end_code = model::end_reason::kKilledByAdmin;
+  // Set: only a session of this user (another's is NOT_FOUND).
+  std::string owner_user_id{};
   // Closed at once whatever its node says (CommandStore::ForceClose); its
   // node is not asked.
   bool force = false;
@@ -70,7 +74,8 @@ class Commands {
                                                        const std::string& family_id,
                                                        const std::string& reason,
                                                        bool kill_sessions,
-                                                       const std::string& action = "family.revoke");
+                                                       const std::string& action = "family.revoke",
+                                                       const std::string& owner_user_id = "");
   absl::StatusOr<store::FamilyRevocation> RevokeUserFamilies(const model::Actor& actor,
                                                              const std::string& user_id,
                                                              const std::string& username,
@@ -80,8 +85,10 @@ class Commands {
   // the kills of its sessions.
   absl::StatusOr<store::RegisteredDevice> RegisterDevice(const model::Actor& actor,
                                                          const store::NewDevice& device);
+  // With `owner_user_id`, only a device of that user (another's is NOT_FOUND).
   absl::StatusOr<store::RevokedDevice> RevokeDevice(const model::Actor& actor,
-                                                    const std::string& device_id);
+                                                    const std::string& device_id,
+                                                    const std::string& owner_user_id = "");
 
   // The admission path (admission::Admitter::Admit): an admission that
   // evicts commits the kills of the evicted sessions.

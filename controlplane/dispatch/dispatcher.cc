@@ -72,9 +72,9 @@ absl::StatusOr<AttachResult> Dispatcher::Attach(const store::NodeIdentity& node,
                                                 AttachRequest request,
                                                 std::shared_ptr<AgentChannel> channel) {
   links_.HelloHeard(channel.get());
-  WARDEN_ASSIGN_OR_RETURN(
-      store::Attachment attachment,
-      attach_.Attach(node.id, options_.replica_id, request.agent_version, request.drivers));
+  WARDEN_ASSIGN_OR_RETURN(store::Attachment attachment,
+                          attach_.Attach(node.id, options_.replica_id, request.agent_version,
+                                         request.drivers, request.wireguard_interfaces));
   // An older stream of this node held here ends now; on other replicas the
   // NOTIFY from the epoch update ends theirs.
   CloseSuperseded(links_.Fence(node.id, attachment.epoch));

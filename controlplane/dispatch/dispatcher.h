@@ -58,6 +58,7 @@ struct DispatcherOptions {
 struct AttachRequest {
   std::string agent_version;
   std::vector<std::string> drivers;  // "wireguard" gets the peer set
+  std::vector<model::WireGuardInterface> wireguard_interfaces{};
   std::vector<store::InventoryItem> inventory;
   std::vector<store::ClosedReport> closed_while_away;
 };

@@ -27,6 +27,21 @@ struct DevicePage {
   std::optional<std::pair<absl::Time, std::string>> last;
 };
 
+// A node's WireGuard interface, as its agent reported it at attach.
+struct WireGuardInterface {
+  std::string iface{};       // "wg0"
+  std::string public_key{};  // standard base64; "" while the interface has no key
+  std::string endpoint{};    // what users dial, "vpn1.example.net:51820"; "" when not set
+  int listen_port = 0;
+};
+
+// A node a user's device may connect to: its interface's key and endpoint.
+struct NodePeer {
+  std::string node_name{};
+  std::string public_key{};
+  std::string endpoint{};
+};
+
 // A device as a WireGuard node configures it.
 struct WireGuardPeer {
   std::string device_id;

@@ -20,6 +20,7 @@ inline constexpr char kClient[] = "client";      // the client hung up
 inline constexpr char kReplaced[] = "replaced";  // the same key connected again
 inline constexpr char kEvicted[] = "evicted";    // a newer device took its seat
 inline constexpr char kKilledByAdmin[] = "killed_by_admin";
+inline constexpr char kEndedByUser[] = "ended_by_user";  // AccountService.EndMySession
 inline constexpr char kUserDisabled[] = "user_disabled";
 inline constexpr char kPasswordChanged[] = "password_changed";
 inline constexpr char kLimitLowered[] = "limit_lowered";

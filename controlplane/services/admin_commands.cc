@@ -15,12 +15,6 @@ namespace {
 constexpr int kDefaultTicketSeconds = 600;
 constexpr int kMaxTicketSeconds = 86400;
 
-// Leaves the caller a moment to receive our answer before its own deadline.
-absl::Time WaitDeadline(absl::Time call_deadline) {
-  const absl::Duration left = call_deadline - absl::Now();
-  return call_deadline - std::min(absl::Milliseconds(500), left / 4);
-}
-
 }  // namespace
 
 grpc::ServerUnaryReactor* AdminService::CreateEnrollmentTicket(
@@ -61,9 +55,9 @@ grpc::ServerUnaryReactor* AdminService::KillSession(grpc::CallbackServerContext*
         dispatch::KillRequest kill{.session_id = request->session_id(),
                                    .reason = *std::move(reason),
                                    .force = request->force(),
-                                   .wait_until = request->wait()
-                                                     ? std::optional(WaitDeadline(call.deadline))
-                                                     : std::nullopt};
+                                   .wait_until = request->wait() ? std::optional(AnswerDeadline(
+                                                                       call.deadline, absl::Now()))
+                                                                 : std::nullopt};
         deps_.commands.KillSession(call.actor(), std::move(kill),
                                    [response, finish = std::move(finish)](
                                        absl::StatusOr<dispatch::KillAnswer> answer) mutable {

@@ -37,36 +37,6 @@ absl::CivilDay FirstOfMonth(absl::CivilDay day) {
 
 absl::CivilDay Today() { return absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()); }
 
-void QuotaToProto(const model::QuotaStanding& standing, v1::QuotaStatus* out) {
-  out->set_user_id(standing.user_id);
-  out->set_quota_bytes(standing.quota_bytes);
-  out->set_granted_bytes(standing.granted_bytes);
-  out->set_used_bytes(standing.used_bytes);
-  if (standing.quota_bytes > 0) {
-    out->set_remaining_bytes(std::max<int64_t>(
-        0, standing.quota_bytes + standing.granted_bytes - standing.used_bytes));
-  }
-  out->set_window_start(absl::FormatCivilTime(standing.window_start));
-  // A calendar month starts over on the first of the next; a rolling window
-  // frees its oldest day at the next midnight.
-  const absl::CivilDay resets = standing.period_days == 0
-                                    ? absl::CivilDay(absl::CivilMonth(standing.window_start) + 1)
-                                    : Today() + 1;
-  out->set_resets_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
-                                      absl::FromCivil(resets, absl::UTCTimeZone()),
-                                      absl::UTCTimeZone()));
-  out->set_quota_period_days(standing.period_days);
-  const bool throttle = standing.action == model::QuotaAction::kThrottle;
-  out->set_on_quota_exceeded(throttle ? "throttle" : "deny");
-  out->set_held(standing.held);
-  out->set_notified_percent(standing.notified_percent);
-  if (throttle) {
-    out->set_note(
-        "throttling shapes QUIC tunnels only; WireGuard and OpenVPN sessions over the quota are "
-        "ended (quota_exceeded), and new ones refused, until the window frees bytes");
-  }
-}
-
 void PeriodsToProto(const std::vector<model::UsageRow>& rows, v1::GetUsageResponse* out) {
   v1::UsagePeriod* period = nullptr;
   std::map<model::Protocol, v1::ProtocolUsage*> protocols;
@@ -126,7 +96,7 @@ grpc::ServerUnaryReactor* AdminService::GetUsage(grpc::CallbackServerContext* ct
                             deps_.usage.Usage(request->user_id(), from, to, granularity));
     response->set_user_id(request->user_id());
     PeriodsToProto(rows, response);
-    QuotaToProto(standing, response->mutable_quota());
+    ToProto(standing, response->mutable_quota());
     return absl::OkStatus();
   });
 }
@@ -168,7 +138,7 @@ grpc::ServerUnaryReactor* AdminService::ResetUsage(grpc::CallbackServerContext* 
         deps_.commands.ResetUsage(call.actor(), request->user_id(), reason).status());
     WARDEN_ASSIGN_OR_RETURN(model::QuotaStanding standing,
                             deps_.usage.Standing(request->user_id()));
-    QuotaToProto(standing, response);
+    ToProto(standing, response);
     return absl::OkStatus();
   });
 }
@@ -186,7 +156,7 @@ grpc::ServerUnaryReactor* AdminService::GrantExtraQuota(grpc::CallbackServerCont
             .status());
     WARDEN_ASSIGN_OR_RETURN(model::QuotaStanding standing,
                             deps_.usage.Standing(request->user_id()));
-    QuotaToProto(standing, response);
+    ToProto(standing, response);
     return absl::OkStatus();
   });
 }

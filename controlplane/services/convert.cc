@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "common/timestamp.h"
 #include "controlplane/services/limits_proto.h"
 
@@ -231,6 +233,35 @@ void ToProto(const model::AuditEvent& event, v1::AuditEvent* out) {
   // Stored by Warden as a JSON object, so this cannot fail in practice; a
   // failure leaves details empty rather than failing the listing.
   (void)google::protobuf::util::JsonStringToMessage(event.details_json, out->mutable_details());
+}
+
+void ToProto(const model::QuotaStanding& standing, v1::QuotaStatus* out) {
+  out->set_user_id(standing.user_id);
+  out->set_quota_bytes(standing.quota_bytes);
+  out->set_granted_bytes(standing.granted_bytes);
+  out->set_used_bytes(standing.used_bytes);
+  if (standing.quota_bytes > 0) {
+    out->set_remaining_bytes(
+        std::max<int64_t>(0, standing.quota_bytes + standing.granted_bytes - standing.used_bytes));
+  }
+  out->set_window_start(absl::FormatCivilTime(standing.window_start));
+  // A calendar month starts over on the first of the next; a rolling window
+  // frees its oldest day at the next midnight.
+  const absl::CivilDay resets = standing.period_days == 0
+                                    ? absl::CivilDay(absl::CivilMonth(standing.window_start) + 1)
+                                    : absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()) + 1;
+  out->set_resets_at(absl::FormatTime(
+      "%Y-%m-%dT%H:%M:%SZ", absl::FromCivil(resets, absl::UTCTimeZone()), absl::UTCTimeZone()));
+  out->set_quota_period_days(standing.period_days);
+  const bool throttle = standing.action == model::QuotaAction::kThrottle;
+  out->set_on_quota_exceeded(throttle ? "throttle" : "deny");
+  out->set_held(standing.held);
+  out->set_notified_percent(standing.notified_percent);
+  if (throttle) {
+    out->set_note(
+        "throttling shapes QUIC tunnels only; WireGuard and OpenVPN sessions over the quota are "
+        "ended (quota_exceeded), and new ones refused, until the window frees bytes");
+  }
 }
 
 }  // namespace warden::control::services

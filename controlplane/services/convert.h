@@ -10,6 +10,7 @@
 #include "controlplane/model/command.h"
 #include "controlplane/model/device.h"
 #include "controlplane/model/session.h"
+#include "controlplane/model/usage.h"
 #include "controlplane/model/user.h"
 #include "controlplane/store/session_store.h"
 #include "warden/v1/admin.pb.h"
@@ -30,6 +31,7 @@ void ToProto(const model::WireGuardPeer& peer, v1::WireGuardPeer* out);
 void ToProto(const model::Device& device, v1::Device* out);
 void ToProto(const model::Session& session, v1::Session* out);
 void ToProto(const store::FleetStats& stats, v1::Stats* out);
+void ToProto(const model::QuotaStanding& standing, v1::QuotaStatus* out);
 void ToProto(const store::AdmissionResult& result, v1::AdmitResponse* out);
 
 v1::LimitPolicy ToProto(model::LimitPolicy policy);

@@ -15,17 +15,9 @@ namespace {
 
 const logging::Logger Log("control.sessions");
 
-using families::kAccessTokenPrefix;
 using families::kRefreshTokenPrefix;
 constexpr char kTicketPrefix[] = "wct_";
 constexpr char kOutcomeKey[] = "warden-refresh-outcome";
-
-absl::Status CheckToken(absl::string_view field, absl::string_view token,
-                        absl::string_view prefix) {
-  if (secrets::LooksLikeToken(token, prefix)) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, " must be \"", prefix, "\" followed by 64 lowercase hex digits"));
-}
 
 // The request_id is half of the key that seals a rotation's result for a
 // retry: it must be unguessable, not a counter.
@@ -39,15 +31,10 @@ absl::Status CheckRequestId(absl::string_view request_id) {
       "unchanged when the client retries it");
 }
 
-// RESOURCE_EXHAUSTED with `retry-after` (whole seconds, rounded up, as in
-// HTTP) in the trailing metadata.
 absl::Status Throttled(grpc::CallbackServerContext* ctx, const families::ThrottleVerdict& verdict) {
-  const int64_t seconds =
-      std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(verdict.retry_after, absl::Seconds(1))));
-  ctx->AddTrailingMetadata("retry-after", std::to_string(seconds));
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "too many login attempts ", verdict.by_username ? "for this username" : "from this address",
-      "; retry after ", seconds, " seconds"));
+  return RetryLater(ctx, verdict.retry_after,
+                    absl::StrCat("too many login attempts ",
+                                 verdict.by_username ? "for this username" : "from this address"));
 }
 
 // The username, normalised; or why the request is malformed.
@@ -80,6 +67,7 @@ v1::RefreshOutcome ToProto(families::RefreshOutcome outcome) {
 SessionService::SessionService(SessionDependencies deps)
     : deps_(deps),
       unary_(Log, deps.db_workers, /*api_keys=*/nullptr, /*nodes=*/nullptr),
+      users_(deps.families),
       logins_(deps.passwords, deps.throttle, deps.families),
       refresher_(deps.families, deps.clock,
                  [&commands = deps.commands](const std::string& family_id) {
@@ -178,13 +166,7 @@ grpc::ServerUnaryReactor* SessionService::Refresh(grpc::CallbackServerContext* c
 
 absl::StatusOr<store::AccessGrant> SessionService::Authorize(const std::string& access_token,
                                                              bool allow_disabled) {
-  WARDEN_RETURN_IF_ERROR(CheckToken("access_token", access_token, kAccessTokenPrefix));
-  WARDEN_ASSIGN_OR_RETURN(store::AccessGrant grant,
-                          deps_.families.Authenticate(secrets::Sha256Hex(access_token)));
-  if (grant.user_disabled && !allow_disabled) {
-    return absl::PermissionDeniedError(absl::StrCat("user ", grant.username, " is disabled"));
-  }
-  return grant;
+  return users_.Authenticate("access_token", access_token, allow_disabled);
 }
 
 grpc::ServerUnaryReactor* SessionService::Logout(grpc::CallbackServerContext* ctx,

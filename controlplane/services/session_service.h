@@ -17,6 +17,7 @@
 #include "controlplane/families/login_throttle.h"
 #include "controlplane/families/refresh.h"
 #include "controlplane/services/unary.h"
+#include "controlplane/services/user_authenticator.h"
 #include "controlplane/store/family_store.h"
 #include "warden/v1/session.grpc.pb.h"
 
@@ -59,6 +60,7 @@ class SessionService final : public v1::SessionService::CallbackService {
 
   SessionDependencies deps_;
   Unary unary_;
+  UserAuthenticator users_;
   families::Logins logins_;
   families::Refresher refresher_;
   metrics::Family<metrics::Counter>& throttled_;

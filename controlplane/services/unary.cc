@@ -31,6 +31,20 @@ absl::Status PoolFull(WhenFull when_full) {
   return absl::InternalError("unknown overload answer");
 }
 
+absl::Status RetryLater(grpc::CallbackServerContext* ctx, absl::Duration retry_after,
+                        absl::string_view what) {
+  const int64_t seconds =
+      std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(retry_after, absl::Seconds(1))));
+  ctx->AddTrailingMetadata("retry-after", std::to_string(seconds));
+  return absl::ResourceExhaustedError(
+      absl::StrCat(what, "; retry after ", seconds, seconds == 1 ? " second" : " seconds"));
+}
+
+absl::Time AnswerDeadline(absl::Time call_deadline, absl::Time now) {
+  const absl::Duration left = call_deadline - now;
+  return call_deadline - std::min(absl::Milliseconds(500), left / 4);
+}
+
 grpc::ServerUnaryReactor* Unary::Serve(grpc::CallbackServerContext* ctx, Rpc rpc, Work work) {
   return ServeAsync(ctx, rpc,
                     [work = std::move(work)](const UnaryCall& call, Finisher finish) mutable {
@@ -43,12 +57,20 @@ grpc::ServerUnaryReactor* Unary::ServeAsync(grpc::CallbackServerContext* ctx, Rp
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   // The metadata and the peer's certificate are read here, on the reaction.
   std::string token = rpc.access == Access::kAnyone ? "" : BearerToken(ctx->client_metadata());
+  // A user's client that sent no "authorization" header is told how to send
+  // one (UNAUTHENTICATED); one that sent another scheme is checked as a
+  // malformed token (INVALID_ARGUMENT).
+  if (rpc.access == Access::kUser && token.empty() &&
+      ctx->client_metadata().count("authorization") > 0) {
+    token = "(not a bearer token)";
+  }
   std::vector<std::string> names;
   if (rpc.access == Access::kNode) names = PeerCertificateNames(*ctx);
   UnaryCall call{.ctx = ctx,
                  .deadline = CappedDeadline(absl::FromChrono(ctx->deadline()), absl::Now()),
                  .key = {},
-                 .node = {}};
+                 .node = {},
+                 .user = {}};
   // Shared so that a refused submission, whose task is dropped unrun, can
   // still finish the call.
   auto finish = std::make_shared<Finisher>([this, ctx, reactor](absl::Status status) {
@@ -105,6 +127,18 @@ absl::Status Unary::Authenticate(Rpc rpc, const std::string& token,
       absl::StatusOr<store::NodeIdentity> node = nodes_->Authenticate(token, certificate_names);
       if (!node.ok()) return node.status();
       call.node = *std::move(node);
+      return absl::OkStatus();
+    }
+    case Access::kUser: {
+      if (users_ == nullptr) return absl::InternalError("this service takes no access tokens");
+      if (token.empty()) {
+        return absl::UnauthenticatedError(
+            "missing access token: send the header 'authorization: Bearer wat_...'");
+      }
+      absl::StatusOr<store::AccessGrant> user =
+          users_->Authenticate("the authorization header's token", token, rpc.allow_disabled);
+      if (!user.ok()) return user.status();
+      call.user = *std::move(user);
       return absl::OkStatus();
     }
     case Access::kRead:

@@ -9,9 +9,9 @@
 //      (RESOURCE_EXHAUSTED, or UNAVAILABLE where the caller's own fail
 //      mode should decide, see Rpc::when_full);
 //   3. on the worker: DEADLINE_EXCEEDED if the call waited past its
-//      deadline; authenticate (API key or node credential) and check the
-//      role, before any other work (an unauthenticated caller never makes
-//      the server hash a password);
+//      deadline; authenticate (API key, node credential or a user's access
+//      token) and check the role, before any other work (an unauthenticated
+//      caller never makes the server hash a password);
 //   4. run the work, map its absl::Status to gRPC (common/grpc_status.h)
 //      and finish the call exactly once; a fault (INTERNAL, UNKNOWN,
 //      DATA_LOSS) and a refused role are logged to the service's logger.
@@ -23,12 +23,14 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/worker_pool.h"
 #include "controlplane/model/audit.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/services/node_authenticator.h"
+#include "controlplane/services/user_authenticator.h"
 #include "controlplane/store/node_store.h"
 
 namespace warden::control::services {
@@ -43,6 +45,7 @@ enum class Access {
   kNode,    // a node credential, and with --client-ca the node's certificate
   kRead,    // an API key of any role
   kWrite,   // an API key with the admin role
+  kUser,    // a user's access token ("wat_..."); see Rpc::allow_disabled
 };
 
 // What a caller hears when the pool refuses the work.
@@ -56,6 +59,9 @@ enum class WhenFull {
 struct Rpc {
   Access access = Access::kAnyone;
   WhenFull when_full = WhenFull::kResourceExhausted;
+  // Access::kUser: a disabled user may make the call (it only reads or
+  // ends things); otherwise PERMISSION_DENIED.
+  bool allow_disabled = false;
 };
 
 // What the work of a call is given. `ctx` stays valid until the call is
@@ -65,7 +71,11 @@ struct UnaryCall {
   absl::Time deadline;
   Principal key;             // Access::kRead, kWrite
   store::NodeIdentity node;  // Access::kNode
-  model::Actor actor() const { return model::Actor{key.key_name}; }
+  store::AccessGrant user{};  // Access::kUser
+  // Who the audit log names: the API key, or "user:<username>".
+  model::Actor actor() const {
+    return model::Actor{user.username.empty() ? key.key_name : "user:" + user.username};
+  }
 };
 
 // The caller's deadline, capped at `now + cap`.
@@ -74,14 +84,22 @@ absl::Time CappedDeadline(absl::Time asked, absl::Time now, absl::Duration cap =
 absl::Status CheckRole(Access access, const Principal& key);
 // The status a refused submission answers with.
 absl::Status PoolFull(WhenFull when_full);
+// RESOURCE_EXHAUSTED for a call refused by a rate limit, `what` first in
+// its message, with `retry-after` (whole seconds, rounded up, at least 1, as
+// in HTTP) in the trailing metadata.
+absl::Status RetryLater(grpc::CallbackServerContext* ctx, absl::Duration retry_after,
+                        absl::string_view what);
+// How long a call may wait for an agent's answer: its deadline, less a
+// moment for our answer to reach the caller.
+absl::Time AnswerDeadline(absl::Time call_deadline, absl::Time now);
 
 class Unary {
  public:
-  // `api_keys` and `nodes` may be null for a service with no such callers;
-  // asking for that access then fails the call as an internal error.
+  // `api_keys`, `nodes` and `users` may be null for a service with no such
+  // callers; asking for that access then fails the call as an internal error.
   Unary(const logging::Logger& log, WorkerPool& pool, Authenticator* api_keys,
-        NodeAuthenticator* nodes)
-      : log_(log), pool_(pool), api_keys_(api_keys), nodes_(nodes) {}
+        NodeAuthenticator* nodes, const UserAuthenticator* users = nullptr)
+      : log_(log), pool_(pool), api_keys_(api_keys), nodes_(nodes), users_(users) {}
 
   using Finisher = absl::AnyInvocable<void(absl::Status) &&>;
   using Work = absl::AnyInvocable<absl::Status(const UnaryCall&)>;
@@ -107,6 +125,7 @@ class Unary {
   WorkerPool& pool_;
   Authenticator* const api_keys_;
   NodeAuthenticator* const nodes_;
+  const UserAuthenticator* const users_;
 };
 
 }  // namespace warden::control::services

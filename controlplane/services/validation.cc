@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/host_port.h"
 #include "common/secrets.h"
 #include "common/status_macros.h"
 #include "controlplane/services/convert.h"
@@ -348,6 +349,32 @@ absl::StatusOr<dispatch::AttachRequest> ValidateHello(const v1::Hello& hello) {
                        absl::Nanoseconds(session.opened_at().nanos());
     }
     request.inventory.push_back(std::move(item));
+  }
+  constexpr int kMaxInterfaces = 16;
+  if (hello.wireguard_interfaces_size() > kMaxInterfaces) {
+    return Invalid("hello.wireguard_interfaces",
+                   absl::StrCat("may list at most ", kMaxInterfaces, " interfaces"));
+  }
+  for (int i = 0; i < hello.wireguard_interfaces_size(); ++i) {
+    const v1::WireGuardInterface& wg = hello.wireguard_interfaces(i);
+    const std::string field = absl::StrCat("hello.wireguard_interfaces[", i, "]");
+    WARDEN_RETURN_IF_ERROR(
+        ValidateText(absl::StrCat(field, ".interface"), wg.interface(), 15, true));
+    if (!wg.public_key().empty()) {
+      WARDEN_RETURN_IF_ERROR(
+          ValidateWireGuardKey(absl::StrCat(field, ".public_key"), wg.public_key()));
+    }
+    if (!wg.endpoint().empty()) {
+      WARDEN_RETURN_IF_ERROR(ValidateHostPort(absl::StrCat(field, ".endpoint"), wg.endpoint()));
+    }
+    if (wg.listen_port() < 0 || wg.listen_port() > 65535) {
+      return Invalid(absl::StrCat(field, ".listen_port"), "must be 0 to 65535");
+    }
+    request.wireguard_interfaces.push_back(
+        model::WireGuardInterface{.iface = wg.interface(),
+                                  .public_key = wg.public_key(),
+                                  .endpoint = wg.endpoint(),
+                                  .listen_port = wg.listen_port()});
   }
   for (int i = 0; i < hello.closed_while_away_size(); ++i) {
     WARDEN_ASSIGN_OR_RETURN(store::ClosedReport closed,

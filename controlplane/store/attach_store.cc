@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -19,7 +20,8 @@ constexpr Statement kStatements[] = {
     // A node that was offline comes online (node.online).
     {"attach.epoch",
      "WITH n AS (UPDATE nodes SET attach_epoch = attach_epoch + 1, attached_replica = $2, "
-     "  agent_version = $3, drivers = $4::text[], last_seen_at = now(), online = true "
+     "  agent_version = $3, drivers = $4::text[], wireguard_interfaces = $5::jsonb, "
+     "  last_seen_at = now(), online = true "
      "  FROM (SELECT online AS was_online FROM nodes WHERE id = $1::uuid) p "
      "  WHERE id = $1::uuid AND state <> 'removed' "
      "  RETURNING id, attach_epoch, name, state, p.was_online), "
@@ -143,14 +145,20 @@ void AppendKills(const pqxx::result& rows, std::vector<QueuedCommand>& kills) {
 
 std::span<const Statement> AttachStatements() { return kStatements; }
 
-absl::StatusOr<Attachment> AttachStore::Attach(const std::string& node_id,
-                                               const std::string& replica,
-                                               const std::string& agent_version,
-                                               std::span<const std::string> drivers) {
+absl::StatusOr<Attachment> AttachStore::Attach(
+    const std::string& node_id, const std::string& replica, const std::string& agent_version,
+    std::span<const std::string> drivers, std::span<const model::WireGuardInterface> wireguard) {
+  nlohmann::json interfaces = nlohmann::json::array();
+  for (const model::WireGuardInterface& wg : wireguard) {
+    interfaces.push_back({{"interface", wg.iface},
+                          {"public_key", wg.public_key},
+                          {"endpoint", wg.endpoint},
+                          {"listen_port", wg.listen_port}});
+  }
   return db_.Autocommit(
       {.operation = "attach node"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<Attachment> {
-        pqxx::result rows =
-            tx.exec_prepared("attach.epoch", node_id, replica, agent_version, PgTextArray(drivers));
+        pqxx::result rows = tx.exec_prepared("attach.epoch", node_id, replica, agent_version,
+                                             PgTextArray(drivers), interfaces.dump());
         if (rows.empty()) return absl::NotFoundError("this node was removed from the fleet");
         return Attachment{.epoch = rows[0][0].as<int64_t>(),
                           .node_name = rows[0][1].as<std::string>(),

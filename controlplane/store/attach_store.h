@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "controlplane/model/device.h"
 #include "controlplane/model/session.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/session_store.h"
@@ -60,10 +61,12 @@ class AttachStore {
 
   // A new epoch for the node; NOTIFY warden_attach, '<node id>:<epoch>' tells
   // every replica to drop older streams of this node. NOT_FOUND if removed.
-  // Also records the drivers the agent runs (nodes.drivers).
+  // Also records the drivers the agent runs (nodes.drivers) and its
+  // WireGuard interfaces (nodes.wireguard_interfaces).
   absl::StatusOr<Attachment> Attach(const std::string& node_id, const std::string& replica,
                                     const std::string& agent_version,
-                                    std::span<const std::string> drivers);
+                                    std::span<const std::string> drivers,
+                                    std::span<const model::WireGuardInterface> wireguard = {});
 
   // One transaction: applies the reports of sessions closed while away,
   // closes live sessions the inventory lacks ("lost"), refreshes the ones it

@@ -41,9 +41,12 @@ namespace {
 constexpr Statement kStatements[] = {
     {"kill.session",
      "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
-     " WHERE id = $1::uuid AND state <> 'closed' "
+     " WHERE id = $1::uuid AND state <> 'closed' AND ($5 = '' OR user_id = NULLIF($5, '')::uuid) "
      "RETURNING id, node_id, session_key, user_id, end_reason, close_reason), " WARDEN_KILL_TAIL},
-    {"kill.session_state", "SELECT state FROM sessions WHERE id = $1::uuid"},
+    // $2: the owner the session must have ('' = anyone).
+    {"kill.session_state",
+     "SELECT state FROM sessions WHERE id = $1::uuid "
+     "AND ($2 = '' OR user_id = NULLIF($2, '')::uuid)"},
     {"kill.lock_user", "SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE"},
     {"kill.user",
      "WITH targets AS (UPDATE sessions SET " WARDEN_MARK_CLOSING
@@ -189,13 +192,16 @@ std::vector<QueuedCommand> KillFamilySessionsInTransaction(pqxx::work& tx,
 
 absl::StatusOr<QueuedCommand> CommandStore::KillSession(const model::Actor& actor,
                                                         const std::string& session_id,
-                                                        const std::string& reason) {
+                                                        const model::SessionEnd& end,
+                                                        const std::string& owner_user_id) {
   return db_.Transact(
       {.operation = "kill session"}, [&](pqxx::work& tx) -> absl::StatusOr<QueuedCommand> {
         std::vector<QueuedCommand> queued = Queued(tx.exec_prepared(
-            "kill.session", session_id, actor.name, reason, model::end_reason::kKilledByAdmin));
+            "kill.session", session_id, actor.name, end.message, end.code, owner_user_id));
         if (!queued.empty()) return queued.front();
-        if (tx.exec_prepared("kill.session_state", session_id).empty()) {
+        // Another user's session is as unknown to the caller as one that
+        // never existed.
+        if (tx.exec_prepared("kill.session_state", session_id, owner_user_id).empty()) {
           return absl::NotFoundError(absl::StrCat("session ", session_id, " not found"));
         }
         return absl::FailedPreconditionError(
@@ -349,7 +355,7 @@ absl::StatusOr<std::string> CommandStore::ForceClose(const model::Actor& actor,
         pqxx::result closed =
             tx.exec_prepared("commands.force_close", session_id, actor.name, reason);
         if (!closed.empty()) return closed[0][0].as<std::string>();
-        if (tx.exec_prepared("kill.session_state", session_id).empty()) {
+        if (tx.exec_prepared("kill.session_state", session_id, /*owner_user_id=*/"").empty()) {
           return absl::NotFoundError(absl::StrCat("session ", session_id, " not found"));
         }
         return absl::FailedPreconditionError(

@@ -11,6 +11,7 @@
 #include "controlplane/model/audit.h"
 #include "controlplane/model/command.h"
 #include "controlplane/model/session.h"
+#include "controlplane/model/session_end.h"
 
 namespace warden::control::store {
 
@@ -44,10 +45,13 @@ class CommandStore {
  public:
   explicit CommandStore(Database& db) : db_(db) {}
 
-  // FAILED_PRECONDITION when the session is already closed.
+  // Ends the session for `end` (the code and the sentence its user reads).
+  // With `owner_user_id`, only a session of that user: another's is
+  // NOT_FOUND. FAILED_PRECONDITION when the session is already closed.
   absl::StatusOr<QueuedCommand> KillSession(const model::Actor& actor,
                                             const std::string& session_id,
-                                            const std::string& reason);
+                                            const model::SessionEnd& end,
+                                            const std::string& owner_user_id = "");
   // Every live session of the user, on every node.
   absl::StatusOr<std::vector<QueuedCommand>> DisconnectUser(const model::Actor& actor,
                                                             const std::string& user_id,

@@ -39,6 +39,14 @@ static_assert(0x77617264656e7767 == 8602282538778392423);
   "  WHERE 'wireguard' = ANY(n.drivers) AND n.state <> 'removed' RETURNING id, node_id), " \
   "notified AS (SELECT count(pg_notify('warden_commands', node_id::text)) AS n FROM cmds) "
 
+// Whether the effective policy of user row `u` (with plan row `p`) lets it
+// use WireGuard on node row `n`: protocols allowed, node selector matched.
+#define WARDEN_WIREGUARD_ALLOWED_ON_NODE                                                 \
+  "(COALESCE(u.allowed_protocols, p.allowed_protocols, '{}') = '{}' "                    \
+  "  OR 'wireguard' = ANY(COALESCE(u.allowed_protocols, p.allowed_protocols))) "         \
+  "AND NOT EXISTS (SELECT 1 FROM jsonb_each(COALESCE(u.node_selector, p.node_selector, " \
+  "  '{}')) sel WHERE NOT COALESCE(sel.value ? (n.labels->>sel.key), false)) "
+
 #define WARDEN_DEVICE_COLUMNS                                                            \
   "d.id::text, d.user_id::text, u.username, d.public_key, d.label, host(d.address_v4), " \
   "COALESCE(host(d.address_v6), ''), epoch_us(d.created_at), epoch_us(d.expires_at)"
@@ -82,6 +90,7 @@ constexpr Statement kStatements[] = {
     {"devices.revoke",
      "WITH revoked AS ("
      "  UPDATE devices SET revoked_at = now() WHERE id = $1::uuid AND revoked_at IS NULL "
+     "    AND ($2 = '' OR user_id = NULLIF($2, '')::uuid) "
      "  RETURNING *), "
      "peers AS (SELECT d.id, d.user_id, d.public_key, host(d.address_v4) AS address_v4, "
      "  u.username, 'remove_peer' AS kind, " WARDEN_PEER_JSON
@@ -90,6 +99,26 @@ constexpr Statement kStatements[] = {
      "  WHERE w.device_id = r.id), " WARDEN_PEER_COMMANDS
      "SELECT p.user_id::text, p.public_key, p.username, p.address_v4, k.id, k.node_id::text "
      "FROM peers p LEFT JOIN cmds k ON true CROSS JOIN notified"},
+    {"devices.count_of_user",
+     "SELECT count(*) FROM devices WHERE user_id = $1::uuid AND revoked_at IS NULL"},
+    // $1 the owner, $2 the device.
+    {"devices.get_owned",
+     "SELECT " WARDEN_DEVICE_COLUMNS " FROM devices d JOIN users u ON u.id = d.user_id "
+     "WHERE d.id = $2::uuid AND d.user_id = $1::uuid AND d.revoked_at IS NULL"},
+    {"devices.rename",
+     "WITH d AS (UPDATE devices SET label = $3 "
+     "  WHERE id = $2::uuid AND user_id = $1::uuid AND revoked_at IS NULL RETURNING *) "
+     "SELECT " WARDEN_DEVICE_COLUMNS " FROM d JOIN users u ON u.id = d.user_id"},
+    // One interface per node (the first by name): a device has one peer
+    // per node.
+    {"devices.node_peers",
+     "SELECT DISTINCT ON (n.name) n.name, i->>'public_key', i->>'endpoint' "
+     "FROM users u LEFT JOIN plans p ON p.id = u.plan_id CROSS JOIN nodes n "
+     "CROSS JOIN LATERAL jsonb_array_elements(n.wireguard_interfaces) i "
+     "WHERE u.id = $1::uuid AND n.state = 'active' AND 'wireguard' = ANY(n.drivers) "
+     "  AND (n.protocols = '{}' OR 'wireguard' = ANY(n.protocols)) "
+     "  AND COALESCE(i->>'public_key', '') <> '' AND COALESCE(i->>'endpoint', '') <> '' "
+     "  AND " WARDEN_WIREGUARD_ALLOWED_ON_NODE "ORDER BY n.name, i->>'interface'"},
     // Enabling a user provisions its devices again where they are not
     // withheld; disabling removes them everywhere.
     {"devices.user_peer_commands",
@@ -159,10 +188,7 @@ constexpr Statement kStatements[] = {
      // same scope that then comes back the same way.
      "    AND (d.expires_at IS NULL OR d.expires_at > now()) "
      "    AND (u.expires_at IS NULL OR u.expires_at > now()) "
-     "    AND (COALESCE(u.allowed_protocols, p.allowed_protocols, '{}') = '{}' "
-     "      OR 'wireguard' = ANY(COALESCE(u.allowed_protocols, p.allowed_protocols))) "
-     "    AND NOT EXISTS (SELECT 1 FROM jsonb_each(COALESCE(u.node_selector, p.node_selector, "
-     "      '{}')) sel WHERE NOT COALESCE(sel.value ? (n.labels->>sel.key), false)) "
+     "    AND " WARDEN_WIREGUARD_ALLOWED_ON_NODE
      "    AND (COALESCE(u.max_connections, p.max_connections, 0) = 0 "
      "      OR COALESCE(u.max_connections, p.max_connections, 0) > (SELECT count(*) "
      "      FROM sessions s WHERE s.user_id = u.id AND s.state = 'active')) "
@@ -190,6 +216,7 @@ constexpr Statement kStatements[] = {
 };
 
 #undef WARDEN_DEVICE_COLUMNS
+#undef WARDEN_WIREGUARD_ALLOWED_ON_NODE
 #undef WARDEN_PEER_COMMANDS
 #undef WARDEN_PEER_JSON
 #undef WARDEN_POOL_LOCK_KEY
@@ -255,6 +282,11 @@ std::string V4Text(uint32_t address) {
   prefix.size = 4;
   for (int i = 0; i < 4; ++i) prefix.bytes[i] = static_cast<uint8_t>(address >> (24 - 8 * i));
   return AddressText(prefix);
+}
+
+// One message for a device that is unknown, revoked or someone else's.
+absl::Status DeviceNotFound(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("device ", id, " not found (or already revoked)"));
 }
 
 std::vector<QueuedCommand> QueuedFrom(const pqxx::result& rows, int id_column) {
@@ -353,6 +385,16 @@ absl::StatusOr<RegisteredDevice> DeviceStore::Register(const model::Actor& actor
         if (!tx.exec_prepared("devices.key_taken", device.public_key).empty()) {
           return absl::AlreadyExistsError(conflict);
         }
+        // Under the pool lock: registrations of one user cannot both pass.
+        if (device.max_devices > 0) {
+          const int64_t held =
+              tx.exec_prepared1("devices.count_of_user", user->id)[0].as<int64_t>();
+          if (held >= device.max_devices) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("the user already has ", held, " devices, the most allowed (",
+                             device.max_devices, "); revoke one first"));
+          }
+        }
         RegisteredDevice result;
         model::Device& created = result.device;
         created.user_id = user->id;
@@ -409,16 +451,13 @@ absl::StatusOr<model::DevicePage> DeviceStore::List(const DeviceFilter& filter) 
       });
 }
 
-absl::StatusOr<RevokedDevice> DeviceStore::Revoke(const model::Actor& actor,
-                                                  const std::string& id) {
+absl::StatusOr<RevokedDevice> DeviceStore::Revoke(const model::Actor& actor, const std::string& id,
+                                                  const std::string& owner_user_id) {
   return db_.Transact({.operation = "revoke device"},
                       [&](pqxx::work& tx) -> absl::StatusOr<RevokedDevice> {
                         LockDevicePool(tx, /*shared=*/false);
-                        pqxx::result rows = tx.exec_prepared("devices.revoke", id);
-                        if (rows.empty()) {
-                          return absl::NotFoundError(
-                              absl::StrCat("device ", id, " not found (or already revoked)"));
-                        }
+                        pqxx::result rows = tx.exec_prepared("devices.revoke", id, owner_user_id);
+                        if (rows.empty()) return DeviceNotFound(id);
                         const std::string user_id = rows[0][0].as<std::string>();
                         const std::string public_key = rows[0][1].as<std::string>();
                         RevokedDevice result;
@@ -438,6 +477,45 @@ absl::StatusOr<RevokedDevice> DeviceStore::Revoke(const model::Actor& actor,
                                      {"sessions_killed", result.sessions_killed}});
                         return result;
                       });
+}
+
+absl::StatusOr<model::Device> DeviceStore::GetOwned(const std::string& owner_user_id,
+                                                    const std::string& id) {
+  return db_.Autocommit(
+      {.operation = "read device"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::Device> {
+        pqxx::result rows = tx.exec_prepared("devices.get_owned", owner_user_id, id);
+        if (rows.empty()) return DeviceNotFound(id);
+        return DeviceFromRow(rows[0]);
+      });
+}
+
+absl::StatusOr<model::Device> DeviceStore::Rename(const model::Actor& actor,
+                                                  const std::string& owner_user_id,
+                                                  const std::string& id, const std::string& label) {
+  return db_.Transact(
+      {.operation = "rename device"}, [&](pqxx::work& tx) -> absl::StatusOr<model::Device> {
+        pqxx::result rows = tx.exec_prepared("devices.rename", owner_user_id, id, label);
+        if (rows.empty()) return DeviceNotFound(id);
+        model::Device device = DeviceFromRow(rows[0]);
+        AppendAudit(
+            tx, actor, "device.rename", absl::StrCat("device:", id),
+            {{"user_id", device.user_id}, {"username", device.username}, {"label", device.label}});
+        return device;
+      });
+}
+
+absl::StatusOr<std::vector<model::NodePeer>> DeviceStore::NodePeersFor(const std::string& user_id) {
+  return db_.Autocommit(
+      {.operation = "read the nodes a device may reach"},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::NodePeer>> {
+        std::vector<model::NodePeer> peers;
+        for (const auto& row : tx.exec_prepared("devices.node_peers", user_id)) {
+          peers.push_back(model::NodePeer{.node_name = row[0].as<std::string>(),
+                                          .public_key = row[1].as<std::string>(),
+                                          .endpoint = row[2].as<std::string>()});
+        }
+        return peers;
+      });
 }
 
 absl::StatusOr<std::vector<model::WireGuardPeer>> DeviceStore::PeersForAttach(

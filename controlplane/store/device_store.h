@@ -41,6 +41,9 @@ struct NewDevice {
   std::string public_key;
   std::string label;
   std::optional<absl::Time> expires_at;  // the device's access ends then
+  // The user may hold at most this many devices (not revoked), this one
+  // included; 0 = no cap.
+  int max_devices = 0;
 };
 
 struct RegisteredDevice {
@@ -54,9 +57,9 @@ struct RevokedDevice {
 };
 
 struct DeviceFilter {
-  std::string user_id;  // "" = every user
+  std::string user_id{};  // "" = every user
   // keyset: devices created after (created_at, id), oldest first
-  std::optional<std::pair<absl::Time, std::string>> after;
+  std::optional<std::pair<absl::Time, std::string>> after{};
   int limit = 100;
 };
 
@@ -74,8 +77,24 @@ class DeviceStore {
   absl::StatusOr<model::DevicePage> List(const DeviceFilter& filter);
   // Marks the device revoked (its key and addresses are free again), queues
   // REMOVE_PEER for every WireGuard node, kills its live sessions, audits.
-  // NOT_FOUND when unknown or already revoked.
-  absl::StatusOr<RevokedDevice> Revoke(const model::Actor& actor, const std::string& id);
+  // NOT_FOUND when unknown or already revoked, or, with `owner_user_id`,
+  // another user's.
+  absl::StatusOr<RevokedDevice> Revoke(const model::Actor& actor, const std::string& id,
+                                       const std::string& owner_user_id = "");
+
+  // A device of `owner_user_id` that is not revoked; NOT_FOUND otherwise
+  // (another user's device included).
+  absl::StatusOr<model::Device> GetOwned(const std::string& owner_user_id, const std::string& id);
+  // A new label for a device of `owner_user_id`, audited (device.rename);
+  // NOT_FOUND as GetOwned.
+  absl::StatusOr<model::Device> Rename(const model::Actor& actor, const std::string& owner_user_id,
+                                       const std::string& id, const std::string& label);
+
+  // The nodes the user's devices may reach: active nodes running the
+  // WireGuard driver whose agent reported an interface key and endpoint,
+  // that the node's protocols and the user's effective policy (protocols,
+  // node selector) allow; by node name.
+  absl::StatusOr<std::vector<model::NodePeer>> NodePeersFor(const std::string& user_id);
 
   // At attach: settles the node's pending peer commands (the full set
   // replaces them) and, for a node running the WireGuard driver, returns

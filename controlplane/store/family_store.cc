@@ -137,9 +137,10 @@ constexpr Statement kStatements[] = {
     {"families.session_family",
      "WITH t AS (UPDATE tickets SET session_id = $1::uuid WHERE hash = decode($3, 'hex')) "
      "UPDATE sessions SET family_id = $2::uuid WHERE id = $1::uuid"},
+    // $2: the owner the family must have ('' = anyone).
     {"families.owner",
      "SELECT user_id::text, revoked_at IS NOT NULL FROM login_families "
-     "WHERE id = $1::uuid"},
+     "WHERE id = $1::uuid AND ($2 = '' OR user_id = NULLIF($2, '')::uuid)"},
     {"families.lock_user", "SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE"},
     // $1 family, $2 actor, $3 reason, $4 audit action. The family's unused
     // tickets are left to the sweep: redemption refuses them already, and
@@ -210,8 +211,9 @@ model::SessionEnd FamilyEnd(const std::string& reason) {
 absl::StatusOr<FamilyRevocation> RevokeInTransaction(pqxx::work& tx, const model::Actor& actor,
                                                      const std::string& family_id,
                                                      const std::string& reason, bool kill_sessions,
-                                                     const std::string& action) {
-  pqxx::result owner = tx.exec_prepared("families.owner", family_id);
+                                                     const std::string& action,
+                                                     const std::string& owner_user_id) {
+  pqxx::result owner = tx.exec_prepared("families.owner", family_id, owner_user_id);
   if (owner.empty()) return absl::NotFoundError(absl::StrCat("family ", family_id, " not found"));
   tx.exec_prepared("families.lock_user", owner[0][0].as<std::string>());
   FamilyRevocation revocation;
@@ -395,9 +397,10 @@ absl::StatusOr<absl::Time> FamilyStore::IssueConnectTicket(const AccessGrant& gr
 absl::StatusOr<FamilyRevocation> FamilyStore::Revoke(const model::Actor& actor,
                                                      const std::string& family_id,
                                                      const std::string& reason, bool kill_sessions,
-                                                     const std::string& action) {
+                                                     const std::string& action,
+                                                     const std::string& owner_user_id) {
   return db_.Transact({.operation = "revoke family"}, [&](pqxx::work& tx) {
-    return RevokeInTransaction(tx, actor, family_id, reason, kill_sessions, action);
+    return RevokeInTransaction(tx, actor, family_id, reason, kill_sessions, action, owner_user_id);
   });
 }
 
@@ -409,7 +412,8 @@ absl::StatusOr<FamilyRevocation> RevokeUserFamiliesInTransaction(pqxx::work& tx,
   FamilyRevocation total;
   for (const auto& row : tx.exec_prepared("families.live_of_user", user_id)) {
     absl::StatusOr<FamilyRevocation> one = RevokeInTransaction(
-        tx, actor, row[0].as<std::string>(), reason, /*kill_sessions=*/true, "family.revoke");
+        tx, actor, row[0].as<std::string>(), reason, /*kill_sessions=*/true, "family.revoke",
+        /*owner_user_id=*/"");
     if (!one.ok() && one.status().code() == absl::StatusCode::kFailedPrecondition) continue;
     if (!one.ok()) return one.status();
     total.families_revoked += one->families_revoked;

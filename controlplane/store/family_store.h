@@ -55,11 +55,11 @@ struct FamilyPage {
 };
 
 struct FamilyFilter {
-  std::string user_id;
-  std::string username;
+  std::string user_id{};
+  std::string username{};
   bool include_revoked = false;
   // keyset: families created before (created_at, id), newest first
-  std::optional<std::pair<absl::Time, std::string>> before;
+  std::optional<std::pair<absl::Time, std::string>> before{};
   int limit = 100;
 };
 
@@ -135,10 +135,12 @@ class FamilyStore {
   // Revokes a live family; with kill_sessions, queues a kill for each of
   // its live sessions (with NOTIFY), also when the family was revoked before
   // without them. Audited as `action`. FAILED_PRECONDITION when already
-  // revoked with nothing left to kill, NOT_FOUND when unknown.
+  // revoked with nothing left to kill, NOT_FOUND when unknown (or, with
+  // `owner_user_id`, another user's).
   absl::StatusOr<FamilyRevocation> Revoke(const model::Actor& actor, const std::string& family_id,
                                           const std::string& reason, bool kill_sessions,
-                                          const std::string& action = "family.revoke");
+                                          const std::string& action = "family.revoke",
+                                          const std::string& owner_user_id = "");
   // Every live family of the user (user_id or username), and their sessions.
   absl::StatusOr<FamilyRevocation> RevokeAllOfUser(const model::Actor& actor,
                                                    const std::string& user_id,

@@ -21,6 +21,14 @@
 namespace warden::control::store {
 namespace {
 
+// A session row `s` with its user `u` and node `n`, as SessionFromRow reads it.
+#define WARDEN_SESSION_COLUMNS                                                                \
+  "s.id::text, s.user_id::text, u.username, s.node_id::text, n.name, s.protocol, "            \
+  "s.session_key, s.device_label, s.client_address, s.state, epoch_us(s.opened_at), "         \
+  "epoch_us(s.last_seen_at), epoch_us(s.closed_at), s.close_reason, s.rx_bytes, s.tx_bytes, " \
+  "s.tunnel_address, s.family_id::text, epoch_us(s.kill_failed_at), s.kill_error, "           \
+  "s.end_reason"
+
 constexpr Statement kStatements[] = {
     // Step 1: the row lock that serialises this user's admissions on every
     // node and replica. Nothing else is read in this statement: its snapshot
@@ -178,19 +186,23 @@ constexpr Statement kStatements[] = {
     {"sessions.live_by_protocol",
      "SELECT protocol, count(*) FROM sessions WHERE state <> 'closed' GROUP BY protocol"},
     {"sessions.list",
-     "SELECT s.id::text, s.user_id::text, u.username, s.node_id::text, n.name, s.protocol, "
-     "s.session_key, s.device_label, s.client_address, s.state, epoch_us(s.opened_at), "
-     "epoch_us(s.last_seen_at), epoch_us(s.closed_at), s.close_reason, s.rx_bytes, s.tx_bytes, "
-     "s.tunnel_address, s.family_id::text, epoch_us(s.kill_failed_at), s.kill_error, "
-     "s.end_reason "
-     "FROM sessions s JOIN users u ON u.id = s.user_id "
-     "JOIN nodes n ON n.id = "
-     "s.node_id "
+     "SELECT " WARDEN_SESSION_COLUMNS " FROM sessions s JOIN users u ON u.id = s.user_id "
+     "JOIN nodes n ON n.id = s.node_id "
      "WHERE ($1 = '' OR s.user_id = NULLIF($1, '')::uuid) "
      "AND ($2 = '' OR s.node_id = NULLIF($2, '')::uuid) "
      "AND ($3 = '' OR s.state = $3) AND ($4 = '' OR s.protocol = $4) "
      "AND ($5::bigint IS NULL OR (s.opened_at, s.id) < (from_epoch_us($5), $6::uuid)) "
+     "AND (NOT $8 OR s.state <> 'closed' OR s.closed_at >= from_epoch_us($9)) "
      "ORDER BY s.opened_at DESC, s.id DESC LIMIT $7"},
+    // The session that ended last: closed, or being killed (its reason is
+    // known before its node confirms the end).
+    {"sessions.last_ended",
+     "SELECT " WARDEN_SESSION_COLUMNS " FROM sessions s JOIN users u ON u.id = s.user_id "
+     "JOIN nodes n ON n.id = s.node_id WHERE s.user_id = $1::uuid AND s.state <> 'active' "
+     "ORDER BY COALESCE(s.closed_at, 'infinity'::timestamptz) DESC, s.last_seen_at DESC, s.id "
+     "LIMIT 1"},
+    {"sessions.live_count",
+     "SELECT count(*) FROM sessions WHERE user_id = $1::uuid AND state = 'active'"},
     {"stats.totals",
      "SELECT count(*), count(*) FILTER (WHERE state = 'closing'), count(DISTINCT user_id) "
      "FROM sessions WHERE state <> 'closed'"},
@@ -202,10 +214,39 @@ constexpr Statement kStatements[] = {
      "GROUP BY protocol ORDER BY protocol"},
 };
 
+#undef WARDEN_SESSION_COLUMNS
+
 model::SessionState SessionStateFromName(const std::string& name) {
   if (name == "closing") return model::SessionState::kClosing;
   if (name == "closed") return model::SessionState::kClosed;
   return model::SessionState::kActive;
+}
+
+// A row of WARDEN_SESSION_COLUMNS.
+model::Session SessionFromRow(const pqxx::row& row) {
+  model::Session session;
+  session.id = row[0].as<std::string>();
+  session.user_id = row[1].as<std::string>();
+  session.username = row[2].as<std::string>();
+  session.node_id = row[3].as<std::string>();
+  session.node_name = row[4].as<std::string>();
+  session.protocol = ProtocolFromName(row[5].as<std::string>()).value_or(model::Protocol::kOpenVpn);
+  session.session_key = row[6].as<std::string>();
+  session.device_label = row[7].as<std::string>();
+  session.client_address = row[8].as<std::string>();
+  session.state = SessionStateFromName(row[9].as<std::string>());
+  session.opened_at = TimeField(row[10]);
+  session.last_seen_at = TimeField(row[11]);
+  session.closed_at = OptionalTimeField(row[12]);
+  session.close_reason = row[13].as<std::string>();
+  session.rx_bytes = row[14].as<int64_t>();
+  session.tx_bytes = row[15].as<int64_t>();
+  session.tunnel_address = row[16].as<std::string>();
+  if (!row[17].is_null()) session.family_id = row[17].as<std::string>();
+  session.kill_failed_at = OptionalTimeField(row[18]);
+  session.kill_error = row[19].as<std::string>();
+  session.end_reason = row[20].as<std::string>();
+  return session;
 }
 
 nlohmann::json RequestJson(const AdmissionRequest& request) {
@@ -597,31 +638,9 @@ absl::StatusOr<std::vector<model::Session>> SessionStore::List(const SessionFilt
         std::vector<model::Session> sessions;
         for (const auto& row :
              tx.exec_prepared("sessions.list", filter.user_id, filter.node_id, state, protocol,
-                              before_us, before_id, filter.limit)) {
-          model::Session session;
-          session.id = row[0].as<std::string>();
-          session.user_id = row[1].as<std::string>();
-          session.username = row[2].as<std::string>();
-          session.node_id = row[3].as<std::string>();
-          session.node_name = row[4].as<std::string>();
-          session.session_key = row[6].as<std::string>();
-          session.device_label = row[7].as<std::string>();
-          session.client_address = row[8].as<std::string>();
-          session.state = SessionStateFromName(row[9].as<std::string>());
-          session.opened_at = TimeField(row[10]);
-          session.last_seen_at = TimeField(row[11]);
-          session.closed_at = OptionalTimeField(row[12]);
-          session.close_reason = row[13].as<std::string>();
-          session.rx_bytes = row[14].as<int64_t>();
-          session.tx_bytes = row[15].as<int64_t>();
-          session.tunnel_address = row[16].as<std::string>();
-          if (!row[17].is_null()) session.family_id = row[17].as<std::string>();
-          session.kill_failed_at = OptionalTimeField(row[18]);
-          session.kill_error = row[19].as<std::string>();
-          session.end_reason = row[20].as<std::string>();
-          session.protocol =
-              ProtocolFromName(row[5].as<std::string>()).value_or(model::Protocol::kOpenVpn);
-          sessions.push_back(std::move(session));
+                              before_us, before_id, filter.limit, filter.open_only,
+                              OptionalMicros(filter.or_closed_since))) {
+          sessions.push_back(SessionFromRow(row));
         }
         return sessions;
       });
@@ -667,6 +686,23 @@ absl::StatusOr<std::map<std::string, int64_t>> SessionStore::CountLiveByProtocol
         }
         return counts;
       });
+}
+
+absl::StatusOr<std::optional<model::Session>> SessionStore::LastEnded(const std::string& user_id) {
+  return db_.Autocommit(
+      {.operation = "read the last ended session"},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::optional<model::Session>> {
+        pqxx::result rows = tx.exec_prepared("sessions.last_ended", user_id);
+        if (rows.empty()) return std::nullopt;
+        return SessionFromRow(rows[0]);
+      });
+}
+
+absl::StatusOr<int64_t> SessionStore::CountLive(const std::string& user_id) {
+  return db_.Autocommit({.operation = "count live sessions"},
+                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
+                          return tx.exec_prepared1("sessions.live_count", user_id)[0].as<int64_t>();
+                        });
 }
 
 }  // namespace warden::control::store

@@ -25,8 +25,8 @@ absl::string_view DenyReasonName(model::DenyReason reason);
 
 // Who is being admitted: by id or by username (exactly one is set).
 struct UserRef {
-  std::string id;
-  std::string username;
+  std::string id{};
+  std::string username{};
 };
 
 struct AdmissionRequest {
@@ -85,13 +85,16 @@ struct AdmissionResult {
 using Decider = absl::FunctionRef<model::Decision(const model::AdmissionFacts&)>;
 
 struct SessionFilter {
-  std::string user_id;  // "" = any
-  std::string node_id;
-  std::optional<model::SessionState> state;
-  std::optional<model::Protocol> protocol;
+  std::string user_id{};  // "" = any
+  std::string node_id{};
+  std::optional<model::SessionState> state{};
+  std::optional<model::Protocol> protocol{};
   // keyset: sessions opened before (opened_at, id), newest first
-  std::optional<std::pair<absl::Time, std::string>> before;
+  std::optional<std::pair<absl::Time, std::string>> before{};
   int limit = 100;
+  // Only sessions not closed, and those closed at or after `or_closed_since`.
+  bool open_only = false;
+  std::optional<absl::Time> or_closed_since{};
 };
 
 struct FleetStats {
@@ -128,6 +131,11 @@ class SessionStore {
                                     const std::string& abandoned_attempt = "");
 
   absl::StatusOr<std::vector<model::Session>> List(const SessionFilter& filter);
+  // The user's session that ended most recently, or is being ended (killed,
+  // its node not yet done): nullopt when there is none.
+  absl::StatusOr<std::optional<model::Session>> LastEnded(const std::string& user_id);
+  // The user's active sessions (the seats they hold).
+  absl::StatusOr<int64_t> CountLive(const std::string& user_id);
 
   // Closes (reason node_lost) every session of the nodes not heard from for
   // `offline_for`, so that their seats are free; returns how many. Safe to

@@ -26,7 +26,8 @@ class FakeAgent {
  public:
   FakeAgent(v1::AgentService::Stub& stub, const std::string& credential,
             const std::vector<std::string>& drivers,
-            const std::vector<v1::InventorySession>& inventory = {}) {
+            const std::vector<v1::InventorySession>& inventory = {},
+            const std::vector<v1::WireGuardInterface>& wireguard_interfaces = {}) {
     context_.AddMetadata("authorization", absl::StrCat("Bearer ", credential));
     context_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
     stream_ = stub.Attach(&context_);
@@ -35,6 +36,9 @@ class FakeAgent {
     for (const std::string& driver : drivers) hello.mutable_hello()->add_drivers(driver);
     for (const v1::InventorySession& session : inventory) {
       *hello.mutable_hello()->add_inventory() = session;
+    }
+    for (const v1::WireGuardInterface& wg : wireguard_interfaces) {
+      *hello.mutable_hello()->add_wireguard_interfaces() = wg;
     }
     stream_->Write(hello);
     v1::ControlMessage message;

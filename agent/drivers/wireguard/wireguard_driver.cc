@@ -94,6 +94,14 @@ absl::Status WireGuardDriver::PollOnce() {
   return status;
 }
 
+std::optional<WireGuardIdentity> WireGuardDriver::Identity() {
+  absl::MutexLock lock(&mu_);
+  return WireGuardIdentity{.iface = options_.iface,
+                           .public_key = interface_key_ ? KeyToBase64(*interface_key_) : "",
+                           .endpoint = options_.endpoint,
+                           .listen_port = listen_port_};
+}
+
 absl::Status WireGuardDriver::Poll(bool adopt) {
   std::shared_ptr<WgBackend> backend = Backend();
   if (backend == nullptr) {
@@ -120,6 +128,8 @@ void WireGuardDriver::ObserveAndAct(const WgDevice& device, absl::Time read_at, 
   PeerActions actions;
   {
     absl::MutexLock lock(&mu_);
+    interface_key_ = device.public_key;
+    listen_port_ = device.listen_port;
     actions = ObservePeers(owned_, device,
                            Observation{.read_at = read_at,
                                        .poll = ++poll_count_,

@@ -89,6 +89,9 @@ class WireGuardDriver final : public Driver {
   absl::Status SetPeers(const std::vector<PeerSpec>& peers) override;
   absl::Status AddPeer(const PeerSpec& peer) override;
   absl::Status RemovePeer(const std::string& public_key) override;
+  // The interface's public key and listen port as last read (empty and 0
+  // before the first read), and the endpoint= option.
+  std::optional<WireGuardIdentity> Identity() override;
 
   // One poll: reads the device and acts on what changed. The poller calls it
   // every poll_interval; tests and benchmarks may call it too.
@@ -162,6 +165,8 @@ class WireGuardDriver final : public Driver {
   OwnedPeerMap owned_ ABSL_GUARDED_BY(mu_);
   uint64_t poll_count_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<Key> interface_key_ ABSL_GUARDED_BY(mu_);
+  int listen_port_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace warden::agent::wireguard

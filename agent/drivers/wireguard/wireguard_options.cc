@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/drivers/spec_options.h"
 #include "agent/drivers/wireguard/wg_types.h"
+#include "common/host_port.h"
 #include "common/status_macros.h"
 
 namespace warden::agent::wireguard {
@@ -53,10 +54,13 @@ absl::StatusOr<WireGuardOptions> ParseWireGuardSpec(absl::string_view spec) {
         return absl::InvalidArgumentError("wireguard driver: uapi-dir must be an absolute path");
       }
       options.uapi_dir = std::string(value);
+    } else if (key == "endpoint") {
+      WARDEN_RETURN_IF_ERROR(ValidateHostPort("wireguard driver: endpoint", value));
+      options.endpoint = std::string(value);
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("wireguard driver: unknown option \"", key,
-                       "\"; known: iface, poll, poll-ms, stale, usage, uapi-dir"));
+                       "\"; known: iface, poll, poll-ms, stale, usage, uapi-dir, endpoint"));
     }
   }
   if (options.iface.empty()) {

@@ -21,14 +21,17 @@ struct WireGuardOptions {
   // Where wireguard-<iface>.json is kept; "" keeps the owned set in memory only.
   std::string state_dir;
   std::string uapi_dir = "/var/run/wireguard";
+  // host:port users' devices dial to reach this interface (reported to the
+  // control plane); "" = not offered to self-service devices.
+  std::string endpoint{};
   // Admissions in flight at once, and queued beyond those.
   int admit_threads = 4;
   size_t admit_queue = 4096;
 };
 
 // "iface=wg0;poll=1;stale=180" (only iface is required). Also: poll-ms=
-// (10..60000, for tests), usage= seconds, uapi-dir=. state_dir is not part of
-// the spec: the agent passes its --state-dir.
+// (10..60000, for tests), usage= seconds, uapi-dir=, endpoint=host:port.
+// state_dir is not part of the spec: the agent passes its --state-dir.
 absl::StatusOr<WireGuardOptions> ParseWireGuardSpec(absl::string_view spec);
 
 }  // namespace warden::agent::wireguard

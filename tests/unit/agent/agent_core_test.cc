@@ -83,6 +83,7 @@ class FakeDriver final : public Driver {
   }
   bool Carries(const std::string& session_key) override { return sessions.contains(session_key); }
   bool CarriesPeers() const override { return carries_peers_; }
+  std::optional<WireGuardIdentity> Identity() override { return identity; }
   absl::Status AddPeer(const PeerSpec& peer) override {
     peers.insert(peer.public_key);
     return absl::OkStatus();
@@ -96,6 +97,7 @@ class FakeDriver final : public Driver {
   std::vector<std::string> kills;
   std::map<std::string, int64_t> limits;
   std::set<std::string> peers;
+  std::optional<WireGuardIdentity> identity;
 
  private:
   const std::string name_;
@@ -159,6 +161,20 @@ class AgentCoreTest : public ::testing::Test {
   FakeDriver peers_{"peers", /*carries_peers=*/true};
   std::unique_ptr<AgentCore> core_;
 };
+
+TEST_F(AgentCoreTest, TheHelloCarriesTheWireGuardInterfacesOfItsDrivers) {
+  EXPECT_TRUE(core_->WireGuardInterfaces().empty());
+  peers_.identity = WireGuardIdentity{.iface = "wg0",
+                                      .public_key = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=",
+                                      .endpoint = "vpn1.example.net:51820",
+                                      .listen_port = 51820};
+  std::vector<v1::WireGuardInterface> interfaces = core_->WireGuardInterfaces();
+  ASSERT_EQ(interfaces.size(), 1u);  // the driver without one says nothing
+  EXPECT_EQ(interfaces[0].interface(), "wg0");
+  EXPECT_EQ(interfaces[0].public_key(), "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
+  EXPECT_EQ(interfaces[0].endpoint(), "vpn1.example.net:51820");
+  EXPECT_EQ(interfaces[0].listen_port(), 51820);
+}
 
 TEST_F(AgentCoreTest, AdmitsThroughTheControlPlane) {
   AdmitAnswer answer = core_->Admit(PasswordLogin("k1", "alice", "correct horse"));

@@ -50,6 +50,8 @@ class FakeInterface {
     if (!down_.ok()) return down_;
     WgDevice device;
     device.name = "wgunit";
+    device.public_key = public_key_;
+    device.listen_port = listen_port_;
     for (const auto& [key, peer] : peers_) device.peers.push_back(peer);
     return device;
   }
@@ -93,6 +95,12 @@ class FakeInterface {
     peers_[key].rx_bytes = rx;
     peers_[key].tx_bytes = tx;
   }
+  // The interface's own key (as derived from its private key) and port.
+  void SetIdentity(const Key& public_key, int listen_port) {
+    absl::MutexLock lock(&mu_);
+    public_key_ = public_key;
+    listen_port_ = listen_port;
+  }
   void Clear() {  // wireguard-go restarted
     absl::MutexLock lock(&mu_);
     peers_.clear();
@@ -123,6 +131,8 @@ class FakeInterface {
   absl::Mutex mu_;
   std::map<Key, WgPeer> peers_ ABSL_GUARDED_BY(mu_);
   absl::Status down_ ABSL_GUARDED_BY(mu_);
+  std::optional<Key> public_key_ ABSL_GUARDED_BY(mu_);
+  int listen_port_ ABSL_GUARDED_BY(mu_) = 0;
   int sets_ ABSL_GUARDED_BY(mu_) = 0;
   int removes_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -250,6 +260,49 @@ TEST(WireGuardSpecTest, NeedsTheInterfaceAndKnownOptions) {
   absl::StatusOr<WireGuardOptions> fast = ParseWireGuardSpec("iface=wg0;poll-ms=50");
   ASSERT_TRUE(fast.ok());
   EXPECT_EQ(fast->poll_interval, absl::Milliseconds(50));
+}
+
+TEST(WireGuardSpecTest, ReadsTheEndpointUsersDial) {
+  absl::StatusOr<WireGuardOptions> named =
+      ParseWireGuardSpec("iface=wg0;endpoint=vpn1.example.net:51820");
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(named->endpoint, "vpn1.example.net:51820");
+  absl::StatusOr<WireGuardOptions> v6 = ParseWireGuardSpec("iface=wg0;endpoint=[2001:db8::1]:443");
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_EQ(v6->endpoint, "[2001:db8::1]:443");
+  absl::StatusOr<WireGuardOptions> none = ParseWireGuardSpec("iface=wg0");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->endpoint, "");
+  for (const char* bad : {"vpn1.example.net", "vpn1.example.net:0", "vpn1.example.net:65536",
+                          "vpn 1:51820", "[zz]:51820", ":51820", "-x.net:1", "host:+1"}) {
+    absl::StatusOr<WireGuardOptions> refused =
+        ParseWireGuardSpec(std::string("iface=wg0;endpoint=") + bad);
+    EXPECT_FALSE(refused.ok()) << bad;
+    if (!refused.ok()) {
+      EXPECT_THAT(std::string(refused.status().message()), HasSubstr("endpoint")) << bad;
+    }
+  }
+}
+
+TEST_F(WireGuardDriverTest, ReportsTheInterfaceKeyPortAndEndpointForTheHello) {
+  iface_->SetIdentity(alice_, 51820);
+  WireGuardOptions options = Options();
+  options.endpoint = "vpn1.example.net:51820";
+  driver_ =
+      std::make_unique<WireGuardDriver>(options, std::make_unique<FakeBackend>(iface_), clock_);
+  ASSERT_TRUE(driver_->Start(host_).ok());
+  std::optional<WireGuardIdentity> identity = driver_->Identity();
+  ASSERT_TRUE(identity.has_value());
+  EXPECT_EQ(identity->iface, "wgunit");
+  EXPECT_EQ(identity->public_key, KeyToBase64(alice_));
+  EXPECT_EQ(identity->endpoint, "vpn1.example.net:51820");
+  EXPECT_EQ(identity->listen_port, 51820);
+
+  // A new key (the interface was set up again) is what the next Hello says.
+  iface_->SetIdentity(bob_, 51821);
+  ASSERT_TRUE(driver_->PollOnce().ok());
+  EXPECT_EQ(driver_->Identity()->public_key, KeyToBase64(bob_));
+  EXPECT_EQ(driver_->Identity()->listen_port, 51821);
 }
 
 TEST(WireGuardSessionKeyTest, RoundTripsPublicKeys) {
