@@ -1,4 +1,6 @@
-// warden-connect: a Warden QUIC tunnel from this machine to a node's agent.
+// warden-connect: a Warden QUIC tunnel from this machine to a node's agent,
+// and (login, me, devices, sessions, logins, why: client/account/) the
+// user's own account.
 // Prints each change of state on stdout; the exit status says how the tunnel
 // ended (0 interrupted, 1 failed or lost, 2 usage, 3 refused, 4 killed by an
 // administrator, 5 evicted by a newer device, 6 the node shut down).
@@ -9,6 +11,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "client/account/account_cli.h"
+#include "client/account/account_client.h"
 #include "client/tunnel_client.h"
 #include "common/quic/tunnel_protocol.h"
 
@@ -25,6 +29,7 @@ bool ReadFirstLine(const std::string& path, std::string& line) {
 struct Flags {
   warden::client::ClientOptions options;
   std::string password_file;
+  std::string login_file;
   int idle_timeout_seconds = 30;
   int connect_timeout_seconds = 10;
 };
@@ -54,6 +59,11 @@ void AddFlags(CLI::App& app, Flags& flags) {
   app.add_option("--password-file", flags.password_file, "a file whose first line is the password")
       ->envname("WARDEN_CONNECT_PASSWORD_FILE")
       ->excludes(ticket);
+  app.add_option("--login-file", flags.login_file,
+                 "without --ticket or --password-file: take a connect ticket from the login "
+                 "that `warden-connect login` kept here (default ~/.config/warden/"
+                 "connect-login.json)")
+      ->envname("WARDEN_CONNECT_LOGIN_FILE");
   app.add_option("--device-label", flags.options.device_label,
                  "this device's name, shown to operators")
       ->envname("WARDEN_CONNECT_DEVICE_LABEL");
@@ -77,7 +87,25 @@ bool Finish(Flags& flags) {
       return false;
     }
   }
-  if (options.connect_ticket.empty() == options.password.empty()) {
+  if (options.connect_ticket.empty() && options.password.empty()) {
+    // The login kept by `warden-connect login` vouches, through a ticket.
+    const std::string path = warden::client::LoginFilePath(flags.login_file);
+    auto account = warden::client::AccountClient::Open(path);
+    if (!account.ok()) {
+      std::cerr << "warden-connect: give --ticket, or --user and --password-file, or log in "
+                   "first (warden-connect login): "
+                << account.status().message() << "\n";
+      return false;
+    }
+    auto ticket = (*account)->IssueConnectTicket();
+    if (!ticket.ok()) {
+      std::cerr << "warden-connect: no connect ticket from the login in " << path << ": "
+                << ticket.status().message() << "\n";
+      return false;
+    }
+    options.connect_ticket = *ticket;
+  }
+  if (!options.connect_ticket.empty() && !options.password.empty()) {
     std::cerr << "warden-connect: give either --ticket, or --user and --password-file\n";
     return false;
   }
@@ -94,6 +122,9 @@ bool Finish(Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (warden::client::IsAccountCommand(argc, argv)) {
+    return warden::client::RunAccountCommand(argc, argv);
+  }
   // Taken by the tunnel's signalfd, never delivered asynchronously.
   sigset_t signals;
   sigemptyset(&signals);
