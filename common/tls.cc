@@ -1,5 +1,7 @@
 #include "common/tls.h"
 
+#include <grpcpp/create_channel.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -59,6 +61,23 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
     options.pem_private_key = *key;
   }
   return grpc::SslCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeClientChannel(
+    const ClientChannelSettings& settings) {
+  grpc::ChannelArguments args;
+  if (!settings.user_agent.empty()) args.SetUserAgentPrefix(settings.user_agent);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (settings.insecure) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls =
+        MakeChannelCredentials(settings.tls);
+    if (!tls.ok()) return tls.status();
+    credentials = *std::move(tls);
+    if (!settings.server_name.empty()) args.SetSslTargetNameOverride(settings.server_name);
+  }
+  return grpc::CreateCustomChannel(settings.target, credentials, args);
 }
 
 }  // namespace warden::tls

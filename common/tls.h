@@ -4,6 +4,7 @@
 // certificate (optionally asking agents for client certificates), and the
 // agent's view of the control plane.
 
+#include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
@@ -41,5 +42,20 @@ struct ClientTlsFiles {
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const ClientTlsFiles& files);
+
+// Where a command-line client (wardenctl, warden-connect) calls the control
+// plane: plaintext only when asked, else TLS with `tls`.
+struct ClientChannelSettings {
+  std::string target;  // host:port
+  bool insecure = false;
+  ClientTlsFiles tls{};
+  std::string server_name{};  // the name the certificate must carry ("" = the host)
+  std::string user_agent{};   // "wardenctl/0.1.0"
+};
+
+// MakeChannelCredentials' error when a TLS file cannot be read; the server
+// is first contacted by the first call.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeClientChannel(
+    const ClientChannelSettings& settings);
 
 }  // namespace warden::tls

@@ -1,6 +1,5 @@
 #include "client/account/account_cli.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +14,7 @@
 #include "common/status_macros.h"
 #include "tools/wardenctl/exit_codes.h"
 #include "tools/wardenctl/names.h"
+#include "tools/wardenctl/printer.h"
 #include "tools/wardenctl/table.h"
 #include "tools/wardenctl/time_text.h"
 
@@ -40,14 +40,9 @@ class Output {
   bool json() const { return json_; }
   const wardenctl::TimeText& time() const { return time_; }
 
+  // As wardenctl prints it: fields in .proto order, defaults included.
   void Message(const google::protobuf::Message& message) {
-    std::string text;
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    options.always_print_primitive_fields = true;
-    (void)google::protobuf::util::MessageToJsonString(message, &text, options);
-    std::cout << text;
-    if (text.empty() || text.back() != '\n') std::cout << "\n";
+    std::cout << wardenctl::MessageJson(message).dump(2) << "\n";
   }
   void Print(const Table& table) { std::cout << table.Render(); }
   void Line(const std::string& line) { std::cout << line << "\n"; }

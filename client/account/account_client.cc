@@ -5,30 +5,20 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/secrets.h"
-#include "common/timestamp.h"
 #include "common/tls.h"
+#include "tools/wardenctl/time_text.h"
 
 namespace warden::client {
 namespace {
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const ControlEndpoint& endpoint) {
-  grpc::ChannelArguments args;
-  args.SetUserAgentPrefix("warden-connect/" WARDEN_VERSION);
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (endpoint.insecure) {
-    credentials = grpc::InsecureChannelCredentials();
-  } else {
-    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls =
-        tls::MakeChannelCredentials(tls::ClientTlsFiles{.ca = endpoint.ca});
-    if (!tls.ok()) return tls.status();
-    credentials = *std::move(tls);
-    if (!endpoint.server_name.empty()) args.SetSslTargetNameOverride(endpoint.server_name);
-  }
-  return grpc::CreateCustomChannel(endpoint.control, credentials, args);
-}
-
-absl::Time FromProtoTime(const google::protobuf::Timestamp& at) {
-  return absl::FromUnixSeconds(at.seconds()) + absl::Nanoseconds(at.nanos());
+  return tls::MakeClientChannel({
+      .target = endpoint.control,
+      .insecure = endpoint.insecure,
+      .tls = {.ca = endpoint.ca},
+      .server_name = endpoint.server_name,
+      .user_agent = "warden-connect/" WARDEN_VERSION,
+  });
 }
 
 // Trailing metadata `name` as milliseconds, or 0.
@@ -68,7 +58,7 @@ absl::StatusOr<SavedLogin> LogIn(const ControlEndpoint& endpoint, const std::str
   login.username = username;
   login.family_id = response.family_id();
   login.access_token = response.access_token();
-  login.access_expires_at = FromProtoTime(response.access_expires_at());
+  login.access_expires_at = wardenctl::FromTimestamp(response.access_expires_at());
   login.refresh_token = response.refresh_token();
   return login;
 }
@@ -115,7 +105,7 @@ absl::Status AccountClient::Refresh() {
     if (status.ok()) {
       login_.access_token = response.access_token();
       login_.refresh_token = response.refresh_token();
-      login_.access_expires_at = FromProtoTime(response.access_expires_at());
+      login_.access_expires_at = wardenctl::FromTimestamp(response.access_expires_at());
       // Saved before use: the old refresh token is spent now.
       return WriteLogin(path_, login_);
     }

@@ -14,21 +14,18 @@ absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Connect(ConnectionSett
                                    "--key-file FILE, or name a key-file in a context of ",
                                    settings.profile_path));
   }
-  grpc::ChannelArguments args;
-  args.SetUserAgentPrefix("wardenctl/" WARDEN_VERSION);
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (settings.insecure) {
-    credentials = grpc::InsecureChannelCredentials();
-  } else {
-    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls =
-        tls::MakeChannelCredentials(tls::ClientTlsFiles{.ca = settings.ca, .cert = "", .key = ""});
-    if (!tls.ok()) return LocalError(absl::StatusCode::kInvalidArgument, tls.status().message());
-    credentials = *std::move(tls);
-    if (!settings.server_name.empty()) args.SetSslTargetNameOverride(settings.server_name);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = tls::MakeClientChannel({
+      .target = settings.server,
+      .insecure = settings.insecure,
+      .tls = {.ca = settings.ca},
+      .server_name = settings.server_name,
+      .user_agent = "wardenctl/" WARDEN_VERSION,
+  });
+  if (!channel.ok()) {
+    return LocalError(absl::StatusCode::kInvalidArgument, channel.status().message());
   }
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(settings.server, credentials, args);
-  return std::unique_ptr<AdminClient>(new AdminClient(std::move(settings), timeout, channel));
+  return std::unique_ptr<AdminClient>(
+      new AdminClient(std::move(settings), timeout, *std::move(channel)));
 }
 
 AdminClient::AdminClient(ConnectionSettings settings, absl::Duration timeout,
