@@ -30,5 +30,5 @@ exec openvpn --dev tun --proto udp4 --port 1194 \
   --keepalive 10 60 \
   --ca "$pki/ca.crt" --cert "$pki/server.crt" --key "$pki/server.key" --dh none \
   --verify-client-cert none --username-as-common-name --duplicate-cn \
-  --management /run/openvpn/server.sock unix --management-client-auth \
+  --management /run/openvpn/server.sock unix --management-client-auth --management-hold \
   --explicit-exit-notify 1 --verb 3 "$@"

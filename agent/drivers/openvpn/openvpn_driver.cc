@@ -238,6 +238,7 @@ void OpenVpnDriver::Run() {
       connection_ = connection;
       server_pid_ = -1;
       inventory_read_ = false;
+      held_ = false;
     }
     Serve(connection);
     connection->Shutdown();
@@ -302,10 +303,24 @@ void OpenVpnDriver::OnNotification(ManagementConnection& connection, const Notif
   if (note.kind == "INFO" && absl::StartsWith(note.text, "OpenVPN Management Interface")) {
     Greet(connection);
   } else if (note.kind == "HOLD") {
-    // Started with --management-hold: it waits for us before going on.
-    (void)connection.Send("hold release\n", [](absl::StatusOr<ManagementReply> reply) {
-      LogIfRefused("hold release", std::move(reply));
-    });
+    // Started with --management-hold: it waits for us before it takes any
+    // client, and lists its clients only once released.
+    {
+      absl::MutexLock lock(&mu_);
+      held_ = true;
+    }
+    // Replies are handled while `connection` is being read, so it outlives this.
+    (void)connection.Send("hold release\n",
+                          [this, &connection](absl::StatusOr<ManagementReply> reply) {
+                            const bool released = reply.ok() && reply->success;
+                            LogIfRefused("hold release", std::move(reply));
+                            if (!released) return;
+                            {
+                              absl::MutexLock lock(&mu_);
+                              held_ = false;
+                            }
+                            ReadInventory(connection);
+                          });
   } else if (note.kind == "FATAL") {
     Log()->error("server={} OpenVPN: {}", options_.server_name, note.text);
   } else {
@@ -346,6 +361,10 @@ void OpenVpnDriver::Greet(ManagementConnection& connection) {
         BytecountCommand(static_cast<int>(absl::ToInt64Seconds(options_.bytecount_interval))),
         [](absl::StatusOr<ManagementReply> reply) { LogIfRefused("bytecount", std::move(reply)); });
   }
+  ReadInventory(connection);
+}
+
+void OpenVpnDriver::ReadInventory(ManagementConnection& connection) {
   auto pid = std::make_shared<int64_t>(-1);
   (void)connection.Send("pid\n", [pid](absl::StatusOr<ManagementReply> reply) {
     if (reply.ok() && reply->success) {
@@ -361,6 +380,14 @@ void OpenVpnDriver::Greet(ManagementConnection& connection) {
 void OpenVpnDriver::OnStatus(const absl::StatusOr<ManagementReply>& reply, int64_t pid) {
   if (!reply.ok()) return;  // the connection ended; the next one reads again
   absl::StatusOr<StatusReport> report = ReadStatusReply(*reply);
+  if (!report.ok()) {
+    absl::MutexLock lock(&mu_);
+    if (held_) {
+      // A held server has no clients yet; the list is read again on release.
+      Log()->info("server={} OpenVPN waits for the hold release", options_.server_name);
+      return;
+    }
+  }
   if (!report.ok()) {
     Log()->error("server={} cannot read OpenVPN's client list: {}", options_.server_name,
                  report.status().message());

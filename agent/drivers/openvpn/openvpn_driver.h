@@ -96,6 +96,8 @@ class OpenVpnDriver final : public Driver {
   void Run();
   void Serve(const std::shared_ptr<ManagementConnection>& connection);
   void Greet(ManagementConnection& connection);
+  // Asks for the pid and the client list (OnStatus takes both).
+  void ReadInventory(ManagementConnection& connection);
   void OnStatus(const absl::StatusOr<ManagementReply>& reply, int64_t pid);
   // OpenVPN restarted (a new pid): its clients are gone.
   void ForgetClientsLocked(int64_t pid, HostCalls& calls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -139,6 +141,8 @@ class OpenVpnDriver final : public Driver {
   int64_t server_pid_ ABSL_GUARDED_BY(mu_) = -1;  // -1 until `pid` answered on this connection
   int64_t last_server_pid_ ABSL_GUARDED_BY(mu_) = -1;
   bool inventory_read_ ABSL_GUARDED_BY(mu_) = false;
+  // Started with --management-hold and not yet released: no client list yet.
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<ClientEvent> early_events_ ABSL_GUARDED_BY(mu_);  // before the pid was known
   std::map<int64_t, Client> clients_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<int64_t, int64_t>, PendingDecision> pending_ ABSL_GUARDED_BY(mu_);

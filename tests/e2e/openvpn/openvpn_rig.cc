@@ -205,6 +205,7 @@ absl::Status OpenVpnRig::StartServer() {
   Append(args, {"--explicit-exit-notify", "1"});
   Append(args, {"--management", management_socket_, "unix"});
   if (!options_.management_password.empty()) args.push_back(d + "management.pw");
+  if (options_.management_hold) args.push_back("--management-hold");
   if (options_.management_client_auth) {
     args.push_back("--management-client-auth");
   } else {
@@ -217,7 +218,9 @@ absl::Status OpenVpnRig::StartServer() {
                                       std::map<std::string, std::string>{}, server_log_);
 
   const auto started = [&] {
-    return ::access(management_socket_.c_str(), F_OK) == 0 &&
+    if (::access(management_socket_.c_str(), F_OK) != 0) return false;
+    // Held, it initialises only once the agent releases it.
+    return options_.management_hold ||
            ReadWholeFile(server_log_).find(kConnected, log_offset) != std::string::npos;
   };
   if (!WaitFor([&] { return started() || !server_->Running(); }, absl::Seconds(15)) || !started()) {

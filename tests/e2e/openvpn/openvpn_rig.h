@@ -56,6 +56,10 @@ struct OpenVpnRigOptions {
   // (--auth-user-pass-verify /bin/true; OpenVPN refuses --verify-client-cert
   // none without some password check).
   bool management_client_auth = true;
+  // --management-hold: the server accepts no client until its management
+  // client (the agent) says "hold release", so no login made while the agent
+  // is away goes unanswered. StartServer() then waits only for the socket.
+  bool management_hold = false;
   // Password of the management interface; empty means none.
   std::string management_password;
   // --hand-window: how long a client waits for the management client's answer.
