@@ -6,7 +6,7 @@ WARDEN_BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libpqxx-dev libpq-dev libspdlog-dev libsodium-dev libcli11-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcpp-httplib-dev libmnl-dev libcivetweb-dev
-  libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
+  libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libssl-dev
 )
 # The end-to-end rigs drive real VPN software in network namespaces; tests/deploy
 # lints and checks the deployment files (node/npm, when present, add schema checks).
