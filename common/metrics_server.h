@@ -7,14 +7,10 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
+#include "common/http_listener.h"
 #include "common/metrics.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace warden::metrics {
 
@@ -28,14 +24,12 @@ class MetricsServer {
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const;
 
  private:
-  MetricsServer(std::unique_ptr<httplib::Server> server, int port);
+  explicit MetricsServer(std::unique_ptr<HttpListener> listener);
 
-  std::unique_ptr<httplib::Server> server_;
-  int port_;
-  std::thread thread_;
+  std::unique_ptr<HttpListener> listener_;
 };
 
 }  // namespace warden::metrics

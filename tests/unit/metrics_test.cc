@@ -151,7 +151,7 @@ TEST(MetricsServerTest, ReportsBadAndTakenAddresses) {
   absl::StatusOr<std::unique_ptr<MetricsServer>> second =
       MetricsServer::Start(absl::StrCat("127.0.0.1:", (*first)->port()), registry);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(std::string(second.status().message()), HasSubstr("cannot listen for metrics"));
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("cannot listen for /metrics"));
 }
 
 }  // namespace
