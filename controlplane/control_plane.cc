@@ -25,14 +25,19 @@
 #include "controlplane/families/call_throttle.h"
 #include "controlplane/families/login_throttle.h"
 #include "controlplane/health_monitor.h"
+#include "controlplane/oidc/client_assertion.h"
+#include "controlplane/oidc/provider_config.h"
+#include "controlplane/oidc/single_sign_on.h"
 #include "controlplane/services/account_service.h"
 #include "controlplane/services/admin_service.h"
 #include "controlplane/services/agent_service.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/services/node_authenticator.h"
+#include "controlplane/services/oidc_callback_page.h"
 #include "controlplane/services/session_service.h"
 #include "controlplane/services/signal_service.h"
 #include "controlplane/services/signal_websocket.h"
+#include "controlplane/services/validation.h"
 #include "controlplane/signal/hub.h"
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/attach_store.h"
@@ -45,6 +50,7 @@
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/notification_listener.h"
+#include "controlplane/store/oidc_store.h"
 #include "controlplane/store/plan_store.h"
 #include "controlplane/store/policy_store.h"
 #include "controlplane/store/room_store.h"
@@ -242,6 +248,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::RoomStore> rooms;
   std::unique_ptr<store::CredentialStore> credential_store;
   std::unique_ptr<store::WebhookStore> webhooks;
+  std::unique_ptr<store::OidcStore> oidc_logins;
   std::optional<webhooks::SecretBox> webhook_box;
   std::unique_ptr<webhooks::WebhookSender> webhook_sender;
   std::unique_ptr<store::NotificationListener> webhook_listener;
@@ -254,6 +261,8 @@ struct ControlPlane::Parts {
   std::unique_ptr<admission::PasswordCheck> login_passwords;      // its general lane
   std::unique_ptr<families::LoginThrottle> login_throttle;
   std::unique_ptr<families::CallThrottle> account_throttle;
+  std::unique_ptr<WorkerPool> sso_workers;
+  std::unique_ptr<oidc::SingleSignOn> sso;
   std::unique_ptr<admission::Admitter> admitter;
   // The command path: links here, answers awaited, delivery, the one way a
   // command is given, and the links' lifecycle over them.
@@ -279,6 +288,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<HealthMonitor> agent_health;
   absl::Notification stop_sweeping;
   std::thread ticket_sweeper;
+  std::unique_ptr<services::OidcCallbackPage> oidc_callback;
   // Last in, first out: no scrape runs once the parts start going.
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   absl::Duration signal_drain;
@@ -338,6 +348,29 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   if (config.db_pool_size < 1 || config.db_pool_size > 1000) {
     return absl::InvalidArgumentError("--db-pool-size must be between 1 and 1000");
   }
+  // Checked before anything starts: a mistake in it is the operator's to fix.
+  std::vector<oidc::ProviderConfig> providers;
+  if (!config.oidc_config.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(providers, oidc::LoadProviders(config.oidc_config));
+    for (const oidc::ProviderConfig& provider : providers) {
+      if (provider.client_auth != oidc::ClientAuth::kPrivateKeyJwt) continue;
+      if (absl::Status usable = oidc::CheckClientKey(provider.private_key_pem); !usable.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("OIDC provider \"", provider.name,
+                                                       "\": private_key_file: ", usable.message()));
+      }
+    }
+  }
+  if (!config.oidc_callback_listen.empty() && config.oidc_callback_url.empty()) {
+    return absl::InvalidArgumentError(
+        "--oidc-callback-listen needs --oidc-callback-url, the page's public address");
+  }
+  if (!config.oidc_callback_url.empty() &&
+      !absl::StartsWith(config.oidc_callback_url, "https://") &&
+      !absl::StartsWith(config.oidc_callback_url, "http://127.0.0.1:") &&
+      !absl::StartsWith(config.oidc_callback_url, "http://localhost:")) {
+    return absl::InvalidArgumentError(
+        "--oidc-callback-url must be https:// (or http:// on loopback, for a test)");
+  }
   WARDEN_ASSIGN_OR_RETURN(
       store::AddressPool pool,
       store::ParseAddressPool("--wg-pool-v4 (WARDEN_WG_POOL_V4)", config.wg_pool_v4,
@@ -368,6 +401,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   StartAdmission(parts, config, clock, decide_options);
   StartCommandPath(parts, config, replica_id, listen_connection_string, decide_options);
   StartFeedsAndSignal(parts, config, replica_id, listen_connection_string);
+  WARDEN_RETURN_IF_ERROR(plane->StartSingleSignOn(config, std::move(providers)));
   MakeServices(parts, config);
   WARDEN_RETURN_IF_ERROR(plane->StartServers(config));
   StartSweeps(parts, config, clock);
@@ -517,7 +551,8 @@ void ControlPlane::MakeServices(Parts& parts, const ControlPlaneConfig& config) 
       .commands = *parts.command_path,
       .events = *parts.events,
       .signal = *parts.signal,
-      .heartbeat_interval = config.heartbeat_interval});
+      .heartbeat_interval = config.heartbeat_interval,
+      .sso = *parts.sso});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
   parts.login_throttle = std::make_unique<families::LoginThrottle>(
@@ -535,7 +570,9 @@ void ControlPlane::MakeServices(Parts& parts, const ControlPlaneConfig& config) 
                                     .metrics = parts.metrics,
                                     .families = *parts.families,
                                     .commands = *parts.command_path,
-                                    .clock = RealClock::Get()});
+                                    .clock = RealClock::Get(),
+                                    .sso = *parts.sso,
+                                    .sso_workers = *parts.sso_workers});
   parts.account_throttle = std::make_unique<families::CallThrottle>(
       families::CallThrottleOptions{
           .rule = {.per_minute = 60 * config.account_rate_per_second,
@@ -661,6 +698,7 @@ void ControlPlane::StartSweeps(Parts& parts, const ControlPlaneConfig& config, c
     while (!parts.stop_sweeping.WaitForNotificationWithTimeout(interval)) {
       (void)parts.tickets->Sweep();
       (void)parts.families->Sweep();
+      (void)parts.oidc_logins->Sweep();
       (void)parts.attach->AnnounceOfflineNodes(silent);
       absl::StatusOr<int64_t> lost = parts.sessions->CloseSessionsOfLostNodes(offline);
       if (lost.ok() && *lost > 0) {
@@ -683,6 +721,39 @@ int ControlPlane::metrics_port() const {
 
 const metrics::Registry& ControlPlane::metrics() const { return parts_->metrics; }
 
+absl::Status ControlPlane::StartSingleSignOn(const ControlPlaneConfig& config,
+                                             std::vector<oidc::ProviderConfig> providers) {
+  Parts& parts = *parts_;
+  parts.oidc_logins = std::make_unique<store::OidcStore>(*parts.db);
+  parts.sso_workers = std::make_unique<WorkerPool>("sso", config.oidc_workers, 256);
+  if (!providers.empty()) {
+    Log()->info("single sign-on providers={}", providers.size());
+  }
+  parts.sso = std::make_unique<oidc::SingleSignOn>(
+      std::move(providers),
+      oidc::SingleSignOnDeps{.logins = *parts.oidc_logins,
+                             .families = *parts.families,
+                             .users = *parts.users,
+                             .normalize_username = &services::NormalizeUsername,
+                             .clock = RealClock::Get(),
+                             .callback_url = config.oidc_callback_url});
+  // Fetched now, off the start-up path: a provider that cannot be reached or
+  // contradicts its configuration shows in the log (and ListOidcProviders)
+  // before the first user tries it.
+  for (oidc::Provider* provider : parts.sso->providers()) {
+    (void)parts.sso_workers->TrySubmit([provider] { (void)provider->Metadata(); });
+  }
+  if (!config.oidc_callback_listen.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(parts.oidc_callback, services::OidcCallbackPage::Start(
+                                                     config.oidc_callback_listen, *parts.sso));
+  }
+  return absl::OkStatus();
+}
+
+int ControlPlane::oidc_callback_port() const {
+  return parts_->oidc_callback == nullptr ? 0 : parts_->oidc_callback->port();
+}
+
 int ControlPlane::signal_ws_port() const {
   return parts_->signal_ws == nullptr ? 0 : parts_->signal_ws->port();
 }
@@ -702,6 +773,7 @@ void ControlPlane::Shutdown(absl::Duration grace) {
     parts.signal->Stop();
   }
   parts.signal_ws.reset();
+  parts.oidc_callback.reset();
   if (parts.ticket_sweeper.joinable()) {
     parts.stop_sweeping.Notify();
     parts.ticket_sweeper.join();
@@ -725,6 +797,7 @@ void ControlPlane::Shutdown(absl::Duration grace) {
     parts.agent_server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
   }
   if (parts.event_workers) parts.event_workers->Shutdown();
+  if (parts.sso_workers) parts.sso_workers->Shutdown();
   if (parts.db_workers) parts.db_workers->Shutdown();
   parts.server.reset();
   parts.agent_server.reset();

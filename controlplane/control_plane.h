@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -21,6 +22,9 @@ class Server;
 namespace warden::control {
 namespace admission {
 struct DecideOptions;
+}
+namespace oidc {
+struct ProviderConfig;
 }
 namespace store {
 struct AddressPool;
@@ -163,6 +167,13 @@ struct ControlPlaneConfig {
   std::string webhook_retry_schedule = "5s,30s,2m,10m,1h,6h,24h";
   absl::Duration webhook_timeout = absl::Seconds(10);
   absl::Duration webhook_delivery_retention = absl::Hours(24 * 14);
+  // Single sign-on: the providers' configuration file ("" = none), Warden's
+  // own callback page (where it listens, and the public URL providers send
+  // browsers to), and the threads that wait on providers.
+  std::string oidc_config;
+  std::string oidc_callback_listen;
+  std::string oidc_callback_url;
+  int oidc_workers = 4;
 };
 
 class ControlPlane {
@@ -182,6 +193,8 @@ class ControlPlane {
   int metrics_port() const;
   // 0 when the WebSocket bridge is off.
   int signal_ws_port() const;
+  // 0 when Warden's single sign-on callback page is not served.
+  int oidc_callback_port() const;
   const metrics::Registry& metrics() const;
   const BootstrapResult& bootstrap() const { return bootstrap_; }
   int schema_version() const { return schema_version_; }
@@ -215,6 +228,9 @@ class ControlPlane {
   absl::Status StartServers(const ControlPlaneConfig& config);
   // Expired tickets and logins, lost nodes' sessions, and the policy sweep.
   static void StartSweeps(Parts& parts, const ControlPlaneConfig& config, const Clock& clock);
+  // The configured OpenID Providers and Warden's callback page.
+  absl::Status StartSingleSignOn(const ControlPlaneConfig& config,
+                                 std::vector<oidc::ProviderConfig> providers);
   static absl::Status StartWebhooks(Parts& parts, const ControlPlaneConfig& config,
                                     const std::string& listen_connection_string);
 

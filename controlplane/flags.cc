@@ -340,6 +340,25 @@ void AddWebhookFlags(CLI::App& app, ControlPlaneConfig& config) {
       ->check(CLI::Range(int64_t{1}, int64_t{3650}));
 }
 
+void AddSingleSignOnFlags(CLI::App& app, ControlPlaneConfig& config) {
+  app.add_option("--oidc-config", config.oidc_config,
+                 "JSON file naming the OpenID Providers users may log in with (README, "
+                 "\"Single sign-on\"); client secrets come from the files or variables it names")
+      ->envname("WARDEN_OIDC_CONFIG");
+  app.add_option("--oidc-callback-listen", config.oidc_callback_listen,
+                 "serve Warden's own single sign-on callback page (GET /oidc/callback) over HTTP "
+                 "on this host:port, behind a TLS-terminating proxy")
+      ->envname("WARDEN_OIDC_CALLBACK_LISTEN");
+  app.add_option("--oidc-callback-url", config.oidc_callback_url,
+                 "the public https:// URL of that page, as registered at the providers")
+      ->envname("WARDEN_OIDC_CALLBACK_URL");
+  app.add_option("--oidc-workers", config.oidc_workers,
+                 "threads that wait on identity providers (apart from the database workers)")
+      ->envname("WARDEN_OIDC_WORKERS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+}
+
 // Logging and one-shot modes.
 void AddProcessFlags(CLI::App& app, ControlPlaneConfig& config, LogFlags& log) {
   app.add_option("--log-level", log.level, "trace|debug|info|warn|error|off")
@@ -360,6 +379,7 @@ void AddControlFlags(CLI::App& app, ControlPlaneConfig& config, LogFlags& log) {
   AddSignalFlags(app, config);
   AddFleetFlags(app, config);
   AddWebhookFlags(app, config);
+  AddSingleSignOnFlags(app, config);
   AddProcessFlags(app, config, log);
 }
 

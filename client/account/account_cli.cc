@@ -152,7 +152,8 @@ void AddLogin(CLI::App& app, Globals& globals, Action& action) {
       "\nExamples:\n"
       "  warden-connect login --control vpn.example:50051 --user alice --password-file pw.txt\n"
       "  warden-connect login --control 127.0.0.1:50051 --insecure --user alice "
-      "--password-file -");
+      "--password-file -\n"
+      "  warden-connect login --control vpn.example:50051 --oidc");
   login->add_option("--control", endpoint->control, "warden-control's address, host:port")
       ->envname("WARDEN_CONNECT_CONTROL")
       ->required();
@@ -160,23 +161,41 @@ void AddLogin(CLI::App& app, Globals& globals, Action& action) {
   login->add_option("--control-ca", endpoint->ca, "CA (PEM) of warden-control's certificate");
   login->add_option("--control-server-name", endpoint->server_name,
                     "the name its certificate must carry");
-  login->add_option("--user", *user, "username")->envname("WARDEN_CONNECT_USER")->required();
-  login
-      ->add_option("--password-file", *password_file,
-                   "a file whose first line is the password ('-' = standard input)")
-      ->required();
+  auto oidc = std::make_shared<bool>(false);
+  auto provider = std::make_shared<std::string>();
+  login->add_option("--user", *user, "username")->envname("WARDEN_CONNECT_USER");
+  login->add_option("--password-file", *password_file,
+                    "a file whose first line is the password ('-' = standard input)");
+  login->add_flag("--oidc", *oidc,
+                  "log in through single sign-on instead: open the address it prints, on any "
+                  "device, and enter the code");
+  login->add_option("--provider", *provider,
+                    "with --oidc: which identity provider (when the server has several)");
   login->add_option("--device-label", *label, "this device's name, shown to you and operators");
-  login->callback([&globals, &action, endpoint, user, password_file, label] {
-    action = [&globals, endpoint, user, password_file, label]() -> absl::Status {
-      const std::string password = ReadFirstLine(*password_file);
-      if (password.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("cannot read a password from ", *password_file));
+  login->callback([&globals, &action, endpoint, user, password_file, label, oidc, provider] {
+    action = [&globals, endpoint, user, password_file, label, oidc, provider]() -> absl::Status {
+      absl::StatusOr<SavedLogin> login;
+      if (*oidc) {
+        if (!user->empty() || !password_file->empty()) {
+          return absl::InvalidArgumentError("--oidc logs in without --user and --password-file");
+        }
+        login = LogInWithProvider(*endpoint, *provider, *label, std::cout);
+      } else {
+        if (user->empty() || password_file->empty()) {
+          return absl::InvalidArgumentError(
+              "give --user and --password-file, or --oidc for single sign-on");
+        }
+        const std::string password = ReadFirstLine(*password_file);
+        if (password.empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("cannot read a password from ", *password_file));
+        }
+        login = LogIn(*endpoint, *user, password, *label);
       }
-      WARDEN_ASSIGN_OR_RETURN(SavedLogin login, LogIn(*endpoint, *user, password, *label));
+      if (!login.ok()) return login.status();
       const std::string path = LoginFilePath(globals.login_file);
-      WARDEN_RETURN_IF_ERROR(WriteLogin(path, login));
-      std::cout << "logged in as " << login.username << " (login " << login.family_id
+      WARDEN_RETURN_IF_ERROR(WriteLogin(path, *login));
+      std::cout << "logged in as " << login->username << " (login " << login->family_id
                 << "; kept in " << path << ")\n";
       return absl::OkStatus();
     };

@@ -33,6 +33,35 @@ int64_t TrailingMillis(const grpc::ClientContext& context, const std::string& na
   return value;
 }
 
+SavedLogin SaveTokens(const ControlEndpoint& endpoint, const std::string& username,
+                      const v1::LoginResponse& response) {
+  SavedLogin login;
+  login.control = endpoint.control;
+  login.insecure = endpoint.insecure;
+  login.ca = endpoint.ca;
+  login.server_name = endpoint.server_name;
+  login.username = username;
+  login.family_id = response.family_id();
+  login.access_token = response.access_token();
+  login.access_expires_at = wardenctl::FromTimestamp(response.access_expires_at());
+  login.refresh_token = response.refresh_token();
+  return login;
+}
+
+// Who the provider's login made us, for the login file and the greeting.
+absl::StatusOr<std::string> WhoAmI(const std::shared_ptr<grpc::Channel>& channel,
+                                   const std::string& access_token) {
+  std::unique_ptr<v1::AccountService::Stub> account = v1::AccountService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(15)));
+  context.AddMetadata("authorization", "Bearer " + access_token);
+  v1::Me me;
+  if (grpc::Status status = account->GetMe(&context, v1::GetMeRequest(), &me); !status.ok()) {
+    return FromGrpcStatus(status);
+  }
+  return me.username();
+}
+
 }  // namespace
 
 absl::StatusOr<SavedLogin> LogIn(const ControlEndpoint& endpoint, const std::string& username,
@@ -50,17 +79,60 @@ absl::StatusOr<SavedLogin> LogIn(const ControlEndpoint& endpoint, const std::str
   if (grpc::Status status = session->Login(&context, request, &response); !status.ok()) {
     return FromGrpcStatus(status);
   }
-  SavedLogin login;
-  login.control = endpoint.control;
-  login.insecure = endpoint.insecure;
-  login.ca = endpoint.ca;
-  login.server_name = endpoint.server_name;
-  login.username = username;
-  login.family_id = response.family_id();
-  login.access_token = response.access_token();
-  login.access_expires_at = wardenctl::FromTimestamp(response.access_expires_at());
-  login.refresh_token = response.refresh_token();
-  return login;
+  return SaveTokens(endpoint, username, response);
+}
+
+absl::StatusOr<SavedLogin> LogInWithProvider(const ControlEndpoint& endpoint,
+                                             const std::string& provider,
+                                             const std::string& device_label, std::ostream& out) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = OpenChannel(endpoint);
+  if (!channel.ok()) return channel.status();
+  std::unique_ptr<v1::SessionService::Stub> session = v1::SessionService::NewStub(*channel);
+  v1::StartDeviceLoginRequest start;
+  start.set_provider(provider);
+  start.set_device_label(device_label);
+  v1::StartDeviceLoginResponse started;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    if (grpc::Status status = session->StartDeviceLogin(&context, start, &started); !status.ok()) {
+      return FromGrpcStatus(status);
+    }
+  }
+  out << "To log in, open " << started.verification_uri() << " and enter the code "
+      << started.user_code() << "\n";
+  if (!started.verification_uri_complete().empty()) {
+    out << "(or open " << started.verification_uri_complete() << ")\n";
+  }
+  out << "Waiting for you to approve it there..." << std::endl;
+  v1::PollDeviceLoginRequest poll;
+  poll.set_device_login_id(started.device_login_id());
+  absl::Duration interval = absl::Seconds(std::max(1, started.interval_seconds()));
+  const absl::Time give_up = wardenctl::FromTimestamp(started.expires_at()) + absl::Seconds(5);
+  while (absl::Now() < give_up) {
+    absl::SleepFor(interval);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    v1::PollDeviceLoginResponse answer;
+    const grpc::Status status = session->PollDeviceLogin(&context, poll, &answer);
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) continue;  // try again next time
+    if (!status.ok()) return FromGrpcStatus(status);
+    if (answer.interval_seconds() > 0) interval = absl::Seconds(answer.interval_seconds());
+    switch (answer.state()) {
+      case v1::DEVICE_LOGIN_COMPLETE: {
+        absl::StatusOr<std::string> username = WhoAmI(*channel, answer.login().access_token());
+        if (!username.ok()) return username.status();
+        return SaveTokens(endpoint, *username, answer.login());
+      }
+      case v1::DEVICE_LOGIN_DENIED:
+        return absl::PermissionDeniedError(answer.message());
+      case v1::DEVICE_LOGIN_EXPIRED:
+        return absl::DeadlineExceededError(answer.message());
+      default:
+        break;  // pending or slow down: wait the interval it gave
+    }
+  }
+  return absl::DeadlineExceededError("the code expired before the login was approved; try again");
 }
 
 absl::StatusOr<std::unique_ptr<AccountClient>> AccountClient::Open(std::string path) {

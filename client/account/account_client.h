@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,6 +32,14 @@ struct ControlEndpoint {
 // Logs in with a password and returns what the login file keeps.
 absl::StatusOr<SavedLogin> LogIn(const ControlEndpoint& endpoint, const std::string& username,
                                  const std::string& password, const std::string& device_label);
+
+// Logs in through the control plane's single sign-on with the device
+// authorization grant: tells the user (on `out`) where to go and which code to
+// enter, then waits for their answer at the interval the provider asks for.
+// `provider` may be empty when the server has one.
+absl::StatusOr<SavedLogin> LogInWithProvider(const ControlEndpoint& endpoint,
+                                             const std::string& provider,
+                                             const std::string& device_label, std::ostream& out);
 
 class AccountClient {
  public:

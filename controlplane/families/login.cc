@@ -30,11 +30,15 @@ void Logins::Login(LoginInput input, absl::Time deadline, Done done) {
                      absl::StatusOr<std::string> user_id =
                          LoginUser(*checked, throttle_, input.username);
                      if (!user_id.ok()) return std::move(done)(user_id.status());
-                     std::move(done)(Create(*user_id, input));
+                     std::move(done)(CreateFamily(families_, *user_id, input.device_label,
+                                                  input.client_address, store::LoginMethod{}));
                    });
 }
 
-absl::StatusOr<NewLogin> Logins::Create(const std::string& user_id, const LoginInput& input) {
+absl::StatusOr<NewLogin> CreateFamily(store::FamilyStore& families, const std::string& user_id,
+                                      const std::string& device_label,
+                                      const std::string& client_address,
+                                      const store::LoginMethod& method) {
   NewLogin login{.access_token = secrets::NewToken(kAccessTokenPrefix),
                  .refresh_token = secrets::NewToken(kRefreshTokenPrefix),
                  .family_id = "",
@@ -42,8 +46,8 @@ absl::StatusOr<NewLogin> Logins::Create(const std::string& user_id, const LoginI
                  .family_expires_at = absl::InfinitePast()};
   WARDEN_ASSIGN_OR_RETURN(
       store::IssuedLogin issued,
-      families_.Create(user_id, input.device_label, secrets::Sha256Hex(login.refresh_token),
-                       secrets::Sha256Hex(login.access_token), input.client_address));
+      families.Create(user_id, device_label, secrets::Sha256Hex(login.refresh_token),
+                      secrets::Sha256Hex(login.access_token), client_address, method));
   login.family_id = issued.family_id;
   login.access_expires_at = issued.access_expires_at;
   login.family_expires_at = issued.family_expires_at;

@@ -40,6 +40,13 @@ struct NewLogin {
 absl::StatusOr<std::string> LoginUser(const admission::PasswordCheckResult& checked,
                                       LoginThrottle& throttle, const std::string& username);
 
+// A new family for a user whose identity is already proven (a password, an
+// OpenID Provider), with its first tokens; audited as family.login with how.
+absl::StatusOr<NewLogin> CreateFamily(store::FamilyStore& families, const std::string& user_id,
+                                      const std::string& device_label,
+                                      const std::string& client_address,
+                                      const store::LoginMethod& method);
+
 class Logins {
  public:
   Logins(admission::PasswordCheck& passwords, LoginThrottle& throttle, store::FamilyStore& families)
@@ -51,8 +58,6 @@ class Logins {
   void Login(LoginInput input, absl::Time deadline, Done done);
 
  private:
-  absl::StatusOr<NewLogin> Create(const std::string& user_id, const LoginInput& input);
-
   admission::PasswordCheck& passwords_;
   LoginThrottle& throttle_;
   store::FamilyStore& families_;

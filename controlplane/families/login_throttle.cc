@@ -124,6 +124,20 @@ ThrottleVerdict LoginThrottle::Attempt(const std::string& username,
   return refused;
 }
 
+ThrottleVerdict LoginThrottle::AttemptFromAddress(const std::string& address_key) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  const BucketStep address = addresses_.Check(address_key, now);
+  if (!address.allowed) {
+    return ThrottleVerdict{.allowed = false,
+                           .retry_after = address.retry_after,
+                           .by_username = false,
+                           .by_address = true};
+  }
+  if (!addresses_.rule().unlimited()) addresses_.Commit(address_key, address.tat, now);
+  return ThrottleVerdict{};
+}
+
 void LoginThrottle::Succeeded(const std::string& username) {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);

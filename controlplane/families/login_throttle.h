@@ -118,6 +118,9 @@ class LoginThrottle {
   // One Login attempt: takes a token from both buckets, or from neither
   // when either is empty.
   ThrottleVerdict Attempt(const std::string& username, const std::string& address_key);
+  // A start of a single sign-on login, which names no user yet: the address
+  // bucket alone.
+  ThrottleVerdict AttemptFromAddress(const std::string& address_key);
   // The attempt's password was right: its username token comes back.
   void Succeeded(const std::string& username);
 

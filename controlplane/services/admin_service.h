@@ -4,6 +4,7 @@
 #include "common/worker_pool.h"
 #include "controlplane/dispatch/commands.h"
 #include "controlplane/dispatch/event_feed.h"
+#include "controlplane/oidc/single_sign_on.h"
 #include "controlplane/services/authenticator.h"
 #include "controlplane/services/unary.h"
 #include "controlplane/signal/hub.h"
@@ -47,6 +48,7 @@ struct AdminDependencies {
   dispatch::EventFeed& events;
   signal::SignalHub& signal;
   absl::Duration heartbeat_interval;  // a node silent for three is offline
+  const oidc::SingleSignOn& sso;      // the providers it lists
 };
 
 // AdminService: authenticate, validate, call the store, map the result.
@@ -187,6 +189,9 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* RedeliverWebhook(grpc::CallbackServerContext* ctx,
                                              const v1::RedeliverWebhookRequest* request,
                                              v1::WebhookDelivery* response) override;
+  grpc::ServerUnaryReactor* ListOidcProviders(grpc::CallbackServerContext* ctx,
+                                              const v1::ListOidcProvidersRequest* request,
+                                              v1::ListOidcProvidersResponse* response) override;
   grpc::ServerUnaryReactor* TestWebhook(grpc::CallbackServerContext* ctx,
                                         const v1::TestWebhookRequest* request,
                                         v1::WebhookDelivery* response) override;

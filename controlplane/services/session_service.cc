@@ -48,6 +48,34 @@ absl::StatusOr<std::string> ValidateLogin(const v1::LoginRequest& request) {
   return username;
 }
 
+void FillLogin(const families::NewLogin& login, v1::LoginResponse* response) {
+  response->set_access_token(login.access_token);
+  response->set_refresh_token(login.refresh_token);
+  response->set_family_id(login.family_id);
+  ToProto(login.access_expires_at, response->mutable_access_expires_at());
+  ToProto(login.family_expires_at, response->mutable_family_expires_at());
+}
+
+v1::DeviceLoginState ToProto(oidc::DeviceLoginState state) {
+  switch (state) {
+    case oidc::DeviceLoginState::kPending:
+      return v1::DEVICE_LOGIN_PENDING;
+    case oidc::DeviceLoginState::kSlowDown:
+      return v1::DEVICE_LOGIN_SLOW_DOWN;
+    case oidc::DeviceLoginState::kComplete:
+      return v1::DEVICE_LOGIN_COMPLETE;
+    case oidc::DeviceLoginState::kDenied:
+      return v1::DEVICE_LOGIN_DENIED;
+    case oidc::DeviceLoginState::kExpired:
+      return v1::DEVICE_LOGIN_EXPIRED;
+  }
+  return v1::DEVICE_LOGIN_STATE_UNSPECIFIED;
+}
+
+int32_t WholeSeconds(absl::Duration duration) {
+  return static_cast<int32_t>(absl::ToInt64Seconds(absl::Ceil(duration, absl::Seconds(1))));
+}
+
 v1::RefreshOutcome ToProto(families::RefreshOutcome outcome) {
   switch (outcome) {
     case families::RefreshOutcome::kRotated:
@@ -67,6 +95,7 @@ v1::RefreshOutcome ToProto(families::RefreshOutcome outcome) {
 SessionService::SessionService(SessionDependencies deps)
     : deps_(deps),
       unary_(Log, deps.db_workers, /*api_keys=*/nullptr, /*nodes=*/nullptr),
+      sso_unary_(Log, deps.sso_workers, /*api_keys=*/nullptr, /*nodes=*/nullptr),
       users_(deps.families),
       logins_(deps.passwords, deps.throttle, deps.families),
       refresher_(deps.families, deps.clock,
@@ -117,23 +146,16 @@ grpc::ServerUnaryReactor* SessionService::Login(grpc::CallbackServerContext* ctx
                              .password = request->password(),
                              .device_label = request->device_label(),
                              .client_address = peer};
-  return unary_.ServeAsync(
-      ctx, Rpc{.access = Access::kAnyone},
-      [this, response, input = std::move(input)](const UnaryCall& call,
-                                                 Unary::Finisher finish) mutable {
-        logins_.Login(std::move(input), call.deadline,
-                      [response, finish = std::move(finish)](
-                          absl::StatusOr<families::NewLogin> login) mutable {
-                        if (login.ok()) {
-                          response->set_access_token(login->access_token);
-                          response->set_refresh_token(login->refresh_token);
-                          response->set_family_id(login->family_id);
-                          ToProto(login->access_expires_at, response->mutable_access_expires_at());
-                          ToProto(login->family_expires_at, response->mutable_family_expires_at());
-                        }
-                        std::move(finish)(login.status());
-                      });
-      });
+  return unary_.ServeAsync(ctx, Rpc{.access = Access::kAnyone},
+                           [this, response, input = std::move(input)](
+                               const UnaryCall& call, Unary::Finisher finish) mutable {
+                             logins_.Login(std::move(input), call.deadline,
+                                           [response, finish = std::move(finish)](
+                                               absl::StatusOr<families::NewLogin> login) mutable {
+                                             if (login.ok()) FillLogin(*login, response);
+                                             std::move(finish)(login.status());
+                                           });
+                           });
 }
 
 grpc::ServerUnaryReactor* SessionService::Refresh(grpc::CallbackServerContext* ctx,
@@ -207,6 +229,101 @@ grpc::ServerUnaryReactor* SessionService::IssueConnectTicket(
         ToProto(expires_at, response->mutable_expires_at());
         return absl::OkStatus();
       });
+}
+
+absl::Status SessionService::ThrottleStart(grpc::CallbackServerContext* ctx) {
+  const families::ThrottleVerdict verdict =
+      deps_.throttle.AttemptFromAddress(families::ClientAddressKey(ctx->peer()));
+  if (verdict.allowed) return absl::OkStatus();
+  throttled_.With({"address"}).Increment();
+  return Throttled(ctx, verdict);
+}
+
+grpc::ServerUnaryReactor* SessionService::BeginOidcLogin(grpc::CallbackServerContext* ctx,
+                                                         const v1::BeginOidcLoginRequest* request,
+                                                         v1::BeginOidcLoginResponse* response) {
+  if (absl::Status valid = ValidateText("device_label", request->device_label(), 128, false);
+      !valid.ok()) {
+    return unary_.Refuse(ctx, valid);
+  }
+  if (request->redirect_uri().empty() || request->redirect_uri().size() > 2048) {
+    return unary_.Refuse(
+        ctx, absl::InvalidArgumentError("redirect_uri is required (at most 2048 characters)"));
+  }
+  if (absl::Status throttled = ThrottleStart(ctx); !throttled.ok()) {
+    return unary_.Refuse(ctx, throttled);
+  }
+  return sso_unary_.Serve(
+      ctx, Rpc{.access = Access::kAnyone},
+      [this, request, response, peer = ctx->peer()](const UnaryCall&) -> absl::Status {
+        WARDEN_ASSIGN_OR_RETURN(oidc::BegunLogin begun,
+                                deps_.sso.Begin({.provider = request->provider(),
+                                                 .redirect_uri = request->redirect_uri(),
+                                                 .device_label = request->device_label(),
+                                                 .client_address = peer}));
+        response->set_login_id(begun.login_id);
+        response->set_authorization_url(begun.authorization_url);
+        response->set_state(begun.state);
+        ToProto(begun.expires_at, response->mutable_expires_at());
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* SessionService::CompleteOidcLogin(
+    grpc::CallbackServerContext* ctx, const v1::CompleteOidcLoginRequest* request,
+    v1::LoginResponse* response) {
+  return sso_unary_.Serve(ctx, Rpc{.access = Access::kAnyone},
+                          [this, request, response](const UnaryCall&) -> absl::Status {
+                            WARDEN_ASSIGN_OR_RETURN(
+                                families::NewLogin login,
+                                deps_.sso.Complete({.login_id = request->login_id(),
+                                                    .code = request->code(),
+                                                    .state = request->state()}));
+                            FillLogin(login, response);
+                            return absl::OkStatus();
+                          });
+}
+
+grpc::ServerUnaryReactor* SessionService::StartDeviceLogin(
+    grpc::CallbackServerContext* ctx, const v1::StartDeviceLoginRequest* request,
+    v1::StartDeviceLoginResponse* response) {
+  if (absl::Status valid = ValidateText("device_label", request->device_label(), 128, false);
+      !valid.ok()) {
+    return unary_.Refuse(ctx, valid);
+  }
+  if (absl::Status throttled = ThrottleStart(ctx); !throttled.ok()) {
+    return unary_.Refuse(ctx, throttled);
+  }
+  return sso_unary_.Serve(
+      ctx, Rpc{.access = Access::kAnyone},
+      [this, request, response, peer = ctx->peer()](const UnaryCall&) -> absl::Status {
+        WARDEN_ASSIGN_OR_RETURN(
+            oidc::StartedDeviceLogin started,
+            deps_.sso.StartDevice(request->provider(), request->device_label(), peer));
+        response->set_device_login_id(started.device_login_id);
+        response->set_user_code(started.user_code);
+        response->set_verification_uri(started.verification_uri);
+        response->set_verification_uri_complete(started.verification_uri_complete);
+        response->set_interval_seconds(WholeSeconds(started.interval));
+        ToProto(started.expires_at, response->mutable_expires_at());
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* SessionService::PollDeviceLogin(grpc::CallbackServerContext* ctx,
+                                                          const v1::PollDeviceLoginRequest* request,
+                                                          v1::PollDeviceLoginResponse* response) {
+  return sso_unary_.Serve(ctx, Rpc{.access = Access::kAnyone},
+                          [this, request, response](const UnaryCall&) -> absl::Status {
+                            WARDEN_ASSIGN_OR_RETURN(
+                                oidc::DevicePollAnswer answer,
+                                deps_.sso.PollDevice(request->device_login_id()));
+                            response->set_state(ToProto(answer.state));
+                            response->set_interval_seconds(WholeSeconds(answer.interval));
+                            response->set_message(answer.message);
+                            if (answer.login) FillLogin(*answer.login, response->mutable_login());
+                            return absl::OkStatus();
+                          });
 }
 
 }  // namespace warden::control::services

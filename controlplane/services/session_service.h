@@ -16,6 +16,7 @@
 #include "controlplane/families/login.h"
 #include "controlplane/families/login_throttle.h"
 #include "controlplane/families/refresh.h"
+#include "controlplane/oidc/single_sign_on.h"
 #include "controlplane/services/unary.h"
 #include "controlplane/services/user_authenticator.h"
 #include "controlplane/store/family_store.h"
@@ -34,6 +35,10 @@ struct SessionDependencies {
   dispatch::Commands& commands;  // revocations that kill tunnels
   // Stamps the access expiry a rotation keeps for a retry of its request.
   const Clock& clock;
+  // Single sign-on, and the workers that wait on identity providers (apart,
+  // so a slow provider never holds the database workers).
+  oidc::SingleSignOn& sso;
+  WorkerPool& sso_workers;
 };
 
 class SessionService final : public v1::SessionService::CallbackService {
@@ -51,6 +56,18 @@ class SessionService final : public v1::SessionService::CallbackService {
   grpc::ServerUnaryReactor* IssueConnectTicket(grpc::CallbackServerContext* ctx,
                                                const v1::IssueConnectTicketRequest* request,
                                                v1::IssueConnectTicketResponse* response) override;
+  grpc::ServerUnaryReactor* BeginOidcLogin(grpc::CallbackServerContext* ctx,
+                                           const v1::BeginOidcLoginRequest* request,
+                                           v1::BeginOidcLoginResponse* response) override;
+  grpc::ServerUnaryReactor* CompleteOidcLogin(grpc::CallbackServerContext* ctx,
+                                              const v1::CompleteOidcLoginRequest* request,
+                                              v1::LoginResponse* response) override;
+  grpc::ServerUnaryReactor* StartDeviceLogin(grpc::CallbackServerContext* ctx,
+                                             const v1::StartDeviceLoginRequest* request,
+                                             v1::StartDeviceLoginResponse* response) override;
+  grpc::ServerUnaryReactor* PollDeviceLogin(grpc::CallbackServerContext* ctx,
+                                            const v1::PollDeviceLoginRequest* request,
+                                            v1::PollDeviceLoginResponse* response) override;
 
  private:
   // The access token's grant; PERMISSION_DENIED for a disabled user unless
@@ -58,8 +75,13 @@ class SessionService final : public v1::SessionService::CallbackService {
   absl::StatusOr<store::AccessGrant> Authorize(const std::string& access_token,
                                                bool allow_disabled = false);
 
+  // The address bucket of the login throttle, for starts of single sign-on
+  // logins; "" when allowed.
+  absl::Status ThrottleStart(grpc::CallbackServerContext* ctx);
+
   SessionDependencies deps_;
   Unary unary_;
+  Unary sso_unary_;
   UserAuthenticator users_;
   families::Logins logins_;
   families::Refresher refresher_;

@@ -1,5 +1,7 @@
 #include "controlplane/store/family_store.h"
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "controlplane/store/audit_store.h"
@@ -30,7 +32,7 @@ static_assert(0x776374 == 7824244);
 
 constexpr Statement kStatements[] = {
     // $1 user, $2 label, $3 refresh hash, $4 access hash, $5 lifetime µs,
-    // $6 access ttl µs, $7 actor, $8 client address
+    // $6 access ttl µs, $7 actor, $8 client address, $9 how they logged in (jsonb)
     {"families.create",
      "WITH f AS (INSERT INTO login_families (user_id, device_label, expires_at) "
      "  VALUES ($1::uuid, $2, now() + " WARDEN_US(
@@ -43,6 +45,7 @@ constexpr Statement kStatements[] = {
                    "audit AS (INSERT INTO audit_events (actor, action, subject, details) "
                    "  SELECT $7, 'family.login', 'family:' || f.id, jsonb_build_object("
                    "    'user_id', $1::text, 'device_label', $2::text, 'client_address', $8::text) "
+                   "    || $9::jsonb "
                    "FROM f) "
                    "SELECT f.id::text, epoch_us(a.expires_at), epoch_us(f.expires_at) FROM f, a"},
     // One statement: the lease is taken only on the current token of a live
@@ -261,12 +264,19 @@ absl::StatusOr<IssuedLogin> FamilyStore::Create(const std::string& user_id,
                                                 const std::string& device_label,
                                                 const std::string& refresh_hash_hex,
                                                 const std::string& access_hash_hex,
-                                                const std::string& client_address) {
+                                                const std::string& client_address,
+                                                const LoginMethod& method) {
+  nlohmann::json how = {{"method", method.method}};
+  if (!method.provider.empty()) {
+    how["provider"] = method.provider;
+    how["issuer"] = method.issuer;
+    how["subject"] = method.subject;
+  }
   return db_.Transact({.operation = "log in"}, [&](pqxx::work& tx) -> absl::StatusOr<IssuedLogin> {
     pqxx::result rows =
         tx.exec_prepared("families.create", user_id, device_label, refresh_hash_hex,
                          access_hash_hex, Micros(policy_.lifetime), Micros(policy_.access_ttl),
-                         absl::StrCat("user:", user_id), client_address);
+                         absl::StrCat("user:", user_id), client_address, how.dump());
     return IssuedLogin{.family_id = rows[0][0].as<std::string>(),
                        .access_expires_at = FromMicros(rows[0][1]),
                        .family_expires_at = FromMicros(rows[0][2])};

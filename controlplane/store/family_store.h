@@ -95,6 +95,14 @@ struct FamilyRevocation {
   std::vector<QueuedCommand> kills;
 };
 
+// How a family's user proved who they are, for its family.login audit event.
+struct LoginMethod {
+  std::string method = "password";  // or "oidc"
+  std::string provider;             // oidc: the configured provider, its issuer
+  std::string issuer;
+  std::string subject;  // and the user's subject there
+};
+
 class FamilyStore {
  public:
   FamilyStore(Database& db, FamilyPolicy policy) : db_(db), policy_(policy) {}
@@ -105,7 +113,8 @@ class FamilyStore {
   absl::StatusOr<IssuedLogin> Create(const std::string& user_id, const std::string& device_label,
                                      const std::string& refresh_hash_hex,
                                      const std::string& access_hash_hex,
-                                     const std::string& client_address);
+                                     const std::string& client_address,
+                                     const LoginMethod& method = {});
 
   // Takes the renewal lease of a current refresh token of a live family,
   // atomically; or reports what stands in the way.

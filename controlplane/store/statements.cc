@@ -24,7 +24,7 @@ std::vector<Statement> AllStatements() {
                      SessionStatements(), CommandStatements(), TicketStatements(),
                      AttachStatements(), DeviceStatements(), FamilyStatements(), RoomStatements(),
                      CredentialStatements(), PlanStatements(), PolicyStatements(),
-                     UsageStatements(), WebhookStatements()}) {
+                     UsageStatements(), WebhookStatements(), OidcStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

@@ -20,6 +20,7 @@ std::span<const Statement> CredentialStatements();
 std::span<const Statement> DeviceStatements();
 std::span<const Statement> FamilyStatements();
 std::span<const Statement> NodeStatements();
+std::span<const Statement> OidcStatements();
 std::span<const Statement> PlanStatements();
 std::span<const Statement> PolicyStatements();
 std::span<const Statement> RoomStatements();

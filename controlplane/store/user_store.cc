@@ -220,26 +220,39 @@ absl::StatusOr<UserName> FindUser(pqxx::transaction_base& tx, const std::string&
   return UserName{.id = user[0][0].as<std::string>(), .username = user[0][1].as<std::string>()};
 }
 
+absl::StatusOr<model::User> CreateUserInTransaction(pqxx::work& tx, const model::Actor& actor,
+                                                    const model::NewUser& user,
+                                                    const nlohmann::json& audit_extra) {
+  absl::StatusOr<std::string> plan_id = PlanIdByName(tx, user.plan_name);
+  if (!plan_id.ok()) return plan_id.status();
+  const LimitParams limits = ToParams(user.limits);
+  model::User created = UserFromRow(tx.exec_prepared1(
+      "users.insert", user.username, user.password_hash, user.disabled, *plan_id,
+      OptionalMicros(user.expires_at), limits.max_connections, limits.limit_policy,
+      limits.grace_seconds, limits.bandwidth_bytes_per_second, limits.max_connections_per_node,
+      limits.label_caps, limits.allowed_protocols, limits.node_selector, limits.max_session_seconds,
+      limits.idle_timeout_seconds, limits.data_quota_bytes, limits.quota_period_days,
+      limits.on_quota_exceeded, limits.throttle_bytes_per_second));
+  nlohmann::json details = UserJson(created);
+  if (audit_extra.is_object()) details.update(audit_extra);
+  AppendAudit(tx, actor, "user.create", absl::StrCat("user:", created.id), details);
+  return created;
+}
+
+absl::StatusOr<model::User> UserByIdInTransaction(pqxx::transaction_base& tx,
+                                                  const std::string& id) {
+  pqxx::result rows = tx.exec_prepared("users.by_id", id);
+  if (rows.empty()) return UserNotFound(id);
+  return UserFromRow(rows[0]);
+}
+
 absl::StatusOr<model::User> UserStore::Create(const model::Actor& actor,
                                               const model::NewUser& user) {
   const std::string conflict = absl::StrCat("username \"", user.username, "\" is already taken");
-  const LimitParams limits = ToParams(user.limits);
-  return db_.Transact(
-      {.operation = "create user", .on_conflict = conflict},
-      [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
-        absl::StatusOr<std::string> plan_id = PlanIdByName(tx, user.plan_name);
-        if (!plan_id.ok()) return plan_id.status();
-        model::User created = UserFromRow(tx.exec_prepared1(
-            "users.insert", user.username, user.password_hash, user.disabled, *plan_id,
-            OptionalMicros(user.expires_at), limits.max_connections, limits.limit_policy,
-            limits.grace_seconds, limits.bandwidth_bytes_per_second,
-            limits.max_connections_per_node, limits.label_caps, limits.allowed_protocols,
-            limits.node_selector, limits.max_session_seconds, limits.idle_timeout_seconds,
-            limits.data_quota_bytes, limits.quota_period_days, limits.on_quota_exceeded,
-            limits.throttle_bytes_per_second));
-        AppendAudit(tx, actor, "user.create", absl::StrCat("user:", created.id), UserJson(created));
-        return created;
-      });
+  return db_.Transact({.operation = "create user", .on_conflict = conflict},
+                      [&](pqxx::work& tx) -> absl::StatusOr<model::User> {
+                        return CreateUserInTransaction(tx, actor, user, nlohmann::json());
+                      });
 }
 
 absl::StatusOr<model::User> UserStore::GetById(const std::string& id) {

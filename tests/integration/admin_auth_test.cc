@@ -7,6 +7,7 @@
 
 #include "common/secrets.h"
 #include "tests/support/control_plane_fixture.h"
+#include "warden/v1/session.grpc.pb.h"
 
 namespace warden::testing {
 namespace {
@@ -133,6 +134,36 @@ TEST_F(AdminAuthTest, ViewerMayNotTouchQuotasOrWebhooks) {
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM usage_adjustments"), 0);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM webhooks"), 0);
+}
+
+// The single sign-on providers are configuration a viewer may read (there
+// are no secrets in the answer); without a key, nothing. Without
+// --oidc-config, the login calls say single sign-on is not set up.
+TEST_F(AdminAuthTest, ViewerMayListSingleSignOnProvidersAndNobodyElse) {
+  const std::string viewer = CreateKey("dashboard", v1::VIEWER).secret();
+  v1::ListOidcProvidersResponse providers;
+  grpc::Status listed =
+      Admin()->ListOidcProviders(Context(viewer).get(), v1::ListOidcProvidersRequest(), &providers);
+  ASSERT_TRUE(listed.ok()) << listed.error_message();
+  EXPECT_EQ(providers.providers_size(), 0);
+  EXPECT_EQ(Admin()
+                ->ListOidcProviders(Context("").get(), v1::ListOidcProvidersRequest(), &providers)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  auto sessions = v1::SessionService::NewStub(Channel());
+  v1::StartDeviceLoginResponse started;
+  grpc::ClientContext context;
+  grpc::Status status =
+      sessions->StartDeviceLogin(&context, v1::StartDeviceLoginRequest(), &started);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("single sign-on is not configured"));
+  v1::PollDeviceLoginRequest poll;
+  poll.set_device_login_id(secrets::NewToken("wdl_"));
+  v1::PollDeviceLoginResponse answer;
+  grpc::ClientContext poll_context;
+  EXPECT_EQ(sessions->PollDeviceLogin(&poll_context, poll, &answer).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(AdminAuthTest, NewKeyIsShownOnceAndStoredOnlyAsHash) {

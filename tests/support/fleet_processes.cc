@@ -13,10 +13,7 @@
 #include "tests/support/control_plane_fixture.h"
 
 namespace warden::testing {
-namespace {
 
-// A port nobody listens on now. Agents need a fixed address for a control
-// plane that restarts, so the port is chosen here rather than by the server.
 int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -29,8 +26,6 @@ int FreePort() {
   ::close(fd);
   return port;
 }
-
-}  // namespace
 
 void FleetProcessTest::SetUp() {
   db_ = TestPostgres::Shared().CreateDatabase();

@@ -21,6 +21,10 @@ namespace warden::testing {
 
 using agent::MemoryDriverClient;
 
+// A loopback port nobody listens on now. Agents need a fixed address for a
+// control plane that restarts, so the port is chosen before the server starts.
+int FreePort();
+
 class FleetProcessTest : public ::testing::Test {
  protected:
   struct Control {

@@ -44,6 +44,16 @@ struct UserName {
 absl::StatusOr<UserName> FindUser(pqxx::transaction_base& tx, const std::string& id,
                                   const std::string& username);
 
+// Creates a user, audited as user.create with `audit_extra` (an object, or
+// null) added to the event's details. NOT_FOUND for an unknown plan.
+absl::StatusOr<model::User> CreateUserInTransaction(pqxx::work& tx, const model::Actor& actor,
+                                                    const model::NewUser& user,
+                                                    const nlohmann::json& audit_extra);
+
+// The user with this id, or NOT_FOUND.
+absl::StatusOr<model::User> UserByIdInTransaction(pqxx::transaction_base& tx,
+                                                  const std::string& id);
+
 // Inside a transaction that holds the user's row: reads the user's effective
 // policy and live sessions, runs `apply`, kills the sessions it ends (with
 // NOTIFY, audited) and stores the others' next due times.

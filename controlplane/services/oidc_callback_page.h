@@ -1,0 +1,34 @@
+#pragma once
+
+// Warden's own single sign-on callback page (--oidc-callback-listen): the
+// identity provider sends the user's browser here with `code` and `state`;
+// the page keeps the code for the login with that state (sealed under the
+// state) and tells the user to return to their app, which then calls
+// CompleteOidcLogin with an empty code. For apps that cannot listen on a
+// loopback port of their own (a web portal, a phone).
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/http_listener.h"
+#include "controlplane/oidc/single_sign_on.h"
+
+namespace warden::control::services {
+
+inline constexpr char kOidcCallbackPath[] = "/oidc/callback";
+
+class OidcCallbackPage {
+ public:
+  static absl::StatusOr<std::unique_ptr<OidcCallbackPage>> Start(const std::string& address,
+                                                                 oidc::SingleSignOn& sso);
+  int port() const { return listener_->port(); }
+
+ private:
+  explicit OidcCallbackPage(std::unique_ptr<HttpListener> listener)
+      : listener_(std::move(listener)) {}
+
+  std::unique_ptr<HttpListener> listener_;
+};
+
+}  // namespace warden::control::services
