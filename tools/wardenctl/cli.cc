@@ -100,6 +100,7 @@ Cli::Cli(Environment env)
   AddKeyCommands(*this);
   AddAuditCommands(*this);
   AddStatsCommand(*this);
+  AddSsoCommands(*this);
   AddUsageCommands(*this);
   AddWebhookCommands(*this);
   AddConfigCommands(*this);

@@ -17,6 +17,7 @@ void AddStatsCommand(Cli& cli);       // stats
 void AddPlanCommands(Cli& cli);       // plans create|get|list|update|delete
 void AddUsageCommands(Cli& cli);      // usage get|top|reset|grant
 void AddWebhookCommands(Cli& cli);    // webhooks …
+void AddSsoCommands(Cli& cli);        // sso providers
 void AddConfigCommands(Cli& cli);     // config view|contexts|use
 void AddCompletionCommand(Cli& cli);  // completion bash|zsh
 
