@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "agent/link/control_endpoints.h"
 #include "agent/link/control_link.h"
 #include "agent/link/enrollment.h"
 #include "common/clock.h"
@@ -67,15 +68,16 @@ absl::Status Agent::Start() {
   v1::NodeFacts facts;
   facts.set_hostname(host);
   facts.set_agent_version(config_.version);
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> targets, ParseControlTargets(config_.control));
   absl::StatusOr<std::string> credential =
-      EnsureCredential(config_.state_dir, config_.enroll_ticket, config_.control,
-                       channel_credentials_, config_.server_name, facts, absl::Minutes(10));
+      EnsureCredential(config_.state_dir, config_.enroll_ticket, targets, channel_credentials_,
+                       config_.server_name, facts, absl::Minutes(10));
   if (!credential.ok()) {
     return absl::Status(
         credential.status().code(),
         absl::StrCat("cannot obtain a node credential: ", credential.status().message()));
   }
-  link_ = std::make_unique<ControlLink>(LinkOptions{.target = config_.control,
+  link_ = std::make_unique<ControlLink>(LinkOptions{.targets = targets,
                                                     .credential = *credential,
                                                     .agent_version = config_.version,
                                                     .drivers = driver_names_,

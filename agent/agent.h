@@ -27,7 +27,8 @@ class ControlLink;
 
 struct AgentConfig {
   std::string version;
-  std::string control = "127.0.0.1:50051";  // warden-control's host:port
+  // warden-control's host:port, or several replicas' separated by commas.
+  std::string control = "127.0.0.1:50051";
   std::string node_name;                    // for the logs; the ticket names the node
   std::string state_dir = "/var/lib/warden-agent";
   std::string enroll_ticket;  // "" once the credential is kept in state_dir

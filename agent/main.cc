@@ -27,7 +27,9 @@ struct Flags {
 // The node, its drivers and what they do while the control plane is away.
 void AddNodeFlags(CLI::App& app, Flags& flags) {
   warden::agent::AgentConfig& config = flags.config;
-  app.add_option("--control", config.control, "warden-control address (host:port)")
+  app.add_option("--control", config.control,
+                 "warden-control address (host:port), or several replicas' separated by commas: "
+                 "the agent moves to another when the one it is attached to goes away")
       ->envname("WARDEN_AGENT_CONTROL");
   app.add_option("--node-name", config.node_name,
                  "this node's name (for the logs; the ticket names it)")

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/link/call_timeout.h"
 #include "agent/link/command_queue.h"
+#include "agent/link/control_endpoints.h"
 #include "common/backoff.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
@@ -54,19 +55,12 @@ ControlLink::ControlLink(LinkOptions options, LinkHandler& handler, metrics::Reg
                          "Usage samples shed because the queue was full (opens and closes are "
                          "never dropped).",
                          [this] { return static_cast<double>(usage_dropped()); });
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  if (!options_.server_name.empty()) {
-    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, options_.server_name);
+  for (const std::string& target : options_.targets) {
+    endpoints_.push_back(Endpoint{
+        .target = target,
+        .stub = v1::AgentService::NewStub(MakeControlChannel(
+            target, options_.channel_credentials, options_.server_name, /*keepalive=*/true))});
   }
-  channel_ =
-      grpc::CreateCustomChannel(options_.target,
-                                options_.channel_credentials ? options_.channel_credentials
-                                                             : grpc::InsecureChannelCredentials(),
-                                args);
-  stub_ = v1::AgentService::NewStub(channel_);
 }
 
 ControlLink::~ControlLink() { Stop(); }
@@ -88,13 +82,28 @@ void ControlLink::Stop() {
 }
 
 absl::StatusOr<v1::AdmitResponse> ControlLink::Admit(const v1::AdmitRequest& request) {
-  grpc::ClientContext context;
-  Authorize(context, options_.credential);
-  SetCallTimeout(context, options_.admit_timeout);
-  v1::AdmitResponse response;
-  grpc::Status status = stub_->Admit(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  // One budget for the whole call, measured on gRPC's clock (call_timeout.h).
+  const gpr_timespec deadline = gpr_time_add(
+      gpr_now(GPR_CLOCK_MONOTONIC),
+      gpr_time_from_millis(absl::ToInt64Milliseconds(options_.admit_timeout), GPR_TIMESPAN));
+  const size_t first = current_.load();
+  grpc::Status status;
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    grpc::ClientContext context;
+    Authorize(context, options_.credential);
+    context.set_deadline(deadline);
+    v1::AdmitResponse response;
+    status = endpoints_[(first + i) % endpoints_.size()].stub->Admit(&context, request, &response);
+    if (status.ok()) return response;
+    // A replica that cannot be reached (or is full) is not the control
+    // plane's answer; another may give it. Admit is idempotent: asking
+    // again for the same session gets the same decision.
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0) {
+      break;
+    }
+  }
+  return FromGrpcStatus(status);
 }
 
 size_t ControlLink::queued_events() const {
@@ -121,12 +130,20 @@ void ControlLink::SendEvent(v1::SessionEvent event) {
 
 void ControlLink::Run() {
   Backoff backoff(options_.backoff_initial, options_.backoff_cap);
+  // Where the current round of attempts began: every other replica is tried
+  // at once, and only a whole round that failed earns the growing backoff.
+  size_t round_start = current_.load();
   while (!stop_.HasBeenNotified()) {
     const int64_t attaches_before = attaches_.load();
     absl::Status ended = RunStream();
     if (stop_.HasBeenNotified()) break;
-    if (attaches_.load() != attaches_before) backoff.Reset();  // it was up: start over
-    absl::Duration delay = backoff.Next();
+    if (attaches_.load() != attaches_before) {  // it was up: start over
+      backoff.Reset();
+      round_start = current_.load();
+    }
+    const size_t next = (current_.load() + 1) % endpoints_.size();
+    current_.store(next);
+    absl::Duration delay = next == round_start ? backoff.Next() : options_.backoff_initial;
     if (ended.code() == absl::StatusCode::kAborted) {
       // Another agent attached with this node's credential (a cloned
       // machine?). Taking the node back at once would make the two take
@@ -134,8 +151,9 @@ void ControlLink::Run() {
       Log()->error("another agent attached as this node; waiting before trying again");
       delay = options_.backoff_cap;
     }
-    Log()->warn("link down: {} (code {}); retrying in {}", ended.message(),
-                static_cast<int>(ended.code()), absl::FormatDuration(delay));
+    Log()->warn("link down: {} (code {}); trying {} in {}", ended.message(),
+                static_cast<int>(ended.code()), endpoints_[next].target,
+                absl::FormatDuration(delay));
     if (stop_.WaitForNotificationWithTimeout(delay)) break;
   }
 }
@@ -152,7 +170,7 @@ absl::Status ControlLink::RunStream() {
     absl::MutexLock lock(&mu_);
     live_stream_ = nullptr;
   };
-  stream->rw = stub_->Attach(&stream->context);
+  stream->rw = endpoints_[current_.load()].stub->Attach(&stream->context);
   absl::StatusOr<v1::Welcome> welcome = Greet(*stream);
   if (!welcome.ok()) {
     forget_stream();
@@ -162,8 +180,9 @@ absl::Status ControlLink::RunStream() {
   attaches_.fetch_add(1);
   up_.store(true);
   handler_.OnLinkState(true);
-  Log()->info("attached node={} epoch={} adopted={} lost={}", welcome->node_name(),
-              welcome->attach_epoch(), welcome->adopted_size(), welcome->closed_as_lost());
+  Log()->info("attached node={} epoch={} adopted={} lost={} control={}", welcome->node_name(),
+              welcome->attach_epoch(), welcome->adopted_size(), welcome->closed_as_lost(),
+              endpoints_[current_.load()].target);
 
   std::thread writer([this, s = stream.get()] { RunWriter(s); });
   std::thread executor([this, s = stream.get()] { RunExecutor(s); });

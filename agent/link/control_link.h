@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -33,7 +34,8 @@
 namespace warden::agent {
 
 struct LinkOptions {
-  std::string target;
+  // warden-control's replicas (control_endpoints.h); tried in turn.
+  std::vector<std::string> targets;
   std::string credential;
   std::string agent_version;
   std::vector<std::string> drivers;
@@ -98,8 +100,13 @@ class ControlLink final : public ControlClient {
   const LinkOptions options_;
   LinkHandler& handler_;
   const Clock& clock_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::AgentService::Stub> stub_;
+  struct Endpoint {
+    std::string target;
+    std::unique_ptr<v1::AgentService::Stub> stub;
+  };
+  std::vector<Endpoint> endpoints_;
+  // The endpoint the stream is on (or being tried); Admit uses it too.
+  std::atomic<size_t> current_{0};
 
   mutable absl::Mutex mu_;
   // Events not yet written, oldest first; kept across reconnects.

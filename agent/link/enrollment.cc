@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/link/call_timeout.h"
+#include "agent/link/control_endpoints.h"
 #include "common/backoff.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
@@ -54,7 +55,7 @@ std::string ReadTrimmed(const std::string& path) {
 
 absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
                                              const std::string& enroll_ticket,
-                                             const std::string& target,
+                                             const std::vector<std::string>& targets,
                                              std::shared_ptr<grpc::ChannelCredentials> credentials,
                                              const std::string& server_name,
                                              const v1::NodeFacts& facts, absl::Duration patience) {
@@ -70,9 +71,12 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create state directory ", state_dir, ": ", std::strerror(errno)));
   }
-  grpc::ChannelArguments args;
-  if (!server_name.empty()) args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, server_name);
-  auto stub = v1::AgentService::NewStub(grpc::CreateCustomChannel(target, credentials, args));
+  if (targets.empty()) return absl::InvalidArgumentError("no control plane address to enrol at");
+  std::vector<std::unique_ptr<v1::AgentService::Stub>> stubs;
+  for (const std::string& target : targets) {
+    stubs.push_back(v1::AgentService::NewStub(
+        MakeControlChannel(target, credentials, server_name, /*keepalive=*/false)));
+  }
   // This enrolment's id, kept until it succeeds: if an answer is lost (even
   // across a restart), the same id redeems the same ticket again.
   const std::string request_path = absl::StrCat(state_dir, "/enroll-request");
@@ -89,11 +93,12 @@ absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
   *request.mutable_facts() = facts;
   Backoff backoff(absl::Milliseconds(200), absl::Seconds(10));
   const absl::Time give_up = absl::Now() + patience;
-  while (true) {
+  for (size_t attempt = 0;; ++attempt) {
     grpc::ClientContext context;
     SetCallTimeout(context, absl::Seconds(10));
     v1::EnrollResponse response;
-    grpc::Status status = stub->Enroll(&context, request, &response);
+    // The same request id at every replica: a lost answer is redeemed again.
+    grpc::Status status = stubs[attempt % stubs.size()]->Enroll(&context, request, &response);
     if (status.ok()) {
       if (absl::Status saved = WritePrivateFile(path, response.credential() + "\n"); !saved.ok()) {
         return saved;

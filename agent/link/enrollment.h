@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "warden/v1/agent.pb.h"
@@ -16,7 +17,7 @@ namespace warden::agent {
 // the file written. A refused ticket is UNAUTHENTICATED with the reason.
 absl::StatusOr<std::string> EnsureCredential(const std::string& state_dir,
                                              const std::string& enroll_ticket,
-                                             const std::string& target,
+                                             const std::vector<std::string>& targets,
                                              std::shared_ptr<grpc::ChannelCredentials> credentials,
                                              const std::string& server_name,
                                              const v1::NodeFacts& facts, absl::Duration patience);

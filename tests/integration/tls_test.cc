@@ -159,8 +159,8 @@ TEST_F(TlsTest, TheAgentEnrolsOverMutualTlsWithItsOwnCredentials) {
   ASSERT_NE(::mkdtemp(state_dir), nullptr);
   // "localhost" is what the server certificate names; the agent dials an IP.
   absl::StatusOr<std::string> credential = agent::EnsureCredential(
-      state_dir, ticket.ticket(), absl::StrCat("127.0.0.1:", control_->agent_port()), *credentials,
-      "localhost", v1::NodeFacts(), absl::Seconds(20));
+      state_dir, ticket.ticket(), {absl::StrCat("127.0.0.1:", control_->agent_port())},
+      *credentials, "localhost", v1::NodeFacts(), absl::Seconds(20));
   std::filesystem::remove_all(state_dir);
   ASSERT_TRUE(credential.ok()) << credential.status();
   EXPECT_TRUE(absl::StartsWith(*credential, "wnc_"));

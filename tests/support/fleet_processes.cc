@@ -94,13 +94,13 @@ void FleetProcessTest::RestartControl(Control& control) {
 
 void FleetProcessTest::Launch(Agent& agent, const std::string& ticket) {
   ++agent.starts;
-  std::vector<std::string> args{
-      "--control",          absl::StrCat("127.0.0.1:", agent.control->port),
-      "--state-dir",        agent.state_dir,
-      "--driver",           absl::StrCat("memory:", agent.socket),
-      "--node-name",        agent.node,
-      "--admit-timeout-ms", "2000",
-      "--insecure"};
+  std::string control = absl::StrCat("127.0.0.1:", agent.control->port);
+  for (const Control* more : agent.more_controls)
+    absl::StrAppend(&control, ",127.0.0.1:", more->port);
+  std::vector<std::string> args{"--control",     control,     "--state-dir",
+                                agent.state_dir, "--driver",  absl::StrCat("memory:", agent.socket),
+                                "--node-name",   agent.node,  "--admit-timeout-ms",
+                                "2000",          "--insecure"};
   if (!ticket.empty()) {
     args.push_back("--enroll-ticket");
     args.push_back(ticket);
@@ -112,7 +112,8 @@ void FleetProcessTest::Launch(Agent& agent, const std::string& ticket) {
 }
 
 FleetProcessTest::Agent& FleetProcessTest::StartAgent(const std::string& node, Control& control,
-                                                      std::vector<std::string> extra_args) {
+                                                      std::vector<std::string> extra_args,
+                                                      std::vector<Control*> more_controls) {
   agents_.push_back(std::make_unique<Agent>());
   Agent& agent = *agents_.back();
   agent.node = node;
@@ -120,6 +121,7 @@ FleetProcessTest::Agent& FleetProcessTest::StartAgent(const std::string& node, C
   agent.socket = absl::StrCat(work_dir_, "/", node, ".sock");
   agent.extra_args = std::move(extra_args);
   agent.control = &control;
+  agent.more_controls = std::move(more_controls);
   v1::CreateEnrollmentTicketRequest request;
   request.set_node_name(node);
   // The memory driver names its users itself, as a trusted gateway would.

@@ -40,6 +40,8 @@ class FleetProcessTest : public ::testing::Test {
     std::string socket;
     std::vector<std::string> extra_args;
     Control* control = nullptr;
+    // Further replicas in --control, tried in turn after `control`.
+    std::vector<Control*> more_controls;
     std::unique_ptr<Process> process;
     int starts = 0;
     MemoryDriverClient driver() const { return MemoryDriverClient(socket); }
@@ -52,7 +54,8 @@ class FleetProcessTest : public ::testing::Test {
   void RestartControl(Control& control);
   // Enrols (a ticket from `control`) unless the state dir has a credential.
   Agent& StartAgent(const std::string& node, Control& control,
-                    std::vector<std::string> extra_args = {});
+                    std::vector<std::string> extra_args = {},
+                    std::vector<Control*> more_controls = {});
   void RestartAgent(Agent& agent);
   // The agent's `n`-th attach (counting over its restarts) is in its log.
   bool WaitAttached(const Agent& agent, absl::Duration timeout = absl::Seconds(20));
