@@ -27,6 +27,7 @@
 #include "controlplane/health_monitor.h"
 #include "controlplane/oidc/client_assertion.h"
 #include "controlplane/oidc/provider_config.h"
+#include "controlplane/oidc/redirects.h"
 #include "controlplane/oidc/single_sign_on.h"
 #include "controlplane/services/account_service.h"
 #include "controlplane/services/admin_service.h"
@@ -366,8 +367,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   }
   if (!config.oidc_callback_url.empty() &&
       !absl::StartsWith(config.oidc_callback_url, "https://") &&
-      !absl::StartsWith(config.oidc_callback_url, "http://127.0.0.1:") &&
-      !absl::StartsWith(config.oidc_callback_url, "http://localhost:")) {
+      !oidc::IsLoopbackRedirect(config.oidc_callback_url)) {
     return absl::InvalidArgumentError(
         "--oidc-callback-url must be https:// (or http:// on loopback, for a test)");
   }

@@ -63,6 +63,8 @@ absl::StatusOr<MappedUser> MapClaims(const ProviderConfig& provider, const nlohm
   }
   if (provider.username_claim == "email") {
     const nlohmann::json* verified = FindClaim(claims, "email_verified");
+    mapped.username_verified =
+        verified != nullptr && verified->is_boolean() && verified->get<bool>();
     if (verified != nullptr && verified->is_boolean() && !verified->get<bool>()) {
       return absl::PermissionDeniedError(absl::StrCat("your email address is not verified at ",
                                                       provider.display_name,

@@ -19,6 +19,10 @@ struct MappedUser {
   std::string username;  // normalised as local usernames are
   std::vector<std::string> groups;
   std::string plan;  // "" = the provider gives no plan to these groups
+  // False when the username is an email the provider does not say is
+  // verified (email_verified absent or not true): such a name may still
+  // name a new user, never be trusted to link to an existing one.
+  bool username_verified = true;
 };
 
 // The claim at a dotted path ("realm_access.roles"), or null.

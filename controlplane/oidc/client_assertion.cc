@@ -24,8 +24,14 @@ absl::StatusOr<Key> ReadKey(const std::string& pem) {
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
   if (!bio) return absl::InternalError("cannot read the client key");
-  Key key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!key) return absl::InvalidArgumentError("the client key is not a PEM private key");
+  // No passphrase: OpenSSL's default would prompt on a terminal and hang
+  // start-up; an encrypted key is refused instead.
+  pem_password_cb* no_passphrase = [](char*, int, int, void*) { return 0; };
+  Key key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
+  if (!key) {
+    return absl::InvalidArgumentError(
+        "the client key is not an unencrypted PEM private key (RSA or P-256)");
+  }
   const int type = EVP_PKEY_get_base_id(key.get());
   if (type == EVP_PKEY_RSA) {
     if (EVP_PKEY_get_bits(key.get()) < 2048) {

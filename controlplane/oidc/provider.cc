@@ -72,9 +72,11 @@ absl::StatusOr<ProviderMetadata> Provider::Metadata() {
         problem = absl::FailedPreconditionError(
             absl::StrCat("the identity provider ", config_.name, " says its issuer is \"",
                          metadata.issuer, "\", not the configured \"", config_.issuer, "\""));
-      } else if (metadata.token_endpoint.empty() || metadata.jwks_uri.empty()) {
-        problem = absl::FailedPreconditionError(absl::StrCat(
-            "the identity provider ", config_.name, " names no token endpoint or jwks_uri"));
+      } else if (metadata.authorization_endpoint.empty() || metadata.token_endpoint.empty() ||
+                 metadata.jwks_uri.empty()) {
+        problem = absl::FailedPreconditionError(
+            absl::StrCat("the identity provider ", config_.name,
+                         " names no authorization endpoint, token endpoint or jwks_uri"));
       }
     }
   }
@@ -82,8 +84,12 @@ absl::StatusOr<ProviderMetadata> Provider::Metadata() {
   if (!problem.ok()) {
     discovery_error_ = std::string(problem.message());
     Log()->warn("provider={} discovery failed: {}", config_.name, problem.message());
-    // A provider that is briefly away does not stop logins whose keys we have.
-    if (metadata_ && problem.code() == absl::StatusCode::kUnavailable) return *metadata_;
+    // A provider that is briefly away does not stop logins whose keys we
+    // have; it is asked again in a minute, not by every call meanwhile.
+    if (metadata_ && problem.code() == absl::StatusCode::kUnavailable) {
+      metadata_until_ = now + kMinCache;
+      return *metadata_;
+    }
     return problem;
   }
   discovery_error_.clear();
@@ -100,10 +106,10 @@ absl::StatusOr<KeySet> Provider::Keys(bool refetch) {
     const bool fresh = keys_ && now < keys_until_;
     // An unknown key id may be a rotation; asking again at most this often
     // keeps forged key ids from making Warden hammer the provider.
-    const bool may_refetch =
-        !keys_fetched_at_ || now - *keys_fetched_at_ >= config_.jwks_refresh_min_interval;
+    const bool may_refetch = now - last_key_fetch_ >= config_.jwks_refresh_min_interval;
     if (fresh && (!refetch || !may_refetch)) return *keys_;
     if (keys_ && refetch && !may_refetch) return *keys_;
+    last_key_fetch_ = now;
   }
   absl::StatusOr<ProviderMetadata> metadata = Metadata();
   if (!metadata.ok()) return metadata.status();
@@ -115,7 +121,10 @@ absl::StatusOr<KeySet> Provider::Keys(bool refetch) {
   absl::MutexLock lock(&mu_);
   if (!keys.ok()) {
     Log()->warn("provider={} key set unusable: {}", config_.name, keys.status().message());
-    if (keys_) return *keys_;
+    if (keys_) {
+      keys_until_ = now + kMinCache;
+      return *keys_;
+    }
     return absl::UnavailableError(keys.status().message());
   }
   keys_ = *keys;
@@ -221,9 +230,9 @@ absl::StatusOr<TokenAnswer> Provider::Token(
   answer.error_description = StringField(*body, "error_description");
   answer.id_token = StringField(*body, "id_token");
   if (status == 200 && answer.error.empty() && answer.id_token.empty()) {
-    return absl::UnauthenticatedError(absl::StrCat("the identity provider ", config_.name,
-                                                   " returned no ID token (is the openid scope "
-                                                   "granted?)"));
+    return absl::FailedPreconditionError(absl::StrCat("the identity provider ", config_.name,
+                                                      " returned no ID token (is the openid scope "
+                                                      "granted?)"));
   }
   if (status != 200 && answer.error.empty()) answer.error = absl::StrCat("http_", status);
   return answer;

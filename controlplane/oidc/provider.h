@@ -100,6 +100,9 @@ class Provider {
   std::optional<KeySet> keys_ ABSL_GUARDED_BY(mu_);
   absl::Time keys_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::optional<absl::Time> keys_fetched_at_ ABSL_GUARDED_BY(mu_);
+  // The last attempt, successful or not: an unknown kid fetches again only
+  // jwks_refresh_min_interval after it.
+  absl::Time last_key_fetch_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace warden::control::oidc

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "controlplane/oidc/redirects.h"
 
 namespace warden::control::oidc {
 namespace {
@@ -215,8 +216,7 @@ absl::StatusOr<ProviderConfig> ParseProvider(const Json& object, size_t index,
   }
   WARDEN_RETURN_IF_ERROR(reader.Strings("redirect_uris", provider.redirect_uris));
   for (const std::string& uri : provider.redirect_uris) {
-    if (!absl::StartsWith(uri, "https://") && !absl::StartsWith(uri, "http://127.0.0.1") &&
-        !absl::StartsWith(uri, "http://[::1]") && !absl::StartsWith(uri, "http://localhost")) {
+    if (!absl::StartsWith(uri, "https://") && !IsLoopbackRedirect(uri)) {
       return reader.Error("redirect_uris",
                           absl::StrCat("entry ", uri, " must be https:// or a loopback URL"));
     }

@@ -14,6 +14,7 @@
 #include "controlplane/admission/policy.h"
 #include "controlplane/families/sealed_result.h"
 #include "controlplane/oidc/http_client.h"
+#include "controlplane/oidc/redirects.h"
 
 namespace warden::control::oidc {
 namespace {
@@ -29,23 +30,6 @@ constexpr char kPkceBox[] = "oidc pkce verifier";
 constexpr char kDeviceBox[] = "oidc device code";
 constexpr char kCallbackBox[] = "oidc callback code";
 
-// RFC 8252 7.3: a native app listens on a loopback port it picks at run time,
-// so any port of a loopback address is its own.
-bool IsLoopbackRedirect(absl::string_view uri) {
-  for (absl::string_view host : {"http://127.0.0.1", "http://[::1]", "http://localhost"}) {
-    absl::string_view rest = uri;
-    if (!absl::ConsumePrefix(&rest, host)) continue;
-    if (absl::ConsumePrefix(&rest, ":")) {
-      size_t digits = 0;
-      while (digits < rest.size() && absl::ascii_isdigit(rest[digits])) ++digits;
-      if (digits == 0 || digits > 5) return false;
-      rest.remove_prefix(digits);
-    }
-    return (rest.empty() || rest.front() == '/') && !absl::StrContains(rest, '#');
-  }
-  return false;
-}
-
 std::string Base64Url(absl::string_view bytes) { return absl::WebSafeBase64Escape(bytes); }
 
 std::string PkceChallenge(const std::string& verifier) {
@@ -53,9 +37,42 @@ std::string PkceChallenge(const std::string& verifier) {
 }
 
 absl::Status Refused(const Provider& provider, const TokenAnswer& answer) {
+  // The provider does not accept Warden itself: the operator's to fix, not
+  // the user's.
+  if (answer.error == "invalid_client" || answer.error == "unauthorized_client") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the identity provider ", provider.config().name, " does not accept Warden's client (",
+        answer.error, "); ask an administrator to check its client id and credentials"));
+  }
   return absl::UnauthenticatedError(absl::StrCat(
       "the identity provider ", provider.config().name, " refused the login: ", answer.error,
       answer.error_description.empty() ? "" : absl::StrCat(" (", answer.error_description, ")")));
+}
+
+// What Warden's callback page shows and the app gives back: 8 letters an
+// eye does not confuse (no vowels, no look-alikes), about 34 bits, for a
+// login that is spent by the first wrong guess.
+std::string NewConfirmationCode() {
+  static constexpr char kLetters[] = "BCDFGHJKLMNPQRSTVWXZ";
+  const std::string random = secrets::RandomBytes(8);
+  std::string code;
+  for (size_t i = 0; i < random.size(); ++i) {
+    if (i == 4) code.push_back('-');
+    code.push_back(kLetters[static_cast<unsigned char>(random[i]) % (sizeof(kLetters) - 1)]);
+  }
+  return code;
+}
+
+// Typed by a person: case and separators do not matter.
+std::string NormalizeConfirmationCode(absl::string_view typed) {
+  std::string code;
+  for (char c : typed) {
+    if (absl::ascii_isalpha(c)) {
+      if (code.size() == 4) code.push_back('-');
+      code.push_back(absl::ascii_toupper(c));
+    }
+  }
+  return code;
 }
 
 absl::Status CheckHandle(const std::string& handle, const char* prefix, const char* field) {
@@ -128,7 +145,7 @@ absl::StatusOr<BegunLogin> SingleSignOn::Begin(const BeginInput& input) {
   row.handle_hash_hex = secrets::Sha256Hex(begun.login_id);
   row.state_hash_hex = secrets::Sha256Hex(begun.state);
   row.nonce_hash_hex = secrets::Sha256Hex(nonce);
-  row.sealed = families::SealResult(verifier, begun.login_id, kPkceBox);
+  row.sealed = families::SealUnderSecret(verifier, begun.login_id, kPkceBox);
   row.redirect_uri = input.redirect_uri;
   row.device_label = input.device_label;
   row.client_address = input.client_address;
@@ -154,10 +171,14 @@ absl::StatusOr<families::NewLogin> SingleSignOn::Complete(const CompleteInput& i
   if (input.state.empty() || input.state.size() > 256) {
     return absl::InvalidArgumentError("state must be the one BeginOidcLogin returned");
   }
-  if (input.code.size() > 4096) return absl::InvalidArgumentError("code is too long");
-  WARDEN_ASSIGN_OR_RETURN(store::OidcLogin login,
-                          deps_.logins.TakeCodeLogin(secrets::Sha256Hex(input.login_id),
-                                                     /*need_callback=*/input.code.empty()));
+  if (input.code.empty() || input.code.size() > 4096) {
+    return absl::InvalidArgumentError(
+        "code is required: the one the provider's redirect carried, or the confirmation code "
+        "Warden's sign-in page showed");
+  }
+  WARDEN_ASSIGN_OR_RETURN(
+      store::OidcLogin login,
+      deps_.logins.TakeCodeLogin(secrets::Sha256Hex(input.login_id), deps_.callback_url));
   // The login is spent from here on, whatever follows: a state or code that
   // fails is not tried again against it.
   if (!secrets::ConstantTimeEquals(secrets::Sha256Hex(input.state), login.state_hash_hex)) {
@@ -165,18 +186,25 @@ absl::StatusOr<families::NewLogin> SingleSignOn::Complete(const CompleteInput& i
   }
   WARDEN_ASSIGN_OR_RETURN(Provider * provider, Find(login.provider));
   std::string code = input.code;
-  if (code.empty()) {
+  if (!deps_.callback_url.empty() && login.redirect_uri == deps_.callback_url) {
     if (!login.callback_error.empty()) {
       return absl::UnauthenticatedError(absl::StrCat("the identity provider ", login.provider,
                                                      " refused the login: ", login.callback_error));
     }
+    // Whoever started the login holds login_id and state; only the person
+    // who signed in saw the confirmation code.
+    if (!secrets::ConstantTimeEquals(secrets::Sha256Hex(NormalizeConfirmationCode(input.code)),
+                                     login.callback_confirmation_hash)) {
+      return absl::UnauthenticatedError(
+          "the confirmation code is not the one Warden's sign-in page showed; start again");
+    }
     absl::StatusOr<std::string> opened =
-        families::OpenResult(login.callback_code.value_or(""), input.state, kCallbackBox);
+        families::OpenUnderSecret(login.callback_code.value_or(""), input.state, kCallbackBox);
     if (!opened.ok()) return absl::UnauthenticatedError("state does not match this login");
     code = *std::move(opened);
   }
   absl::StatusOr<std::string> verifier =
-      families::OpenResult(login.sealed, input.login_id, kPkceBox);
+      families::OpenUnderSecret(login.sealed, input.login_id, kPkceBox);
   if (!verifier.ok()) return absl::UnauthenticatedError("unknown, used or expired login");
   WARDEN_ASSIGN_OR_RETURN(TokenAnswer answer, provider->Token({{"grant_type", "authorization_code"},
                                                                {"code", code},
@@ -202,7 +230,8 @@ absl::StatusOr<StartedDeviceLogin> SingleSignOn::StartDevice(const std::string& 
   row.flow = store::OidcFlow::kDevice;
   row.provider = provider->config().name;
   row.handle_hash_hex = secrets::Sha256Hex(started.device_login_id);
-  row.sealed = families::SealResult(authorization.device_code, started.device_login_id, kDeviceBox);
+  row.sealed =
+      families::SealUnderSecret(authorization.device_code, started.device_login_id, kDeviceBox);
   row.device_label = device_label;
   row.client_address = client_address;
   row.poll_interval = authorization.interval;
@@ -223,21 +252,26 @@ absl::StatusOr<DevicePollAnswer> SingleSignOn::PollDevice(const std::string& dev
   }
   if (!slot.login) {
     answer.state = DeviceLoginState::kSlowDown;
-    answer.interval = absl::Ceil(slot.wait, absl::Seconds(1));
-    answer.message = "polled sooner than the interval";
+    answer.interval = slot.interval;
+    answer.message = absl::StrCat("polled sooner than the interval; the next poll may come in ",
+                                  absl::FormatDuration(absl::Ceil(slot.wait, absl::Seconds(1))));
     return answer;
   }
   const store::OidcLogin& login = *slot.login;
   answer.interval = login.poll_interval;
   WARDEN_ASSIGN_OR_RETURN(Provider * provider, Find(login.provider));
   absl::StatusOr<std::string> device_code =
-      families::OpenResult(login.sealed, device_login_id, kDeviceBox);
+      families::OpenUnderSecret(login.sealed, device_login_id, kDeviceBox);
   if (!device_code.ok()) return absl::UnauthenticatedError("unknown, used or expired login");
-  WARDEN_ASSIGN_OR_RETURN(
-      TokenAnswer token,
-      provider->Token({{"grant_type", "urn:ietf:params:oauth:grant-type:device_code"},
-                       {"device_code", *device_code},
-                       {"client_id", provider->config().client_id}}));
+  std::vector<std::pair<std::string, std::string>> grant = {
+      {"grant_type", "urn:ietf:params:oauth:grant-type:device_code"},
+      {"device_code", *device_code}};
+  // RFC 8628 3.4 wants client_id; the other client authentications send it
+  // already, and a parameter twice is an invalid request (RFC 6749 3.2).
+  if (provider->config().client_auth == ClientAuth::kSecretBasic) {
+    grant.emplace_back("client_id", provider->config().client_id);
+  }
+  WARDEN_ASSIGN_OR_RETURN(TokenAnswer token, provider->Token(std::move(grant)));
   if (token.error == "authorization_pending") {
     answer.state = DeviceLoginState::kPending;
     return answer;
@@ -261,20 +295,37 @@ absl::StatusOr<DevicePollAnswer> SingleSignOn::PollDevice(const std::string& dev
     return answer;
   }
   if (!token.error.empty()) return Refused(*provider, token);
-  WARDEN_ASSIGN_OR_RETURN(answer.login, SignIn(*provider, token.id_token, std::nullopt,
-                                               login.device_label, login.client_address));
+  absl::StatusOr<families::NewLogin> signed_in =
+      SignIn(*provider, token.id_token, std::nullopt, login.device_label, login.client_address);
+  // The device login is spent: a retry would only hear that it was used.
+  if (absl::IsUnavailable(signed_in.status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the login was approved, but Warden could not finish it (",
+                     signed_in.status().message(), "); start again"));
+  }
+  if (!signed_in.ok()) return signed_in.status();
+  answer.login = *std::move(signed_in);
   answer.state = DeviceLoginState::kComplete;
   return answer;
 }
 
-absl::Status SingleSignOn::RecordCallback(const std::string& state, const std::string& code,
-                                          const std::string& error) {
-  if (state.empty() || state.size() > 256 || code.size() > 4096 || error.size() > 256 ||
+absl::StatusOr<std::string> SingleSignOn::RecordCallback(const std::string& state,
+                                                         const std::string& code,
+                                                         const std::string& error) {
+  // RFC 6749 4.1.2.1: an error code is a short ASCII token; anything else is
+  // not the provider's and is not kept.
+  bool error_ok = error.size() <= 64;
+  for (char c : error) error_ok = error_ok && (absl::ascii_isalnum(c) || c == '_');
+  if (state.empty() || state.size() > 256 || code.size() > 4096 || !error_ok ||
       (code.empty() == error.empty())) {
     return absl::InvalidArgumentError("the callback needs state and either code or error");
   }
-  const std::string sealed = code.empty() ? "" : families::SealResult(code, state, kCallbackBox);
-  return deps_.logins.RecordCallback(secrets::Sha256Hex(state), sealed, error);
+  const std::string confirmation = NewConfirmationCode();
+  const std::string sealed =
+      code.empty() ? "" : families::SealUnderSecret(code, state, kCallbackBox);
+  WARDEN_RETURN_IF_ERROR(deps_.logins.RecordCallback(secrets::Sha256Hex(state), sealed, error,
+                                                     secrets::Sha256Hex(confirmation)));
+  return confirmation;
 }
 
 absl::StatusOr<families::NewLogin> SingleSignOn::SignIn(Provider& provider,
@@ -293,13 +344,16 @@ absl::StatusOr<families::NewLogin> SingleSignOn::SignIn(Provider& provider,
   const model::Actor actor{absl::StrCat("oidc:", config.name)};
   WARDEN_ASSIGN_OR_RETURN(
       store::SignedInUser signed_in,
-      deps_.logins.SignIn(actor,
-                          store::IdentitySignIn{.provider = config.name,
-                                                .issuer = config.issuer,
-                                                .subject = verified->subject,
-                                                .username = mapped.username,
-                                                .create_users = config.create_users,
-                                                .link_by_username = config.link_by_username}));
+      deps_.logins.SignIn(
+          actor, store::IdentitySignIn{
+                     .provider = config.name,
+                     .issuer = config.issuer,
+                     .subject = verified->subject,
+                     .username = mapped.username,
+                     .plan = mapped.plan,
+                     .create_users = config.create_users,
+                     // Linking trusts the name: only one the provider vouches for.
+                     .link_by_username = config.link_by_username && mapped.username_verified}));
   model::User& user = signed_in.user;
   if (user.disabled) {
     return absl::PermissionDeniedError(absl::StrCat("user ", user.username, " is disabled"));

@@ -46,7 +46,9 @@ struct BegunLogin {
 
 struct CompleteInput {
   std::string login_id;
-  std::string code;  // "" = the one Warden's callback page received
+  // From the provider's redirect; with Warden's callback page, the
+  // confirmation code the page showed.
+  std::string code;
   std::string state;
 };
 
@@ -91,8 +93,10 @@ class SingleSignOn {
   absl::StatusOr<DevicePollAnswer> PollDevice(const std::string& device_login_id);
 
   // Warden's callback page: what the provider sent the browser back with.
-  absl::Status RecordCallback(const std::string& state, const std::string& code,
-                              const std::string& error);
+  // The confirmation code to show the person, who gives it to the app that
+  // started the login.
+  absl::StatusOr<std::string> RecordCallback(const std::string& state, const std::string& code,
+                                             const std::string& error);
 
   std::vector<Provider*> providers() const;
 

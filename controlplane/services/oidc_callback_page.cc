@@ -9,7 +9,8 @@ namespace {
 
 // Nothing the request brought is echoed back: the page has no input to
 // escape, and states or codes never reach a log or a referrer.
-void Answer(httplib::Response& response, int status, const char* title, const char* text) {
+void Answer(httplib::Response& response, int status, absl::string_view title,
+            absl::string_view text) {
   response.status = status;
   response.set_header("Cache-Control", "no-store");
   response.set_header("Referrer-Policy", "no-referrer");
@@ -32,8 +33,8 @@ absl::StatusOr<std::unique_ptr<OidcCallbackPage>> OidcCallbackPage::Start(
           const std::string state = request.get_param_value("state");
           const std::string code = request.get_param_value("code");
           const std::string error = request.get_param_value("error");
-          const absl::Status recorded = sso.RecordCallback(state, code, error);
-          if (!recorded.ok()) {
+          const absl::StatusOr<std::string> confirmation = sso.RecordCallback(state, code, error);
+          if (!confirmation.ok()) {
             Answer(response, 400, "Sign-in link not recognised",
                    "This sign-in link is unknown, already used or expired. Start the login "
                    "again from your application.");
@@ -42,8 +43,12 @@ absl::StatusOr<std::unique_ptr<OidcCallbackPage>> OidcCallbackPage::Start(
                    "The identity provider did not sign you in. Return to your application "
                    "for details.");
           } else {
+            // The code is Warden's own (letters and a dash), never the request's.
             Answer(response, 200, "Signed in to Warden",
-                   "You are signed in. Return to your application; you may close this window.");
+                   absl::StrCat("Your confirmation code is <strong>", *confirmation,
+                                "</strong>. Enter it in the application where you started "
+                                "this login. Never give it to anyone else: it finishes the "
+                                "login for whoever enters it."));
           }
         });
       });

@@ -3,9 +3,11 @@
 // Warden's own single sign-on callback page (--oidc-callback-listen): the
 // identity provider sends the user's browser here with `code` and `state`;
 // the page keeps the code for the login with that state (sealed under the
-// state) and tells the user to return to their app, which then calls
-// CompleteOidcLogin with an empty code. For apps that cannot listen on a
-// loopback port of their own (a web portal, a phone).
+// state) and shows a confirmation code, which the person types into the app
+// that started the login; the app gives it to CompleteOidcLogin as `code`.
+// Without it, whoever started a login could send someone else the
+// provider's link and finish the login with their sign-in. For apps that
+// cannot listen on a loopback port of their own.
 
 #include <memory>
 #include <string>

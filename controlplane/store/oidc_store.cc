@@ -18,31 +18,35 @@ namespace {
   "id::text, provider, encode(sealed, 'hex'), redirect_uri, device_label, client_address, " \
   "coalesce(encode(state_hash, 'hex'), ''), coalesce(nonce_hash, ''), "                     \
   "encode(callback_code, 'hex'), "                                                          \
-  "coalesce(callback_error, ''), poll_interval_ms"
+  "coalesce(callback_error, ''), poll_interval_ms, coalesce(callback_confirmation_hash, '')"
 
 constexpr Statement kStatements[] = {
     // $1 kind, $2 provider, $3 handle hash, $4 state hash, $5 nonce hash,
     // $6 sealed, $7 redirect, $8 label, $9 address, $10 interval ms, $11 ttl µs
     {"oidc.create",
      "INSERT INTO oidc_logins (kind, provider, handle_hash, state_hash, nonce_hash, sealed, "
-     "  redirect_uri, device_label, client_address, poll_interval_ms, expires_at) "
+     "  redirect_uri, device_label, client_address, poll_interval_ms, next_poll_at, expires_at) "
      "VALUES ($1, $2, decode($3, 'hex'), decode(NULLIF($4, ''), 'hex'), NULLIF($5, ''), "
-     "  decode($6, 'hex'), "
-     "  $7, $8, $9, $10, now() + " WARDEN_US(11) ") RETURNING epoch_us(expires_at)"},
-    // $1 handle hash, $2 whether the callback must have been reached.
+     "  decode($6, 'hex'), $7, $8, $9, $10, "
+     // RFC 8628 3.5: the first poll waits the interval too.
+     "  CASE WHEN $1::text = 'device' THEN now() + $10::integer * interval '1 millisecond' END, "
+     "  now() + " WARDEN_US(11) ") RETURNING epoch_us(expires_at)"},
+    // $1 handle hash, $2 Warden's callback page ('' = none): a login sent
+    // there is taken only once the page has recorded the provider's answer.
     {"oidc.take_code",
      "UPDATE oidc_logins SET used_at = now() "
      "WHERE handle_hash = decode($1, 'hex') AND kind = 'code' AND used_at IS NULL "
      "  AND expires_at > now() "
-     "  AND (NOT $2::boolean OR callback_code IS NOT NULL OR callback_error IS NOT NULL) "
+     "  AND (redirect_uri <> $2 OR callback_code IS NOT NULL OR callback_error IS NOT NULL) "
      "RETURNING " WARDEN_OIDC_LOGIN_COLUMNS},
     {"oidc.pending_code",
      "SELECT 1 FROM oidc_logins WHERE handle_hash = decode($1, 'hex') AND kind = 'code' "
      "  AND used_at IS NULL AND expires_at > now()"},
-    // $1 state hash, $2 sealed code (or NULL), $3 error (or NULL)
+    // $1 state hash, $2 sealed code (hex, or ''), $3 error (or ''), $4 the
+    // confirmation code's hash
     {"oidc.callback",
      "UPDATE oidc_logins SET callback_code = decode(NULLIF($2, ''), 'hex'), "
-     "  callback_error = NULLIF($3, '') "
+     "  callback_error = NULLIF($3, ''), callback_confirmation_hash = $4 "
      "WHERE state_hash = decode($1, 'hex') AND kind = 'code' AND used_at IS NULL "
      "  AND expires_at > now() AND callback_code IS NULL AND callback_error IS NULL"},
     // One statement: the slot is taken only when it is due, so two replicas
@@ -54,11 +58,11 @@ constexpr Statement kStatements[] = {
      "RETURNING " WARDEN_OIDC_LOGIN_COLUMNS},
     {"oidc.poll_state",
      "SELECT used_at IS NOT NULL OR expires_at <= now(), "
-     "  greatest(0, epoch_us(coalesce(next_poll_at, now())) - epoch_us(now())) "
+     "  greatest(0, epoch_us(coalesce(next_poll_at, now())) - epoch_us(now())), poll_interval_ms "
      "FROM oidc_logins WHERE handle_hash = decode($1, 'hex') AND kind = 'device'"},
     {"oidc.slow_down",
      "UPDATE oidc_logins SET poll_interval_ms = $2, "
-     "  next_poll_at = now() + $2 * interval '1 millisecond' WHERE id = $1::uuid"},
+     "  next_poll_at = now() + $2::integer * interval '1 millisecond' WHERE id = $1::uuid"},
     {"oidc.end_device",
      "UPDATE oidc_logins SET used_at = now() WHERE id = $1::uuid AND used_at IS NULL"},
     {"oidc.identity",
@@ -92,6 +96,7 @@ OidcLogin LoginFromRow(const pqxx::row& row) {
   if (!row[8].is_null()) login.callback_code = absl::HexStringToBytes(row[8].as<std::string>());
   login.callback_error = row[9].as<std::string>();
   login.poll_interval = absl::Milliseconds(row[10].as<int64_t>());
+  login.callback_confirmation_hash = row[11].as<std::string>();
   return login;
 }
 
@@ -122,13 +127,14 @@ absl::StatusOr<absl::Time> OidcStore::CreateLogin(const NewOidcLogin& login) {
 }
 
 absl::StatusOr<OidcLogin> OidcStore::TakeCodeLogin(const std::string& handle_hash_hex,
-                                                   bool need_callback) {
+                                                   const std::string& callback_url) {
   return db_.Autocommit(
       {.operation = "complete single sign-on login"},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<OidcLogin> {
-        pqxx::result taken = tx.exec_prepared("oidc.take_code", handle_hash_hex, need_callback);
+        pqxx::result taken = tx.exec_prepared("oidc.take_code", handle_hash_hex, callback_url);
         if (!taken.empty()) return LoginFromRow(taken[0]);
-        if (need_callback && !tx.exec_prepared("oidc.pending_code", handle_hash_hex).empty()) {
+        // Still pending: only a login waiting for Warden's page stays so.
+        if (!tx.exec_prepared("oidc.pending_code", handle_hash_hex).empty()) {
           return absl::FailedPreconditionError(
               "the identity provider has not sent the browser back to Warden's callback yet; "
               "retry once the user has signed in");
@@ -138,12 +144,13 @@ absl::StatusOr<OidcLogin> OidcStore::TakeCodeLogin(const std::string& handle_has
 }
 
 absl::Status OidcStore::RecordCallback(const std::string& state_hash_hex,
-                                       const std::string& sealed_code, const std::string& error) {
+                                       const std::string& sealed_code, const std::string& error,
+                                       const std::string& confirmation_hash_hex) {
   return db_.Autocommit(
       {.operation = "record single sign-on callback"},
       [&](pqxx::nontransaction& tx) -> absl::Status {
         if (tx.exec_prepared("oidc.callback", state_hash_hex, absl::BytesToHexString(sealed_code),
-                             error)
+                             error, confirmation_hash_hex)
                 .affected_rows() == 0) {
           return absl::NotFoundError("no single sign-on login is waiting for this state");
         }
@@ -165,6 +172,7 @@ absl::StatusOr<DevicePollSlot> OidcStore::ClaimDevicePoll(const std::string& han
                           if (found.empty()) return UnknownLogin();
                           slot.ended = found[0][0].as<bool>();
                           slot.wait = absl::Microseconds(found[0][1].as<int64_t>());
+                          slot.interval = absl::Milliseconds(found[0][2].as<int64_t>());
                           return slot;
                         });
 }
@@ -189,9 +197,9 @@ absl::Status OidcStore::EndDeviceLogin(const std::string& login_id) {
 
 absl::StatusOr<SignedInUser> OidcStore::SignIn(const model::Actor& actor,
                                                const IdentitySignIn& sign_in) {
-  const std::string conflict =
-      absl::StrCat("username \"", sign_in.username,
-                   "\" was taken while this user signed in for the first time; retry");
+  const std::string conflict = absl::StrCat(
+      "another first sign-in of this identity, or another identity for the same user, was "
+      "saved at the same moment; log in again");
   return db_.Transact(
       {.operation = "sign in", .on_conflict = conflict},
       [&](pqxx::work& tx) -> absl::StatusOr<SignedInUser> {
@@ -228,8 +236,14 @@ absl::StatusOr<SignedInUser> OidcStore::SignIn(const model::Actor& actor,
           }
           model::NewUser fresh;
           fresh.username = sign_in.username;
+          fresh.plan_name = sign_in.plan;
           absl::StatusOr<model::User> created =
               CreateUserInTransaction(tx, actor, fresh, {{"via", IdentityJson(sign_in)}});
+          if (absl::IsNotFound(created.status())) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("the ", sign_in.provider, " group mapping names plan \"", sign_in.plan,
+                             "\", which does not exist; ask an administrator"));
+          }
           if (!created.ok()) return created.status();
           user_id = created->id;
           result.created = true;

@@ -43,6 +43,7 @@ struct OidcLogin {
   std::string nonce_hash_hex;
   std::optional<std::string> callback_code;  // sealed under the state
   std::string callback_error;
+  std::string callback_confirmation_hash;
   absl::Duration poll_interval = absl::ZeroDuration();
 };
 
@@ -50,7 +51,8 @@ struct OidcLogin {
 // asked again; `ended` when it expired or was used.
 struct DevicePollSlot {
   std::optional<OidcLogin> login;
-  absl::Duration wait = absl::ZeroDuration();
+  absl::Duration wait = absl::ZeroDuration();      // until the provider may be asked
+  absl::Duration interval = absl::ZeroDuration();  // the login's poll interval
   bool ended = false;
 };
 
@@ -61,6 +63,7 @@ struct IdentitySignIn {
   std::string issuer;
   std::string subject;
   std::string username;  // normalised, from the configured claim
+  std::string plan;      // a created user's plan ("" = none)
   bool create_users = false;
   bool link_by_username = false;
 };
@@ -79,20 +82,22 @@ class OidcStore {
   absl::StatusOr<absl::Time> CreateLogin(const NewOidcLogin& login);
 
   // Ends a code-flow login (at most once): UNAUTHENTICATED for an unknown,
-  // used or expired one. With `need_callback`, only once Warden's callback
-  // page has recorded the provider's answer: FAILED_PRECONDITION until then,
-  // and the login stays.
-  absl::StatusOr<OidcLogin> TakeCodeLogin(const std::string& handle_hash_hex, bool need_callback);
+  // used or expired one. A login whose redirect is Warden's callback page
+  // (`callback_url`, "" = none) only once the page has recorded the
+  // provider's answer: FAILED_PRECONDITION until then, and the login stays.
+  absl::StatusOr<OidcLogin> TakeCodeLogin(const std::string& handle_hash_hex,
+                                          const std::string& callback_url);
 
   // Warden's callback page: keeps the code (sealed under the state) or the
-  // provider's error for the login with this state. NOT_FOUND when no
-  // pending login has it.
+  // provider's error for the login with this state, with the hash of the
+  // confirmation code shown to the person. NOT_FOUND when no pending login
+  // has it, or its answer was recorded already.
   absl::Status RecordCallback(const std::string& state_hash_hex, const std::string& sealed_code,
-                              const std::string& error);
+                              const std::string& error, const std::string& confirmation_hash_hex);
 
   // Claims the right to ask the provider about a device login now (one
-  // replica at a time, never sooner than its interval). NOT_FOUND for an
-  // unknown handle.
+  // replica at a time, never sooner than its interval). UNAUTHENTICATED for
+  // an unknown handle.
   absl::StatusOr<DevicePollSlot> ClaimDevicePoll(const std::string& handle_hash_hex);
   // The provider said slow_down: ask it less often from now on.
   absl::Status SlowDown(const std::string& login_id, absl::Duration interval);

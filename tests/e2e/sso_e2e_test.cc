@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -260,7 +261,8 @@ TEST_F(SingleSignOnTest, GroupsPutTheUserOnTheirPlanAtEveryLogin) {
   ASSERT_TRUE(Admin(*control_)->UpdateUser(AdminContext().get(), update, &user).ok());
   ASSERT_TRUE(CodeLogin("corp", "ops-olga", &login).ok());
   EXPECT_EQ(PlanOf("ops-olga"), "ops-plan");
-  EXPECT_GE(Query("SELECT count(*) FROM audit_events WHERE action = 'user.update' "
+  // Created on that plan; moved back once.
+  EXPECT_EQ(Query("SELECT count(*) FROM audit_events WHERE action = 'user.update' "
                   "AND actor = 'oidc:corp'"),
             1);
 }
@@ -277,12 +279,13 @@ TEST_F(SingleSignOnTest, DeviceFlowHonoursTheIntervalAndEndsInALogin) {
   EXPECT_EQ(started.interval_seconds(), 1);
 
   v1::PollDeviceLoginResponse answer;
-  ASSERT_TRUE(Poll(started.device_login_id(), &answer).ok());
-  EXPECT_EQ(answer.state(), v1::DEVICE_LOGIN_PENDING);
-  // At once again: sooner than the provider's interval, so not asked.
+  // At once: sooner than the provider's interval, so it is not asked.
   ASSERT_TRUE(Poll(started.device_login_id(), &answer).ok());
   EXPECT_EQ(answer.state(), v1::DEVICE_LOGIN_SLOW_DOWN);
-
+  EXPECT_EQ(answer.interval_seconds(), 1);
+  absl::SleepFor(absl::Milliseconds(1100));
+  ASSERT_TRUE(Poll(started.device_login_id(), &answer).ok());
+  EXPECT_EQ(answer.state(), v1::DEVICE_LOGIN_PENDING) << answer.DebugString();
   std::string output;
   ASSERT_TRUE(idp_->ApproveDevice(started.verification_uri(), started.user_code(), "ops-dan",
                                   /*deny=*/false, &output))
@@ -378,11 +381,13 @@ TEST_F(SingleSignOnTest, AStrangerIsNotCreatedOrLinkedUnlessTheProviderSaysSo) {
   EXPECT_EQ(Query("SELECT count(*) FROM user_identities"), 0);
 }
 
-TEST_F(SingleSignOnTest, WardensOwnCallbackPageCompletesTheLogin) {
+// The page shows a confirmation code; only the app the person typed it into
+// can finish the login, not whoever started it and sent them the link.
+TEST_F(SingleSignOnTest, WardensOwnCallbackPageCompletesTheLoginWithItsConfirmationCode) {
   v1::BeginOidcLoginResponse begun;
   ASSERT_TRUE(Begin("corp", callback_url_, &begun).ok());
   v1::LoginResponse login;
-  grpc::Status early = Complete(begun.login_id(), "", begun.state(), &login);
+  grpc::Status early = Complete(begun.login_id(), "BCDF-GHJK", begun.state(), &login);
   EXPECT_EQ(early.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   const BrowserResult browser =
       idp_->SignIn(begun.authorization_url(), "judy", callback_url_, /*follow=*/true);
@@ -391,9 +396,33 @@ TEST_F(SingleSignOnTest, WardensOwnCallbackPageCompletesTheLogin) {
   EXPECT_THAT(browser.followed_body, HasSubstr("Signed in to Warden"));
   // The page does not show what it was given.
   EXPECT_THAT(browser.followed_body, Not(HasSubstr(browser.code)));
-  grpc::Status status = Complete(begun.login_id(), "", begun.state(), &login);
+  const std::string open = "<strong>", close = "</strong>";
+  const size_t at = browser.followed_body.find(open);
+  ASSERT_NE(at, std::string::npos) << browser.followed_body;
+  const std::string confirmation = browser.followed_body.substr(
+      at + open.size(), browser.followed_body.find(close, at) - at - open.size());
+  EXPECT_EQ(confirmation.size(), 9u) << confirmation;
+  // Typed in lower case, without the dash: still the same code.
+  std::string typed;
+  for (char c : confirmation) {
+    if (c != '-') typed.push_back(static_cast<char>(std::tolower(c)));
+  }
+  grpc::Status status = Complete(begun.login_id(), typed, begun.state(), &login);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_THAT(login.access_token(), StartsWith("wat_"));
+  grpc::Status replay = Complete(begun.login_id(), confirmation, begun.state(), &login);
+  EXPECT_EQ(replay.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // Someone who started a login and had another person sign in holds the
+  // login id and the state, but not the code that person saw.
+  ASSERT_TRUE(Begin("corp", callback_url_, &begun).ok());
+  const BrowserResult victim =
+      idp_->SignIn(begun.authorization_url(), "kate", callback_url_, /*follow=*/true);
+  ASSERT_EQ(victim.followed_status, 200) << victim.output;
+  grpc::Status guessed = Complete(begun.login_id(), "BCDF-GHJK", begun.state(), &login);
+  EXPECT_EQ(guessed.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(guessed.error_message(), HasSubstr("confirmation code"));
+  EXPECT_EQ(Query("SELECT count(*) FROM users WHERE username = 'kate'"), 0);
 }
 
 TEST_F(SingleSignOnTest, WardenConnectLogsInWithTheDeviceFlow) {
@@ -424,10 +453,31 @@ TEST_F(SingleSignOnTest, WardenConnectLogsInWithTheDeviceFlow) {
   EXPECT_EQ(kept.value("username", ""), "lena");
 }
 
-TEST_F(SingleSignOnTest, PrivateKeyJwtClientAuthentication) {
+TEST_F(SingleSignOnTest, PrivateKeyJwtClientAuthenticationInBothFlows) {
   v1::LoginResponse login;
   grpc::Status status = CodeLogin("keyed", "kim", &login);
   ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Query("SELECT count(*) FROM user_identities WHERE provider = 'keyed'"), 1);
+
+  // The device flow authenticates its polls the same way (client_id once).
+  v1::StartDeviceLoginRequest start;
+  start.set_provider("keyed");
+  v1::StartDeviceLoginResponse started;
+  status = session_->StartDeviceLogin(AdminContext().get(), start, &started);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::string output;
+  ASSERT_TRUE(idp_->ApproveDevice(started.verification_uri(), started.user_code(), "kim",
+                                  /*deny=*/false, &output))
+      << output;
+  v1::PollDeviceLoginResponse answer;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = Poll(started.device_login_id(), &answer);
+        return !status.ok() || answer.state() == v1::DEVICE_LOGIN_COMPLETE;
+      },
+      absl::Seconds(15)));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(answer.state(), v1::DEVICE_LOGIN_COMPLETE);
   EXPECT_EQ(Query("SELECT count(*) FROM user_identities WHERE provider = 'keyed'"), 1);
 }
 

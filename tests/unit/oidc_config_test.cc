@@ -9,6 +9,7 @@
 #include "controlplane/oidc/claims.h"
 #include "controlplane/oidc/http_client.h"
 #include "controlplane/oidc/provider_config.h"
+#include "controlplane/oidc/redirects.h"
 #include "controlplane/services/validation.h"
 
 namespace warden::control::oidc {
@@ -89,6 +90,9 @@ TEST(OidcConfigTest, RefusesMistakesNamingTheProviderAndTheField) {
       {R"({"providers": [{"name": "corp", "issuer": "https://idp.example", "client_id": "w",
           "client_secret_file": "/secret", "redirect_uris": ["http://evil.example/cb"]}]})",
        "must be https:// or a loopback URL"},
+      {R"({"providers": [{"name": "corp", "issuer": "https://idp.example", "client_id": "w",
+          "client_secret_file": "/secret", "redirect_uris": ["http://127.0.0.1.evil.example/"]}]})",
+       "must be https:// or a loopback URL"},
       {R"({"providers": [{"name": "Corp!", "issuer": "https://idp.example", "client_id": "w",
           "client_secret_file": "/secret"}]})",
        "name must be"},
@@ -155,6 +159,41 @@ TEST(ClaimMappingTest, ReadsNestedClaimsAndASingleGroupString) {
   EXPECT_EQ(mapped->username, "bob@example.test");
   EXPECT_THAT(mapped->groups, ElementsAre("vpn-users"));
   EXPECT_EQ(mapped->plan, "standard");
+}
+
+TEST(ClaimMappingTest, AnEmailIsAVerifiedUsernameOnlyWhenTheProviderSaysSo) {
+  ProviderConfig provider = Mapping();
+  provider.username_claim = "email";
+  const nlohmann::json groups = {"ops"};
+  EXPECT_TRUE(MapClaims(provider,
+                        {{"email", "a@example.test"}, {"email_verified", true}, {"groups", groups}},
+                        Normalize())
+                  ->username_verified);
+  // Absent (Entra sends none) or not a boolean: usable as a name, not to link.
+  EXPECT_FALSE(MapClaims(provider, {{"email", "a@example.test"}, {"groups", groups}}, Normalize())
+                   ->username_verified);
+  EXPECT_FALSE(
+      MapClaims(provider,
+                {{"email", "a@example.test"}, {"email_verified", "true"}, {"groups", groups}},
+                Normalize())
+          ->username_verified);
+  // Other claims are the provider's usernames.
+  EXPECT_TRUE(MapClaims(Mapping(), {{"preferred_username", "a"}, {"groups", groups}}, Normalize())
+                  ->username_verified);
+}
+
+TEST(RedirectTest, LoopbackMeansThisMachineOnAnyPort) {
+  for (const char* uri : {"http://127.0.0.1:8765/cb", "http://127.0.0.1/cb", "http://[::1]:5/",
+                          "http://localhost:65535/done?x=1", "http://127.0.0.1:1"}) {
+    EXPECT_TRUE(IsLoopbackRedirect(uri)) << uri;
+  }
+  for (const char* uri :
+       {"http://127.0.0.1.evil.example/cb", "http://127.0.0.1@evil.example/",
+        "http://localhost:80@evil.example/", "http://localhost.evil.example/",
+        "https://127.0.0.1/cb", "http://127.0.0.1:8765/cb#frag", "http://127.0.0.1:/cb",
+        "http://127.0.0.1:123456/", "http://[::1].evil/", "http://127.0.0.2/", ""}) {
+    EXPECT_FALSE(IsLoopbackRedirect(uri)) << uri;
+  }
 }
 
 TEST(ClaimMappingTest, RefusesAnUnverifiedEmailAsTheUsername) {

@@ -10,7 +10,9 @@ CREATE TABLE user_identities (
   provider text NOT NULL,  -- the configured provider's name at linking
   created_at timestamptz NOT NULL DEFAULT now(),
   last_login_at timestamptz,
-  PRIMARY KEY (issuer, subject)
+  PRIMARY KEY (issuer, subject),
+  -- One identity per user at each issuer: two subjects cannot share a user.
+  UNIQUE (issuer, user_id)
 );
 CREATE INDEX user_identities_user ON user_identities (user_id);
 
@@ -35,9 +37,13 @@ CREATE TABLE oidc_logins (
   poll_interval_ms integer NOT NULL DEFAULT 5000,
   next_poll_at timestamptz,
   -- Code flow through Warden's own callback page: the code it received,
-  -- sealed under a key derived from the state.
+  -- sealed under a key derived from the state, and the SHA-256 of the
+  -- confirmation code the page showed the person, which the app must give
+  -- back: whoever merely started the login cannot finish it with someone
+  -- else's sign-in.
   callback_code bytea,
   callback_error text,
+  callback_confirmation_hash text,
   created_at timestamptz NOT NULL DEFAULT now(),
   expires_at timestamptz NOT NULL,
   used_at timestamptz
