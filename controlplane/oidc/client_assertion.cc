@@ -1,7 +1,5 @@
 #include "controlplane/oidc/client_assertion.h"
 
-#include <openssl/bio.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -11,23 +9,19 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/secrets.h"
+#include "controlplane/oidc/jws_signature.h"
+#include "controlplane/oidc/openssl_ptr.h"
 
 namespace warden::control::oidc {
 namespace {
 
-struct KeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using Key = std::unique_ptr<EVP_PKEY, KeyDeleter>;
-
-absl::StatusOr<Key> ReadKey(const std::string& pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+absl::StatusOr<PkeyPtr> ReadKey(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return absl::InternalError("cannot read the client key");
   // No passphrase: OpenSSL's default would prompt on a terminal and hang
   // start-up; an encrypted key is refused instead.
   pem_password_cb* no_passphrase = [](char*, int, int, void*) { return 0; };
-  Key key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
   if (!key) {
     return absl::InvalidArgumentError(
         "the client key is not an unencrypted PEM private key (RSA or P-256)");
@@ -51,7 +45,7 @@ absl::StatusOr<Key> ReadKey(const std::string& pem) {
 }
 
 absl::StatusOr<std::string> Sign(EVP_PKEY* key, const std::string& input) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   size_t length = 0;
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &length,
@@ -65,18 +59,8 @@ absl::StatusOr<std::string> Sign(EVP_PKEY* key, const std::string& input) {
   }
   signature.resize(length);
   if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) return signature;
-  // JWS wants ECDSA's (r, s) as two 32-byte big-endian numbers, not DER.
-  const auto* der = reinterpret_cast<const unsigned char*>(signature.data());
-  std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> parsed(
-      d2i_ECDSA_SIG(nullptr, &der, static_cast<long>(signature.size())), &ECDSA_SIG_free);
-  if (!parsed) return absl::InternalError("cannot read the ECDSA signature");
-  std::string raw(64, '\0');
-  if (BN_bn2binpad(ECDSA_SIG_get0_r(parsed.get()), reinterpret_cast<unsigned char*>(raw.data()),
-                   32) != 32 ||
-      BN_bn2binpad(ECDSA_SIG_get0_s(parsed.get()),
-                   reinterpret_cast<unsigned char*>(raw.data()) + 32, 32) != 32) {
-    return absl::InternalError("cannot encode the ECDSA signature");
-  }
+  const std::string raw = Es256SignatureFromDer(signature);
+  if (raw.empty()) return absl::InternalError("cannot encode the ECDSA signature");
   return raw;
 }
 
@@ -90,7 +74,7 @@ absl::StatusOr<std::string> SignClientAssertion(const std::string& private_key_p
                                                 const std::string& key_id,
                                                 const std::string& client_id,
                                                 const std::string& audience, absl::Time now) {
-  absl::StatusOr<Key> key = ReadKey(private_key_pem);
+  absl::StatusOr<PkeyPtr> key = ReadKey(private_key_pem);
   if (!key.ok()) return key.status();
   nlohmann::json header = {
       {"alg", EVP_PKEY_get_base_id(key->get()) == EVP_PKEY_EC ? "ES256" : "RS256"}, {"typ", "JWT"}};

@@ -16,27 +16,6 @@ const unsigned char* Bytes(absl::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
 }
 
-// JWS carries an ECDSA signature as fixed-size R || S; OpenSSL verifies the
-// DER SEQUENCE { r, s }. "" when `raw` is not 64 bytes (a DER signature sent
-// as is, say): such a token is refused, not converted.
-std::string Es256SignatureToDer(absl::string_view raw) {
-  if (raw.size() != 2 * kEs256HalfBytes) return "";
-  BignumPtr r(BN_bin2bn(Bytes(raw), kEs256HalfBytes, nullptr));
-  BignumPtr s(BN_bin2bn(Bytes(raw) + kEs256HalfBytes, kEs256HalfBytes, nullptr));
-  EcdsaSigPtr sig(ECDSA_SIG_new());
-  if (r == nullptr || s == nullptr || sig == nullptr) return "";
-  if (ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) return "";
-  // The signature owns r and s now.
-  (void)r.release();
-  (void)s.release();
-  const int length = i2d_ECDSA_SIG(sig.get(), nullptr);
-  if (length <= 0) return "";
-  std::string der(static_cast<size_t>(length), '\0');
-  unsigned char* out = reinterpret_cast<unsigned char*>(der.data());
-  if (i2d_ECDSA_SIG(sig.get(), &out) != length) return "";
-  return der;
-}
-
 // One-shot EVP_DigestVerify; `md` is null for Ed25519, which hashes itself.
 bool DigestVerifies(const EVP_MD* md, EVP_PKEY* key, absl::string_view signing_input,
                     absl::string_view signature, bool rsa_pkcs1) {
@@ -65,6 +44,38 @@ const char* OpenSslKeyTypeFor(JwsAlgorithm algorithm) {
 }
 
 }  // namespace
+
+std::string Es256SignatureToDer(absl::string_view raw) {
+  if (raw.size() != 2 * kEs256HalfBytes) return "";
+  BignumPtr r(BN_bin2bn(Bytes(raw), kEs256HalfBytes, nullptr));
+  BignumPtr s(BN_bin2bn(Bytes(raw) + kEs256HalfBytes, kEs256HalfBytes, nullptr));
+  EcdsaSigPtr sig(ECDSA_SIG_new());
+  if (r == nullptr || s == nullptr || sig == nullptr) return "";
+  if (ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) return "";
+  // The signature owns r and s now.
+  (void)r.release();
+  (void)s.release();
+  const int length = i2d_ECDSA_SIG(sig.get(), nullptr);
+  if (length <= 0) return "";
+  std::string der(static_cast<size_t>(length), '\0');
+  unsigned char* out = reinterpret_cast<unsigned char*>(der.data());
+  if (i2d_ECDSA_SIG(sig.get(), &out) != length) return "";
+  return der;
+}
+
+std::string Es256SignatureFromDer(absl::string_view der) {
+  const unsigned char* in = Bytes(der);
+  EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &in, static_cast<long>(der.size())));
+  if (sig == nullptr) return "";
+  std::string raw(2 * kEs256HalfBytes, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(raw.data());
+  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), out, kEs256HalfBytes) != kEs256HalfBytes ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out + kEs256HalfBytes, kEs256HalfBytes) !=
+          kEs256HalfBytes) {
+    return "";
+  }
+  return raw;
+}
 
 std::optional<JwsAlgorithm> AllowedAlgorithm(absl::string_view alg) {
   if (alg == "RS256") return JwsAlgorithm::kRs256;

@@ -8,6 +8,7 @@
 #include <openssl/types.h>
 
 #include <optional>
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -34,5 +35,12 @@ absl::string_view KeyTypeFor(JwsAlgorithm algorithm);
 // `key` must be of KeyTypeFor(algorithm).
 bool SignatureVerifies(JwsAlgorithm algorithm, EVP_PKEY* key, absl::string_view signing_input,
                        absl::string_view signature);
+
+// JWS carries an ECDSA signature as fixed-size R || S (RFC 7518 section
+// 3.4); OpenSSL signs and verifies the DER SEQUENCE { r, s }. Both return ""
+// for input of the wrong shape (a DER signature sent as R || S, say): such a
+// signature is refused, not converted.
+std::string Es256SignatureToDer(absl::string_view raw);
+std::string Es256SignatureFromDer(absl::string_view der);
 
 }  // namespace warden::control::oidc

@@ -1,8 +1,10 @@
 #pragma once
 
-// Owning handles for the OpenSSL objects the ID-token verifier makes, so
-// that every early return frees what was allocated before it.
+// Owning handles for the OpenSSL objects single sign-on makes (the ID-token
+// verifier, the client assertion), so that every early return frees what
+// was allocated before it.
 
+#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -22,6 +24,7 @@ struct OpenSslFree {
   }
 };
 
+using BioPtr = std::unique_ptr<BIO, OpenSslFree<BIO_free>>;
 using BignumPtr = std::unique_ptr<BIGNUM, OpenSslFree<BN_free>>;
 using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, OpenSslFree<ECDSA_SIG_free>>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, OpenSslFree<EVP_MD_CTX_free>>;

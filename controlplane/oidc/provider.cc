@@ -190,13 +190,11 @@ absl::Status Provider::Authenticate(
 }
 
 absl::StatusOr<nlohmann::json> Provider::PostForm(
-    const std::string& endpoint, std::vector<std::pair<std::string, std::string>> fields,
-    int* http_status) {
-  absl::StatusOr<ProviderMetadata> metadata = Metadata();
-  if (!metadata.ok()) return metadata.status();
+    const ProviderMetadata& metadata, const std::string& endpoint,
+    std::vector<std::pair<std::string, std::string>> fields, int* http_status) {
   std::vector<std::pair<std::string, std::string>> headers;
   // private_key_jwt's audience is the token endpoint for every request.
-  absl::Status authenticated = Authenticate(metadata->token_endpoint, fields, headers);
+  absl::Status authenticated = Authenticate(metadata.token_endpoint, fields, headers);
   if (!authenticated.ok()) return authenticated;
   HttpResponse response = Fetch(HttpRequest{.url = endpoint,
                                             .form_body = FormEncode(fields),
@@ -223,7 +221,7 @@ absl::StatusOr<TokenAnswer> Provider::Token(
   if (!metadata.ok()) return metadata.status();
   int status = 0;
   absl::StatusOr<nlohmann::json> body =
-      PostForm(metadata->token_endpoint, std::move(grant), &status);
+      PostForm(*metadata, metadata->token_endpoint, std::move(grant), &status);
   if (!body.ok()) return body.status();
   TokenAnswer answer;
   answer.error = StringField(*body, "error");
@@ -252,7 +250,7 @@ absl::StatusOr<DeviceAuthorization> Provider::StartDeviceAuthorization() {
     fields.emplace_back("client_id", config_.client_id);
   int status = 0;
   absl::StatusOr<nlohmann::json> body =
-      PostForm(metadata->device_authorization_endpoint, std::move(fields), &status);
+      PostForm(*metadata, metadata->device_authorization_endpoint, std::move(fields), &status);
   if (!body.ok()) return body.status();
   if (status != 200) {
     return absl::FailedPreconditionError(

@@ -87,7 +87,9 @@ class Provider {
   absl::Status Authenticate(const std::string& endpoint,
                             std::vector<std::pair<std::string, std::string>>& fields,
                             std::vector<std::pair<std::string, std::string>>& headers) const;
-  absl::StatusOr<nlohmann::json> PostForm(const std::string& endpoint,
+  // POSTs `fields` to `endpoint` (one of `metadata`'s), authenticated.
+  absl::StatusOr<nlohmann::json> PostForm(const ProviderMetadata& metadata,
+                                          const std::string& endpoint,
                                           std::vector<std::pair<std::string, std::string>> fields,
                                           int* http_status);
 
