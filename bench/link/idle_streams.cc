@@ -7,24 +7,24 @@
 //       --streams 10000 --hold 60
 
 #include <grpcpp/grpcpp.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/lib/proc_usage.h"
 #include "warden/v1/admin.grpc.pb.h"
 #include "warden/v1/agent.grpc.pb.h"
 
 namespace {
 
+using warden::bench::ProcessUsage;
+using warden::bench::Usage;
 using warden::v1::AgentMessage;
 using warden::v1::ControlMessage;
 
@@ -84,33 +84,6 @@ class IdleAgent final : public grpc::ClientBidiReactor<AgentMessage, ControlMess
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
-
-struct ProcessUsage {
-  double rss_mib = 0;
-  double cpu_seconds = 0;
-};
-
-ProcessUsage Usage(int pid) {
-  ProcessUsage usage;
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) usage.rss_mib = std::stod(line.substr(6)) / 1024.0;
-  }
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  std::istringstream fields(content.substr(content.rfind(')') + 2));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) {
-      stime = std::stol(field);
-      break;
-    }
-  }
-  usage.cpu_seconds = static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
-  return usage;
-}
 
 }  // namespace
 

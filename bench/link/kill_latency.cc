@@ -17,9 +17,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/drivers/memory/memory_driver_client.h"
+#include "bench/lib/proc_usage.h"
 #include "warden/v1/admin.grpc.pb.h"
 
 namespace {
+
+using warden::bench::Percentile;
 
 std::unique_ptr<grpc::ClientContext> Context(const std::string& key) {
   auto context = std::make_unique<grpc::ClientContext>();
@@ -50,10 +53,6 @@ bool TrustNode(warden::v1::AdminService::Stub& admin, const std::string& key,
   }
   std::fprintf(stderr, "no node named %s\n", name.c_str());
   return false;
-}
-
-double At(const std::vector<double>& sorted, double p) {
-  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
 }
 
 }  // namespace
@@ -119,7 +118,7 @@ int main(int argc, char** argv) {
       "kills=%zu failures=%d rounds_per_s=%.0f mean_ms=%.2f p50_ms=%.2f p90_ms=%.2f "
       "p99_ms=%.2f p999_ms=%.2f max_ms=%.2f\n",
       latency_ms.size(), failures, latency_ms.size() / seconds, sum / latency_ms.size(),
-      At(latency_ms, 0.5), At(latency_ms, 0.9), At(latency_ms, 0.99), At(latency_ms, 0.999),
-      latency_ms.back());
+      Percentile(latency_ms, 0.5), Percentile(latency_ms, 0.9), Percentile(latency_ms, 0.99),
+      Percentile(latency_ms, 0.999), latency_ms.back());
   return failures == 0 ? 0 : 1;
 }
