@@ -11,7 +11,7 @@ bench_start_named() {
   WARDEN_ADMIN_KEY=$key "$binary" --listen 127.0.0.1:0 --insecure --database-url "$url" "$@" \
     >"$work/$name.out" 2>"$work/$name.log" &
   started_pid=$!
-  bench_pids="$bench_pids $started_pid"
+  bench_pids="${bench_pids:-} $started_pid"
   addr=""
   for _ in $(seq 1 300); do
     addr=$(sed -n 's/.*serving on \(.*\) (port \([0-9]*\)).*/127.0.0.1:\2/p' "$work/$name.log" | head -1)
