@@ -691,6 +691,14 @@ int Simulator::Run() {
       "commits_per_s=%.0f notify_per_s=%.1f (commands inserted + acked)\n",
       churn_end.postgres.processes, CpuPercent(0, pg_idle_cpu, idle_window),
       CpuPercent(0, pg_cpu, window), churn_end.database.connections, commits_per_s, notify_per_s);
+  std::printf(
+      "postgres_raw cpu_s=%.2f->%.2f idle_cpu_s=%.2f->%.2f xacts=%ld->%ld commands=%ld->%ld "
+      "acked=%ld->%ld\n",
+      churn_start.postgres.usage.cpu_seconds, churn_end.postgres.usage.cpu_seconds,
+      idle_start.postgres.usage.cpu_seconds, idle_end.postgres.usage.cpu_seconds,
+      churn_start.database.transactions, churn_end.database.transactions,
+      churn_start.database.commands, churn_end.database.commands,
+      churn_start.database.commands_acked, churn_end.database.commands_acked);
   std::printf("per_op_ms replicas_cpu=%.2f postgres_cpu=%.2f (churn window minus idle rate)\n",
               replica_ms_per_op, pg_ms_per_op);
 
