@@ -17,6 +17,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -171,6 +172,8 @@ DatabaseStats ReadDatabase(const std::string& url) {
 // Every process the benchmark watches, at one moment.
 struct Snapshot {
   absl::Time at;
+  MachineCpu machine;
+  ProcessUsage simulator;
   std::vector<ProcessUsage> replicas;
   TreeUsage postgres;
   DatabaseStats database;
@@ -179,6 +182,8 @@ struct Snapshot {
 Snapshot Take(const Options& options) {
   Snapshot snapshot;
   snapshot.at = absl::Now();
+  snapshot.machine = ReadMachineCpu();
+  snapshot.simulator = Usage(getpid());
   for (int pid : options.replica_pids) snapshot.replicas.push_back(Usage(pid));
   if (options.postgres_pid > 0) snapshot.postgres = UsageWithChildren(options.postgres_pid);
   if (!options.database_url.empty()) snapshot.database = ReadDatabase(options.database_url);
@@ -691,6 +696,17 @@ int Simulator::Run() {
       "commits_per_s=%.0f notify_per_s=%.1f (commands inserted + acked)\n",
       churn_end.postgres.processes, CpuPercent(0, pg_idle_cpu, idle_window),
       CpuPercent(0, pg_cpu, window), churn_end.database.connections, commits_per_s, notify_per_s);
+  // What else ran: the machine's busy time beyond the replicas, PostgreSQL
+  // and this simulator (other work on a shared machine).
+  const double machine_busy = churn_end.machine.busy_seconds - churn_start.machine.busy_seconds;
+  const double simulator_cpu = churn_end.simulator.cpu_seconds - churn_start.simulator.cpu_seconds;
+  std::printf(
+      "machine busy_pct=%.0f of %.0f (all cores) simulator_cpu_pct=%.1f "
+      "other_processes_cpu_pct=%.0f\n",
+      CpuPercent(0, machine_busy, window),
+      100 * (churn_end.machine.total_seconds - churn_start.machine.total_seconds) / seconds,
+      CpuPercent(0, simulator_cpu, window),
+      CpuPercent(0, machine_busy - simulator_cpu - pg_cpu - replica_cpu, window));
   std::printf(
       "postgres_raw cpu_s=%.2f->%.2f idle_cpu_s=%.2f->%.2f xacts=%ld->%ld commands=%ld->%ld "
       "acked=%ld->%ld\n",
@@ -717,7 +733,7 @@ int Simulator::Run() {
   std::printf(
       "row: | %d | %ld | %d | %.0f s (%.0f/s) | %.0f | %s / %s / %s | %ld | %s / %s (%zu, %zu "
       "lost) | %.1f | %.0f | %.0f %% / %.0f %% | %.0f %% / %.0f %% | %.2f / %.2f | %d | %.0f | "
-      "%.1f | %d |\n",
+      "%.1f | %d | %.0f %% / %.0f %% |\n",
       options_.agents, static_cast<long>(idle_start.database.live_sessions), options_.users,
       absl::ToDoubleSeconds(fill_took),
       fill_admits / std::max(0.001, absl::ToDoubleSeconds(fill_took)), ops / seconds,
@@ -725,7 +741,9 @@ int Simulator::Run() {
       Ms(kill, 0.5).c_str(), Ms(kill, 0.99).c_str(), kill.size(), fleet_.admin_kills.pending(),
       kib_per_agent, rss_end, idle_cpu, churn_cpu, CpuPercent(0, pg_idle_cpu, idle_window),
       CpuPercent(0, pg_cpu, window), replica_ms_per_op, pg_ms_per_op,
-      churn_end.database.connections, commits_per_s, notify_per_s, streams_ended);
+      churn_end.database.connections, commits_per_s, notify_per_s, streams_ended,
+      CpuPercent(0, simulator_cpu, window),
+      CpuPercent(0, machine_busy - simulator_cpu - pg_cpu - replica_cpu, window));
   std::fflush(stdout);
   Shutdown();
   return still_attached == options_.agents && fleet_.admin_kills.pending() == 0 ? 0 : 1;

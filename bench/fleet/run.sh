@@ -100,7 +100,9 @@ summed over the three replicas and over all PostgreSQL processes;
 PostgreSQL); *NOTIFY/s* counted as outbox rows inserted plus answers
 recorded per second (each sends one `NOTIFY`), an undercount of the
 attach and credential notifications; *ended* streams that ended during
-the window (should be 0).
+the window (should be 0); the last column is the CPU of the simulator
+and of everything else on the machine (other builds and tests: the
+machine is shared) during the window, from `/proc/stat`.
 TEXT
 fi
 {
@@ -109,8 +111,8 @@ fi
   echo
   echo "**Command.** \`bench/fleet/run.sh $agents $sessions $users $secs\` (pool $pool per replica, churn $churn/s, kills $kills/s). $machine; load average before the run $load_before."
   echo
-  echo "| agents | live sessions | users | fill | ops/s | Admit p50 / p99 / p99.9 ms | evictions | kill p50 / p99 ms (timed, lost) | KiB/stream | RSS MiB | replicas CPU idle / churn | PostgreSQL CPU idle / churn | ms/op replicas / PostgreSQL | PG conns | commits/s | NOTIFY/s | ended |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| agents | live sessions | users | fill | ops/s | Admit p50 / p99 / p99.9 ms | evictions | kill p50 / p99 ms (timed, lost) | KiB/stream | RSS MiB | replicas CPU idle / churn | PostgreSQL CPU idle / churn | ms/op replicas / PostgreSQL | PG conns | commits/s | NOTIFY/s | ended | simulator / other processes CPU |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   sed -n 's/^row: //p' "$out"
   echo
   echo '```'

@@ -76,6 +76,20 @@ TreeUsage UsageWithChildren(int pid) {
   return tree;
 }
 
+MachineCpu ReadMachineCpu() {
+  MachineCpu cpu;
+  std::ifstream stat("/proc/stat");
+  std::string label;
+  stat >> label;  // "cpu": the sum over all cores
+  long value = 0;
+  for (int i = 0; i < 8 && stat >> value; ++i) {  // user nice system idle iowait irq softirq steal
+    const double seconds = static_cast<double>(value) / sysconf(_SC_CLK_TCK);
+    cpu.total_seconds += seconds;
+    if (i != 3 && i != 4) cpu.busy_seconds += seconds;
+  }
+  return cpu;
+}
+
 double Percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];

@@ -24,6 +24,14 @@ struct TreeUsage {
 };
 TreeUsage UsageWithChildren(int pid);
 
+// The whole machine's CPU time so far (/proc/stat), all cores together:
+// busy (everything but idle and iowait) and in total.
+struct MachineCpu {
+  double busy_seconds = 0;
+  double total_seconds = 0;
+};
+MachineCpu ReadMachineCpu();
+
 // The value at fraction `p` (0..1) of ascending `sorted`; 0 when empty.
 double Percentile(const std::vector<double>& sorted, double p);
 
