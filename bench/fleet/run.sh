@@ -7,6 +7,7 @@
 # default), FLEET_POOL (database connections per replica, 4), FLEET_CHURN
 # (Admit + CloseSession per second, 200), FLEET_KILLS (cross-replica kills
 # per second, 10), FLEET_TIMEOUT (seconds the simulator may take, 3000),
+# FLEET_CONTROL_FLAGS (more warden-control flags, e.g. --heartbeat-seconds 30),
 # FLEET_REPORT=0 to leave bench/REPORT.md alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,7 +41,7 @@ postgres_pid=$(head -1 "$work/data/postmaster.pid")
 targets=() pids=()
 for replica in 1 2 3; do
   bench_start_named "replica$replica" "$build"/controlplane/warden-control \
-    --replica-id "replica-$replica" --db-pool-size "$pool"
+    --replica-id "replica-$replica" --db-pool-size "$pool" ${FLEET_CONTROL_FLAGS:-}
   targets+=("$addr")
   pids+=("$started_pid")
 done
@@ -109,7 +110,7 @@ fi
   echo
   echo "### $agents agents, $(grep -o 'live_after_fill=[0-9]*' "$out" | cut -d= -f2) live sessions, $(date -u +%Y-%m-%d)"
   echo
-  echo "**Command.** \`bench/fleet/run.sh $agents $sessions $users $secs\` (pool $pool per replica, churn $churn/s, kills $kills/s). $machine; load average before the run $load_before."
+  echo "**Command.** \`bench/fleet/run.sh $agents $sessions $users $secs\` (pool $pool per replica, churn $churn/s, kills $kills/s${FLEET_CONTROL_FLAGS:+, replicas with $FLEET_CONTROL_FLAGS}). $machine; load average before the run $load_before."
   echo
   echo "| agents | live sessions | users | fill | ops/s | Admit p50 / p99 / p99.9 ms | evictions | kill p50 / p99 ms (timed, lost) | KiB/stream | RSS MiB | replicas CPU idle / churn | PostgreSQL CPU idle / churn | ms/op replicas / PostgreSQL | PG conns | commits/s | NOTIFY/s | ended | simulator / other processes CPU |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
