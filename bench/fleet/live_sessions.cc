@@ -15,13 +15,7 @@ bool LiveSessions::Remove(const std::string& session_id) {
   absl::MutexLock lock(&mu_);
   auto it = index_.find(session_id);
   if (it == index_.end()) return false;
-  const size_t at = it->second;
-  index_.erase(it);
-  if (at + 1 != sessions_.size()) {
-    sessions_[at] = std::move(sessions_.back());
-    index_[sessions_[at].session_id] = at;
-  }
-  sessions_.pop_back();
+  TakeAt(it->second);
   return true;
 }
 
@@ -32,16 +26,20 @@ std::optional<LiveSession> LiveSessions::TakeRandom(std::mt19937_64& random,
   for (int i = 0; i < draws && !sessions_.empty(); ++i) {
     const size_t at = std::uniform_int_distribution<size_t>(0, sessions_.size() - 1)(random);
     if (!wanted(sessions_[at].agent)) continue;
-    LiveSession taken = std::move(sessions_[at]);
-    index_.erase(taken.session_id);
-    if (at + 1 != sessions_.size()) {
-      sessions_[at] = std::move(sessions_.back());
-      index_[sessions_[at].session_id] = at;
-    }
-    sessions_.pop_back();
-    return taken;
+    return TakeAt(at);
   }
   return std::nullopt;
+}
+
+LiveSession LiveSessions::TakeAt(size_t at) {
+  LiveSession taken = std::move(sessions_[at]);
+  index_.erase(taken.session_id);
+  if (at + 1 != sessions_.size()) {
+    sessions_[at] = std::move(sessions_.back());
+    index_[sessions_[at].session_id] = at;
+  }
+  sessions_.pop_back();
+  return taken;
 }
 
 size_t LiveSessions::size() const {

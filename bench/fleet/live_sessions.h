@@ -35,6 +35,9 @@ class LiveSessions {
   size_t size() const;
 
  private:
+  // Swap-removes the session at `at`.
+  LiveSession TakeAt(size_t at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;
   std::vector<LiveSession> sessions_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<std::string, size_t> index_ ABSL_GUARDED_BY(mu_);
