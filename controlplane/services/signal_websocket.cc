@@ -1,7 +1,6 @@
 #include "controlplane/services/signal_websocket.h"
 
 #include <civetweb.h>
-#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <deque>
@@ -13,6 +12,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/logging.h"
 #include "controlplane/services/authenticator.h"
+#include "controlplane/services/signal_websocket_json.h"
 
 namespace warden::control::services {
 namespace {
@@ -24,13 +24,6 @@ constexpr int kOpcodeText = 0x1;
 constexpr int kOpcodeClose = 0x8;
 constexpr int kOpcodePing = 0x9;
 constexpr int kOpcodePong = 0xA;
-
-std::string ToJson(const v1::SignalEvent& event) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  (void)google::protobuf::util::MessageToJsonString(event, &json, options);
-  return json;
-}
 
 std::string BearerFrom(const mg_connection* conn) {
   const char* header = mg_get_header(conn, "Authorization");
@@ -52,7 +45,7 @@ class SignalWebSocket::Connection final : public signal::SignalPeer {
   ~Connection() override { Stop(); }
 
   bool Send(v1::SignalEvent event) override {
-    std::string json = ToJson(event);
+    std::string json = SignalEventToJson(event);
     {
       absl::MutexLock lock(&mu_);
       if (closing_) return false;
@@ -129,7 +122,7 @@ class SignalWebSocket::Connection final : public signal::SignalPeer {
       }
       if (closing) {
         if (!closing->ok()) {
-          const std::string last = ToJson(signal::ErrorEvent(0, *closing));
+          const std::string last = SignalEventToJson(signal::ErrorEvent(0, *closing));
           mg_websocket_write(conn_, kOpcodeText, last.data(), last.size());
         }
         // Close code 4000 + the gRPC code; the reason fits a control frame.
@@ -207,26 +200,14 @@ int OnData(mg_connection* conn, int bits, char* data, size_t size, void* server_
           0, absl::InvalidArgumentError("send each request as one JSON text frame")));
       return 1;
   }
-  v1::SignalRequest request;
-  absl::Status parsed;
-  if (size > server->max_frame_bytes()) {
-    parsed = absl::InvalidArgumentError(
-        absl::StrCat("a message may be at most ", server->max_frame_bytes(), " bytes"));
-  } else {
-    google::protobuf::util::JsonParseOptions options;
-    const auto status = google::protobuf::util::JsonStringToMessage(
-        google::protobuf::StringPiece(data, size), &request, options);
-    if (!status.ok()) {
-      parsed = absl::InvalidArgumentError(
-          absl::StrCat("not a SignalRequest in JSON: ", status.message().as_string()));
-    }
-  }
-  if (!parsed.ok()) {
-    connection.Send(signal::ErrorEvent(0, parsed));
+  absl::StatusOr<v1::SignalRequest> request =
+      SignalRequestFromJson(absl::string_view(data, size), server->max_frame_bytes());
+  if (!request.ok()) {
+    connection.Send(signal::ErrorEvent(0, request.status()));
     return 1;
   }
   RunAndWait([&](absl::AnyInvocable<void() &&> done) {
-    hub->Handle(connection.stream, std::move(request), std::move(done));
+    hub->Handle(connection.stream, *std::move(request), std::move(done));
   });
   return connection.Closing() ? 0 : 1;
 }
