@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "agent/drivers/openvpn/mgmt_protocol.h"
+#include "tests/unit/openvpn/mgmt_invariants.h"
 
 namespace warden::agent::openvpn {
 namespace {
@@ -188,119 +189,6 @@ class Mutator {
   size_t cursor_ = 0;  // where its next window starts
 };
 
-MgmtParser::Limits PickLimits(size_t which) {
-  MgmtParser::Limits limits;
-  if (which == 1) {  // tiny: every limit is reachable by a short input
-    limits.max_line_bytes = 48;
-    limits.max_env_vars = 4;
-    limits.max_env_bytes = 96;
-    limits.max_multiline_lines = 4;
-    limits.max_multiline_bytes = 128;
-  } else if (which == 2) {
-    limits.max_line_bytes = 160;
-    limits.max_env_vars = 16;
-    limits.max_env_bytes = 600;
-    limits.max_multiline_lines = 24;
-    limits.max_multiline_bytes = 2048;
-  }
-  return limits;
-}
-
-bool SameEnv(const ClientEnv& a, const ClientEnv& b) { return a.vars == b.vars; }
-
-bool Same(const MgmtMessage& a, const MgmtMessage& b) {
-  if (a.index() != b.index()) return false;
-  if (const auto* x = std::get_if<ClientEvent>(&a)) {
-    const auto& y = std::get<ClientEvent>(b);
-    return x->kind == y.kind && x->kind_name == y.kind_name && x->cid == y.cid && x->kid == y.kid &&
-           x->extra == y.extra && SameEnv(x->env, y.env);
-  }
-  if (const auto* x = std::get_if<ClientAddress>(&a)) {
-    const auto& y = std::get<ClientAddress>(b);
-    return x->cid == y.cid && x->address == y.address && x->primary == y.primary;
-  }
-  if (const auto* x = std::get_if<ByteCount>(&a)) {
-    const auto& y = std::get<ByteCount>(b);
-    return x->cid == y.cid && x->bytes_in == y.bytes_in && x->bytes_out == y.bytes_out;
-  }
-  if (const auto* x = std::get_if<Notification>(&a)) {
-    const auto& y = std::get<Notification>(b);
-    return x->kind == y.kind && x->text == y.text;
-  }
-  if (const auto* x = std::get_if<CommandReply>(&a)) {
-    const auto& y = std::get<CommandReply>(b);
-    return x->success == y.success && x->text == y.text;
-  }
-  if (const auto* x = std::get_if<MultilineReply>(&a)) {
-    const auto& y = std::get<MultilineReply>(b);
-    return x->lines == y.lines && x->truncated == y.truncated;
-  }
-  if (const auto* x = std::get_if<ProtocolError>(&a)) {
-    const auto& y = std::get<ProtocolError>(b);
-    return x->what == y.what && x->cid == y.cid && x->kid == y.kid && x->block_kind == y.block_kind;
-  }
-  return true;  // PasswordPrompt
-}
-
-// Checks one message; returns "" or what is wrong.
-std::string CheckMessage(const MgmtMessage& message, const MgmtParser::Limits& limits) {
-  if (const auto* event = std::get_if<ClientEvent>(&message)) {
-    if (event->env.vars.size() > limits.max_env_vars) return "too many ENV vars";
-    size_t bytes = 0;
-    for (const auto& [key, value] : event->env.vars) bytes += key.size() + value.size();
-    if (bytes > limits.max_env_bytes) return "too many ENV bytes";
-    if (event->cid < 0) return "event without cid";
-    if ((event->kind == ClientEventKind::kEstablished ||
-         event->kind == ClientEventKind::kDisconnect) &&
-        event->kid != -1) {
-      return "kid on a cid-only header";
-    }
-    if ((event->kind == ClientEventKind::kConnect || event->kind == ClientEventKind::kReauth ||
-         event->kind == ClientEventKind::kCrResponse) &&
-        event->kid < 0) {
-      return "CONNECT without kid";
-    }
-    const std::string description = Describe(*event);
-    if (description.find_first_of("\r\n") != std::string::npos) return "Describe has a newline";
-    std::vector<std::string> secrets;
-    for (const auto& [key, value] : event->env.vars) {
-      if (key == "password") secrets.push_back(value);
-    }
-    secrets.push_back(event->extra);
-    for (const std::string& secret : secrets) {
-      if (secret.size() < kMinSecretBytes) continue;
-      if (absl::StrContains(description, secret) ||
-          absl::StrContains(description, absl::CEscape(secret))) {
-        return absl::StrCat("Describe shows a secret: ", absl::CEscape(description));
-      }
-    }
-  } else if (const auto* reply = std::get_if<MultilineReply>(&message)) {
-    if (reply->lines.size() > limits.max_multiline_lines) return "too many reply lines";
-    size_t bytes = 0;
-    for (const std::string& line : reply->lines) {
-      bytes += line.size();
-      if (line.size() > limits.max_line_bytes) return "reply line over the line limit";
-      if (line == "END" || line.find('\n') != std::string::npos) return "bad reply line";
-      if (!line.empty() && line.front() == '>') return "real-time line inside a reply";
-    }
-    if (bytes > limits.max_multiline_bytes) return "too many reply bytes";
-    // The status parser takes whatever a reply holds.
-    absl::StatusOr<StatusReport> status = ParseStatus(reply->lines);
-    if (!status.ok() && status.status().code() != absl::StatusCode::kInvalidArgument) {
-      return "ParseStatus failed oddly";
-    }
-  } else if (const auto* error = std::get_if<ProtocolError>(&message)) {
-    if (error->what.empty()) return "error without text";
-    if (absl::StrContains(error->what, "s3cr3t")) return "error text shows input";
-  } else if (const auto* note = std::get_if<Notification>(&message)) {
-    if (note->kind.size() + note->text.size() + 2 > limits.max_line_bytes) return "long note";
-    if (note->text.find('\n') != std::string::npos) return "newline in a note";
-  } else if (const auto* reply = std::get_if<CommandReply>(&message)) {
-    if (reply->text.find('\n') != std::string::npos) return "newline in a reply";
-  }
-  return "";
-}
-
 int InputCount() {
   int count = kDefaultInputs;
   if (const char* env = std::getenv("WARDEN_OPENVPN_FUZZ_INPUTS")) {
@@ -319,7 +207,7 @@ TEST(MgmtParserFuzzTest, SurvivesMutatedTranscriptsInAnySplit) {
   // `pieces` in random reads. A stream runs over several inputs, so state
   // carries from one input to the next, until a reset.
   size_t limits_choice = 0;
-  MgmtParser::Limits limits = PickLimits(limits_choice);
+  MgmtParser::Limits limits = checks::PickLimits(limits_choice);
   MgmtParser whole(limits);
   MgmtParser pieces(limits);
   std::vector<MgmtMessage> whole_out;
@@ -333,7 +221,7 @@ TEST(MgmtParserFuzzTest, SurvivesMutatedTranscriptsInAnySplit) {
   for (int i = 0; i < inputs; ++i) {
     if (mutator.OneIn(16)) {
       limits_choice = mutator.Below(3);
-      limits = PickLimits(limits_choice);
+      limits = checks::PickLimits(limits_choice);
       whole = MgmtParser(limits);
       pieces = MgmtParser(limits);
     } else if (mutator.OneIn(16)) {
@@ -354,28 +242,14 @@ TEST(MgmtParserFuzzTest, SurvivesMutatedTranscriptsInAnySplit) {
       read_out.clear();
       pieces.Feed(read, read_out);
 
-      const size_t newlines = std::count(read.begin(), read.end(), '\n');
-      size_t prompts = 0, errors_here = 0;
-      for (const MgmtMessage& message : read_out) {
-        if (std::holds_alternative<PasswordPrompt>(message)) ++prompts;
-        if (std::holds_alternative<ProtocolError>(message)) ++errors_here;
-        const std::string problem = CheckMessage(message, limits);
-        ASSERT_EQ(problem, "") << "input " << i << ": " << absl::CEscape(input);
-      }
-      // A message needs a line end, except for the prompt and the error of a
-      // line found too long; a line gives at most one message or two errors.
-      const size_t others = read_out.size() - prompts - errors_here;
-      ASSERT_LE(others, newlines) << "input " << i << ": " << absl::CEscape(input);
-      ASSERT_LE(errors_here, 2 * newlines + 1) << "input " << i << ": " << absl::CEscape(input);
-      ASSERT_LE(prompts, read.size() / 15 + 1);
-      ASSERT_LE(pieces.BufferedBytes(),
-                limits.max_line_bytes + 1 + limits.max_env_bytes + limits.max_multiline_bytes);
+      const std::string problem = checks::CheckRead(read, read_out, pieces);
+      ASSERT_EQ(problem, "") << "input " << i << ": " << absl::CEscape(input);
       for (MgmtMessage& message : read_out) pieces_out.push_back(std::move(message));
     }
 
     ASSERT_EQ(whole_out.size(), pieces_out.size()) << "input " << i << ": " << absl::CEscape(input);
     for (size_t m = 0; m < whole_out.size(); ++m) {
-      ASSERT_TRUE(Same(whole_out[m], pieces_out[m]))
+      ASSERT_TRUE(checks::SameMessage(whole_out[m], pieces_out[m]))
           << "input " << i << ", message " << m << ": " << absl::CEscape(input);
     }
     ASSERT_EQ(whole.BufferedBytes(), pieces.BufferedBytes()) << "input " << i;
