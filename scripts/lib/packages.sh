@@ -9,10 +9,11 @@ WARDEN_BUILD_PACKAGES=(
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libssl-dev
 )
 # The end-to-end rigs drive real VPN software in network namespaces; tests/deploy
-# lints and checks the deployment files (node/npm, when present, add schema checks).
+# lints and checks the deployment files (node/npm, when present, add schema checks);
+# tests/fuzz needs clang and its libFuzzer runtime (libclang-rt-dev).
 WARDEN_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev
   openvpn openssl wireguard-go wireguard-tools iputils-ping socat iperf3
-  yamllint docker-compose python3-yaml systemd)
+  yamllint docker-compose python3-yaml systemd clang libclang-rt-dev)
 WARDEN_RUNTIME_PACKAGES=(postgresql postgresql-client iproute2 procps)
 
 # ensure_packages PKG... : installs those not yet installed (root: apt-get; else sudo).
