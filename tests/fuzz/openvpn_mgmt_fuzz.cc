@@ -4,14 +4,17 @@
 // reads; the rest is the stream. One parser reads it whole, another in those
 // reads: both must give the same messages, and every message and every read
 // must keep the invariants the randomized unit test checks. The commands
-// built from the stream's lines must stay one command each.
+// built from the stream's lines must stay one command each, and OpenVPN's
+// lexer must read their texts back as one parameter each.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "agent/drivers/openvpn/mgmt_protocol.h"
@@ -21,12 +24,73 @@
 namespace warden::agent::openvpn {
 namespace {
 
+bool IsControl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
 // A command ends in its only line end and carries no other control byte.
 void CheckOneLine(absl::string_view command) {
   FUZZ_CHECK(!command.empty() && command.back() == '\n');
-  for (char c : command.substr(0, command.size() - 1)) {
-    FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
+  for (char c : command.substr(0, command.size() - 1)) FUZZ_CHECK(!IsControl(c));
+}
+
+// The parameters of a command line as OpenVPN's option lexer reads them:
+// blanks separate, double and single quotes group, a backslash escapes the
+// next byte (except inside single quotes).
+std::vector<std::string> Lex(absl::string_view line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false, in_double = false, in_single = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == '\\' && !in_single && i + 1 < line.size()) {
+      word.push_back(line[++i]);
+      in_word = true;
+    } else if (c == '"' && !in_single) {
+      in_double = !in_double;
+      in_word = true;
+    } else if (c == '\'' && !in_double) {
+      in_single = !in_single;
+      in_word = true;
+    } else if ((c == ' ' || c == '\t' || c == '\n') && !in_double && !in_single) {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+    } else {
+      word.push_back(c);
+      in_word = true;
+    }
   }
+  FUZZ_CHECK(!in_double && !in_single);
+  if (in_word) words.push_back(std::move(word));
+  return words;
+}
+
+// `text` came back as `read` from a command: its control bytes removed and
+// cut to at most kMaxCommandTextBytes (less up to 3 bytes of a UTF-8 sequence).
+void CheckParameter(absl::string_view read, absl::string_view text) {
+  std::string clean;
+  for (char c : text) {
+    if (!IsControl(c)) clean.push_back(c);
+  }
+  FUZZ_CHECK(absl::StartsWith(clean, read));
+  FUZZ_CHECK(read.size() <= kMaxCommandTextBytes);
+  FUZZ_CHECK(read.size() + 3 >= std::min(clean.size(), kMaxCommandTextBytes));
+}
+
+// A deny and a kill carry the text as one parameter, whatever it holds.
+void CheckTextParameters(absl::string_view text) {
+  const std::string deny = ClientDenyCommand(7, 1, text, text);
+  CheckOneLine(deny);
+  const std::vector<std::string> deny_words = Lex(deny);
+  FUZZ_CHECK(deny_words.size() == 4 || deny_words.size() == 5);
+  FUZZ_CHECK(deny_words[0] == "client-deny" && deny_words[1] == "7" && deny_words[2] == "1");
+  for (size_t i = 3; i < deny_words.size(); ++i) CheckParameter(deny_words[i], text);
+
+  const std::string kill = ClientKillCommand(7, text);
+  CheckOneLine(kill);
+  const std::vector<std::string> kill_words = Lex(kill);
+  FUZZ_CHECK(kill_words.size() == 2 || kill_words.size() == 3);
+  FUZZ_CHECK(kill_words[0] == "client-kill" && kill_words[1] == "7");
+  if (kill_words.size() == 3) CheckParameter(kill_words[2], text);
 }
 
 // The first lines of the stream, cut to a little more than a command takes.
@@ -37,8 +101,7 @@ void CheckCommands(absl::string_view stream) {
     lines.emplace_back(line.substr(0, 2 * kMaxCommandTextBytes));
   }
   for (const std::string& line : lines) {
-    CheckOneLine(ClientDenyCommand(7, 1, line, line));
-    CheckOneLine(ClientKillCommand(7, line));
+    CheckTextParameters(line);
     CheckOneLine(PasswordCommand(line));
     CheckOneLine(KillMessage("HALT", line) + "\n");
   }
