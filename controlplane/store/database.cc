@@ -22,6 +22,21 @@ bool IsUri(absl::string_view url) {
   return absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://");
 }
 
+// How long data sent to the database may stay unacknowledged before the
+// kernel gives up on the connection (TCP_USER_TIMEOUT). Without it a query
+// sent into a partition waits for TCP's retransmissions, about 15 minutes,
+// holding its pool slot and its caller; a slow query is not affected (its
+// bytes are acknowledged at once).
+constexpr int kUnacknowledgedTimeoutMs = 10'000;
+
+// How long PostgreSQL lets a session sit idle inside a transaction before it
+// ends the session. Warden never waits on anything between the statements of
+// a transaction, so only a replica that is gone (killed, partitioned, frozen)
+// leaves one open, and its row locks would stall every other replica's work
+// on the same users and nodes until the server's TCP keepalive gave up,
+// hours later.
+constexpr int kIdleInTransactionTimeoutMs = 5'000;
+
 bool IsLoopbackOrSocket(absl::string_view host) {
   return host.empty() || absl::StartsWith(host, "/") || host == "localhost" || host == "::1" ||
          absl::StartsWith(host, "127.");
@@ -122,7 +137,8 @@ std::string ConnectionString(const DatabaseOptions& options) {
   // libpq takes "options" as server command-line switches; spaces inside
   // values would need escaping, so none are used.
   const std::string server_options =
-      absl::StrCat("-c statement_timeout=", statement_ms, " -c TimeZone=UTC");
+      absl::StrCat("-c statement_timeout=", statement_ms, " -c idle_in_transaction_session_timeout=",
+                   kIdleInTransactionTimeoutMs, " -c TimeZone=UTC");
   if (IsUri(options.url)) {
     auto escape = [](absl::string_view text) {
       std::string out;
@@ -140,18 +156,20 @@ std::string ConnectionString(const DatabaseOptions& options) {
     return absl::StrCat(
         options.url, absl::StrContains(options.url, '?') ? "&" : "?", "connect_timeout=", connect_s,
         "&application_name=", escape(options.application_name), "&keepalives_idle=30",
-        "&keepalives_interval=10&keepalives_count=3&options=", escape(server_options));
+        "&keepalives_interval=10&keepalives_count=3&tcp_user_timeout=", kUnacknowledgedTimeoutMs,
+        "&options=", escape(server_options));
   }
-  return absl::StrCat(options.url, " connect_timeout=", connect_s, " application_name='",
-                      options.application_name,
-                      "' keepalives_idle=30 keepalives_interval=10 keepalives_count=3",
-                      " options='", server_options, "'");
+  return absl::StrCat(
+      options.url, " connect_timeout=", connect_s, " application_name='", options.application_name,
+      "' keepalives_idle=30 keepalives_interval=10 keepalives_count=3",
+      " tcp_user_timeout=", kUnacknowledgedTimeoutMs, " options='", server_options, "'");
 }
 
 Database::Database(DatabaseOptions options, std::vector<Statement> statements)
     : options_(std::move(options)),
       connection_string_(ConnectionString(options_)),
-      statements_(std::move(statements)) {}
+      statements_(std::move(statements)),
+      ping_(connection_string_) {}
 
 Database::~Database() = default;
 
@@ -226,18 +244,9 @@ Database::Lease::~Lease() {
 
 absl::Status Database::Ping() {
   absl::MutexLock lock(&ping_mu_);
-  try {
-    if (ping_connection_ == nullptr || !ping_connection_->is_open()) {
-      ping_connection_ = std::make_unique<pqxx::connection>(connection_string_);
-    }
-    pqxx::nontransaction tx(*ping_connection_);
-    tx.exec("SELECT 1");
-    return absl::OkStatus();
-  } catch (const std::exception& error) {
-    ping_connection_.reset();
-    Log()->debug("ping failed: {}", error.what());
-    return absl::UnavailableError("the database is unreachable");
-  }
+  absl::Status status = ping_.Ping(options_.connect_timeout);
+  if (!status.ok()) Log()->debug("ping failed: {}", status.message());
+  return status;
 }
 
 void Database::SetReachable(bool reachable) {

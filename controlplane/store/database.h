@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "controlplane/store/errors.h"
+#include "controlplane/store/ping_connection.h"
 
 namespace warden::control::store {
 
@@ -102,7 +103,7 @@ class Database {
   }
 
   // Round trip on a connection outside the pool (health checks must not
-  // queue behind busy work).
+  // queue behind busy work), answered within connect_timeout or failed.
   absl::Status Ping();
 
   // Told by the health monitor. While the database is known to be down,
@@ -133,7 +134,7 @@ class Database {
   bool reachable_ ABSL_GUARDED_BY(mu_) = true;
 
   absl::Mutex ping_mu_;
-  std::unique_ptr<pqxx::connection> ping_connection_ ABSL_GUARDED_BY(ping_mu_);
+  PingConnection ping_ ABSL_GUARDED_BY(ping_mu_);
 };
 
 // A connection borrowed from the pool; returned when the lease ends.
