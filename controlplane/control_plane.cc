@@ -625,8 +625,17 @@ absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
                                 split ? tls::ClientCertificates::kNone
                                       : ClientCertificatesFor(config, /*agent_port=*/false),
                                 port_));
-  parts.health = std::make_unique<HealthMonitor>(*parts.db, parts.server->GetHealthCheckService(),
-                                                 admin_names, config.health_interval);
+  // A replica that has lost its database can neither admit nor hear the
+  // kills other replicas queue for its agents: it lets them go, and they
+  // attach to a replica that can (while it is down, attaching here fails).
+  parts.health = std::make_unique<HealthMonitor>(
+      *parts.db, parts.server->GetHealthCheckService(), admin_names, config.health_interval,
+      [dispatcher = parts.dispatcher.get()](bool serving) {
+        if (!serving) {
+          dispatcher->DetachAll(absl::UnavailableError(
+              "this replica cannot reach the database; attach to another replica"));
+        }
+      });
   parts.health->Start();
   if (split) {
     WARDEN_ASSIGN_OR_RETURN(parts.agent_server,

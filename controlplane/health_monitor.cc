@@ -12,8 +12,13 @@ const logging::Logger Log("control.health");
 }  // namespace
 
 HealthMonitor::HealthMonitor(store::Database& db, grpc::HealthCheckServiceInterface* health,
-                             std::vector<std::string> services, absl::Duration interval)
-    : db_(db), health_(health), services_(std::move(services)), interval_(interval) {}
+                             std::vector<std::string> services, absl::Duration interval,
+                             std::function<void(bool serving)> on_change)
+    : db_(db),
+      health_(health),
+      services_(std::move(services)),
+      interval_(interval),
+      on_change_(std::move(on_change)) {}
 
 HealthMonitor::~HealthMonitor() {
   stop_.Notify();
@@ -38,8 +43,10 @@ void HealthMonitor::CheckOnce() {
   } else {
     Log()->error("database unreachable: not serving");
   }
-  if (health_ == nullptr) return;
-  for (const std::string& service : services_) health_->SetServingStatus(service, up);
+  if (health_ != nullptr) {
+    for (const std::string& service : services_) health_->SetServingStatus(service, up);
+  }
+  if (on_change_) on_change_(up);
 }
 
 }  // namespace warden::control

@@ -3,6 +3,7 @@
 // Watches PostgreSQL and tells the gRPC health service: NOT_SERVING while the
 // database is unreachable, SERVING again when it answers, without a restart.
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
@@ -21,8 +22,10 @@ namespace warden::control {
 class HealthMonitor {
  public:
   // `services`: the names whose status follows the database ("" = overall).
+  // `on_change` (optional) hears every change, from the monitor's thread.
   HealthMonitor(store::Database& db, grpc::HealthCheckServiceInterface* health,
-                std::vector<std::string> services, absl::Duration interval);
+                std::vector<std::string> services, absl::Duration interval,
+                std::function<void(bool serving)> on_change = {});
   ~HealthMonitor();
 
   // Checks once now (so the first answer is known before serving), then
@@ -37,6 +40,7 @@ class HealthMonitor {
   grpc::HealthCheckServiceInterface* health_;
   const std::vector<std::string> services_;
   const absl::Duration interval_;
+  const std::function<void(bool serving)> on_change_;
   std::atomic<bool> serving_{false};
   bool known_ = false;
   absl::Notification stop_;

@@ -58,10 +58,12 @@ void Dispatcher::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (ticker_.joinable()) ticker_.join();
   if (listener_) listener_->Stop();
-  for (auto& channel : links_.TakeAll()) {
-    channel->Close(absl::UnavailableError("the control plane is shutting down; reconnect"));
-  }
+  DetachAll(absl::UnavailableError("the control plane is shutting down; reconnect"));
   waiters_.CancelAll(absl::UnavailableError("the control plane is shutting down"));
+}
+
+void Dispatcher::DetachAll(const absl::Status& why) {
+  for (auto& channel : links_.TakeAll()) channel->Close(why);
 }
 
 void Dispatcher::AwaitHello(std::shared_ptr<AgentChannel> channel) {

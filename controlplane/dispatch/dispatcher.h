@@ -108,6 +108,8 @@ class Dispatcher {
   // whatever is committed for the node.
   void DeliverPending(const std::string& node_id);
   void Detach(const std::string& node_id, const AgentChannel* channel);
+  // Ends every agent stream here with `why`: the agents attach elsewhere.
+  void DetachAll(const absl::Status& why);
 
   // What an attached stream reports goes here.
   using Applied = AgentReports::Applied;
