@@ -1,5 +1,8 @@
 #include "agent/core/agent_core.h"
 
+#include <set>
+
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/kill_reason.h"
@@ -128,6 +131,23 @@ AdmitAnswer AgentCore::AdmitOnce(const AdmitQuery& query) {
   } else {
     request.mutable_asserted_user()->set_username(query.username);
   }
+  bool may_ask = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto hello_settled = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !hello_pending_; };
+    may_ask = mu_.AwaitWithTimeout(absl::Condition(&hello_settled), options_.hello_wait);
+    if (may_ask) ++admissions_asked_;
+  }
+  if (!may_ask) {
+    return AdmitOffline(query,
+                        absl::UnavailableError("the link to the control plane is re-attaching"));
+  }
+  // Counted until its outcome is recorded in sessions_ (an inventory waits
+  // for that); destroyed after any lock taken below.
+  absl::Cleanup answered = [this] {
+    absl::MutexLock lock(&mu_);
+    --admissions_asked_;
+  };
   absl::StatusOr<v1::AdmitResponse> response = client_->Admit(request);
   if (!response.ok()) {
     AdmitAnswer answer;
@@ -155,7 +175,9 @@ AdmitAnswer AgentCore::AdmitOnce(const AdmitQuery& query) {
   absl::MutexLock lock(&mu_);
   sessions_[query.session_key] = Entry{.session_id = admitted.session_id(),
                                        .user_id = admitted.user_id(),
-                                       .username = admitted.username()};
+                                       .username = admitted.username(),
+                                       .protocol = query.protocol,
+                                       .since_last_inventory = true};
   // A ticket is single-use: it cannot vouch for a login while the control
   // plane is away, so it leaves no trace for fail-open.
   if (query.connect_ticket) return answer;
@@ -265,9 +287,18 @@ std::vector<v1::WireGuardInterface> AgentCore::WireGuardInterfaces() {
 }
 
 std::vector<v1::InventorySession> AgentCore::Inventory() {
+  {
+    absl::MutexLock lock(&mu_);
+    hello_pending_ = true;
+    // Each is bounded by the admit timeout.
+    auto none_asked = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return admissions_asked_ == 0; };
+    mu_.Await(absl::Condition(&none_asked));
+  }
   std::vector<v1::InventorySession> inventory;
+  std::set<std::string> listed;
   for (Driver* driver : drivers_) {
     for (const DriverSession& session : driver->Inventory()) {
+      listed.insert(session.session_key);
       v1::InventorySession item;
       item.set_protocol(ToProto(session.protocol));
       item.set_session_key(session.session_key);
@@ -287,7 +318,24 @@ std::vector<v1::InventorySession> AgentCore::Inventory() {
       inventory.push_back(std::move(item));
     }
   }
+  absl::MutexLock lock(&mu_);
+  for (auto& [key, entry] : sessions_) {
+    if (entry.since_last_inventory && !entry.session_id.empty() && !listed.contains(key)) {
+      v1::InventorySession& item = inventory.emplace_back();
+      item.set_protocol(ToProto(entry.protocol));
+      item.set_session_key(key);
+      item.set_username(entry.username);
+      item.set_session_id(entry.session_id);
+      item.set_usage_sequence(usage_sequence_.Next());
+    }
+    entry.since_last_inventory = false;
+  }
   return inventory;
+}
+
+void AgentCore::HelloSettled() {
+  absl::MutexLock lock(&mu_);
+  hello_pending_ = false;
 }
 
 void AgentCore::OnWelcome(const v1::Welcome& welcome) {

@@ -29,6 +29,9 @@ struct CoreOptions {
   // passwords, with the same password) are let in while the control plane
   // is unreachable; the reconcile on reconnect applies the rules to them.
   absl::Duration fail_open_window = absl::Minutes(15);
+  // How long an admission waits for a Hello to be answered before it is
+  // treated as one the control plane could not answer (the admit timeout).
+  absl::Duration hello_wait = absl::Seconds(5);
 };
 
 class AgentCore final : public DriverHost, public LinkHandler {
@@ -53,6 +56,7 @@ class AgentCore final : public DriverHost, public LinkHandler {
   void OnWelcome(const v1::Welcome& welcome) override;
   v1::CommandResult Execute(const v1::Command& command) override;
   void OnLinkState(bool up) override;
+  void HelloSettled() override;
 
   bool draining() const;
 
@@ -61,6 +65,11 @@ class AgentCore final : public DriverHost, public LinkHandler {
     std::string session_id;  // empty: admitted offline, or not yet known
     std::string user_id;
     std::string username;
+    Protocol protocol = Protocol::kOpenVpn;
+    // Admitted since the last inventory was taken: the driver may not list
+    // it yet (the answer is on its way to it), so the next inventory names
+    // it from here.
+    bool since_last_inventory = false;
   };
   struct RecentAdmission {
     absl::Time at;
@@ -95,6 +104,10 @@ class AgentCore final : public DriverHost, public LinkHandler {
   std::map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);          // by session key
   std::map<std::string, RecentAdmission> recent_ ABSL_GUARDED_BY(mu_);  // by username
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  // Between an inventory and its HelloSettled, admissions wait; the
+  // inventory waits for those already asked.
+  bool hello_pending_ ABSL_GUARDED_BY(mu_) = false;
+  int admissions_asked_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace warden::agent

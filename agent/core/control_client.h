@@ -31,8 +31,13 @@ class ControlClient {
 class LinkHandler {
  public:
   virtual ~LinkHandler() = default;
-  // The full inventory, for the Hello of each new stream.
+  // The full inventory, for the Hello of each new stream. From this call
+  // until HelloSettled, the core sends no admission: one committed between
+  // the inventory and the reconcile would be in neither, and the reconcile
+  // would close it as lost while the node carries it.
   virtual std::vector<v1::InventorySession> Inventory() = 0;
+  // The Hello was answered (with a Welcome, after the reconcile) or failed.
+  virtual void HelloSettled() {}
   // The WireGuard interfaces the node serves, for the same Hello.
   virtual std::vector<v1::WireGuardInterface> WireGuardInterfaces() { return {}; }
   virtual void OnWelcome(const v1::Welcome& welcome) = 0;

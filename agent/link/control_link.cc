@@ -172,6 +172,7 @@ absl::Status ControlLink::RunStream() {
   };
   stream->rw = endpoints_[current_.load()].stub->Attach(&stream->context);
   absl::StatusOr<v1::Welcome> welcome = Greet(*stream);
+  handler_.HelloSettled();
   if (!welcome.ok()) {
     forget_stream();
     return welcome.status();

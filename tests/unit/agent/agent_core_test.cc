@@ -6,9 +6,11 @@
 #include "agent/core/agent_core.h"
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/core/control_client.h"
@@ -31,6 +33,7 @@ class FakeControlClient final : public ControlClient {
  public:
   absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request) override {
     requests.push_back(request);
+    if (while_asked) while_asked();
     if (answers.empty()) return Admitted("session-1", "user-1", request);
     absl::StatusOr<v1::AdmitResponse> answer = answers.front();
     answers.pop_front();
@@ -50,6 +53,8 @@ class FakeControlClient final : public ControlClient {
   }
 
   std::deque<absl::StatusOr<v1::AdmitResponse>> answers;
+  // Runs inside each Admit, before it answers.
+  std::function<void()> while_asked;
   std::vector<v1::AdmitRequest> requests;
   std::vector<v1::SessionEvent> events;
 };
@@ -142,8 +147,9 @@ class AgentCoreTest : public ::testing::Test {
     core_.reset();
     metrics_ = std::make_unique<metrics::Registry>();
     core_ = std::make_unique<AgentCore>(
-        CoreOptions{.fail_mode = mode, .fail_open_window = absl::Minutes(15)}, std::move(drivers),
-        clock_, *metrics_);
+        CoreOptions{
+            .fail_mode = mode, .fail_open_window = absl::Minutes(15), .hello_wait = hello_wait_},
+        std::move(drivers), clock_, *metrics_);
     core_->SetControlClient(&client_);
   }
   void MakeCore(FailMode mode) { MakeCore(mode, {&driver_, &peers_}); }
@@ -154,6 +160,7 @@ class AgentCoreTest : public ::testing::Test {
     client_.answers.push_back(absl::Status(code, "control plane away"));
   }
 
+  absl::Duration hello_wait_ = absl::Seconds(5);
   FakeClock clock_;
   std::unique_ptr<metrics::Registry> metrics_;
   FakeControlClient client_;
@@ -413,6 +420,49 @@ TEST_F(AgentCoreTest, ClosedReportsTheSessionOnceAndForgetsIt) {
   EXPECT_EQ(client_.events[0].closed().session_id(), "session-1");
   EXPECT_EQ(client_.events[0].closed().rx_bytes(), 10);
   EXPECT_EQ(client_.events[1].closed().session_id(), "") << "forgotten after the first";
+}
+
+// An admission committed between the Hello's inventory and its reconcile
+// would be in neither: the reconcile would close it as lost while the node
+// carries it. So none is asked meanwhile.
+TEST_F(AgentCoreTest, AdmissionsWaitWhileAHelloIsUnansweredAndThenFollowTheFailMode) {
+  hello_wait_ = absl::Milliseconds(1);
+  MakeCore(FailMode::kClosed);
+  core_->Inventory();
+  AdmitAnswer waited = core_->Admit(PasswordLogin("k1", "alice", "pw"));
+  EXPECT_FALSE(waited.admitted);
+  EXPECT_EQ(waited.deny_reason, "CONTROL_PLANE_UNREACHABLE");
+  EXPECT_TRUE(client_.requests.empty()) << "asked while the Hello was unanswered";
+
+  core_->HelloSettled();
+  EXPECT_TRUE(core_->Admit(PasswordLogin("k1", "alice", "pw")).admitted);
+  EXPECT_EQ(client_.requests.size(), 1u);
+}
+
+TEST_F(AgentCoreTest, TheInventoryWaitsForAdmissionsAlreadyAsked) {
+  // The Hello is built while an admission is out: its inventory must come
+  // after the answer, and name the session (the driver does not list it yet).
+  std::vector<v1::InventorySession> inventory;
+  std::thread hello;
+  client_.while_asked = [&] { hello = std::thread([&] { inventory = core_->Inventory(); }); };
+  ASSERT_TRUE(core_->Admit(PasswordLogin("k1", "alice", "pw")).admitted);
+  hello.join();
+  ASSERT_EQ(inventory.size(), 1u);
+  EXPECT_EQ(inventory[0].session_key(), "k1");
+  EXPECT_EQ(inventory[0].session_id(), "session-1");
+}
+
+TEST_F(AgentCoreTest, InventoryNamesAnAdmissionTheDriverDoesNotListYetOnce) {
+  ASSERT_TRUE(core_->Admit(PasswordLogin("k1", "alice", "pw")).admitted);
+  std::vector<v1::InventorySession> first = core_->Inventory();
+  core_->HelloSettled();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].session_key(), "k1");
+  EXPECT_EQ(first[0].session_id(), "session-1");
+  EXPECT_EQ(first[0].username(), "alice");
+  EXPECT_EQ(first[0].protocol(), v1::OPENVPN);
+  // Still not on the driver by the next Hello: the node does not carry it.
+  EXPECT_TRUE(core_->Inventory().empty());
 }
 
 }  // namespace
