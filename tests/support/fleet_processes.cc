@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/control_plane_fixture.h"
+#include "tests/support/netns_rig.h"
 
 namespace warden::testing {
 
@@ -27,8 +28,21 @@ int FreePort() {
   return port;
 }
 
+namespace {
+
+// The binary to start for `binary` with `args` to run in `netns` ("": here):
+// `ip netns exec` enters the namespace and execs, so the pid is the program's.
+std::string InNamespace(const std::string& binary, const std::string& netns,
+                        std::vector<std::string>& args) {
+  if (netns.empty()) return binary;
+  args.insert(args.begin(), {"netns", "exec", netns, binary});
+  return FindExecutable("ip");
+}
+
+}  // namespace
+
 void FleetProcessTest::SetUp() {
-  db_ = TestPostgres::Shared().CreateDatabase();
+  db_ = Cluster().CreateDatabase();
   char pattern[] = "/tmp/warden-fleet.XXXXXX";
   ASSERT_NE(::mkdtemp(pattern), nullptr);
   work_dir_ = pattern;
@@ -48,26 +62,29 @@ void FleetProcessTest::TearDown() {
     }
     control->process.reset();
   }
-  std::filesystem::remove_all(work_dir_);
+  if (!work_dir_.empty()) std::filesystem::remove_all(work_dir_);
   db_.reset();
 }
 
 void FleetProcessTest::Launch(Control& control) {
   ++control.starts;
-  std::vector<std::string> args{"--insecure",
-                                "--listen",
-                                absl::StrCat("127.0.0.1:", control.port),
-                                "--database-url",
-                                db_->url(),
-                                "--heartbeat-seconds",
-                                "1",
-                                "--replica-id",
-                                control.name,
-                                "--db-pool-size",
-                                "4"};
+  const Placement& placement = control.placement;
+  std::vector<std::string> args{
+      "--insecure",
+      "--listen",
+      control.address(),
+      "--database-url",
+      placement.database_url.empty() ? db_->url() : placement.database_url,
+      "--heartbeat-seconds",
+      "1",
+      "--replica-id",
+      control.name,
+      "--db-pool-size",
+      "4"};
   args.insert(args.end(), control.extra_args.begin(), control.extra_args.end());
+  std::string binary = InNamespace(WARDEN_CONTROL_BIN, placement.netns, args);
   control.process = std::make_unique<Process>(
-      WARDEN_CONTROL_BIN, std::move(args),
+      binary, std::move(args),
       std::map<std::string, std::string>{{"WARDEN_ADMIN_KEY", kTestAdminKey},
                                          {"WARDEN_ARGON2_MEMORY_KIB", "1024"},
                                          {"WARDEN_ARGON2_OPS", "1"}},
@@ -77,11 +94,13 @@ void FleetProcessTest::Launch(Control& control) {
 }
 
 FleetProcessTest::Control& FleetProcessTest::StartControl(const std::string& name,
-                                                          std::vector<std::string> extra_args) {
+                                                          std::vector<std::string> extra_args,
+                                                          Placement placement) {
   controls_.push_back(std::make_unique<Control>());
   Control& control = *controls_.back();
   control.name = name;
   control.extra_args = std::move(extra_args);
+  control.placement = std::move(placement);
   control.port = FreePort();
   Launch(control);
   return control;
@@ -94,9 +113,8 @@ void FleetProcessTest::RestartControl(Control& control) {
 
 void FleetProcessTest::Launch(Agent& agent, const std::string& ticket) {
   ++agent.starts;
-  std::string control = absl::StrCat("127.0.0.1:", agent.control->port);
-  for (const Control* more : agent.more_controls)
-    absl::StrAppend(&control, ",127.0.0.1:", more->port);
+  std::string control = agent.control->address();
+  for (const Control* more : agent.more_controls) absl::StrAppend(&control, ",", more->address());
   std::vector<std::string> args{"--control",     control,     "--state-dir",
                                 agent.state_dir, "--driver",  absl::StrCat("memory:", agent.socket),
                                 "--node-name",   agent.node,  "--admit-timeout-ms",
@@ -106,14 +124,16 @@ void FleetProcessTest::Launch(Agent& agent, const std::string& ticket) {
     args.push_back(ticket);
   }
   args.insert(args.end(), agent.extra_args.begin(), agent.extra_args.end());
+  std::string binary = InNamespace(WARDEN_AGENT_BIN, agent.netns, args);
   agent.process = std::make_unique<Process>(
-      WARDEN_AGENT_BIN, args, std::map<std::string, std::string>{},
+      binary, args, std::map<std::string, std::string>{},
       absl::StrCat(work_dir_, "/agent-", agent.node, "-", agent.starts, ".log"));
 }
 
 FleetProcessTest::Agent& FleetProcessTest::StartAgent(const std::string& node, Control& control,
                                                       std::vector<std::string> extra_args,
-                                                      std::vector<Control*> more_controls) {
+                                                      std::vector<Control*> more_controls,
+                                                      std::string netns) {
   agents_.push_back(std::make_unique<Agent>());
   Agent& agent = *agents_.back();
   agent.node = node;
@@ -122,6 +142,7 @@ FleetProcessTest::Agent& FleetProcessTest::StartAgent(const std::string& node, C
   agent.extra_args = std::move(extra_args);
   agent.control = &control;
   agent.more_controls = std::move(more_controls);
+  agent.netns = std::move(netns);
   v1::CreateEnrollmentTicketRequest request;
   request.set_node_name(node);
   // The memory driver names its users itself, as a trusted gateway would.
@@ -145,13 +166,13 @@ bool FleetProcessTest::WaitAttached(const Agent& agent, absl::Duration timeout) 
 }
 
 std::unique_ptr<v1::AdminService::Stub> FleetProcessTest::Admin(const Control& control) const {
-  return v1::AdminService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", control.port),
-                                                       grpc::InsecureChannelCredentials()));
+  return v1::AdminService::NewStub(
+      grpc::CreateChannel(control.address(), grpc::InsecureChannelCredentials()));
 }
 
 std::unique_ptr<v1::AgentService::Stub> FleetProcessTest::AgentApi(const Control& control) const {
-  return v1::AgentService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", control.port),
-                                                       grpc::InsecureChannelCredentials()));
+  return v1::AgentService::NewStub(
+      grpc::CreateChannel(control.address(), grpc::InsecureChannelCredentials()));
 }
 
 std::unique_ptr<grpc::ClientContext> FleetProcessTest::AdminContext(absl::Duration deadline) {

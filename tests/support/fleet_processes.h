@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "agent/drivers/memory/memory_driver_client.h"
 #include "tests/support/process.h"
 #include "tests/support/test_postgres.h"
@@ -25,14 +26,25 @@ using agent::MemoryDriverClient;
 // control plane that restarts, so the port is chosen before the server starts.
 int FreePort();
 
+// Where a replica runs and how it reaches the database (the defaults:
+// loopback, this network namespace, the test's database).
+struct ReplicaPlacement {
+  std::string host = "127.0.0.1";
+  std::string netns{};
+  std::string database_url{};
+};
+
 class FleetProcessTest : public ::testing::Test {
  protected:
+  using Placement = ReplicaPlacement;
   struct Control {
     std::string name;
     std::vector<std::string> extra_args;
+    Placement placement;
     int port = 0;
     std::unique_ptr<Process> process;
     int starts = 0;
+    std::string address() const { return absl::StrCat(placement.host, ":", port); }
   };
   struct Agent {
     std::string node;
@@ -42,6 +54,7 @@ class FleetProcessTest : public ::testing::Test {
     Control* control = nullptr;
     // Further replicas in --control, tried in turn after `control`.
     std::vector<Control*> more_controls;
+    std::string netns{};  // a network namespace to run in ("": this one)
     std::unique_ptr<Process> process;
     int starts = 0;
     MemoryDriverClient driver() const { return MemoryDriverClient(socket); }
@@ -49,13 +62,17 @@ class FleetProcessTest : public ::testing::Test {
 
   void SetUp() override;
   void TearDown() override;
+  // The cluster the test's database lives in: the shared one, unless a test
+  // that stops or freezes PostgreSQL brings its own.
+  virtual TestPostgres& Cluster() { return TestPostgres::Shared(); }
 
-  Control& StartControl(const std::string& name, std::vector<std::string> extra_args = {});
+  Control& StartControl(const std::string& name, std::vector<std::string> extra_args = {},
+                        Placement placement = {});
   void RestartControl(Control& control);
   // Enrols (a ticket from `control`) unless the state dir has a credential.
   Agent& StartAgent(const std::string& node, Control& control,
                     std::vector<std::string> extra_args = {},
-                    std::vector<Control*> more_controls = {});
+                    std::vector<Control*> more_controls = {}, std::string netns = "");
   void RestartAgent(Agent& agent);
   // The agent's `n`-th attach (counting over its restarts) is in its log.
   bool WaitAttached(const Agent& agent, absl::Duration timeout = absl::Seconds(20));

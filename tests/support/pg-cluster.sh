@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL clusters for the tests (never for data that matters).
-#   pg-cluster.sh create DIR      init + start in DIR (a new empty dir under /tmp); prints the port
+#   pg-cluster.sh create DIR [durable]  init + start in DIR (a new empty dir under /tmp); prints
+#                                 the port. "durable" keeps synchronous_commit on, so a commit
+#                                 PostgreSQL acknowledged survives a crash of the server
 #   pg-cluster.sh start DIR PORT  start again on the same port
-#   pg-cluster.sh stop DIR        stop (fast), keep the data
+#   pg-cluster.sh stop DIR [MODE] stop (fast, or immediate: a crash), keep the data
+#   pg-cluster.sh listen DIR ADDRESS CIDR  also listen on ADDRESS, trust clients in CIDR; restarts
 #   pg-cluster.sh destroy DIR     stop (immediate) and remove DIR
 #   pg-cluster.sh tls DIR CERT KEY  serve TLS with this certificate (PEM); returns once it does
 set -euo pipefail
@@ -22,13 +25,25 @@ cmd=${1:?usage: pg-cluster.sh create|start|stop|destroy DIR}
 dir=${2:?missing DIR}
 case "$cmd" in
   create)
+    if [ "${3:-}" = durable ]; then
+      PG_EXTRA_CONF=${PG_EXTRA_CONF/synchronous_commit = off/synchronous_commit = on}
+    fi
     mkdir -p "$dir"
     chmod 755 "$dir"
     PG_INITDB_EXTRA=--no-sync pg_init "$dir"
     pg_start "$dir"
     ;;
   start) pg_start "$dir" "${3:?missing PORT}" ;;
-  stop) pg_stop "$dir" fast ;;
+  stop) pg_stop "$dir" "${3:-fast}" ;;
+  listen)
+    address=${3:?missing ADDRESS}
+    cidr=${4:?missing CIDR}
+    printf "listen_addresses = '127.0.0.1,%s'\n" "$address" >>"$dir/data/postgresql.conf"
+    printf "host all all %s trust\n" "$cidr" >>"$dir/data/pg_hba.conf"
+    port=$(cat "$dir/port")
+    pg_stop "$dir" fast
+    pg_start "$dir" "$port" >/dev/null
+    ;;
   tls)
     cert=${3:?missing CERT}
     key=${4:?missing KEY}

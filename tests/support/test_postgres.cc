@@ -1,13 +1,18 @@
 #include "tests/support/test_postgres.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -87,20 +92,61 @@ TestPostgres& TestPostgres::Shared() {
   return *shared;
 }
 
-std::unique_ptr<TestPostgres> TestPostgres::StartPrivate() {
+std::unique_ptr<TestPostgres> TestPostgres::StartPrivate(Durability durability) {
   std::string dir = MakeTempDir();
-  const int port = ParsePort(RunScript(absl::StrCat("create ", dir)));
+  const int port = ParsePort(RunScript(
+      absl::StrCat("create ", dir, durability == Durability::kDurable ? " durable" : "")));
   return std::unique_ptr<TestPostgres>(new TestPostgres(dir, port, /*owned=*/true));
 }
 
-void TestPostgres::Stop() { RunScript(absl::StrCat("stop ", dir_)); }
+void TestPostgres::Stop(const std::string& mode) {
+  RunScript(absl::StrCat("stop ", dir_, " ", mode));
+}
 void TestPostgres::Start() { RunScript(absl::StrCat("start ", dir_, " ", port_)); }
 void TestPostgres::ServeTls(const std::string& cert, const std::string& key) {
   RunScript(absl::StrCat("tls ", dir_, " ", cert, " ", key));
 }
 
+void TestPostgres::ListenAlso(const std::string& address, const std::string& cidr) {
+  RunScript(absl::StrCat("listen ", dir_, " ", address, " ", cidr));
+}
+
+void TestPostgres::Freeze() { SignalServer(SIGSTOP); }
+void TestPostgres::Thaw() { SignalServer(SIGCONT); }
+
+void TestPostgres::SignalServer(int signal) {
+  // postmaster.pid's first line; the backends are its children.
+  std::ifstream pid_file(dir_ + "/data/postmaster.pid");
+  pid_t postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0) {
+    throw std::runtime_error("no running postmaster in " + dir_);
+  }
+  std::vector<pid_t> server{postmaster};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // "pid (comm) state ppid ...": comm may hold spaces, so parse after ')'.
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t parent = 0;
+    if (rest >> state >> parent && parent == postmaster) server.push_back(pid);
+  }
+  // Stopped first so it forks no new backend meanwhile; resumed last.
+  if (signal == SIGCONT) std::reverse(server.begin(), server.end());
+  for (pid_t pid : server) ::kill(pid, signal);
+}
+
 std::string TestPostgres::UrlFor(const std::string& database) const {
-  return absl::StrCat("postgresql://postgres@127.0.0.1:", port_, "/", database);
+  return UrlFor(database, "127.0.0.1");
+}
+
+std::string TestPostgres::UrlFor(const std::string& database, const std::string& host) const {
+  return absl::StrCat("postgresql://postgres@", host, ":", port_, "/", database);
 }
 
 void TestPostgres::EnsureTemplate() {

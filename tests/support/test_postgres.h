@@ -16,26 +16,40 @@ class TestPostgres {
  public:
   // The cluster shared by this test run.
   static TestPostgres& Shared();
-  // A cluster of the caller's own, e.g. to stop and restart it.
-  static std::unique_ptr<TestPostgres> StartPrivate();
+  // A cluster of the caller's own, e.g. to stop and restart it. The shared
+  // one trades durability for speed (synchronous_commit off: a crash loses
+  // the last commits it acknowledged); a durable one does not, as
+  // PostgreSQL's defaults do not.
+  enum class Durability { kFast, kDurable };
+  static std::unique_ptr<TestPostgres> StartPrivate(Durability durability = Durability::kFast);
 
   ~TestPostgres();
 
   // A new database: migrated (a copy of the template) or empty.
   std::unique_ptr<TestDatabase> CreateDatabase(bool migrated = true);
 
-  // Only for private clusters: stop the server, start it again on the same port.
-  void Stop();
+  // Only for private clusters: stop the server ("fast", or "immediate": as
+  // if it crashed), start it again on the same port.
+  void Stop(const std::string& mode = "fast");
   void Start();
+  // Only for private clusters: SIGSTOP / SIGCONT the postmaster and every
+  // backend, as a server frozen by its host would be.
+  void Freeze();
+  void Thaw();
+  // Only for private clusters: also listen on `address` (restarts), trusting
+  // clients from `cidr`.
+  void ListenAlso(const std::string& address, const std::string& cidr);
   // Only for private clusters: serve TLS with this certificate and key (PEM).
   void ServeTls(const std::string& cert, const std::string& key);
 
   std::string UrlFor(const std::string& database) const;
+  std::string UrlFor(const std::string& database, const std::string& host) const;
   int port() const { return port_; }
 
  private:
   TestPostgres(std::string dir, int port, bool owned);
   void EnsureTemplate();
+  void SignalServer(int signal);
 
   std::string dir_;
   int port_;

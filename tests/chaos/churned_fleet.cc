@@ -1,0 +1,117 @@
+#include "tests/chaos/churned_fleet.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <iostream>
+#include <random>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/support/wait.h"
+
+namespace warden::testing {
+
+void ChurnedFleetTest::TearDown() {
+  StopChurn();
+  FleetProcessTest::TearDown();
+}
+
+void ChurnedFleetTest::CreateUsers(const Control& control) {
+  for (int i = 0; i < kUsers; ++i) CreateUser(control, absl::StrCat("u", i), kMaxConnections);
+}
+
+void ChurnedFleetTest::StartChurn(int threads, int agents) {
+  stop_churn_.store(false);
+  const size_t churned = agents > 0 ? static_cast<size_t>(agents) : agents_.size();
+  for (int seed = 1; seed <= threads; ++seed) {
+    churners_.emplace_back([this, seed, churned] { Churn(seed, churned); });
+  }
+}
+
+void ChurnedFleetTest::StopChurn() {
+  stop_churn_.store(true);
+  for (std::thread& churner : churners_) churner.join();
+  churners_.clear();
+}
+
+void ChurnedFleetTest::Churn(int seed, size_t agents) {
+  std::mt19937 random(seed);
+  int n = 0;
+  while (!stop_churn_.load()) {
+    Agent& agent = *agents_[random() % agents];
+    const std::string user = absl::StrCat("u", random() % kUsers);
+    const std::vector<std::string> held = agent.driver().Sessions();
+    if (!held.empty() && random() % 3 == 0) {
+      agent.driver().Close(held[random() % held.size()]);
+      ++closes_;
+    } else {
+      const absl::Time asked = absl::Now();
+      const std::string answer =
+          agent.driver().Open(absl::StrCat(agent.node, "/", user, "/", seed, "-", ++n), user);
+      {
+        absl::MutexLock lock(&slowest_mu_);
+        slowest_open_ = std::max(slowest_open_, absl::Now() - asked);
+      }
+      if (absl::StartsWith(answer, "admitted")) {
+        ++admitted_;
+      } else if (absl::StrContains(answer, "CONTROL_PLANE_UNREACHABLE")) {
+        ++unreachable_;
+      } else {
+        ++refused_;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+std::map<std::string, int> ChurnedFleetTest::HeldByUser() {
+  std::map<std::string, int> held;
+  for (const auto& agent : agents_) {
+    for (const std::string& key : agent->driver().Sessions()) {
+      const std::vector<std::string> parts = absl::StrSplit(key, '/');
+      ++held[parts.size() == 3 ? parts[1] : key];
+    }
+  }
+  return held;
+}
+
+int ChurnedFleetTest::HeldTotal() {
+  int total = 0;
+  for (const auto& agent : agents_) total += static_cast<int>(agent->driver().Sessions().size());
+  return total;
+}
+
+int ChurnedFleetTest::ExpectConvergedAndWithinLimits() {
+  EXPECT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM sessions WHERE state = 'closing'") == 0; },
+              absl::Seconds(30)))
+      << "kills still in flight";
+  EXPECT_TRUE(WaitFor(
+      [&] { return Query("SELECT count(*) FROM sessions WHERE state = 'active'") == HeldTotal(); },
+      absl::Seconds(30)))
+      << "the nodes and the database disagree";
+  int held = 0;
+  for (const auto& agent : agents_) {
+    for (const std::string& key : agent->driver().Sessions()) {
+      EXPECT_FALSE(LiveSessionId(key).empty()) << key << " is held but not live";
+      ++held;
+    }
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE state = 'active'"), held);
+  EXPECT_EQ(Query(absl::StrCat("SELECT count(*) FROM (SELECT user_id FROM sessions WHERE state "
+                               "<> 'closed' GROUP BY user_id HAVING count(*) > ",
+                               kMaxConnections, ") over")),
+            0);
+  for (const auto& [user, count] : HeldByUser()) {
+    EXPECT_LE(count, kMaxConnections) << user << " holds " << count << " sessions";
+  }
+  std::cout << "[ CHECKED  ] " << admitted_.load() << " admitted, " << refused_.load()
+            << " refused, " << unreachable_.load() << " refused as unreachable, " << closes_.load()
+            << " closed; " << held << " sessions held = live in the database; nobody over "
+            << kMaxConnections << "\n";
+  return held;
+}
+
+}  // namespace warden::testing
