@@ -157,8 +157,9 @@ TEST_F(QuicQuotaTest, AThrottledUserIsShapedToTheThrottleRate) {
 // ways (not the QUIC/UDP around them, nor packets the agent dropped). After
 // the client hangs up, the session's bytes (its final counters, reported
 // with the close) match, to 1 %, what the agent wrote into its device (rx)
-// and what the client wrote into its own (tx), and iperf3's payload grown
-// by the TCP/IP headers.
+// and what the client wrote into its own (tx); and rx is at least iperf3's
+// payload grown by the TCP/IP headers, at most one packet more per
+// retransmitted segment.
 TEST_F(QuicQuotaTest, TheLedgerCountsWhatTheTunnelCarried) {
   CreateQuotaUser("lena", 0, v1::QUOTA_DENY);
   const DeviceBytes before = ServerDevice();
@@ -177,7 +178,10 @@ TEST_F(QuicQuotaTest, TheLedgerCountsWhatTheTunnelCarried) {
   const int64_t payload =
       nlohmann::json::parse(server->Log())["end"]["sum_received"]["bytes"].get<int64_t>();
   // Segments the bandwidth budget dropped were sent again: the tunnel
-  // carried each once, the QUIC layer saw the dropped ones too.
+  // carried each once, the QUIC layer saw the dropped ones too. A segment
+  // sent again because its acknowledgement was late, not because it was
+  // dropped, reaches the device twice: on a busy machine that is more than
+  // 1 % of the payload.
   const nlohmann::json sent = nlohmann::json::parse(run.output.substr(run.output.find('{')));
   const int64_t retransmits = sent["end"]["sum_sent"]["retransmits"].get<int64_t>();
   // The client's device goes with warden-connect: read while it lives.
@@ -201,7 +205,8 @@ TEST_F(QuicQuotaTest, TheLedgerCountsWhatTheTunnelCarried) {
             << " B; usage_daily " << daily << " B\n";
   EXPECT_NEAR(ledger_rx, server_rx, server_rx * 0.01);
   EXPECT_NEAR(ledger_tx, client_rx, client_rx * 0.01);
-  EXPECT_NEAR(ledger_rx, expected_rx, expected_rx * 0.01);
+  EXPECT_GE(ledger_rx, expected_rx * 0.99);
+  EXPECT_LE(ledger_rx, expected_rx * 1.01 + static_cast<double>(retransmits) * kTunnelMtu);
   EXPECT_EQ(daily, ledger_rx + ledger_tx);
 }
 

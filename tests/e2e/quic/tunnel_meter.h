@@ -9,9 +9,10 @@
 
 namespace warden::testing {
 
-// IP bytes per TCP payload byte at the tunnel's MTU of 1380 (IP, TCP and
+// The tunnel's MTU, and the IP bytes per TCP payload byte at it (IP, TCP and
 // timestamp headers take 52 bytes of each full segment).
-inline constexpr double kTcpIpPerPayload = 1380.0 / (1380 - 52);
+inline constexpr int kTunnelMtu = 1380;
+inline constexpr double kTcpIpPerPayload = double{kTunnelMtu} / (kTunnelMtu - 52);
 
 struct DeviceBytes {
   int64_t rx = -1;  // for a tun device: the packets its program wrote into it
