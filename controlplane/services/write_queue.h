@@ -87,6 +87,13 @@ class WriteQueue {
       }
       writing_ = false;
       if (!finish_after_write_ || finished_) return;
+      // A hold taken since the finish was asked for (the reader handed a
+      // message to a worker meanwhile) defers it again: finishing now would
+      // destroy the reactor under that work.
+      if (holds_ > 0) {
+        if (!finish_after_hold_) finish_after_hold_ = *finish_after_write_;
+        return;
+      }
       finished_ = true;
       finish = Finisher{finish_, *finish_after_write_};
     }
@@ -141,7 +148,7 @@ class WriteQueue {
 
   [[nodiscard]] Finisher FinishLocked(const grpc::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || finish_after_write_) return {};
+    if (finished_ || (finish_after_write_ && writing_)) return {};
     if (holds_ > 0) {
       if (!finish_after_hold_) finish_after_hold_ = status;
       return {};
