@@ -79,10 +79,15 @@ ActionMatch MatchAction(const std::string& action) {
 
 std::span<const Statement> AuditStatements() { return kStatements; }
 
+Call AuditCall(const model::Actor& actor, absl::string_view action, absl::string_view subject,
+               const nlohmann::json& details) {
+  return MakeCall("audit.append", actor.name, action, subject,
+                  details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 void AppendAudit(pqxx::work& tx, const model::Actor& actor, absl::string_view action,
                  absl::string_view subject, const nlohmann::json& details) {
-  tx.exec_prepared("audit.append", actor.name, std::string(action), std::string(subject),
-                   details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  RunNow(tx, AuditCall(actor, action, subject, details));
 }
 
 absl::StatusOr<std::vector<model::AuditEvent>> AuditStore::List(const model::AuditFilter& filter) {

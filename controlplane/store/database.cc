@@ -18,6 +18,14 @@ namespace {
 
 const logging::Logger Log("control.store");
 
+StatementTexts TextsOf(const std::vector<Statement>& statements) {
+  StatementTexts texts;
+  for (const Statement& statement : statements) {
+    texts.emplace(std::string(statement.name), std::string(statement.sql));
+  }
+  return texts;
+}
+
 bool IsUri(absl::string_view url) {
   return absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://");
 }
@@ -50,7 +58,11 @@ bool IsRetryableConflict(const std::exception& error) {
     return true;
   }
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error);
-  return sql != nullptr && (sql->sqlstate() == "40001" || sql->sqlstate() == "40P01");
+  return sql != nullptr && IsRetryableConflict(sql->sqlstate());
+}
+
+bool IsRetryableConflict(absl::string_view sqlstate) {
+  return sqlstate == "40001" || sqlstate == "40P01";
 }
 
 void PauseBeforeConflictRetry(int retry) {
@@ -169,6 +181,7 @@ Database::Database(DatabaseOptions options, std::vector<Statement> statements)
     : options_(std::move(options)),
       connection_string_(ConnectionString(options_)),
       statements_(std::move(statements)),
+      statement_texts_(TextsOf(statements_)),
       ping_(connection_string_) {}
 
 Database::~Database() = default;
@@ -185,41 +198,65 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Database::Open() const {
   }
 }
 
-absl::StatusOr<Database::Lease> Database::Acquire() {
+template <typename Connection>
+absl::StatusOr<std::unique_ptr<Connection>> Database::TakeSlot(
+    std::vector<std::unique_ptr<Connection>>& same_kind, bool& reused) {
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + options_.acquire_timeout;
   auto observe_wait = [&] {
     if (options_.acquire_wait != nullptr)
       options_.acquire_wait->ObserveDuration(absl::Now() - start);
   };
-  {
-    absl::MutexLock lock(&mu_);
-    ++waiting_;
-    auto can_proceed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !idle_.empty() || open_ < options_.pool_size;
-    };
-    while (!can_proceed()) {
-      if (mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) break;
-      if (!can_proceed()) {
-        --waiting_;
-        observe_wait();
-        return absl::UnavailableError(
-            absl::StrCat("all ", options_.pool_size, " database connections stayed busy for ",
-                         absl::FormatDuration(options_.acquire_timeout), "; retry later"));
-      }
+  // Closed outside the lock: one idle connection of the other kind, making
+  // room in a full pool.
+  std::unique_ptr<pqxx::connection> evicted;
+  std::unique_ptr<PipelineConnection> evicted_pipeline;
+  absl::MutexLock lock(&mu_);
+  ++waiting_;
+  auto can_proceed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !idle_.empty() || !pipeline_idle_.empty() || open_ < options_.pool_size;
+  };
+  while (!can_proceed()) {
+    if (mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) break;
+    if (!can_proceed()) {
+      --waiting_;
+      observe_wait();
+      return absl::UnavailableError(
+          absl::StrCat("all ", options_.pool_size, " database connections stayed busy for ",
+                       absl::FormatDuration(options_.acquire_timeout), "; retry later"));
     }
-    --waiting_;
-    observe_wait();
-    if (!reachable_) {
-      return absl::UnavailableError("the database is unavailable; retry later");
-    }
-    if (!idle_.empty()) {
-      auto connection = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(this, std::move(connection), /*reused=*/true);
-    }
-    ++open_;  // reserve the slot, connect outside the lock
   }
+  --waiting_;
+  observe_wait();
+  if (!reachable_) {
+    return absl::UnavailableError("the database is unavailable; retry later");
+  }
+  if (!same_kind.empty()) {
+    reused = true;
+    auto connection = std::move(same_kind.back());
+    same_kind.pop_back();
+    return connection;
+  }
+  reused = false;
+  if (open_ >= options_.pool_size) {
+    if (!idle_.empty()) {
+      evicted = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      evicted_pipeline = std::move(pipeline_idle_.back());
+      pipeline_idle_.pop_back();
+    }
+  } else {
+    ++open_;  // the slot is reserved; the caller connects outside the lock
+  }
+  return std::unique_ptr<Connection>();
+}
+
+absl::StatusOr<Database::Lease> Database::Acquire() {
+  bool reused = false;
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> idle = TakeSlot(idle_, reused);
+  if (!idle.ok()) return idle.status();
+  if (*idle != nullptr) return Lease(this, *std::move(idle), reused);
   absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Open();
   if (!connection.ok()) {
     absl::MutexLock lock(&mu_);
@@ -227,6 +264,21 @@ absl::StatusOr<Database::Lease> Database::Acquire() {
     return connection.status();
   }
   return Lease(this, *std::move(connection), /*reused=*/false);
+}
+
+absl::StatusOr<Database::PipelineLease> Database::AcquirePipeline() {
+  bool reused = false;
+  absl::StatusOr<std::unique_ptr<PipelineConnection>> idle = TakeSlot(pipeline_idle_, reused);
+  if (!idle.ok()) return idle.status();
+  if (*idle != nullptr) return PipelineLease(this, *std::move(idle), reused);
+  absl::StatusOr<std::unique_ptr<PipelineConnection>> connection =
+      PipelineConnection::Open(connection_string_, &statement_texts_);
+  if (!connection.ok()) {
+    absl::MutexLock lock(&mu_);
+    --open_;
+    return connection.status();
+  }
+  return PipelineLease(this, *std::move(connection), /*reused=*/false);
 }
 
 void Database::Release(std::unique_ptr<pqxx::connection> connection, bool broken) {
@@ -238,8 +290,21 @@ void Database::Release(std::unique_ptr<pqxx::connection> connection, bool broken
   idle_.push_back(std::move(connection));
 }
 
+void Database::Release(std::unique_ptr<PipelineConnection> connection, bool broken) {
+  absl::MutexLock lock(&mu_);
+  if (broken || connection->broken() || !connection->idle()) {
+    --open_;
+    return;
+  }
+  pipeline_idle_.push_back(std::move(connection));
+}
+
 Database::Lease::~Lease() {
   if (connection_ != nullptr) db_->Release(std::move(connection_), broken_);
+}
+
+Database::PipelineLease::~PipelineLease() {
+  if (connection_ != nullptr) db_->Release(std::move(connection_), /*broken=*/false);
 }
 
 absl::Status Database::Ping() {
@@ -251,21 +316,25 @@ absl::Status Database::Ping() {
 
 void Database::SetReachable(bool reachable) {
   std::vector<std::unique_ptr<pqxx::connection>> dropped;
+  std::vector<std::unique_ptr<PipelineConnection>> dropped_pipelines;
   {
     absl::MutexLock lock(&mu_);
     reachable_ = reachable;
     if (reachable) return;
-    open_ -= static_cast<int>(idle_.size());
+    open_ -= static_cast<int>(idle_.size() + pipeline_idle_.size());
     dropped.swap(idle_);
+    dropped_pipelines.swap(pipeline_idle_);
   }
-  if (!dropped.empty()) Log()->info("closed {} idle database connections", dropped.size());
+  if (!dropped.empty() || !dropped_pipelines.empty()) {
+    Log()->info("closed {} idle database connections", dropped.size() + dropped_pipelines.size());
+  }
 }
 
 PoolStats Database::Stats() const {
   absl::MutexLock lock(&mu_);
   return PoolStats{.size = options_.pool_size,
                    .open = open_,
-                   .in_use = open_ - static_cast<int>(idle_.size()),
+                   .in_use = open_ - static_cast<int>(idle_.size() + pipeline_idle_.size()),
                    .waiting = waiting_};
 }
 

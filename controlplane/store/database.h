@@ -19,6 +19,8 @@
 #include "common/metrics.h"
 #include "controlplane/store/errors.h"
 #include "controlplane/store/ping_connection.h"
+#include "controlplane/store/pipeline.h"
+#include "controlplane/store/statement_runner.h"
 
 namespace warden::control::store {
 
@@ -102,6 +104,18 @@ class Database {
     return Transact<pqxx::nontransaction>(context, std::forward<Fn>(fn));
   }
 
+  // Runs `fn(PipelineRunner&)` as one READ COMMITTED transaction on a
+  // pooled connection in libpq's pipeline mode: each Flush is one round
+  // trip, BEGIN goes with the first and COMMIT with the last (or after fn,
+  // when fn flushed no last round); an error status, an exception or a
+  // missed `commit_by` rolls back. Retried like Transact: a reused
+  // connection found dead in the first round is replaced, and a deadlock or
+  // serialization failure runs fn again.
+  template <typename Fn>
+  std::invoke_result_t<Fn&, PipelineRunner&> Pipelined(const ErrorContext& context,
+                                                       std::optional<absl::Time> commit_by,
+                                                       Fn&& fn);
+
   // Round trip on a connection outside the pool (health checks must not
   // queue behind busy work), answered within connect_timeout or failed.
   absl::Status Ping();
@@ -117,18 +131,30 @@ class Database {
 
   class Lease;
   absl::StatusOr<Lease> Acquire();
+  class PipelineLease;
+  absl::StatusOr<PipelineLease> AcquirePipeline();
 
  private:
   friend class Lease;
+  friend class PipelineLease;
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Open() const;
   void Release(std::unique_ptr<pqxx::connection> connection, bool broken);
+  void Release(std::unique_ptr<PipelineConnection> connection, bool broken);
+  // Waits for a free slot of the pool, whichever kind of connection is idle
+  // in it; takes an idle one of the kind asked for, or reserves the slot
+  // (closing an idle one of the other kind when the pool is full).
+  template <typename Connection>
+  absl::StatusOr<std::unique_ptr<Connection>> TakeSlot(
+      std::vector<std::unique_ptr<Connection>>& same_kind, bool& reused);
 
   const DatabaseOptions options_;
   const std::string connection_string_;
   const std::vector<Statement> statements_;
+  const StatementTexts statement_texts_;
 
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<PipelineConnection>> pipeline_idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   bool reachable_ ABSL_GUARDED_BY(mu_) = true;
@@ -157,6 +183,24 @@ class Database::Lease {
   bool broken_ = false;
 };
 
+// A pipeline connection borrowed from the pool, counted in the same slots.
+class Database::PipelineLease {
+ public:
+  PipelineLease(Database* db, std::unique_ptr<PipelineConnection> connection, bool reused)
+      : db_(db), connection_(std::move(connection)), reused_(reused) {}
+  PipelineLease(PipelineLease&& other) noexcept = default;
+  PipelineLease& operator=(PipelineLease&&) = delete;
+  ~PipelineLease();
+
+  PipelineConnection& connection() { return *connection_; }
+  bool reused() const { return reused_; }
+
+ private:
+  Database* db_;
+  std::unique_ptr<PipelineConnection> connection_;
+  bool reused_;
+};
+
 // Transactions that lost a deadlock or a serialization conflict are run
 // again this many times before the caller gets ABORTED.
 inline constexpr int kMaxConflictRetries = 4;
@@ -165,6 +209,7 @@ inline constexpr int kMaxConflictRetries = 4;
 // or a serialization conflict (libpqxx reports these as transaction_rollback,
 // not sql_error).
 bool IsRetryableConflict(const std::exception& error);
+bool IsRetryableConflict(absl::string_view sqlstate);
 // The pause before conflict retry `retry` (1-based): a few milliseconds,
 // doubling, jittered, so that the transactions that collided do not meet again.
 void PauseBeforeConflictRetry(int retry);
@@ -194,6 +239,41 @@ std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, F
       if (!lease->connection().is_open()) lease->MarkBroken();
       return StatusFromException(error, context);
     }
+  }
+}
+
+template <typename Fn>
+std::invoke_result_t<Fn&, PipelineRunner&> Database::Pipelined(const ErrorContext& context,
+                                                              std::optional<absl::Time> commit_by,
+                                                              Fn&& fn) {
+  using Result = std::invoke_result_t<Fn&, PipelineRunner&>;
+  int conflicts = 0;
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<PipelineLease> lease = AcquirePipeline();
+    if (!lease.ok()) return lease.status();
+    PipelineRunner runner(lease->connection(), context, commit_by);
+    Result result = [&]() -> Result {
+      try {
+        return fn(runner);
+      } catch (const std::exception& error) {
+        return StatusFromException(error, context);
+      }
+    }();
+    if (result.ok()) {
+      absl::Status committed = runner.Commit();
+      if (committed.ok()) return result;
+      result = committed;
+    }
+    const bool conflict = IsRetryableConflict(runner.sqlstate());
+    const bool dead_at_first_use =
+        lease->reused() && runner.rounds() == 1 && lease->connection().broken();
+    runner.Rollback();
+    if (dead_at_first_use && attempt == 0) continue;
+    if (conflict && conflicts < kMaxConflictRetries) {
+      PauseBeforeConflictRetry(++conflicts);
+      continue;
+    }
+    return result;
   }
 }
 

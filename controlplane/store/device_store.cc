@@ -362,15 +362,23 @@ std::vector<QueuedCommand> QueueUserPeerCommands(pqxx::work& tx, const std::stri
   return QueuedFrom(tx.exec_prepared("devices.user_peer_commands", user_id, disabled), 0);
 }
 
+std::optional<Call> WithholdPeerCall(const std::string& node_id, const std::string& session_key) {
+  if (!absl::StartsWith(session_key, "wg:")) return std::nullopt;
+  return MakeCall("devices.withhold_key", node_id, session_key.substr(3));
+}
+
 void WithholdPeerInTransaction(pqxx::work& tx, const std::string& node_id,
                                const std::string& session_key) {
-  if (!absl::StartsWith(session_key, "wg:")) return;
-  tx.exec_prepared("devices.withhold_key", node_id, session_key.substr(3));
+  if (std::optional<Call> call = WithholdPeerCall(node_id, session_key)) RunNow(tx, *call);
+}
+
+Call WithholdIdleDevicesCall(const std::string& user_id) {
+  return MakeCall("devices.withhold_idle", user_id);
 }
 
 std::vector<QueuedCommand> WithholdIdleDevicesInTransaction(pqxx::work& tx,
                                                             const std::string& user_id) {
-  return QueuedFrom(tx.exec_prepared("devices.withhold_idle", user_id), 0);
+  return QueuedFrom(RunNow(tx, WithholdIdleDevicesCall(user_id)), 0);
 }
 
 absl::StatusOr<RegisteredDevice> DeviceStore::Register(const model::Actor& actor,

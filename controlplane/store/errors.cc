@@ -38,6 +38,19 @@ absl::Status Make(absl::StatusCode code, const ErrorContext& context) {
   }
 }
 
+absl::Status Logged(absl::StatusCode code, absl::string_view sqlstate, absl::string_view message,
+                    const ErrorContext& context) {
+  const bool expected = code == absl::StatusCode::kAlreadyExists ||
+                        code == absl::StatusCode::kFailedPrecondition ||
+                        code == absl::StatusCode::kAborted;
+  if (expected) {
+    Log()->debug("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, message);
+  } else {
+    Log()->warn("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, message);
+  }
+  return Make(code, context);
+}
+
 }  // namespace
 
 absl::StatusCode CodeForSqlState(absl::string_view sqlstate) {
@@ -73,15 +86,14 @@ absl::Status StatusFromException(const std::exception& error, const ErrorContext
     // libpqxx reports 40001 and 40P01 outside sql_error (no SQLSTATE to read).
     code = absl::StatusCode::kAborted;
   }
-  const bool expected = code == absl::StatusCode::kAlreadyExists ||
-                        code == absl::StatusCode::kFailedPrecondition ||
-                        code == absl::StatusCode::kAborted;
-  if (expected) {
-    Log()->debug("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, error.what());
-  } else {
-    Log()->warn("op=\"{}\" sqlstate={} {}", context.operation, sqlstate, error.what());
-  }
-  return Make(code, context);
+  return Logged(code, sqlstate, error.what(), context);
+}
+
+absl::Status StatusFromSqlState(absl::string_view sqlstate, absl::string_view message,
+                                const ErrorContext& context) {
+  const absl::StatusCode code =
+      sqlstate.empty() ? absl::StatusCode::kUnavailable : CodeForSqlState(sqlstate);
+  return Logged(code, sqlstate, message, context);
 }
 
 }  // namespace warden::control::store

@@ -22,6 +22,11 @@ struct ErrorContext {
   absl::string_view on_violation = "";  // FAILED_PRECONDITION message
 };
 
+// Classifies a failure libpq reported with its SQLSTATE ("" when there is
+// none: the connection failed, UNAVAILABLE) and logs it.
+absl::Status StatusFromSqlState(absl::string_view sqlstate, absl::string_view message,
+                                const ErrorContext& context);
+
 // Classifies an exception thrown by libpqxx (or anything else) and logs it.
 absl::Status StatusFromException(const std::exception& error, const ErrorContext& context);
 

@@ -7,13 +7,6 @@
 #include "controlplane/store/node_store.h"
 
 namespace warden::control::store {
-namespace {
-
-template <typename T>
-std::optional<T> Optional(const pqxx::field& field) {
-  if (field.is_null()) return std::nullopt;
-  return field.as<T>();
-}
 
 std::vector<model::LabelCap> LabelCapsFromJson(absl::string_view text) {
   std::vector<model::LabelCap> caps;
@@ -41,8 +34,6 @@ model::NodeSelector NodeSelectorFromJson(absl::string_view text) {
   return selector;
 }
 
-}  // namespace
-
 absl::string_view PolicyName(model::LimitPolicy policy) {
   return policy == model::LimitPolicy::kReject ? "reject" : "evict_oldest";
 }
@@ -57,38 +48,6 @@ absl::string_view QuotaActionName(model::QuotaAction action) {
 
 model::QuotaAction QuotaActionFromName(absl::string_view name) {
   return name == "throttle" ? model::QuotaAction::kThrottle : model::QuotaAction::kDeny;
-}
-
-model::LimitSet LimitSetFromRow(const pqxx::row& row, int first) {
-  model::LimitSet limits;
-  limits.max_connections = Optional<int>(row[first]);
-  if (!row[first + 1].is_null()) {
-    limits.limit_policy = PolicyFromName(row[first + 1].as<std::string>());
-  }
-  limits.grace_seconds = Optional<int>(row[first + 2]);
-  limits.bandwidth_bytes_per_second = Optional<int64_t>(row[first + 3]);
-  limits.max_connections_per_node = Optional<int>(row[first + 4]);
-  if (!row[first + 5].is_null()) limits.label_caps = LabelCapsFromJson(row[first + 5].c_str());
-  if (row[first + 6].as<bool>()) {
-    std::vector<model::Protocol> protocols;
-    for (absl::string_view name :
-         absl::StrSplit(row[first + 7].as<std::string>(), ',', absl::SkipEmpty())) {
-      if (auto protocol = ProtocolFromName(name)) protocols.push_back(*protocol);
-    }
-    limits.allowed_protocols = std::move(protocols);
-  }
-  if (!row[first + 8].is_null()) {
-    limits.node_selector = NodeSelectorFromJson(row[first + 8].c_str());
-  }
-  limits.max_session_seconds = Optional<int>(row[first + 9]);
-  limits.idle_timeout_seconds = Optional<int>(row[first + 10]);
-  limits.data_quota_bytes = Optional<int64_t>(row[first + 11]);
-  limits.quota_period_days = Optional<int>(row[first + 12]);
-  if (!row[first + 13].is_null()) {
-    limits.on_quota_exceeded = QuotaActionFromName(row[first + 13].as<std::string>());
-  }
-  limits.throttle_bytes_per_second = Optional<int64_t>(row[first + 14]);
-  return limits;
 }
 
 std::string LabelCapsJson(const std::vector<model::LabelCap>& caps) {

@@ -15,11 +15,14 @@
 
 namespace warden::control::store {
 
-inline absl::Time TimeField(const pqxx::field& field) {
-  return absl::FromUnixMicros(field.as<int64_t>());
+// `field`: a pqxx::field or a TextField.
+template <typename Field>
+absl::Time TimeField(const Field& field) {
+  return absl::FromUnixMicros(field.template as<int64_t>());
 }
 
-inline std::optional<absl::Time> OptionalTimeField(const pqxx::field& field) {
+template <typename Field>
+std::optional<absl::Time> OptionalTimeField(const Field& field) {
   if (field.is_null()) return std::nullopt;
   return TimeField(field);
 }

@@ -20,6 +20,8 @@
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/family_store.h"
 #include "controlplane/store/session_store.h"
+#include "controlplane/store/statement_runner.h"
+#include "controlplane/store/text_result.h"
 #include "controlplane/store/usage_store.h"
 #include "controlplane/store/user_store.h"
 
@@ -32,6 +34,9 @@ namespace warden::control::store {
 // secret.
 void AppendAudit(pqxx::work& tx, const model::Actor& actor, absl::string_view action,
                  absl::string_view subject, const nlohmann::json& details);
+// The same as a call, for a StatementRunner.
+Call AuditCall(const model::Actor& actor, absl::string_view action, absl::string_view subject,
+               const nlohmann::json& details);
 
 // --- users (user_store.cc)
 
@@ -142,12 +147,17 @@ std::vector<QueuedCommand> QueueUserPeerCommands(pqxx::work& tx, const std::stri
 // and it is not provisioned there again until its user is under the limit.
 void WithholdPeerInTransaction(pqxx::work& tx, const std::string& node_id,
                                const std::string& session_key);
+// The same as a call (nullopt: the key is no WireGuard key, nothing to do).
+std::optional<Call> WithholdPeerCall(const std::string& node_id, const std::string& session_key);
 
 // A user whose policy is REJECT reached the limit: each of its devices
 // without a live session on a WireGuard node is withheld there (REMOVE_PEER,
 // with NOTIFY) until the user is under the limit again.
 std::vector<QueuedCommand> WithholdIdleDevicesInTransaction(pqxx::work& tx,
                                                             const std::string& user_id);
+// The same as a call, for a StatementRunner (NOTIFY included; the queued
+// commands are not read back).
+Call WithholdIdleDevicesCall(const std::string& user_id);
 
 // --- login families (family_store.cc)
 
