@@ -37,22 +37,29 @@ psql_w -c "VACUUM ANALYZE" >/dev/null
 
 echo
 # pgbench connects as warden-control does: TCP on 127.0.0.1.
-run_pgbench() { # CLIENTS [extra pgbench args]; prints "tps p50_ms p99_ms"
-  local c=$1; shift
+# The two bounds: the statements as warden sent them one by one before
+# (five round trips), and in their pipelined form (two round trips).
+old_sql=bench/admission/admission.pgbench.sql
+new_sql=bench/admission/admission_pipelined.pgbench.sql
+run_pgbench() { # SCRIPT CLIENTS [extra pgbench args]; prints "tps p50_ms p99_ms"
+  local script=$1 c=$2; shift 2
   rm -f "$work"/pgb.*
   out=$("$pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M prepared -c "$c" \
         -j "$(( c < 2 ? 1 : 2 ))" -T "$secs" -D node="$node" -D users="$users" "$@" \
-        -l --log-prefix="$work/pgb" -f bench/admission/admission.pgbench.sql warden 2>&1) \
+        -l --log-prefix="$work/pgb" -f "$script" warden 2>&1) \
     || { echo "$out" >&2; exit 1; }
   read -r p50 p99 < <(cat "$work"/pgb.* | awk '{print $3}' | sort -n \
     | awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
   echo "$(sed -n 's/^tps = \([0-9]*\).*/\1/p' <<<"$out") $p50 $p99"
 }
 echo "== pgbench: the same SQL (admit with eviction + close), ${secs}s per point"
-echo "clients  iterations/s  p50_ms  p99_ms"
+echo "           one statement per round trip   pipelined (2 round trips per admission)"
+echo "clients    iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms"
 for c in $levels; do
-  read -r tps p50 p99 < <(run_pgbench "$c")
-  printf "%-8s %-13s %-7s %s\n" "$c" "$tps" "$p50" "$p99"
+  read -r tps p50 p99 < <(run_pgbench "$old_sql" "$c")
+  read -r ptps pp50 pp99 < <(run_pgbench "$new_sql" "$c")
+  printf "%-10s %-13s %-7s %-10s %-13s %-7s %s\n" "$c" "$tps" "$p50" "$p99" "$ptps" "$pp50" "$pp99"
+  echo "$c $tps $ptps" >> "$work/pgbench.txt"
 done
 
 echo
@@ -60,13 +67,19 @@ echo "== warden: Admit + CloseSession through gRPC, ${secs}s per point"
 "$load" --target "$addr" --node-credential "$credential" --users "$users" \
   --concurrency "${levels// /,}" --duration "$secs" | tee "$work/warden.txt"
 best=$(awk 'NR > 1 && $4 > max {max = $4} END {print max}' "$work/warden.txt")
+old_best=$(awk '$2 > max {max = $2} END {print max}' "$work/pgbench.txt")
+new_best=$(awk '$3 > max {max = $3} END {print max}' "$work/pgbench.txt")
+echo
+echo "warden's best: $best iterations/s = $(awk -v a="$best" -v b="$old_best" 'BEGIN {printf "%.2f", a / b}')x the one-statement-per-round-trip bound ($old_best), $(awk -v a="$best" -v b="$new_best" 'BEGIN {printf "%.2f", a / b}')x the pipelined bound ($new_best)"
 half=$(( ${best%.*} / 2 ))
 echo
 echo "== warden at half its best throughput ($half iterations/s, 8 workers, open loop)"
 "$load" --target "$addr" --node-credential "$credential" --users "$users" \
   --concurrency 8 --rate "$half" --duration "$secs"
-read -r tps p50 p99 < <(run_pgbench 8 -R "$half")
-echo "pgbench at the same rate (-R $half, 8 clients, latency includes schedule lag): $tps iterations/s, p50 $p50 ms, p99 $p99 ms"
+read -r tps p50 p99 < <(run_pgbench "$old_sql" 8 -R "$half")
+echo "pgbench, one statement per round trip, at the same rate (-R $half, 8 clients, latency includes schedule lag): $tps iterations/s, p50 $p50 ms, p99 $p99 ms"
+read -r tps p50 p99 < <(run_pgbench "$new_sql" 8 -R "$half")
+echo "pgbench, pipelined, at the same rate (-R $half, 8 clients, latency includes schedule lag): $tps iterations/s, p50 $p50 ms, p99 $p99 ms"
 
 echo
 echo "== warden with 10^6 closed and 10^5 live sessions of other users in the database"

@@ -29,10 +29,13 @@ namespace {
   "s.tunnel_address, s.family_id::text, epoch_us(s.kill_failed_at), s.kill_error, "           \
   "s.end_reason"
 
+// The one user an admission is for, named by id ($id) or username ($name):
+// the lock and the live-sessions read resolve it alike.
+#define WARDEN_ADMITTED_USER(id, name)                                          \
+  "(SELECT au.id FROM users au WHERE au.id = NULLIF(" id ", '')::uuid OR "     \
+  "au.username = NULLIF(" name ", '') ORDER BY au.id LIMIT 1)"
+
 constexpr Statement kStatements[] = {
-    // Step 1: the row lock that serialises this user's admissions on every
-    // node and replica. Nothing else is read in this statement: its snapshot
-    // predates the lock wait.
     // The caller's deadline bounds every statement of the transaction.
     {"admit.deadline", "SELECT set_config('statement_timeout', $1, true)"},
     // A retried Admit presenting the ticket it was admitted with: the
@@ -60,10 +63,10 @@ constexpr Statement kStatements[] = {
               "  WHERE $6 AND 'wireguard' = ANY(n.drivers) AND $5 LIKE 'wg:%' "
               "  AND d.public_key = substr($5, 4) AND d.revoked_at IS NULL AND d.user_id = u.id) "
               "  dev ON true "
-              "WHERE (u.id = NULLIF($1, '')::uuid OR u.username = NULLIF($2, '')) "
-              "FOR UPDATE OF u"},
-    // Step 2, after the lock: a fresh snapshot that sees every admission of
-    // this user committed before ours. Also finds a live session holding the
+              "WHERE u.id = " WARDEN_ADMITTED_USER("$1", "$2") " FOR UPDATE OF u"},
+    // Step 2, after the lock (sent in the same round trip, run after it): a
+    // fresh snapshot that sees every admission of this user committed before
+    // ours. Also finds a live session holding the
     // requested key on this node, whoever owns it, and whether the login
     // family that opened it is still live.
     {"admit.live_sessions",
@@ -75,7 +78,8 @@ constexpr Statement kStatements[] = {
      "s.kill_failed_at IS NOT NULL, n.id::text, n.labels::text, s.protocol "
      "FROM sessions s JOIN nodes n ON n.id = s.node_id "
      "WHERE s.state <> 'closed' "
-     "AND (s.user_id = $1::uuid OR (s.node_id = $2::uuid AND s.session_key = $3))"},
+     "AND (s.user_id = " WARDEN_ADMITTED_USER("$1", "$4") " "
+     "  OR (s.node_id = $2::uuid AND s.session_key = $3))"},
     // For a user with a data quota ($2: its period in days), under the
     // user's lock: the bytes used and granted in the window that contains
     // now, whether the enforcement holds the user in that window, and when
@@ -215,6 +219,7 @@ constexpr Statement kStatements[] = {
 };
 
 #undef WARDEN_SESSION_COLUMNS
+#undef WARDEN_ADMITTED_USER
 
 model::SessionState SessionStateFromName(const std::string& name) {
   if (name == "closing") return model::SessionState::kClosing;
@@ -257,7 +262,7 @@ nlohmann::json RequestJson(const AdmissionRequest& request) {
           {"client_address", request.client_address}};
 }
 
-void AppendDenial(pqxx::work& tx, const AdmissionRequest& request, const std::string& user_id,
+void AppendDenial(StatementRunner& db, const AdmissionRequest& request, const std::string& user_id,
                   const model::Decision& decision) {
   nlohmann::json details = RequestJson(request);
   details["reason"] = std::string(DenyReasonName(decision.reason));
@@ -267,34 +272,42 @@ void AppendDenial(pqxx::work& tx, const AdmissionRequest& request, const std::st
   if (!request.user.username.empty()) details["username"] = request.user.username;
   const std::string subject = user_id.empty() ? absl::StrCat("username:", request.user.username)
                                               : absl::StrCat("user:", user_id);
-  AppendAudit(tx, model::Actor{request.node_name}, "session.deny", subject, details);
+  db.Queue(AuditCall(model::Actor{request.node_name}, "session.deny", subject, details));
   // WireGuard has no login to refuse: the node drops the peer instead, and
   // it is not provisioned there again until its user is under the limit.
   if (request.protocol == model::Protocol::kWireGuard && !request.node_id.empty()) {
-    WithholdPeerInTransaction(tx, request.node_id, request.session_key);
+    if (std::optional<Call> withhold = WithholdPeerCall(request.node_id, request.session_key)) {
+      db.Queue(*withhold);
+    }
   }
 }
 
-// A connect ticket that admits nobody: denied as bad credentials, audited.
-absl::StatusOr<AdmissionResult> DenyTicket(pqxx::work& tx, const AdmissionRequest& request,
-                                           const std::string& user_id, const std::string& message,
-                                           AdmissionResult& result) {
-  result.unknown_user = user_id.empty();
-  result.decision.reason = model::DenyReason::kBadCredentials;
-  result.decision.message = message;
-  AppendDenial(tx, request, user_id, result.decision);
+// A denial, audited; the last round of the transaction.
+absl::StatusOr<AdmissionResult> Deny(StatementRunner& db, const AdmissionRequest& request,
+                                     const std::string& user_id, AdmissionResult& result) {
+  AppendDenial(db, request, user_id, result.decision);
+  WARDEN_RETURN_IF_ERROR(db.Flush(/*last=*/true));
   return result;
 }
 
+// A connect ticket that admits nobody: denied as bad credentials, audited.
+absl::StatusOr<AdmissionResult> DenyTicket(StatementRunner& db, const AdmissionRequest& request,
+                                           const std::string& message, AdmissionResult& result) {
+  result.unknown_user = true;
+  result.decision.reason = model::DenyReason::kBadCredentials;
+  result.decision.message = message;
+  return Deny(db, request, "", result);
+}
+
 // The caller's deadline bounds every statement of the admission.
-absl::Status BoundByDeadline(pqxx::work& tx, const AdmissionRequest& request) {
+absl::Status BoundByDeadline(StatementRunner& db, const AdmissionRequest& request) {
   if (!request.commit_by) return absl::OkStatus();
   const absl::Duration left = *request.commit_by - absl::Now();
   if (left <= absl::ZeroDuration()) {
     return absl::DeadlineExceededError("the caller's deadline passed before the admission began");
   }
-  tx.exec_prepared("admit.deadline",
-                   absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(left)), "ms"));
+  db.Queue(MakeCall("admit.deadline",
+                    absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(left)), "ms")));
   return absl::OkStatus();
 }
 
@@ -324,20 +337,34 @@ std::optional<TicketHolder> ResolveTicket(pqxx::work& tx, const AdmissionRequest
                       .family_id = ticket->family_id};
 }
 
-// The row lock that serialises this user's admissions on every node and
-// replica, and what it read about the user, their policy and the node into
+// The statements of the first round trip after the user is known: the row
+// lock that serialises this user's admissions on every node and replica,
+// then (run after the lock, with a fresh snapshot) the user's sessions that
+// are not closed.
+struct FactReads {
+  size_t lock = 0;
+  size_t live = 0;
+};
+FactReads QueueFactReads(StatementRunner& db, const AdmissionRequest& request,
+                         const UserRef& user) {
+  const bool vouched = request.credential == AdmissionRequest::Credential::kVouched;
+  return FactReads{
+      .lock = db.Queue(MakeCall("admit.lock_user", user.id, user.username, request.node_id,
+                                ProtocolName(request.protocol), request.session_key,
+                                vouched && request.protocol == model::Protocol::kWireGuard)),
+      .live = db.Queue(MakeCall("admit.live_sessions", user.id, request.node_id,
+                                request.session_key, user.username))};
+}
+
+// What the lock read about the user, their policy and the node, into
 // `result` and `facts`. nullopt: no such user; otherwise the id of the
 // WireGuard device the session key is ("" when none).
-absl::StatusOr<std::optional<std::string>> LockUser(pqxx::work& tx, const AdmissionRequest& request,
-                                                    const UserRef& user, AdmissionResult& result,
+absl::StatusOr<std::optional<std::string>> ReadLock(const TextResult& locked,
+                                                    const AdmissionRequest& request,
+                                                    AdmissionResult& result,
                                                     model::AdmissionFacts& facts) {
-  const bool vouched = request.credential == AdmissionRequest::Credential::kVouched;
-  pqxx::result locked =
-      tx.exec_prepared("admit.lock_user", user.id, user.username, request.node_id,
-                       std::string(ProtocolName(request.protocol)), request.session_key,
-                       vouched && request.protocol == model::Protocol::kWireGuard);
   if (locked.empty()) return std::nullopt;
-  const pqxx::row& row = locked[0];
+  const TextRow row = locked[0];
   result.user_id = row[0].as<std::string>();
   result.username = row[1].as<std::string>();
   const std::string node_state = row[4].as<std::string>();
@@ -361,34 +388,21 @@ absl::StatusOr<std::optional<std::string>> LockUser(pqxx::work& tx, const Admiss
                                      .protocol = request.protocol,
                                      .device_expires_at = OptionalTimeField(row[9])};
   facts.node_draining = node_state == "draining";
-  if (vouched) {
+  if (request.credential == AdmissionRequest::Credential::kVouched) {
     facts.vouching =
         model::Vouching{.node_trusted = row[6].as<bool>(), .provisioned_device = row[7].as<bool>()};
   }
   return row[8].as<std::string>();
 }
 
-// After the user's lock: where the user stands against a data quota, if
-// the user has one.
-std::optional<model::QuotaFacts> ReadQuota(pqxx::work& tx, const std::string& user_id,
-                                           const model::UserLimits& limits) {
-  if (limits.data_quota_bytes <= 0) return std::nullopt;
-  const pqxx::row row = tx.exec_prepared1("admit.quota", user_id, limits.quota_period_days);
-  return model::QuotaFacts{.used_bytes = row[0].as<int64_t>(),
-                           .granted_bytes = row[1].as<int64_t>(),
-                           .held = row[2].as<bool>(),
-                           .frees_up_at = TimeField(row[3])};
-}
-
-// After the user's lock: a fresh snapshot of the user's sessions that are
-// not closed, and (into `same_key`) a live session holding the requested key
-// on this node, whoever owns it.
-std::vector<model::LiveSession> ReadLiveSessions(pqxx::work& tx, const AdmissionRequest& request,
+// The user's sessions that are not closed, and (into `same_key`) a live
+// session holding the requested key on this node, whoever owns it.
+std::vector<model::LiveSession> ReadLiveSessions(const TextResult& rows,
                                                  const std::string& user_id,
                                                  std::optional<model::SameKeySession>& same_key) {
   std::vector<model::LiveSession> live;
-  for (const auto& row :
-       tx.exec_prepared("admit.live_sessions", user_id, request.node_id, request.session_key)) {
+  for (int i = 0; i < rows.size(); ++i) {
+    const TextRow row = rows[i];
     const std::string id = row[0].as<std::string>();
     const bool closing = row[2].as<std::string>() == "closing";
     if (row[5].as<bool>()) {
@@ -413,13 +427,31 @@ std::vector<model::LiveSession> ReadLiveSessions(pqxx::work& tx, const Admission
   return live;
 }
 
+// After the user's lock: where the user stands against a data quota, if
+// the user has one (a round trip of its own: the period is the user's).
+absl::StatusOr<std::optional<model::QuotaFacts>> ReadQuota(StatementRunner& db,
+                                                           const std::string& user_id,
+                                                           const model::UserLimits& limits) {
+  if (limits.data_quota_bytes <= 0) return std::nullopt;
+  const size_t quota = db.Queue(MakeCall("admit.quota", user_id, limits.quota_period_days));
+  WARDEN_RETURN_IF_ERROR(db.Flush(/*last=*/false));
+  const TextResult& rows = db.Result(quota);
+  if (rows.size() != 1) return absl::InternalError("the quota read found no user");
+  const TextRow row = rows[0];
+  return model::QuotaFacts{.used_bytes = row[0].as<int64_t>(),
+                           .granted_bytes = row[1].as<int64_t>(),
+                           .held = row[2].as<bool>(),
+                           .frees_up_at = TimeField(row[3])};
+}
+
 // What an admitted decision writes: the replaced sessions closed, the new
-// session, its evictions and their kill commands, the audit events.
-void WriteAdmission(pqxx::work& tx, const AdmissionRequest& request,
-                    const model::AdmissionFacts& facts, const std::string& device_id,
-                    AdmissionResult& result) {
+// session, its evictions and their kill commands, the audit events. Returns
+// the index of the write's result.
+size_t QueueAdmissionWrites(StatementRunner& db, const AdmissionRequest& request,
+                            const model::AdmissionFacts& facts, const std::string& device_id,
+                            const AdmissionResult& result) {
   if (!result.decision.replace.empty()) {
-    tx.exec_prepared("admit.replace", PgArray(result.decision.replace));
+    db.Queue(MakeCall("admit.replace", PgArray(result.decision.replace)));
   }
   nlohmann::json details = RequestJson(request);
   details["user_id"] = result.user_id;
@@ -431,14 +463,19 @@ void WriteAdmission(pqxx::work& tx, const AdmissionRequest& request,
   if (facts.vouching) {
     details["vouched_by"] = facts.vouching->node_trusted ? "trusted_authenticator" : "device_key";
   }
-  const int64_t kill_due_us = absl::ToUnixMicros(result.decision.kill_due);
-  pqxx::result written = tx.exec_prepared(
-      "admit.write", result.user_id, request.node_id, std::string(ProtocolName(request.protocol)),
+  return db.Queue(MakeCall(
+      "admit.write", result.user_id, request.node_id, ProtocolName(request.protocol),
       request.session_key, request.device_label, request.client_address,
-      PgArray(result.decision.evict), kill_due_us, request.node_name, details.dump(),
-      OptionalMicros(request.opened_at), request.attempt_id, device_id,
-      OptionalMicros(result.decision.policy_due_at));
-  for (const auto& row : written) {
+      PgArray(result.decision.evict), absl::ToUnixMicros(result.decision.kill_due),
+      request.node_name, details.dump(), OptionalMicros(request.opened_at), request.attempt_id,
+      device_id, OptionalMicros(result.decision.policy_due_at)));
+}
+
+// The new session and the evictions the write recorded.
+void ReadAdmissionWrites(const TextResult& written, const model::AdmissionFacts& facts,
+                         AdmissionResult& result) {
+  for (int i = 0; i < written.size(); ++i) {
+    const TextRow row = written[i];
     result.session_id = row[0].as<std::string>();
     if (row[1].is_null()) continue;
     Eviction eviction;
@@ -451,6 +488,73 @@ void WriteAdmission(pqxx::work& tx, const AdmissionRequest& request,
     }
     result.evictions.push_back(std::move(eviction));
   }
+}
+
+// The admission, on either runner: on a pipeline, one round trip reads
+// (BEGIN, deadline, lock, live sessions), one writes (and COMMITs); a user
+// with a data quota adds one. Connect tickets need the libpqxx transaction.
+absl::StatusOr<AdmissionResult> Admit(StatementRunner& db, const AdmissionRequest& request,
+                                      Decider decide) {
+  AdmissionResult result;
+  WARDEN_RETURN_IF_ERROR(BoundByDeadline(db, request));
+  UserRef user = request.user;
+  std::string family_id;
+  if (request.ticket) {
+    pqxx::work* tx = db.transaction();
+    if (tx == nullptr) return absl::InternalError("connect tickets are admitted in a transaction");
+    std::optional<TicketHolder> holder = ResolveTicket(*tx, request);
+    if (!holder) return DenyTicket(db, request, "the connect ticket is not valid", result);
+    user = holder->user;
+    family_id = holder->family_id;
+  }
+  const FactReads reads = QueueFactReads(db, request, user);
+  WARDEN_RETURN_IF_ERROR(db.Flush(/*last=*/false));
+  model::AdmissionFacts facts;
+  WARDEN_ASSIGN_OR_RETURN(const std::optional<std::string> device_id,
+                          ReadLock(db.Result(reads.lock), request, result, facts));
+  if (!device_id) {
+    result.unknown_user = true;
+    result.decision.reason = model::DenyReason::kBadCredentials;
+    result.decision.message = "unknown user or wrong password";
+    return Deny(db, request, "", result);
+  }
+  if (!family_id.empty()) {
+    // Read again under the user's lock, which a revocation also takes.
+    facts.ticket = model::TicketFacts{
+        .family_live = FamilyStillLiveInTransaction(*db.transaction(), family_id),
+        .named_username = request.user.username,
+        .holder_username = result.username};
+  }
+  const std::vector<model::LiveSession> live =
+      ReadLiveSessions(db.Result(reads.live), result.user_id, facts.same_key);
+  facts.live = live;
+  WARDEN_ASSIGN_OR_RETURN(facts.quota, ReadQuota(db, result.user_id, facts.limits));
+
+  result.decision = decide(facts);
+  if (!result.decision.admit) return Deny(db, request, result.user_id, result);
+  result.bandwidth_bytes_per_second = result.decision.bandwidth_bytes_per_second;
+  if (result.decision.already_live) {
+    result.already_live = true;
+    result.session_id = facts.same_key->id;
+    // The agent now knows the session through this attempt: an earlier
+    // attempt it gave up on must not close it.
+    if (!request.attempt_id.empty()) {
+      db.Queue(MakeCall("admit.confirm_attempt", result.session_id, request.attempt_id));
+    }
+    WARDEN_RETURN_IF_ERROR(db.Flush(/*last=*/true));
+    return result;
+  }
+  const size_t written = QueueAdmissionWrites(db, request, facts, *device_id, result);
+  if (!family_id.empty()) {
+    // On the libpqxx transaction tickets run on, the write has run already.
+    RecordSessionFamilyInTransaction(*db.transaction(),
+                                     db.Result(written)[0][0].as<std::string>(), family_id,
+                                     request.ticket->hash_hex);
+  }
+  if (result.decision.withhold_idle_devices) db.Queue(WithholdIdleDevicesCall(result.user_id));
+  WARDEN_RETURN_IF_ERROR(db.Flush(/*last=*/true));
+  ReadAdmissionWrites(db.Result(written), facts, result);
+  return result;
 }
 
 }  // namespace
@@ -501,80 +605,34 @@ absl::string_view SessionStateName(model::SessionState state) {
 
 absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const AdmissionRequest& request,
                                                    Decider decide) {
-  AdmissionResult result;
-  WARDEN_RETURN_IF_ERROR(BoundByDeadline(tx, request));
-  UserRef user = request.user;
-  std::string family_id;
-  if (request.ticket) {
-    std::optional<TicketHolder> holder = ResolveTicket(tx, request);
-    if (!holder) return DenyTicket(tx, request, "", "the connect ticket is not valid", result);
-    user = holder->user;
-    family_id = holder->family_id;
-  }
-  model::AdmissionFacts facts;
-  WARDEN_ASSIGN_OR_RETURN(const std::optional<std::string> device_id,
-                          LockUser(tx, request, user, result, facts));
-  if (!device_id) {
-    result.unknown_user = true;
-    result.decision.reason = model::DenyReason::kBadCredentials;
-    result.decision.message = "unknown user or wrong password";
-    AppendDenial(tx, request, "", result.decision);
-    return result;
-  }
-  if (!family_id.empty()) {
-    // Read again under the user's lock, which a revocation also takes.
-    facts.ticket = model::TicketFacts{.family_live = FamilyStillLiveInTransaction(tx, family_id),
-                                      .named_username = request.user.username,
-                                      .holder_username = result.username};
-  }
-  const std::vector<model::LiveSession> live =
-      ReadLiveSessions(tx, request, result.user_id, facts.same_key);
-  facts.live = live;
-  facts.quota = ReadQuota(tx, result.user_id, facts.limits);
-
-  result.decision = decide(facts);
-  if (!result.decision.admit) {
-    AppendDenial(tx, request, result.user_id, result.decision);
-    return result;
-  }
-  result.bandwidth_bytes_per_second = result.decision.bandwidth_bytes_per_second;
-  if (result.decision.already_live) {
-    result.already_live = true;
-    result.session_id = facts.same_key->id;
-    // The agent now knows the session through this attempt: an earlier
-    // attempt it gave up on must not close it.
-    if (!request.attempt_id.empty()) {
-      tx.exec_prepared("admit.confirm_attempt", result.session_id, request.attempt_id);
-    }
-    return result;
-  }
-  WriteAdmission(tx, request, facts, *device_id, result);
-  if (!family_id.empty()) {
-    RecordSessionFamilyInTransaction(tx, result.session_id, family_id, request.ticket->hash_hex);
-  }
-  if (result.decision.withhold_idle_devices) WithholdIdleDevicesInTransaction(tx, result.user_id);
-  return result;
+  TransactionRunner db(tx);
+  return Admit(db, request, decide);
 }
 
 absl::StatusOr<AdmissionResult> SessionStore::Admit(const AdmissionRequest& request,
                                                     Decider decide) {
-  return db_.Transact(
-      {.operation = "admit session"}, [&](pqxx::work& tx) -> absl::StatusOr<AdmissionResult> {
-        absl::StatusOr<AdmissionResult> result = AdmitInTransaction(tx, request, decide);
-        // Rolled back rather than committed for a caller that gave up: it
-        // would not know of the session, whose seat would be a ghost.
-        if (result.ok() && request.commit_by && absl::Now() >= *request.commit_by) {
-          return absl::DeadlineExceededError(
-              "the admission finished after the caller's deadline; nothing was recorded");
-        }
-        return result;
-      });
+  const ErrorContext context{.operation = "admit session"};
+  if (!request.ticket) {
+    return db_.Pipelined(context, request.commit_by,
+                         [&](PipelineRunner& db) { return store::Admit(db, request, decide); });
+  }
+  return db_.Transact(context, [&](pqxx::work& tx) -> absl::StatusOr<AdmissionResult> {
+    absl::StatusOr<AdmissionResult> result = AdmitInTransaction(tx, request, decide);
+    // Rolled back rather than committed for a caller that gave up: it
+    // would not know of the session, whose seat would be a ghost.
+    if (result.ok() && request.commit_by && absl::Now() >= *request.commit_by) {
+      return absl::DeadlineExceededError(
+          "the admission finished after the caller's deadline; nothing was recorded");
+    }
+    return result;
+  });
 }
 
 absl::Status SessionStore::AuditDenial(const AdmissionRequest& request,
                                        const model::Decision& decision) {
   return db_.Transact({.operation = "record denial"}, [&](pqxx::work& tx) -> absl::Status {
-    AppendDenial(tx, request, request.user.id, decision);
+    TransactionRunner db(tx);
+    AppendDenial(db, request, request.user.id, decision);
     return absl::OkStatus();
   });
 }
