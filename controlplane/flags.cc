@@ -63,7 +63,7 @@ void AddDatabaseFlags(CLI::App& app, ControlPlaneConfig& config) {
                  "&sslrootcert=/etc/warden/db-ca.pem (libpq's default sslmode is prefer: "
                  "encrypted if the server offers it, never verified)")
       ->envname("WARDEN_DATABASE_URL");
-  app.add_option("--db-pool-size", config.db_pool_size, "database connections (and DB workers)")
+  app.add_option("--db-pool-size", config.db_pool_size, "database workers, each with a connection (and as many pipelined connections for admissions)")
       ->envname("WARDEN_DB_POOL_SIZE")
       ->check(CLI::Range(1, 1000));
   AddDuration(app, "--db-acquire-timeout-ms", config.db_acquire_timeout, absl::Milliseconds(1),

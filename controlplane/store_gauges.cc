@@ -17,7 +17,7 @@ void AddStoreGauges(metrics::Registry& registry, store::Database& db, store::Ses
       .With({})
       .Set(schema_version);
   metrics::Gauge& pool_size =
-      registry.AddGauge("warden_db_pool_size", "Database connections the pool may open.").With({});
+      registry.AddGauge("warden_db_pool_size", "Database connections the pool may open (--db-pool-size libpqxx and as many pipelined).").With({});
   metrics::Family<metrics::Gauge>& connections =
       registry.AddGauge("warden_db_pool_connections",
                         "Open database connections by state (in_use, idle).", {"state"});

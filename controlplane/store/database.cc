@@ -200,21 +200,17 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Database::Open() const {
 
 template <typename Connection>
 absl::StatusOr<std::unique_ptr<Connection>> Database::TakeSlot(
-    std::vector<std::unique_ptr<Connection>>& same_kind, bool& reused) {
+    std::vector<std::unique_ptr<Connection>>& idle, int& open, bool& reused) {
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + options_.acquire_timeout;
   auto observe_wait = [&] {
     if (options_.acquire_wait != nullptr)
       options_.acquire_wait->ObserveDuration(absl::Now() - start);
   };
-  // Closed outside the lock: one idle connection of the other kind, making
-  // room in a full pool.
-  std::unique_ptr<pqxx::connection> evicted;
-  std::unique_ptr<PipelineConnection> evicted_pipeline;
   absl::MutexLock lock(&mu_);
   ++waiting_;
-  auto can_proceed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !idle_.empty() || !pipeline_idle_.empty() || open_ < options_.pool_size;
+  auto can_proceed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !idle.empty() || open < options_.pool_size;
   };
   while (!can_proceed()) {
     if (mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) break;
@@ -231,30 +227,20 @@ absl::StatusOr<std::unique_ptr<Connection>> Database::TakeSlot(
   if (!reachable_) {
     return absl::UnavailableError("the database is unavailable; retry later");
   }
-  if (!same_kind.empty()) {
+  if (!idle.empty()) {
     reused = true;
-    auto connection = std::move(same_kind.back());
-    same_kind.pop_back();
+    auto connection = std::move(idle.back());
+    idle.pop_back();
     return connection;
   }
   reused = false;
-  if (open_ >= options_.pool_size) {
-    if (!idle_.empty()) {
-      evicted = std::move(idle_.back());
-      idle_.pop_back();
-    } else {
-      evicted_pipeline = std::move(pipeline_idle_.back());
-      pipeline_idle_.pop_back();
-    }
-  } else {
-    ++open_;  // the slot is reserved; the caller connects outside the lock
-  }
+  ++open;  // the slot is reserved; the caller connects outside the lock
   return std::unique_ptr<Connection>();
 }
 
 absl::StatusOr<Database::Lease> Database::Acquire() {
   bool reused = false;
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> idle = TakeSlot(idle_, reused);
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> idle = TakeSlot(idle_, open_, reused);
   if (!idle.ok()) return idle.status();
   if (*idle != nullptr) return Lease(this, *std::move(idle), reused);
   absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Open();
@@ -268,14 +254,15 @@ absl::StatusOr<Database::Lease> Database::Acquire() {
 
 absl::StatusOr<Database::PipelineLease> Database::AcquirePipeline() {
   bool reused = false;
-  absl::StatusOr<std::unique_ptr<PipelineConnection>> idle = TakeSlot(pipeline_idle_, reused);
+  absl::StatusOr<std::unique_ptr<PipelineConnection>> idle =
+      TakeSlot(pipeline_idle_, pipeline_open_, reused);
   if (!idle.ok()) return idle.status();
   if (*idle != nullptr) return PipelineLease(this, *std::move(idle), reused);
   absl::StatusOr<std::unique_ptr<PipelineConnection>> connection =
       PipelineConnection::Open(connection_string_, &statement_texts_);
   if (!connection.ok()) {
     absl::MutexLock lock(&mu_);
-    --open_;
+    --pipeline_open_;
     return connection.status();
   }
   return PipelineLease(this, *std::move(connection), /*reused=*/false);
@@ -293,7 +280,7 @@ void Database::Release(std::unique_ptr<pqxx::connection> connection, bool broken
 void Database::Release(std::unique_ptr<PipelineConnection> connection, bool broken) {
   absl::MutexLock lock(&mu_);
   if (broken || connection->broken() || !connection->idle()) {
-    --open_;
+    --pipeline_open_;
     return;
   }
   pipeline_idle_.push_back(std::move(connection));
@@ -321,7 +308,8 @@ void Database::SetReachable(bool reachable) {
     absl::MutexLock lock(&mu_);
     reachable_ = reachable;
     if (reachable) return;
-    open_ -= static_cast<int>(idle_.size() + pipeline_idle_.size());
+    open_ -= static_cast<int>(idle_.size());
+    pipeline_open_ -= static_cast<int>(pipeline_idle_.size());
     dropped.swap(idle_);
     dropped_pipelines.swap(pipeline_idle_);
   }
@@ -332,9 +320,10 @@ void Database::SetReachable(bool reachable) {
 
 PoolStats Database::Stats() const {
   absl::MutexLock lock(&mu_);
-  return PoolStats{.size = options_.pool_size,
-                   .open = open_,
-                   .in_use = open_ - static_cast<int>(idle_.size() + pipeline_idle_.size()),
+  const int open = open_ + pipeline_open_;
+  return PoolStats{.size = 2 * options_.pool_size,
+                   .open = open,
+                   .in_use = open - static_cast<int>(idle_.size() + pipeline_idle_.size()),
                    .waiting = waiting_};
 }
 

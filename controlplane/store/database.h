@@ -71,6 +71,7 @@ std::string DescribeTls(const DatabaseTls& tls);
 // that is not encrypted, or encrypted without checking whom it talks to.
 std::string TlsWarning(const DatabaseTls& tls);
 
+// Both kinds of connection together: libpqxx and pipelined, pool_size each.
 struct PoolStats {
   int size = 0;
   int open = 0;
@@ -140,12 +141,12 @@ class Database {
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Open() const;
   void Release(std::unique_ptr<pqxx::connection> connection, bool broken);
   void Release(std::unique_ptr<PipelineConnection> connection, bool broken);
-  // Waits for a free slot of the pool, whichever kind of connection is idle
-  // in it; takes an idle one of the kind asked for, or reserves the slot
-  // (closing an idle one of the other kind when the pool is full).
+  // Waits until a connection of one kind (its idle list and open count) is
+  // free or may be opened; returns an idle one, or null with the slot
+  // reserved for the caller to connect.
   template <typename Connection>
   absl::StatusOr<std::unique_ptr<Connection>> TakeSlot(
-      std::vector<std::unique_ptr<Connection>>& same_kind, bool& reused);
+      std::vector<std::unique_ptr<Connection>>& idle, int& open, bool& reused);
 
   const DatabaseOptions options_;
   const std::string connection_string_;
@@ -154,7 +155,11 @@ class Database {
 
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  // Pipelined connections have slots of their own (as many): the work that
+  // uses them alternates with libpqxx work on the same workers, and sharing
+  // slots would close and open connections at that rate.
   std::vector<std::unique_ptr<PipelineConnection>> pipeline_idle_ ABSL_GUARDED_BY(mu_);
+  int pipeline_open_ ABSL_GUARDED_BY(mu_) = 0;
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   bool reachable_ ABSL_GUARDED_BY(mu_) = true;
@@ -183,7 +188,7 @@ class Database::Lease {
   bool broken_ = false;
 };
 
-// A pipeline connection borrowed from the pool, counted in the same slots.
+// A pipeline connection borrowed from the pool.
 class Database::PipelineLease {
  public:
   PipelineLease(Database* db, std::unique_ptr<PipelineConnection> connection, bool reused)

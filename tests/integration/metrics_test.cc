@@ -55,7 +55,7 @@ TEST_F(ControlMetricsTest, ExposesEveryFamilyFromTheStart) {
   EXPECT_EQ(metrics.Value("warden_commands_sent_total", {{"kind", "kill_session"}}), 0);
   EXPECT_EQ(metrics.Value("warden_agent_streams_connected"), 0);
   EXPECT_EQ(metrics.Value("warden_schema_version"), control_->schema_version());
-  EXPECT_EQ(metrics.Value("warden_db_pool_size"), 6);
+  EXPECT_EQ(metrics.Value("warden_db_pool_size"), 12) << "6 libpqxx and 6 pipelined";
   EXPECT_EQ(metrics.Value("warden_live_sessions", {{"protocol", "wireguard"}}), 0);
 }
 
