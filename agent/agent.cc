@@ -82,8 +82,7 @@ absl::Status Agent::Start() {
                                                     .agent_version = config_.version,
                                                     .drivers = driver_names_,
                                                     .channel_credentials = channel_credentials_,
-                                                    .server_name = config_.server_name,
-                                                    .admit_timeout = config_.admit_timeout},
+                                                    .server_name = config_.server_name},
                                         *core_, metrics_);
   core_->SetControlClient(link_.get());
   for (const std::unique_ptr<Driver>& driver : drivers_) {

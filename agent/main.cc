@@ -146,8 +146,7 @@ void Finish(Flags& flags) {
   config.core.fail_mode =
       flags.fail_mode == "open" ? warden::agent::FailMode::kOpen : warden::agent::FailMode::kClosed;
   config.core.fail_open_window = absl::Seconds(flags.fail_open_window_seconds);
-  config.admit_timeout = absl::Milliseconds(flags.admit_timeout_ms);
-  config.core.hello_wait = config.admit_timeout;
+  config.core.admit_timeout = absl::Milliseconds(flags.admit_timeout_ms);
   warden::agent::quic::QuicOptions& quic = config.drivers.quic;
   quic.idle_timeout = absl::Seconds(flags.quic_idle_timeout_seconds);
   quic.keepalive = absl::Seconds(flags.quic_keepalive_seconds);

@@ -132,12 +132,16 @@ AdmitAnswer AgentCore::AdmitOnce(const AdmitQuery& query) {
     request.mutable_asserted_user()->set_username(query.username);
   }
   bool may_ask = false;
+  // Measured on the clock the mutex waits on: this is transport timing, not
+  // a decision the injected clock should steer.
+  const absl::Time waiting_since = absl::Now();
   {
     absl::MutexLock lock(&mu_);
     auto hello_settled = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !hello_pending_; };
-    may_ask = mu_.AwaitWithTimeout(absl::Condition(&hello_settled), options_.hello_wait);
+    may_ask = mu_.AwaitWithTimeout(absl::Condition(&hello_settled), options_.admit_timeout);
     if (may_ask) ++admissions_asked_;
   }
+  const absl::Duration budget_left = options_.admit_timeout - (absl::Now() - waiting_since);
   if (!may_ask) {
     return AdmitOffline(query,
                         absl::UnavailableError("the link to the control plane is re-attaching"));
@@ -148,7 +152,7 @@ AdmitAnswer AgentCore::AdmitOnce(const AdmitQuery& query) {
     absl::MutexLock lock(&mu_);
     --admissions_asked_;
   };
-  absl::StatusOr<v1::AdmitResponse> response = client_->Admit(request);
+  absl::StatusOr<v1::AdmitResponse> response = client_->Admit(request, budget_left);
   if (!response.ok()) {
     AdmitAnswer answer;
     if (Unreachable(response.status())) {

@@ -29,9 +29,10 @@ struct CoreOptions {
   // passwords, with the same password) are let in while the control plane
   // is unreachable; the reconcile on reconnect applies the rules to them.
   absl::Duration fail_open_window = absl::Minutes(15);
-  // How long an admission waits for a Hello to be answered before it is
-  // treated as one the control plane could not answer (the admit timeout).
-  absl::Duration hello_wait = absl::Seconds(5);
+  // One budget for an admission, so that a driver's client hears back within
+  // it: the wait for an unanswered Hello and the call to the control plane
+  // share it. Spent, the admission is one the control plane could not answer.
+  absl::Duration admit_timeout = absl::Seconds(5);
 };
 
 class AgentCore final : public DriverHost, public LinkHandler {

@@ -18,10 +18,11 @@ namespace warden::agent {
 class ControlClient {
  public:
   virtual ~ControlClient() = default;
-  // Blocks up to the admit timeout. UNAVAILABLE, DEADLINE_EXCEEDED and
+  // Blocks up to `timeout`. UNAVAILABLE, DEADLINE_EXCEEDED and
   // RESOURCE_EXHAUSTED mean the control plane could not answer: the caller
   // applies its fail mode. Any other error means the call itself failed.
-  virtual absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request) = 0;
+  virtual absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request,
+                                                  absl::Duration timeout) = 0;
   // Queues a session event for the stream; never blocks. Opens and closes
   // are kept across reconnects, usage samples may be shed.
   virtual void SendEvent(v1::SessionEvent event) = 0;

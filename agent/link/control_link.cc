@@ -81,11 +81,12 @@ void ControlLink::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-absl::StatusOr<v1::AdmitResponse> ControlLink::Admit(const v1::AdmitRequest& request) {
+absl::StatusOr<v1::AdmitResponse> ControlLink::Admit(const v1::AdmitRequest& request,
+                                                     absl::Duration timeout) {
   // One budget for the whole call, measured on gRPC's clock (call_timeout.h).
-  const gpr_timespec deadline = gpr_time_add(
-      gpr_now(GPR_CLOCK_MONOTONIC),
-      gpr_time_from_millis(absl::ToInt64Milliseconds(options_.admit_timeout), GPR_TIMESPAN));
+  const gpr_timespec deadline =
+      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                   gpr_time_from_millis(absl::ToInt64Milliseconds(timeout), GPR_TIMESPAN));
   const size_t first = current_.load();
   grpc::Status status;
   for (size_t i = 0; i < endpoints_.size(); ++i) {

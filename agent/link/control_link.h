@@ -42,7 +42,6 @@ struct LinkOptions {
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
   // Overrides the name checked in the control plane's certificate ("" = the target's host).
   std::string server_name;
-  absl::Duration admit_timeout = absl::Seconds(5);
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_cap = absl::Seconds(30);
   // Until the Welcome says otherwise.
@@ -67,7 +66,8 @@ class ControlLink final : public ControlClient {
   // Admit through the control plane, with the admit timeout. An RPC error
   // (UNAVAILABLE, DEADLINE_EXCEEDED) means the control plane could not be
   // asked: the caller applies its fail mode.
-  absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request) override;
+  absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request,
+                                          absl::Duration timeout) override;
 
   void SendEvent(v1::SessionEvent event) override;
 

@@ -31,8 +31,10 @@ using warden::testing::FakeClock;
 // every request and event.
 class FakeControlClient final : public ControlClient {
  public:
-  absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request) override {
+  absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request,
+                                          absl::Duration timeout) override {
     requests.push_back(request);
+    timeouts.push_back(timeout);
     if (while_asked) while_asked();
     if (answers.empty()) return Admitted("session-1", "user-1", request);
     absl::StatusOr<v1::AdmitResponse> answer = answers.front();
@@ -56,6 +58,7 @@ class FakeControlClient final : public ControlClient {
   // Runs inside each Admit, before it answers.
   std::function<void()> while_asked;
   std::vector<v1::AdmitRequest> requests;
+  std::vector<absl::Duration> timeouts;  // the budget each request was asked with
   std::vector<v1::SessionEvent> events;
 };
 
@@ -146,10 +149,10 @@ class AgentCoreTest : public ::testing::Test {
   void MakeCore(FailMode mode, std::vector<Driver*> drivers) {
     core_.reset();
     metrics_ = std::make_unique<metrics::Registry>();
-    core_ = std::make_unique<AgentCore>(
-        CoreOptions{
-            .fail_mode = mode, .fail_open_window = absl::Minutes(15), .hello_wait = hello_wait_},
-        std::move(drivers), clock_, *metrics_);
+    core_ = std::make_unique<AgentCore>(CoreOptions{.fail_mode = mode,
+                                                    .fail_open_window = absl::Minutes(15),
+                                                    .admit_timeout = admit_timeout_},
+                                        std::move(drivers), clock_, *metrics_);
     core_->SetControlClient(&client_);
   }
   void MakeCore(FailMode mode) { MakeCore(mode, {&driver_, &peers_}); }
@@ -160,7 +163,7 @@ class AgentCoreTest : public ::testing::Test {
     client_.answers.push_back(absl::Status(code, "control plane away"));
   }
 
-  absl::Duration hello_wait_ = absl::Seconds(5);
+  absl::Duration admit_timeout_ = absl::Seconds(5);
   FakeClock clock_;
   std::unique_ptr<metrics::Registry> metrics_;
   FakeControlClient client_;
@@ -426,7 +429,7 @@ TEST_F(AgentCoreTest, ClosedReportsTheSessionOnceAndForgetsIt) {
 // would be in neither: the reconcile would close it as lost while the node
 // carries it. So none is asked meanwhile.
 TEST_F(AgentCoreTest, AdmissionsWaitWhileAHelloIsUnansweredAndThenFollowTheFailMode) {
-  hello_wait_ = absl::Milliseconds(1);
+  admit_timeout_ = absl::Milliseconds(1);
   MakeCore(FailMode::kClosed);
   core_->Inventory();
   AdmitAnswer waited = core_->Admit(PasswordLogin("k1", "alice", "pw"));
@@ -437,6 +440,27 @@ TEST_F(AgentCoreTest, AdmissionsWaitWhileAHelloIsUnansweredAndThenFollowTheFailM
   core_->HelloSettled();
   EXPECT_TRUE(core_->Admit(PasswordLogin("k1", "alice", "pw")).admitted);
   EXPECT_EQ(client_.requests.size(), 1u);
+}
+
+// The driver's client waits for one admit timeout, not for the wait on the
+// Hello and then a whole timeout more.
+TEST_F(AgentCoreTest, AnAdmissionThatWaitedForAHelloAsksWithWhatIsLeftOfItsBudget) {
+  MakeCore(FailMode::kClosed);
+  core_->Inventory();
+  std::thread settles([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    core_->HelloSettled();
+  });
+  EXPECT_TRUE(core_->Admit(PasswordLogin("k1", "alice", "pw")).admitted);
+  settles.join();
+  ASSERT_EQ(client_.timeouts.size(), 1u);
+  EXPECT_LE(client_.timeouts[0], admit_timeout_ - absl::Milliseconds(300));
+  EXPECT_GT(client_.timeouts[0], absl::ZeroDuration());
+
+  EXPECT_TRUE(core_->Admit(PasswordLogin("k2", "alice", "pw")).admitted);
+  ASSERT_EQ(client_.timeouts.size(), 2u);
+  EXPECT_GT(client_.timeouts[1], admit_timeout_ - absl::Milliseconds(300))
+      << "nothing to wait for: (nearly) the whole budget";
 }
 
 TEST_F(AgentCoreTest, TheInventoryWaitsForAdmissionsAlreadyAsked) {
