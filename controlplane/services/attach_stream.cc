@@ -60,7 +60,7 @@ void AttachStream::OnReadDone(bool ok) {
     // Until HandleHello is done, this stream is not finished (and so not
     // deleted) whatever happens meanwhile; a finish is deferred instead.
     auto hello = std::make_shared<v1::Hello>(std::move(*incoming_.mutable_hello()));
-    writes_.Hold();
+    if (!writes_.Hold()) return;  // finished meanwhile: the agent attaches again
     if (!deps_.db_workers.TrySubmit([this, hello] { HandleHello(std::move(*hello)); })) {
       writes_.FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                       "the control plane is overloaded; reconnect with backoff"));
@@ -78,9 +78,15 @@ void AttachStream::OnReadDone(bool ok) {
 
 AttachStream::Next AttachStream::HandOver(
     absl::FunctionRef<bool(dispatch::Dispatcher::Applied)> report) {
+  if (!writes_.Hold()) {
+    // Finished by another thread while the message was read: the stream may
+    // be deleted once this reaction returns. The report is still applied,
+    // with nothing to continue.
+    report([] {});
+    return Next::kWhenApplied;
+  }
   // Held until the report is applied: the stream is not finished (and so
   // not deleted) meanwhile, and reads on only then.
-  writes_.Hold();
   const bool queued = report([this] {
     StartRead(&incoming_);
     writes_.Release();

@@ -43,7 +43,7 @@ class ConnectStream final : public grpc::ServerBidiReactor<v1::SignalRequest, v1
       writes_.FinishOnce(grpc::Status::OK);
       return;
     }
-    writes_.Hold();
+    if (!writes_.Hold()) return;  // finished meanwhile: nobody to relay for
     hub_.Handle(stream_, std::move(incoming_), [this] { ReadNext(); });
   }
   void OnWriteDone(bool ok) override { writes_.WriteDone(ok); }

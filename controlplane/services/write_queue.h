@@ -109,9 +109,15 @@ class WriteQueue {
     finish.Run();
   }
 
-  void Hold() {
+  // Keeps the reactor alive for work done elsewhere; each true is matched by
+  // one Release. False when the stream is finished already: gRPC may destroy
+  // the reactor as soon as the reaction at hand returns, so no work that
+  // touches it may start, and there is nothing to release.
+  bool Hold() {
     absl::MutexLock lock(&mu_);
+    if (finished_) return false;
     ++holds_;
+    return true;
   }
 
   // Ends a hold; a finish requested meanwhile happens now. False when the

@@ -54,5 +54,26 @@ TEST_F(WriteQueueTest, AFinishUnderAHoldWaitsForTheRelease) {
   EXPECT_EQ(finishes_.size(), 1u);
 }
 
+// A reader's message can arrive while another thread finishes the stream
+// (a cancel, the dispatcher closing it): from then on gRPC may destroy the
+// reactor when the reaction returns, so no hold may be granted.
+TEST_F(WriteQueueTest, RefusesAHoldOnceTheStreamIsFinished) {
+  queue_.FinishOnce(grpc::Status::CANCELLED);
+  ASSERT_EQ(finishes_.size(), 1u);
+  EXPECT_FALSE(queue_.Hold());
+  queue_.FinishOnce(grpc::Status::OK);
+  EXPECT_EQ(finishes_.size(), 1u) << "finished twice";
+}
+
+TEST_F(WriteQueueTest, GrantsAHoldWhileTheFinishWaitsForAWrite) {
+  ASSERT_TRUE(queue_.Enqueue("a"));
+  queue_.FinishOnce(grpc::Status::OK);
+  EXPECT_TRUE(queue_.Hold()) << "not finished yet: the write holds the finish back";
+  queue_.WriteDone(true);
+  EXPECT_TRUE(finishes_.empty());
+  EXPECT_FALSE(queue_.Release());
+  EXPECT_EQ(finishes_.size(), 1u);
+}
+
 }  // namespace
 }  // namespace warden::control::services
