@@ -42,7 +42,12 @@ void ChurnedFleetTest::Churn(int seed, size_t agents) {
   while (!stop_churn_.load()) {
     Agent& agent = *agents_[random() % agents];
     const std::string user = absl::StrCat("u", random() % kUsers);
-    const std::vector<std::string> held = agent.driver().Sessions();
+    // Only its own users' sessions: a test's other sessions are its to end.
+    std::vector<std::string> held = agent.driver().Sessions();
+    std::erase_if(held, [](const std::string& key) {
+      const std::vector<absl::string_view> parts = absl::StrSplit(key, '/');
+      return parts.size() != 3 || !absl::StartsWith(parts[1], "u");
+    });
     if (!held.empty() && random() % 3 == 0) {
       agent.driver().Close(held[random() % held.size()]);
       ++closes_;
