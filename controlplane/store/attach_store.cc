@@ -170,8 +170,10 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
     const std::string& node_id, const std::string& node_name, int64_t epoch,
     std::span<const InventoryItem> inventory, std::span<const ClosedReport> closed_while_away,
     absl::Duration adopt_window, Decider decide) {
-  return db_.Transact(
+  std::vector<std::string> settled_kills;
+  absl::StatusOr<ReconcileResult> reconciled = db_.Transact(
       {.operation = "reconcile node"}, [&](pqxx::work& tx) -> absl::StatusOr<ReconcileResult> {
+        settled_kills.clear();  // a retried transaction starts over
         ReconcileResult result;
         pqxx::result node = tx.exec_prepared("reconcile.lock_node", node_id);
         if (node.empty() || node[0][0].as<int64_t>() != epoch) {
@@ -180,7 +182,7 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
         for (const ClosedReport& closed : closed_while_away) {
           CloseInTransaction(tx, node_id, node_name, closed.session_id, closed.session_key,
                              closed.reason.empty() ? "closed" : closed.reason, closed.usage,
-                             closed.abandoned_attempt, nullptr);
+                             closed.abandoned_attempt, settled_kills, nullptr);
         }
 
         std::map<std::string, std::string> live_by_key;  // key → id
@@ -287,6 +289,14 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
         ApplyUsageInTransaction(tx, counters);
         return result;
       });
+  if (reconciled.ok()) {
+    WakeSettledKills(db_, settled_kills);
+    // Evictions of sessions adopted here may be on other nodes.
+    std::vector<std::string> nodes;
+    for (const QueuedCommand& kill : reconciled->kills) nodes.push_back(kill.node_id);
+    WakeNodes(db_, nodes);
+  }
+  return reconciled;
 }
 
 absl::StatusOr<int64_t> AttachStore::AnnounceOfflineNodes(absl::Duration silent_for) {

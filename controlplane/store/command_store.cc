@@ -100,9 +100,10 @@ constexpr Statement kStatements[] = {
     {"commands.ack",
      "WITH acked AS (UPDATE commands SET acked_at = now(), outcome = $3, detail = $4, "
      "  result = $5 WHERE id = $1 AND node_id = $2::uuid AND acked_at IS NULL RETURNING id) "
-     "SELECT count(pg_notify('warden_acks', id::text)) FROM acked"},
+     "SELECT count(*) FROM acked"},
     // A kill the node could not carry out: due again after $4 µs, its
-    // session keeps its seat meanwhile, waiters hear of the failure.
+    // session keeps its seat meanwhile, waiters hear of the failure (woken
+    // after the commit).
     {"commands.retry_kill",
      "WITH c AS (UPDATE commands SET attempts = attempts + 1, last_error = $3, "
      "  delivered_at = NULL, due_at = now() + $4::bigint * interval '1 microsecond' "
@@ -115,7 +116,7 @@ constexpr Statement kStatements[] = {
      "    'session:' || s.id, jsonb_build_object('user_id', s.user_id, 'error', $3::text, "
      "    'command_id', $1::bigint, 'attempts', c.attempts, 'retry_in_ms', $4::bigint / 1000) "
      "  FROM s, c) "
-     "SELECT c.attempts, pg_notify('warden_acks', $1::text) FROM c"},
+     "SELECT c.attempts FROM c"},
     // An agent's answer, or the failure of its last attempt while it is
     // being retried.
     {"commands.outcome",
@@ -324,27 +325,31 @@ absl::StatusOr<Acknowledgement> CommandStore::Acknowledge(const std::string& nod
                                                           const std::string& result,
                                                           RetrySchedule retry_delay) {
   const std::string text = model::AnswerText(ok, result);
-  return db_.Transact({.operation = "record command result"},
-                      [&](pqxx::work& tx) -> absl::StatusOr<Acknowledgement> {
-                        Acknowledgement acknowledgement;
-                        pqxx::result pending =
-                            tx.exec_prepared("commands.ack_lock", command_id, node_id);
-                        if (pending.empty())
-                          return acknowledgement;  // unknown here, or answered before
-                        acknowledgement.recorded = true;
-                        const bool kill = pending[0][0].as<std::string>() == "kill_session";
-                        const bool tunnel_may_be_up = pending[0][2].as<bool>();
-                        if (!ok && kill && tunnel_may_be_up) {
-                          const absl::Duration delay = retry_delay(pending[0][1].as<int>() + 1);
-                          tx.exec_prepared("commands.retry_kill", command_id, node_id, result,
-                                           absl::ToInt64Microseconds(delay));
-                          acknowledgement.retry_in = delay;
-                          return acknowledgement;
-                        }
-                        tx.exec_prepared("commands.ack", command_id, node_id,
-                                         ok ? kOutcomeOk : kOutcomeFailed, result, text);
-                        return acknowledgement;
-                      });
+  absl::StatusOr<Acknowledgement> recorded = db_.Transact(
+      {.operation = "record command result"},
+      [&](pqxx::work& tx) -> absl::StatusOr<Acknowledgement> {
+        Acknowledgement acknowledgement;
+        pqxx::result pending = tx.exec_prepared("commands.ack_lock", command_id, node_id);
+        if (pending.empty()) return acknowledgement;  // unknown here, or answered before
+        acknowledgement.recorded = true;
+        const bool kill = pending[0][0].as<std::string>() == "kill_session";
+        const bool tunnel_may_be_up = pending[0][2].as<bool>();
+        if (!ok && kill && tunnel_may_be_up) {
+          const absl::Duration delay = retry_delay(pending[0][1].as<int>() + 1);
+          tx.exec_prepared("commands.retry_kill", command_id, node_id, result,
+                           absl::ToInt64Microseconds(delay));
+          acknowledgement.retry_in = delay;
+          return acknowledgement;
+        }
+        tx.exec_prepared("commands.ack", command_id, node_id, ok ? kOutcomeOk : kOutcomeFailed,
+                         result, text);
+        return acknowledgement;
+      });
+  // Waiters on other replicas read the answer from the table.
+  if (recorded.ok() && recorded->recorded) {
+    db_.WakeAfterCommit("warden_acks", std::to_string(command_id));
+  }
+  return recorded;
 }
 
 absl::StatusOr<std::string> CommandStore::ForceClose(const model::Actor& actor,

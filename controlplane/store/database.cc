@@ -182,7 +182,8 @@ Database::Database(DatabaseOptions options, std::vector<Statement> statements)
       connection_string_(ConnectionString(options_)),
       statements_(std::move(statements)),
       statement_texts_(TextsOf(statements_)),
-      ping_(connection_string_) {}
+      ping_(connection_string_),
+      wakes_(connection_string_) {}
 
 Database::~Database() = default;
 

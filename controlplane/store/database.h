@@ -21,6 +21,7 @@
 #include "controlplane/store/ping_connection.h"
 #include "controlplane/store/pipeline.h"
 #include "controlplane/store/statement_runner.h"
+#include "controlplane/store/wake_notifier.h"
 
 namespace warden::control::store {
 
@@ -127,6 +128,12 @@ class Database {
   // calls start on fresh ones.
   void SetReachable(bool reachable);
 
+  // NOTIFY `channel`, `payload` from a connection of its own, for work that
+  // has committed: never inside a transaction (see wake_notifier.h).
+  void WakeAfterCommit(std::string channel, std::string payload) {
+    wakes_.Wake(std::move(channel), std::move(payload));
+  }
+
   PoolStats Stats() const;
   const DatabaseOptions& options() const { return options_; }
 
@@ -166,6 +173,7 @@ class Database {
 
   absl::Mutex ping_mu_;
   PingConnection ping_ ABSL_GUARDED_BY(ping_mu_);
+  WakeNotifier wakes_;
 };
 
 // A connection borrowed from the pool; returned when the lease ends.

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "controlplane/model/effective_policy.h"
 #include "controlplane/store/audit_store.h"
@@ -78,8 +79,9 @@ constexpr Statement kStatements[] = {
      "s.kill_failed_at IS NOT NULL, n.id::text, n.labels::text, s.protocol "
      "FROM sessions s JOIN nodes n ON n.id = s.node_id "
      "WHERE s.state <> 'closed' "
-     "AND (s.user_id = " WARDEN_ADMITTED_USER("$1", "$4") " "
-     "  OR (s.node_id = $2::uuid AND s.session_key = $3))"},
+     "AND (s.user_id = " WARDEN_ADMITTED_USER(
+         "$1", "$4") " "
+                     "  OR (s.node_id = $2::uuid AND s.session_key = $3))"},
     // For a user with a data quota ($2: its period in days), under the
     // user's lock: the bytes used and granted in the window that contains
     // now, whether the enforcement holds the user in that window, and when
@@ -124,11 +126,11 @@ constexpr Statement kStatements[] = {
      "  UNION ALL "
      "  SELECT $9, 'session.evict', 'session:' || k.session_id, jsonb_build_object("
      "    'user_id', $1, 'evicted_by', c.id, 'command_id', k.id, 'node_id', k.node_id, "
-     "    'kill_due', from_epoch_us($8)) FROM kills k CROSS JOIN created c), "
-     // The replica holding each victim's agent stream delivers the kill.
-     "notified AS (SELECT count(pg_notify('warden_commands', node_id::text)) AS n FROM kills) "
+     "    'kill_due', from_epoch_us($8)) FROM kills k CROSS JOIN created c) "
+     // The replica holding each victim's agent stream is woken after the
+     // commit (Database::WakeAfterCommit).
      "SELECT c.id::text, k.session_id::text, k.node_id::text, k.id "
-     "FROM created c LEFT JOIN kills k ON true CROSS JOIN notified"},
+     "FROM created c LEFT JOIN kills k ON true"},
     {"close.session",
      "WITH target AS ("
      "  SELECT id, state AS was FROM sessions WHERE node_id = $1::uuid AND state <> 'closed' "
@@ -155,14 +157,14 @@ constexpr Statement kStatements[] = {
      // A kill already delivered is settled by its agent's answer.
      "  WHERE session_id IN (SELECT id FROM closed) AND kind = 'kill_session' "
      "    AND acked_at IS NULL AND delivered_at IS NULL RETURNING id), "
-     // Whoever waits for those kills learns that they are settled.
-     "notified AS (SELECT count(pg_notify('warden_acks', id::text)) AS n FROM finished), "
      "audit AS ("
      "  INSERT INTO audit_events (actor, action, subject, details) "
      "  SELECT $5, 'session.close', 'session:' || c.id, jsonb_build_object("
      "    'user_id', c.user_id, 'reason', c.close_reason, 'end_reason', c.end_reason, "
      "    'rx_bytes', c.rx_bytes, 'tx_bytes', c.tx_bytes) FROM closed c) "
-     "SELECT id::text, end_reason FROM closed CROSS JOIN notified"},
+     // Whoever waits for the kills settled here is woken after the commit.
+     "SELECT id::text, end_reason, (SELECT string_agg(id::text, ',') FROM finished) "
+     "FROM closed"},
     {"close.known",
      "SELECT 1 FROM sessions WHERE node_id = $1::uuid "
      "AND (id = NULLIF($2, '')::uuid OR session_key = NULLIF($3, '')) LIMIT 1"},
@@ -612,20 +614,32 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
 absl::StatusOr<AdmissionResult> SessionStore::Admit(const AdmissionRequest& request,
                                                     Decider decide) {
   const ErrorContext context{.operation = "admit session"};
-  if (!request.ticket) {
-    return db_.Pipelined(context, request.commit_by,
-                         [&](PipelineRunner& db) { return store::Admit(db, request, decide); });
+  absl::StatusOr<AdmissionResult> result =
+      request.ticket ? AdmitWithTicket(request, decide)
+                     : db_.Pipelined(context, request.commit_by, [&](PipelineRunner& db) {
+                         return store::Admit(db, request, decide);
+                       });
+  if (result.ok()) {
+    std::vector<std::string> victims_nodes;
+    for (const Eviction& eviction : result->evictions) victims_nodes.push_back(eviction.node_id);
+    WakeNodes(db_, victims_nodes);
   }
-  return db_.Transact(context, [&](pqxx::work& tx) -> absl::StatusOr<AdmissionResult> {
-    absl::StatusOr<AdmissionResult> result = AdmitInTransaction(tx, request, decide);
-    // Rolled back rather than committed for a caller that gave up: it
-    // would not know of the session, whose seat would be a ghost.
-    if (result.ok() && request.commit_by && absl::Now() >= *request.commit_by) {
-      return absl::DeadlineExceededError(
-          "the admission finished after the caller's deadline; nothing was recorded");
-    }
-    return result;
-  });
+  return result;
+}
+
+absl::StatusOr<AdmissionResult> SessionStore::AdmitWithTicket(const AdmissionRequest& request,
+                                                              Decider decide) {
+  return db_.Transact(
+      {.operation = "admit session"}, [&](pqxx::work& tx) -> absl::StatusOr<AdmissionResult> {
+        absl::StatusOr<AdmissionResult> result = AdmitInTransaction(tx, request, decide);
+        // Rolled back rather than committed for a caller that gave up: it
+        // would not know of the session, whose seat would be a ghost.
+        if (result.ok() && request.commit_by && absl::Now() >= *request.commit_by) {
+          return absl::DeadlineExceededError(
+              "the admission finished after the caller's deadline; nothing was recorded");
+        }
+        return result;
+      });
 }
 
 absl::Status SessionStore::AuditDenial(const AdmissionRequest& request,
@@ -641,12 +655,14 @@ absl::StatusOr<SessionStore::CloseResult> SessionStore::Close(
     const std::string& node_id, const std::string& node_name, const std::string& session_id,
     const std::string& session_key, const std::string& reason, const model::UsageSample& final_usage,
     const std::string& abandoned_attempt) {
-  return db_.Transact(
+  std::vector<std::string> settled_kills;
+  absl::StatusOr<CloseResult> closed = db_.Transact(
       {.operation = "close session"}, [&](pqxx::work& tx) -> absl::StatusOr<CloseResult> {
+        settled_kills.clear();  // a retried transaction starts over
         CloseResult result;
         result.ledger = CloseInTransaction(tx, node_id, node_name, session_id, session_key, reason,
-                                           final_usage, abandoned_attempt, &result.session_id,
-                                           &result.end_reason);
+                                           final_usage, abandoned_attempt, settled_kills,
+                                           &result.session_id, &result.end_reason);
         if (!result.session_id.empty()) return result;
         if (tx.exec_prepared("close.known", node_id, session_id, session_key).empty()) {
           return absl::NotFoundError(absl::StrCat(
@@ -655,13 +671,16 @@ absl::StatusOr<SessionStore::CloseResult> SessionStore::Close(
         result.already_closed = true;
         return result;
       });
+  if (closed.ok()) WakeSettledKills(db_, settled_kills);
+  return closed;
 }
 
 LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
                                 const std::string& node_name, const std::string& session_id,
                                 const std::string& session_key, const std::string& reason,
                                 const model::UsageSample& final_usage,
-                                const std::string& abandoned_attempt, std::string* closed_id,
+                                const std::string& abandoned_attempt,
+                                std::vector<std::string>& settled_kills, std::string* closed_id,
                                 std::string* end_reason) {
   LedgerUpdate ledger;
   // An abandoned attempt's key may belong to a later admission by now: its
@@ -678,7 +697,20 @@ LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
                                          node_name, abandoned_attempt);
   if (!closed.empty() && closed_id != nullptr) *closed_id = closed[0][0].as<std::string>();
   if (!closed.empty() && end_reason != nullptr) *end_reason = closed[0][1].as<std::string>();
+  if (!closed.empty() && !closed[0][2].is_null()) {
+    for (absl::string_view id : absl::StrSplit(closed[0][2].as<std::string>(), ',')) {
+      settled_kills.emplace_back(id);
+    }
+  }
   return ledger;
+}
+
+void WakeSettledKills(Database& db, std::span<const std::string> command_ids) {
+  for (const std::string& id : command_ids) db.WakeAfterCommit("warden_acks", id);
+}
+
+void WakeNodes(Database& db, std::span<const std::string> node_ids) {
+  for (const std::string& id : node_ids) db.WakeAfterCommit("warden_commands", id);
 }
 
 absl::StatusOr<std::vector<model::Session>> SessionStore::List(const SessionFilter& filter) {

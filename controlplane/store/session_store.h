@@ -109,7 +109,8 @@ class SessionStore {
  public:
   explicit SessionStore(Database& db) : db_(db) {}
 
-  // AdmitInTransaction in a transaction of its own.
+  // AdmitInTransaction in a transaction of its own; the nodes that are to
+  // kill a session for it are woken once it commits.
   absl::StatusOr<AdmissionResult> Admit(const AdmissionRequest& request, Decider decide);
 
   // Records a denial made before the transaction (bad credentials).
@@ -147,6 +148,7 @@ class SessionStore {
   absl::StatusOr<FleetStats> Stats();
 
  private:
+  absl::StatusOr<AdmissionResult> AdmitWithTicket(const AdmissionRequest& request, Decider decide);
   Database& db_;
 };
 

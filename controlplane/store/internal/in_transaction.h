@@ -85,12 +85,21 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
 // A node reports a session closed, with its final counters: they are
 // counted (unless the close is of an abandoned attempt), then the session is
 // closed (see SessionStore::Close). `closed_id` gets its id when it was live.
+// The kill commands the close settled are appended to `settled_kills`: their
+// waiters are to be woken once the transaction commits (WakeSettledKills).
 LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
                                 const std::string& node_name, const std::string& session_id,
                                 const std::string& session_key, const std::string& reason,
                                 const model::UsageSample& final_usage,
-                                const std::string& abandoned_attempt, std::string* closed_id,
+                                const std::string& abandoned_attempt,
+                                std::vector<std::string>& settled_kills, std::string* closed_id,
                                 std::string* end_reason = nullptr);
+
+// After the commit: wakes whoever waits for the answers to these commands
+// (NOTIFY warden_acks), and for the kills queued to these nodes (NOTIFY
+// warden_commands).
+void WakeSettledKills(Database& db, std::span<const std::string> command_ids);
+void WakeNodes(Database& db, std::span<const std::string> node_ids);
 
 // --- the traffic ledger (usage_store.cc)
 
