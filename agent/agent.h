@@ -29,7 +29,7 @@ struct AgentConfig {
   std::string version;
   // warden-control's host:port, or several replicas' separated by commas.
   std::string control = "127.0.0.1:50051";
-  std::string node_name;  // for the logs; the ticket names the node
+  std::string node_name;                    // for the logs; the ticket names the node
   std::string state_dir = "/var/lib/warden-agent";
   std::string enroll_ticket;  // "" once the credential is kept in state_dir
   DriverConfig drivers;       // its state_dir is set from the one above

@@ -63,7 +63,7 @@ class ControlLink final : public ControlClient {
   void Start();
   void Stop();
 
-  // Admit through the control plane, with the admit timeout. An RPC error
+  // Admit through the control plane, within `timeout` for all replicas tried. An RPC error
   // (UNAVAILABLE, DEADLINE_EXCEEDED) means the control plane could not be
   // asked: the caller applies its fail mode.
   absl::StatusOr<v1::AdmitResponse> Admit(const v1::AdmitRequest& request,

@@ -79,9 +79,8 @@ constexpr Statement kStatements[] = {
      "s.kill_failed_at IS NOT NULL, n.id::text, n.labels::text, s.protocol "
      "FROM sessions s JOIN nodes n ON n.id = s.node_id "
      "WHERE s.state <> 'closed' "
-     "AND (s.user_id = " WARDEN_ADMITTED_USER(
-         "$1", "$4") " "
-                     "  OR (s.node_id = $2::uuid AND s.session_key = $3))"},
+     "AND (s.user_id = " WARDEN_ADMITTED_USER("$1", "$4") " "
+     "  OR (s.node_id = $2::uuid AND s.session_key = $3))"},
     // For a user with a data quota ($2: its period in days), under the
     // user's lock: the bytes used and granted in the window that contains
     // now, whether the enforcement holds the user in that window, and when
