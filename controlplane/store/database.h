@@ -240,14 +240,16 @@ std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, F
       if (!result.ok()) return result;
       tx.commit();
       return result;
-    } catch (const pqxx::broken_connection& error) {
-      lease->MarkBroken();
-      if (attempt == 0 && lease->reused()) continue;
-      return StatusFromException(error, context);
     } catch (const std::exception& error) {
       if (IsRetryableConflict(error) && conflicts < kMaxConflictRetries) {
         PauseBeforeConflictRetry(++conflicts);
         continue;
+      }
+      if (MeansNewConnection(error)) {
+        lease->MarkBroken();
+        // A pooled connection that outlived its server, or its server's
+        // primacy: the transaction did not happen; once more on a new one.
+        if (attempt == 0 && lease->reused()) continue;
       }
       if (!lease->connection().is_open()) lease->MarkBroken();
       return StatusFromException(error, context);

@@ -58,11 +58,21 @@ absl::StatusCode CodeForSqlState(absl::string_view sqlstate) {
   if (sqlstate == "23503" || sqlstate == "23514") return absl::StatusCode::kFailedPrecondition;
   if (sqlstate == "40001" || sqlstate == "40P01") return absl::StatusCode::kAborted;
   if (sqlstate == "57014") return absl::StatusCode::kDeadlineExceeded;
-  if (absl::StartsWith(sqlstate, "08") || absl::StartsWith(sqlstate, "53") ||
-      absl::StartsWith(sqlstate, "57P")) {
+  if (absl::StartsWith(sqlstate, "53") || MeansNewConnection(sqlstate)) {
     return absl::StatusCode::kUnavailable;
   }
   return absl::StatusCode::kInternal;
+}
+
+bool MeansNewConnection(absl::string_view sqlstate) {
+  return sqlstate == "25006" || absl::StartsWith(sqlstate, "08") ||
+         absl::StartsWith(sqlstate, "57P");
+}
+
+bool MeansNewConnection(const std::exception& error) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) return true;
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error);
+  return sql != nullptr && MeansNewConnection(sql->sqlstate());
 }
 
 absl::Status StatusFromException(const std::exception& error, const ErrorContext& context) {

@@ -12,8 +12,16 @@ namespace warden::control::store {
 
 // The canonical code for a SQLSTATE: 23505 → ALREADY_EXISTS, 23503/23514 →
 // FAILED_PRECONDITION, 40001/40P01 → ABORTED, 57014 → DEADLINE_EXCEEDED,
-// classes 08 and 53 and 57P* → UNAVAILABLE, anything else → INTERNAL.
+// classes 08 and 53 and 57P* and 25006 → UNAVAILABLE, anything else → INTERNAL.
 absl::StatusCode CodeForSqlState(absl::string_view sqlstate);
+
+// Whether a connection that failed with `sqlstate` must not be used again:
+// it lost its server (classes 08, 57P*), or its server is a standby now
+// (25006, read-only transaction: a primary demoted by a failover keeps the
+// connections made to it, and target_session_attrs=read-write is checked
+// only when connecting).
+bool MeansNewConnection(absl::string_view sqlstate);
+bool MeansNewConnection(const std::exception& error);
 
 // What a failed operation tells its caller, by code.
 struct ErrorContext {

@@ -124,6 +124,7 @@ absl::Status PipelineConnection::ReadResults(const ErrorContext& context) {
           if (!failed.ok()) break;
           const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
           sqlstate_ = state == nullptr ? "" : state;
+          if (MeansNewConnection(sqlstate_)) broken_ = true;
           failed = StatusFromSqlState(sqlstate_, Trimmed(PQresultErrorMessage(result.get())),
                                       context);
           break;

@@ -24,6 +24,7 @@ TEST(StoreErrorsTest, ClassifiesSqlStates) {
       {"53300", absl::StatusCode::kUnavailable},
       {"57P01", absl::StatusCode::kUnavailable},
       {"57P03", absl::StatusCode::kUnavailable},
+      {"25006", absl::StatusCode::kUnavailable},
       {"42P01", absl::StatusCode::kInternal},
       {"22P02", absl::StatusCode::kInternal},
       {"", absl::StatusCode::kInternal},
@@ -49,6 +50,19 @@ TEST(StoreErrorsTest, HidesInternalsFromTheCaller) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(status.message().find("secret_table"), absl::string_view::npos);
   EXPECT_EQ(status.message().find("SELECT"), absl::string_view::npos);
+}
+
+TEST(StoreErrorsTest, DropsConnectionsToALostOrDemotedServerOnly) {
+  EXPECT_TRUE(MeansNewConnection("25006"));  // read-only: the primary was demoted
+  EXPECT_TRUE(MeansNewConnection("08006"));
+  EXPECT_TRUE(MeansNewConnection("57P01"));
+  EXPECT_FALSE(MeansNewConnection("23505"));
+  EXPECT_FALSE(MeansNewConnection("40001"));
+  EXPECT_FALSE(MeansNewConnection("53300"));  // too many connections: this one is fine
+  EXPECT_TRUE(MeansNewConnection(pqxx::broken_connection("server closed the connection")));
+  EXPECT_TRUE(MeansNewConnection(
+      pqxx::sql_error("cannot execute INSERT in a read-only transaction", "INSERT", "25006")));
+  EXPECT_FALSE(MeansNewConnection(pqxx::sql_error("syntax error", "SELEC", "42601")));
 }
 
 TEST(StoreErrorsTest, BrokenConnectionIsUnavailable) {
