@@ -10,10 +10,12 @@ WARDEN_BUILD_PACKAGES=(
 )
 # The end-to-end rigs drive real VPN software in network namespaces; tests/deploy
 # lints and checks the deployment files (node/npm, when present, add schema checks);
-# tests/fuzz needs clang and its libFuzzer runtime (libclang-rt-dev).
+# tests/fuzz needs clang and its libFuzzer runtime (libclang-rt-dev); the
+# high-availability test runs a Patroni cluster (patroni, etcd-server, python3-etcd).
 WARDEN_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev
   openvpn openssl wireguard-go wireguard-tools iputils-ping socat iperf3
-  yamllint docker-compose python3-yaml systemd clang libclang-rt-dev)
+  yamllint docker-compose python3-yaml systemd clang libclang-rt-dev
+  patroni etcd-server python3-etcd curl)
 WARDEN_RUNTIME_PACKAGES=(postgresql postgresql-client iproute2 procps)
 
 # ensure_packages PKG... : installs those not yet installed (root: apt-get; else sudo).

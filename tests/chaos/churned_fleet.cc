@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <iostream>
+#include <pqxx/pqxx>
 #include <random>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,45 @@
 #include "tests/support/wait.h"
 
 namespace warden::testing {
+
+int CountInLog(const Process& process, const std::string& text) {
+  const std::string log = process.Log();
+  int count = 0;
+  for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++count;
+  return count;
+}
+
+bool WaitForLogCount(const Process& process, const std::string& text, int count,
+                     absl::Duration timeout) {
+  return WaitFor([&] { return CountInLog(process, text) >= count; }, timeout);
+}
+
+void ChurnedFleetTest::StartFleet(std::vector<std::string> agent_args) {
+  Control& a = StartControl("a");
+  Control& b = StartControl("b");
+  StartAgent("n-a", a, agent_args, {&b});
+  StartAgent("n-b", b, agent_args, {&a});
+  StartAgent("n-c", a, agent_args, {&b});
+  CreateUsers(a);
+}
+
+bool ChurnedFleetTest::AllAttached() {
+  return Query("SELECT count(*) FROM nodes WHERE attached_replica IS NOT NULL") ==
+         static_cast<int64_t>(agents_.size());
+}
+
+grpc::Status ChurnedFleetTest::Kill(const Control& control, const std::string& session_id) {
+  v1::KillSessionRequest request;
+  request.set_session_id(session_id);
+  request.set_reason("chaos");
+  v1::KillSessionResponse response;
+  return Admin(control)->KillSession(AdminContext().get(), request, &response);
+}
+
+bool ChurnedFleetTest::Delivered(Agent& agent, const std::string& key) {
+  const std::vector<std::string> held = agent.driver().Sessions();
+  return std::find(held.begin(), held.end(), key) == held.end() && LiveSessionId(key).empty();
+}
 
 void ChurnedFleetTest::TearDown() {
   StopChurn();
@@ -53,13 +94,16 @@ void ChurnedFleetTest::Churn(int seed, size_t agents) {
       ++closes_;
     } else {
       const absl::Time asked = absl::Now();
-      const std::string answer =
-          agent.driver().Open(absl::StrCat(agent.node, "/", user, "/", seed, "-", ++n), user);
+      const std::string key = absl::StrCat(agent.node, "/", user, "/", seed, "-", ++n);
+      const std::string answer = agent.driver().Open(key, user);
+      const bool admitted = absl::StartsWith(answer, "admitted");
       {
         absl::MutexLock lock(&slowest_mu_);
         slowest_open_ = std::max(slowest_open_, absl::Now() - asked);
+        if (admitted) admitted_keys_.push_back(key);
+        if (absl::StrContains(answer, "CONTROL_PLANE_UNREACHABLE")) last_unreachable_ = absl::Now();
       }
-      if (absl::StartsWith(answer, "admitted")) {
+      if (admitted) {
         ++admitted_;
       } else if (absl::StrContains(answer, "CONTROL_PLANE_UNREACHABLE")) {
         ++unreachable_;
@@ -86,6 +130,34 @@ int ChurnedFleetTest::HeldTotal() {
   int total = 0;
   for (const auto& agent : agents_) total += static_cast<int>(agent->driver().Sessions().size());
   return total;
+}
+
+absl::Time ChurnedFleetTest::LastUnreachable() {
+  absl::MutexLock lock(&slowest_mu_);
+  return last_unreachable_;
+}
+
+void ChurnedFleetTest::ExpectEveryAdmissionRecorded() {
+  std::vector<std::string> admitted;
+  {
+    absl::MutexLock lock(&slowest_mu_);
+    admitted = admitted_keys_;
+  }
+  std::set<std::string> recorded;
+  pqxx::connection connection(database_url_);
+  pqxx::nontransaction tx(connection);
+  for (const auto& row : tx.exec("SELECT session_key FROM sessions")) {
+    recorded.insert(row[0].as<std::string>());
+  }
+  size_t missing = 0;
+  for (const std::string& key : admitted) {
+    if (!recorded.contains(key)) {
+      ADD_FAILURE() << key << " was admitted but the database has no such session";
+      ++missing;
+    }
+  }
+  std::cout << "[ CHECKED  ] " << admitted.size() - missing << " of " << admitted.size()
+            << " acknowledged admissions are in the database\n";
 }
 
 int ChurnedFleetTest::ExpectConvergedAndWithinLimits() {

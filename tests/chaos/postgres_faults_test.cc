@@ -23,21 +23,6 @@
 namespace warden::testing {
 namespace {
 
-int CountInLog(const Process& process, const std::string& text) {
-  const std::string log = process.Log();
-  int count = 0;
-  for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++count;
-  return count;
-}
-
-bool WaitForLogCount(const Process& process, const std::string& text, int count,
-                     absl::Duration timeout) {
-  return WaitFor([&] { return CountInLog(process, text) >= count; }, timeout);
-}
-
-constexpr char kNotServing[] = "database unreachable: not serving";
-constexpr char kServing[] = "database reachable: serving";
-
 class PostgresFaultTest : public ChurnedFleetTest {
  protected:
   // Durable: a crash must not take back commits PostgreSQL acknowledged
@@ -46,21 +31,6 @@ class PostgresFaultTest : public ChurnedFleetTest {
     if (cluster_ == nullptr)
       cluster_ = TestPostgres::StartPrivate(TestPostgres::Durability::kDurable);
     return *cluster_;
-  }
-
-  // Two replicas, three agents that know both.
-  void StartFleet(std::vector<std::string> agent_args = {}) {
-    Control& a = StartControl("a");
-    Control& b = StartControl("b");
-    StartAgent("n-a", a, agent_args, {&b});
-    StartAgent("n-b", b, agent_args, {&a});
-    StartAgent("n-c", a, agent_args, {&b});
-    CreateUsers(a);
-  }
-
-  bool AllAttached() {
-    return Query("SELECT count(*) FROM nodes WHERE attached_replica IS NOT NULL") ==
-           static_cast<int64_t>(agents_.size());
   }
 
   // A session `agent` holds now (waits for the churn to open one).
@@ -79,19 +49,6 @@ class PostgresFaultTest : public ChurnedFleetTest {
         },
         absl::Seconds(20)));
     return held;
-  }
-
-  grpc::Status Kill(const Control& control, const std::string& session_id) {
-    v1::KillSessionRequest request;
-    request.set_session_id(session_id);
-    request.set_reason("chaos");
-    v1::KillSessionResponse response;
-    return Admin(control)->KillSession(AdminContext().get(), request, &response);
-  }
-
-  bool Delivered(Agent& agent, const std::string& key) {
-    const std::vector<std::string> held = agent.driver().Sessions();
-    return std::find(held.begin(), held.end(), key) == held.end() && LiveSessionId(key).empty();
   }
 
   std::unique_ptr<TestPostgres> cluster_;

@@ -41,8 +41,13 @@ std::string InNamespace(const std::string& binary, const std::string& netns,
 
 }  // namespace
 
-void FleetProcessTest::SetUp() {
+std::string FleetProcessTest::CreateFleetDatabase() {
   db_ = Cluster().CreateDatabase();
+  return db_->url();
+}
+
+void FleetProcessTest::SetUp() {
+  database_url_ = CreateFleetDatabase();
   char pattern[] = "/tmp/warden-fleet.XXXXXX";
   ASSERT_NE(::mkdtemp(pattern), nullptr);
   work_dir_ = pattern;
@@ -74,7 +79,7 @@ void FleetProcessTest::Launch(Control& control) {
       "--listen",
       control.address(),
       "--database-url",
-      placement.database_url.empty() ? db_->url() : placement.database_url,
+      placement.database_url.empty() ? database_url_ : placement.database_url,
       "--heartbeat-seconds",
       "1",
       "--replica-id",
@@ -197,7 +202,7 @@ v1::User FleetProcessTest::CreateUser(const Control& control, const std::string&
 }
 
 std::string FleetProcessTest::LiveSessionId(const std::string& key) const {
-  pqxx::connection connection(db_->url());
+  pqxx::connection connection(database_url_);
   pqxx::nontransaction tx(connection);
   pqxx::result rows = tx.exec_params(
       "SELECT id::text FROM sessions WHERE session_key = $1 AND state = 'active'", key);
@@ -205,7 +210,7 @@ std::string FleetProcessTest::LiveSessionId(const std::string& key) const {
 }
 
 int64_t FleetProcessTest::Query(const std::string& sql) const {
-  pqxx::connection connection(db_->url());
+  pqxx::connection connection(database_url_);
   pqxx::nontransaction tx(connection);
   return tx.exec1(sql)[0].as<int64_t>();
 }

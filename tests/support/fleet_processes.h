@@ -65,6 +65,9 @@ class FleetProcessTest : public ::testing::Test {
   // The cluster the test's database lives in: the shared one, unless a test
   // that stops or freezes PostgreSQL brings its own.
   virtual TestPostgres& Cluster() { return TestPostgres::Shared(); }
+  // The URL of the fleet's database: a new one in Cluster(), unless a test
+  // brings a database of its own (e.g. on a highly available cluster).
+  virtual std::string CreateFleetDatabase();
 
   Control& StartControl(const std::string& name, std::vector<std::string> extra_args = {},
                         Placement placement = {});
@@ -88,6 +91,7 @@ class FleetProcessTest : public ::testing::Test {
   int64_t Query(const std::string& sql) const;
 
   std::unique_ptr<TestDatabase> db_;
+  std::string database_url_;
   std::string work_dir_;
   std::vector<std::unique_ptr<Control>> controls_;
   std::vector<std::unique_ptr<Agent>> agents_;
