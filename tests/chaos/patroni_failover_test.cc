@@ -162,7 +162,7 @@ class PatroniFailoverTest : public ChurnedFleetTest {
   std::string rig_dir_;
 };
 
-TEST_F(PatroniFailoverTest, SwitchoverAndLeaderLossLoseNoAdmissionAndKeepEveryLimit) {
+TEST_F(PatroniFailoverTest, SwitchoverFreezeAndNodeLossLoseNoAdmissionAndKeepEveryLimit) {
   StartFleet();
   CreateUser(*controls_[0], "kept", 2);
   for (const auto& agent : agents_) ASSERT_TRUE(WaitAttached(*agent)) << agent->process->Log();

@@ -85,7 +85,8 @@ std::unique_ptr<WebhookReceiver> WebhookReceiver::Start(const std::string& work_
     return nullptr;
   }
   std::unique_ptr<WebhookReceiver> receiver(new WebhookReceiver(work_dir));
-  if (!receiver->Launch(0, absl::Now() + absl::Seconds(10), error)) return nullptr;
+  // node's first start on a busy two-core machine has taken over 10 s.
+  if (!receiver->Launch(0, absl::Now() + absl::Seconds(30), error)) return nullptr;
   return receiver;
 }
 
