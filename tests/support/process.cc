@@ -33,6 +33,17 @@ Process::Process(std::string binary, std::vector<std::string> args,
   std::vector<std::string> environment;
   for (char** entry = environ; *entry != nullptr; ++entry) environment.emplace_back(*entry);
   for (const auto& [key, value] : env) environment.push_back(key + "=" + value);
+  // Everything the child needs is built before the fork: the test has other
+  // threads, and one may hold the allocator's lock at the fork, which the
+  // child would then wait for forever. The child only makes system calls.
+  std::vector<char*> argv{binary.data()};
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (std::string& entry : environment) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  sigset_t none;
+  sigemptyset(&none);
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -44,15 +55,7 @@ Process::Process(std::string binary, std::vector<std::string> args,
       ::dup2(fd, 2);
     }
     // The test's blocked signals must not stay blocked in the child.
-    sigset_t none;
-    sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> argv{binary.data()};
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (std::string& entry : environment) envp.push_back(entry.data());
-    envp.push_back(nullptr);
     ::execve(binary.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
@@ -140,22 +143,23 @@ CtlResult RunCaptured(const std::string& binary, const std::vector<std::string>&
   const std::string base = absl::StrCat(work_dir, "/ctl-", ++runs);
   const std::string in_path = base + ".in", out_path = base + ".out", err_path = base + ".err";
   std::ofstream(in_path) << input;
+  // Built before the fork, as in Process: the child only makes system calls.
+  std::vector<std::string> argv_strings{binary};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (std::string& entry : env_strings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(::open(in_path.c_str(), O_RDONLY), 0);
     ::dup2(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600), 1);
     ::dup2(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600), 2);
-    std::vector<std::string> argv_strings{binary};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& arg : argv_strings) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_strings;
-    for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
-    std::vector<char*> envp;
-    for (std::string& entry : env_strings) envp.push_back(entry.data());
-    envp.push_back(nullptr);
     ::execve(binary.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
