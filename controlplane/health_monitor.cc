@@ -33,6 +33,9 @@ void HealthMonitor::Start() {
 }
 
 void HealthMonitor::CheckOnce() {
+  // Before the ping: a hung primary's failover is over by the time calls
+  // waiting on it are found, and they fail over with it.
+  db_.AbandonHungCalls();
   const bool up = db_.Ping().ok();
   if (known_ && up == serving_.load()) return;
   known_ = true;

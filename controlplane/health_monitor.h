@@ -2,6 +2,7 @@
 
 // Watches PostgreSQL and tells the gRPC health service: NOT_SERVING while the
 // database is unreachable, SERVING again when it answers, without a restart.
+// Each round also ends calls stuck on a hung server (Database::AbandonHungCalls).
 
 #include <atomic>
 #include <functional>

@@ -1,6 +1,7 @@
 #include "controlplane/store/database.h"
 
 #include <libpq-fe.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <utility>
@@ -190,6 +191,12 @@ Database::~Database() = default;
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Database::Open() const {
   try {
     auto connection = std::make_unique<pqxx::connection>(connection_string_);
+    // A broken connection is dropped, never quietly reopened: AbandonHungCalls
+    // relies on a lent connection keeping its socket.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    connection->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
     for (const Statement& statement : statements_) {
       connection->prepare(std::string(statement.name), std::string(statement.sql));
     }
@@ -243,14 +250,16 @@ absl::StatusOr<Database::Lease> Database::Acquire() {
   bool reused = false;
   absl::StatusOr<std::unique_ptr<pqxx::connection>> idle = TakeSlot(idle_, open_, reused);
   if (!idle.ok()) return idle.status();
-  if (*idle != nullptr) return Lease(this, *std::move(idle), reused);
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Open();
-  if (!connection.ok()) {
-    absl::MutexLock lock(&mu_);
-    --open_;
-    return connection.status();
+  if (*idle == nullptr) {
+    idle = Open();
+    if (!idle.ok()) {
+      absl::MutexLock lock(&mu_);
+      --open_;
+      return idle.status();
+    }
   }
-  return Lease(this, *std::move(connection), /*reused=*/false);
+  Lent(idle->get(), (*idle)->sock());
+  return Lease(this, *std::move(idle), reused);
 }
 
 absl::StatusOr<Database::PipelineLease> Database::AcquirePipeline() {
@@ -258,19 +267,52 @@ absl::StatusOr<Database::PipelineLease> Database::AcquirePipeline() {
   absl::StatusOr<std::unique_ptr<PipelineConnection>> idle =
       TakeSlot(pipeline_idle_, pipeline_open_, reused);
   if (!idle.ok()) return idle.status();
-  if (*idle != nullptr) return PipelineLease(this, *std::move(idle), reused);
-  absl::StatusOr<std::unique_ptr<PipelineConnection>> connection =
-      PipelineConnection::Open(connection_string_, &statement_texts_);
-  if (!connection.ok()) {
-    absl::MutexLock lock(&mu_);
-    --pipeline_open_;
-    return connection.status();
+  if (*idle == nullptr) {
+    idle = PipelineConnection::Open(connection_string_, &statement_texts_);
+    if (!idle.ok()) {
+      absl::MutexLock lock(&mu_);
+      --pipeline_open_;
+      return idle.status();
+    }
   }
-  return PipelineLease(this, *std::move(connection), /*reused=*/false);
+  Lent(idle->get(), (*idle)->socket());
+  return PipelineLease(this, *std::move(idle), reused);
+}
+
+void Database::Lent(const void* connection, int socket) {
+  absl::MutexLock lock(&mu_);
+  lent_[connection] = LentConnection{.since = absl::Now(), .socket = socket, .abandoned = false};
+}
+
+int Database::AbandonHungCalls(absl::Duration grace) {
+  const absl::Time hung_since = absl::Now() - options_.statement_timeout - grace;
+  int abandoned = 0;
+  absl::MutexLock lock(&mu_);
+  for (auto& [connection, lent] : lent_) {
+    if (lent.abandoned || lent.since > hung_since || lent.socket < 0) continue;
+    lent.abandoned = true;
+    ++abandoned;
+    // The blocked read returns at once; libpq reports the connection lost.
+    ::shutdown(lent.socket, SHUT_RDWR);
+    Log()->warn(
+        "a database call has waited {} on its connection, past the statement timeout: "
+        "its server hangs; abandoning the connection",
+        absl::FormatDuration(absl::Now() - lent.since));
+  }
+  return abandoned;
+}
+
+bool Database::Returned(const void* connection) {
+  auto lent = lent_.find(connection);
+  if (lent == lent_.end()) return false;
+  const bool abandoned = lent->second.abandoned;
+  lent_.erase(lent);
+  return abandoned;
 }
 
 void Database::Release(std::unique_ptr<pqxx::connection> connection, bool broken) {
   absl::MutexLock lock(&mu_);
+  if (Returned(connection.get())) broken = true;
   if (broken || !connection->is_open()) {
     --open_;
     return;  // destroyed as it goes out of scope
@@ -280,6 +322,7 @@ void Database::Release(std::unique_ptr<pqxx::connection> connection, bool broken
 
 void Database::Release(std::unique_ptr<PipelineConnection> connection, bool broken) {
   absl::MutexLock lock(&mu_);
+  if (Returned(connection.get())) broken = true;
   if (broken || connection->broken() || !connection->idle()) {
     --pipeline_open_;
     return;

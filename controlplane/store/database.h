@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -134,6 +135,16 @@ class Database {
     wakes_.Wake(std::move(channel), std::move(payload));
   }
 
+  // Ends every call that has waited on its connection longer than the
+  // statement timeout plus `grace`, by shutting the connection's socket:
+  // the server would have cancelled the statement by then, so it hangs
+  // (stopped, or its disk stalled) while its kernel still acknowledges
+  // every packet, which neither keepalives nor tcp_user_timeout notice.
+  // The call fails UNAVAILABLE and its connection is not pooled again, so
+  // work moves on, e.g. to the primary that replaced a hung one. Returns
+  // how many calls it ended.
+  int AbandonHungCalls(absl::Duration grace = absl::Seconds(2));
+
   PoolStats Stats() const;
   const DatabaseOptions& options() const { return options_; }
 
@@ -154,6 +165,11 @@ class Database {
   template <typename Connection>
   absl::StatusOr<std::unique_ptr<Connection>> TakeSlot(
       std::vector<std::unique_ptr<Connection>>& idle, int& open, bool& reused);
+  // A connection lent out, from Acquire to Release, for AbandonHungCalls.
+  void Lent(const void* connection, int socket);
+  // Forgets a connection coming back; whether it was abandoned (its socket
+  // is shut, so it must not be pooled again).
+  bool Returned(const void* connection) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const DatabaseOptions options_;
   const std::string connection_string_;
@@ -170,6 +186,15 @@ class Database {
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   bool reachable_ ABSL_GUARDED_BY(mu_) = true;
+  struct LentConnection {
+    absl::Time since;
+    // Captured when lent: connections never reconnect by themselves (Open
+    // turns libpqxx's reactivation off), and the socket is closed only after
+    // Release has forgotten it, so this is never another connection's.
+    int socket;
+    bool abandoned = false;
+  };
+  absl::flat_hash_map<const void*, LentConnection> lent_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex ping_mu_;
   PingConnection ping_ ABSL_GUARDED_BY(ping_mu_);

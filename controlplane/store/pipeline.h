@@ -53,6 +53,7 @@ class PipelineConnection {
   const std::string& sqlstate() const { return sqlstate_; }
   // The connection is gone (or out of step); it must not be pooled again.
   bool broken() const { return broken_ || PQstatus(connection_) != CONNECTION_OK; }
+  int socket() const { return PQsocket(connection_); }
 
  private:
   PipelineConnection(PGconn* connection, const StatementTexts* statements)

@@ -27,9 +27,10 @@ bool WaitForLogCount(const Process& process, const std::string& text, int count,
   return WaitFor([&] { return CountInLog(process, text) >= count; }, timeout);
 }
 
-void ChurnedFleetTest::StartFleet(std::vector<std::string> agent_args) {
-  Control& a = StartControl("a");
-  Control& b = StartControl("b");
+void ChurnedFleetTest::StartFleet(std::vector<std::string> agent_args,
+                                  std::vector<std::string> control_args) {
+  Control& a = StartControl("a", control_args);
+  Control& b = StartControl("b", control_args);
   StartAgent("n-a", a, agent_args, {&b});
   StartAgent("n-b", b, agent_args, {&a});
   StartAgent("n-c", a, agent_args, {&b});

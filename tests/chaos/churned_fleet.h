@@ -34,7 +34,8 @@ class ChurnedFleetTest : public FleetProcessTest {
 
   // Two replicas, a and b; three agents that know both (n-a and n-c start on
   // a, n-b on b); the churn's users.
-  void StartFleet(std::vector<std::string> agent_args = {});
+  void StartFleet(std::vector<std::string> agent_args = {},
+                  std::vector<std::string> control_args = {});
   bool AllAttached();
   grpc::Status Kill(const Control& control, const std::string& session_id);
   // `key` is gone from `agent` and is not live in the database.
