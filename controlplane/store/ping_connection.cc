@@ -28,10 +28,9 @@ absl::Status PingConnection::Failure(absl::string_view what) const {
 }
 
 absl::Status PingConnection::Ping(absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
   if (connection_ != nullptr && PQstatus(connection_) != CONNECTION_OK) Drop();
-  absl::Status status = connection_ == nullptr ? Connect(deadline) : absl::OkStatus();
-  if (status.ok()) status = RoundTrip(deadline);
+  absl::Status status = connection_ == nullptr ? Connect() : absl::OkStatus();
+  if (status.ok()) status = RoundTrip(absl::Now() + timeout);
   if (!status.ok()) Drop();
   return status;
 }
@@ -51,19 +50,10 @@ absl::Status PingConnection::AwaitSocket(bool writable, absl::Time deadline) {
   }
 }
 
-absl::Status PingConnection::Connect(absl::Time deadline) {
-  connection_ = PQconnectStart(connection_string_.c_str());
+absl::Status PingConnection::Connect() {
+  connection_ = PQconnectdb(connection_string_.c_str());
   if (connection_ == nullptr) return absl::ResourceExhaustedError("libpq could not allocate");
-  if (PQstatus(connection_) == CONNECTION_BAD) return Failure("connect");
-  // libpq's protocol: wait for what the last poll asked for, then poll again.
-  PostgresPollingStatusType state = PGRES_POLLING_WRITING;
-  while (state != PGRES_POLLING_OK) {
-    if (state == PGRES_POLLING_FAILED) return Failure("connect");
-    if (absl::Status ready = AwaitSocket(state == PGRES_POLLING_WRITING, deadline); !ready.ok()) {
-      return ready;
-    }
-    state = PQconnectPoll(connection_);
-  }
+  if (PQstatus(connection_) != CONNECTION_OK) return Failure("connect");
   return absl::OkStatus();
 }
 

@@ -1,11 +1,14 @@
 #pragma once
 
-// The health check's own connection to PostgreSQL, driven through libpq's
-// non-blocking calls so that every check ends by its deadline. A blocking
-// call waits as long as TCP does: when the database's host stops answering
-// (a partition, a frozen server) that is many minutes, and a replica that
-// cannot tell it has lost its database keeps its agents and its place
-// behind the load balancer.
+// The health check's own connection to PostgreSQL. Its round trip is driven
+// through libpq's non-blocking calls so that it ends by its deadline: a
+// blocking one waits as long as TCP does, which for a host that stops
+// answering (a partition, a frozen server) is many minutes, and a replica
+// that cannot tell it has lost its database keeps its agents and its place
+// behind the load balancer. Connecting blocks instead, because only then
+// does libpq apply connect_timeout, to each host of a multi-host URL in turn:
+// asynchronously it applies none, and a hung first host would hold every
+// check until the deadline, never reaching the primary that replaced it.
 
 #include <libpq-fe.h>
 
@@ -24,12 +27,13 @@ class PingConnection {
   PingConnection(const PingConnection&) = delete;
   PingConnection& operator=(const PingConnection&) = delete;
 
-  // One round trip (connecting first when needed) within `timeout`. A
-  // failure or a timeout drops the connection: the next check starts afresh.
+  // Connects when needed (within connect_timeout per host), then one round
+  // trip within `timeout`. A failure or a timeout drops the connection: the
+  // next check starts afresh.
   absl::Status Ping(absl::Duration timeout);
 
  private:
-  absl::Status Connect(absl::Time deadline);
+  absl::Status Connect();
   absl::Status RoundTrip(absl::Time deadline);
   absl::Status AwaitSocket(bool writable, absl::Time deadline);
   absl::Status Failure(absl::string_view what) const;
