@@ -145,8 +145,8 @@ void ChurnedFleetTest::ExpectEveryAdmissionRecorded() {
     admitted = admitted_keys_;
   }
   std::set<std::string> recorded;
-  pqxx::connection connection(database_url_);
-  pqxx::nontransaction tx(connection);
+  std::unique_ptr<pqxx::connection> connection = Connect();
+  pqxx::nontransaction tx(*connection);
   for (const auto& row : tx.exec("SELECT session_key FROM sessions")) {
     recorded.insert(row[0].as<std::string>());
   }

@@ -1,10 +1,10 @@
 // Chaos on a highly available PostgreSQL: a three-member Patroni cluster in
 // synchronous mode (tests/chaos/patroni_rig.sh), reached by two replicas
 // through one multi-host URL with target_session_attrs=read-write. While
-// users come and go, the primary is switched over (planned), then frozen
-// (SIGSTOP: a standby takes over after the leader lock's ttl, writes must
-// resume while the old primary is still frozen, and it must step down when
-// thawed), then lost with its node (Patroni and postmaster SIGKILLed).
+// users come and go, the primary is frozen (SIGSTOP: a standby takes over
+// after the leader lock's ttl, writes must resume while the old primary is
+// still frozen, and it must step down when thawed), then switched over
+// (planned), then lost with its node (Patroni and postmaster SIGKILLed).
 // After each: the replicas find the new primary by themselves, a kill
 // queued before the failover and one sent after it are both delivered, and
 // at the end every admission an agent was told of is in the database and
@@ -172,7 +172,7 @@ class PatroniFailoverTest : public ChurnedFleetTest {
   std::string rig_dir_;
 };
 
-TEST_F(PatroniFailoverTest, SwitchoverFreezeAndNodeLossLoseNoAdmissionAndKeepEveryLimit) {
+TEST_F(PatroniFailoverTest, FreezeSwitchoverAndNodeLossLoseNoAdmissionAndKeepEveryLimit) {
   // A short statement timeout: past it, calls on a hung server are abandoned.
   StartFleet({}, {"--db-statement-timeout-ms", "3000"});
   CreateUser(*controls_[0], "kept", 2);
@@ -181,7 +181,9 @@ TEST_F(PatroniFailoverTest, SwitchoverFreezeAndNodeLossLoseNoAdmissionAndKeepEve
   absl::SleepFor(absl::Seconds(2));
 
   // A leader's loss is survivable only with a synchronous standby in step.
-  for (const std::string fault : {"switchover", "freeze-leader"}) {
+  // The freeze comes first, so that the hung primary is the first host of
+  // the URL: every new connection meets it before the one that replaced it.
+  for (const std::string fault : {"freeze-leader", "switchover"}) {
     SurviveFailover(fault);
     const CtlResult healthy = Rig("healthy");
     ASSERT_EQ(healthy.code, 0) << healthy.out << healthy.err;

@@ -162,12 +162,18 @@ switchover)
   echo "$name"
   ;;
 stop)
+  # A frozen member is woken first, or it would outlive the rig.
+  for f in "$RIG"/pg*/postmaster.pid; do
+    # shellcheck disable=SC2046
+    [ -f "$f" ] && kill -CONT "$(head -1 "$f")" $(pgrep -P "$(head -1 "$f")") 2>/dev/null || true
+  done
   for f in "$RIG"/patroni*.pid "$RIG"/etcd.pid; do
     [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
   done
   for _ in $(seq 30); do
     pgrep -f "patroni $RIG/" >/dev/null || break; sleep 0.2
   done
+  pkill -9 -f "patroni $RIG/" 2>/dev/null || true
   for f in "$RIG"/pg*/postmaster.pid; do
     [ -f "$f" ] && kill -9 "$(head -1 "$f")" 2>/dev/null || true
   done

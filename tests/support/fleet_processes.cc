@@ -9,6 +9,7 @@
 #include <iostream>
 #include <pqxx/pqxx>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/support/control_plane_fixture.h"
 #include "tests/support/netns_rig.h"
@@ -201,8 +202,24 @@ v1::User FleetProcessTest::CreateUser(const Control& control, const std::string&
   return user;
 }
 
+std::unique_ptr<pqxx::connection> FleetProcessTest::Connect() const {
+  // A failing-over cluster may hang or drop a connection being made: the
+  // first host of a multi-host URL can be a frozen or demoted primary.
+  const std::string url = absl::StrCat(
+      database_url_, absl::StrContains(database_url_, '?') ? "&" : "?", "connect_timeout=2");
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return std::make_unique<pqxx::connection>(url);
+    } catch (const pqxx::broken_connection&) {
+      if (attempt == 10) throw;
+      absl::SleepFor(absl::Milliseconds(500));
+    }
+  }
+}
+
 std::string FleetProcessTest::LiveSessionId(const std::string& key) const {
-  pqxx::connection connection(database_url_);
+  std::unique_ptr<pqxx::connection> connected = Connect();
+  pqxx::connection& connection = *connected;
   pqxx::nontransaction tx(connection);
   pqxx::result rows = tx.exec_params(
       "SELECT id::text FROM sessions WHERE session_key = $1 AND state = 'active'", key);
@@ -210,7 +227,8 @@ std::string FleetProcessTest::LiveSessionId(const std::string& key) const {
 }
 
 int64_t FleetProcessTest::Query(const std::string& sql) const {
-  pqxx::connection connection(database_url_);
+  std::unique_ptr<pqxx::connection> connected = Connect();
+  pqxx::connection& connection = *connected;
   pqxx::nontransaction tx(connection);
   return tx.exec1(sql)[0].as<int64_t>();
 }

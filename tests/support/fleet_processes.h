@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,8 @@ class FleetProcessTest : public ::testing::Test {
   // The session id of a live session by key, or "" when it is not live.
   std::string LiveSessionId(const std::string& key) const;
   int64_t Query(const std::string& sql) const;
+  // A connection to the fleet's database, retried while a connect fails.
+  std::unique_ptr<pqxx::connection> Connect() const;
 
   std::unique_ptr<TestDatabase> db_;
   std::string database_url_;
