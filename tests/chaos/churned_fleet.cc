@@ -98,15 +98,16 @@ void ChurnedFleetTest::Churn(int seed, size_t agents) {
       const std::string key = absl::StrCat(agent.node, "/", user, "/", seed, "-", ++n);
       const std::string answer = agent.driver().Open(key, user);
       const bool admitted = absl::StartsWith(answer, "admitted");
+      const bool unreachable = absl::StrContains(answer, "CONTROL_PLANE_UNREACHABLE");
       {
         absl::MutexLock lock(&slowest_mu_);
         slowest_open_ = std::max(slowest_open_, absl::Now() - asked);
         if (admitted) admitted_keys_.push_back(key);
-        if (absl::StrContains(answer, "CONTROL_PLANE_UNREACHABLE")) last_unreachable_ = absl::Now();
+        if (unreachable) last_unreachable_ = absl::Now();
       }
       if (admitted) {
         ++admitted_;
-      } else if (absl::StrContains(answer, "CONTROL_PLANE_UNREACHABLE")) {
+      } else if (unreachable) {
         ++unreachable_;
       } else {
         ++refused_;

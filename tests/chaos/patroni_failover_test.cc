@@ -23,6 +23,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "tests/chaos/churned_fleet.h"
+#include "tests/support/netns_rig.h"
 #include "tests/support/wait.h"
 
 namespace warden::testing {
@@ -32,17 +33,11 @@ constexpr char kAbandoned[] = "its server hangs; abandoning the connection";
 
 const std::string kRig = std::string(WARDEN_SOURCE_DIR) + "/tests/chaos/patroni_rig.sh";
 
-bool OnPath(const std::string& tool) {
-  return RunCaptured("/bin/sh", {"-c", absl::StrCat("command -v ", tool)},
-                     {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}}, "/tmp")
-             .code == 0;
-}
-
 class PatroniFailoverTest : public ChurnedFleetTest {
  protected:
   void SetUp() override {
     for (const char* tool : {"patroni", "patronictl", "etcd", "curl"}) {
-      if (!OnPath(tool)) {
+      if (FindExecutable(tool).empty()) {
         GTEST_SKIP() << "high-availability test skipped: no " << tool
                      << " (Debian packages patroni, etcd-server, python3-etcd, curl)";
       }
