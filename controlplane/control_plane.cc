@@ -17,10 +17,10 @@
 #include "common/worker_pool.h"
 #include "controlplane/admission/admitter.h"
 #include "controlplane/admission/policy_sweeper.h"
-#include "controlplane/dispatch/audit_retention.h"
 #include "controlplane/dispatch/credential_watch.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/event_feed.h"
+#include "controlplane/dispatch/history_retention.h"
 #include "controlplane/dispatch/usage_ledger.h"
 #include "controlplane/families/call_throttle.h"
 #include "controlplane/families/login_throttle.h"
@@ -43,6 +43,7 @@
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/audit_store.h"
+#include "controlplane/store/history_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/credential_store.h"
 #include "controlplane/store/database.h"
@@ -275,7 +276,8 @@ struct ControlPlane::Parts {
   std::unique_ptr<dispatch::Dispatcher> dispatcher;
   std::unique_ptr<dispatch::CredentialWatch> credentials;
   std::unique_ptr<dispatch::EventFeed> events;
-  std::unique_ptr<dispatch::AuditRetention> audit_retention;
+  std::unique_ptr<store::HistoryStore> history;
+  std::unique_ptr<dispatch::HistoryRetention> history_retention;
   std::unique_ptr<signal::SignalHub> signal;
   std::unique_ptr<services::AdminService> admin;
   std::unique_ptr<services::AgentService> agent;
@@ -315,7 +317,7 @@ void ControlPlane::StartCommandPath(Parts& parts, const ControlPlaneConfig& conf
       *parts.admitter, *parts.outbox, *parts.waiters);
   parts.usage_ledger = std::make_unique<dispatch::UsageLedger>(
       dispatch::UsageLedgerOptions{.sweep_interval = config.quota_sweep_interval,
-                                   .daily_retention_days = config.usage_daily_retention_days},
+},
       *parts.usage, *parts.command_path, RealClock::Get(), parts.metrics);
   parts.usage_ledger->Start();
   parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
@@ -503,12 +505,16 @@ void ControlPlane::StartFeedsAndSignal(Parts& parts, const ControlPlaneConfig& c
       *parts.audit, *parts.credentials,
       dispatch::EventFeedOptions{.max_watchers_per_principal = config.max_watchers_per_key});
   parts.events->Start();
-  parts.audit_retention = std::make_unique<dispatch::AuditRetention>(
-      *parts.audit,
-      dispatch::AuditRetentionOptions{.retention = config.audit_retention,
-                                      .interval = config.audit_sweep_interval},
+  parts.history = std::make_unique<store::HistoryStore>(*parts.db);
+  parts.history_retention = std::make_unique<dispatch::HistoryRetention>(
+      *parts.history,
+      dispatch::HistoryRetentionOptions{
+          .retention = {{"audit_events", config.audit_retention},
+                        {"webhook_deliveries", config.webhook_delivery_retention},
+                        {"usage_daily", absl::Hours(24) * config.usage_daily_retention_days}},
+          .interval = config.history_sweep_interval},
       parts.metrics);
-  parts.audit_retention->Start();
+  parts.history_retention->Start();
   parts.rooms = std::make_unique<store::RoomStore>(*parts.db, replica_id);
   parts.signal = std::make_unique<signal::SignalHub>(
       signal::HubOptions{
@@ -684,8 +690,7 @@ absl::Status ControlPlane::StartWebhooks(Parts& parts, const ControlPlaneConfig&
                                      .lease = 3 * config.webhook_timeout,
                                      .schedule = schedule,
                                      .allow_private_targets = config.webhook_allow_private_targets,
-                                     .http = {.timeout = config.webhook_timeout},
-                                     .retention = config.webhook_delivery_retention},
+                                     .http = {.timeout = config.webhook_timeout}},
       *parts.webhooks, *parts.webhook_box, parts.metrics);
   webhooks::WebhookSender* sender = parts.webhook_sender.get();
   parts.webhook_listener = std::make_unique<store::NotificationListener>(
@@ -795,7 +800,7 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   if (parts.dispatcher) parts.dispatcher->Stop();
   if (parts.usage_ledger) parts.usage_ledger->Stop();
   if (parts.events) parts.events->Stop();
-  if (parts.audit_retention) parts.audit_retention->Stop();
+  if (parts.history_retention) parts.history_retention->Stop();
   if (parts.credentials) parts.credentials->Stop();
   if (parts.server) {
     // Running calls may finish within the grace period; their workers keep

@@ -295,13 +295,13 @@ void AddFleetFlags(CLI::App& app, ControlPlaneConfig& config) {
                "them in the audit log)")
       ->envname("WARDEN_DENY_MESSAGE_DETAIL");
   AddDuration(app, "--audit-retention-days", config.audit_retention, absl::Hours(24),
-              "audit events older than this are deleted by a sweep every replica runs each "
-              "minute (0 = keep forever)")
+              "audit events are kept at least this long, then dropped a calendar month at a "
+              "time with their partition (0 = keep forever)")
       ->envname("WARDEN_AUDIT_RETENTION_DAYS")
       ->check(CLI::Range(int64_t{0}, int64_t{36500}));
   app.add_option("--usage-daily-retention-days", config.usage_daily_retention_days,
-                 "per-day usage rows older than this are deleted (monthly rows are kept "
-                 "forever; 0 = keep days forever too)")
+                 "per-day usage rows are kept at least this long, then dropped a calendar month "
+                 "at a time (monthly rows are kept forever; 0 = keep days forever too)")
       ->envname("WARDEN_USAGE_DAILY_RETENTION_DAYS")
       ->check(CLI::Range(0, 36500))
       ->capture_default_str();
@@ -335,7 +335,9 @@ void AddWebhookFlags(CLI::App& app, ControlPlaneConfig& config) {
       ->envname("WARDEN_WEBHOOK_TIMEOUT_SECONDS")
       ->check(CLI::Range(int64_t{1}, int64_t{120}));
   AddDuration(app, "--webhook-delivery-retention-days", config.webhook_delivery_retention,
-              absl::Hours(24), "delivered and failed deliveries older than this are deleted")
+              absl::Hours(24),
+              "webhook deliveries are kept at least this long, then dropped a week at a time "
+              "(keep it longer than the retry schedule)")
       ->envname("WARDEN_WEBHOOK_DELIVERY_RETENTION_DAYS")
       ->check(CLI::Range(int64_t{1}, int64_t{3650}));
 }

@@ -15,7 +15,6 @@ namespace {
 const logging::Logger Log("control.usage");
 
 constexpr int kSweepPage = 500;
-constexpr int kPruneBatch = 10000;
 
 }  // namespace
 
@@ -186,17 +185,6 @@ void UsageLedger::Sweep() {
     }
     if (users->size() < static_cast<size_t>(kSweepPage)) break;
     after = users->back();
-  }
-  if (options_.daily_retention_days <= 0) return;
-  const absl::CivilDay oldest_kept =
-      absl::ToCivilDay(clock_.Now(), absl::UTCTimeZone()) - (options_.daily_retention_days - 1);
-  while (true) {
-    absl::StatusOr<int> pruned = usage_.PruneDays(oldest_kept, kPruneBatch);
-    if (!pruned.ok()) {
-      Log()->warn("cannot prune usage days: {}", pruned.status().message());
-      return;
-    }
-    if (*pruned < kPruneBatch) return;
   }
 }
 

@@ -15,8 +15,8 @@
 // 100 %, or under it again), the quota is settled through Commands (audit,
 // kills or throttling, delivered at once). The same thread, once a
 // `sweep_interval`, settles users whose window moved on without traffic
-// (a rolling window freeing bytes, a new month) and deletes day rows older
-// than the retention.
+// (a rolling window freeing bytes, a new month). Day rows older than their
+// retention go with their partition (history_retention.h).
 
 #include <deque>
 #include <thread>
@@ -38,8 +38,6 @@ struct UsageLedgerOptions {
   size_t max_batch = 5000;
   size_t max_queued = 100000;
   absl::Duration sweep_interval = absl::Minutes(1);
-  // Day rows older than this go (month rows stay); 0 keeps them forever.
-  int daily_retention_days = 400;
 };
 
 class UsageLedger {

@@ -41,12 +41,6 @@ constexpr Statement kStatements[] = {
     {"audit.after.any", WARDEN_AUDIT_AFTER(WARDEN_ACTION_ANY)},
     {"audit.after.exact", WARDEN_AUDIT_AFTER(WARDEN_ACTION_EXACT(6))},
     {"audit.after.prefix", WARDEN_AUDIT_AFTER(WARDEN_ACTION_PREFIX(6, 7))},
-    // One batch of the retention sweep, oldest first (audit_events_at);
-    // rows another replica is deleting are skipped, not waited for.
-    {"audit.expire",
-     "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events "
-     "WHERE at < now() - $1 * interval '1 microsecond' ORDER BY at LIMIT $2 "
-     "FOR UPDATE SKIP LOCKED)"},
 };
 
 model::AuditEvent EventFromRow(const pqxx::row& row) {
@@ -141,16 +135,6 @@ absl::StatusOr<std::vector<model::AuditEvent>> AuditStore::After(const model::Au
                                                match.below));
         }
         return absl::InternalError("unknown action filter shape");
-      });
-}
-
-absl::StatusOr<int64_t> AuditStore::Expire(absl::Duration retention, int batch) {
-  return db_.Autocommit(
-      {.operation = "expire audit events"},
-      [&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
-        return static_cast<int64_t>(
-            tx.exec_prepared("audit.expire", absl::ToInt64Microseconds(retention), batch)
-                .affected_rows());
       });
 }
 

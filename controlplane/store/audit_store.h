@@ -39,10 +39,6 @@ class AuditStore {
   absl::StatusOr<std::vector<model::AuditEvent>> After(const model::AuditFilter& filter,
                                                        int64_t after_id, int64_t through_id,
                                                        int limit);
-  // Deletes up to `batch` events older than `retention`, oldest first;
-  // returns how many. Rows another replica is deleting at the same time are
-  // skipped, so replicas sweeping together split the work.
-  absl::StatusOr<int64_t> Expire(absl::Duration retention, int batch);
 
  private:
   Database& db_;

@@ -58,7 +58,8 @@ absl::StatusCode CodeForSqlState(absl::string_view sqlstate) {
   if (sqlstate == "23503" || sqlstate == "23514") return absl::StatusCode::kFailedPrecondition;
   if (sqlstate == "40001" || sqlstate == "40P01") return absl::StatusCode::kAborted;
   if (sqlstate == "57014") return absl::StatusCode::kDeadlineExceeded;
-  if (absl::StartsWith(sqlstate, "53") || MeansNewConnection(sqlstate)) {
+  // 55P03: lock_timeout ran out behind other work; later may succeed.
+  if (absl::StartsWith(sqlstate, "53") || sqlstate == "55P03" || MeansNewConnection(sqlstate)) {
     return absl::StatusCode::kUnavailable;
   }
   return absl::StatusCode::kInternal;

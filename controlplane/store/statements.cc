@@ -24,7 +24,7 @@ std::vector<Statement> AllStatements() {
                      SessionStatements(), CommandStatements(), TicketStatements(),
                      AttachStatements(), DeviceStatements(), FamilyStatements(), RoomStatements(),
                      CredentialStatements(), PlanStatements(), PolicyStatements(),
-                     UsageStatements(), WebhookStatements(), OidcStatements()}) {
+                     UsageStatements(), WebhookStatements(), OidcStatements(), HistoryStatements()}) {
     all.insert(all.end(), group.begin(), group.end());
   }
   return all;

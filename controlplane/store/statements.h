@@ -19,6 +19,7 @@ std::span<const Statement> CommandStatements();
 std::span<const Statement> CredentialStatements();
 std::span<const Statement> DeviceStatements();
 std::span<const Statement> FamilyStatements();
+std::span<const Statement> HistoryStatements();
 std::span<const Statement> NodeStatements();
 std::span<const Statement> OidcStatements();
 std::span<const Statement> PlanStatements();

@@ -113,9 +113,6 @@ constexpr Statement kStatements[] = {
     {"usage.marked_users",
      "SELECT id::text FROM users WHERE (quota_exceeded OR quota_notified_percent > 0) "
      "AND id > $1::uuid ORDER BY id LIMIT $2"},
-    {"usage.prune_days",
-     "DELETE FROM usage_daily WHERE ctid IN (SELECT ctid FROM usage_daily WHERE day < $1::date "
-     "LIMIT $2)"},
     {"usage.by_day",
      "SELECT d.day::text, d.protocol, d.node_id::text, coalesce(n.name, ''), d.rx_bytes, "
      "d.tx_bytes FROM usage_daily d LEFT JOIN nodes n ON n.id = d.node_id "
@@ -351,15 +348,6 @@ absl::StatusOr<std::vector<std::string>> UsageStore::MarkedUsers(const std::stri
         }
         return users;
       });
-}
-
-absl::StatusOr<int> UsageStore::PruneDays(absl::CivilDay before, int limit) {
-  return db_.Autocommit({.operation = "prune usage days"},
-                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<int> {
-                          return static_cast<int>(
-                              tx.exec_prepared("usage.prune_days", DayParam(before), limit)
-                                  .affected_rows());
-                        });
 }
 
 absl::StatusOr<std::vector<model::UsageRow>> UsageStore::Usage(const std::string& user_id,

@@ -69,8 +69,6 @@ class UsageStore {
   // windows moving on (at most `limit`, after `after` in id order).
   absl::StatusOr<std::vector<std::string>> MarkedUsers(const std::string& after, int limit);
 
-  // Deletes up to `limit` day rows older than `before`; how many.
-  absl::StatusOr<int> PruneDays(absl::CivilDay before, int limit);
 
   // A user's rows from `from` to `to` (inclusive; months by their first day).
   absl::StatusOr<std::vector<model::UsageRow>> Usage(const std::string& user_id,

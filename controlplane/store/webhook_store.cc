@@ -122,10 +122,6 @@ constexpr Statement kStatements[] = {
      "SELECT id::text FROM gave_up"},
     // The senders sleep: the next event wakes them (see webhook_senders).
     {"deliveries.idle", "UPDATE webhook_senders SET idle = true WHERE NOT idle"},
-    {"deliveries.prune",
-     "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries "
-     "  WHERE status <> 'pending' AND created_at < now() - $1::bigint * interval '1 microsecond' "
-     "  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"},
     {"deliveries.backlog",
      "SELECT count(*) FILTER (WHERE next_attempt_at <= now()), count(*), "
      "  (SELECT count(*) FROM webhooks WHERE NOT enabled) "
@@ -405,15 +401,6 @@ absl::StatusOr<bool> WebhookStore::MarkSendersIdle() {
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
                           return tx.exec_prepared0("deliveries.idle").affected_rows() > 0;
                         });
-}
-
-absl::StatusOr<int64_t> WebhookStore::Prune(absl::Duration retention, int batch) {
-  return db_.Transact(
-      {.operation = "prune webhook deliveries"}, [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
-        return static_cast<int64_t>(
-            tx.exec_prepared0("deliveries.prune", absl::ToInt64Microseconds(retention), batch)
-                .affected_rows());
-      });
 }
 
 absl::StatusOr<WebhookStore::Backlog> WebhookStore::CountBacklog() {

@@ -66,8 +66,6 @@ class WebhookStore {
   // The senders found nothing due: the next event wakes them (NOTIFY
   // warden_webhooks), once. True when they were not marked so already.
   absl::StatusOr<bool> MarkSendersIdle();
-  // Deletes finished deliveries older than `retention`, `batch` at most.
-  absl::StatusOr<int64_t> Prune(absl::Duration retention, int batch);
 
   struct Backlog {
     int64_t due = 0;  // pending and due now

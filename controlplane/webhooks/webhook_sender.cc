@@ -16,7 +16,6 @@ const logging::Logger Log("control.webhooks");
 
 constexpr absl::Duration kResolveFor = absl::Seconds(30);
 constexpr absl::Duration kGather = absl::Milliseconds(5);
-constexpr absl::Duration kHousekeepEvery = absl::Minutes(5);
 constexpr size_t kErrorBytes = 300;
 
 double Jitter() {
@@ -294,10 +293,6 @@ void WebhookSender::Housekeep() {
   if (absl::StatusOr<store::WebhookStore::Backlog> backlog = store_.CountBacklog(); backlog.ok()) {
     queue_depth_.Set(static_cast<double>(backlog->due));
     endpoints_disabled_.Set(static_cast<double>(backlog->endpoints_disabled));
-  }
-  if (now - last_prune_ >= kHousekeepEvery) {
-    last_prune_ = now;
-    (void)store_.Prune(options_.retention, 10000);
   }
 }
 

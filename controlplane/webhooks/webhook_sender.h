@@ -42,7 +42,6 @@ struct WebhookSenderOptions {
   RetrySchedule schedule = DefaultRetrySchedule();
   bool allow_private_targets = false;
   HttpSenderOptions http{};
-  absl::Duration retention = absl::Hours(24 * 14);  // of finished deliveries
 };
 
 class WebhookSender {
@@ -99,7 +98,6 @@ class WebhookSender {
   std::thread claimer_;
   std::vector<std::thread> senders_;
   absl::Time last_housekeeping_ = absl::InfinitePast();
-  absl::Time last_prune_ = absl::InfinitePast();
 
   metrics::Family<metrics::Counter>& deliveries_;
   metrics::Histogram& latency_;

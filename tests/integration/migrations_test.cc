@@ -22,16 +22,8 @@ class MigrationsTest : public ::testing::Test {
  protected:
   void SetUp() override { db_ = TestPostgres::Shared().CreateDatabase(/*migrated=*/false); }
 
-  int64_t Query(const std::string& sql) {
-    pqxx::connection connection(db_->url());
-    pqxx::nontransaction tx(connection);
-    return tx.exec1(sql)[0].as<int64_t>();
-  }
-  void Exec(const std::string& sql) {
-    pqxx::connection connection(db_->url());
-    pqxx::nontransaction tx(connection);
-    tx.exec(sql);
-  }
+  int64_t Query(const std::string& sql) { return db_->QueryInt(sql); }
+  void Exec(const std::string& sql) { db_->Exec(sql); }
 
   std::unique_ptr<TestDatabase> db_;
 };

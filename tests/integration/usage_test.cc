@@ -361,13 +361,11 @@ TEST_F(UsageTest, TopUsersAndTheFleetsDayAreCounted) {
             5100);
 }
 
-// The ledger's sweep, run often: windows that moved on without traffic, and
-// the retention of day rows.
+// The ledger's sweep, run often: windows that moved on without traffic.
 class UsageSweepTest : public UsageTest {
  protected:
   void ConfigureControlPlane(control::ControlPlaneConfig& config) override {
     config.quota_sweep_interval = absl::Milliseconds(100);
-    config.usage_daily_retention_days = 30;
   }
 };
 
@@ -389,28 +387,6 @@ TEST_F(UsageSweepTest, AHeldUserWhoseWindowMovedOnIsReleasedWithoutTraffic) {
   EXPECT_TRUE(WaitFor([&] { return Audited("quota.released", lena.id()) == 1; }));
   EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FROM users WHERE id = '", lena.id(),
                                   "' AND NOT quota_exceeded AND quota_notified_percent = 0")),
-            1);
-}
-
-TEST_F(UsageSweepTest, DayRowsOlderThanTheRetentionGoAndMonthsStay) {
-  const v1::User mia = fleet_->CreateUser("mia", 2);
-  for (int days_ago : {45, 31, 29}) {
-    ExecSql(absl::StrCat("INSERT INTO usage_daily VALUES ('", mia.id(),
-                         "', (now() AT TIME ZONE 'UTC')::date - ", days_ago, ", '",
-                         node_.node.id(), "', 'openvpn', 1, 1)"));
-  }
-  ExecSql(absl::StrCat("INSERT INTO usage_monthly VALUES ('", mia.id(),
-                       "', date_trunc('month', now() AT TIME ZONE 'UTC')::date - interval "
-                       "'2 months', '",
-                       node_.node.id(), "', 'openvpn', 2, 2)"));
-  const std::string days = absl::StrCat("SELECT count(*) FROM usage_daily WHERE user_id = '",
-                                        mia.id(), "'");
-  EXPECT_TRUE(WaitFor([&] { return QueryInt(days) == 1; })) << QueryInt(days);
-  EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FROM usage_daily WHERE user_id = '", mia.id(),
-                                  "' AND day = (now() AT TIME ZONE 'UTC')::date - 29")),
-            1);
-  EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FROM usage_monthly WHERE user_id = '",
-                                  mia.id(), "'")),
             1);
 }
 

@@ -188,6 +188,18 @@ std::unique_ptr<TestDatabase> TestPostgres::CreateDatabase(bool migrated) {
   return std::make_unique<TestDatabase>(*this, name);
 }
 
+int64_t TestDatabase::QueryInt(const std::string& sql) const {
+  pqxx::connection connection(url());
+  pqxx::nontransaction tx(connection);
+  return tx.exec1(sql)[0].as<int64_t>();
+}
+
+void TestDatabase::Exec(const std::string& sql) const {
+  pqxx::connection connection(url());
+  pqxx::nontransaction tx(connection);
+  tx.exec(sql);
+}
+
 TestDatabase::~TestDatabase() {
   try {
     pqxx::connection admin(cluster_.UrlFor("postgres"));

@@ -66,6 +66,11 @@ class TestDatabase {
   const std::string& name() const { return name_; }
   std::string url() const { return cluster_.UrlFor(name_); }
 
+  // One statement on a connection of its own: the first column of its one
+  // row as a number; or nothing.
+  int64_t QueryInt(const std::string& sql) const;
+  void Exec(const std::string& sql) const;
+
  private:
   TestPostgres& cluster_;
   std::string name_;
