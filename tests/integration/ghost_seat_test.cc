@@ -1,5 +1,6 @@
 // No ghost seats, against a real PostgreSQL through gRPC: an admission the
-// caller gave up on leaves no session; retries get the same session; an
+// caller gave up on leaves no session; retries get the same session, also
+// after a commit whose answer was lost; an
 // agent's reports are never dropped; sessions of a node gone quiet are freed
 // and adopted again when it returns; conflicts between transactions are
 // retried rather than failed.
@@ -8,12 +9,14 @@
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "controlplane/store/database.h"
 #include "tests/support/agent_helpers.h"
 #include "tests/support/control_plane_fixture.h"
 #include "tests/support/fake_agent.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/wait.h"
 #include "warden/v1/session.grpc.pb.h"
 
@@ -138,6 +141,104 @@ TEST_F(GhostSeatTest, AnAbandonedAttemptClosesOnlyWhatThatAttemptMade) {
   }));
   EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE session_key = 'k2' AND state = 'active'"),
             1);
+}
+
+// The backends of the test's database paused inside a COMMIT.
+constexpr char kCommitting[] =
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+    "AND wait_event = 'PgSleep'";
+
+// The control plane reaches PostgreSQL through a hop the test can cut, and
+// commits of sessions whose key starts "in-doubt:" pause for 2 s inside
+// COMMIT (a deferred trigger), so that a test can lose the connection
+// while the server is committing: the one moment whose outcome a client
+// cannot know.
+class InDoubtCommitTest : public GhostSeatTest {
+ protected:
+  void ConfigureControlPlane(control::ControlPlaneConfig& config) override {
+    GhostSeatTest::ConfigureControlPlane(config);
+    const std::string url = db_->url();
+    const size_t colon = url.rfind(':');
+    const size_t slash = url.find('/', colon);
+    proxy_ = std::make_unique<TcpProxy>(std::stoi(url.substr(colon + 1, slash - colon - 1)));
+    config.database_url = absl::StrCat(url.substr(0, colon + 1), proxy_->port(), url.substr(slash));
+    ExecSql(R"sql(
+      CREATE FUNCTION pause_in_doubt_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.session_key LIKE 'in-doubt:%' THEN PERFORM pg_sleep(2); END IF;
+        RETURN NULL;
+      END $$;
+      CREATE CONSTRAINT TRIGGER pause_in_doubt_commit AFTER INSERT ON sessions
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pause_in_doubt_commit();
+    )sql");
+  }
+
+  // Admits `key` for `username` on another thread; returns once the server
+  // is inside its COMMIT.
+  std::jthread AdmitPausedInCommit(const TestNode& node, const std::string& username,
+                                   const std::string& key, grpc::Status* status) {
+    std::jthread caller([this, node, username, key, status] {
+      v1::AdmitResponse response;
+      *status = fleet_->Admit(node.credential, Asserted(username, key), &response);
+    });
+    EXPECT_TRUE(WaitFor([&] { return Committing() == 1; })) << "no commit paused";
+    return caller;
+  }
+  int64_t Committing() {
+    return QueryInt(absl::StrCat("SELECT count(*) FROM (", kCommitting, ") paused"));
+  }
+
+  std::unique_ptr<TcpProxy> proxy_;
+};
+
+TEST_F(InDoubtCommitTest, ACommitWhoseAnswerWasLostIsTheSameSessionWhenAskedAgain) {
+  TestNode node = fleet_->CreateNode("ams-1");
+  fleet_->CreateUser("alice", 1, v1::REJECT);
+  grpc::Status status;
+  std::jthread caller = AdmitPausedInCommit(node, "alice", "in-doubt:1", &status);
+  EXPECT_GT(proxy_->CutAll(), 0);
+  caller.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("may or may not have been applied"));
+  // The server did not know its client had gone, and committed.
+  EXPECT_TRUE(WaitFor([&] { return Committing() == 0; }));
+  ASSERT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE session_key = 'in-doubt:1' "
+                     "AND state = 'active'"),
+            1);
+  // The agent asks again, as it does on UNAVAILABLE: the same session, not
+  // a second seat.
+  v1::AdmitResponse again;
+  ASSERT_TRUE(fleet_->Admit(node.credential, Asserted("alice", "in-doubt:1"), &again).ok());
+  ASSERT_TRUE(again.has_admitted()) << again.DebugString();
+  EXPECT_TRUE(again.admitted().already_live());
+  EXPECT_EQ(
+      QueryInt(absl::StrCat("SELECT count(*) FROM sessions WHERE id = '",
+                            again.admitted().session_id(), "' AND session_key = 'in-doubt:1'")),
+      1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state <> 'closed'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.admit'"), 1);
+  EXPECT_EQ(fleet_->AdmitAssertedOk(node, "alice", "ovpn:a2").denied().reason(),
+            v1::DEVICE_LIMIT_REACHED);
+}
+
+TEST_F(InDoubtCommitTest, ACommitLostWithItsServerIsMadeOnceWhenAskedAgain) {
+  TestNode node = fleet_->CreateNode("ams-1");
+  fleet_->CreateUser("bob", 1, v1::REJECT);
+  grpc::Status status;
+  std::jthread caller = AdmitPausedInCommit(node, "bob", "in-doubt:2", &status);
+  // The server's process ends before its commit did (a crash, a failover).
+  EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (",
+                                  kCommitting, " OFFSET 0) paused")),
+            1);
+  caller.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions"), 0);
+  v1::AdmitResponse again;
+  ASSERT_TRUE(fleet_->Admit(node.credential, Asserted("bob", "in-doubt:2"), &again).ok());
+  ASSERT_TRUE(again.has_admitted()) << again.DebugString();
+  EXPECT_FALSE(again.admitted().already_live());
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state <> 'closed'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.admit'"), 1);
 }
 
 TEST_F(GhostSeatTest, EveryCloseReportOfABusyAgentIsApplied) {

@@ -4,21 +4,16 @@
 // reader's queue, and the end of a stream whose user is disabled or whose
 // login is revoked or expires.
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <pqxx/pqxx>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/agent_helpers.h"
 #include "tests/support/control_plane_fixture.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/signal_client.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/wait.h"
 #include "warden/v1/session.grpc.pb.h"
 
@@ -26,80 +21,6 @@ namespace warden::testing {
 namespace {
 
 constexpr char kPassword[] = "correct horse battery staple";
-
-// A TCP hop between one client and the control plane that can stop
-// carrying the server's bytes: a client on a link too slow for its events.
-// The client's own requests still go through.
-class StallingProxy {
- public:
-  explicit StallingProxy(int upstream_port) : upstream_port_(upstream_port) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    ::listen(listen_fd_, 1);
-    socklen_t length = sizeof address;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-    acceptor_ = std::thread([this] { Run(); });
-  }
-  ~StallingProxy() {
-    stopping_ = true;
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    for (int fd : {client_fd_.load(), server_fd_.load()}) {
-      if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
-    }
-    acceptor_.join();
-    for (std::thread* pump : {&up_, &down_}) {
-      if (pump->joinable()) pump->join();
-    }
-    for (int fd : {listen_fd_, client_fd_.load(), server_fd_.load()}) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-  int port() const { return port_; }
-  void Stall(bool stalled) { stalled_ = stalled; }
-
- private:
-  void Run() {
-    const int client = ::accept(listen_fd_, nullptr, nullptr);
-    if (client < 0) return;
-    const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(upstream_port_));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::connect(server, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    client_fd_ = client;
-    server_fd_ = server;
-    up_ = std::thread([this, client, server] { Pump(client, server, /*stallable=*/false); });
-    down_ = std::thread([this, client, server] { Pump(server, client, /*stallable=*/true); });
-  }
-  void Pump(int from, int to, bool stallable) {
-    char buffer[16 * 1024];
-    while (!stopping_) {
-      if (stallable && stalled_) {
-        absl::SleepFor(absl::Milliseconds(10));  // not reading: the server's bytes back up
-        continue;
-      }
-      const ssize_t n = ::recv(from, buffer, sizeof buffer, 0);
-      if (n <= 0 || ::send(to, buffer, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
-    }
-    ::shutdown(to, SHUT_WR);
-  }
-
-  const int upstream_port_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<int> client_fd_{-1};
-  std::atomic<int> server_fd_{-1};
-  std::atomic<bool> stalled_{false};
-  std::atomic<bool> stopping_{false};
-  std::thread acceptor_;
-  std::thread up_;
-  std::thread down_;
-};
 
 class SignalLimitsTest : public ControlPlaneTest {
  protected:
@@ -189,7 +110,7 @@ TEST_F(SignalLimitsTest, OneStreamMoreThanAPrincipalMayHoldIsRefused) {
 TEST_F(SignalLimitsTest, AReaderThatFallsBehindIsEndedWhileOthersGoOn) {
   auto sender = Member();
   // The slow member's events reach it through a link that stops.
-  StallingProxy link(control_->port());
+  TcpProxy link(control_->port());
   auto slow =
       std::make_unique<SignalClient>(grpc::CreateChannel(absl::StrCat("127.0.0.1:", link.port()),
                                                          grpc::InsecureChannelCredentials()),

@@ -41,17 +41,9 @@ void ControlPlaneTest::StartControlPlane(const control::ControlPlaneConfig& conf
   control_ = *std::move(started);
 }
 
-int64_t ControlPlaneTest::QueryInt(const std::string& sql) const {
-  pqxx::connection connection(db_->url());
-  pqxx::nontransaction tx(connection);
-  return tx.exec1(sql)[0].as<int64_t>();
-}
+int64_t ControlPlaneTest::QueryInt(const std::string& sql) const { return db_->QueryInt(sql); }
 
-void ControlPlaneTest::ExecSql(const std::string& sql) const {
-  pqxx::connection connection(db_->url());
-  pqxx::nontransaction tx(connection);
-  tx.exec(sql);
-}
+void ControlPlaneTest::ExecSql(const std::string& sql) const { db_->Exec(sql); }
 
 double ControlPlaneTest::Metric(const std::string& name,
                                 const std::map<std::string, std::string>& labels) const {
