@@ -233,6 +233,13 @@ struct ControlPlane::Parts {
   // First in, last out: every part below may hold references into it.
   metrics::Registry metrics;
   std::unique_ptr<store::Database> db;
+  // Admin reads on --database-read-url (all null without it).
+  std::unique_ptr<store::Database> read_db;
+  std::unique_ptr<store::UserStore> read_users;
+  std::unique_ptr<store::AuditStore> read_audit;
+  std::unique_ptr<store::NodeStore> read_nodes;
+  std::unique_ptr<store::SessionStore> read_sessions;
+  std::unique_ptr<store::UsageStore> read_usage;
   std::unique_ptr<store::UserStore> users;
   std::unique_ptr<store::ApiKeyStore> api_keys;
   std::unique_ptr<store::AuditStore> audit;
@@ -445,6 +452,19 @@ absl::Status ControlPlane::OpenStores(const ControlPlaneConfig& config,
   parts.devices = std::make_unique<store::DeviceStore>(*parts.db, pool);
   parts.usage = std::make_unique<store::UsageStore>(*parts.db);
   parts.webhooks = std::make_unique<store::WebhookStore>(*parts.db);
+  if (!config.database_read_url.empty()) {
+    store::DatabaseOptions read_options = options;
+    read_options.url = config.database_read_url;
+    read_options.pool_size = config.db_read_pool_size;
+    read_options.application_name = "warden-control-reads";
+    read_options.fallback = parts.db.get();
+    parts.read_db = std::make_unique<store::Database>(read_options, store::AllStatements());
+    parts.read_users = std::make_unique<store::UserStore>(*parts.read_db);
+    parts.read_audit = std::make_unique<store::AuditStore>(*parts.read_db);
+    parts.read_nodes = std::make_unique<store::NodeStore>(*parts.read_db);
+    parts.read_sessions = std::make_unique<store::SessionStore>(*parts.read_db);
+    parts.read_usage = std::make_unique<store::UsageStore>(*parts.read_db);
+  }
   if (!config.webhook_key_file.empty()) {
     WARDEN_ASSIGN_OR_RETURN(parts.webhook_box,
                             webhooks::SecretBox::FromKeyFile(config.webhook_key_file));
@@ -558,7 +578,12 @@ void ControlPlane::MakeServices(Parts& parts, const ControlPlaneConfig& config) 
       .events = *parts.events,
       .signal = *parts.signal,
       .heartbeat_interval = config.heartbeat_interval,
-      .sso = *parts.sso});
+      .sso = *parts.sso,
+      .reads = {.users = parts.read_users ? *parts.read_users : *parts.users,
+                .audit = parts.read_audit ? *parts.read_audit : *parts.audit,
+                .nodes = parts.read_nodes ? *parts.read_nodes : *parts.nodes,
+                .sessions = parts.read_sessions ? *parts.read_sessions : *parts.sessions,
+                .usage = parts.read_usage ? *parts.read_usage : *parts.usage}});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
   parts.login_throttle = std::make_unique<families::LoginThrottle>(

@@ -48,6 +48,10 @@ struct ControlPlaneConfig {
   std::string metrics_listen;
   std::string database_url;
   int db_pool_size = 8;
+  // Admin lists and statistics read here ("" = the primary), e.g. a
+  // standby; while it cannot be reached they read from the primary.
+  std::string database_read_url;
+  int db_read_pool_size = 4;
   absl::Duration db_acquire_timeout = absl::Seconds(2);
   absl::Duration db_statement_timeout = absl::Seconds(15);
   // How long start-up waits for an unreachable database before giving up.

@@ -63,6 +63,17 @@ void AddDatabaseFlags(CLI::App& app, ControlPlaneConfig& config) {
                  "&sslrootcert=/etc/warden/db-ca.pem (libpq's default sslmode is prefer: "
                  "encrypted if the server offers it, never verified)")
       ->envname("WARDEN_DATABASE_URL");
+  app.add_option("--database-read-url", config.database_read_url,
+                 "PostgreSQL URL admin lists and statistics read from, e.g. a standby "
+                 "(postgresql://h1,h2/warden?target_session_attrs=prefer-standby); they lag it "
+                 "by the replication delay, and read from --database-url while it cannot be "
+                 "reached")
+      ->envname("WARDEN_DATABASE_READ_URL");
+  app.add_option("--db-read-pool-size", config.db_read_pool_size,
+                 "connections to --database-read-url")
+      ->envname("WARDEN_DB_READ_POOL_SIZE")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   app.add_option("--db-pool-size", config.db_pool_size, "database workers, each with a connection (and as many pipelined connections for admissions)")
       ->envname("WARDEN_DB_POOL_SIZE")
       ->check(CLI::Range(1, 1000));

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Admission benchmark: warden-control against the physical bound of this
 # machine, pgbench running the same SQL on the same PostgreSQL in the same run.
-#   bench/admission/run.sh [SECONDS_PER_POINT]      (default 20)
+#   bench/admission/run.sh [SECONDS_PER_POINT] [notify]   (default 20)
+# "notify" runs only the comparison of the pipelined script with and without
+# NOTIFY inside its transactions.
 # Needs root or a user that may run PostgreSQL; installs nothing itself
 # beyond what ./scripts/test installs (postgresql-contrib ships pgbench).
 set -euo pipefail
@@ -11,6 +13,7 @@ source scripts/lib/postgres.sh
 source bench/lib/control.sh
 source bench/lib/database.sh
 secs=${1:-20}
+only=${2:-}
 users=10000
 levels="1 4 16 64"
 
@@ -52,6 +55,30 @@ run_pgbench() { # SCRIPT CLIENTS [extra pgbench args]; prints "tps p50_ms p99_ms
     | awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
   echo "$(sed -n 's/^tps = \([0-9]*\).*/\1/p' <<<"$out") $p50 $p99"
 }
+# The pipelined script with the wake-ups inside its transactions, as warden
+# sent them until 2026-12: a NOTIFY per kill queued by the admission, one
+# per settled kill in the close. (Any NOTIFY takes the database-wide commit
+# lock, whether anyone listens or not.)
+notify_sql=$work/admission_pipelined_notify.pgbench.sql
+sed -e "s/^SELECT c.id::text, k.session_id::text, k.node_id::text, k.id FROM created c LEFT JOIN kills k ON true;$/SELECT c.id::text, k.session_id::text, k.node_id::text, k.id, CASE WHEN k.id IS NOT NULL THEN pg_notify('warden_commands', k.node_id::text) END FROM created c LEFT JOIN kills k ON true;/" \
+    -e "s/^SELECT id::text FROM closed;$/SELECT id::text, pg_notify('warden_acks', id::text) FROM closed;/" \
+    "$new_sql" > "$notify_sql"
+if ! grep -q warden_commands "$notify_sql" || ! grep -q warden_acks "$notify_sql"; then
+  echo "cannot derive the NOTIFY form of $new_sql" >&2
+  exit 1
+fi
+echo "== pgbench: NOTIFY inside the transaction or not (pipelined script), ${secs}s per point, alternating"
+echo "clients    without: iterations/s  p50_ms  p99_ms     with NOTIFY: iterations/s  p50_ms  p99_ms"
+for c in 16 64; do
+  for round in 1 2; do
+    read -r tps p50 p99 < <(run_pgbench "$new_sql" "$c")
+    read -r ntps np50 np99 < <(run_pgbench "$notify_sql" "$c")
+    printf "%-10s %-22s %-7s %-10s %-25s %-7s %s\n" "$c" "$tps" "$p50" "$p99" "$ntps" "$np50" "$np99"
+  done
+done
+[ "$only" = notify ] && exit 0
+echo
+
 echo "== pgbench: the same SQL (admit with eviction + close), ${secs}s per point"
 echo "           one statement per round trip   pipelined (2 round trips per admission)"
 echo "clients    iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms"

@@ -41,7 +41,7 @@ grpc::ServerUnaryReactor* AdminService::ListAuditEvents(grpc::CallbackServerCont
                             paging::DecodeIdPageToken(request->page_token(), query));
     const int page_size = filter.limit;
     filter.limit = page_size + 1;  // one extra row tells whether another page exists
-    WARDEN_ASSIGN_OR_RETURN(std::vector<model::AuditEvent> events, deps_.audit.List(filter));
+    WARDEN_ASSIGN_OR_RETURN(std::vector<model::AuditEvent> events, deps_.reads.audit.List(filter));
     const bool more = static_cast<int>(events.size()) > page_size;
     if (more) events.resize(page_size);
     for (const model::AuditEvent& event : events) ToProto(event, response->add_events());

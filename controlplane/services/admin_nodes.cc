@@ -56,7 +56,7 @@ grpc::ServerUnaryReactor* AdminService::ListNodes(grpc::CallbackServerContext* c
                                                   v1::ListNodesResponse* response) {
   return Serve(ctx, Access::kRead, [this, request, response](const Call&) -> absl::Status {
     WARDEN_ASSIGN_OR_RETURN(std::vector<model::Node> nodes,
-                            deps_.nodes.List(request->include_removed()));
+                            deps_.reads.nodes.List(request->include_removed()));
     for (const model::Node& node : nodes) NodeToProto(node, response->add_nodes());
     return absl::OkStatus();
   });

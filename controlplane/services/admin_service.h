@@ -25,6 +25,17 @@
 
 namespace warden::control::services {
 
+// The stores admin lists and statistics read from: on --database-read-url
+// (a standby, behind the primary by its replication delay) when given,
+// else the primary's.
+struct AdminReads {
+  store::UserStore& users;
+  store::AuditStore& audit;
+  store::NodeStore& nodes;
+  store::SessionStore& sessions;
+  store::UsageStore& usage;
+};
+
 struct AdminDependencies {
   WorkerPool& db_workers;
   PasswordHasher& hasher;
@@ -49,6 +60,7 @@ struct AdminDependencies {
   signal::SignalHub& signal;
   absl::Duration heartbeat_interval;  // a node silent for three is offline
   const oidc::SingleSignOn& sso;      // the providers it lists
+  AdminReads reads;
 };
 
 // AdminService: authenticate, validate, call the store, map the result.

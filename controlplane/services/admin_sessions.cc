@@ -55,7 +55,8 @@ grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext
       WARDEN_ASSIGN_OR_RETURN(filter.before, ParsePosition(after));
     }
     filter.limit = page_size + 1;  // one extra row tells whether another page exists
-    WARDEN_ASSIGN_OR_RETURN(std::vector<model::Session> sessions, deps_.sessions.List(filter));
+    WARDEN_ASSIGN_OR_RETURN(std::vector<model::Session> sessions,
+                            deps_.reads.sessions.List(filter));
     const bool more = static_cast<int>(sessions.size()) > page_size;
     if (more) sessions.resize(page_size);
     for (const model::Session& session : sessions) ToProto(session, response->add_sessions());
@@ -69,14 +70,14 @@ grpc::ServerUnaryReactor* AdminService::ListSessions(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* ctx,
                                                  const v1::GetStatsRequest*, v1::Stats* response) {
   return Serve(ctx, Access::kRead, [this, response](const Call&) -> absl::Status {
-    WARDEN_ASSIGN_OR_RETURN(store::FleetStats stats, deps_.sessions.Stats());
+    WARDEN_ASSIGN_OR_RETURN(store::FleetStats stats, deps_.reads.sessions.Stats());
     ToProto(stats, response);
     WARDEN_ASSIGN_OR_RETURN(store::SignalStats signal, deps_.signal.FleetStats());
     response->set_signal_rooms(signal.rooms);
     response->set_signal_members(signal.members);
     response->set_signal_relays_per_second(signal.relays_per_second);
     response->set_signal_streams_here(deps_.signal.LocalStats().streams);
-    WARDEN_ASSIGN_OR_RETURN(auto today, deps_.usage.FleetToday());
+    WARDEN_ASSIGN_OR_RETURN(auto today, deps_.reads.usage.FleetToday());
     response->set_traffic_rx_bytes_today(today.first);
     response->set_traffic_tx_bytes_today(today.second);
     return absl::OkStatus();

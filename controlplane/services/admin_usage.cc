@@ -91,9 +91,9 @@ grpc::ServerUnaryReactor* AdminService::GetUsage(grpc::CallbackServerContext* ct
                                                      " months per request"));
     }
     WARDEN_ASSIGN_OR_RETURN(model::QuotaStanding standing,
-                            deps_.usage.Standing(request->user_id()));
+                            deps_.reads.usage.Standing(request->user_id()));
     WARDEN_ASSIGN_OR_RETURN(std::vector<model::UsageRow> rows,
-                            deps_.usage.Usage(request->user_id(), from, to, granularity));
+                            deps_.reads.usage.Usage(request->user_id(), from, to, granularity));
     response->set_user_id(request->user_id());
     PeriodsToProto(rows, response);
     ToProto(standing, response->mutable_quota());
@@ -114,7 +114,8 @@ grpc::ServerUnaryReactor* AdminService::ListTopUsers(grpc::CallbackServerContext
     if (granularity == store::UsageGranularity::kMonth) from = to = FirstOfMonth(day);
     WARDEN_ASSIGN_OR_RETURN(
         std::vector<model::UserTraffic> top,
-        deps_.usage.TopUsers(from, to, granularity, request->limit() == 0 ? 10 : request->limit()));
+        deps_.reads.usage.TopUsers(from, to, granularity,
+                                   request->limit() == 0 ? 10 : request->limit()));
     response->set_period_start(absl::FormatCivilTime(from));
     for (const model::UserTraffic& user : top) {
       v1::UserUsage* out = response->add_users();

@@ -58,7 +58,7 @@ grpc::ServerUnaryReactor* AdminService::ListUsers(grpc::CallbackServerContext* c
     const std::string query = absl::StrCat("users|", prefix);
     WARDEN_ASSIGN_OR_RETURN(std::string after,
                             paging::DecodePageToken(request->page_token(), query));
-    WARDEN_ASSIGN_OR_RETURN(model::UserPage page, deps_.users.List(prefix, after, page_size));
+    WARDEN_ASSIGN_OR_RETURN(model::UserPage page, deps_.reads.users.List(prefix, after, page_size));
     for (const model::User& user : page.users) ToProto(user, response->add_users());
     if (page.last_username) {
       response->set_next_page_token(paging::EncodePageToken(query, *page.last_username));

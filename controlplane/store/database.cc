@@ -246,6 +246,23 @@ absl::StatusOr<std::unique_ptr<Connection>> Database::TakeSlot(
   return std::unique_ptr<Connection>();
 }
 
+Database* Database::FallingBack() {
+  if (options_.fallback == nullptr) return nullptr;
+  absl::MutexLock lock(&mu_);
+  return absl::Now() < fallback_until_ ? options_.fallback : nullptr;
+}
+
+void Database::HoldFallback(const absl::Status& failure) {
+  if (options_.fallback == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  if (absl::Now() >= fallback_until_) {
+    Log()->warn("{} cannot connect ({}); its calls go to the primary for {}",
+                options_.application_name, failure.message(),
+                absl::FormatDuration(options_.fallback_hold));
+  }
+  fallback_until_ = absl::Now() + options_.fallback_hold;
+}
+
 absl::StatusOr<Database::Lease> Database::Acquire() {
   bool reused = false;
   absl::StatusOr<std::unique_ptr<pqxx::connection>> idle = TakeSlot(idle_, open_, reused);
@@ -253,8 +270,11 @@ absl::StatusOr<Database::Lease> Database::Acquire() {
   if (*idle == nullptr) {
     idle = Open();
     if (!idle.ok()) {
-      absl::MutexLock lock(&mu_);
-      --open_;
+      {
+        absl::MutexLock lock(&mu_);
+        --open_;
+      }
+      HoldFallback(idle.status());
       return idle.status();
     }
   }

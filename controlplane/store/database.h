@@ -32,6 +32,8 @@ struct Statement {
   absl::string_view sql;
 };
 
+class Database;
+
 struct DatabaseOptions {
   std::string url;
   int pool_size = 8;
@@ -41,6 +43,12 @@ struct DatabaseOptions {
   std::string application_name = "warden-control";
   // Observes how long each Acquire waited for a free connection (optional).
   metrics::Histogram* acquire_wait = nullptr;
+  // Where calls go while this pool cannot connect (a pool of reads on a
+  // standby falls back to the primary's), and for how long after each
+  // failed connect before this pool is tried again. A busy pool still
+  // waits for its own connections.
+  Database* fallback = nullptr;
+  absl::Duration fallback_hold = absl::Seconds(5);
 };
 
 // libpq connection string for `url` (URI or key=value form) with Warden's
@@ -150,6 +158,10 @@ class Database {
 
   class Lease;
   absl::StatusOr<Lease> Acquire();
+  // options_.fallback while it is held after a failure to connect (else
+  // null); HoldFallback starts such a hold.
+  Database* FallingBack();
+  void HoldFallback(const absl::Status& failure);
   class PipelineLease;
   absl::StatusOr<PipelineLease> AcquirePipeline();
 
@@ -185,6 +197,7 @@ class Database {
   int pipeline_open_ ABSL_GUARDED_BY(mu_) = 0;
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time fallback_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool reachable_ ABSL_GUARDED_BY(mu_) = true;
   struct LentConnection {
     absl::Time since;
@@ -257,8 +270,16 @@ std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, F
   using Result = std::invoke_result_t<Fn&, Tx&>;
   int conflicts = 0;
   for (int attempt = 0;; ++attempt) {
+    if (Database* fallback = FallingBack()) {
+      return fallback->Transact<Tx>(context, std::forward<Fn>(fn));
+    }
     absl::StatusOr<Lease> lease = Acquire();
-    if (!lease.ok()) return lease.status();
+    if (!lease.ok()) {
+      if (Database* fallback = FallingBack()) {
+        return fallback->Transact<Tx>(context, std::forward<Fn>(fn));
+      }
+      return lease.status();
+    }
     try {
       Tx tx(lease->connection());
       Result result = fn(tx);

@@ -3,6 +3,8 @@
 #   pg-cluster.sh create DIR [durable]  init + start in DIR (a new empty dir under /tmp); prints
 #                                 the port. "durable" keeps synchronous_commit on, so a commit
 #                                 PostgreSQL acknowledged survives a crash of the server
+#   pg-cluster.sh standby DIR PRIMARY_DIR  a hot standby of the cluster in PRIMARY_DIR, streaming
+#                                 from it, started in DIR; prints the port
 #   pg-cluster.sh start DIR PORT  start again on the same port
 #   pg-cluster.sh stop DIR [MODE] stop (fast, or immediate: a crash), keep the data
 #   pg-cluster.sh listen DIR ADDRESS CIDR  also listen on ADDRESS, trust clients in CIDR; restarts
@@ -31,6 +33,19 @@ case "$cmd" in
     mkdir -p "$dir"
     chmod 755 "$dir"
     PG_INITDB_EXTRA=--no-sync pg_init "$dir"
+    pg_start "$dir"
+    ;;
+  standby)
+    primary=${3:?missing PRIMARY_DIR}
+    mkdir -p "$dir/sock"
+    chmod 755 "$dir"
+    [ "$(id -u)" = 0 ] && chown "$PG_OS_USER:" "$dir" "$dir/sock"
+    # initdb's pg_hba.conf trusts replication from 127.0.0.1; -R makes it a
+    # standby that streams from the primary.
+    pg_as_owner "$(pg_bindir)/pg_basebackup" -h 127.0.0.1 -p "$(cat "$primary/port")" \
+      -U postgres -D "$dir/data" -R -X stream --checkpoint=fast --no-sync >"$dir/basebackup.log" 2>&1 \
+      || { cat "$dir/basebackup.log" >&2; exit 1; }
+    printf "unix_socket_directories = '%s'\n" "$dir/sock" >>"$dir/data/postgresql.conf"
     pg_start "$dir"
     ;;
   start) pg_start "$dir" "${3:?missing PORT}" ;;

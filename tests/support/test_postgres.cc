@@ -99,6 +99,12 @@ std::unique_ptr<TestPostgres> TestPostgres::StartPrivate(Durability durability) 
   return std::unique_ptr<TestPostgres>(new TestPostgres(dir, port, /*owned=*/true));
 }
 
+std::unique_ptr<TestPostgres> TestPostgres::StartStandby() {
+  std::string dir = MakeTempDir();
+  const int port = ParsePort(RunScript(absl::StrCat("standby ", dir, " ", dir_)));
+  return std::unique_ptr<TestPostgres>(new TestPostgres(dir, port, /*owned=*/true));
+}
+
 void TestPostgres::Stop(const std::string& mode) {
   RunScript(absl::StrCat("stop ", dir_, " ", mode));
 }

@@ -22,6 +22,8 @@ class TestPostgres {
   // PostgreSQL's defaults do not.
   enum class Durability { kFast, kDurable };
   static std::unique_ptr<TestPostgres> StartPrivate(Durability durability = Durability::kFast);
+  // Only for private clusters: a hot standby streaming from this one.
+  std::unique_ptr<TestPostgres> StartStandby();
 
   ~TestPostgres();
 
