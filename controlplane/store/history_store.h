@@ -26,7 +26,8 @@ class HistoryStore {
   explicit HistoryStore(Database& db) : db_(db) {}
 
   // Makes the partitions each history table lacks through the span `ahead`
-  // spans after the current one; how many it made.
+  // spans after the current one; how many it made (none while another
+  // replica is changing them).
   absl::StatusOr<int> EnsurePartitions(int ahead);
 
   // The partitions of `table` holding nothing at or after `cutoff`, oldest

@@ -214,10 +214,14 @@ TEST_F(HistoryPartitionsTest, AReplicaLeavesTheDropToOneAlreadyDoingIt) {
       history_->DropPartition(Partition("audit_events", "audit_events_before"));
   EXPECT_EQ(dropped.code(), absl::StatusCode::kFailedPrecondition) << dropped;
   EXPECT_TRUE(Exists("audit_events_before"));
+  absl::StatusOr<int> made = history_->EnsurePartitions(4);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(*made, 0) << "the other replica is at it";
   other.exec(std::string("SELECT pg_advisory_unlock(") + kHistoryLockKey + ")");
   EXPECT_TRUE(
       history_->DropPartition(Partition("audit_events", "audit_events_before")).ok());
   EXPECT_FALSE(Exists("audit_events_before"));
+  EXPECT_EQ(history_->EnsurePartitions(4).value_or(-1), 6);
 }
 
 }  // namespace

@@ -50,7 +50,8 @@ $$;
 -- through the span `ahead` spans after the current one; the number made. Each is made as a plain table holding
 -- its range as a CHECK and then attached: attaching locks the parent only
 -- against other DDL (SHARE UPDATE EXCLUSIVE), never against the writes going
--- on, and the CHECK spares the scan. Replicas serialise on an advisory lock.
+-- on, and the CHECK spares the scan. Replicas take turns through an
+-- advisory lock: one that finds it taken makes nothing this time (0).
 CREATE FUNCTION warden_history_ensure(ahead integer) RETURNS integer
   LANGUAGE plpgsql AS $$
 DECLARE
@@ -61,7 +62,9 @@ DECLARE
   created integer := 0;
 BEGIN
   -- "warden:history" folded into 63 bits, fixed forever.
-  PERFORM pg_advisory_xact_lock(8603546389452350585);
+  IF NOT pg_try_advisory_xact_lock(8603546389452350585) THEN
+    RETURN 0;
+  END IF;
   FOR t IN SELECT * FROM history_tables ORDER BY table_name LOOP
     SELECT max(upper_bound) INTO lower_b FROM history_partitions p
       WHERE p.table_name = t.table_name;
