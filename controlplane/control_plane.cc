@@ -667,6 +667,7 @@ absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
               "this replica cannot reach the database; attach to another replica"));
         }
       });
+  if (parts.read_db) parts.health->AlsoGuard(*parts.read_db);
   parts.health->Start();
   if (split) {
     WARDEN_ASSIGN_OR_RETURN(parts.agent_server,

@@ -36,6 +36,7 @@ void HealthMonitor::CheckOnce() {
   // Before the ping: a hung primary's failover is over by the time calls
   // waiting on it are found, and they fail over with it.
   db_.AbandonHungCalls();
+  for (store::Database* other : guarded_) other->AbandonHungCalls();
   const bool up = db_.Ping().ok();
   if (known_ && up == serving_.load()) return;
   known_ = true;

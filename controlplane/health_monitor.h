@@ -29,6 +29,11 @@ class HealthMonitor {
                 std::function<void(bool serving)> on_change = {});
   ~HealthMonitor();
 
+  // Calls waiting on a hung `other` (the pool of reads on a standby) are
+  // abandoned each round too; its health is not this monitor's, so it is
+  // not pinged. Before Start.
+  void AlsoGuard(store::Database& other) { guarded_.push_back(&other); }
+
   // Checks once now (so the first answer is known before serving), then
   // keeps checking on a thread until destroyed.
   void Start();
@@ -38,6 +43,7 @@ class HealthMonitor {
   void CheckOnce();
 
   store::Database& db_;
+  std::vector<store::Database*> guarded_;
   grpc::HealthCheckServiceInterface* health_;
   const std::vector<std::string> services_;
   const absl::Duration interval_;

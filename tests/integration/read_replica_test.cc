@@ -1,7 +1,7 @@
 // Admin lists and statistics on a hot standby (--database-read-url), with a
 // real streaming standby: they come from it and lag its replay, single reads
-// and writes stay on the primary, and while the standby is down lists read
-// from the primary.
+// and writes stay on the primary, and while the standby is down or hung
+// lists read from the primary.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -26,9 +26,13 @@ class ReadReplicaTest : public ControlPlaneTest {
     standby_ = primary_->StartStandby();
     control::ControlPlaneConfig config = TestControlPlaneConfig(db_->url());
     config.database_read_url = standby_->UrlFor(db_->name());
+    // A call on a hung standby is abandoned 2 s after this.
+    config.db_statement_timeout = absl::Seconds(1);
+    config.health_interval = absl::Milliseconds(200);
     StartControlPlane(config);
   }
   void TearDown() override {
+    if (frozen_) standby_->Thaw();
     ControlPlaneTest::TearDown();
     standby_.reset();
     primary_.reset();
@@ -68,6 +72,7 @@ class ReadReplicaTest : public ControlPlaneTest {
 
   std::unique_ptr<TestPostgres> primary_;
   std::unique_ptr<TestPostgres> standby_;
+  bool frozen_ = false;
 };
 
 TEST_F(ReadReplicaTest, ListsComeFromTheStandbyAndLagItsReplay) {
@@ -108,6 +113,20 @@ TEST_F(ReadReplicaTest, ListsReadFromThePrimaryWhileTheStandbyIsDown) {
   EXPECT_TRUE(WaitFor([&] { return !absl::c_linear_search(ListedUsernames(), "erin"); },
                       absl::Seconds(15)))
       << "lists never went back to the standby";
+}
+
+TEST_F(ReadReplicaTest, AHungStandbyCostsACallSecondsNotItsDeadline) {
+  CreateUser("fay");
+  EXPECT_TRUE(WaitFor([&] { return absl::c_linear_search(ListedUsernames(), "fay"); }));
+  // Its host stops it: connections to it still open, nothing answers.
+  standby_->Freeze();
+  frozen_ = true;
+  CreateUser("gus");
+  // The list waiting on it is abandoned (statement timeout + 2 s), a new
+  // connection times out (3 s), and it is read from the primary, well
+  // within the call's 10 s deadline; the next one goes there at once.
+  EXPECT_THAT(ListedUsernames(), Contains("gus"));
+  EXPECT_THAT(ListedUsernames(), Contains("gus"));
 }
 
 }  // namespace
