@@ -122,9 +122,11 @@ def check_defaults(objects):
           f"defaults: Secret {secret_name} with database-url")
 
     pdbs = find(objects, "PodDisruptionBudget")
-    check(len(pdbs) == 1 and pdbs[0]["spec"].get("minAvailable") == 1 and
+    check(len(pdbs) == 1 and pdbs[0]["spec"].get("maxUnavailable") == 1 and
+          "minAvailable" not in pdbs[0]["spec"] and
           pdbs[0]["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"],
-          "defaults: PodDisruptionBudget minAvailable 1 for the control plane pods")
+          "defaults: PodDisruptionBudget maxUnavailable 1 for the control plane pods (a "
+          "single replica does not block node drains)")
 
     services = find(objects, "Service")
     if check(len(services) == 1, "defaults: one Service"):
@@ -355,8 +357,10 @@ def main():
         check(not any(str(a).startswith("--metrics-listen")
                       for o in find(off, "Deployment") + find(off, "DaemonSet")
                       for a in o["spec"]["template"]["spec"]["containers"][0]["args"]) and
-              not find(off, "PodMonitor"),
-              "metrics.enabled=false: no --metrics-listen, no PodMonitor")
+              not find(off, "PodMonitor") and
+              all(p["name"] != "metrics" for s in find(off, "Service") for p in s["spec"]["ports"]),
+              "metrics.enabled=false: no --metrics-listen, no PodMonitor, no metrics port on the "
+              "Service")
         pod_text, pod = render(root, ["agent.enabled=true", "metrics.podMonitor.enabled=true"])
         monitors = find(pod, "PodMonitor")
         agent_labels = find(pod, "DaemonSet")[0]["spec"]["template"]["metadata"]["labels"]

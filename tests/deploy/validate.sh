@@ -184,6 +184,14 @@ if have systemd-analyze; then
 else
   skip "systemd-analyze is not installed"
 fi
+# The agent's QUIC endpoint opens /dev/net/tun: PrivateDevices= would hide it.
+step "warden-agent.service leaves /dev/net/tun to the agent"
+if ! grep -q '^PrivateDevices=yes' deploy/systemd/warden-agent.service &&
+   grep -q '^DeviceAllow=/dev/net/tun rw' deploy/systemd/warden-agent.service; then
+  pass "warden-agent.service: /dev/net/tun allowed, no PrivateDevices"
+else
+  fail "warden-agent.service: /dev/net/tun must stay reachable (no PrivateDevices=yes, DeviceAllow=/dev/net/tun rw)"
+fi
 
 echo
 echo "deploy: $passed passed, $failed failed, $skipped skipped"
