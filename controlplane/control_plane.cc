@@ -145,6 +145,22 @@ absl::Status CheckTransportConfig(const ControlPlaneConfig& config) {
   return absl::OkStatus();
 }
 
+// Deliveries go with their partition once older than their retention,
+// pending or not: the retry schedule must end well before that.
+absl::Status CheckWebhookRetention(const ControlPlaneConfig& config) {
+  WARDEN_ASSIGN_OR_RETURN(webhooks::RetrySchedule schedule,
+                          webhooks::ParseRetrySchedule(config.webhook_retry_schedule));
+  absl::Duration retrying = absl::ZeroDuration();
+  for (absl::Duration pause : schedule.pauses) retrying += 1.2 * pause + config.webhook_timeout;
+  if (config.webhook_delivery_retention <= retrying) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--webhook-delivery-retention-days must be longer than the retry schedule (",
+                     config.webhook_retry_schedule, " takes up to ", absl::FormatDuration(retrying),
+                     "): older deliveries are dropped, pending or not"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckLimits(const ControlPlaneConfig& config) {
   if (config.grpc_max_receive_message_bytes < 4096 ||
       config.grpc_max_receive_message_bytes > (256 << 20)) {
@@ -355,6 +371,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   }
   WARDEN_RETURN_IF_ERROR(CheckTransportConfig(config));
   WARDEN_RETURN_IF_ERROR(CheckLimits(config));
+  WARDEN_RETURN_IF_ERROR(CheckWebhookRetention(config));
   if (config.db_pool_size < 1 || config.db_pool_size > 1000) {
     return absl::InvalidArgumentError("--db-pool-size must be between 1 and 1000");
   }

@@ -66,7 +66,7 @@ int HistoryRetention::RunOnce(absl::Time now) {
     }
     for (const store::HistoryPartition& partition : *expired) {
       absl::Status status = history_.DropPartition(partition);
-      if (absl::IsFailedPrecondition(status)) return dropped;  // another replica's turn
+      if (absl::IsAborted(status)) return dropped;  // another replica's turn
       if (!status.ok()) {
         failures_.Increment();
         Log()->warn("cannot drop history partition {} (retrying next round): {}", partition.name,

@@ -252,15 +252,19 @@ Database* Database::FallingBack() {
   return absl::Now() < fallback_until_ ? options_.fallback : nullptr;
 }
 
-void Database::HoldFallback(const absl::Status& failure) {
+void Database::HoldFallback(absl::string_view why) {
   if (options_.fallback == nullptr) return;
+  // Closed after the lock is let go: closing a connection to a hung server
+  // must not hold up the pool.
+  std::vector<std::unique_ptr<pqxx::connection>> closing;
   absl::MutexLock lock(&mu_);
   if (absl::Now() >= fallback_until_) {
-    Log()->warn("{} cannot connect ({}); its calls go to the primary for {}",
-                options_.application_name, failure.message(),
-                absl::FormatDuration(options_.fallback_hold));
+    Log()->warn("{} lost its database ({}); its calls go to the primary for {}",
+                options_.application_name, why, absl::FormatDuration(options_.fallback_hold));
   }
   fallback_until_ = absl::Now() + options_.fallback_hold;
+  open_ -= static_cast<int>(idle_.size());
+  closing.swap(idle_);
 }
 
 absl::StatusOr<Database::Lease> Database::Acquire() {
@@ -274,7 +278,7 @@ absl::StatusOr<Database::Lease> Database::Acquire() {
         absl::MutexLock lock(&mu_);
         --open_;
       }
-      HoldFallback(idle.status());
+      HoldFallback(idle.status().message());
       return idle.status();
     }
   }

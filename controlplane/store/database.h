@@ -158,10 +158,11 @@ class Database {
 
   class Lease;
   absl::StatusOr<Lease> Acquire();
-  // options_.fallback while it is held after a failure to connect (else
-  // null); HoldFallback starts such a hold.
+  // options_.fallback while it is held after a failure to connect or a
+  // connection lost or abandoned mid-call (else null); HoldFallback starts
+  // such a hold and closes the idle connections, which would fail the same.
   Database* FallingBack();
-  void HoldFallback(const absl::Status& failure);
+  void HoldFallback(absl::string_view why);
   class PipelineLease;
   absl::StatusOr<PipelineLease> AcquirePipeline();
 
@@ -293,6 +294,7 @@ std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, F
       }
       if (MeansNewConnection(error)) {
         lease->MarkBroken();
+        HoldFallback(error.what());
         // A pooled connection that outlived its server, or its server's
         // primacy: the transaction did not happen; once more on a new one.
         if (attempt == 0 && lease->reused()) continue;

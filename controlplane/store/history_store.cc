@@ -38,10 +38,22 @@ class HistoryLockScope {
  public:
   explicit HistoryLockScope(pqxx::nontransaction& tx) : tx_(tx) {
     tx_.exec(absl::StrCat("SET lock_timeout = '", kLockTimeout, "'"));
-    held_ = tx_.exec1(absl::StrCat("SELECT pg_try_advisory_lock(", kHistoryLockKey, ")"))[0]
-                .as<bool>();
+    try {
+      held_ = tx_.exec1(absl::StrCat("SELECT pg_try_advisory_lock(", kHistoryLockKey, ")"))[0]
+                  .as<bool>();
+    } catch (const std::exception&) {
+      GiveBack();
+      throw;
+    }
   }
-  ~HistoryLockScope() {
+  ~HistoryLockScope() { GiveBack(); }
+  HistoryLockScope(const HistoryLockScope&) = delete;
+  HistoryLockScope& operator=(const HistoryLockScope&) = delete;
+
+  bool held() const { return held_; }
+
+ private:
+  void GiveBack() {
     try {
       if (held_) tx_.exec(absl::StrCat("SELECT pg_advisory_unlock(", kHistoryLockKey, ")"));
       tx_.exec("RESET lock_timeout");
@@ -50,12 +62,7 @@ class HistoryLockScope {
       // of the lock with the session.
     }
   }
-  HistoryLockScope(const HistoryLockScope&) = delete;
-  HistoryLockScope& operator=(const HistoryLockScope&) = delete;
 
-  bool held() const { return held_; }
-
- private:
   pqxx::nontransaction& tx_;
   bool held_ = false;
 };
@@ -93,8 +100,7 @@ absl::Status HistoryStore::DropPartition(const HistoryPartition& partition) {
       {.operation = "drop a history partition"}, [&](pqxx::nontransaction& tx) -> absl::Status {
         HistoryLockScope lock(tx);
         if (!lock.held()) {
-          return absl::FailedPreconditionError(
-              "another replica is changing the history partitions");
+          return absl::AbortedError("another replica is changing the history partitions");
         }
         const pqxx::row state = tx.exec_prepared1("history.state", partition.name);
         const std::string table = tx.quote_name(partition.table);

@@ -37,8 +37,8 @@ class HistoryStore {
 
   // Detaches (concurrently: writes to the table go on) and drops one
   // partition. A detach left half done by a crash or a timeout is finished;
-  // a partition already gone is forgotten. FAILED_PRECONDITION when another
-  // replica is dropping partitions right now.
+  // a partition already gone is forgotten. ABORTED when another replica is
+  // changing the partitions right now.
   absl::Status DropPartition(const HistoryPartition& partition);
 
  private:

@@ -117,7 +117,10 @@ constexpr Statement kStatements[] = {
     // this count and the delete.
     {"users.count_live",
      "SELECT count(*) FROM sessions WHERE user_id = $1::uuid AND state <> 'closed'"},
-    {"users.delete", "DELETE FROM users WHERE id = $1::uuid"},
+    // Usage by day has no foreign key (migration 0016): it goes here.
+    {"users.delete",
+     "WITH u AS (DELETE FROM users WHERE id = $1::uuid RETURNING id) "
+     "DELETE FROM usage_daily WHERE user_id IN (SELECT id FROM u)"},
 };
 
 #undef WARDEN_USERS_WITH_PLANS

@@ -43,7 +43,11 @@ constexpr Statement kStatements[] = {
      "  ELSE disabled_reason END, "
      "failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END, updated_at = now() "
      "WHERE id = $1::uuid RETURNING id"},
-    {"webhooks.delete", "DELETE FROM webhooks WHERE id = $1::uuid RETURNING url"},
+    // Deliveries have no foreign key (migration 0016): they go here.
+    {"webhooks.delete",
+     "WITH w AS (DELETE FROM webhooks WHERE id = $1::uuid RETURNING id, url), "
+     "d AS (DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM w)) "
+     "SELECT url FROM w"},
     {"webhooks.rotate",
      "UPDATE webhooks SET previous_secret_sealed = secret_sealed, "
      "previous_secret_expires_at = now() + $3::bigint * interval '1 microsecond', "

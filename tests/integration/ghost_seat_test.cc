@@ -196,7 +196,7 @@ TEST_F(InDoubtCommitTest, ACommitWhoseAnswerWasLostIsTheSameSessionWhenAskedAgai
   fleet_->CreateUser("alice", 1, v1::REJECT);
   grpc::Status status;
   std::jthread caller = AdmitPausedInCommit(node, "alice", "in-doubt:1", &status);
-  EXPECT_GT(proxy_->CutAll(), 0);
+  proxy_->CutAll();
   caller.join();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("may or may not have been applied"));

@@ -13,6 +13,7 @@
 #include "controlplane/store/history_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/statements.h"
+#include "tests/support/control_plane_fixture.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/test_postgres.h"
 
@@ -141,6 +142,15 @@ TEST_F(HistoryPartitionsTest, PartitionsAreMadeAheadOnceAndCoverTheComingSpans) 
 TEST_F(HistoryPartitionsTest, RetentionDropsWholeExpiredPartitionsOnly) {
   Migrated();
   WriteOldAndNewHistory();
+  {
+    // 100-day-old rows within a 400-day retention: kept.
+    metrics::Registry metrics;
+    HistoryRetention keeping(
+        *history_, HistoryRetentionOptions{.retention = {{"audit_events", absl::Hours(24 * 400)}}},
+        metrics);
+    EXPECT_EQ(keeping.RunOnce(absl::Now()), 0);
+    EXPECT_EQ(Query("SELECT count(*) FROM audit_events WHERE subject = 'old'"), 300);
+  }
   metrics::Registry metrics;
   HistoryRetention retention(*history_,
                              HistoryRetentionOptions{.retention = {{"audit_events", absl::Hours(24)},
@@ -212,7 +222,7 @@ TEST_F(HistoryPartitionsTest, AReplicaLeavesTheDropToOneAlreadyDoingIt) {
   other.exec(std::string("SELECT pg_advisory_lock(") + kHistoryLockKey + ")");
   absl::Status dropped =
       history_->DropPartition(Partition("audit_events", "audit_events_before"));
-  EXPECT_EQ(dropped.code(), absl::StatusCode::kFailedPrecondition) << dropped;
+  EXPECT_EQ(dropped.code(), absl::StatusCode::kAborted) << dropped;
   EXPECT_TRUE(Exists("audit_events_before"));
   absl::StatusOr<int> made = history_->EnsurePartitions(4);
   ASSERT_TRUE(made.ok()) << made.status();
@@ -222,6 +232,17 @@ TEST_F(HistoryPartitionsTest, AReplicaLeavesTheDropToOneAlreadyDoingIt) {
       history_->DropPartition(Partition("audit_events", "audit_events_before")).ok());
   EXPECT_FALSE(Exists("audit_events_before"));
   EXPECT_EQ(history_->EnsurePartitions(4).value_or(-1), 6);
+}
+
+TEST_F(HistoryPartitionsTest, RefusesAWebhookRetentionTheRetryScheduleOutlasts) {
+  control::ControlPlaneConfig config = TestControlPlaneConfig(db_->url());
+  config.webhook_delivery_retention = absl::Hours(24);  // the default schedule takes 31 h
+  absl::StatusOr<std::unique_ptr<control::ControlPlane>> started =
+      control::ControlPlane::Start(config);
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(started.status().message().find("--webhook-delivery-retention-days"),
+            absl::string_view::npos)
+      << started.status();
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
+#include <thread>
+#include <vector>
 
 #include "absl/algorithm/container.h"
 #include "tests/support/control_plane_fixture.h"
@@ -69,6 +71,15 @@ class ReadReplicaTest : public ControlPlaneTest {
     pqxx::nontransaction tx(connection);
     tx.exec(sql);
   }
+  // Pausing takes effect asynchronously: returns once replay has stopped.
+  void PauseReplay() {
+    OnStandby("SELECT pg_wal_replay_pause()");
+    ASSERT_TRUE(WaitFor([&] {
+      pqxx::connection connection(standby_->UrlFor(db_->name()));
+      pqxx::nontransaction tx(connection);
+      return tx.exec1("SELECT pg_get_wal_replay_pause_state()")[0].as<std::string>() == "paused";
+    }));
+  }
 
   std::unique_ptr<TestPostgres> primary_;
   std::unique_ptr<TestPostgres> standby_;
@@ -79,7 +90,7 @@ TEST_F(ReadReplicaTest, ListsComeFromTheStandbyAndLagItsReplay) {
   CreateUser("ada");
   EXPECT_TRUE(WaitFor([&] { return absl::c_linear_search(ListedUsernames(), "ada"); }));
   // The standby stops replaying: what is written now is on the primary only.
-  OnStandby("SELECT pg_wal_replay_pause()");
+  PauseReplay();
   const v1::User bob = CreateUser("bob");
   v1::GetUserRequest get;
   get.set_id(bob.id());
@@ -108,7 +119,7 @@ TEST_F(ReadReplicaTest, ListsReadFromThePrimaryWhileTheStandbyIsDown) {
   // Back, it serves lists again once the fallback's hold (5 s) has passed.
   standby_->Start();
   EXPECT_TRUE(WaitFor([&] { return absl::c_linear_search(ListedUsernames(), "dan"); }));
-  OnStandby("SELECT pg_wal_replay_pause()");
+  PauseReplay();
   CreateUser("erin");
   EXPECT_TRUE(WaitFor([&] { return !absl::c_linear_search(ListedUsernames(), "erin"); },
                       absl::Seconds(15)))
@@ -118,6 +129,12 @@ TEST_F(ReadReplicaTest, ListsReadFromThePrimaryWhileTheStandbyIsDown) {
 TEST_F(ReadReplicaTest, AHungStandbyCostsACallSecondsNotItsDeadline) {
   CreateUser("fay");
   EXPECT_TRUE(WaitFor([&] { return absl::c_linear_search(ListedUsernames(), "fay"); }));
+  // Lists side by side leave several idle connections to it: none may be
+  // tried once one was found hung.
+  {
+    std::vector<std::jthread> lists;
+    for (int i = 0; i < 4; ++i) lists.emplace_back([&] { ListedUsernames(); });
+  }
   // Its host stops it: connections to it still open, nothing answers.
   standby_->Freeze();
   frozen_ = true;

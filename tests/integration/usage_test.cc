@@ -361,6 +361,20 @@ TEST_F(UsageTest, TopUsersAndTheFleetsDayAreCounted) {
             5100);
 }
 
+TEST_F(UsageTest, DeletingAUserDeletesTheirUsageByDay) {
+  const v1::User zoe = fleet_->CreateUser("zoe", 2);
+  ExecSql(absl::StrCat("INSERT INTO usage_daily VALUES ('", zoe.id(),
+                       "', (now() AT TIME ZONE 'UTC')::date, '", node_.node.id(),
+                       "', 'openvpn', 1, 1)"));
+  v1::DeleteUserRequest request;
+  request.set_id(zoe.id());
+  v1::DeleteUserResponse response;
+  ASSERT_TRUE(Admin()->DeleteUser(Context().get(), request, &response).ok());
+  EXPECT_EQ(
+      QueryInt(absl::StrCat("SELECT count(*) FROM usage_daily WHERE user_id = '", zoe.id(), "'")),
+      0);
+}
+
 // The ledger's sweep, run often: windows that moved on without traffic.
 class UsageSweepTest : public UsageTest {
  protected:

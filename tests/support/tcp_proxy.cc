@@ -46,13 +46,12 @@ TcpProxy::~TcpProxy() {
   ::close(listen_fd_);
 }
 
-int TcpProxy::CutAll() {
+void TcpProxy::CutAll() {
   absl::MutexLock lock(&mu_);
   for (const std::unique_ptr<Link>& link : links_) {
     ::shutdown(link->client, SHUT_RDWR);
     ::shutdown(link->server, SHUT_RDWR);
   }
-  return static_cast<int>(links_.size());
 }
 
 void TcpProxy::Accept() {

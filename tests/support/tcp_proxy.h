@@ -26,9 +26,9 @@ class TcpProxy {
   // While stalled, nothing the upstream sends is read (it backs up); what
   // clients send still goes through.
   void Stall(bool stalled) { stalled_ = stalled; }
-  // Shuts both ends of every connection open now; how many. Later
-  // connections are carried as before.
-  int CutAll();
+  // Shuts both ends of every connection open now. Later connections are
+  // carried as before.
+  void CutAll();
 
  private:
   struct Link {

@@ -25,7 +25,9 @@ CREATE TABLE history_partitions (
 );
 CREATE INDEX history_partitions_range ON history_partitions (table_name, upper_bound);
 
--- Where the span holding `at` starts (UTC; weeks start on Monday).
+-- Where the span holding `at` starts (UTC; weeks start on Monday). The
+-- functions below run in UTC whatever the session's TimeZone, so that a
+-- month or week added to a bound is one in UTC.
 CREATE FUNCTION warden_history_span_start(span text, at timestamptz) RETURNS timestamptz
   LANGUAGE sql IMMUTABLE AS $$
   SELECT date_trunc(span, at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
@@ -53,7 +55,7 @@ $$;
 -- on, and the CHECK spares the scan. Replicas take turns through an
 -- advisory lock: one that finds it taken makes nothing this time (0).
 CREATE FUNCTION warden_history_ensure(ahead integer) RETURNS integer
-  LANGUAGE plpgsql AS $$
+  LANGUAGE plpgsql SET TimeZone = 'UTC' AS $$
 DECLARE
   t history_tables;
   lower_b timestamptz;
@@ -96,7 +98,7 @@ END $$;
 -- It holds what it held: its range ends with the current span, or with the
 -- span of its newest row if that is later; empty, with the previous span.
 CREATE FUNCTION warden_history_adopt(name text, key_column text, span text)
-  RETURNS void LANGUAGE plpgsql AS $$
+  RETURNS void LANGUAGE plpgsql SET TimeZone = 'UTC' AS $$
 DECLARE
   newest timestamptz;
   first_upper timestamptz;
@@ -149,6 +151,11 @@ CREATE TRIGGER audit_events_webhooks AFTER INSERT ON audit_events
   REFERENCING NEW TABLE AS new_audit_events
   FOR EACH STATEMENT EXECUTE FUNCTION warden_webhook_fanout();
 
+-- History keeps no foreign keys: dropping a partition that has one locks
+-- the table it references (users, webhooks) against every read while its
+-- triggers go. Deleting a webhook deletes its deliveries, and a user their
+-- usage, in the same statement instead (store/).
+
 -- Webhook deliveries, a week a partition: their retention is days, and the
 -- retry schedule ends long before it.
 ALTER TABLE webhook_deliveries RENAME TO webhook_deliveries_before;
@@ -158,9 +165,10 @@ ALTER INDEX webhook_deliveries_due RENAME TO webhook_deliveries_before_due;
 ALTER INDEX webhook_deliveries_of_webhook RENAME TO webhook_deliveries_before_of_webhook;
 ALTER INDEX webhook_deliveries_finished RENAME TO webhook_deliveries_before_finished;
 ALTER TABLE webhook_deliveries_before DROP CONSTRAINT webhook_deliveries_before_pkey;
+ALTER TABLE webhook_deliveries_before DROP CONSTRAINT webhook_deliveries_webhook_id_fkey;
 CREATE TABLE webhook_deliveries (
   id bigint GENERATED ALWAYS AS IDENTITY,
-  webhook_id uuid NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+  webhook_id uuid NOT NULL,
   message_id text NOT NULL,
   event_type text NOT NULL,
   payload text NOT NULL,
@@ -187,8 +195,9 @@ SELECT warden_history_adopt('webhook_deliveries', 'created_at', 'week');
 ALTER TABLE usage_daily RENAME TO usage_daily_before;
 ALTER INDEX usage_daily_pkey RENAME TO usage_daily_before_pkey;
 ALTER INDEX usage_daily_day RENAME TO usage_daily_before_day;
+ALTER TABLE usage_daily_before DROP CONSTRAINT usage_daily_user_id_fkey;
 CREATE TABLE usage_daily (
-  user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  user_id uuid NOT NULL,
   day date NOT NULL,
   node_id uuid NOT NULL,
   protocol text NOT NULL,
