@@ -43,12 +43,12 @@
 #include "controlplane/store/api_key_store.h"
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/audit_store.h"
-#include "controlplane/store/history_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/credential_store.h"
 #include "controlplane/store/database.h"
 #include "controlplane/store/device_store.h"
 #include "controlplane/store/family_store.h"
+#include "controlplane/store/history_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
 #include "controlplane/store/notification_listener.h"
@@ -249,7 +249,8 @@ struct ControlPlane::Parts {
   // First in, last out: every part below may hold references into it.
   metrics::Registry metrics;
   std::unique_ptr<store::Database> db;
-  // Admin reads on --database-read-url (all null without it).
+  // Admin lists and statistics: on --database-read-url (read_db; null
+  // without it), else on db.
   std::unique_ptr<store::Database> read_db;
   std::unique_ptr<store::UserStore> read_users;
   std::unique_ptr<store::AuditStore> read_audit;
@@ -339,9 +340,8 @@ void ControlPlane::StartCommandPath(Parts& parts, const ControlPlaneConfig& conf
       *parts.commands, *parts.families, *parts.devices, *parts.attach, *parts.usage,
       *parts.admitter, *parts.outbox, *parts.waiters);
   parts.usage_ledger = std::make_unique<dispatch::UsageLedger>(
-      dispatch::UsageLedgerOptions{.sweep_interval = config.quota_sweep_interval,
-},
-      *parts.usage, *parts.command_path, RealClock::Get(), parts.metrics);
+      dispatch::UsageLedgerOptions{.sweep_interval = config.quota_sweep_interval}, *parts.usage,
+      *parts.command_path, RealClock::Get(), parts.metrics);
   parts.usage_ledger->Start();
   parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
       dispatch::DispatcherOptions{.replica_id = replica_id,
@@ -476,12 +476,13 @@ absl::Status ControlPlane::OpenStores(const ControlPlaneConfig& config,
     read_options.application_name = "warden-control-reads";
     read_options.fallback = parts.db.get();
     parts.read_db = std::make_unique<store::Database>(read_options, store::AllStatements());
-    parts.read_users = std::make_unique<store::UserStore>(*parts.read_db);
-    parts.read_audit = std::make_unique<store::AuditStore>(*parts.read_db);
-    parts.read_nodes = std::make_unique<store::NodeStore>(*parts.read_db);
-    parts.read_sessions = std::make_unique<store::SessionStore>(*parts.read_db);
-    parts.read_usage = std::make_unique<store::UsageStore>(*parts.read_db);
   }
+  store::Database& reads = parts.read_db ? *parts.read_db : *parts.db;
+  parts.read_users = std::make_unique<store::UserStore>(reads);
+  parts.read_audit = std::make_unique<store::AuditStore>(reads);
+  parts.read_nodes = std::make_unique<store::NodeStore>(reads);
+  parts.read_sessions = std::make_unique<store::SessionStore>(reads);
+  parts.read_usage = std::make_unique<store::UsageStore>(reads);
   if (!config.webhook_key_file.empty()) {
     WARDEN_ASSIGN_OR_RETURN(parts.webhook_box,
                             webhooks::SecretBox::FromKeyFile(config.webhook_key_file));
@@ -596,11 +597,11 @@ void ControlPlane::MakeServices(Parts& parts, const ControlPlaneConfig& config) 
       .signal = *parts.signal,
       .heartbeat_interval = config.heartbeat_interval,
       .sso = *parts.sso,
-      .reads = {.users = parts.read_users ? *parts.read_users : *parts.users,
-                .audit = parts.read_audit ? *parts.read_audit : *parts.audit,
-                .nodes = parts.read_nodes ? *parts.read_nodes : *parts.nodes,
-                .sessions = parts.read_sessions ? *parts.read_sessions : *parts.sessions,
-                .usage = parts.read_usage ? *parts.read_usage : *parts.usage}});
+      .reads = {.users = *parts.read_users,
+                .audit = *parts.read_audit,
+                .nodes = *parts.read_nodes,
+                .sessions = *parts.read_sessions,
+                .usage = *parts.read_usage}});
   parts.node_authenticator = std::make_unique<services::NodeAuthenticator>(
       *parts.nodes, /*require_certificate=*/!config.client_ca.empty());
   parts.login_throttle = std::make_unique<families::LoginThrottle>(
