@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace warden::wardenctl {
@@ -83,9 +84,9 @@ void EmitEntries(const nlohmann::ordered_json& value, int indent, std::string& o
   const std::string pad(indent, ' ');
   if (value.is_object()) {
     for (const auto& [key, item] : value.items()) {
-      out += pad + YamlString(key) + ":";
+      absl::StrAppend(&out, pad, YamlString(key), ":");
       if (IsScalar(item) || IsEmptyCollection(item)) {
-        out += " " + Scalar(item) + "\n";
+        absl::StrAppend(&out, " ", Scalar(item), "\n");
       } else if (item.is_array()) {
         // Sequences under a key sit at the key's indentation (the style of
         // kubectl and most YAML in the wild; both are valid).
@@ -99,14 +100,14 @@ void EmitEntries(const nlohmann::ordered_json& value, int indent, std::string& o
     return;
   }
   for (const auto& item : value) {
-    out += pad + "-";
+    absl::StrAppend(&out, pad, "-");
     if (IsScalar(item) || IsEmptyCollection(item)) {
-      out += " " + Scalar(item) + "\n";
+      absl::StrAppend(&out, " ", Scalar(item), "\n");
     } else {
       // The first entry of a nested collection shares the dash's line.
       std::string nested;
       EmitEntries(item, indent + 2, nested);
-      out += " " + nested.substr(indent + 2);
+      absl::StrAppend(&out, " ", absl::string_view(nested).substr(indent + 2));
     }
   }
 }
