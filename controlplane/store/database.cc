@@ -136,12 +136,14 @@ std::string TlsWarning(const DatabaseTls& tls) {
     return absl::StrCat("the connection to the database at ", tls.host,
                         " is NOT encrypted (sslmode=", tls.sslmode,
                         "): password hashes and token hashes cross the network in the clear; "
-                        "add sslmode=verify-full and sslrootcert=<CA file> to the database URL");
+                        // Written as a URL query, not key=value words, so that the
+                        // JSON log format keeps it in the message.
+                        "add ?sslmode=verify-full&sslrootcert=/path/to/ca.crt to the database URL");
   }
   return absl::StrCat("the connection to the database at ", tls.host,
                       " is encrypted but the server is not authenticated (sslmode=", tls.sslmode,
-                      "): a machine in the middle could read it; use sslmode=verify-full with "
-                      "sslrootcert=<CA file>");
+                      "): a machine in the middle could read it; add "
+                      "?sslmode=verify-full&sslrootcert=/path/to/ca.crt to the database URL");
 }
 
 std::string ConnectionString(const DatabaseOptions& options) {
