@@ -244,20 +244,26 @@ def check_compose(root):
         compose = yaml.safe_load(f)  # PyYAML resolves the << merge keys
     services = compose.get("services") or {}
     postgres = services.get("postgres") or {}
-    check(postgres.get("image") == "postgres:15" and postgres.get("healthcheck"),
-          "compose: postgres:15 with a healthcheck")
+    check(str(postgres.get("image")).startswith("warden-postgres:") and postgres.get("healthcheck"),
+          "compose: warden-postgres with a healthcheck")
     for name in ("control-1", "control-2"):
         service = services.get(name) or {}
         env = service.get("environment") or {}
-        check(dig(service, "build", "dockerfile") == "deploy/docker/Dockerfile.control" and
+        check(str(service.get("image")).startswith("warden-control:") and
               "@postgres:5432/" in str(env.get("WARDEN_DATABASE_URL")) and
               "WARDEN_ADMIN_KEY" in env and
-              dig(service, "depends_on", "postgres", "condition") == "service_healthy",
-              f"compose: {name} built from Dockerfile.control, on the shared database, "
-              "with the admin key")
+              dig(service, "depends_on", "postgres", "condition") == "service_healthy" and
+              service.get("read_only") and "ALL" in (service.get("cap_drop") or []),
+              f"compose: {name} is warden-control on the shared database, with the admin key, "
+              "read-only and without capabilities")
     check(dig(services, "control-1", "environment", "WARDEN_REPLICA_ID") !=
           dig(services, "control-2", "environment", "WARDEN_REPLICA_ID"),
           "compose: the two replicas have different replica ids")
+    enroll = services.get("enroll") or {}
+    check(str(enroll.get("image")).startswith("warden-control:") and
+          dig(enroll, "depends_on", "control-1", "condition") == "service_healthy" and
+          any(str(v).endswith(":/tickets") for v in enroll.get("volumes") or []),
+          "compose: the enroll service asks control-1 for tickets into a shared volume")
     drivers = {}
     for name, service in services.items():
         for arg in service.get("command") or []:
@@ -265,10 +271,16 @@ def check_compose(root):
                 drivers[str(arg)[len("--driver="):].split(":")[0]] = (name, service)
     check(set(drivers) == {"openvpn", "wireguard"},
           f"compose: one agent with the openvpn driver, one with wireguard (got {sorted(drivers)})")
+    enroll_script = " ".join(str(line) for line in enroll.get("command") or [])
     for driver, (name, service) in drivers.items():
-        check(dig(service, "build", "dockerfile") == "deploy/docker/Dockerfile.agent" and
-              "WARDEN_AGENT_ENROLL_TICKET" in (service.get("environment") or {}),
-              f"compose: {name} is the agent image and takes an enrolment ticket")
+        env = service.get("environment") or {}
+        node = next((str(a).split("=", 1)[1] for a in service.get("command") or []
+                     if str(a).startswith("--node-name=")), None)
+        check(str(service.get("image")).startswith("warden-agent:") and
+              env.get("WARDEN_AGENT_NODE_NAME") == node and node and node in enroll_script and
+              env.get("WARDEN_AGENT_TICKET_DIR") == "/tickets" and
+              dig(service, "depends_on", "enroll", "condition") == "service_completed_successfully",
+              f"compose: {name} is the agent image and enrols as {node} with the enroll service's ticket")
     if "wireguard" in drivers:
         service = drivers["wireguard"][1]
         check("NET_ADMIN" in (service.get("cap_add") or []) and
@@ -283,6 +295,19 @@ def check_compose(root):
                   any(str(v) in socket_volume for v in s.get("volumes") or [])]
         check("mgmt=unix:/run/openvpn/server.sock" in command and len(server) == 1,
               "compose: the OpenVPN agent shares /run/openvpn with an OpenVPN server")
+    for name, service in services.items():
+        for port in service.get("ports") or []:
+            port = str(port)
+            check(port.startswith("127.0.0.1:") or
+                  (port.endswith("/udp") and port.startswith("${WARDEN_VPN_BIND")),
+                  f"compose: {name} publishes {port} on 127.0.0.1 (VPN ports on WARDEN_VPN_BIND)")
+
+
+def dockerfile_lines(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read().replace("\\\n", " ")
+    return text, [line.strip() for line in text.splitlines()
+                  if line.strip() and not line.strip().startswith("#")]
 
 
 def check_dockerfiles(root):
@@ -291,50 +316,70 @@ def check_dockerfiles(root):
         ignored = {line.strip().strip("/") for line in f if line.strip()}
     check({"build", ".warden", ".git", ".env"} <= ignored,
           ".dockerignore keeps build/, .warden/, .git and .env out of images")
-    cmake_targets = {
-        "warden-control": "controlplane", "warden-agent": "agent", "grpcurl-compat": "tools/grpcurl"}
-    for name in ("Dockerfile.control", "Dockerfile.agent", "Dockerfile.openvpn"):
-        path = os.path.join(root, "deploy", "docker", name)
-        with open(path, encoding="utf-8") as f:
-            text = f.read().replace("\\\n", " ")
-        lines = [line.strip() for line in text.splitlines()
-                 if line.strip() and not line.strip().startswith("#")]
-        froms = [line.split()[1] for line in lines if line.startswith("FROM ")]
-        check(froms and all(f.startswith("debian:bookworm") for f in froms),
-              f"{name}: Debian 12 (bookworm) stages ({froms})")
-        for line in lines:
+
+    # scripts/lib/image-binaries.sh: the binaries the images carry.
+    with open(os.path.join(root, "scripts", "lib", "image-binaries.sh"), encoding="utf-8") as f:
+        binaries = dict(re.findall(r"\[([\w-]+)\]=(\S+)", f.read()))
+    check({"warden-control", "warden-agent", "wardenctl", "grpcurl-compat"} <= set(binaries),
+          f"image-binaries.sh builds every binary the images carry ({sorted(binaries)})")
+    for target, path in binaries.items():
+        directory = os.path.dirname(path)
+        with open(os.path.join(root, directory, "CMakeLists.txt"), encoding="utf-8") as f:
+            check(re.search(rf"add_executable\(\s*{re.escape(target)}\b", f.read()),
+                  f"image-binaries.sh: {directory}/CMakeLists.txt defines {target}")
+
+    # Dockerfile.build: the one compile stage.
+    text, lines = dockerfile_lines(os.path.join(root, "deploy", "docker", "Dockerfile.build"))
+    check("WARDEN_BUILD_PACKAGES" in text and "image-binaries.sh" in text,
+          "Dockerfile.build: installs WARDEN_BUILD_PACKAGES and runs image-binaries.sh")
+    with open(os.path.join(root, "CMakeLists.txt"), encoding="utf-8") as f:
+        top = f.read()
+    # CMake configures every directory the top CMakeLists.txt adds (tests and
+    # benchmarks are off), so each must be in the build context.
+    needed = {d for d in re.findall(r"^add_subdirectory\((\S+?)\)", top, re.M)
+              if d not in ("tests", "bench")}
+    copied = {line.split()[1].rstrip("/") for line in lines
+              if line.startswith("COPY ") and "--from=" not in line}
+    missing = sorted(d for d in needed if not any(d == c or d.startswith(c + "/") for c in copied))
+    check(not missing, f"Dockerfile.build: copies every directory CMake adds (missing {missing})")
+
+    # Dockerfile: the runtime targets.
+    docker_dir = os.path.join(root, "deploy", "docker")
+    text, lines = dockerfile_lines(os.path.join(docker_dir, "Dockerfile"))
+    stages = {}
+    current = None
+    for line in lines:
+        if line.startswith("FROM "):
+            words = line.split()
+            current = words[3] if len(words) > 3 and words[2].upper() == "AS" else None
+            stages[current] = {"from": words[1], "lines": []}
+        elif current:
+            stages[current]["lines"].append(line)
+    check({"control", "agent", "openvpn", "postgres"} <= set(stages),
+          f"Dockerfile: targets control, agent, openvpn, postgres ({sorted(stages)})")
+    for name, stage in stages.items():
+        check(stage["from"] in ("scratch", "${WARDEN_BINARIES}") or
+              stage["from"].startswith("debian:bookworm") or stage["from"] in stages,
+              f"Dockerfile: stage {name} starts from Debian 12, scratch or another stage")
+        for line in stage["lines"]:
             if line.startswith("COPY ") and "--from=" not in line:
                 sources = line.split()[1:-1]
-                check(all(os.path.exists(os.path.join(root, s)) for s in sources),
-                      f"{name}: COPY sources exist: {sources}")
-            if line.startswith("COPY --from=build /src/build/"):
-                binary = line.split()[2][len("/src/build/"):]
-                directory, target = os.path.split(binary)
-                check(cmake_targets.get(target) == directory,
-                      f"{name}: {target} is built in build/{cmake_targets.get(target)}")
-                with open(os.path.join(root, directory, "CMakeLists.txt"), encoding="utf-8") as f:
-                    check(re.search(rf"add_executable\(\s*{re.escape(target)}\b", f.read()),
-                          f"{name}: {directory}/CMakeLists.txt defines {target}")
-        if name == "Dockerfile.control":
-            user = [line.split()[1] for line in lines if line.startswith("USER ")]
-            check(user and not user[-1].startswith(("0", "root")),
-                  f"{name}: runs as a non-root user ({user})")
-            check(any(line.startswith("HEALTHCHECK") and "grpc.health.v1.Health/Check" in line
-                      for line in lines), f"{name}: HEALTHCHECK calls grpc.health.v1.Health/Check")
-        if name != "Dockerfile.openvpn":
-            check("WARDEN_BUILD_PACKAGES" in text and "-DWARDEN_BUILD_TESTS=OFF" in text,
-                  f"{name}: builds with WARDEN_BUILD_PACKAGES, tests off")
-            # CMake configures every directory the top CMakeLists.txt adds
-            # (tests and benchmarks are off), so each must be in the image.
-            with open(os.path.join(root, "CMakeLists.txt"), encoding="utf-8") as f:
-                top = f.read()
-            needed = {d for d in re.findall(r"^add_subdirectory\((\S+?)\)", top, re.M)
-                      if d not in ("tests", "bench")}
-            copied = {line.split()[1].rstrip("/") for line in lines
-                      if line.startswith("COPY ") and "--from=" not in line}
-            missing = sorted(d for d in needed
-                             if not any(d == c or d.startswith(c + "/") for c in copied))
-            check(not missing, f"{name}: copies every directory CMake adds (missing {missing})")
+                check(all(os.path.exists(os.path.join(docker_dir, s)) for s in sources),
+                      f"Dockerfile: COPY sources exist in deploy/docker: {sources}")
+            if line.startswith("COPY --from=binaries"):
+                carried = [os.path.basename(s) for s in line.split()[2:-1]]
+                check(set(carried) <= set(binaries),
+                      f"Dockerfile: {name} copies binaries image-binaries.sh builds ({carried})")
+    for name in ("control", "agent", "openvpn", "postgres"):
+        check(any(line.startswith("HEALTHCHECK CMD") or line.startswith("HEALTHCHECK --")
+                  for line in stages.get(name, {}).get("lines", [])),
+              f"Dockerfile: {name} has a HEALTHCHECK")
+    control = stages.get("control", {}).get("lines", [])
+    user = [line.split()[1] for line in control if line.startswith("USER ")]
+    check(user and not user[-1].startswith(("0", "root")),
+          f"Dockerfile: control runs as a non-root user ({user})")
+    check(any(line.startswith("HEALTHCHECK") and "grpc.health.v1.Health/Check" in line
+              for line in control), "Dockerfile: control's HEALTHCHECK calls Health/Check")
 
 
 def main():

@@ -37,9 +37,9 @@ if ! have python3 || ! python3 -c 'import yaml' 2>/dev/null; then
 fi
 
 # --- shell scripts shipped in the images ----------------------------------------
-step "shellcheck: deploy/docker/*.sh, tests/deploy/validate.sh"
+step "shellcheck: deploy/docker/*.sh, tests/deploy/validate.sh, scripts/images and its helpers"
 if have shellcheck; then
-  if shellcheck deploy/docker/*.sh tests/deploy/validate.sh; then
+  if shellcheck -x deploy/docker/*.sh tests/deploy/validate.sh scripts/images scripts/lib/docker.sh scripts/lib/image-binaries.sh; then
     pass "shellcheck"
   else
     fail "shellcheck"

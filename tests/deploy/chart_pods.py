@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""Runs the Helm chart's pods with Docker: the closest thing to a cluster here.
+
+Renders helm/warden (tests/deploy/render_chart.py) with the agent enabled and
+the images warden-control:TAG and warden-agent:TAG, then starts every
+container of the Deployment (each replica) and of the DaemonSet (one VPN
+node) as Kubernetes would: the same image, command, args and environment
+(Secret keys and the downward API resolved), the pod's and container's
+security context (user, read-only root file system, capabilities, no new
+privileges), its volumes (emptyDir as tmpfs, Secret files, hostPath as a
+directory of the simulated node) and its memory limit. The control plane's
+Service name resolves to its replicas on a private Docker network; the VPN
+node is a container with a wireguard-go wg0, whose network namespace the
+agent shares (hostNetwork).
+
+Proof: every probe of every container passes (gRPC probes are called as the
+kubelet does, from outside the pod), the agent enrols with the ticket from
+its Secret and its node is online, and the Service's metrics port answers.
+A chart that starts a container with a wrong flag or a missing file fails
+here, with the container's log.
+
+  chart_pods.py [--chart DIR] [--tag TAG] --grpcurl PATH --wardenctl PATH
+"""
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+NODE_NAME = "chart-vpn-node"
+
+
+def log(message):
+    print(f"[chart-pods] {message}", flush=True)
+
+
+def run(args, check=True, env=None, timeout=300):
+    result = subprocess.run(args, cwd=REPO, env=env, timeout=timeout, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}")
+    return result.stdout
+
+
+class ContainerExited(Exception):
+    """Waiting longer cannot help."""
+
+
+def wait_for(what, predicate, timeout):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except ContainerExited:
+            raise
+        except Exception as error:  # not there yet
+            last = error
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}"
+                         + (f" (last error: {last})" if last else ""))
+
+
+class Cluster:
+    """One private Docker network standing in for a cluster and its node."""
+
+    def __init__(self, chart, tag, workdir, grpcurl, wardenctl):
+        self.chart = chart
+        self.tag = tag
+        self.workdir = workdir
+        self.grpcurl = grpcurl
+        self.wardenctl = wardenctl
+        self.prefix = f"wardenchart{os.getpid()}"
+        self.network = self.prefix
+        self.containers = []
+        self.admin_key = secrets.token_hex(24)
+        self.db_password = secrets.token_hex(12)
+
+    # --- rendering ---------------------------------------------------------------
+    def render(self):
+        sets = [
+            f"controlPlane.image.repository=warden-control", f"controlPlane.image.tag={self.tag}",
+            f"agent.image.repository=warden-agent", f"agent.image.tag={self.tag}",
+            "agent.enabled=true",
+            f"secret.databaseUrl=postgresql://warden:{self.db_password}@{self.prefix}-postgres:5432/warden",
+            f"secret.adminKey={self.admin_key}",
+        ]
+        args = [sys.executable, os.path.join(HERE, "render_chart.py"), self.chart]
+        for assignment in sets:
+            args += ["--set", assignment]
+        return [doc for doc in yaml.safe_load_all(run(args)) if doc]
+
+    # --- containers ----------------------------------------------------------------
+    def docker_run(self, name, args):
+        self.containers.append(name)
+        run(["docker", "run", "-d", "--name", name, *args])
+
+    def ip(self, name):
+        networks = json.loads(run(["docker", "inspect", name]))[0]["NetworkSettings"]["Networks"]
+        return networks[self.network]["IPAddress"]
+
+    def state(self, name):
+        return json.loads(run(["docker", "inspect", name]))[0]["State"]
+
+    def logs(self, name):
+        return run(["docker", "logs", "--tail", "80", name], check=False)
+
+    def start_postgres(self):
+        name = f"{self.prefix}-postgres"
+        self.docker_run(name, ["--network", self.network, "--network-alias", name,
+                               "-e", "POSTGRES_USER=warden", "-e", "POSTGRES_DB=warden",
+                               "-e", f"POSTGRES_PASSWORD={self.db_password}",
+                               f"warden-postgres:{self.tag}"])
+        wait_for("PostgreSQL", lambda: self.state(name).get("Health", {}).get("Status") == "healthy", 120)
+
+    def start_node(self, hostpaths):
+        """The VPN node: a network namespace with the WireGuard interface wg0."""
+        name = f"{self.prefix}-node"
+        self.docker_run(name, ["--network", self.network, "--cap-add", "NET_ADMIN",
+                               "--device", "/dev/net/tun",
+                               "-v", f"{hostpaths('/var/run/wireguard')}:/var/run/wireguard",
+                               "--entrypoint", "/bin/sh", f"warden-agent:{self.tag}", "-ec",
+                               "wg genkey > /tmp/wg0.key; wireguard-go wg0; "
+                               "wg set wg0 listen-port 51820 private-key /tmp/wg0.key; "
+                               "ip address add 10.66.0.1/16 dev wg0; ip link set wg0 up; "
+                               "exec sleep infinity"])
+        wait_for("the node's wg0", lambda: os.path.exists(
+            os.path.join(hostpaths("/var/run/wireguard"), "wg0.sock")), 30)
+        return name
+
+
+def resolve_env(container, secrets_by_name, pod_name):
+    env = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+            continue
+        source = item["valueFrom"]
+        if "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            value = secrets_by_name.get(ref["name"], {}).get(ref["key"])
+            if value is None:
+                assert ref.get("optional"), f"env {item['name']}: no key {ref['key']} in Secret {ref['name']}"
+                continue
+            env[item["name"]] = value
+        elif "fieldRef" in source:
+            field = source["fieldRef"]["fieldPath"]
+            env[item["name"]] = {"metadata.name": pod_name, "spec.nodeName": NODE_NAME}[field]
+        else:
+            raise AssertionError(f"env {item['name']}: unsupported valueFrom {source}")
+    return env
+
+
+def security_args(pod_spec, container):
+    pod_context = pod_spec.get("securityContext", {})
+    context = {**pod_context, **container.get("securityContext", {})}
+    args = []
+    if "runAsUser" in context:
+        user = str(context["runAsUser"])
+        if "runAsGroup" in context:
+            user += f":{context['runAsGroup']}"
+        args += ["--user", user]
+    if context.get("runAsNonRoot"):
+        assert context.get("runAsUser", 1) != 0, f"{container['name']}: runAsNonRoot with runAsUser 0"
+    if context.get("readOnlyRootFilesystem"):
+        args.append("--read-only")
+    capabilities = context.get("capabilities", {})
+    for capability in capabilities.get("drop", []):
+        args += ["--cap-drop", capability]
+    for capability in capabilities.get("add", []):
+        args += ["--cap-add", capability]
+    if context.get("allowPrivilegeEscalation") is False:
+        args += ["--security-opt", "no-new-privileges:true"]
+    if "fsGroup" in pod_context:
+        args += ["--group-add", str(pod_context["fsGroup"])]
+    return args
+
+
+def volume_args(pod_spec, container, secrets_by_name, hostpaths, workdir, pod_name):
+    volumes = {volume["name"]: volume for volume in pod_spec.get("volumes", [])}
+    args = []
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        path = mount["mountPath"]
+        mode = ":ro" if mount.get("readOnly") else ""
+        if "emptyDir" in volume:
+            args += ["--tmpfs", f"{path}:mode=1777"]
+        elif "secret" in volume:
+            secret_name = volume["secret"]["secretName"]
+            files = secrets_by_name.get(secret_name)
+            assert files is not None or volume["secret"].get("optional"), f"no Secret {secret_name}"
+            directory = os.path.join(workdir, f"{pod_name}-{mount['name']}")
+            os.makedirs(directory, exist_ok=True)
+            for key, value in (files or {}).items():
+                with open(os.path.join(directory, key), "w") as out:
+                    out.write(value)
+            args += ["-v", f"{directory}:{path}:ro"]
+        elif "hostPath" in volume:
+            args += ["-v", f"{hostpaths(volume['hostPath']['path'])}:{path}{mode}"]
+        else:
+            raise AssertionError(f"volume {mount['name']}: unsupported kind {volume}")
+    return args
+
+
+def memory_args(container):
+    limit = container.get("resources", {}).get("limits", {}).get("memory")
+    if not limit:
+        return []
+    units = {"Ki": "k", "Mi": "m", "Gi": "g"}
+    return ["--memory", limit[:-2] + units[limit[-2:]] if limit[-2:] in units else limit]
+
+
+def grpc_probe(cluster, name, probe):
+    port = probe["grpc"]["port"]
+    service = probe["grpc"].get("service", "")
+    reply = run([cluster.grpcurl, "-plaintext", "-connect-timeout", str(probe.get("timeoutSeconds", 1)),
+                 "-d", json.dumps({"service": service}), f"{cluster.ip(name)}:{port}",
+                 "grpc.health.v1.Health/Check"], check=False)
+    return '"SERVING"' in reply
+
+
+def run_probe(cluster, name, probe):
+    if "grpc" in probe:
+        return grpc_probe(cluster, name, probe)
+    if "httpGet" in probe:
+        get = probe["httpGet"]
+        url = f"http://{cluster.ip(name)}:{get['port']}{get.get('path', '/')}"
+        with urllib.request.urlopen(url, timeout=probe.get("timeoutSeconds", 1)) as reply:
+            return 200 <= reply.status < 400
+    if "exec" in probe:
+        return subprocess.run(["docker", "exec", name, *probe["exec"]["command"]],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    raise AssertionError(f"unsupported probe {probe}")
+
+
+def check_probes(cluster, name, container):
+    for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+        probe = container.get(kind)
+        if not probe:
+            continue
+        # The kubelet's patience: the initial delay plus failureThreshold periods.
+        patience = probe.get("initialDelaySeconds", 0) + \
+            probe.get("failureThreshold", 3) * probe.get("periodSeconds", 10)
+
+        def passes():
+            state = cluster.state(name)
+            if not state["Running"]:
+                raise ContainerExited(f"{name} exited with {state['ExitCode']}")
+            return run_probe(cluster, name, probe)
+
+        wait_for(f"{name}'s {kind}", passes, patience)
+        log(f"{name}: {kind} passes")
+
+
+def start_pods(cluster, docs, hostpaths):
+    secrets_by_name = {doc["metadata"]["name"]: dict(doc.get("stringData", {}))
+                       for doc in docs if doc["kind"] == "Secret"}
+    workloads = [doc for doc in docs if doc["kind"] in ("Deployment", "DaemonSet")]
+    assert {doc["kind"] for doc in workloads} == {"Deployment", "DaemonSet"}, "chart lacks a workload"
+    services = [doc for doc in docs if doc["kind"] == "Service"]
+    started = []
+    node = None
+    for workload in sorted(workloads, key=lambda doc: doc["kind"] != "Deployment"):
+        template = workload["spec"]["template"]
+        pod_spec = template["spec"]
+        labels = template["metadata"]["labels"]
+        aliases = [service["metadata"]["name"] for service in services
+                   if all(labels.get(k) == v for k, v in service["spec"].get("selector", {}).items())]
+        replicas = workload["spec"].get("replicas", 1) if workload["kind"] == "Deployment" else 1
+        pending = []
+        if workload["kind"] == "DaemonSet":
+            # The ticket the agent enrols with, in the Secret the chart mounts.
+            ticket_secret = next(volume["secret"]["secretName"] for volume in pod_spec["volumes"]
+                                 if "secret" in volume)
+            secrets_by_name[ticket_secret] = {NODE_NAME: enrollment_ticket(cluster, started)}
+            node = cluster.start_node(hostpaths)
+        for replica in range(replicas):
+            pod_name = f"{workload['metadata']['name']}-{replica}"
+            for container in pod_spec["containers"]:
+                name = f"{cluster.prefix}-{pod_name}-{container['name']}"
+                env = resolve_env(container, secrets_by_name, pod_name)
+                args = [*security_args(pod_spec, container),
+                        *volume_args(pod_spec, container, secrets_by_name, hostpaths,
+                                     cluster.workdir, pod_name),
+                        *memory_args(container)]
+                for key, value in env.items():
+                    args += ["-e", f"{key}={value}"]
+                if pod_spec.get("hostNetwork"):
+                    args += ["--network", f"container:{node}"]
+                else:
+                    args += ["--network", cluster.network, "--hostname", pod_name]
+                    for alias in aliases:
+                        args += ["--network-alias", alias]
+                command = container.get("command")
+                if command:
+                    args += ["--entrypoint", command[0]]
+                image = container["image"]
+                cluster.docker_run(name, [*args, image, *(command[1:] if command else []),
+                                          *container.get("args", [])])
+                started.append((name, container))
+                pending.append((name, container))
+        for name, container in pending:
+            check_probes(cluster, name, container)
+    return started
+
+
+def enrollment_ticket(cluster, started):
+    control = next(name for name, container in started if "warden-control" in name)
+    env = dict(os.environ, WARDEN_SERVER=f"{cluster.ip(control)}:50051", WARDEN_INSECURE="true",
+               WARDEN_KEY=cluster.admin_key)
+    return run([cluster.wardenctl, "enroll", NODE_NAME, "-q"], env=env).strip()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chart", default=os.path.join(REPO, "helm/warden"))
+    parser.add_argument("--tag", default="local")
+    parser.add_argument("--grpcurl", required=True)
+    parser.add_argument("--wardenctl", required=True)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="warden-chart-") as workdir:
+        cluster = Cluster(options.chart, options.tag, workdir, options.grpcurl, options.wardenctl)
+
+        def hostpaths(path):
+            directory = os.path.join(workdir, "node" + path.replace("/", "_"))
+            os.makedirs(directory, exist_ok=True)
+            return directory
+
+        run(["docker", "network", "create", cluster.network])
+        try:
+            docs = cluster.render()
+            cluster.start_postgres()
+            started = start_pods(cluster, docs, hostpaths)
+            control = next(name for name, _ in started if "warden-control" in name)
+            env = dict(os.environ, WARDEN_SERVER=f"{cluster.ip(control)}:50051",
+                       WARDEN_INSECURE="true", WARDEN_KEY=cluster.admin_key)
+            wait_for(f"node {NODE_NAME} online", lambda: any(
+                node["name"] == NODE_NAME and node.get("online")
+                for node in json.loads(run([cluster.wardenctl, "nodes", "list", "-o", "json"], env=env))), 60)
+            log(f"the DaemonSet's agent enrolled with its Secret's ticket; {NODE_NAME} is online")
+            metrics_port = next(port["containerPort"] for name, container in started
+                                if "warden-control" in name for port in container.get("ports", [])
+                                if port["name"] == "metrics")
+            with urllib.request.urlopen(f"http://{cluster.ip(control)}:{metrics_port}/metrics",
+                                        timeout=10) as reply:
+                assert "warden_agent_streams_connected" in reply.read().decode()
+            log("the control plane's metrics port answers")
+        except BaseException:
+            for name in cluster.containers:
+                print(f"--- {name}\n{cluster.logs(name)}", flush=True)
+            raise
+        finally:
+            for name in reversed(cluster.containers):
+                run(["docker", "rm", "-f", "-v", name], check=False)
+            run(["docker", "network", "rm", cluster.network], check=False)
+    log("every pod of the chart ran with its probes passing")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
