@@ -677,6 +677,7 @@ absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
   // A replica that has lost its database can neither admit nor hear the
   // kills other replicas queue for its agents: it lets them go, and they
   // attach to a replica that can (while it is down, attaching here fails).
+  parts.server->GetHealthCheckService()->SetServingStatus(kLivenessHealthService, true);
   parts.health = std::make_unique<HealthMonitor>(
       *parts.db, parts.server->GetHealthCheckService(), admin_names, config.health_interval,
       [dispatcher = parts.dispatcher.get()](bool serving) {
@@ -691,6 +692,7 @@ absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
     WARDEN_ASSIGN_OR_RETURN(parts.agent_server,
                             Serve(config, agent_address, {parts.agent.get()},
                                   ClientCertificatesFor(config, /*agent_port=*/true), agent_port_));
+    parts.agent_server->GetHealthCheckService()->SetServingStatus(kLivenessHealthService, true);
     parts.agent_health = std::make_unique<HealthMonitor>(
         *parts.db, parts.agent_server->GetHealthCheckService(),
         std::vector<std::string>{"", v1::AgentService::service_full_name()},

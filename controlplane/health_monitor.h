@@ -20,6 +20,11 @@ class HealthCheckServiceInterface;
 
 namespace warden::control {
 
+// The health service name that answers SERVING for as long as the process
+// serves, whatever the database does: for liveness probes, so that a
+// database outage makes replicas unready but never gets them all restarted.
+inline constexpr char kLivenessHealthService[] = "liveness";
+
 class HealthMonitor {
  public:
   // `services`: the names whose status follows the database ("" = overall).

@@ -91,11 +91,15 @@ def check_defaults(objects):
     grpc_port = next((p["containerPort"] for p in container.get("ports", [])
                       if p.get("name") == "grpc"), None)
     check(grpc_port is not None, "defaults: container port named grpc")
-    for probe in ("livenessProbe", "readinessProbe"):
+    # Readiness follows the database (service ""); startup and liveness ask
+    # only whether the process serves ("liveness"), so that a database
+    # outage restarts no replica.
+    for probe, service in (("startupProbe", "liveness"), ("livenessProbe", "liveness"),
+                           ("readinessProbe", "")):
         grpc = dig(container, probe, "grpc")
         check(isinstance(grpc, dict) and grpc.get("port") == grpc_port and
-              grpc.get("service") == "",
-              f"defaults: {probe} is a gRPC probe on port {grpc_port} with service \"\"")
+              grpc.get("service") == service,
+              f"defaults: {probe} is a gRPC probe on port {grpc_port} with service \"{service}\"")
     listen = [a for a in container.get("args", []) if str(a).startswith("--listen=")]
     check(listen == [f"--listen=0.0.0.0:{grpc_port}"],
           "defaults: warden-control listens on 0.0.0.0:<grpc port>")

@@ -63,6 +63,8 @@ TEST_F(DatabaseOutageTest, FailsFastWhileDownAndRecoversWithoutRestart) {
 
   cluster_->Stop();
   EXPECT_TRUE(WaitFor([&] { return HealthStatus() == HealthCheckResponse::NOT_SERVING; }));
+  // Unready, yet alive: a liveness probe must not restart every replica.
+  EXPECT_EQ(HealthStatus("liveness"), HealthCheckResponse::SERVING);
   const absl::Time start = absl::Now();
   grpc::Status during = CreateUser("during");
   EXPECT_EQ(during.error_code(), grpc::StatusCode::UNAVAILABLE);
