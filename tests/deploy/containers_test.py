@@ -186,7 +186,7 @@ class OpenVpnClients:
 
     def remove_all(self):
         for name in self.names:
-            run(["docker", "rm", "-f", name], check=False)
+            run(["docker", "rm", "-f", "-v", name], check=False)
 
 
 def live_sessions(ctl, username):
@@ -222,6 +222,7 @@ def metrics_text(port):
 def compose_proof(workdir):
     compose = Compose(workdir)
     clients = OpenVpnClients(compose, workdir)
+    volumes_before = set(run(["docker", "volume", "ls", "-q"]).split())
     try:
         started = time.monotonic()
         compose("up", "-d", timeout=900)
@@ -295,8 +296,8 @@ def compose_proof(workdir):
         compose("down", "-v", "--remove-orphans", check=False)
     left = run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={compose.project}"])
     assert not left.strip(), f"containers left after down -v: {left}"
-    volumes = run(["docker", "volume", "ls", "-q", "--filter", f"name={compose.project}_"])
-    assert not volumes.strip(), f"volumes left after down -v: {volumes}"
+    volumes = set(run(["docker", "volume", "ls", "-q"]).split()) - volumes_before
+    assert not volumes, f"volumes left after down -v: {sorted(volumes)}"
     networks = run(["docker", "network", "ls", "-q", "--filter", f"name={compose.project}_"])
     assert not networks.strip(), f"networks left after down -v: {networks}"
     log("docker-compose down -v left nothing behind")
