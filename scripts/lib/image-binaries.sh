@@ -14,8 +14,10 @@ declare -A binary_path=(
 )
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+# Warnings are not errors here: ./scripts/test's sanitizer build gates them,
+# and an image build must not fail on a newer compiler's false positive.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARDEN_BUILD_TESTS=OFF \
-  -DWARDEN_BUILD_BENCH=OFF -DWARDEN_WERROR=ON "${launcher[@]}" >/dev/null
+  -DWARDEN_BUILD_BENCH=OFF -DWARDEN_WERROR=OFF "${launcher[@]}" >/dev/null
 ninja -C "$build" -j "$(nproc)" "${!binary_path[@]}"
 mkdir -p "$out"
 for name in "${!binary_path[@]}"; do
