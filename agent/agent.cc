@@ -92,8 +92,11 @@ absl::Status Agent::Start() {
     }
   }
   if (!config_.metrics_listen.empty()) {
+    // Ready while the link to a control-plane replica is up (a DaemonSet's
+    // rolling update waits for it); the server goes before the link.
     WARDEN_ASSIGN_OR_RETURN(metrics_server_,
-                            metrics::MetricsServer::Start(config_.metrics_listen, metrics_));
+                            metrics::MetricsServer::Start(config_.metrics_listen, metrics_,
+                                                          [this] { return link_->up(); }));
   }
   link_->Start();
   Log()->info("warden-agent {} running node={} drivers={} fail_mode={}", config_.version,

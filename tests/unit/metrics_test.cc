@@ -1,4 +1,4 @@
-// The metrics registry's exposition and the /metrics HTTP server.
+// The metrics registry's exposition and the /metrics, /healthz and /readyz HTTP server.
 
 #include "common/metrics.h"
 
@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -134,6 +135,32 @@ TEST(MetricsServerTest, ServesMetricsOverHttpOnPortZero) {
   httplib::Result other = client.Get("/admin");
   ASSERT_TRUE(other);
   EXPECT_EQ(other->status, 404);
+}
+
+TEST(MetricsServerTest, AnswersHealthAlwaysAndReadinessAsToldLive) {
+  Registry registry;
+  std::atomic<bool> ready{false};
+  absl::StatusOr<std::unique_ptr<MetricsServer>> server =
+      MetricsServer::Start("127.0.0.1:0", registry, [&ready] { return ready.load(); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  httplib::Result health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  httplib::Result not_ready = client.Get("/readyz");
+  ASSERT_TRUE(not_ready);
+  EXPECT_EQ(not_ready->status, 503);
+  ready.store(true);
+  httplib::Result now_ready = client.Get("/readyz");
+  ASSERT_TRUE(now_ready);
+  EXPECT_EQ(now_ready->status, 200);
+
+  absl::StatusOr<std::unique_ptr<MetricsServer>> plain =
+      MetricsServer::Start("127.0.0.1:0", registry);  // no readiness: always ready
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  httplib::Result plain_ready = httplib::Client("127.0.0.1", (*plain)->port()).Get("/readyz");
+  ASSERT_TRUE(plain_ready);
+  EXPECT_EQ(plain_ready->status, 200);
 }
 
 TEST(MetricsServerTest, ReportsBadAndTakenAddresses) {
