@@ -369,7 +369,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   if (config.database_url.empty()) {
     return absl::InvalidArgumentError("--database-url (WARDEN_DATABASE_URL) is required");
   }
-  WARDEN_RETURN_IF_ERROR(CheckTransportConfig(config));
+  // --migrate-only serves nothing, so how it would serve is not its concern
+  // (a migration Job runs with the database URL alone).
+  if (!config.migrate_only) WARDEN_RETURN_IF_ERROR(CheckTransportConfig(config));
   WARDEN_RETURN_IF_ERROR(CheckLimits(config));
   WARDEN_RETURN_IF_ERROR(CheckWebhookRetention(config));
   if (config.db_pool_size < 1 || config.db_pool_size > 1000) {

@@ -13,6 +13,7 @@ Service name resolves to its replicas on a private Docker network; the VPN
 node is a container with a wireguard-go wg0, whose network namespace the
 agent shares (hostNetwork).
 
+Helm's pre-install hook Jobs (the migrations) run to completion first.
 Proof: every probe of every container passes (gRPC probes are called as the
 kubelet does, from outside the pod), the agent enrols with the ticket from
 its Secret and its node is online, and the Service's metrics port answers.
@@ -83,6 +84,7 @@ class Cluster:
         self.prefix = f"wardenchart{os.getpid()}"
         self.network = self.prefix
         self.containers = []
+        self.host_network = {}  # container -> the node container whose network it shares
         self.admin_key = secrets.token_hex(24)
         self.db_password = secrets.token_hex(12)
 
@@ -106,6 +108,8 @@ class Cluster:
         run(["docker", "run", "-d", "--name", name, *args])
 
     def ip(self, name):
+        # A hostNetwork container has the node's address.
+        name = self.host_network.get(name, name)
         networks = json.loads(run(["docker", "inspect", name]))[0]["NetworkSettings"]["Networks"]
         return networks[self.network]["IPAddress"]
 
@@ -229,12 +233,15 @@ def grpc_probe(cluster, name, probe):
     return '"SERVING"' in reply
 
 
-def run_probe(cluster, name, probe):
+def run_probe(cluster, name, container, probe):
     if "grpc" in probe:
         return grpc_probe(cluster, name, probe)
     if "httpGet" in probe:
         get = probe["httpGet"]
-        url = f"http://{cluster.ip(name)}:{get['port']}{get.get('path', '/')}"
+        port = get["port"]
+        if isinstance(port, str):  # a named container port
+            port = next(p["containerPort"] for p in container["ports"] if p["name"] == port)
+        url = f"http://{cluster.ip(name)}:{port}{get.get('path', '/')}"
         with urllib.request.urlopen(url, timeout=probe.get("timeoutSeconds", 1)) as reply:
             return 200 <= reply.status < 400
     if "exec" in probe:
@@ -256,15 +263,57 @@ def check_probes(cluster, name, container):
             state = cluster.state(name)
             if not state["Running"]:
                 raise ContainerExited(f"{name} exited with {state['ExitCode']}")
-            return run_probe(cluster, name, probe)
+            return run_probe(cluster, name, container, probe)
 
         wait_for(f"{name}'s {kind}", passes, patience)
         log(f"{name}: {kind} passes")
 
 
+def start_container(cluster, name, pod_name, pod_spec, container, secrets_by_name, hostpaths,
+                    aliases=(), node=None):
+    """docker run -d of one container of a pod, as the kubelet would start it."""
+    env = resolve_env(container, secrets_by_name, pod_name)
+    args = [*security_args(pod_spec, container),
+            *volume_args(pod_spec, container, secrets_by_name, hostpaths, cluster.workdir, pod_name),
+            *memory_args(container)]
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    if pod_spec.get("hostNetwork"):
+        args += ["--network", f"container:{node}"]
+        cluster.host_network[name] = node
+    else:
+        args += ["--network", cluster.network, "--hostname", pod_name]
+        for alias in aliases:
+            args += ["--network-alias", alias]
+    command = container.get("command")
+    if command:
+        args += ["--entrypoint", command[0]]
+    cluster.docker_run(name, [*args, container["image"], *(command[1:] if command else []),
+                              *container.get("args", [])])
+
+
+def run_hook_jobs(cluster, docs, secrets_by_name, hostpaths):
+    """Helm's pre-install hooks: each Job's pod runs to completion first."""
+    hooks = [doc for doc in docs if doc["kind"] == "Job" and "pre-install" in
+             (doc["metadata"].get("annotations") or {}).get("helm.sh/hook", "")]
+    hooks.sort(key=lambda doc: int(doc["metadata"]["annotations"].get("helm.sh/hook-weight", "0")))
+    for job in hooks:
+        pod_spec = job["spec"]["template"]["spec"]
+        pod_name = f"{job['metadata']['name']}-0"
+        for container in pod_spec["containers"]:
+            name = f"{cluster.prefix}-{pod_name}-{container['name']}"
+            start_container(cluster, name, pod_name, pod_spec, container, secrets_by_name, hostpaths)
+            deadline = job["spec"].get("activeDeadlineSeconds", 600)
+            code = run(["docker", "wait", name], timeout=deadline).strip()
+            assert code == "0", f"hook Job {job['metadata']['name']}: {name} exited {code}"
+            log(f"hook Job {job['metadata']['name']}: {container['name']} completed")
+    return hooks
+
+
 def start_pods(cluster, docs, hostpaths):
     secrets_by_name = {doc["metadata"]["name"]: dict(doc.get("stringData", {}))
                        for doc in docs if doc["kind"] == "Secret"}
+    hooks = run_hook_jobs(cluster, docs, secrets_by_name, hostpaths)
     workloads = [doc for doc in docs if doc["kind"] in ("Deployment", "DaemonSet")]
     assert {doc["kind"] for doc in workloads} == {"Deployment", "DaemonSet"}, "chart lacks a workload"
     services = [doc for doc in docs if doc["kind"] == "Service"]
@@ -288,29 +337,18 @@ def start_pods(cluster, docs, hostpaths):
             pod_name = f"{workload['metadata']['name']}-{replica}"
             for container in pod_spec["containers"]:
                 name = f"{cluster.prefix}-{pod_name}-{container['name']}"
-                env = resolve_env(container, secrets_by_name, pod_name)
-                args = [*security_args(pod_spec, container),
-                        *volume_args(pod_spec, container, secrets_by_name, hostpaths,
-                                     cluster.workdir, pod_name),
-                        *memory_args(container)]
-                for key, value in env.items():
-                    args += ["-e", f"{key}={value}"]
-                if pod_spec.get("hostNetwork"):
-                    args += ["--network", f"container:{node}"]
-                else:
-                    args += ["--network", cluster.network, "--hostname", pod_name]
-                    for alias in aliases:
-                        args += ["--network-alias", alias]
-                command = container.get("command")
-                if command:
-                    args += ["--entrypoint", command[0]]
-                image = container["image"]
-                cluster.docker_run(name, [*args, image, *(command[1:] if command else []),
-                                          *container.get("args", [])])
+                start_container(cluster, name, pod_name, pod_spec, container, secrets_by_name,
+                                hostpaths, aliases, node)
                 started.append((name, container))
                 pending.append((name, container))
         for name, container in pending:
             check_probes(cluster, name, container)
+    if hooks:
+        # The schema was the Job's to migrate: the replicas found nothing to do.
+        for name, _ in started:
+            if "warden-control" in name:
+                assert '"applied_now":"0"' in run(["docker", "logs", name]), \
+                    f"{name} applied migrations after the migration Job"
     return started
 
 

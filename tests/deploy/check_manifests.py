@@ -209,8 +209,10 @@ def compare_plain(root, defaults, agent_objects):
     # The plain manifests leave the Secret to `kubectl create secret` (so a
     # re-apply never overwrites real credentials with placeholders): they are
     # the chart's defaults without its Secret.
+    # Helm's hooks (the migration Job) are left out too: without Helm,
+    # replicas apply the migrations themselves on start.
     rendered = {(o["kind"], o["metadata"]["name"]): normalise(o)
-                for o in defaults if o["kind"] != "Secret"}
+                for o in defaults if o["kind"] not in ("Secret", "Job")}
     compare(load(k8s), rendered, "deploy/k8s")
     agent = {(o["kind"], o["metadata"]["name"]): normalise(o)
              for o in agent_objects if o["kind"] == "DaemonSet"}
@@ -386,10 +388,47 @@ def check_dockerfiles(root):
               for line in control), "Dockerfile: control's HEALTHCHECK calls Health/Check")
 
 
+def check_values_schema(root):
+    """values.schema.json accepts the defaults and refuses typical mistakes."""
+    try:
+        import jsonschema
+    except ImportError:
+        print("skip: values.schema.json not checked (no python3 jsonschema module)")
+        return
+    import copy
+    import json
+    chart = os.path.join(root, "helm", "warden")
+    with open(os.path.join(chart, "values.schema.json"), encoding="utf-8") as f:
+        schema = json.load(f)
+    with open(os.path.join(chart, "values.yaml"), encoding="utf-8") as f:
+        values = yaml.safe_load(f)
+    jsonschema.Draft7Validator.check_schema(schema)
+
+    def errors(mutate):
+        candidate = copy.deepcopy(values)
+        mutate(candidate)
+        return list(jsonschema.Draft7Validator(schema).iter_errors(candidate))
+
+    check(not errors(lambda v: None), "values.schema.json: the default values are valid")
+    mistakes = {
+        "a misspelt key (controlPlane.replica)": lambda v: v["controlPlane"].update(replica=3),
+        "replicas 0": lambda v: v["controlPlane"].update(replicas=0),
+        "a port given as text": lambda v: v["controlPlane"].update(grpcPort="50051"),
+        "an unknown log format": lambda v: v["controlPlane"].update(logFormat="xml"),
+        "a short admin key": lambda v: v["secret"].update(adminKey="short"),
+        "a database URL that is not postgresql://": lambda v: v["secret"].update(databaseUrl="mysql://x"),
+        "agent.failMode maybe": lambda v: v["agent"].update(failMode="maybe"),
+        "an agent arg that is not a flag": lambda v: v["agent"].update(args=["driver=x"]),
+    }
+    for what, mutate in mistakes.items():
+        check(errors(mutate), f"values.schema.json refuses {what}")
+
+
 def main():
     root, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
     try:
+        check_values_schema(root)
         text, defaults = render(root, [])
         check_defaults(defaults)
         agent_text, agent_objects = render(root, ["agent.enabled=true"])

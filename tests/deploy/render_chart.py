@@ -312,6 +312,25 @@ def set_value(values, assignment):
     node[parts[-1]] = value
 
 
+def check_schema(chart_dir, values):
+    """As Helm does: the values must satisfy the chart's values.schema.json."""
+    path = os.path.join(chart_dir, "values.schema.json")
+    if not os.path.exists(path):
+        return
+    try:
+        import jsonschema
+    except ImportError:
+        print("render_chart: values.schema.json not checked (no python3 jsonschema module)",
+              file=sys.stderr)
+        return
+    with open(path, encoding="utf-8") as f:
+        schema = json.load(f)
+    problems = [f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+                for e in jsonschema.Draft7Validator(schema).iter_errors(values)]
+    if problems:
+        raise TemplateError("values do not match values.schema.json: " + "; ".join(problems))
+
+
 def render_chart(chart_dir, sets, release, namespace):
     """Returns [(template file name, rendered text)] for every manifest template."""
     with open(os.path.join(chart_dir, "Chart.yaml"), encoding="utf-8") as f:
@@ -320,6 +339,7 @@ def render_chart(chart_dir, sets, release, namespace):
         values = yaml.safe_load(f) or {}
     for assignment in sets:
         set_value(values, assignment)
+    check_schema(chart_dir, values)
     context = {
         "Values": values,
         "Release": {"Name": release, "Namespace": namespace, "Service": "Helm"},
@@ -365,6 +385,11 @@ def strip_helm_labels(document):
     return document
 
 
+def is_hook_job(document):
+    annotations = (document.get("metadata") or {}).get("annotations") or {}
+    return document.get("kind") == "Job" and "helm.sh/hook" in annotations
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("chart")
@@ -381,7 +406,9 @@ def main():
     if args.plain_dir:
         os.makedirs(args.plain_dir, exist_ok=True)
         for name, text in rendered:
-            documents = [d for d in yaml.safe_load_all(text) if d]
+            # Hooks (the migration Job) belong to Helm's life cycle; without
+            # Helm, replicas apply the migrations themselves on start.
+            documents = [d for d in yaml.safe_load_all(text) if d and not is_hook_job(d)]
             if not documents:
                 continue
             with open(os.path.join(args.plain_dir, name), "w", encoding="utf-8") as f:

@@ -56,6 +56,19 @@ TEST_F(MigrationsTest, TwoControlPlanesStartingTogetherMigrateOnce) {
   EXPECT_EQ(Query("SELECT count(*) FROM api_keys"), 1);
 }
 
+TEST_F(MigrationsTest, MigrateOnlyNeedsNothingButTheDatabase) {
+  // What a migration Job runs: no TLS files, no --insecure, no admin key.
+  control::ControlPlaneConfig config;
+  config.database_url = db_->url();
+  config.migrate_only = true;
+  auto plane = control::ControlPlane::Start(config);
+  ASSERT_TRUE(plane.ok()) << plane.status();
+  EXPECT_EQ((*plane)->schema_version(), EmbeddedMigrations().back().version);
+  EXPECT_EQ(Query("SELECT count(*) FROM schema_migrations"),
+            static_cast<int64_t>(EmbeddedMigrations().size()));
+  EXPECT_EQ(Query("SELECT count(*) FROM api_keys"), 0) << "it migrates, nothing more";
+}
+
 TEST_F(MigrationsTest, RefusesDatabaseNewerThanThisBinary) {
   ASSERT_TRUE(Migrate(db_->url(), EmbeddedMigrations()).ok());
   Exec("INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'future', 'x')");
