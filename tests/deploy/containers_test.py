@@ -6,9 +6,9 @@ health checks, every shared library found), brings docker-compose.yml up
 unmodified under a private project name with fresh secrets, and from outside
 the containers: creates a user with one device, connects a real OpenVPN
 client twice (the first is evicted), kills the second with KillSession, reads
-/metrics of both replicas, stops control-1 (the agents move to control-2 and
-admissions go on) and runs `docker-compose down -v`, after which nothing of
-the project is left. Then tests/deploy/chart_pods.py runs the Helm chart's
+/metrics of both replicas, stops the replica that holds agent streams (they
+move to the other and admissions go on) and runs `docker-compose down -v`,
+after which no container, volume or network of the run is left. Then tests/deploy/chart_pods.py runs the Helm chart's
 containers with the same images.
 
 Exit code 77 (ctest: skipped) with the reason printed when no Docker engine
