@@ -13,7 +13,8 @@ Service name resolves to its replicas on a private Docker network; the VPN
 node is a container with a wireguard-go wg0, whose network namespace the
 agent shares (hostNetwork).
 
-Helm's pre-install hook Jobs (the migrations) run to completion first.
+Helm's pre-upgrade hook Jobs (the migrations) run to completion first, as
+on an upgrade.
 Proof: every probe of every container passes (gRPC probes are called as the
 kubelet does, from outside the pod), the agent enrols with the ticket from
 its Secret and its node is online, and the Service's metrics port answers.
@@ -293,9 +294,10 @@ def start_container(cluster, name, pod_name, pod_spec, container, secrets_by_nam
 
 
 def run_hook_jobs(cluster, docs, secrets_by_name, hostpaths):
-    """Helm's pre-install hooks: each Job's pod runs to completion first."""
-    hooks = [doc for doc in docs if doc["kind"] == "Job" and "pre-install" in
-             (doc["metadata"].get("annotations") or {}).get("helm.sh/hook", "")]
+    """Helm's pre-install and pre-upgrade hooks, as on an upgrade: each Job's
+    pod runs to completion before the workloads start."""
+    hooks = [doc for doc in docs if doc["kind"] == "Job" and {"pre-install", "pre-upgrade"} &
+             set((doc["metadata"].get("annotations") or {}).get("helm.sh/hook", "").split(","))]
     hooks.sort(key=lambda doc: int(doc["metadata"]["annotations"].get("helm.sh/hook-weight", "0")))
     for job in hooks:
         pod_spec = job["spec"]["template"]["spec"]

@@ -293,6 +293,11 @@ def check_compose(root):
               any(str(d).startswith("/dev/net/tun") for d in service.get("devices") or []) and
               not service.get("privileged"),
               "compose: the WireGuard agent has NET_ADMIN and /dev/net/tun, not privileged")
+    for name in [name for name, _ in drivers.values()] + ["openvpn", "postgres"]:
+        service = services.get(name) or {}
+        check("ALL" in (service.get("cap_drop") or []) and
+              set(service.get("cap_add") or []) <= {"NET_ADMIN"},
+              f"compose: {name} drops every capability (NET_ADMIN at most is added back)")
     if "openvpn" in drivers:
         name, service = drivers["openvpn"]
         command = " ".join(service.get("command"))
@@ -410,6 +415,16 @@ def check_values_schema(root):
         return list(jsonschema.Draft7Validator(schema).iter_errors(candidate))
 
     check(not errors(lambda v: None), "values.schema.json: the default values are valid")
+    valid = {
+        "a parent chart's global values": lambda v: v.update(**{"global": {"imageRegistry": "r"}}),
+        "a flag and its value as two args": lambda v: v["agent"].update(
+            args=["--driver", "wireguard:iface=wg0"]),
+        "pdbMaxUnavailable as a percentage": lambda v: v["controlPlane"].update(
+            pdbMaxUnavailable="50%"),
+        "a numeric image tag": lambda v: v["agent"]["image"].update(tag=1.2),
+    }
+    for what, mutate in valid.items():
+        check(not errors(mutate), f"values.schema.json accepts {what}")
     mistakes = {
         "a misspelt key (controlPlane.replica)": lambda v: v["controlPlane"].update(replica=3),
         "replicas 0": lambda v: v["controlPlane"].update(replicas=0),
@@ -418,7 +433,7 @@ def check_values_schema(root):
         "a short admin key": lambda v: v["secret"].update(adminKey="short"),
         "a database URL that is not postgresql://": lambda v: v["secret"].update(databaseUrl="mysql://x"),
         "agent.failMode maybe": lambda v: v["agent"].update(failMode="maybe"),
-        "an agent arg that is not a flag": lambda v: v["agent"].update(args=["driver=x"]),
+        "a PodDisruptionBudget of 0": lambda v: v["controlPlane"].update(pdbMaxUnavailable=0),
     }
     for what, mutate in mistakes.items():
         check(errors(mutate), f"values.schema.json refuses {what}")

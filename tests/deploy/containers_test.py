@@ -128,7 +128,10 @@ class Compose:
                     "-f", os.path.join(REPO, "docker-compose.yml"), *args], **kwargs)
 
     def container(self, service):
-        return f"{self.project}_{service}_1"
+        # Its id, whatever the Compose version names it.
+        ids = self("ps", "-a", "-q", service).split()
+        assert len(ids) == 1, f"compose: {len(ids)} containers for {service}"
+        return ids[0]
 
     def health(self, service):
         state = json.loads(run(["docker", "inspect", self.container(service)]))[0]["State"]
