@@ -234,6 +234,14 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const ControlPlaneConfig& co
   // Agents keep their connection alive between calls (their keepalive
   // permits it): pings without a call are allowed, at the interval above.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  if (config.grpc_max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_MS,
+        static_cast<int>(absl::ToInt64Milliseconds(config.grpc_max_connection_age)));
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+        static_cast<int>(absl::ToInt64Milliseconds(config.grpc_max_connection_age_grace)));
+  }
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -436,8 +444,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   WARDEN_RETURN_IF_ERROR(StartWebhooks(parts, config, listen_connection_string));
   AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
   if (!config.metrics_listen.empty()) {
-    WARDEN_ASSIGN_OR_RETURN(parts.metrics_server,
-                            metrics::MetricsServer::Start(config.metrics_listen, parts.metrics));
+    // GET /readyz follows the gRPC health service "": probes that cannot
+    // speak TLS (the kubelet's gRPC probe) ask here instead.
+    WARDEN_ASSIGN_OR_RETURN(
+        parts.metrics_server,
+        metrics::MetricsServer::Start(config.metrics_listen, parts.metrics,
+                                      [health = parts.health.get()] { return health->serving(); }));
   }
   Log()->info("serving on {} (port {})",
               config.admin_listen.empty() ? config.listen : config.admin_listen, plane->port_);

@@ -88,6 +88,11 @@ struct ControlPlaneConfig {
   // a strike, and grpc_max_ping_strikes + 1 of them close the connection.
   absl::Duration grpc_min_ping_interval = absl::Seconds(10);
   int grpc_max_ping_strikes = 2;
+  // A client connection older than this (gRPC adds up to 10% jitter) is
+  // sent GOAWAY and closed after the grace period, so that long-lived agent
+  // streams spread over the replicas again after a rollout (zero: never).
+  absl::Duration grpc_max_connection_age = absl::ZeroDuration();
+  absl::Duration grpc_max_connection_age_grace = absl::Seconds(30);
   absl::Duration health_interval = absl::Seconds(1);
   // Agents and the control plane heartbeat at this interval; three missed
   // make a node offline.

@@ -202,6 +202,18 @@ void AddStreamFlags(CLI::App& app, ControlPlaneConfig& config) {
                  "strikes (pings too often) before the connection is closed")
       ->envname("WARDEN_GRPC_MAX_PING_STRIKES")
       ->check(CLI::Range(0, 100));
+  AddDuration(app, "--grpc-max-connection-age-seconds", config.grpc_max_connection_age,
+              absl::Seconds(1),
+              "close a client connection this old (GOAWAY, +-10% jitter), so that agents "
+              "spread over the replicas again after a rollout (0 = never)")
+      ->envname("WARDEN_GRPC_MAX_CONNECTION_AGE_SECONDS")
+      ->check(CLI::Range(0, 7 * 86400));
+  AddDuration(app, "--grpc-max-connection-age-grace-seconds", config.grpc_max_connection_age_grace,
+              absl::Seconds(1),
+              "after that GOAWAY, how long calls still running may finish; an agent's stream "
+              "is then ended and it attaches again at once")
+      ->envname("WARDEN_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS")
+      ->check(CLI::Range(0, 3600));
   AddDuration(app, "--heartbeat-seconds", config.heartbeat_interval, absl::Seconds(1),
               "agent link heartbeat interval; three missed make a node offline")
       ->envname("WARDEN_HEARTBEAT_SECONDS")

@@ -191,6 +191,36 @@ TEST_F(AgentLinkTest, ControlPlaneCrashLosesNothingAndDeliversPendingCommands) {
   EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE close_reason = 'lost'"), 0);
 }
 
+// With a maximum connection age, the replica closes each agent's connection
+// in turn (so that streams spread again after a rollout); the agent attaches
+// again at once, its sessions stay, and kills keep arriving.
+TEST_F(AgentLinkTest, AConnectionPastItsMaximumAgeIsReplacedWithoutLosingAnything) {
+  Control& control = StartControl(
+      "a", {"--grpc-max-connection-age-seconds=2", "--grpc-max-connection-age-grace-seconds=1"});
+  Agent& agent = StartAgent("node-1", control);
+  CreateUser(control, "hana", 0);
+  ASSERT_THAT(agent.driver().Open("h1", "hana"), StartsWith("admitted "));
+  ASSERT_THAT(agent.driver().Open("h2", "hana"), StartsWith("admitted "));
+  auto epoch = [&] { return Query("SELECT attach_epoch FROM nodes WHERE name = 'node-1'"); };
+  const int64_t first = epoch();
+  EXPECT_TRUE(WaitFor([&] { return epoch() >= first + 3; }, absl::Seconds(20)))
+      << "epoch " << epoch() << "\n"
+      << agent.process->Log();
+
+  v1::KillSessionRequest kill;
+  kill.set_session_id(LiveSessionId("h1"));
+  kill.set_reason("rotation");
+  kill.set_wait(true);
+  v1::KillSessionResponse response;
+  ASSERT_TRUE(Admin(control)->KillSession(AdminContext().get(), kill, &response).ok());
+  EXPECT_TRUE(WaitFor([&] { return Contains(agent.driver().Killed(), "h1 "); }));
+  EXPECT_THAT(agent.driver().Sessions(), UnorderedElementsAre("h2"));
+  EXPECT_TRUE(WaitFor([&] { return LiveOn("node-1") == 1; }));
+  EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE close_reason IN ('lost', 'node_lost')"), 0);
+  EXPECT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM commands WHERE acked_at IS NULL") == 0; }));
+}
+
 TEST_F(AgentLinkTest, AgentCrashIsReconciledOnItsReturn) {
   Control& control = StartControl("a");
   Agent& agent = StartAgent("node-1", control);

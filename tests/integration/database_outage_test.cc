@@ -1,6 +1,6 @@
 // PostgreSQL stopped and started under a running control plane: calls fail
 // fast with UNAVAILABLE, health follows the database, service resumes by
-// itself, nothing is lost.
+// itself, nothing is lost. The HTTP probes (/healthz, /readyz) say the same.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/control_plane_fixture.h"
+#include "tests/support/prometheus_text.h"
 #include "tests/support/wait.h"
 
 namespace warden::testing {
@@ -22,7 +23,9 @@ class DatabaseOutageTest : public ControlPlaneTest {
   void SetUp() override {
     cluster_ = TestPostgres::StartPrivate();
     db_ = cluster_->CreateDatabase();
-    StartControlPlane(TestControlPlaneConfig(db_->url()));
+    control::ControlPlaneConfig config = TestControlPlaneConfig(db_->url());
+    config.metrics_listen = "127.0.0.1:0";
+    StartControlPlane(config);
   }
   void TearDown() override {
     ControlPlaneTest::TearDown();
@@ -42,6 +45,8 @@ class DatabaseOutageTest : public ControlPlaneTest {
 TEST_F(DatabaseOutageTest, FailsFastWhileDownAndRecoversWithoutRestart) {
   ASSERT_TRUE(CreateUser("before").ok());
   ASSERT_EQ(HealthStatus(), HealthCheckResponse::SERVING);
+  const int probes = control_->metrics_port();
+  EXPECT_EQ(ProbeStatus(probes, "/readyz"), 200);
 
   // Calls keep flowing through the outage; none may hang or crash the server.
   std::atomic<bool> stop{false};
@@ -65,6 +70,9 @@ TEST_F(DatabaseOutageTest, FailsFastWhileDownAndRecoversWithoutRestart) {
   EXPECT_TRUE(WaitFor([&] { return HealthStatus() == HealthCheckResponse::NOT_SERVING; }));
   // Unready, yet alive: a liveness probe must not restart every replica.
   EXPECT_EQ(HealthStatus("liveness"), HealthCheckResponse::SERVING);
+  // The same over HTTP, for probes that cannot speak TLS to the gRPC port.
+  EXPECT_EQ(ProbeStatus(probes, "/readyz"), 503);
+  EXPECT_EQ(ProbeStatus(probes, "/healthz"), 200);
   const absl::Time start = absl::Now();
   grpc::Status during = CreateUser("during");
   EXPECT_EQ(during.error_code(), grpc::StatusCode::UNAVAILABLE);
@@ -73,6 +81,7 @@ TEST_F(DatabaseOutageTest, FailsFastWhileDownAndRecoversWithoutRestart) {
 
   cluster_->Start();
   EXPECT_TRUE(WaitFor([&] { return HealthStatus() == HealthCheckResponse::SERVING; }));
+  EXPECT_TRUE(WaitFor([&] { return ProbeStatus(probes, "/readyz") == 200; }));
   EXPECT_TRUE(WaitFor([&] { return CreateUser("after").ok(); }));
   stop.store(true);
   load.join();

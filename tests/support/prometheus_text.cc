@@ -172,6 +172,14 @@ std::string PrometheusText::Type(const std::string& family) const {
   return it == types_.end() ? "" : it->second;
 }
 
+int ProbeStatus(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(5, 0);
+  httplib::Result result = client.Get(path);
+  return result ? result->status : -1;
+}
+
 absl::StatusOr<PrometheusText> ScrapeMetrics(int port) {
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(5, 0);

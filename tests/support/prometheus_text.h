@@ -34,4 +34,8 @@ class PrometheusText {
 // GET http://127.0.0.1:<port>/metrics, parsed.
 absl::StatusOr<PrometheusText> ScrapeMetrics(int port);
 
+// The HTTP status of GET http://127.0.0.1:<port><path> (a probe: /healthz,
+// /readyz), or -1 when nothing answered.
+int ProbeStatus(int port, const std::string& path);
+
 }  // namespace warden::testing
