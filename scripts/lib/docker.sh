@@ -12,6 +12,12 @@ docker_engine_unavailable() {
     echo "no Docker engine answers and only root may start one (run as root, or start Docker)"
     return 0
   fi
+  # An installed engine that is merely stopped (docker-ce or docker.io under
+  # systemd) is started as its packager meant, with its own configuration.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ] &&
+     systemctl cat docker.service >/dev/null 2>&1; then
+    systemctl start docker >&2 && docker info >/dev/null 2>&1 && return 1
+  fi
   if ! command -v dockerd >/dev/null; then
     ensure_packages docker.io >&2 || { echo "could not install docker.io"; return 0; }
   fi

@@ -1,23 +1,28 @@
 #!/usr/bin/env python3
 """Runs the Helm chart's pods with Docker: the closest thing to a cluster here.
 
-Renders helm/warden (tests/deploy/render_chart.py) with the agent enabled and
-the images warden-control:TAG and warden-agent:TAG, then starts every
+Renders helm/warden with real Helm (tests/deploy/helm.py), with the agent
+and TLS enabled (a certificate made here stands for cert-manager's Secret,
+its CA for the agents' ConfigMap) and the images warden-control:TAG and
+warden-agent:TAG, then starts every
 container of the Deployment (each replica) and of the DaemonSet (one VPN
 node) as Kubernetes would: the same image, command, args and environment
-(Secret keys and the downward API resolved), the pod's and container's
+(Secret keys and the downward API resolved, $(VAR) expanded in args), the
+pod's and container's
 security context (user, read-only root file system, capabilities, no new
 privileges), its volumes (emptyDir as tmpfs, Secret files, hostPath as a
-directory of the simulated node) and its memory limit. The control plane's
-Service name resolves to its replicas on a private Docker network; the VPN
+directory of the simulated node, Secret and ConfigMap files with their
+items) and its memory limit. Both Services' names resolve to the replicas
+on a private Docker network; the VPN
 node is a container with a wireguard-go wg0, whose network namespace the
 agent shares (hostNetwork).
 
 Helm's pre-upgrade hook Jobs (the migrations) run to completion first, as
 on an upgrade.
-Proof: every probe of every container passes (gRPC probes are called as the
-kubelet does, from outside the pod), the agent enrols with the ticket from
-its Secret and its node is online, and the Service's metrics port answers.
+Proof: every probe of every container passes (called as the kubelet does,
+from outside the pod), the agent enrols with the ticket from its Secret over
+TLS and its node is online, the Service's metrics port answers, and the
+`helm test` pod passes (health of both Services, an authenticated call).
 A chart that starts a container with a wrong flag or a missing file fails
 here, with the container's log.
 
@@ -31,46 +36,14 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import helm  # noqa: E402
+from rig import REPO, GiveUp, logger, run, wait_for  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 NODE_NAME = "chart-vpn-node"
-
-
-def log(message):
-    print(f"[chart-pods] {message}", flush=True)
-
-
-def run(args, check=True, env=None, timeout=300):
-    result = subprocess.run(args, cwd=REPO, env=env, timeout=timeout, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}")
-    return result.stdout
-
-
-class ContainerExited(Exception):
-    """Waiting longer cannot help."""
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except ContainerExited:
-            raise
-        except Exception as error:  # not there yet
-            last = error
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}"
-                         + (f" (last error: {last})" if last else ""))
+log = logger("chart-pods")
 
 
 class Cluster:
@@ -86,6 +59,8 @@ class Cluster:
         self.network = self.prefix
         self.containers = []
         self.host_network = {}  # container -> the node container whose network it shares
+        self.config_maps = {}  # name -> {key: text}
+        self.ca_file = None
         self.admin_key = secrets.token_hex(24)
         self.db_password = secrets.token_hex(12)
 
@@ -98,10 +73,35 @@ class Cluster:
             f"secret.databaseUrl=postgresql://warden:{self.db_password}@{self.prefix}-postgres:5432/warden",
             f"secret.adminKey={self.admin_key}",
         ]
-        args = [sys.executable, os.path.join(HERE, "render_chart.py"), self.chart]
-        for assignment in sets:
-            args += ["--set", assignment]
-        return [doc for doc in yaml.safe_load_all(run(args)) if doc]
+        sets += ["tls.enabled=true", "tls.secretName=warden-tls",
+                 "tls.agentCa.configMapName=warden-ca"]
+        _, rendered = helm.template(self.chart, sets)
+        return [doc for _, documents in rendered for doc in documents]
+
+    def make_certificate(self):
+        """What cert-manager would put in tls.secretName, and the CA's ConfigMap."""
+        directory = os.path.join(self.workdir, "pki")
+        os.makedirs(directory)
+        names = ",".join(f"DNS:{service}" for service in ("warden-control", "warden-agent-api"))
+
+        key = lambda name: os.path.join(directory, name)  # noqa: E731
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key("ca.key"), "-out", key("ca.crt"), "-days", "2",
+             "-subj", "/CN=warden test CA"])
+        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key("tls.key"), "-out", key("tls.csr"), "-subj", "/CN=warden-control",
+             "-addext", f"subjectAltName={names}"])
+        run(["openssl", "x509", "-req", "-in", key("tls.csr"), "-CA", key("ca.crt"),
+             "-CAkey", key("ca.key"), "-CAcreateserial", "-out", key("tls.crt"), "-days", "2",
+             "-copy_extensions", "copy"])
+        read = lambda name: open(key(name), encoding="utf-8").read()  # noqa: E731
+        self.ca_file = key("ca.crt")
+        return ({"tls.crt": read("tls.crt"), "tls.key": read("tls.key"), "ca.crt": read("ca.crt")},
+                {"ca.crt": read("ca.crt")})
+
+    def wardenctl_env(self, control):
+        return dict(os.environ, WARDEN_SERVER=f"{self.ip(control)}:50051", WARDEN_CA=self.ca_file,
+                    WARDEN_KEY=self.admin_key)
 
     # --- containers ----------------------------------------------------------------
     def docker_run(self, name, args):
@@ -144,7 +144,7 @@ class Cluster:
         return name
 
 
-def resolve_env(container, secrets_by_name, pod_name):
+def resolve_env(container, secrets_by_name, pod_name, host_ip):
     env = {}
     for item in container.get("env", []):
         if "value" in item:
@@ -160,7 +160,9 @@ def resolve_env(container, secrets_by_name, pod_name):
             env[item["name"]] = value
         elif "fieldRef" in source:
             field = source["fieldRef"]["fieldPath"]
-            env[item["name"]] = {"metadata.name": pod_name, "spec.nodeName": NODE_NAME}[field]
+            env[item["name"]] = {"metadata.name": pod_name, "spec.nodeName": NODE_NAME,
+                                 "status.hostIP": host_ip}[field]
+            assert env[item["name"]], f"env {item['name']}: {field} is unknown here"
         else:
             raise AssertionError(f"env {item['name']}: unsupported valueFrom {source}")
     return env
@@ -191,7 +193,31 @@ def security_args(pod_spec, container):
     return args
 
 
-def volume_args(pod_spec, container, secrets_by_name, hostpaths, workdir, pod_name):
+def expand(arg, env):
+    """Kubernetes' $(VAR) expansion in command and args."""
+    for name, value in env.items():
+        arg = arg.replace(f"$({name})", value)
+    return arg
+
+
+def volume_files(volume, secrets_by_name, config_maps):
+    """The files a Secret or ConfigMap volume shows: every key, or its items."""
+    if "secret" in volume:
+        source, name = volume["secret"], volume["secret"]["secretName"]
+        data = secrets_by_name.get(name)
+    else:
+        source, name = volume["configMap"], volume["configMap"]["name"]
+        data = config_maps.get(name)
+    assert data is not None or source.get("optional"), f"no Secret or ConfigMap {name}"
+    data = data or {}
+    if "items" not in source:
+        return data
+    missing = [item["key"] for item in source["items"] if item["key"] not in data]
+    assert not missing or source.get("optional"), f"{name} has no key {missing}"
+    return {item["path"]: data[item["key"]] for item in source["items"] if item["key"] in data}
+
+
+def volume_args(pod_spec, container, secrets_by_name, config_maps, hostpaths, workdir, pod_name):
     volumes = {volume["name"]: volume for volume in pod_spec.get("volumes", [])}
     args = []
     for mount in container.get("volumeMounts", []):
@@ -200,13 +226,11 @@ def volume_args(pod_spec, container, secrets_by_name, hostpaths, workdir, pod_na
         mode = ":ro" if mount.get("readOnly") else ""
         if "emptyDir" in volume:
             args += ["--tmpfs", f"{path}:mode=1777"]
-        elif "secret" in volume:
-            secret_name = volume["secret"]["secretName"]
-            files = secrets_by_name.get(secret_name)
-            assert files is not None or volume["secret"].get("optional"), f"no Secret {secret_name}"
+        elif "secret" in volume or "configMap" in volume:
+            files = volume_files(volume, secrets_by_name, config_maps)
             directory = os.path.join(workdir, f"{pod_name}-{mount['name']}")
             os.makedirs(directory, exist_ok=True)
-            for key, value in (files or {}).items():
+            for key, value in files.items():
                 with open(os.path.join(directory, key), "w") as out:
                     out.write(value)
             args += ["-v", f"{directory}:{path}:ro"]
@@ -225,18 +249,10 @@ def memory_args(container):
     return ["--memory", limit[:-2] + units[limit[-2:]] if limit[-2:] in units else limit]
 
 
-def grpc_probe(cluster, name, probe):
-    port = probe["grpc"]["port"]
-    service = probe["grpc"].get("service", "")
-    reply = run([cluster.grpcurl, "-plaintext", "-connect-timeout", str(probe.get("timeoutSeconds", 1)),
-                 "-d", json.dumps({"service": service}), f"{cluster.ip(name)}:{port}",
-                 "grpc.health.v1.Health/Check"], check=False)
-    return '"SERVING"' in reply
-
-
 def run_probe(cluster, name, container, probe):
-    if "grpc" in probe:
-        return grpc_probe(cluster, name, probe)
+    # The kubelet's gRPC probe speaks plaintext only: with TLS on the gRPC
+    # ports it cannot pass, so the chart must not use it.
+    assert "grpc" not in probe, f"{name}: a gRPC probe cannot pass against a TLS port"
     if "httpGet" in probe:
         get = probe["httpGet"]
         port = get["port"]
@@ -263,7 +279,7 @@ def check_probes(cluster, name, container):
         def passes():
             state = cluster.state(name)
             if not state["Running"]:
-                raise ContainerExited(f"{name} exited with {state['ExitCode']}")
+                raise GiveUp(f"{name} exited with {state['ExitCode']}")
             return run_probe(cluster, name, container, probe)
 
         wait_for(f"{name}'s {kind}", passes, patience)
@@ -273,9 +289,11 @@ def check_probes(cluster, name, container):
 def start_container(cluster, name, pod_name, pod_spec, container, secrets_by_name, hostpaths,
                     aliases=(), node=None):
     """docker run -d of one container of a pod, as the kubelet would start it."""
-    env = resolve_env(container, secrets_by_name, pod_name)
+    env = resolve_env(container, secrets_by_name, pod_name,
+                      cluster.ip(node) if pod_spec.get("hostNetwork") else None)
     args = [*security_args(pod_spec, container),
-            *volume_args(pod_spec, container, secrets_by_name, hostpaths, cluster.workdir, pod_name),
+            *volume_args(pod_spec, container, secrets_by_name, cluster.config_maps, hostpaths,
+                         cluster.workdir, pod_name),
             *memory_args(container)]
     for key, value in env.items():
         args += ["-e", f"{key}={value}"]
@@ -289,8 +307,9 @@ def start_container(cluster, name, pod_name, pod_spec, container, secrets_by_nam
     command = container.get("command")
     if command:
         args += ["--entrypoint", command[0]]
-    cluster.docker_run(name, [*args, container["image"], *(command[1:] if command else []),
-                              *container.get("args", [])])
+    cluster.docker_run(name, [*args, container["image"],
+                              *(expand(str(a), env) for a in (command[1:] if command else [])),
+                              *(expand(str(a), env) for a in container.get("args", []))])
 
 
 def run_hook_jobs(cluster, docs, secrets_by_name, hostpaths):
@@ -315,6 +334,7 @@ def run_hook_jobs(cluster, docs, secrets_by_name, hostpaths):
 def start_pods(cluster, docs, hostpaths):
     secrets_by_name = {doc["metadata"]["name"]: dict(doc.get("stringData", {}))
                        for doc in docs if doc["kind"] == "Secret"}
+    secrets_by_name["warden-tls"], cluster.config_maps["warden-ca"] = cluster.make_certificate()
     hooks = run_hook_jobs(cluster, docs, secrets_by_name, hostpaths)
     workloads = [doc for doc in docs if doc["kind"] in ("Deployment", "DaemonSet")]
     assert {doc["kind"] for doc in workloads} == {"Deployment", "DaemonSet"}, "chart lacks a workload"
@@ -332,7 +352,7 @@ def start_pods(cluster, docs, hostpaths):
         if workload["kind"] == "DaemonSet":
             # The ticket the agent enrols with, in the Secret the chart mounts.
             ticket_secret = next(volume["secret"]["secretName"] for volume in pod_spec["volumes"]
-                                 if "secret" in volume)
+                                 if volume["name"] == "tickets")
             secrets_by_name[ticket_secret] = {NODE_NAME: enrollment_ticket(cluster, started)}
             node = cluster.start_node(hostpaths)
         for replica in range(replicas):
@@ -351,14 +371,30 @@ def start_pods(cluster, docs, hostpaths):
             if "warden-control" in name:
                 assert '"applied_now":"0"' in run(["docker", "logs", name]), \
                     f"{name} applied migrations after the migration Job"
-    return started
+    return started, secrets_by_name
+
+
+def run_helm_tests(cluster, docs, secrets_by_name):
+    """`helm test`: each test hook pod runs to completion and must exit 0."""
+    tests = [doc for doc in docs if doc["kind"] == "Pod" and
+             (doc["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    assert tests, "the chart has no helm test pod"
+    for pod in tests:
+        for container in pod["spec"]["containers"]:
+            name = f"{cluster.prefix}-{pod['metadata']['name']}-{container['name']}"
+            start_container(cluster, name, pod["metadata"]["name"], pod["spec"], container,
+                            secrets_by_name, lambda path: path)
+            code = run(["docker", "wait", name], timeout=120).strip()
+            output = run(["docker", "logs", name], check=False)
+            assert code == "0", f"helm test pod {name} exited {code}:\n{output}"
+            assert "ok: an authenticated call" in output, output
+            log(f"helm test {pod['metadata']['name']} passed:\n{output.strip()}")
 
 
 def enrollment_ticket(cluster, started):
     control = next(name for name, container in started if "warden-control" in name)
-    env = dict(os.environ, WARDEN_SERVER=f"{cluster.ip(control)}:50051", WARDEN_INSECURE="true",
-               WARDEN_KEY=cluster.admin_key)
-    return run([cluster.wardenctl, "enroll", NODE_NAME, "-q"], env=env).strip()
+    return run([cluster.wardenctl, "--server-name", "warden-control", "enroll", NODE_NAME, "-q"],
+               env=cluster.wardenctl_env(control)).strip()
 
 
 def main():
@@ -380,14 +416,20 @@ def main():
         try:
             docs = cluster.render()
             cluster.start_postgres()
-            started = start_pods(cluster, docs, hostpaths)
+            started, secrets_by_name = start_pods(cluster, docs, hostpaths)
             control = next(name for name, _ in started if "warden-control" in name)
-            env = dict(os.environ, WARDEN_SERVER=f"{cluster.ip(control)}:50051",
-                       WARDEN_INSECURE="true", WARDEN_KEY=cluster.admin_key)
+            env = cluster.wardenctl_env(control)
+            wardenctl = [cluster.wardenctl, "--server-name", "warden-control"]
             wait_for(f"node {NODE_NAME} online", lambda: any(
                 node["name"] == NODE_NAME and node.get("online")
-                for node in json.loads(run([cluster.wardenctl, "nodes", "list", "-o", "json"], env=env))), 60)
-            log(f"the DaemonSet's agent enrolled with its Secret's ticket; {NODE_NAME} is online")
+                for node in json.loads(run([*wardenctl, "nodes", "list", "-o", "json"], env=env))), 60)
+            log(f"the DaemonSet's agent enrolled over TLS with its Secret's ticket; {NODE_NAME} "
+                "is online")
+            plaintext = subprocess.run([*wardenctl, "--insecure", "--timeout", "5s", "nodes", "list"],
+                                       env=dict(env, WARDEN_CA=""), capture_output=True,
+                                       text=True, timeout=60)
+            assert plaintext.returncode != 0, f"plaintext answered on the TLS port: {plaintext.stdout}"
+            log("the admin port refuses plaintext: it serves TLS only")
             metrics_port = next(port["containerPort"] for name, container in started
                                 if "warden-control" in name for port in container.get("ports", [])
                                 if port["name"] == "metrics")
@@ -395,6 +437,7 @@ def main():
                                         timeout=10) as reply:
                 assert "warden_agent_streams_connected" in reply.read().decode()
             log("the control plane's metrics port answers")
+            run_helm_tests(cluster, docs, secrets_by_name)
         except BaseException:
             for name in cluster.containers:
                 print(f"--- {name}\n{cluster.logs(name)}", flush=True)

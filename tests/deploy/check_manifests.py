@@ -1,25 +1,35 @@
 #!/usr/bin/env python3
-"""Checks the Helm chart (rendered by render_chart.py) and deploy/k8s.
+"""Checks the Helm chart (rendered by real Helm: tests/deploy/helm.py) and deploy/k8s.
 
 usage: check_manifests.py REPO_ROOT OUT_DIR
-Renders helm/warden with its defaults and with a few --set variations, checks
-the objects Warden relies on, checks that deploy/k8s holds the same objects
-as the default rendering (so the two cannot drift), and writes the
-renderings to OUT_DIR for the schema validator. Prints "ok: ..." per check
-and "FAIL: ..." per failure; exits 1 when anything failed.
+Renders helm/warden with its defaults and with --set variations, checks the
+objects Warden relies on, checks that deploy/k8s holds the same objects as
+the plain rendering (so the two cannot drift), checks every flag the
+rendered containers pass against the binaries' --help (when $WARDEN_BIN_DIR
+holds a build), and writes the renderings to OUT_DIR for the schema
+validator. Prints "ok: ..." per check and "FAIL: ..." per failure; exits 1
+when anything failed, 77 when there is no helm binary.
 """
 
 import copy
 import difflib
 import os
+import re
+import subprocess
 import sys
 
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import render_chart  # noqa: E402
+import helm  # noqa: E402
 
 failures = []
+
+# The chart requires a database URL (or an existing Secret).
+DATABASE = "secret.databaseUrl=postgresql://warden:change-me@postgres:5432/warden"
+# deploy/k8s: the Secret is left to `kubectl create secret`, so that a
+# re-apply never overwrites real credentials with placeholders.
+PLAIN = ["secret.existingSecret=warden"]
 
 
 def check(condition, message):
@@ -31,23 +41,18 @@ def check(condition, message):
     return condition
 
 
-def render(root, sets):
+def render(root, sets, database=True):
     """Returns (text, [objects]) of the chart rendered with `sets`."""
-    _, rendered = render_chart.render_chart(os.path.join(root, "helm", "warden"), sets,
-                                            "warden", "default")
-    text = ""
+    sets = ([DATABASE] if database else []) + list(sets)
+    try:
+        text, rendered = helm.template(os.path.join(root, "helm", "warden"), sets)
+    except helm.HelmError as error:
+        check(False, f"the chart renders with --set {' '.join(sets)}: {error}")
+        return "", []
     objects = []
-    for name, body in rendered:
-        if not body.strip():
-            continue
-        text += f"---\n# Source: warden/templates/{name}\n{body.strip()}\n"
-        try:
-            documents = [d for d in yaml.safe_load_all(body) if d is not None]
-        except yaml.YAMLError as error:
-            check(False, f"templates/{name} (--set {sets}) renders to valid YAML: {error}")
-            continue
+    for name, documents in rendered:
         for document in documents:
-            where = f"templates/{name} (--set {' '.join(sets) or 'nothing'})"
+            where = f"templates/{name} (--set {' '.join(sets)})"
             if not isinstance(document, dict):
                 check(False, f"{where}: a YAML mapping, not {type(document).__name__}")
                 continue
@@ -57,6 +62,18 @@ def render(root, sets):
                   f"{where}: {kind}/{name_} has apiVersion, kind and metadata.name")
             objects.append(document)
     return text, objects
+
+
+def refused(root, sets, message, database=True):
+    """The chart refuses `sets` with an error that says `message`."""
+    sets = ([DATABASE] if database else []) + list(sets)
+    try:
+        helm.template(os.path.join(root, "helm", "warden"), sets)
+    except helm.HelmError as error:
+        return check(message in str(error),
+                     f"--set {' '.join(sets) or 'nothing'} is refused saying {message!r} "
+                     f"(said: {str(error)[-160:]})")
+    return check(False, f"--set {' '.join(sets) or 'nothing'} is refused")
 
 
 def find(objects, kind, name=None):
@@ -75,6 +92,15 @@ def dig(value, *path):
     return value
 
 
+def container_of(objects, kind):
+    found = find(objects, kind)
+    return found[0]["spec"]["template"]["spec"]["containers"][0] if found else {}
+
+
+def args_with(container, prefix):
+    return [str(a) for a in container.get("args", []) if str(a).startswith(prefix)]
+
+
 def check_defaults(objects):
     deployments = find(objects, "Deployment")
     if not check(len(deployments) == 1, "defaults: one Deployment (the control plane)"):
@@ -83,29 +109,45 @@ def check_defaults(objects):
     spec = deployment["spec"]
     check(isinstance(spec.get("replicas"), int) and spec["replicas"] >= 2,
           f"defaults: Deployment replicas >= 2 (got {spec.get('replicas')!r})")
+    check(spec.get("minReadySeconds", 0) > 0, "defaults: Deployment minReadySeconds > 0")
     pod = spec["template"]["spec"]
     pod_labels = spec["template"]["metadata"]["labels"]
     check(all(pod_labels.get(k) == v for k, v in spec["selector"]["matchLabels"].items()),
           "defaults: Deployment selector matches its pod labels")
+    check(re.fullmatch(r"[0-9a-f]{64}", str(dig(spec, "template", "metadata", "annotations",
+                                                 "checksum/secret"))),
+          "defaults: a checksum/secret annotation rolls the pods when the Secret changes")
+    check({c.get("topologyKey") for c in pod.get("topologySpreadConstraints", [])} ==
+          {"kubernetes.io/hostname", "topology.kubernetes.io/zone"},
+          "defaults: replicas spread over nodes and zones")
     container = pod["containers"][0]
-    grpc_port = next((p["containerPort"] for p in container.get("ports", [])
-                      if p.get("name") == "grpc"), None)
-    check(grpc_port is not None, "defaults: container port named grpc")
-    # Readiness follows the database (service ""); startup and liveness ask
-    # only whether the process serves ("liveness"), so that a database
-    # outage restarts no replica.
-    for probe, service in (("startupProbe", "liveness"), ("livenessProbe", "liveness"),
-                           ("readinessProbe", "")):
-        grpc = dig(container, probe, "grpc")
-        check(isinstance(grpc, dict) and grpc.get("port") == grpc_port and
-              grpc.get("service") == service,
-              f"defaults: {probe} is a gRPC probe on port {grpc_port} with service \"{service}\"")
-    listen = [a for a in container.get("args", []) if str(a).startswith("--listen=")]
-    check(listen == [f"--listen=0.0.0.0:{grpc_port}"],
-          "defaults: warden-control listens on 0.0.0.0:<grpc port>")
-    check([a for a in container.get("args", []) if str(a).startswith("--metrics-listen")] ==
-          ["--metrics-listen=0.0.0.0:9090"],
-          "defaults: metrics on, --metrics-listen=0.0.0.0:9090")
+    ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+    check({"admin", "agent", "metrics"} <= set(ports),
+          f"defaults: container ports admin, agent and metrics ({sorted(ports)})")
+    # HTTP probes on the ops listener, so that they pass with TLS on the
+    # gRPC ports; readiness follows the database, startup and liveness only
+    # the process (a database outage restarts no replica).
+    for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"),
+                        ("readinessProbe", "/readyz")):
+        check(dig(container, probe, "httpGet") == {"path": path, "port": "metrics"},
+              f"defaults: {probe} is GET {path} on the metrics port")
+    check(args_with(container, "--listen=") == [f"--listen=0.0.0.0:{ports.get('admin')}"] and
+          args_with(container, "--agent-listen=") ==
+          [f"--agent-listen=0.0.0.0:{ports.get('agent')}"],
+          "defaults: the admin API on --listen, the agent API on --agent-listen")
+    check(args_with(container, "--metrics-listen") == ["--metrics-listen=0.0.0.0:9090"],
+          "defaults: --metrics-listen=0.0.0.0:9090 (the probes' listener)")
+    check(args_with(container, "--grpc-max-connection-age-seconds=") ==
+          ["--grpc-max-connection-age-seconds=1800"],
+          "defaults: connections are recycled after 30 minutes, so agents rebalance")
+    check(args_with(container, "--insecure") == ["--insecure"] and
+          not args_with(container, "--tls-"), "defaults: plaintext (tls.enabled=false)")
+    threads = [int(a.split("=")[1]) for a in args_with(container, "--password-threads=") +
+               args_with(container, "--admission-password-threads=")]
+    limit = str(dig(container, "resources", "limits", "memory"))
+    check(len(threads) == 2 and limit.endswith("Mi") and
+          int(limit[:-2]) >= sum(threads) * 64 + 128,
+          f"defaults: hashing threads {threads} x 64 MiB fit the memory limit {limit}")
     check(dig(pod, "securityContext", "runAsNonRoot") is True,
           "defaults: pod securityContext runAsNonRoot")
     security = container.get("securityContext") or {}
@@ -132,17 +174,30 @@ def check_defaults(objects):
           "defaults: PodDisruptionBudget maxUnavailable 1 for the control plane pods (a "
           "single replica does not block node drains)")
 
-    services = find(objects, "Service")
-    if check(len(services) == 1, "defaults: one Service"):
-        service = services[0]
-        ports = {p["name"]: p for p in service["spec"]["ports"]}
-        check(dig(ports, "grpc", "port") == grpc_port, "defaults: Service exposes the gRPC port")
-        check(dig(ports, "metrics", "port") == 9090, "defaults: Service port 9090 named metrics")
-        check(all(pod_labels.get(k) == v for k, v in service["spec"]["selector"].items()),
-              "defaults: Service selects the control plane pods")
-    check(not find(objects, "DaemonSet"), "defaults: no agent DaemonSet (agent.enabled=false)")
-    check(not find(objects, "ServiceMonitor"), "defaults: no ServiceMonitor")
-    check(not find(objects, "PodMonitor"), "defaults: no PodMonitor")
+    services = {s["metadata"]["name"]: s for s in find(objects, "Service")}
+    check(sorted(services) == ["warden-agent-api", "warden-control"],
+          f"defaults: two Services, admin and agent API ({sorted(services)})")
+    admin = services.get("warden-control", {"spec": {"ports": []}})
+    agent = services.get("warden-agent-api", {"spec": {"ports": []}})
+    admin_ports = {p["name"]: p for p in admin["spec"]["ports"]}
+    agent_ports = {p["name"]: p for p in agent["spec"]["ports"]}
+    check(dig(admin_ports, "grpc", "targetPort") == "admin" and
+          dig(admin_ports, "metrics", "port") == 9090 and len(admin_ports) == 2,
+          "defaults: the admin Service has the admin API and metrics, nothing else")
+    check(list(agent_ports) == ["grpc"] and dig(agent_ports, "grpc", "targetPort") == "agent",
+          "defaults: the agent Service has the agent API alone")
+    check(admin["spec"].get("type") == "ClusterIP", "defaults: the admin Service is ClusterIP")
+    for service in (admin, agent):
+        check(all(pod_labels.get(k) == v for k, v in service["spec"].get("selector", {}).items())
+              and service["spec"].get("selector"),
+              f"defaults: Service {service.get('metadata', {}).get('name')} selects the control "
+              "plane pods")
+    tests = [o for o in find(objects, "Pod") if helm.is_hook(o)]
+    check(len(tests) == 1 and tests[0]["metadata"]["annotations"]["helm.sh/hook"] == "test",
+          "defaults: a `helm test` pod")
+    for kind in ("DaemonSet", "ServiceMonitor", "PodMonitor", "PrometheusRule", "Certificate",
+                 "NetworkPolicy", "HorizontalPodAutoscaler"):
+        check(not find(objects, kind), f"defaults: no {kind}")
 
 
 def check_agent(objects):
@@ -162,22 +217,137 @@ def check_agent(objects):
     check(mounts.get("state") == "/var/lib/warden-agent" and
           dig(volumes, "state", "hostPath", "path"),
           "agent: hostPath state directory mounted at /var/lib/warden-agent")
-    control = [a for a in container.get("args", []) if str(a).startswith("--control=")]
-    service = find(objects, "Service")[0]
-    grpc = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
-    check(control == [f"--control={service['metadata']['name']}:{grpc}"],
-          "agent: --control points at the control plane Service")
-    metrics = [a for a in container.get("args", []) if str(a).startswith("--metrics-listen")]
+    check(dig(volumes, "tickets", "secret", "secretName") == "warden-agent-tickets",
+          "agent: tickets from the Secret warden-agent-tickets (ticketSource secret)")
+    service = find(objects, "Service", "warden-agent-api")
+    port = service[0]["spec"]["ports"][0]["port"] if service else None
+    check(args_with(container, "--control=") == [f"--control=warden-agent-api:{port}"],
+          "agent: --control points at the agent API Service")
+    env = {e["name"]: e for e in container.get("env", [])}
     ports = {p["name"]: p for p in container.get("ports", [])}
-    check(metrics == ["--metrics-listen=0.0.0.0:9091"] and
-          dig(ports, "metrics", "containerPort") == 9091,
-          "agent: --metrics-listen=0.0.0.0:9091 and container port 9091 named metrics")
+    check(args_with(container, "--metrics-listen") == ["--metrics-listen=$(WARDEN_HOST_IP):9091"]
+          and dig(env, "WARDEN_HOST_IP", "valueFrom", "fieldRef", "fieldPath") == "status.hostIP"
+          and dig(ports, "metrics", "containerPort") == 9091,
+          "agent: metrics on the node's own address (status.hostIP), port 9091")
+    check(all(dig(container, probe, "httpGet", "port") == "metrics"
+              for probe in ("startupProbe", "livenessProbe", "readinessProbe")),
+          "agent: startup, liveness and readiness probes on the metrics port")
     check(not find(objects, "PodMonitor"), "agent: no PodMonitor unless metrics.podMonitor.enabled")
 
 
+def check_tls(root):
+    _, objects = render(root, ["agent.enabled=true", "tls.enabled=true",
+                               "tls.certManager.enabled=true",
+                               "tls.certManager.issuerRef.name=warden-ca",
+                               "tls.certManager.issuerRef.kind=ClusterIssuer",
+                               "tls.agentCa.configMapName=warden-ca"])
+    certificates = find(objects, "Certificate")
+    if not check(len(certificates) == 1, "tls + certManager: one Certificate"):
+        return
+    certificate = certificates[0]["spec"]
+    names = set(certificate.get("dnsNames", []))
+    check({"warden-control", "warden-agent-api", "warden-agent-api.default.svc",
+           "warden-control.default.svc.cluster.local"} <= names,
+          f"tls: the certificate names both Services ({sorted(names)})")
+    check(certificate.get("secretName") == "warden-tls" and
+          dig(certificate, "issuerRef", "name") == "warden-ca" and
+          dig(certificate, "issuerRef", "kind") == "ClusterIssuer",
+          "tls: cert-manager writes Secret warden-tls from the issuer asked for")
+    control = container_of(objects, "Deployment")
+    pod = find(objects, "Deployment")[0]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    check(args_with(control, "--tls-cert=") == ["--tls-cert=/etc/warden/tls/tls.crt"] and
+          args_with(control, "--tls-key=") == ["--tls-key=/etc/warden/tls/tls.key"] and
+          not args_with(control, "--insecure") and
+          dig(volumes, "tls", "secret", "secretName") == "warden-tls",
+          "tls: warden-control serves the mounted certificate, not plaintext")
+    check(dig(control, "readinessProbe", "httpGet", "path") == "/readyz",
+          "tls: the probes stay plain HTTP on the ops listener")
+    agent = container_of(objects, "DaemonSet")
+    agent_pod = find(objects, "DaemonSet")[0]["spec"]["template"]["spec"]
+    agent_volumes = {v["name"]: v for v in agent_pod.get("volumes", [])}
+    check(args_with(agent, "--ca=") == ["--ca=/etc/warden-agent/ca/ca.crt"] and
+          not args_with(agent, "--insecure") and
+          dig(agent_volumes, "control-ca", "configMap", "name") == "warden-ca",
+          "tls: agents trust the CA from the ConfigMap")
+    check(not any(dig(v, "secret", "secretName") == "warden-tls" for v in agent_volumes.values()),
+          "tls: no VPN node mounts the control plane's private key")
+    refused(root, ["tls.enabled=true", "tls.certManager.enabled=true"],
+            "tls.certManager.issuerRef.name")
+    refused(root, ["tls.certManager.enabled=true", "tls.certManager.issuerRef.name=x"],
+            "set tls.enabled=true as well")
+    refused(root, ["tls.enabled=true", "agent.enabled=true"], "tls.agentCa.configMapName")
+
+
+def check_options(root):
+    refused(root, [], "set secret.databaseUrl", database=False)
+    _, scaled = render(root, ["autoscaling.enabled=true", "autoscaling.maxReplicas=5"])
+    hpas = find(scaled, "HorizontalPodAutoscaler")
+    check(len(hpas) == 1 and hpas[0]["spec"]["maxReplicas"] == 5 and
+          dig(hpas, 0, "spec", "scaleTargetRef", "name") == "warden-control" and
+          "replicas" not in find(scaled, "Deployment")[0]["spec"],
+          "autoscaling: an HPA on the Deployment, which then leaves replicas to it")
+    _, policed = render(root, ["networkPolicy.enabled=true", "networkPolicy.databasePort=6432"])
+    policies = find(policed, "NetworkPolicy")
+    if check(len(policies) == 1, "networkPolicy.enabled: one NetworkPolicy"):
+        policy = policies[0]["spec"]
+        ingress = {p["port"] for rule in policy["ingress"] for p in rule["ports"]}
+        egress = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
+        check(ingress == {"admin", "agent", "metrics"} and egress == {53, 6432} and
+              set(policy["policyTypes"]) == {"Ingress", "Egress"},
+              f"networkPolicy: ingress to admin, agent, metrics ({ingress}); egress to DNS and "
+              f"PostgreSQL ({egress})")
+    _, rules = render(root, ["metrics.prometheusRule.enabled=true"])
+    rule_objects = find(rules, "PrometheusRule")
+    if check(len(rule_objects) == 1, "metrics.prometheusRule.enabled: one PrometheusRule"):
+        sources = ""
+        for directory in ("controlplane", "agent", "common"):
+            for base, _, files in os.walk(os.path.join(root, directory)):
+                for name in files:
+                    if name.endswith((".cc", ".h")):
+                        with open(os.path.join(base, name), encoding="utf-8") as f:
+                            sources += f.read()
+        for rule in rule_objects[0]["spec"]["groups"][0]["rules"]:
+            metrics = {m for m in re.findall(r"\b(warden_[a-z_]+?)(?:_bucket)?\b", rule["expr"])}
+            missing = sorted(m for m in metrics if f'"{m}"' not in sources)
+            check(not missing, f"PrometheusRule {rule['alert']}: every metric it reads exists "
+                               f"(missing {missing})")
+    _, hostpath = render(root, ["agent.enabled=true", "agent.ticketSource=hostPath"])
+    volumes = {v["name"]: v for v in
+               find(hostpath, "DaemonSet")[0]["spec"]["template"]["spec"]["volumes"]}
+    check(dig(volumes, "tickets", "hostPath", "path") == "/etc/warden-agent/tickets" and
+          not dig(volumes, "tickets", "secret"),
+          "agent.ticketSource=hostPath: each node reads its own ticket from the node")
+
+
+def check_flags(objects_lists):
+    """Every flag a rendered container passes is one its binary knows."""
+    bin_dir = os.environ.get("WARDEN_BIN_DIR", "")
+    binaries = {"warden-control": os.path.join(bin_dir, "controlplane", "warden-control"),
+                "warden-agent": os.path.join(bin_dir, "agent", "warden-agent")}
+    if not bin_dir or not all(os.access(p, os.X_OK) for p in binaries.values()):
+        print("skip: the containers' flags are not checked against --help (set WARDEN_BIN_DIR "
+              "to a build directory)")
+        return
+    known = {}
+    for name, path in binaries.items():
+        help_text = subprocess.run([path, "--help"], capture_output=True, text=True).stdout
+        known[name] = set(re.findall(r"(--[a-z0-9-]+)", help_text))
+    for objects in objects_lists:
+        for document in objects:
+            spec = dig(document, "spec", "template", "spec") or {}
+            for container in spec.get("containers", []):
+                binary = "warden-agent" if "agent" in container["image"].split(":")[0] \
+                    else "warden-control"
+                flags = {str(a).split("=")[0] for a in container.get("args", [])
+                         if str(a).startswith("--")}
+                unknown = sorted(flags - known[binary])
+                check(not unknown, f"{document['kind']}/{document['metadata']['name']}: {binary} "
+                                   f"knows every flag passed ({unknown or 'all known'})")
+
+
 def normalise(document):
-    document = render_chart.strip_helm_labels(copy.deepcopy(document))
-    return document
+    return helm.strip_helm_labels(copy.deepcopy(document))
 
 
 def compare_plain(root, defaults, agent_objects):
@@ -206,13 +376,10 @@ def compare_plain(root, defaults, agent_objects):
                 sys.stdout.writelines(line + "\n" for line in difflib.unified_diff(
                     dump(rendered[key]), dump(plain[key]), "chart", where, lineterm=""))
 
-    # The plain manifests leave the Secret to `kubectl create secret` (so a
-    # re-apply never overwrites real credentials with placeholders): they are
-    # the chart's defaults without its Secret.
-    # Helm's hooks (the migration Job) are left out too: without Helm,
-    # replicas apply the migrations themselves on start.
+    # Helm's hooks (the migration Job, the test pod) are left out: without
+    # Helm, replicas apply the migrations themselves on start.
     rendered = {(o["kind"], o["metadata"]["name"]): normalise(o)
-                for o in defaults if o["kind"] not in ("Secret", "Job")}
+                for o in defaults if not helm.is_hook(o)}
     compare(load(k8s), rendered, "deploy/k8s")
     agent = {(o["kind"], o["metadata"]["name"]): normalise(o)
              for o in agent_objects if o["kind"] == "DaemonSet"}
@@ -428,7 +595,10 @@ def check_values_schema(root):
     mistakes = {
         "a misspelt key (controlPlane.replica)": lambda v: v["controlPlane"].update(replica=3),
         "replicas 0": lambda v: v["controlPlane"].update(replicas=0),
-        "a port given as text": lambda v: v["controlPlane"].update(grpcPort="50051"),
+        "a port given as text": lambda v: v["controlPlane"].update(adminPort="50051"),
+        "passwordThreads 0 (one per core of the node)": lambda v: v["controlPlane"].update(
+            passwordThreads=0),
+        "an unknown ticket source": lambda v: v["agent"].update(ticketSource="configMap"),
         "an unknown log format": lambda v: v["controlPlane"].update(logFormat="xml"),
         "a short admin key": lambda v: v["secret"].update(adminKey="short"),
         "a database URL that is not postgresql://": lambda v: v["secret"].update(databaseUrl="mysql://x"),
@@ -442,50 +612,64 @@ def check_values_schema(root):
 def main():
     root, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    try:
-        check_values_schema(root)
-        text, defaults = render(root, [])
-        check_defaults(defaults)
-        agent_text, agent_objects = render(root, ["agent.enabled=true"])
-        check_agent(agent_objects)
-        monitor_text, monitor = render(root, ["metrics.enabled=true",
-                                              "metrics.serviceMonitor.enabled=true"])
-        check(len(find(monitor, "ServiceMonitor")) == 1 and
-              any(str(a).startswith("--metrics-listen=0.0.0.0:9090")
-                  for a in find(monitor, "Deployment")[0]["spec"]["template"]["spec"]
-                  ["containers"][0]["args"]),
-              "metrics.enabled + serviceMonitor.enabled: --metrics-listen and a ServiceMonitor")
-        _, off = render(root, ["agent.enabled=true", "metrics.enabled=false",
-                               "metrics.podMonitor.enabled=true"])
-        check(not any(str(a).startswith("--metrics-listen")
-                      for o in find(off, "Deployment") + find(off, "DaemonSet")
-                      for a in o["spec"]["template"]["spec"]["containers"][0]["args"]) and
-              not find(off, "PodMonitor") and
-              all(p["name"] != "metrics" for s in find(off, "Service") for p in s["spec"]["ports"]),
-              "metrics.enabled=false: no --metrics-listen, no PodMonitor, no metrics port on the "
-              "Service")
-        pod_text, pod = render(root, ["agent.enabled=true", "metrics.podMonitor.enabled=true"])
-        monitors = find(pod, "PodMonitor")
-        agent_labels = find(pod, "DaemonSet")[0]["spec"]["template"]["metadata"]["labels"]
-        check(len(monitors) == 1 and
-              all(agent_labels.get(k) == v for k, v in
-                  monitors[0]["spec"]["selector"]["matchLabels"].items()) and
-              [e.get("port") for e in monitors[0]["spec"]["podMetricsEndpoints"]] == ["metrics"],
-              "agent.enabled + metrics.podMonitor.enabled: a PodMonitor of the agent pods' "
-              "metrics port")
-        _, existing = render(root, ["secret.existingSecret=warden-db", "secret.adminKey=0123456789abcdef"])
-        env = find(existing, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"]
-        check(not find(existing, "Secret") and
-              all(dig(e, "valueFrom", "secretKeyRef", "name") in (None, "warden-db") for e in env),
-              "secret.existingSecret: no Secret created, the existing one is used")
-        compare_plain(root, defaults, agent_objects)
-        check_values_used(root)
-        check_compose(root)
-        check_dockerfiles(root)
-    except render_chart.TemplateError as error:
-        check(False, f"the chart renders: {error}")
-        return 1
+    if helm.binary() is None:
+        print(f"skip: {helm.missing_reason()}")
+        return 77
+    check_values_schema(root)
+    text, defaults = render(root, [])
+    check_defaults(defaults)
+    agent_text, agent_objects = render(root, ["agent.enabled=true"])
+    check_agent(agent_objects)
+    check_tls(root)
+    check_options(root)
+    full_text, _ = render(root, ["agent.enabled=true", "tls.enabled=true",
+                                 "tls.certManager.enabled=true",
+                                 "tls.certManager.issuerRef.name=warden-ca",
+                                 "tls.agentCa.configMapName=warden-ca",
+                                 "networkPolicy.enabled=true", "autoscaling.enabled=true",
+                                 "metrics.prometheusRule.enabled=true",
+                                 "metrics.serviceMonitor.enabled=true",
+                                 "metrics.podMonitor.enabled=true",
+                                 "controlPlane.signalWebSocket.enabled=true"])
+    monitor_text, monitor = render(root, ["metrics.serviceMonitor.enabled=true"])
+    check(len(find(monitor, "ServiceMonitor")) == 1,
+          "metrics.serviceMonitor.enabled: a ServiceMonitor")
+    _, off = render(root, ["agent.enabled=true", "metrics.enabled=false",
+                           "metrics.podMonitor.enabled=true"])
+    check(not find(off, "PodMonitor") and
+          all(p["name"] != "metrics" for s in find(off, "Service") for p in s["spec"]["ports"]) and
+          all(args_with(container_of(off, kind), "--metrics-listen")
+              for kind in ("Deployment", "DaemonSet")),
+          "metrics.enabled=false: no PodMonitor, no metrics port on a Service; the listeners "
+          "stay for the probes")
+    pod_text, pod = render(root, ["agent.enabled=true", "metrics.podMonitor.enabled=true"])
+    monitors = find(pod, "PodMonitor")
+    agent_labels = find(pod, "DaemonSet")[0]["spec"]["template"]["metadata"]["labels"] \
+        if find(pod, "DaemonSet") else {}
+    check(len(monitors) == 1 and
+          all(agent_labels.get(k) == v for k, v in
+              monitors[0]["spec"]["selector"]["matchLabels"].items()) and
+          [e.get("port") for e in monitors[0]["spec"]["podMetricsEndpoints"]] == ["metrics"],
+          "agent.enabled + metrics.podMonitor.enabled: a PodMonitor of the agent pods' "
+          "metrics port")
+    _, existing = render(root, ["secret.existingSecret=warden-db",
+                                "secret.adminKey=0123456789abcdef"], database=False)
+    deployment = find(existing, "Deployment")
+    env = deployment[0]["spec"]["template"]["spec"]["containers"][0]["env"] if deployment else []
+    check(deployment and not find(existing, "Secret") and
+          all(dig(e, "valueFrom", "secretKeyRef", "name") in (None, "warden-db") for e in env) and
+          not dig(deployment[0], "spec", "template", "metadata", "annotations"),
+          "secret.existingSecret: no Secret created (nor a checksum of it), the existing one "
+          "is used")
+    _, plain = render(root, PLAIN, database=False)
+    _, plain_agent = render(root, PLAIN + ["agent.enabled=true"], database=False)
+    compare_plain(root, plain, plain_agent)
+    check_flags([defaults, agent_objects, monitor])
+    check_values_used(root)
+    check_compose(root)
+    check_dockerfiles(root)
     for name, content in (("defaults.yaml", text), ("agent.yaml", agent_text),
+                          ("everything.yaml", full_text),
                           ("metrics.yaml", monitor_text), ("podmonitor.yaml", pod_text)):
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:
             f.write(content)

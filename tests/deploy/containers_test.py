@@ -25,37 +25,12 @@ import tempfile
 import time
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rig import REPO, logger, run, wait_for  # noqa: E402
+
 IMAGE_LIMITS_MB = {"warden-control": 120, "warden-agent": 160}
 TAG = "local"
-
-
-def log(message):
-    print(f"[containers] {message}", flush=True)
-
-
-def run(args, check=True, capture=True, env=None, timeout=600):
-    result = subprocess.run(args, cwd=REPO, env=env, timeout=timeout, text=True,
-                            stdout=subprocess.PIPE if capture else None,
-                            stderr=subprocess.STDOUT if capture else None)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}")
-    return result.stdout if capture else ""
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as error:  # the thing waited for may not exist yet
-            last = error
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}"
-                         + (f" (last error: {last})" if last else ""))
+log = logger("containers")
 
 
 def free_port():

@@ -1,19 +1,35 @@
 // usage: NODE_PATH=<dir>/node_modules node k8s_validate.js FILE.yaml...
 // Offline JSON-schema validation of built-in Kubernetes kinds with the npm
-// packages kubernetes-models and yaml. Kinds without a schema there (e.g. a
-// ServiceMonitor) are reported and skipped. Exit 1 when a document is invalid.
+// packages kubernetes-models and yaml, and of the custom resources the chart
+// renders with @kubernetes-models/cert-manager (Certificate) and
+// @kubernetes-models/prometheus-operator (ServiceMonitor, PodMonitor,
+// PrometheusRule). Kinds without a schema there are reported and skipped.
+// Exit 1 when a document is invalid.
 'use strict';
 const fs = require('fs');
+const path = require('path');
+const url = require('url');
 const YAML = require('yaml');
 
-function modelFor(apiVersion, kind) {
+const crdPackages = {
+  'cert-manager.io': '@kubernetes-models/cert-manager',
+  'monitoring.coreos.com': '@kubernetes-models/prometheus-operator',
+};
+
+// The custom resources' packages are ES modules, which NODE_PATH does not
+// reach: they are imported by file.
+async function modelFor(apiVersion, kind) {
+  const group = apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
   try {
-    return require(`kubernetes-models/${apiVersion}`)[kind];
+    if (!crdPackages[group]) return require(`kubernetes-models/${apiVersion}`)[kind];
+    const file = path.join(process.env.NODE_PATH, crdPackages[group], apiVersion, 'index.js');
+    return (await import(url.pathToFileURL(file).href))[kind];
   } catch {
     return undefined;
   }
 }
 
+async function main() {
 let bad = 0;
 for (const file of process.argv.slice(2)) {
   for (const document of YAML.parseAllDocuments(fs.readFileSync(file, 'utf8'))) {
@@ -24,7 +40,7 @@ for (const file of process.argv.slice(2)) {
     }
     const object = document.toJS();
     if (!object) continue;
-    const Model = modelFor(object.apiVersion, object.kind);
+    const Model = await modelFor(object.apiVersion, object.kind);
     const name = `${object.kind}/${object.metadata && object.metadata.name}`;
     if (!Model) {
       console.log(`${file}: ${name} (${object.apiVersion}): no schema here, skipped`);
@@ -40,3 +56,6 @@ for (const file of process.argv.slice(2)) {
   }
 }
 process.exit(bad ? 1 : 0);
+}
+
+main();
