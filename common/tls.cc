@@ -1,7 +1,14 @@
 #include "common/tls.h"
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -21,24 +28,56 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& 
   return content.str();
 }
 
+namespace {
+
+// Whether `key_pem` is the private key of the first certificate in `cert_pem`
+// (OpenSSL parses and compares; nothing is computed here).
+bool KeyMatchesCertificate(const std::string& cert_pem, const std::string& key_pem) {
+  BIO* cert_bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  X509* cert = cert_bio ? PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr) : nullptr;
+  EVP_PKEY* key = key_bio ? PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr) : nullptr;
+  const bool matches = cert != nullptr && key != nullptr && X509_check_private_key(cert, key) == 1;
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  BIO_free(key_bio);
+  BIO_free(cert_bio);
+  return matches;
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const ServerTlsFiles& files, ClientCertificates client_certificates) {
   absl::StatusOr<std::string> cert = ReadPem(files.cert, "--tls-cert");
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadPem(files.key, "--tls-key");
   if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions options;
-  options.pem_key_cert_pairs.push_back({*key, *cert});
-  if (client_certificates != ClientCertificates::kNone) {
+  if (!KeyMatchesCertificate(*cert, *key)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--tls-key: ", files.key, " is not the private key of the certificate in ", files.cert));
+  }
+  const bool verify_clients = client_certificates != ClientCertificates::kNone;
+  if (verify_clients) {
     absl::StatusOr<std::string> ca = ReadPem(files.client_ca, "--client-ca");
     if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *ca;
-    options.client_certificate_request =
-        client_certificates == ClientCertificates::kRequireAndVerify
-            ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-            : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
   }
-  return grpc::SslServerCredentials(options);
+  // The provider reads the files now and again every interval; gRPC keeps
+  // serving the last pair it read when a read fails.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      files.key, files.cert, verify_clients ? files.client_ca : "",
+      static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(files.reload_interval))));
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (verify_clients) {
+    options.watch_root_certs();
+    options.set_cert_request_type(client_certificates == ClientCertificates::kRequireAndVerify
+                                      ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                      : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(

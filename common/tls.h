@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace warden::tls {
 
@@ -29,8 +30,17 @@ struct ServerTlsFiles {
   std::string cert;       // --tls-cert
   std::string key;        // --tls-key
   std::string client_ca;  // --client-ca ("" = none)
+  // How often the files are read again: a renewed certificate is served to
+  // new connections without a restart. Replace the files together (the
+  // kubelet swaps a Secret volume's files at once; elsewhere, point a
+  // symlink at a directory with both and rename it): a certificate read with
+  // the previous key fails handshakes until the next read.
+  absl::Duration reload_interval = absl::Minutes(1);
 };
 
+// FAILED_PRECONDITION, naming the file, when a file cannot be read, holds no
+// PEM, or the key is not the certificate's: the server does not start with
+// credentials no handshake could use.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const ServerTlsFiles& files, ClientCertificates client_certificates);
 

@@ -211,11 +211,13 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const ControlPlaneConfig& co
         "the network unencrypted; use it only on a private network or in tests",
         address);
   } else {
-    WARDEN_ASSIGN_OR_RETURN(
-        credentials, tls::MakeServerCredentials(tls::ServerTlsFiles{.cert = config.tls_cert,
-                                                                    .key = config.tls_key,
-                                                                    .client_ca = config.client_ca},
-                                                client_certificates));
+    WARDEN_ASSIGN_OR_RETURN(credentials,
+                            tls::MakeServerCredentials(
+                                tls::ServerTlsFiles{.cert = config.tls_cert,
+                                                    .key = config.tls_key,
+                                                    .client_ca = config.client_ca,
+                                                    .reload_interval = config.tls_reload_interval},
+                                client_certificates));
   }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, credentials, &port);

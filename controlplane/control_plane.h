@@ -43,6 +43,9 @@ struct ControlPlaneConfig {
   std::string tls_cert;
   std::string tls_key;
   std::string client_ca;
+  // The three files are read again this often (a renewed certificate is
+  // served without a restart).
+  absl::Duration tls_reload_interval = absl::Minutes(1);
   bool insecure = false;
   // Prometheus /metrics over HTTP ("" = not served; port 0 = any free port).
   std::string metrics_listen;

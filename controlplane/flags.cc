@@ -37,6 +37,12 @@ void AddListenFlags(CLI::App& app, ControlPlaneConfig& config) {
                  "CA (PEM) for agent client certificates; agents must then present one naming "
                  "their node (mTLS)")
       ->envname("WARDEN_CLIENT_CA");
+  AddDuration(app, "--tls-reload-seconds", config.tls_reload_interval, absl::Seconds(1),
+              "read --tls-cert, --tls-key and --client-ca again this often: a renewed "
+              "certificate (e.g. by cert-manager) is served to new connections without a "
+              "restart; replace the files together (a symlink swap, as Kubernetes does)")
+      ->envname("WARDEN_TLS_RELOAD_SECONDS")
+      ->check(CLI::Range(1, 86400));
   app.add_flag("--insecure", config.insecure,
                "serve plaintext (no TLS): only on a private network or for tests")
       ->envname("WARDEN_INSECURE");

@@ -7,9 +7,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,7 @@
 #include "tests/support/agent_helpers.h"
 #include "tests/support/control_plane_fixture.h"
 #include "tests/support/test_ca.h"
+#include "tests/support/wait.h"
 
 namespace warden::testing {
 namespace {
@@ -46,8 +49,18 @@ class TlsTest : public ControlPlaneTest {
   }
   void ConfigureControlPlane(control::ControlPlaneConfig& config) override {
     config.insecure = false;
-    config.tls_cert = server_->cert;
-    config.tls_key = server_->key;
+    // A copy of its own, laid out as the kubelet mounts a Secret: the files
+    // are symlinks into ..data, itself a symlink to a versioned directory,
+    // so that an update replaces both at once.
+    served_dir_ = std::filesystem::temp_directory_path() /
+                  absl::StrCat("warden-tls-", getpid(), "-", reinterpret_cast<uintptr_t>(this));
+    std::filesystem::create_directories(served_dir_);
+    Publish(*server_, "v1");
+    std::filesystem::create_symlink("..data/tls.crt", served_dir_ / "tls.crt");
+    std::filesystem::create_symlink("..data/tls.key", served_dir_ / "tls.key");
+    config.tls_cert = served_dir_ / "tls.crt";
+    config.tls_key = served_dir_ / "tls.key";
+    config.tls_reload_interval = absl::Seconds(1);
     config.client_ca = ca_->ca_cert();
     config.admin_listen = "127.0.0.1:0";
     config.agent_listen = "127.0.0.1:0";
@@ -67,7 +80,38 @@ class TlsTest : public ControlPlaneTest {
     EXPECT_TRUE(credentials.ok()) << credentials.status();
     return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), *credentials);
   }
+  void TearDown() override {
+    ControlPlaneTest::TearDown();
+    if (!served_dir_.empty()) std::filesystem::remove_all(served_dir_);
+  }
   FleetClient Fleet() const { return FleetClient(TlsChannel(control_->port()), kTestAdminKey); }
+  // The certificate the admin port presents to a new connection ("" when
+  // the handshake or the call fails).
+  std::string ServedCertificate() const {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
+    auto credentials = tls::MakeChannelCredentials({.ca = ca_->ca_cert()});
+    auto health = grpc::health::v1::Health::NewStub(grpc::CreateCustomChannel(
+        absl::StrCat("127.0.0.1:", control_->port()), *credentials, args));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    grpc::health::v1::HealthCheckResponse response;
+    if (!health->Check(&context, {}, &response).ok()) return "";
+    std::vector<grpc::string_ref> pem =
+        context.auth_context()->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    return pem.empty() ? "" : std::string(pem[0].data(), pem[0].size());
+  }
+  // Writes `files` into a new version directory and points ..data at it
+  // with one rename, as the kubelet updates a Secret volume.
+  void Publish(const TestCa::Files& files, const std::string& version) {
+    std::filesystem::create_directories(served_dir_ / version);
+    std::filesystem::copy_file(files.cert, served_dir_ / version / "tls.crt");
+    std::filesystem::copy_file(files.key, served_dir_ / version / "tls.key");
+    std::filesystem::create_symlink(version, served_dir_ / "..data_tmp");
+    std::filesystem::rename(served_dir_ / "..data_tmp", served_dir_ / "..data");
+  }
+
+  std::filesystem::path served_dir_;
   // The agent API over mTLS with a certificate naming `client` ("" = none).
   std::unique_ptr<v1::AgentService::Stub> AgentApi(const std::string& client) const {
     return v1::AgentService::NewStub(TlsChannel(control_->agent_port(), client));
@@ -168,6 +212,49 @@ TEST_F(TlsTest, TheAgentEnrolsOverMutualTlsWithItsOwnCredentials) {
   EXPECT_FALSE(tls::MakeChannelCredentials(
                    tls::ClientTlsFiles{.ca = "/nonexistent.pem", .cert = "", .key = ""})
                    .ok());
+}
+
+// cert-manager renews a certificate by rewriting its Secret, which the
+// kubelet swaps in whole: new connections get the new certificate without a
+// restart, and no handshake fails on the way.
+TEST_F(TlsTest, ARenewedCertificateIsServedWithoutARestart) {
+  const std::string before = ServedCertificate();
+  ASSERT_EQ(before, TestCa::Read(served_dir_ / "tls.crt"));
+  absl::StatusOr<TestCa::Files> renewed = ca_->Server();
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  const std::string renewed_cert = TestCa::Read(renewed->cert);
+  ASSERT_NE(renewed_cert, before);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> handshakes{0};
+  std::atomic<int> failed{0};
+  std::thread clients([&] {
+    while (!stop.load()) {
+      (ServedCertificate().empty() ? failed : handshakes).fetch_add(1);
+    }
+  });
+  Publish(*renewed, "v2");
+  EXPECT_TRUE(WaitFor([&] { return ServedCertificate() == renewed_cert; }, absl::Seconds(10)));
+  stop.store(true);
+  clients.join();
+  EXPECT_GT(handshakes.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << "of " << handshakes.load() + failed.load() << " connections";
+  EXPECT_EQ(Fleet().CreateUser("renewed", 1).username(), "renewed");
+}
+
+TEST(TlsConfigTest, AKeyThatIsNotTheCertificatesIsRefusedAtStart) {
+  if (std::string why = TestCa::UnusableReason(); !why.empty()) GTEST_SKIP() << why;
+  TestCa ca;
+  ASSERT_TRUE(ca.Create().ok());
+  absl::StatusOr<TestCa::Files> server = ca.Server();
+  absl::StatusOr<TestCa::Files> other = ca.Client("someone-else");
+  ASSERT_TRUE(server.ok() && other.ok());
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = tls::MakeServerCredentials(
+      {.cert = server->cert, .key = other->key, .client_ca = ""}, tls::ClientCertificates::kNone);
+  ASSERT_FALSE(credentials.ok());
+  EXPECT_EQ(credentials.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(credentials.status().message()),
+              HasSubstr("is not the private key of the certificate"));
 }
 
 TEST(TlsConfigTest, PlaintextNeedsToBeAskedFor) {
