@@ -1,5 +1,6 @@
 #include "controlplane/store/migrations.h"
 
+#include <algorithm>
 #include <map>
 #include <pqxx/pqxx>
 
@@ -51,10 +52,49 @@ absl::Status CheckApplied(const std::map<int, Applied>& applied,
   return absl::OkStatus();
 }
 
+// Applies one migration and records it, in one transaction; with the
+// lock_timeout set, a lock it cannot get in time ends the transaction with
+// SQLSTATE 55P03, and the migration is tried again after a pause.
+absl::Status ApplyWithLockRetries(pqxx::connection& connection, const Migration& migration,
+                                  const MigrateOptions& options) {
+  absl::Duration pause = options.first_pause;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      pqxx::work tx(connection);
+      tx.exec(absl::StrCat("SET LOCAL lock_timeout = ",
+                           absl::ToInt64Milliseconds(options.lock_timeout)));
+      tx.exec(std::string(migration.sql));
+      tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                     migration.version, std::string(migration.name),
+                     secrets::Sha256Hex(migration.sql));
+      tx.commit();
+      return absl::OkStatus();
+    } catch (const pqxx::sql_error& error) {
+      if (error.sqlstate() != "55P03") throw;
+      if (attempt >= options.lock_attempts) {
+        return absl::UnavailableError(absl::StrCat(
+            "migration ", migration.version, " (", migration.name,
+            ") did not get its table lock in ", attempt, " tries of ",
+            absl::FormatDuration(options.lock_timeout),
+            ": a long transaction holds a table it changes (see pg_stat_activity); run it again "
+            "once that has ended"));
+      }
+      Log()->warn(
+          "migration version={} name={} waited {} for a lock (a long transaction holds a table "
+          "it changes?); queries on that table went on meanwhile; try {} of {} in {}",
+          migration.version, migration.name, absl::FormatDuration(options.lock_timeout),
+          attempt + 1, options.lock_attempts, absl::FormatDuration(pause));
+      absl::SleepFor(pause);
+      pause = std::min(pause * 2, options.max_pause);
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<MigrationReport> Migrate(const std::string& connection_string,
-                                        std::span<const Migration> migrations) {
+                                        std::span<const Migration> migrations,
+                                        const MigrateOptions& options) {
   MigrationReport report;
   try {
     pqxx::connection connection(connection_string);
@@ -82,12 +122,10 @@ absl::StatusOr<MigrationReport> Migrate(const std::string& connection_string,
 
     for (const Migration& migration : migrations) {
       if (applied.count(migration.version) != 0) continue;
-      pqxx::work tx(connection);
-      tx.exec(std::string(migration.sql));
-      tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                     migration.version, std::string(migration.name),
-                     secrets::Sha256Hex(migration.sql));
-      tx.commit();
+      if (absl::Status applied_now = ApplyWithLockRetries(connection, migration, options);
+          !applied_now.ok()) {
+        return applied_now;
+      }
       ++report.applied_now;
       Log()->info("applied migration version={} name={}", migration.version, migration.name);
     }

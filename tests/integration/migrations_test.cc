@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "tests/support/control_plane_fixture.h"
 
 namespace warden::testing {
@@ -97,6 +98,58 @@ TEST_F(MigrationsTest, AFailingMigrationLeavesNoTrace) {
   EXPECT_EQ(Query("SELECT count(*) FROM schema_migrations"), 1);
   EXPECT_EQ(Query("SELECT count(*) FROM pg_tables WHERE tablename = 'first_table'"), 1);
   EXPECT_EQ(Query("SELECT count(*) FROM pg_tables WHERE tablename = 'half_done'"), 0);
+}
+
+// A schema change behind a long transaction: it waits at most lock_timeout
+// at a time (so other queries on the table are not queued behind it for
+// long), pauses, and succeeds once the transaction ends.
+TEST_F(MigrationsTest, AMigrationBlockedByALongTransactionRetriesUntilItGetsTheLock) {
+  const Migration first[] = {{1, "table", "CREATE TABLE busy (id int)"}};
+  ASSERT_TRUE(Migrate(db_->url(), first).ok());
+  pqxx::connection holder(db_->url());
+  pqxx::work long_transaction(holder);
+  long_transaction.exec("SELECT count(*) FROM busy");  // ACCESS SHARE until it ends
+
+  const Migration both[] = {first[0], {2, "column", "ALTER TABLE busy ADD COLUMN note text"}};
+  const control::store::MigrateOptions options{.lock_timeout = absl::Milliseconds(200),
+                                               .lock_attempts = 50,
+                                               .first_pause = absl::Milliseconds(100),
+                                               .max_pause = absl::Milliseconds(200)};
+  absl::StatusOr<control::store::MigrationReport> report;
+  std::thread migrator([&] { report = Migrate(db_->url(), both, options); });
+  absl::SleepFor(absl::Seconds(1));  // several attempts time out meanwhile
+  // Between attempts the lock queue is clear: another reader is not held up.
+  pqxx::connection reader(db_->url());
+  pqxx::nontransaction read(reader);
+  read.exec("SET statement_timeout = 2000");
+  EXPECT_NO_THROW(read.exec("SELECT count(*) FROM busy"));
+  long_transaction.commit();
+  migrator.join();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->applied_now, 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM information_schema.columns "
+                  "WHERE table_name = 'busy' AND column_name = 'note'"),
+            1);
+}
+
+TEST_F(MigrationsTest, AMigrationThatNeverGetsItsLockGivesUpSayingWhy) {
+  const Migration first[] = {{1, "table", "CREATE TABLE busy (id int)"}};
+  ASSERT_TRUE(Migrate(db_->url(), first).ok());
+  pqxx::connection holder(db_->url());
+  pqxx::work long_transaction(holder);
+  long_transaction.exec("SELECT count(*) FROM busy");
+
+  const Migration both[] = {first[0], {2, "column", "ALTER TABLE busy ADD COLUMN note text"}};
+  auto refused = Migrate(db_->url(), both,
+                         {.lock_timeout = absl::Milliseconds(100),
+                          .lock_attempts = 3,
+                          .first_pause = absl::Milliseconds(50),
+                          .max_pause = absl::Milliseconds(50)});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("lock"));
+  long_transaction.abort();
+  EXPECT_EQ(Query("SELECT count(*) FROM schema_migrations"), 1) << "nothing half-applied";
 }
 
 }  // namespace
