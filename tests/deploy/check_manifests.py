@@ -175,15 +175,18 @@ def check_defaults(objects):
           "single replica does not block node drains)")
 
     services = {s["metadata"]["name"]: s for s in find(objects, "Service")}
-    check(sorted(services) == ["warden-agent-api", "warden-control"],
-          f"defaults: two Services, admin and agent API ({sorted(services)})")
+    check(sorted(services) == ["warden-agent-api", "warden-control", "warden-metrics"],
+          f"defaults: three Services, admin API, agent API, metrics ({sorted(services)})")
+    metrics = services.get("warden-metrics", {"spec": {}})
+    check(metrics["spec"].get("type") == "ClusterIP" and
+          [p["name"] for p in metrics["spec"].get("ports", [])] == ["metrics"],
+          "defaults: metrics on a ClusterIP Service of their own")
     admin = services.get("warden-control", {"spec": {"ports": []}})
     agent = services.get("warden-agent-api", {"spec": {"ports": []}})
     admin_ports = {p["name"]: p for p in admin["spec"]["ports"]}
     agent_ports = {p["name"]: p for p in agent["spec"]["ports"]}
-    check(dig(admin_ports, "grpc", "targetPort") == "admin" and
-          dig(admin_ports, "metrics", "port") == 9090 and len(admin_ports) == 2,
-          "defaults: the admin Service has the admin API and metrics, nothing else")
+    check(list(admin_ports) == ["grpc"] and dig(admin_ports, "grpc", "targetPort") == "admin",
+          "defaults: the admin Service has the admin API alone")
     check(list(agent_ports) == ["grpc"] and dig(agent_ports, "grpc", "targetPort") == "agent",
           "defaults: the agent Service has the agent API alone")
     check(admin["spec"].get("type") == "ClusterIP", "defaults: the admin Service is ClusterIP")
@@ -632,8 +635,17 @@ def main():
                                  "metrics.podMonitor.enabled=true",
                                  "controlPlane.signalWebSocket.enabled=true"])
     monitor_text, monitor = render(root, ["metrics.serviceMonitor.enabled=true"])
-    check(len(find(monitor, "ServiceMonitor")) == 1,
-          "metrics.serviceMonitor.enabled: a ServiceMonitor")
+    service_monitors = find(monitor, "ServiceMonitor")
+    metrics_service = find(monitor, "Service", "warden-metrics")
+    check(len(service_monitors) == 1 and metrics_service and
+          all(metrics_service[0]["metadata"]["labels"].get(k) == v for k, v in
+              service_monitors[0]["spec"]["selector"]["matchLabels"].items()) and
+          [e.get("port") for e in service_monitors[0]["spec"]["endpoints"]] == ["metrics"],
+          "metrics.serviceMonitor.enabled: a ServiceMonitor of the metrics Service")
+    _, public = render(root, ["service.type=LoadBalancer", "agentService.type=LoadBalancer"])
+    check(all(p["name"] != "metrics" for s in find(public, "Service")
+              if s["spec"]["type"] != "ClusterIP" for p in s["spec"]["ports"]),
+          "service.type=LoadBalancer: /metrics is not published with it")
     _, off = render(root, ["agent.enabled=true", "metrics.enabled=false",
                            "metrics.podMonitor.enabled=true"])
     check(not find(off, "PodMonitor") and
