@@ -4,9 +4,15 @@
 // connection is re-established when it breaks; notifications sent while it
 // was down are lost, so `on_connected` runs after every (re)connect for the
 // owner to catch up from the tables themselves.
+//
+// A quiet connection and a hung server look the same (a frozen server's
+// kernel still acknowledges keepalives), so the listener asks the server a
+// question every probe interval; when no answer comes within the probe
+// timeout, a watchdog shuts the socket down and the listener reconnects.
 
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,12 +22,18 @@
 
 namespace warden::control::store {
 
+// How often a listener asks its server a question, and how long it waits for
+// the answer before taking the server for hung.
+struct ListenProbe {
+  absl::Duration interval = absl::Seconds(5);
+  absl::Duration timeout = absl::Seconds(5);
+};
+
 class NotificationListener {
  public:
   using Handler = std::function<void(const std::string& channel, const std::string& payload)>;
-
   NotificationListener(std::string connection_string, std::vector<std::string> channels,
-                       Handler handler, std::function<void()> on_connected);
+                       Handler handler, std::function<void()> on_connected, ListenProbe probe = {});
   ~NotificationListener();
 
   void Start();
@@ -30,14 +42,26 @@ class NotificationListener {
 
  private:
   void Run();
+  // Runs `query`, a round trip on `socket`, shutting the socket down when it
+  // takes longer than the probe timeout (the query then throws).
+  void Ask(int socket, const std::function<void()>& query);
+  void Watch();
 
   const std::string connection_string_;
   const std::vector<std::string> channels_;
   const Handler handler_;
   const std::function<void()> on_connected_;
+  const ListenProbe probe_;
   std::atomic<bool> connected_{false};
   absl::Notification stop_;
   std::thread thread_;
+  std::thread watchdog_;
+  // The socket of a question in flight (-1: none) and when it must be
+  // answered by; the watchdog shuts the socket down under this mutex only,
+  // while the question still runs, so the descriptor cannot be a new one.
+  std::mutex asking_mu_;
+  int asking_socket_ = -1;
+  absl::Time answer_due_;
 };
 
 }  // namespace warden::control::store

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "controlplane/store/database.h"
+#include "controlplane/store/notification_listener.h"
 #include "tests/support/test_postgres.h"
 #include "tests/support/wait.h"
 
@@ -19,6 +20,7 @@ namespace {
 
 using control::store::Database;
 using control::store::MakeCall;
+using control::store::NotificationListener;
 using control::store::PipelineRunner;
 
 class HungDatabaseTest : public ::testing::Test {
@@ -117,6 +119,62 @@ TEST_F(HungDatabaseTest, LeavesACallWithinTheStatementTimeoutAlone) {
   frozen_ = false;
   caller.join();
   EXPECT_TRUE(done.load());
+}
+
+// A LISTEN connection to a frozen server hears nothing, like a quiet one:
+// its probe goes unanswered, so it reconnects once the server answers, the
+// owner catches up (on_connected) and notifications flow again.
+TEST_F(HungDatabaseTest, AListenerToAHungServerNoticesAndComesBack) {
+  std::atomic<int> connects{0};
+  std::atomic<int> heard{0};
+  control::store::DatabaseOptions options;
+  options.url = database_->url();
+  options.connect_timeout = absl::Seconds(1);
+  NotificationListener listener(
+      control::store::ConnectionString(options), {"hung_test"},
+      [&](const std::string&, const std::string&) { heard.fetch_add(1); },
+      [&] { connects.fetch_add(1); },
+      {.interval = absl::Milliseconds(300), .timeout = absl::Milliseconds(700)});
+  listener.Start();
+  ASSERT_TRUE(WaitFor([&] { return listener.connected(); }, absl::Seconds(10)));
+  auto notify = [&] {
+    return db_->Autocommit({.operation = "notify"}, [](pqxx::nontransaction& tx) {
+      tx.exec("NOTIFY hung_test");
+      return absl::OkStatus();
+    });
+  };
+  ASSERT_TRUE(notify().ok());
+  ASSERT_TRUE(WaitFor([&] { return heard.load() == 1; }));
+
+  cluster_->Freeze();
+  frozen_ = true;
+  EXPECT_TRUE(WaitFor([&] { return !listener.connected(); }, absl::Seconds(5)))
+      << "the listener did not notice the hung server";
+  absl::SleepFor(absl::Seconds(1));  // reconnect attempts fail at connect_timeout meanwhile
+  cluster_->Thaw();
+  frozen_ = false;
+  EXPECT_TRUE(
+      WaitFor([&] { return listener.connected() && connects.load() == 2; }, absl::Seconds(15)));
+  EXPECT_TRUE(WaitFor([&] { return notify().ok(); }, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return heard.load() >= 2; }, absl::Seconds(5)));
+  listener.Stop();
+}
+
+// A quiet, healthy server is not mistaken for a hung one.
+TEST_F(HungDatabaseTest, AListenerToAQuietServerStaysConnected) {
+  std::atomic<int> connects{0};
+  control::store::DatabaseOptions options;
+  options.url = database_->url();
+  NotificationListener listener(
+      control::store::ConnectionString(options), {"quiet_test"},
+      [](const std::string&, const std::string&) {}, [&] { connects.fetch_add(1); },
+      {.interval = absl::Milliseconds(100), .timeout = absl::Milliseconds(500)});
+  listener.Start();
+  ASSERT_TRUE(WaitFor([&] { return listener.connected(); }, absl::Seconds(10)));
+  absl::SleepFor(absl::Seconds(2));  // some twenty probes
+  EXPECT_TRUE(listener.connected());
+  EXPECT_EQ(connects.load(), 1);
+  listener.Stop();
 }
 
 }  // namespace
