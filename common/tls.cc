@@ -4,6 +4,7 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -35,13 +36,17 @@ namespace {
 bool KeyMatchesCertificate(const std::string& cert_pem, const std::string& key_pem) {
   BIO* cert_bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
   BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
-  X509* cert = cert_bio ? PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr) : nullptr;
-  EVP_PKEY* key = key_bio ? PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr) : nullptr;
+  // An encrypted key is refused, never prompted for on the terminal.
+  pem_password_cb* no_passphrase = [](char*, int, int, void*) { return 0; };
+  X509* cert = cert_bio ? PEM_read_bio_X509(cert_bio, nullptr, no_passphrase, nullptr) : nullptr;
+  EVP_PKEY* key =
+      key_bio ? PEM_read_bio_PrivateKey(key_bio, nullptr, no_passphrase, nullptr) : nullptr;
   const bool matches = cert != nullptr && key != nullptr && X509_check_private_key(cert, key) == 1;
   EVP_PKEY_free(key);
   X509_free(cert);
   BIO_free(key_bio);
   BIO_free(cert_bio);
+  ERR_clear_error();  // nothing of this check lingers in the thread's OpenSSL error queue
   return matches;
 }
 

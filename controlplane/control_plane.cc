@@ -199,11 +199,14 @@ tls::ClientCertificates ClientCertificatesFor(const ControlPlaneConfig& config, 
 }
 
 // A started server for `services` on `address`; `port` gets the bound port.
+// `carries_agents`: the agents' streams come here, so connections are
+// recycled at --grpc-max-connection-age (the admin port alone is not: its
+// long-lived streams are people's, and nothing there needs rebalancing).
 absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const ControlPlaneConfig& config,
                                                     const std::string& address,
                                                     const std::vector<grpc::Service*>& services,
                                                     tls::ClientCertificates client_certificates,
-                                                    int& port) {
+                                                    bool carries_agents, int& port) {
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (config.insecure) {
     Log()->warn(
@@ -236,7 +239,7 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> Serve(const ControlPlaneConfig& co
   // Agents keep their connection alive between calls (their keepalive
   // permits it): pings without a call are allowed, at the interval above.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  if (config.grpc_max_connection_age > absl::ZeroDuration()) {
+  if (carries_agents && config.grpc_max_connection_age > absl::ZeroDuration()) {
     builder.AddChannelArgument(
         GRPC_ARG_MAX_CONNECTION_AGE_MS,
         static_cast<int>(absl::ToInt64Milliseconds(config.grpc_max_connection_age)));
@@ -689,7 +692,7 @@ absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
                           Serve(config, admin_address, admin_services,
                                 split ? tls::ClientCertificates::kNone
                                       : ClientCertificatesFor(config, /*agent_port=*/false),
-                                port_));
+                                /*carries_agents=*/!split, port_));
   // A replica that has lost its database can neither admit nor hear the
   // kills other replicas queue for its agents: it lets them go, and they
   // attach to a replica that can (while it is down, attaching here fails).
@@ -707,7 +710,8 @@ absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
   if (split) {
     WARDEN_ASSIGN_OR_RETURN(parts.agent_server,
                             Serve(config, agent_address, {parts.agent.get()},
-                                  ClientCertificatesFor(config, /*agent_port=*/true), agent_port_));
+                                  ClientCertificatesFor(config, /*agent_port=*/true),
+                                  /*carries_agents=*/true, agent_port_));
     parts.agent_server->GetHealthCheckService()->SetServingStatus(kLivenessHealthService, true);
     parts.agent_health = std::make_unique<HealthMonitor>(
         *parts.db, parts.agent_server->GetHealthCheckService(),

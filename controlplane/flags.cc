@@ -210,8 +210,9 @@ void AddStreamFlags(CLI::App& app, ControlPlaneConfig& config) {
       ->check(CLI::Range(0, 100));
   AddDuration(app, "--grpc-max-connection-age-seconds", config.grpc_max_connection_age,
               absl::Seconds(1),
-              "close a client connection this old (GOAWAY, +-10% jitter), so that agents "
-              "spread over the replicas again after a rollout (0 = never)")
+              "close an agent connection this old (GOAWAY, +-10% jitter), so that agents "
+              "spread over the replicas again after a rollout (0 = never); with "
+              "--agent-listen, the admin port's connections are left alone")
       ->envname("WARDEN_GRPC_MAX_CONNECTION_AGE_SECONDS")
       ->check(CLI::Range(0, 7 * 86400));
   AddDuration(app, "--grpc-max-connection-age-grace-seconds", config.grpc_max_connection_age_grace,

@@ -269,40 +269,42 @@ void Database::HoldFallback(absl::string_view why) {
   closing.swap(idle_);
 }
 
-absl::StatusOr<Database::Lease> Database::Acquire() {
+namespace {
+
+int SocketOf(const pqxx::connection& connection) { return connection.sock(); }
+int SocketOf(const PipelineConnection& connection) { return connection.socket(); }
+
+}  // namespace
+
+template <typename LeaseType, typename Connection, typename Connect>
+absl::StatusOr<LeaseType> Database::AcquireFrom(std::vector<std::unique_ptr<Connection>>& idle,
+                                                int& open, Connect connect) {
   bool reused = false;
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> idle = TakeSlot(idle_, open_, reused);
-  if (!idle.ok()) return idle.status();
-  if (*idle == nullptr) {
-    idle = Open();
-    if (!idle.ok()) {
+  absl::StatusOr<std::unique_ptr<Connection>> connection = TakeSlot(idle, open, reused);
+  if (!connection.ok()) return connection.status();
+  if (*connection == nullptr) {
+    connection = connect();
+    if (!connection.ok()) {
       {
         absl::MutexLock lock(&mu_);
-        --open_;
+        --open;
       }
-      HoldFallback(idle.status().message());
-      return idle.status();
+      HoldFallback(connection.status().message());
+      return connection.status();
     }
   }
-  Lent(idle->get(), (*idle)->sock());
-  return Lease(this, *std::move(idle), reused);
+  Lent(connection->get(), SocketOf(**connection));
+  return LeaseType(this, *std::move(connection), reused);
+}
+
+absl::StatusOr<Database::Lease> Database::Acquire() {
+  return AcquireFrom<Lease>(idle_, open_, [this] { return Open(); });
 }
 
 absl::StatusOr<Database::PipelineLease> Database::AcquirePipeline() {
-  bool reused = false;
-  absl::StatusOr<std::unique_ptr<PipelineConnection>> idle =
-      TakeSlot(pipeline_idle_, pipeline_open_, reused);
-  if (!idle.ok()) return idle.status();
-  if (*idle == nullptr) {
-    idle = PipelineConnection::Open(connection_string_, &statement_texts_);
-    if (!idle.ok()) {
-      absl::MutexLock lock(&mu_);
-      --pipeline_open_;
-      return idle.status();
-    }
-  }
-  Lent(idle->get(), (*idle)->socket());
-  return PipelineLease(this, *std::move(idle), reused);
+  return AcquireFrom<PipelineLease>(pipeline_idle_, pipeline_open_, [this] {
+    return PipelineConnection::Open(connection_string_, &statement_texts_);
+  });
 }
 
 void Database::Lent(const void* connection, int socket) {

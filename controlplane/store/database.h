@@ -178,6 +178,12 @@ class Database {
   template <typename Connection>
   absl::StatusOr<std::unique_ptr<Connection>> TakeSlot(
       std::vector<std::unique_ptr<Connection>>& idle, int& open, bool& reused);
+  // Acquire and AcquirePipeline: a connection of one kind from its idle
+  // list, or a new one from `connect` in a reserved slot (a failed connect
+  // gives the slot back and starts a fallback hold), lent out as LeaseType.
+  template <typename LeaseType, typename Connection, typename Connect>
+  absl::StatusOr<LeaseType> AcquireFrom(std::vector<std::unique_ptr<Connection>>& idle, int& open,
+                                        Connect connect);
   // A connection lent out, from Acquire to Release, for AbandonHungCalls.
   void Lent(const void* connection, int socket);
   // Forgets a connection coming back; whether it was abandoned (its socket

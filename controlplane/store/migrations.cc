@@ -72,7 +72,9 @@ absl::Status ApplyWithLockRetries(pqxx::connection& connection, const Migration&
     } catch (const pqxx::sql_error& error) {
       if (error.sqlstate() != "55P03") throw;
       if (attempt >= options.lock_attempts) {
-        return absl::UnavailableError(absl::StrCat(
+        // ABORTED, not UNAVAILABLE: the database answers, so waiting for it
+        // to become reachable (--db-wait-seconds) would not help.
+        return absl::AbortedError(absl::StrCat(
             "migration ", migration.version, " (", migration.name,
             ") did not get its table lock in ", attempt, " tries of ",
             absl::FormatDuration(options.lock_timeout),

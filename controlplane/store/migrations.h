@@ -31,10 +31,11 @@ struct MigrateOptions {
   // table behind itself: it gives up after this, lets them through, and
   // tries again after a pause.
   absl::Duration lock_timeout = absl::Seconds(5);
-  // Tries per migration before giving up (UNAVAILABLE, naming the wait).
-  int lock_attempts = 20;
+  // Tries per migration before giving up (ABORTED, naming the wait); with
+  // the pauses about 2 minutes, inside the chart's 5-minute startup probe.
+  int lock_attempts = 12;
   absl::Duration first_pause = absl::Seconds(1);
-  absl::Duration max_pause = absl::Seconds(15);
+  absl::Duration max_pause = absl::Seconds(5);
 };
 
 // Brings the database at `connection_string` to the newest known version.

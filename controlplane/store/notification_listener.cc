@@ -1,6 +1,7 @@
 #include "controlplane/store/notification_listener.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <pqxx/pqxx>
@@ -36,6 +37,45 @@ NotificationListener::NotificationListener(std::string connection_string,
 
 NotificationListener::~NotificationListener() { Stop(); }
 
+// Watches one connection for as long as it lives: talking (the default)
+// means the server must answer within the probe timeout; Quiet() lifts
+// that while waiting for notifications, which may rightly take forever.
+class NotificationListener::Window {
+ public:
+  Window(NotificationListener& listener, int socket) : listener_(listener) {
+    std::lock_guard lock(listener_.watch_mu_);
+    listener_.watched_socket_ = ::dup(socket);
+    Talk();
+  }
+  ~Window() {
+    std::lock_guard lock(listener_.watch_mu_);
+    if (listener_.watched_socket_ >= 0) ::close(listener_.watched_socket_);
+    listener_.watched_socket_ = -1;
+    listener_.talking_ = false;
+  }
+  Window(const Window&) = delete;
+  Window& operator=(const Window&) = delete;
+
+  template <typename Fn>
+  void Quiet(Fn&& wait) {
+    {
+      std::lock_guard lock(listener_.watch_mu_);
+      listener_.talking_ = false;
+    }
+    wait();
+    std::lock_guard lock(listener_.watch_mu_);
+    Talk();
+  }
+
+ private:
+  void Talk() {
+    listener_.talking_ = true;
+    listener_.answer_due_ = absl::Now() + listener_.probe_.timeout;
+  }
+
+  NotificationListener& listener_;
+};
+
 void NotificationListener::Start() {
   thread_ = std::thread([this] { Run(); });
   watchdog_ = std::thread([this] { Watch(); });
@@ -43,34 +83,21 @@ void NotificationListener::Start() {
 
 void NotificationListener::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
+  // The watchdog outlives the listener's thread: leaving (UNLISTEN) talks to
+  // the server too, and a hung one must not hold the shutdown.
   if (thread_.joinable()) thread_.join();
+  if (!watchdog_stop_.HasBeenNotified()) watchdog_stop_.Notify();
   if (watchdog_.joinable()) watchdog_.join();
-}
-
-void NotificationListener::Ask(int socket, const std::function<void()>& query) {
-  {
-    std::lock_guard lock(asking_mu_);
-    asking_socket_ = socket;
-    answer_due_ = absl::Now() + probe_.timeout;
-  }
-  struct Answered {
-    NotificationListener& listener;
-    ~Answered() {
-      std::lock_guard lock(listener.asking_mu_);
-      listener.asking_socket_ = -1;
-    }
-  } answered{*this};
-  query();
 }
 
 void NotificationListener::Watch() {
   const absl::Duration tick = std::min(probe_.timeout / 4, absl::Milliseconds(250));
-  while (!stop_.WaitForNotificationWithTimeout(tick)) {
-    std::lock_guard lock(asking_mu_);
-    if (asking_socket_ < 0 || absl::Now() < answer_due_) continue;
+  while (!watchdog_stop_.WaitForNotificationWithTimeout(tick)) {
+    std::lock_guard lock(watch_mu_);
+    if (watched_socket_ < 0 || !talking_ || absl::Now() < answer_due_) continue;
     // The blocked read returns at once; libpq reports the connection lost.
-    ::shutdown(asking_socket_, SHUT_RDWR);
-    asking_socket_ = -1;
+    ::shutdown(watched_socket_, SHUT_RDWR);
+    talking_ = false;
     Log()->warn("listen connection: the server did not answer within {}; it hangs; reconnecting",
                 absl::FormatDuration(probe_.timeout));
   }
@@ -81,23 +108,26 @@ void NotificationListener::Run() {
   while (!stop_.HasBeenNotified()) {
     try {
       pqxx::connection connection(connection_string_);
+      // Watched from here: LISTEN, the first answer, every probe, and the
+      // UNLISTENs on the way out.
+      Window window(*this, connection.sock());
       std::vector<std::unique_ptr<Receiver>> receivers;
       for (const std::string& channel : channels_) {
         receivers.push_back(std::make_unique<Receiver>(connection, channel, handler_));
       }
       // A first round trip makes the LISTENs effective before catching up.
       auto ping = [&connection] { pqxx::nontransaction(connection).exec("SELECT 1"); };
-      Ask(connection.sock(), ping);
+      ping();
       connected_.store(true);
       backoff = absl::Milliseconds(100);
       Log()->info("listening channels={}", channels_.size());
-      on_connected_();
+      window.Quiet(on_connected_);  // catching up may take its time elsewhere
       absl::Time next_probe = absl::Now() + probe_.interval;
       while (!stop_.HasBeenNotified()) {
-        connection.await_notification(0, 200 * 1000);
+        window.Quiet([&connection] { connection.await_notification(0, 200 * 1000); });
         if (!connection.is_open()) throw pqxx::broken_connection("listen connection closed");
         if (absl::Now() >= next_probe) {
-          Ask(connection.sock(), ping);
+          ping();
           next_probe = absl::Now() + probe_.interval;
         }
       }

@@ -7,8 +7,10 @@
 //
 // A quiet connection and a hung server look the same (a frozen server's
 // kernel still acknowledges keepalives), so the listener asks the server a
-// question every probe interval; when no answer comes within the probe
-// timeout, a watchdog shuts the socket down and the listener reconnects.
+// question every probe interval; whenever it talks to the server (LISTEN,
+// probes, UNLISTEN on the way out) and no answer comes within the probe
+// timeout, a watchdog shuts the socket down and the listener reconnects, or
+// stops without waiting for the server.
 
 #include <atomic>
 #include <functional>
@@ -42,10 +44,8 @@ class NotificationListener {
 
  private:
   void Run();
-  // Runs `query`, a round trip on `socket`, shutting the socket down when it
-  // takes longer than the probe timeout (the query then throws).
-  void Ask(int socket, const std::function<void()>& query);
   void Watch();
+  class Window;
 
   const std::string connection_string_;
   const std::vector<std::string> channels_;
@@ -56,11 +56,15 @@ class NotificationListener {
   absl::Notification stop_;
   std::thread thread_;
   std::thread watchdog_;
-  // The socket of a question in flight (-1: none) and when it must be
-  // answered by; the watchdog shuts the socket down under this mutex only,
-  // while the question still runs, so the descriptor cannot be a new one.
-  std::mutex asking_mu_;
-  int asking_socket_ = -1;
+  absl::Notification watchdog_stop_;  // after thread_ has ended
+  // While the listener talks to its server (anything but waiting for
+  // notifications), the watchdog shuts `watched_socket_` down once
+  // `answer_due_` has passed. The socket is the listener's own duplicate of
+  // the connection's, so its number cannot be reused by anyone else while
+  // watched.
+  std::mutex watch_mu_;
+  int watched_socket_ = -1;
+  bool talking_ = false;
   absl::Time answer_due_;
 };
 

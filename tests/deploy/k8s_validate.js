@@ -20,10 +20,14 @@ const crdPackages = {
 // reach: they are imported by file.
 async function modelFor(apiVersion, kind) {
   const group = apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
-  try {
-    if (!crdPackages[group]) return require(`kubernetes-models/${apiVersion}`)[kind];
+  if (crdPackages[group]) {
+    // Installed with the validator: failing to load it is an error, not a skip.
     const file = path.join(process.env.NODE_PATH, crdPackages[group], apiVersion, 'index.js');
+    if (!fs.existsSync(file)) return undefined;  // an API version the package lacks
     return (await import(url.pathToFileURL(file).href))[kind];
+  }
+  try {
+    return require(`kubernetes-models/${apiVersion}`)[kind];
   } catch {
     return undefined;
   }

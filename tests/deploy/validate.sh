@@ -98,7 +98,8 @@ else
     fi
   fi
   if [ -f "$tools/node_modules/kubernetes-models/package.json" ] && [ -f "$tools/node_modules/yaml/package.json" ] &&
-     [ -f "$tools/node_modules/@kubernetes-models/prometheus-operator/package.json" ]; then
+     [ -f "$tools/node_modules/@kubernetes-models/prometheus-operator/package.json" ] &&
+     [ -f "$tools/node_modules/@kubernetes-models/cert-manager/package.json" ]; then
     if NODE_PATH=$tools/node_modules node "$here/k8s_validate.js" \
          deploy/k8s/*.yaml deploy/k8s/optional/*.yaml "$work"/rendered/*.yaml; then
       pass "Kubernetes schemas"

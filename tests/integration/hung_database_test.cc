@@ -160,6 +160,24 @@ TEST_F(HungDatabaseTest, AListenerToAHungServerNoticesAndComesBack) {
   listener.Stop();
 }
 
+// Stopping (a replica shutting down) never waits for a hung server: the
+// UNLISTENs on the way out are watched like every other question.
+TEST_F(HungDatabaseTest, AListenerStopsPromptlyWhileItsServerHangs) {
+  control::store::DatabaseOptions options;
+  options.url = database_->url();
+  NotificationListener listener(
+      control::store::ConnectionString(options), {"stop_test"},
+      [](const std::string&, const std::string&) {}, [] {},
+      {.interval = absl::Seconds(30), .timeout = absl::Milliseconds(700)});
+  listener.Start();
+  ASSERT_TRUE(WaitFor([&] { return listener.connected(); }, absl::Seconds(10)));
+  cluster_->Freeze();
+  frozen_ = true;
+  const absl::Time start = absl::Now();
+  listener.Stop();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+}
+
 // A quiet, healthy server is not mistaken for a hung one.
 TEST_F(HungDatabaseTest, AListenerToAQuietServerStaysConnected) {
   std::atomic<int> connects{0};
