@@ -4,7 +4,8 @@
 // on its own small thread pool, so a slow scraper never touches gRPC threads.
 // Probes get GET /healthz (200 while the process serves) and GET /readyz (200
 // while `ready` says so, else 503).
-// The address is "host:port", "[v6]:port" or ":port" (all interfaces);
+// The address is "host:port", "[address]:port" (IPv6, or either family when a
+// template cannot tell which) or ":port" (all interfaces);
 // port 0 picks a free port (see port()).
 
 #include <functional>

@@ -228,7 +228,7 @@ def check_agent(objects):
           "agent: --control points at the agent API Service")
     env = {e["name"]: e for e in container.get("env", [])}
     ports = {p["name"]: p for p in container.get("ports", [])}
-    check(args_with(container, "--metrics-listen") == ["--metrics-listen=$(WARDEN_HOST_IP):9091"]
+    check(args_with(container, "--metrics-listen") == ["--metrics-listen=[$(WARDEN_HOST_IP)]:9091"]
           and dig(env, "WARDEN_HOST_IP", "valueFrom", "fieldRef", "fieldPath") == "status.hostIP"
           and dig(ports, "metrics", "containerPort") == 9091,
           "agent: metrics on the node's own address (status.hostIP), port 9091")

@@ -163,6 +163,18 @@ TEST(MetricsServerTest, AnswersHealthAlwaysAndReadinessAsToldLive) {
   EXPECT_EQ(plain_ready->status, 200);
 }
 
+// A template that cannot know the address family (Kubernetes' status.hostIP
+// in the chart) puts the address in brackets: an IPv4 one binds too.
+TEST(MetricsServerTest, TakesAnyAddressInBrackets) {
+  Registry registry;
+  absl::StatusOr<std::unique_ptr<MetricsServer>> server =
+      MetricsServer::Start("[127.0.0.1]:0", registry);
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Result health = httplib::Client("127.0.0.1", (*server)->port()).Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
 TEST(MetricsServerTest, ReportsBadAndTakenAddresses) {
   Registry registry;
   absl::StatusOr<std::unique_ptr<MetricsServer>> no_port =
