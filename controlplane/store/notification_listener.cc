@@ -56,15 +56,22 @@ class NotificationListener::Window {
   Window(const Window&) = delete;
   Window& operator=(const Window&) = delete;
 
+  // Watched again when `wait` ends, also by an exception: the UNLISTENs on
+  // the way out talk to the server.
   template <typename Fn>
   void Quiet(Fn&& wait) {
     {
       std::lock_guard lock(listener_.watch_mu_);
       listener_.talking_ = false;
     }
+    struct TalkAgain {
+      Window& window;
+      ~TalkAgain() {
+        std::lock_guard lock(window.listener_.watch_mu_);
+        window.Talk();
+      }
+    } talk_again{*this};
     wait();
-    std::lock_guard lock(listener_.watch_mu_);
-    Talk();
   }
 
  private:

@@ -30,6 +30,10 @@ DATABASE = "secret.databaseUrl=postgresql://warden:change-me@postgres:5432/warde
 # deploy/k8s: the Secret is left to `kubectl create secret`, so that a
 # re-apply never overwrites real credentials with placeholders.
 PLAIN = ["secret.existingSecret=warden"]
+# Agents and TLS from cert-manager, with the CA the agents trust.
+TLS_WITH_AGENTS = ["agent.enabled=true", "tls.enabled=true", "tls.certManager.enabled=true",
+                   "tls.certManager.issuerRef.name=warden-ca",
+                   "tls.agentCa.configMapName=warden-ca"]
 
 
 def check(condition, message):
@@ -239,11 +243,7 @@ def check_agent(objects):
 
 
 def check_tls(root):
-    _, objects = render(root, ["agent.enabled=true", "tls.enabled=true",
-                               "tls.certManager.enabled=true",
-                               "tls.certManager.issuerRef.name=warden-ca",
-                               "tls.certManager.issuerRef.kind=ClusterIssuer",
-                               "tls.agentCa.configMapName=warden-ca"])
+    _, objects = render(root, TLS_WITH_AGENTS + ["tls.certManager.issuerRef.kind=ClusterIssuer"])
     certificates = find(objects, "Certificate")
     if not check(len(certificates) == 1, "tls + certManager: one Certificate"):
         return
@@ -625,15 +625,10 @@ def main():
     check_agent(agent_objects)
     check_tls(root)
     check_options(root)
-    full_text, _ = render(root, ["agent.enabled=true", "tls.enabled=true",
-                                 "tls.certManager.enabled=true",
-                                 "tls.certManager.issuerRef.name=warden-ca",
-                                 "tls.agentCa.configMapName=warden-ca",
-                                 "networkPolicy.enabled=true", "autoscaling.enabled=true",
-                                 "metrics.prometheusRule.enabled=true",
-                                 "metrics.serviceMonitor.enabled=true",
-                                 "metrics.podMonitor.enabled=true",
-                                 "controlPlane.signalWebSocket.enabled=true"])
+    full_text, _ = render(root, TLS_WITH_AGENTS + [
+        "networkPolicy.enabled=true", "autoscaling.enabled=true",
+        "metrics.prometheusRule.enabled=true", "metrics.serviceMonitor.enabled=true",
+        "metrics.podMonitor.enabled=true", "controlPlane.signalWebSocket.enabled=true"])
     monitor_text, monitor = render(root, ["metrics.serviceMonitor.enabled=true"])
     service_monitors = find(monitor, "ServiceMonitor")
     metrics_service = find(monitor, "Service", "warden-metrics")
