@@ -422,7 +422,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   store::DatabaseOptions db_options{.url = config.database_url,
                                     .pool_size = config.db_pool_size,
                                     .acquire_timeout = config.db_acquire_timeout,
-                                    .statement_timeout = config.db_statement_timeout};
+                                    .statement_timeout = config.db_statement_timeout,
+                                    .failover_wait = config.db_failover_wait};
   WARDEN_ASSIGN_OR_RETURN(
       DatabaseReady ready,
       MigrateWhenReachable(store::ConnectionString(db_options), config.db_wait));
@@ -467,6 +468,7 @@ absl::Status ControlPlane::OpenStores(const ControlPlaneConfig& config,
   Parts& parts = *parts_;
   store::DatabaseOptions db_options = options;
   db_options.acquire_wait = &AddPoolWaitHistogram(parts.metrics);
+  db_options.failover_retries = &AddFailoverRetryCounter(parts.metrics);
   parts.db = std::make_unique<store::Database>(db_options, store::AllStatements());
   parts.users = std::make_unique<store::UserStore>(*parts.db);
   parts.api_keys = std::make_unique<store::ApiKeyStore>(*parts.db);

@@ -57,6 +57,9 @@ struct ControlPlaneConfig {
   int db_read_pool_size = 4;
   absl::Duration db_acquire_timeout = absl::Seconds(2);
   absl::Duration db_statement_timeout = absl::Seconds(15);
+  // How long a call keeps trying through a database failover, within its
+  // deadline (0: UNAVAILABLE at once).
+  absl::Duration db_failover_wait = absl::Seconds(10);
   // How long start-up waits for an unreachable database before giving up.
   absl::Duration db_wait = absl::Seconds(30);
   std::string admin_key;       // WARDEN_ADMIN_KEY

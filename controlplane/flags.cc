@@ -91,6 +91,12 @@ void AddDatabaseFlags(CLI::App& app, ControlPlaneConfig& config) {
               "PostgreSQL statement_timeout for every connection")
       ->envname("WARDEN_DB_STATEMENT_TIMEOUT_MS")
       ->check(CLI::Range(1, 3600000));
+  AddDuration(app, "--db-failover-wait-ms", config.db_failover_wait, absl::Milliseconds(1),
+              "how long a call keeps trying through a database failover (a lost or "
+              "refused connection, a primary turned standby) before answering UNAVAILABLE; "
+              "never past the call's deadline; 0 = answer at once")
+      ->envname("WARDEN_DB_FAILOVER_WAIT_MS")
+      ->check(CLI::Range(0, 600000));
   AddDuration(app, "--db-wait-seconds", config.db_wait, absl::Seconds(1),
               "at start, how long to wait for an unreachable database")
       ->envname("WARDEN_DB_WAIT_SECONDS")

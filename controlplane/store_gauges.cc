@@ -11,6 +11,13 @@ metrics::Histogram& AddPoolWaitHistogram(metrics::Registry& registry) {
       .With({});
 }
 
+metrics::Counter& AddFailoverRetryCounter(metrics::Registry& registry) {
+  return registry
+      .AddCounter("warden_db_failover_retries_total",
+                  "Database calls tried again after a pause while the database failed over.")
+      .With({});
+}
+
 void AddStoreGauges(metrics::Registry& registry, store::Database& db, store::SessionStore& sessions,
                     int schema_version) {
   registry.AddGauge("warden_schema_version", "Database schema version (last applied migration).")

@@ -13,6 +13,8 @@ namespace warden::control {
 
 // The pool's wait histogram, created before the Database that observes it.
 metrics::Histogram& AddPoolWaitHistogram(metrics::Registry& registry);
+// Counts the database calls retried through a failover.
+metrics::Counter& AddFailoverRetryCounter(metrics::Registry& registry);
 
 // `db` and `sessions` must outlive every scrape of `registry`.
 void AddStoreGauges(metrics::Registry& registry, store::Database& db, store::SessionStore& sessions,

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "controlplane/store/failover_retry.h"
 
 namespace warden::control::services {
 
@@ -84,6 +85,8 @@ grpc::ServerUnaryReactor* Unary::ServeAsync(grpc::CallbackServerContext* ctx, Rp
           return std::move(*finish)(absl::DeadlineExceededError(
               "the deadline passed while the call waited for a worker"));
         }
+        // The store retries through a failover only while the caller waits.
+        const store::CallDeadlineScope deadline(call.deadline);
         if (absl::Status known = Authenticate(rpc, token, names, call); !known.ok()) {
           return std::move(*finish)(known);
         }

@@ -12,7 +12,9 @@
 //      deadline; authenticate (API key, node credential or a user's access
 //      token) and check the role, before any other work (an unauthenticated
 //      caller never makes the server hash a password);
-//   4. run the work, map its absl::Status to gRPC (common/grpc_status.h)
+//   4. run the work (the store may retry through a database failover
+//      until shortly before the deadline, store/failover_retry.h), map its
+//      absl::Status to gRPC (common/grpc_status.h)
 //      and finish the call exactly once; a fault (INTERNAL, UNKNOWN,
 //      DATA_LOSS) and a refused role are logged to the service's logger.
 

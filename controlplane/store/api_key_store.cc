@@ -73,7 +73,7 @@ absl::StatusOr<model::ApiKey> ApiKeyStore::Create(const model::Actor& actor,
 absl::StatusOr<std::optional<StoredApiKey>> ApiKeyStore::FindActive(
     const std::string& key_hash_hex) {
   return db_.Autocommit(
-      {.operation = "check API key"},
+      {.operation = "check API key", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::optional<StoredApiKey>> {
         pqxx::result rows = tx.exec_prepared("keys.by_hash", key_hash_hex);
         if (rows.empty()) return std::nullopt;
@@ -85,7 +85,7 @@ absl::StatusOr<std::optional<StoredApiKey>> ApiKeyStore::FindActive(
 
 absl::StatusOr<std::vector<model::ApiKey>> ApiKeyStore::List(bool include_revoked) {
   return db_.Autocommit(
-      {.operation = "list API keys"},
+      {.operation = "list API keys", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::ApiKey>> {
         std::vector<model::ApiKey> keys;
         for (const auto& row : tx.exec_prepared("keys.list", include_revoked)) {

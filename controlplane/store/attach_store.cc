@@ -310,7 +310,7 @@ absl::StatusOr<int64_t> AttachStore::AnnounceOfflineNodes(absl::Duration silent_
 absl::Status AttachStore::TouchNodes(std::span<const std::string> node_ids) {
   if (node_ids.empty()) return absl::OkStatus();
   const std::string ids = absl::StrCat("{", absl::StrJoin(node_ids, ","), "}");
-  return db_.Autocommit({.operation = "record heartbeats"},
+  return db_.Autocommit({.operation = "record heartbeats", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::Status {
                           tx.exec_prepared("nodes.touch", ids);
                           return absl::OkStatus();

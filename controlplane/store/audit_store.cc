@@ -87,7 +87,7 @@ void AppendAudit(pqxx::work& tx, const model::Actor& actor, absl::string_view ac
 absl::StatusOr<std::vector<model::AuditEvent>> AuditStore::List(const model::AuditFilter& filter) {
   const ActionMatch match = MatchAction(filter.action);
   return db_.Autocommit(
-      {.operation = "list audit events"},
+      {.operation = "list audit events", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::AuditEvent>> {
         const auto since = OptionalMicros(filter.since);
         const auto until = OptionalMicros(filter.until);
@@ -109,7 +109,7 @@ absl::StatusOr<std::vector<model::AuditEvent>> AuditStore::List(const model::Aud
 }
 
 absl::StatusOr<int64_t> AuditStore::MaxId() {
-  return db_.Autocommit({.operation = "read audit position"},
+  return db_.Autocommit({.operation = "read audit position", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
                           return tx.exec_prepared1("audit.max_id")[0].as<int64_t>();
                         });
@@ -120,7 +120,7 @@ absl::StatusOr<std::vector<model::AuditEvent>> AuditStore::After(const model::Au
                                                                  int64_t through_id, int limit) {
   const ActionMatch match = MatchAction(filter.action);
   return db_.Autocommit(
-      {.operation = "follow audit events"},
+      {.operation = "follow audit events", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::AuditEvent>> {
         switch (match.shape) {
           case ActionMatch::kAny:

@@ -265,7 +265,7 @@ absl::StatusOr<model::Node> CommandStore::UndrainNode(const model::Actor& actor,
 
 absl::StatusOr<PendingCommands> CommandStore::Pending(const std::string& node_id, int limit) {
   return db_.Autocommit(
-      {.operation = "read pending commands"},
+      {.operation = "read pending commands", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<PendingCommands> {
         PendingCommands pending;
         std::vector<model::Command>& commands = pending.commands;
@@ -302,7 +302,7 @@ absl::StatusOr<PendingCommands> CommandStore::Pending(const std::string& node_id
 absl::Status CommandStore::MarkDelivered(std::span<const int64_t> command_ids) {
   if (command_ids.empty()) return absl::OkStatus();
   const std::string ids = absl::StrCat("{", absl::StrJoin(command_ids, ","), "}");
-  return db_.Autocommit({.operation = "mark commands delivered"},
+  return db_.Autocommit({.operation = "mark commands delivered", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::Status {
                           tx.exec_prepared("commands.delivered", ids);
                           return absl::OkStatus();
@@ -310,7 +310,7 @@ absl::Status CommandStore::MarkDelivered(std::span<const int64_t> command_ids) {
 }
 
 absl::StatusOr<std::vector<std::string>> CommandStore::NodesWithUndelivered() {
-  return db_.Autocommit({.operation = "find due commands"},
+  return db_.Autocommit({.operation = "find due commands", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<std::string>> {
                           std::vector<std::string> nodes;
                           for (const auto& row : tx.exec_prepared("commands.undelivered_nodes")) {
@@ -370,7 +370,7 @@ absl::StatusOr<std::string> CommandStore::ForceClose(const model::Actor& actor,
 
 absl::StatusOr<model::CommandOutcome> CommandStore::Outcome(int64_t command_id) {
   return db_.Autocommit(
-      {.operation = "read command result"},
+      {.operation = "read command result", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::CommandOutcome> {
         pqxx::result rows = tx.exec_prepared("commands.outcome", command_id);
         if (rows.empty())

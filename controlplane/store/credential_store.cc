@@ -22,7 +22,8 @@ std::span<const Statement> CredentialStatements() { return kStatements; }
 
 absl::Status CredentialStore::Check(const model::Credential& credential) {
   return db_.Autocommit(
-      {.operation = "check a stream's credential"}, [&](pqxx::nontransaction& tx) -> absl::Status {
+      {.operation = "check a stream's credential", .idempotent = true},
+      [&](pqxx::nontransaction& tx) -> absl::Status {
         if (credential.kind == model::Credential::Kind::kApiKey) {
           pqxx::result rows = tx.exec_prepared("credentials.key", credential.key_hash_hex);
           if (rows.empty() || !rows[0][0].as<bool>()) {

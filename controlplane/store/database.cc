@@ -227,9 +227,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Database::TakeSlot(
     if (!can_proceed()) {
       --waiting_;
       observe_wait();
-      return absl::UnavailableError(
-          absl::StrCat("all ", options_.pool_size, " database connections stayed busy for ",
-                       absl::FormatDuration(options_.acquire_timeout), "; retry later"));
+      return PoolBusyError(options_.acquire_timeout, options_.pool_size);
     }
   }
   --waiting_;
@@ -246,6 +244,14 @@ absl::StatusOr<std::unique_ptr<Connection>> Database::TakeSlot(
   reused = false;
   ++open;  // the slot is reserved; the caller connects outside the lock
   return std::unique_ptr<Connection>();
+}
+
+bool Database::RetryAfterFailover(FailoverRetry& failover) {
+  if (!failover.PauseBeforeRetry()) return false;
+  if (options_.failover_retries != nullptr) options_.failover_retries->Increment();
+  Log()->debug("trying again after a pause: the database is failing over (retry {})",
+               failover.retries());
+  return true;
 }
 
 Database* Database::FallingBack() {

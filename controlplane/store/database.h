@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "controlplane/store/errors.h"
+#include "controlplane/store/failover_retry.h"
 #include "controlplane/store/ping_connection.h"
 #include "controlplane/store/pipeline.h"
 #include "controlplane/store/statement_runner.h"
@@ -49,6 +50,12 @@ struct DatabaseOptions {
   // waits for its own connections.
   Database* fallback = nullptr;
   absl::Duration fallback_hold = absl::Seconds(5);
+  // How long a call keeps trying through a failover (failover_retry.h),
+  // within its caller's deadline; zero answers UNAVAILABLE at the first
+  // failure.
+  absl::Duration failover_wait = absl::Seconds(10);
+  // Counts the attempts made again after a failover pause (optional).
+  metrics::Counter* failover_retries = nullptr;
 };
 
 // libpq connection string for `url` (URI or key=value form) with Warden's
@@ -103,12 +110,17 @@ class Database {
   // a pooled connection found dead at first use is replaced and fn retried
   // once, and a deadlock or serialization failure (40P01, 40001) rolls back
   // and runs fn again, up to kMaxConflictRetries times, after a short,
-  // growing, jittered pause (nothing was committed in either case).
+  // growing, jittered pause (nothing was committed in either case). Through
+  // a failover (no connection to be had, the connection lost before COMMIT,
+  // a primary turned standby) fn runs again as FailoverRetry allows; a
+  // COMMIT whose answer was lost only when `context.idempotent`.
   template <typename Tx = pqxx::work, typename Fn>
   std::invoke_result_t<Fn&, Tx&> Transact(const ErrorContext& context, Fn&& fn);
 
   // Like Transact, in autocommit mode: for a single statement, or reads that
-  // need no common snapshot. Saves the BEGIN and COMMIT round trips.
+  // need no common snapshot. Saves the BEGIN and COMMIT round trips. A
+  // statement cut off by a failover may have been applied, so only an
+  // operation whose context is `idempotent` runs again after one.
   template <typename Fn>
   std::invoke_result_t<Fn&, pqxx::nontransaction&> Autocommit(const ErrorContext& context,
                                                               Fn&& fn) {
@@ -120,8 +132,9 @@ class Database {
   // trip, BEGIN goes with the first and COMMIT with the last (or after fn,
   // when fn flushed no last round); an error status, an exception or a
   // missed `commit_by` rolls back. Retried like Transact: a reused
-  // connection found dead in the first round is replaced, and a deadlock or
-  // serialization failure runs fn again.
+  // connection found dead in the first round is replaced, a deadlock or
+  // serialization failure runs fn again, and so does a failover (a lost
+  // COMMIT only when `context.idempotent`), never past `commit_by`.
   template <typename Fn>
   std::invoke_result_t<Fn&, PipelineRunner&> Pipelined(const ErrorContext& context,
                                                        std::optional<absl::Time> commit_by,
@@ -170,6 +183,8 @@ class Database {
   friend class Lease;
   friend class PipelineLease;
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Open() const;
+  // Pauses as `failover` allows before another attempt, and counts it.
+  bool RetryAfterFailover(FailoverRetry& failover);
   void Release(std::unique_ptr<pqxx::connection> connection, bool broken);
   void Release(std::unique_ptr<PipelineConnection> connection, bool broken);
   // Waits until a connection of one kind (its idle list and open count) is
@@ -275,7 +290,11 @@ void PauseBeforeConflictRetry(int retry);
 template <typename Tx, typename Fn>
 std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, Fn&& fn) {
   using Result = std::invoke_result_t<Fn&, Tx&>;
+  // In autocommit mode each statement commits as it goes: one cut off may
+  // have been applied, as a COMMIT whose answer was lost.
+  constexpr bool kEachStatementCommits = std::is_same_v<Tx, pqxx::nontransaction>;
   int conflicts = 0;
+  FailoverRetry failover(options_.failover_wait);
   for (int attempt = 0;; ++attempt) {
     if (Database* fallback = FallingBack()) {
       return fallback->Transact<Tx>(context, std::forward<Fn>(fn));
@@ -285,12 +304,16 @@ std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, F
       if (Database* fallback = FallingBack()) {
         return fallback->Transact<Tx>(context, std::forward<Fn>(fn));
       }
+      // Nothing was sent: safe to try again whatever fn does.
+      if (!IsPoolBusy(lease.status()) && RetryAfterFailover(failover)) continue;
       return lease.status();
     }
+    bool committing = false;
     try {
       Tx tx(lease->connection());
       Result result = fn(tx);
       if (!result.ok()) return result;
+      committing = true;
       tx.commit();
       return result;
     } catch (const std::exception& error) {
@@ -298,12 +321,16 @@ std::invoke_result_t<Fn&, Tx&> Database::Transact(const ErrorContext& context, F
         PauseBeforeConflictRetry(++conflicts);
         continue;
       }
-      if (MeansNewConnection(error)) {
+      if (MeansNewConnection(error) || IsInDoubt(error)) {
         lease->MarkBroken();
         HoldFallback(error.what());
         // A pooled connection that outlived its server, or its server's
-        // primacy: the transaction did not happen; once more on a new one.
-        if (attempt == 0 && lease->reused()) continue;
+        // primacy, fails its first statement: nothing happened; once more
+        // on a new one.
+        const bool in_doubt = IsInDoubt(error) || committing;
+        if (!in_doubt && attempt == 0 && lease->reused()) continue;
+        const bool maybe_applied = in_doubt || (kEachStatementCommits && !IsReadOnlyRefusal(error));
+        if ((!maybe_applied || context.idempotent) && RetryAfterFailover(failover)) continue;
       }
       if (!lease->connection().is_open()) lease->MarkBroken();
       return StatusFromException(error, context);
@@ -317,9 +344,13 @@ std::invoke_result_t<Fn&, PipelineRunner&> Database::Pipelined(const ErrorContex
                                                               Fn&& fn) {
   using Result = std::invoke_result_t<Fn&, PipelineRunner&>;
   int conflicts = 0;
+  FailoverRetry failover(options_.failover_wait, commit_by);
   for (int attempt = 0;; ++attempt) {
     absl::StatusOr<PipelineLease> lease = AcquirePipeline();
-    if (!lease.ok()) return lease.status();
+    if (!lease.ok()) {
+      if (!IsPoolBusy(lease.status()) && RetryAfterFailover(failover)) continue;
+      return lease.status();
+    }
     PipelineRunner runner(lease->connection(), context, commit_by);
     Result result = [&]() -> Result {
       try {
@@ -334,12 +365,15 @@ std::invoke_result_t<Fn&, PipelineRunner&> Database::Pipelined(const ErrorContex
       result = committed;
     }
     const bool conflict = IsRetryableConflict(runner.sqlstate());
-    const bool dead_at_first_use =
-        lease->reused() && runner.rounds() == 1 && lease->connection().broken();
+    const bool lost = lease->connection().broken() || MeansNewConnection(runner.sqlstate());
+    const bool dead_at_first_use = lease->reused() && runner.rounds() == 1 && lost;
     runner.Rollback();
     if (dead_at_first_use && attempt == 0) continue;
     if (conflict && conflicts < kMaxConflictRetries) {
       PauseBeforeConflictRetry(++conflicts);
+      continue;
+    }
+    if (lost && (!runner.commit_sent() || context.idempotent) && RetryAfterFailover(failover)) {
       continue;
     }
     return result;

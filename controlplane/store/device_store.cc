@@ -443,7 +443,7 @@ absl::StatusOr<model::DevicePage> DeviceStore::List(const DeviceFilter& filter) 
     after_id = filter.after->second;
   }
   return db_.Autocommit(
-      {.operation = "list devices"},
+      {.operation = "list devices", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::DevicePage> {
         model::DevicePage page;
         // One extra row tells whether another page exists.
@@ -489,12 +489,13 @@ absl::StatusOr<RevokedDevice> DeviceStore::Revoke(const model::Actor& actor, con
 
 absl::StatusOr<model::Device> DeviceStore::GetOwned(const std::string& owner_user_id,
                                                     const std::string& id) {
-  return db_.Autocommit(
-      {.operation = "read device"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::Device> {
-        pqxx::result rows = tx.exec_prepared("devices.get_owned", owner_user_id, id);
-        if (rows.empty()) return DeviceNotFound(id);
-        return DeviceFromRow(rows[0]);
-      });
+  return db_.Autocommit({.operation = "read device", .idempotent = true},
+                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::Device> {
+                          pqxx::result rows =
+                              tx.exec_prepared("devices.get_owned", owner_user_id, id);
+                          if (rows.empty()) return DeviceNotFound(id);
+                          return DeviceFromRow(rows[0]);
+                        });
 }
 
 absl::StatusOr<model::Device> DeviceStore::Rename(const model::Actor& actor,
@@ -514,7 +515,7 @@ absl::StatusOr<model::Device> DeviceStore::Rename(const model::Actor& actor,
 
 absl::StatusOr<std::vector<model::NodePeer>> DeviceStore::NodePeersFor(const std::string& user_id) {
   return db_.Autocommit(
-      {.operation = "read the nodes a device may reach"},
+      {.operation = "read the nodes a device may reach", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::NodePeer>> {
         std::vector<model::NodePeer> peers;
         for (const auto& row : tx.exec_prepared("devices.node_peers", user_id)) {

@@ -76,6 +76,16 @@ bool MeansNewConnection(const std::exception& error) {
   return sql != nullptr && MeansNewConnection(sql->sqlstate());
 }
 
+bool IsInDoubt(const std::exception& error) {
+  return dynamic_cast<const pqxx::in_doubt_error*>(&error) != nullptr ||
+         dynamic_cast<const pqxx::statement_completion_unknown*>(&error) != nullptr;
+}
+
+bool IsReadOnlyRefusal(const std::exception& error) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error);
+  return sql != nullptr && sql->sqlstate() == "25006";
+}
+
 absl::Status StatusFromException(const std::exception& error, const ErrorContext& context) {
   absl::StatusCode code = absl::StatusCode::kInternal;
   std::string sqlstate;

@@ -22,12 +22,22 @@ absl::StatusCode CodeForSqlState(absl::string_view sqlstate);
 // only when connecting).
 bool MeansNewConnection(absl::string_view sqlstate);
 bool MeansNewConnection(const std::exception& error);
+// Whether the connection was lost during COMMIT: the change may or may not
+// have been applied.
+bool IsInDoubt(const std::exception& error);
+// Whether the server refused to write because it is a standby (25006):
+// nothing was applied.
+bool IsReadOnlyRefusal(const std::exception& error);
 
 // What a failed operation tells its caller, by code.
 struct ErrorContext {
   absl::string_view operation;          // "create user": for the log and the fallback message
   absl::string_view on_conflict = "";   // ALREADY_EXISTS message
   absl::string_view on_violation = "";  // FAILED_PRECONDITION message
+  // Running it twice does what running it once does (a read, an upsert, an
+  // admission of the same session key): it may run again after a failover
+  // cut it off, even when it may already have been applied.
+  bool idempotent = false;
 };
 
 // Classifies a failure libpq reported with its SQLSTATE ("" when there is

@@ -343,7 +343,7 @@ absl::StatusOr<RotatedTokens> FamilyStore::Rotate(const std::string& family_id,
 
 absl::StatusOr<AccessGrant> FamilyStore::Authenticate(const std::string& access_hash_hex) {
   return db_.Autocommit(
-      {.operation = "check access token"},
+      {.operation = "check access token", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<AccessGrant> {
         pqxx::result rows = tx.exec_prepared("families.authenticate", access_hash_hex,
                                              Micros(policy_.idle_timeout));
@@ -446,7 +446,8 @@ absl::StatusOr<FamilyRevocation> FamilyStore::RevokeAllOfUser(const model::Actor
 
 absl::StatusOr<FamilyPage> FamilyStore::List(const FamilyFilter& filter) {
   return db_.Autocommit(
-      {.operation = "list families"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<FamilyPage> {
+      {.operation = "list families", .idempotent = true},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<FamilyPage> {
         std::optional<int64_t> before_us;
         std::string before_id = "00000000-0000-0000-0000-000000000000";
         if (filter.before) {

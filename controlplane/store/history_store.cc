@@ -82,7 +82,7 @@ absl::StatusOr<int> HistoryStore::EnsurePartitions(int ahead) {
 absl::StatusOr<std::vector<HistoryPartition>> HistoryStore::ExpiredPartitions(
     const std::string& table, absl::Time cutoff) {
   return db_.Autocommit(
-      {.operation = "list expired history partitions"},
+      {.operation = "list expired history partitions", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<HistoryPartition>> {
         std::vector<HistoryPartition> expired;
         for (const auto& row :

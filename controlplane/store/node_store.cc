@@ -166,7 +166,7 @@ absl::StatusOr<model::Node> NodeStore::Update(const model::Actor& actor, const s
 }
 
 absl::StatusOr<model::Node> NodeStore::GetById(const std::string& id) {
-  return db_.Autocommit({.operation = "get node"},
+  return db_.Autocommit({.operation = "get node", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::Node> {
                           pqxx::result rows = tx.exec_prepared("nodes.by_id", id);
                           if (rows.empty()) return NodeNotFound(id);
@@ -175,7 +175,7 @@ absl::StatusOr<model::Node> NodeStore::GetById(const std::string& id) {
 }
 
 absl::StatusOr<model::Node> NodeStore::GetByName(const std::string& name) {
-  return db_.Autocommit({.operation = "get node"},
+  return db_.Autocommit({.operation = "get node", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::Node> {
                           pqxx::result rows = tx.exec_prepared("nodes.by_name", name);
                           if (rows.empty()) return NodeNotFound(absl::StrCat("\"", name, "\""));
@@ -184,7 +184,7 @@ absl::StatusOr<model::Node> NodeStore::GetByName(const std::string& name) {
 }
 
 absl::StatusOr<std::vector<model::Node>> NodeStore::List(bool include_removed) {
-  return db_.Autocommit({.operation = "list nodes"},
+  return db_.Autocommit({.operation = "list nodes", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::Node>> {
                           std::vector<model::Node> nodes;
                           for (const auto& row : tx.exec_prepared("nodes.list", include_removed)) {
@@ -219,7 +219,7 @@ absl::StatusOr<model::Node> NodeStore::Remove(const model::Actor& actor, const s
 absl::StatusOr<std::optional<NodeIdentity>> NodeStore::FindByCredential(
     const std::string& credential_hash_hex) {
   return db_.Autocommit(
-      {.operation = "check node credential"},
+      {.operation = "check node credential", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::optional<NodeIdentity>> {
         pqxx::result rows = tx.exec_prepared("nodes.by_credential", credential_hash_hex);
         if (rows.empty()) return std::nullopt;

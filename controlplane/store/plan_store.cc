@@ -123,7 +123,7 @@ absl::StatusOr<model::Plan> PlanStore::Create(const model::Actor& actor, const s
 }
 
 absl::StatusOr<model::Plan> PlanStore::Get(const std::string& id, const std::string& name) {
-  return db_.Autocommit({.operation = "get plan"},
+  return db_.Autocommit({.operation = "get plan", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::Plan> {
                           pqxx::result rows = tx.exec_prepared("plans.get", id, name);
                           if (rows.empty()) {
@@ -134,7 +134,7 @@ absl::StatusOr<model::Plan> PlanStore::Get(const std::string& id, const std::str
 }
 
 absl::StatusOr<std::vector<model::Plan>> PlanStore::List() {
-  return db_.Autocommit({.operation = "list plans"},
+  return db_.Autocommit({.operation = "list plans", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::Plan>> {
                           std::vector<model::Plan> plans;
                           for (const auto& row : tx.exec_prepared("plans.list")) {

@@ -106,7 +106,7 @@ absl::StatusOr<int> PolicyStore::AnnounceExpiring(absl::Time now, absl::Duration
 }
 
 absl::StatusOr<std::optional<absl::Time>> PolicyStore::EarliestDue() {
-  return db_.Autocommit({.operation = "find the next due session"},
+  return db_.Autocommit({.operation = "find the next due session", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::optional<absl::Time>> {
                           return OptionalTimeField(tx.exec_prepared1("policy.earliest_due")[0]);
                         });

@@ -175,7 +175,7 @@ absl::StatusOr<RoomUpdate> RoomStore::Create(const NewRoom& room, const std::str
 }
 
 absl::StatusOr<std::string> RoomStore::PasswordHash(const std::string& room_id) {
-  return db_.Autocommit({.operation = "look up room"},
+  return db_.Autocommit({.operation = "look up room", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::string> {
                           const pqxx::result found = tx.exec_prepared("rooms.password", room_id);
                           if (found.empty()) return RoomNotFound(room_id);
@@ -299,7 +299,7 @@ absl::StatusOr<std::vector<RoomChange>> RoomStore::RemoveWhere(const std::string
                                                                const std::string& reason,
                                                                EncodeChanges encode) {
   absl::StatusOr<std::vector<std::string>> rooms =
-      db_.Autocommit({.operation = "find memberships"},
+      db_.Autocommit({.operation = "find memberships", .idempotent = true},
                      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<std::string>> {
                        std::vector<std::string> ids;
                        for (const pqxx::row& row : tx.exec_prepared(rooms_statement, argument)) {
@@ -396,7 +396,8 @@ absl::Status RoomStore::Publish(const std::string& payload) {
 
 absl::StatusOr<SignalStats> RoomStore::Stats(absl::Duration replica_timeout) {
   return db_.Autocommit(
-      {.operation = "count rooms"}, [&](pqxx::nontransaction& tx) -> absl::StatusOr<SignalStats> {
+      {.operation = "count rooms", .idempotent = true},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<SignalStats> {
         const pqxx::row row = tx.exec_prepared1("signal.stats", Seconds(replica_timeout));
         return SignalStats{.rooms = row[0].as<int64_t>(),
                            .members = row[1].as<int64_t>(),

@@ -612,7 +612,7 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
 
 absl::StatusOr<AdmissionResult> SessionStore::Admit(const AdmissionRequest& request,
                                                     Decider decide) {
-  const ErrorContext context{.operation = "admit session"};
+  const ErrorContext context{.operation = "admit session", .idempotent = true};
   absl::StatusOr<AdmissionResult> result =
       request.ticket ? AdmitWithTicket(request, decide)
                      : db_.Pipelined(context, request.commit_by, [&](PipelineRunner& db) {
@@ -629,7 +629,8 @@ absl::StatusOr<AdmissionResult> SessionStore::Admit(const AdmissionRequest& requ
 absl::StatusOr<AdmissionResult> SessionStore::AdmitWithTicket(const AdmissionRequest& request,
                                                               Decider decide) {
   return db_.Transact(
-      {.operation = "admit session"}, [&](pqxx::work& tx) -> absl::StatusOr<AdmissionResult> {
+      {.operation = "admit session", .idempotent = true},
+      [&](pqxx::work& tx) -> absl::StatusOr<AdmissionResult> {
         absl::StatusOr<AdmissionResult> result = AdmitInTransaction(tx, request, decide);
         // Rolled back rather than committed for a caller that gave up: it
         // would not know of the session, whose seat would be a ghost.
@@ -722,7 +723,7 @@ absl::StatusOr<std::vector<model::Session>> SessionStore::List(const SessionFilt
   const std::string state = filter.state ? std::string(SessionStateName(*filter.state)) : "";
   const std::string protocol = filter.protocol ? std::string(ProtocolName(*filter.protocol)) : "";
   return db_.Autocommit(
-      {.operation = "list sessions"},
+      {.operation = "list sessions", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::Session>> {
         std::vector<model::Session> sessions;
         for (const auto& row :
@@ -767,7 +768,7 @@ absl::StatusOr<int64_t> SessionStore::CloseSessionsOfLostNodes(absl::Duration of
 
 absl::StatusOr<std::map<std::string, int64_t>> SessionStore::CountLiveByProtocol() {
   return db_.Autocommit(
-      {.operation = "count live sessions"},
+      {.operation = "count live sessions", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::map<std::string, int64_t>> {
         std::map<std::string, int64_t> counts;
         for (const auto& row : tx.exec_prepared("sessions.live_by_protocol")) {
@@ -779,7 +780,7 @@ absl::StatusOr<std::map<std::string, int64_t>> SessionStore::CountLiveByProtocol
 
 absl::StatusOr<std::optional<model::Session>> SessionStore::LastEnded(const std::string& user_id) {
   return db_.Autocommit(
-      {.operation = "read the last ended session"},
+      {.operation = "read the last ended session", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::optional<model::Session>> {
         pqxx::result rows = tx.exec_prepared("sessions.last_ended", user_id);
         if (rows.empty()) return std::nullopt;
@@ -788,7 +789,7 @@ absl::StatusOr<std::optional<model::Session>> SessionStore::LastEnded(const std:
 }
 
 absl::StatusOr<int64_t> SessionStore::CountLive(const std::string& user_id) {
-  return db_.Autocommit({.operation = "count live sessions"},
+  return db_.Autocommit({.operation = "count live sessions", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<int64_t> {
                           return tx.exec_prepared1("sessions.live_count", user_id)[0].as<int64_t>();
                         });

@@ -45,6 +45,7 @@ absl::Status PipelineRunner::Flush(bool last) {
           context_.operation, ": finished after the caller's deadline; nothing was recorded"));
     }
     connection_.QueueText("COMMIT");
+    commit_sent_ = true;
   }
   ++rounds_;
   absl::Status status = connection_.Run(context_);

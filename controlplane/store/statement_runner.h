@@ -71,6 +71,9 @@ class PipelineRunner final : public StatementRunner {
   void Rollback();
 
   bool committed() const { return committed_; }
+  // A round carrying COMMIT went out: when it failed, the change may or may
+  // not have been applied.
+  bool commit_sent() const { return commit_sent_; }
   int rounds() const { return rounds_; }
   // The SQLSTATE of the statement that failed the last round ("" if none).
   const std::string& sqlstate() const { return connection_.sqlstate(); }
@@ -81,6 +84,7 @@ class PipelineRunner final : public StatementRunner {
   const std::optional<absl::Time> commit_by_;
   bool open_ = false;  // BEGIN was queued and no COMMIT or ROLLBACK since
   bool committed_ = false;
+  bool commit_sent_ = false;
   int rounds_ = 0;
 };
 

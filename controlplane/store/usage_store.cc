@@ -326,19 +326,19 @@ absl::StatusOr<QuotaSettlement> UsageStore::GrantExtraQuota(const model::Actor& 
 }
 
 absl::StatusOr<model::QuotaStanding> UsageStore::Standing(const std::string& user_id) {
-  return db_.Autocommit(
-      {.operation = "read quota standing"},
-      [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::QuotaStanding> {
-        pqxx::result rows = tx.exec_prepared("usage.standing", user_id);
-        if (rows.empty()) return absl::NotFoundError(absl::StrCat("no user with id ", user_id));
-        return StandingFromRow(rows[0]);
-      });
+  return db_.Autocommit({.operation = "read quota standing", .idempotent = true},
+                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::QuotaStanding> {
+                          pqxx::result rows = tx.exec_prepared("usage.standing", user_id);
+                          if (rows.empty())
+                            return absl::NotFoundError(absl::StrCat("no user with id ", user_id));
+                          return StandingFromRow(rows[0]);
+                        });
 }
 
 absl::StatusOr<std::vector<std::string>> UsageStore::MarkedUsers(const std::string& after,
                                                                  int limit) {
   return db_.Autocommit(
-      {.operation = "list users with quota marks"},
+      {.operation = "list users with quota marks", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<std::string>> {
         std::vector<std::string> users;
         for (const auto& row : tx.exec_prepared(
@@ -355,7 +355,7 @@ absl::StatusOr<std::vector<model::UsageRow>> UsageStore::Usage(const std::string
                                                                absl::CivilDay to,
                                                                UsageGranularity granularity) {
   return db_.Autocommit(
-      {.operation = "read usage"},
+      {.operation = "read usage", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::UsageRow>> {
         std::vector<model::UsageRow> usage;
         for (const auto& row : tx.exec_prepared(
@@ -379,7 +379,7 @@ absl::StatusOr<std::vector<model::UserTraffic>> UsageStore::TopUsers(absl::Civil
                                                                      UsageGranularity granularity,
                                                                      int limit) {
   return db_.Autocommit(
-      {.operation = "rank users by traffic"},
+      {.operation = "rank users by traffic", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::UserTraffic>> {
         std::vector<model::UserTraffic> top;
         for (const auto& row : tx.exec_prepared(
@@ -395,11 +395,12 @@ absl::StatusOr<std::vector<model::UserTraffic>> UsageStore::TopUsers(absl::Civil
 }
 
 absl::StatusOr<std::pair<int64_t, int64_t>> UsageStore::FleetToday() {
-  return db_.Autocommit({.operation = "sum today's traffic"},
-                        [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::pair<int64_t, int64_t>> {
-                          pqxx::row row = tx.exec_prepared1("usage.fleet_today");
-                          return std::make_pair(row[0].as<int64_t>(), row[1].as<int64_t>());
-                        });
+  return db_.Autocommit(
+      {.operation = "sum today's traffic", .idempotent = true},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::pair<int64_t, int64_t>> {
+        pqxx::row row = tx.exec_prepared1("usage.fleet_today");
+        return std::make_pair(row[0].as<int64_t>(), row[1].as<int64_t>());
+      });
 }
 
 }  // namespace warden::control::store

@@ -259,7 +259,7 @@ absl::StatusOr<model::User> UserStore::Create(const model::Actor& actor,
 }
 
 absl::StatusOr<model::User> UserStore::GetById(const std::string& id) {
-  return db_.Autocommit({.operation = "get user"},
+  return db_.Autocommit({.operation = "get user", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::User> {
                           pqxx::result rows = tx.exec_prepared("users.by_id", id);
                           if (rows.empty()) return UserNotFound(id);
@@ -268,7 +268,7 @@ absl::StatusOr<model::User> UserStore::GetById(const std::string& id) {
 }
 
 absl::StatusOr<model::User> UserStore::GetByUsername(const std::string& username) {
-  return db_.Autocommit({.operation = "get user"},
+  return db_.Autocommit({.operation = "get user", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::User> {
                           pqxx::result rows = tx.exec_prepared("users.by_username", username);
                           if (rows.empty()) return UserNotFound(absl::StrCat("\"", username, "\""));
@@ -279,7 +279,7 @@ absl::StatusOr<model::User> UserStore::GetByUsername(const std::string& username
 absl::StatusOr<std::pair<model::User, std::string>> UserStore::GetWithPasswordHash(
     const std::string& username) {
   return db_.Autocommit(
-      {.operation = "get user"},
+      {.operation = "get user", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::pair<model::User, std::string>> {
         pqxx::result rows = tx.exec_prepared("users.by_username_with_hash", username);
         constexpr int kHashAt = kPlanLimitsAt + kLimitColumns;
@@ -292,7 +292,7 @@ absl::StatusOr<std::pair<model::User, std::string>> UserStore::GetWithPasswordHa
 
 absl::StatusOr<model::UserPage> UserStore::List(const std::string& prefix,
                                                 const std::string& after_username, int limit) {
-  return db_.Autocommit({.operation = "list users"},
+  return db_.Autocommit({.operation = "list users", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::UserPage> {
                           model::UserPage page;
                           // One extra row tells whether another page exists.

@@ -220,7 +220,7 @@ absl::StatusOr<model::Webhook> WebhookStore::Create(const model::Actor& actor,
 }
 
 absl::StatusOr<model::Webhook> WebhookStore::Get(const std::string& id) {
-  return db_.Autocommit({.operation = "get webhook"},
+  return db_.Autocommit({.operation = "get webhook", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<model::Webhook> {
                           pqxx::result rows = tx.exec_prepared("webhooks.by_id", id);
                           if (rows.empty()) return WebhookNotFound(id);
@@ -230,7 +230,7 @@ absl::StatusOr<model::Webhook> WebhookStore::Get(const std::string& id) {
 
 absl::StatusOr<std::vector<model::Webhook>> WebhookStore::List() {
   return db_.Autocommit(
-      {.operation = "list webhooks"},
+      {.operation = "list webhooks", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::Webhook>> {
         std::vector<model::Webhook> webhooks;
         for (const auto& row : tx.exec_prepared("webhooks.list")) {
@@ -290,7 +290,7 @@ absl::StatusOr<model::Webhook> WebhookStore::Rotate(const model::Actor& actor,
 absl::StatusOr<std::vector<model::WebhookDelivery>> WebhookStore::Deliveries(
     const model::DeliveryFilter& filter) {
   return db_.Autocommit(
-      {.operation = "list webhook deliveries"},
+      {.operation = "list webhook deliveries", .idempotent = true},
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<model::WebhookDelivery>> {
         std::vector<model::WebhookDelivery> deliveries;
         const std::string status = filter.status ? StatusName(*filter.status) : "";
@@ -408,7 +408,7 @@ absl::StatusOr<bool> WebhookStore::MarkSendersIdle() {
 }
 
 absl::StatusOr<WebhookStore::Backlog> WebhookStore::CountBacklog() {
-  return db_.Autocommit({.operation = "count webhook backlog"},
+  return db_.Autocommit({.operation = "count webhook backlog", .idempotent = true},
                         [&](pqxx::nontransaction& tx) -> absl::StatusOr<Backlog> {
                           pqxx::row row = tx.exec_prepared1("deliveries.backlog");
                           return Backlog{.due = row[0].as<int64_t>(),

@@ -152,11 +152,13 @@ constexpr char kCommitting[] =
 // commits of sessions whose key starts "in-doubt:" pause for 2 s inside
 // COMMIT (a deferred trigger), so that a test can lose the connection
 // while the server is committing: the one moment whose outcome a client
-// cannot know.
+// cannot know. Calls are not retried through a failover here, so that the
+// caller hears of the doubt; FailoverRetriedCommitTest retries them.
 class InDoubtCommitTest : public GhostSeatTest {
  protected:
   void ConfigureControlPlane(control::ControlPlaneConfig& config) override {
     GhostSeatTest::ConfigureControlPlane(config);
+    config.db_failover_wait = failover_wait_;
     const std::string url = db_->url();
     const size_t colon = url.rfind(':');
     const size_t slash = url.find('/', colon);
@@ -188,7 +190,13 @@ class InDoubtCommitTest : public GhostSeatTest {
     return QueryInt(absl::StrCat("SELECT count(*) FROM (", kCommitting, ") paused"));
   }
 
+  absl::Duration failover_wait_ = absl::ZeroDuration();
   std::unique_ptr<TcpProxy> proxy_;
+};
+
+class FailoverRetriedCommitTest : public InDoubtCommitTest {
+ protected:
+  FailoverRetriedCommitTest() { failover_wait_ = absl::Seconds(10); }
 };
 
 TEST_F(InDoubtCommitTest, ACommitWhoseAnswerWasLostIsTheSameSessionWhenAskedAgain) {
@@ -237,6 +245,36 @@ TEST_F(InDoubtCommitTest, ACommitLostWithItsServerIsMadeOnceWhenAskedAgain) {
   ASSERT_TRUE(fleet_->Admit(node.credential, Asserted("bob", "in-doubt:2"), &again).ok());
   ASSERT_TRUE(again.has_admitted()) << again.DebugString();
   EXPECT_FALSE(again.admitted().already_live());
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state <> 'closed'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.admit'"), 1);
+}
+
+// Admissions are idempotent (one live session per key on a node), so the
+// control plane asks again by itself within the agent's deadline.
+TEST_F(FailoverRetriedCommitTest, ACommitWhoseAnswerWasLostIsAskedAgainAndIsOneSession) {
+  TestNode node = fleet_->CreateNode("ams-1");
+  fleet_->CreateUser("alice", 1, v1::REJECT);
+  grpc::Status status;
+  std::jthread caller = AdmitPausedInCommit(node, "alice", "in-doubt:1", &status);
+  proxy_->CutAll();
+  caller.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE session_key = 'in-doubt:1'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.admit'"), 1);
+  EXPECT_EQ(fleet_->AdmitAssertedOk(node, "alice", "ovpn:a2").denied().reason(),
+            v1::DEVICE_LIMIT_REACHED);
+}
+
+TEST_F(FailoverRetriedCommitTest, ACommitLostWithItsServerIsMadeOnceByTheRetry) {
+  TestNode node = fleet_->CreateNode("ams-1");
+  fleet_->CreateUser("bob", 1, v1::REJECT);
+  grpc::Status status;
+  std::jthread caller = AdmitPausedInCommit(node, "bob", "in-doubt:2", &status);
+  EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (",
+                                  kCommitting, " OFFSET 0) paused")),
+            1);
+  caller.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state <> 'closed'"), 1);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM audit_events WHERE action = 'session.admit'"), 1);
 }

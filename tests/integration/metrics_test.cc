@@ -48,6 +48,7 @@ TEST_F(ControlMetricsTest, ExposesEveryFamilyFromTheStart) {
   EXPECT_EQ(metrics.Type("warden_admission_duration_seconds"), "histogram");
   EXPECT_EQ(metrics.Type("warden_command_delivery_seconds"), "histogram");
   EXPECT_EQ(metrics.Type("warden_db_pool_wait_seconds"), "histogram");
+  EXPECT_EQ(metrics.Type("warden_db_failover_retries_total"), "counter");
   EXPECT_EQ(metrics.Type("warden_live_sessions"), "gauge");
   EXPECT_EQ(metrics.Value("warden_admissions_total", {{"result", "admitted"}, {"reason", "none"}}),
             0);

@@ -58,6 +58,10 @@ void TcpProxy::Accept() {
   while (!stopping_) {
     const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) return;
+    if (refusing_) {
+      ::close(client);
+      continue;
+    }
     auto link = std::make_unique<Link>();
     link->client = client;
     link->server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

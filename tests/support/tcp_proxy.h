@@ -3,7 +3,8 @@
 // A TCP hop on 127.0.0.1 in front of an upstream port, for as many
 // connections as clients open, that a test can misbehave with: hold back
 // the upstream's bytes (a client on a link too slow for what it is sent),
-// or cut every connection at once (a network that drops them mid-call).
+// cut every connection at once (a network that drops them mid-call), or
+// turn new ones away (a server that is down).
 
 #include <atomic>
 #include <memory>
@@ -29,6 +30,8 @@ class TcpProxy {
   // Shuts both ends of every connection open now. Later connections are
   // carried as before.
   void CutAll();
+  // While refusing, a new connection is closed as soon as it is accepted.
+  void Refuse(bool refusing) { refusing_ = refusing; }
 
  private:
   struct Link {
@@ -44,6 +47,7 @@ class TcpProxy {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stalled_{false};
+  std::atomic<bool> refusing_{false};
   std::atomic<bool> stopping_{false};
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Link>> links_ ABSL_GUARDED_BY(mu_);
