@@ -570,7 +570,8 @@ void ControlPlane::StartFeedsAndSignal(Parts& parts, const ControlPlaneConfig& c
       dispatch::HistoryRetentionOptions{
           .retention = {{"audit_events", config.audit_retention},
                         {"webhook_deliveries", config.webhook_delivery_retention},
-                        {"usage_daily", absl::Hours(24) * config.usage_daily_retention_days}},
+                        {"usage_daily", absl::Hours(24) * config.usage_daily_retention_days},
+                        {"sessions_closed", config.session_history_retention}},
           .interval = config.history_sweep_interval},
       parts.metrics);
   parts.history_retention->Start();

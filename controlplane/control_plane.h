@@ -166,12 +166,14 @@ struct ControlPlaneConfig {
   absl::Duration credential_recheck_interval = absl::Seconds(30);
   // WatchEvents streams one API key may hold on this replica.
   int max_watchers_per_key = 8;
-  // History (audit events, usage rows per day, webhook deliveries) is kept
+  // History (audit events, usage rows per day, closed sessions, webhook
+  // deliveries) is kept
   // at least this long, and dropped a time partition at a time (zero = kept
   // forever; usage rows per month always stay); the partitions are looked
   // after this often. Held users' quotas are looked at again this often.
   absl::Duration audit_retention = absl::Hours(24 * 400);
   int usage_daily_retention_days = 400;
+  absl::Duration session_history_retention = absl::Hours(24 * 400);
   absl::Duration history_sweep_interval = absl::Minutes(1);
   absl::Duration quota_sweep_interval = absl::Minutes(1);
   // Webhooks: the key that seals signing secrets (none: webhooks cannot be

@@ -335,6 +335,12 @@ void AddFleetFlags(CLI::App& app, ControlPlaneConfig& config) {
               "time with their partition (0 = keep forever)")
       ->envname("WARDEN_AUDIT_RETENTION_DAYS")
       ->check(CLI::Range(int64_t{0}, int64_t{36500}));
+  AddDuration(app, "--session-history-retention-days", config.session_history_retention,
+              absl::Hours(24),
+              "closed sessions are kept at least this long, then dropped a calendar month at a "
+              "time with their partition (0 = keep forever)")
+      ->envname("WARDEN_SESSION_HISTORY_RETENTION_DAYS")
+      ->check(CLI::Range(int64_t{0}, int64_t{36500}));
   app.add_option("--usage-daily-retention-days", config.usage_daily_retention_days,
                  "per-day usage rows are kept at least this long, then dropped a calendar month "
                  "at a time (monthly rows are kept forever; 0 = keep days forever too)")

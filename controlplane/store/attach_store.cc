@@ -88,7 +88,9 @@ constexpr Statement kStatements[] = {
      "    jsonb_build_object('user_id', user_id, 'reason', close_reason, 'end_reason', end_reason) "
      "  FROM lost) "
      "SELECT count(*) FROM lost CROSS JOIN notified"},
-    {"reconcile.refresh", "UPDATE sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[])"},
+    {"reconcile.refresh",
+     "UPDATE sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[]) "
+     "AND state <> 'closed'"},
     // A session adopted back after its node was given up on is the tunnel
     // the closed row counted: its counters go on from where that row's
     // stopped, so the bytes it counted are not counted again.

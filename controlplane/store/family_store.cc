@@ -139,7 +139,7 @@ constexpr Statement kStatements[] = {
      "AND expires_at > now()"},
     {"families.session_family",
      "WITH t AS (UPDATE tickets SET session_id = $1::uuid WHERE hash = decode($3, 'hex')) "
-     "UPDATE sessions SET family_id = $2::uuid WHERE id = $1::uuid"},
+     "UPDATE sessions SET family_id = $2::uuid WHERE id = $1::uuid AND state <> 'closed'"},
     // $2: the owner the family must have ('' = anyone).
     {"families.owner",
      "SELECT user_id::text, revoked_at IS NOT NULL FROM login_families "

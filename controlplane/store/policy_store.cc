@@ -29,7 +29,8 @@ constexpr Statement kStatements[] = {
               "ORDER BY s.policy_due_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED"},
     {"policy.reschedule",
      "UPDATE sessions s SET policy_due_at = from_epoch_us(v.due) "
-     "FROM unnest($1::uuid[], $2::bigint[]) AS v(id, due) WHERE s.id = v.id"},
+     "FROM unnest($1::uuid[], $2::bigint[]) AS v(id, due) "
+     "WHERE s.id = v.id AND s.state <> 'closed'"},
     {"policy.announce_expiring",
      "WITH due AS (UPDATE users SET expiry_notified_at = from_epoch_us($1) "
      "  WHERE expires_at > from_epoch_us($1) "

@@ -79,8 +79,9 @@ constexpr Statement kStatements[] = {
      "s.kill_failed_at IS NOT NULL, n.id::text, n.labels::text, s.protocol "
      "FROM sessions s JOIN nodes n ON n.id = s.node_id "
      "WHERE s.state <> 'closed' "
-     "AND (s.user_id = " WARDEN_ADMITTED_USER("$1", "$4") " "
-     "  OR (s.node_id = $2::uuid AND s.session_key = $3))"},
+     "AND (s.user_id = " WARDEN_ADMITTED_USER(
+         "$1", "$4") " "
+                     "  OR (s.node_id = $2::uuid AND s.session_key = $3))"},
     // For a user with a data quota ($2: its period in days), under the
     // user's lock: the bytes used and granted in the window that contains
     // now, whether the enforcement holds the user in that window, and when
@@ -94,7 +95,8 @@ constexpr Statement kStatements[] = {
      "  ELSE (now() AT TIME ZONE 'UTC')::date + interval '1 day' END AT TIME ZONE 'UTC') "
      "FROM users u CROSS JOIN w WHERE u.id = $1::uuid"},
     {"admit.confirm_attempt",
-     "UPDATE sessions SET admit_attempt = $2 WHERE id = $1::uuid AND admit_attempt <> $2"},
+     "UPDATE sessions SET admit_attempt = $2 WHERE id = $1::uuid AND admit_attempt <> $2 "
+     "AND state <> 'closed'"},
     // A session whose key the node now gives to a new connection is gone.
     {"admit.replace",
      "WITH closed AS (UPDATE sessions SET state = 'closed', closed_at = now(), "

@@ -111,15 +111,19 @@ constexpr Statement kStatements[] = {
      "WHERE s.user_id = $1::uuid AND s.state <> 'closed'"},
     {"users.reschedule",
      "UPDATE sessions s SET policy_due_at = from_epoch_us(v.due) "
-     "FROM unnest($1::uuid[], $2::bigint[]) AS v(id, due) WHERE s.id = v.id"},
+     "FROM unnest($1::uuid[], $2::bigint[]) AS v(id, due) "
+     "WHERE s.id = v.id AND s.state <> 'closed'"},
     {"users.lock", "SELECT username FROM users WHERE id = $1::uuid FOR UPDATE"},
     // Admissions take the same row lock, so no session can open between
     // this count and the delete.
     {"users.count_live",
      "SELECT count(*) FROM sessions WHERE user_id = $1::uuid AND state <> 'closed'"},
-    // Usage by day has no foreign key (migration 0016): it goes here.
+    // Usage by day and closed sessions have no foreign key (migrations
+    // 0016, 0017): they go here.
     {"users.delete",
-     "WITH u AS (DELETE FROM users WHERE id = $1::uuid RETURNING id) "
+     "WITH u AS (DELETE FROM users WHERE id = $1::uuid RETURNING id), "
+     "closed AS (DELETE FROM sessions WHERE state = 'closed' "
+     "  AND user_id IN (SELECT id FROM u)) "
      "DELETE FROM usage_daily WHERE user_id IN (SELECT id FROM u)"},
 };
 

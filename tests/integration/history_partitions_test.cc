@@ -78,9 +78,7 @@ class HistoryPartitionsTest : public ::testing::Test {
 };
 
 TEST_F(HistoryPartitionsTest, TheUpgradeKeepsEarlierHistoryAndGoesOnWithItsIds) {
-  const auto before = EmbeddedMigrations().first(EmbeddedMigrations().size() - 1);
-  ASSERT_EQ(EmbeddedMigrations().back().version, 16) << "this test upgrades to 0016";
-  ASSERT_TRUE(Migrate(db_->url(), before).ok());
+  ASSERT_TRUE(Migrate(db_->url(), MigrationsThrough(15)).ok());
   WriteOldAndNewHistory();
   const int64_t last_event = Query("SELECT max(id) FROM audit_events");
   Exec("DELETE FROM audit_events WHERE id = " + std::to_string(last_event));
@@ -91,7 +89,8 @@ TEST_F(HistoryPartitionsTest, TheUpgradeKeepsEarlierHistoryAndGoesOnWithItsIds) 
   EXPECT_EQ(Query("SELECT count(*) FROM audit_events_before"), 300) << "became a partition";
   EXPECT_EQ(Query("SELECT count(*) FROM usage_daily_before"), 2);
   EXPECT_EQ(Query("SELECT count(*) FROM webhook_deliveries_before"), 1);
-  EXPECT_EQ(Query("SELECT count(*) FROM pg_partitioned_table"), 3);
+  // With sessions (by state) and closed sessions (by time): 0017.
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_partitioned_table"), 5);
 
   // It held rows of this span, so it holds this span to its end, and the
   // partitions made ahead begin there.
@@ -102,7 +101,7 @@ TEST_F(HistoryPartitionsTest, TheUpgradeKeepsEarlierHistoryAndGoesOnWithItsIds) 
   EXPECT_EQ(Query("SELECT count(*) FROM history_partitions a JOIN history_partitions b "
                   "ON b.table_name = a.table_name AND b.lower_bound = a.upper_bound "
                   "WHERE a.partition_name LIKE '%\\_before'"),
-            3);
+            4);
   // New rows have ids after every id ever used (a deleted event's id is not
   // handed out again: it named a webhook message).
   Exec("INSERT INTO audit_events (actor, action, subject) VALUES ('admin', 'user.create', 'u:1')");
@@ -117,7 +116,8 @@ TEST_F(HistoryPartitionsTest, TheUpgradeKeepsEarlierHistoryAndGoesOnWithItsIds) 
 TEST_F(HistoryPartitionsTest, PartitionsAreMadeAheadOnceAndCoverTheComingSpans) {
   Migrated();
   // The migration made this span and two more of each table.
-  for (const char* table : {"audit_events", "usage_daily", "webhook_deliveries"}) {
+  for (const char* table :
+       {"audit_events", "usage_daily", "webhook_deliveries", "sessions_closed"}) {
     EXPECT_EQ(Query(std::string("SELECT count(*) FROM history_partitions WHERE table_name = '") +
                     table + "' AND upper_bound > now()"),
               3)
@@ -128,7 +128,7 @@ TEST_F(HistoryPartitionsTest, PartitionsAreMadeAheadOnceAndCoverTheComingSpans) 
   EXPECT_EQ(*made, 0);
   made = history_->EnsurePartitions(4);
   ASSERT_TRUE(made.ok()) << made.status();
-  EXPECT_EQ(*made, 6) << "two more spans of three tables";
+  EXPECT_EQ(*made, 8) << "two more spans of four tables";
   // A row dated in the last span made has a partition to go to.
   Exec(
       "INSERT INTO audit_events (at, actor, action, subject) VALUES (date_trunc('month', now()) + "
@@ -231,7 +231,7 @@ TEST_F(HistoryPartitionsTest, AReplicaLeavesTheDropToOneAlreadyDoingIt) {
   EXPECT_TRUE(
       history_->DropPartition(Partition("audit_events", "audit_events_before")).ok());
   EXPECT_FALSE(Exists("audit_events_before"));
-  EXPECT_EQ(history_->EnsurePartitions(4).value_or(-1), 6);
+  EXPECT_EQ(history_->EnsurePartitions(4).value_or(-1), 8);
 }
 
 TEST_F(HistoryPartitionsTest, RefusesAWebhookRetentionTheRetryScheduleOutlasts) {

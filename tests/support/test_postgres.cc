@@ -216,4 +216,11 @@ TestDatabase::~TestDatabase() {
   }
 }
 
+std::span<const control::store::Migration> MigrationsThrough(int version) {
+  const std::span<const control::store::Migration> all = control::store::EmbeddedMigrations();
+  size_t count = 0;
+  while (count < all.size() && all[count].version <= version) ++count;
+  return all.first(count);
+}
+
 }  // namespace warden::testing

@@ -6,7 +6,10 @@
 // Each test gets a fresh database, copied from a migrated template.
 
 #include <memory>
+#include <span>
 #include <string>
+
+#include "controlplane/store/migrations.h"
 
 namespace warden::testing {
 
@@ -57,6 +60,10 @@ class TestPostgres {
   int port_;
   bool owned_;
 };
+
+// The embedded migrations up to and including `version`: a database as an
+// earlier release left it, to test the upgrade from there.
+std::span<const control::store::Migration> MigrationsThrough(int version);
 
 // A database that is dropped when this object goes away.
 class TestDatabase {
