@@ -188,7 +188,13 @@ absl::Status ControlLink::RunStream() {
 
   std::thread writer([this, s = stream.get()] { RunWriter(s); });
   std::thread executor([this, s = stream.get()] { RunExecutor(s); });
-  ReadCommands(*stream);
+  if (!ReadCommands(*stream)) {
+    // The call may still be open on the server's side (a failed write does
+    // not end it there), and Finish would wait for its status for ever:
+    // end it here.
+    Log()->info("the stream's commands were closed here; cancelling the call");
+    stream->context.TryCancel();
+  }
   stream->commands.Close();
   {
     absl::MutexLock lock(&mu_);
@@ -257,15 +263,16 @@ absl::StatusOr<v1::Welcome> ControlLink::Greet(Stream& stream) {
   return welcome;
 }
 
-void ControlLink::ReadCommands(Stream& stream) {
+bool ControlLink::ReadCommands(Stream& stream) {
   v1::ControlMessage message;
   while (stream.rw->Read(&message)) {
     stream.last_heard_us.store(absl::ToUnixMicros(clock_.Now()));
     if (!message.has_command()) continue;
-    if (!stream.commands.Push(message.command())) return;  // closed: stopping or silent
+    if (!stream.commands.Push(message.command())) return false;  // closed: stopping or silent
     // Time spent waiting for room was the agent's, not the control plane's silence.
     stream.last_heard_us.store(absl::ToUnixMicros(clock_.Now()));
   }
+  return true;
 }
 
 bool ControlLink::NextToWrite(Stream& stream, v1::AgentMessage& message,

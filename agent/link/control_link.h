@@ -85,8 +85,10 @@ class ControlLink final : public ControlClient {
   // Says Hello (with the inventory and the closes queued while away) and
   // reads the Welcome. On failure the closes are queued again.
   absl::StatusOr<v1::Welcome> Greet(Stream& stream);
-  // Queues the commands read until the stream ends or the queue is closed.
-  void ReadCommands(Stream& stream);
+  // Queues the commands read until the stream ends or the queue is closed;
+  // whether the stream ended (false: the queue was closed here, and the
+  // call may still be open).
+  bool ReadCommands(Stream& stream);
   // The next message for the writer to send, waiting up to half a heartbeat
   // (BODY_NOT_SET when there is none); an event taken is also in `event`.
   // False once the stream is done.
