@@ -365,7 +365,8 @@ std::invoke_result_t<Fn&, PipelineRunner&> Database::Pipelined(const ErrorContex
       result = committed;
     }
     const bool conflict = IsRetryableConflict(runner.sqlstate());
-    const bool lost = lease->connection().broken() || MeansNewConnection(runner.sqlstate());
+    // Lost, or its server is a standby now (the connection marks itself).
+    const bool lost = lease->connection().broken();
     const bool dead_at_first_use = lease->reused() && runner.rounds() == 1 && lost;
     runner.Rollback();
     if (dead_at_first_use && attempt == 0) continue;

@@ -189,6 +189,12 @@ class InDoubtCommitTest : public GhostSeatTest {
   int64_t Committing() {
     return QueryInt(absl::StrCat("SELECT count(*) FROM (", kCommitting, ") paused"));
   }
+  // The server's process of the paused commit ends before its commit did
+  // (a crash, a failover); how many ended.
+  int64_t EndTheCommittingBackend() {
+    return QueryInt(absl::StrCat("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (",
+                                 kCommitting, " OFFSET 0) paused"));
+  }
 
   absl::Duration failover_wait_ = absl::ZeroDuration();
   std::unique_ptr<TcpProxy> proxy_;
@@ -234,10 +240,7 @@ TEST_F(InDoubtCommitTest, ACommitLostWithItsServerIsMadeOnceWhenAskedAgain) {
   fleet_->CreateUser("bob", 1, v1::REJECT);
   grpc::Status status;
   std::jthread caller = AdmitPausedInCommit(node, "bob", "in-doubt:2", &status);
-  // The server's process ends before its commit did (a crash, a failover).
-  EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (",
-                                  kCommitting, " OFFSET 0) paused")),
-            1);
+  EXPECT_EQ(EndTheCommittingBackend(), 1);
   caller.join();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions"), 0);
@@ -270,9 +273,7 @@ TEST_F(FailoverRetriedCommitTest, ACommitLostWithItsServerIsMadeOnceByTheRetry) 
   fleet_->CreateUser("bob", 1, v1::REJECT);
   grpc::Status status;
   std::jthread caller = AdmitPausedInCommit(node, "bob", "in-doubt:2", &status);
-  EXPECT_EQ(QueryInt(absl::StrCat("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (",
-                                  kCommitting, " OFFSET 0) paused")),
-            1);
+  EXPECT_EQ(EndTheCommittingBackend(), 1);
   caller.join();
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(QueryInt("SELECT count(*) FROM sessions WHERE state <> 'closed'"), 1);
