@@ -33,12 +33,25 @@ std::string Trimmed(const char* message) {
   return std::string(absl::StripTrailingAsciiWhitespace(message == nullptr ? "" : message));
 }
 
+// The statements sent here are lookups by key whose best plan does not
+// depend on their parameters. Left to choose, PostgreSQL plans those that
+// touch partitioned tables anew on every call (a generic plan cannot prune
+// partitions, so its estimate loses), which cost the admission more CPU
+// than running them.
+bool PlanOnce(PGconn* connection) {
+  PGresult* result = PQexec(connection, "SET plan_cache_mode = force_generic_plan");
+  const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+  PQclear(result);
+  return ok;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PipelineConnection>> PipelineConnection::Open(
     const std::string& connection_string, const StatementTexts* statements) {
   PGconn* connection = PQconnectdb(connection_string.c_str());
-  if (PQstatus(connection) != CONNECTION_OK || PQenterPipelineMode(connection) != 1) {
+  if (PQstatus(connection) != CONNECTION_OK || !PlanOnce(connection) ||
+      PQenterPipelineMode(connection) != 1) {
     absl::Status status = StatusFromSqlState(
         "", Trimmed(PQerrorMessage(connection)), {.operation = "connect to the database"});
     PQfinish(connection);

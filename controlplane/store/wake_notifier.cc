@@ -87,10 +87,13 @@ absl::Status WakeNotifier::Send(const absl::flat_hash_set<Entry>& batch) {
   try {
     if (connection_ == nullptr || !connection_->is_open()) {
       connection_ = std::make_unique<pqxx::connection>(connection_string_);
+      // Prepared once: it runs after nearly every admission and close.
+      connection_->prepare("wake",
+                           "SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) "
+                           "AS w(c, p)");
     }
     pqxx::nontransaction tx(*connection_);
-    tx.exec_params("SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS w(c, p)",
-                   PgTextArray(channels), PgTextArray(payloads));
+    tx.exec_prepared("wake", PgTextArray(channels), PgTextArray(payloads));
     return absl::OkStatus();
   } catch (const std::exception& e) {
     connection_.reset();  // reconnect for the next batch

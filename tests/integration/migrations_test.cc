@@ -43,6 +43,22 @@ TEST_F(MigrationsTest, AppliesEachMigrationOnce) {
   EXPECT_EQ(Query("SELECT count(*) FROM schema_migrations WHERE length(checksum) = 64"), known);
 }
 
+TEST_F(MigrationsTest, TheTimeConversionsAreInlinedIntoTheStatementsThatCallThem) {
+  ASSERT_TRUE(Migrate(db_->url(), EmbeddedMigrations()).ok());
+  pqxx::connection connection(db_->url());
+  pqxx::nontransaction tx(connection);
+  for (const std::string call : {"from_epoch_us(g::bigint)", "epoch_us(now())"}) {
+    std::string plan;
+    for (const auto& row :
+         tx.exec("EXPLAIN (VERBOSE) SELECT " + call + " FROM generate_series(1, 2) g")) {
+      plan += row[0].as<std::string>() + "\n";
+    }
+    // A function PostgreSQL could not inline shows by its name, and runs
+    // through the SQL-function executor on every call.
+    EXPECT_THAT(plan, ::testing::Not(::testing::HasSubstr("epoch_us("))) << plan;
+  }
+}
+
 TEST_F(MigrationsTest, TwoControlPlanesStartingTogetherMigrateOnce) {
   std::vector<absl::StatusOr<std::unique_ptr<control::ControlPlane>>> planes(2);
   std::vector<std::thread> threads;

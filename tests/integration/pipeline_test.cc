@@ -1,5 +1,6 @@
 // The store's pipelined transactions on a real PostgreSQL: statements queued
-// together come back in one round, BEGIN and COMMIT ride along, failures are
+// together come back in one round, BEGIN and COMMIT ride along, each
+// statement is planned once, failures are
 // classified and roll back, and a connection that died while pooled is
 // replaced without the caller noticing.
 
@@ -27,6 +28,8 @@ const std::vector<Statement> kStatements = {
     {"t.add", "INSERT INTO items (name) VALUES ($1) RETURNING id"},
     {"t.count", "SELECT count(*) FROM items"},
     {"t.pid", "SELECT pg_backend_pid()::text"},
+    {"t.plans",
+     "SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE name = $1"},
 };
 
 class PipelineTest : public ::testing::Test {
@@ -88,6 +91,20 @@ TEST_F(PipelineTest, CommitsWithTheLastRound) {
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(rounds, 1) << "BEGIN, INSERT and COMMIT in one round trip";
   EXPECT_EQ(Items(), 1);
+}
+
+TEST_F(PipelineTest, PlansAStatementOnceInsteadOfOnEveryCall) {
+  absl::Status status =
+      db_->Pipelined({.operation = "read"}, std::nullopt, [&](PipelineRunner& db) -> absl::Status {
+        for (int i = 0; i < 3; ++i) db.Queue(MakeCall("t.sum", i, 1));
+        if (absl::Status flushed = db.Flush(/*last=*/false); !flushed.ok()) return flushed;
+        const size_t plans = db.Queue(MakeCall("t.plans", "t.sum"));
+        if (absl::Status flushed = db.Flush(/*last=*/true); !flushed.ok()) return flushed;
+        EXPECT_EQ(db.Result(plans)[0][0].as<int>(), 3) << "runs on the generic plan";
+        EXPECT_EQ(db.Result(plans)[0][1].as<int>(), 0) << "planned anew for its arguments";
+        return absl::OkStatus();
+      });
+  EXPECT_TRUE(status.ok()) << status;
 }
 
 TEST_F(PipelineTest, RollsBackWhenTheOperationFails) {
