@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "controlplane/store/database.h"
 #include "controlplane/store/internal/in_transaction.h"
 #include "controlplane/store/node_store.h"
@@ -181,10 +182,13 @@ absl::StatusOr<ReconcileResult> AttachStore::Reconcile(
         if (node.empty() || node[0][0].as<int64_t>() != epoch) {
           return absl::AbortedError("superseded by a newer attach of this node");
         }
+        TransactionRunner runner(tx);
         for (const ClosedReport& closed : closed_while_away) {
-          CloseInTransaction(tx, node_id, node_name, closed.session_id, closed.session_key,
-                             closed.reason.empty() ? "closed" : closed.reason, closed.usage,
-                             closed.abandoned_attempt, settled_kills, nullptr);
+          WARDEN_RETURN_IF_ERROR(
+              CloseInTransaction(runner, node_id, node_name, closed.session_id, closed.session_key,
+                                 closed.reason.empty() ? "closed" : closed.reason, closed.usage,
+                                 closed.abandoned_attempt, settled_kills, nullptr)
+                  .status());
         }
 
         std::map<std::string, std::string> live_by_key;  // key → id

@@ -2,8 +2,8 @@
 
 // A libpq connection in pipeline mode: the statements of one step go out
 // together and their results come back in one round trip. libpqxx 6 has no
-// pipeline mode, so the admission path, where round trips are most of the
-// cost, talks to libpq directly here.
+// pipeline mode, so the admission and the close of a session, where round
+// trips are most of the cost, talk to libpq directly here.
 
 #include <libpq-fe.h>
 

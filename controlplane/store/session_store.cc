@@ -142,7 +142,9 @@ constexpr Statement kStatements[] = {
      "    close_reason = CASE WHEN s.state = 'closing' THEN s.close_reason ELSE $4 END, "
      "    end_reason = CASE WHEN s.state = 'closing' THEN s.end_reason "
      "      WHEN $6 <> '' THEN 'admission_abandoned' ELSE 'client' END "
-     "  FROM target t WHERE s.id = t.id "
+     // The state prunes the update to the live partition: a prepared
+     // statement's plan would otherwise open every month of history.
+     "  FROM target t WHERE s.id = t.id AND s.state <> 'closed' "
      "  RETURNING s.id, s.user_id, s.close_reason, s.protocol, s.session_key, t.was, "
      "    s.rx_bytes, s.tx_bytes, s.end_reason), "
      // A WireGuard peer killed or evicted stays off this node until its user
@@ -658,45 +660,61 @@ absl::StatusOr<SessionStore::CloseResult> SessionStore::Close(
     const std::string& session_key, const std::string& reason, const model::UsageSample& final_usage,
     const std::string& abandoned_attempt) {
   std::vector<std::string> settled_kills;
-  absl::StatusOr<CloseResult> closed = db_.Transact(
-      {.operation = "close session"}, [&](pqxx::work& tx) -> absl::StatusOr<CloseResult> {
+  absl::StatusOr<CloseResult> closed = db_.Pipelined(
+      {.operation = "close session"}, std::nullopt,
+      [&](PipelineRunner& db) -> absl::StatusOr<CloseResult> {
         settled_kills.clear();  // a retried transaction starts over
         CloseResult result;
-        result.ledger = CloseInTransaction(tx, node_id, node_name, session_id, session_key, reason,
-                                           final_usage, abandoned_attempt, settled_kills,
-                                           &result.session_id, &result.end_reason);
-        if (!result.session_id.empty()) return result;
-        if (tx.exec_prepared("close.known", node_id, session_id, session_key).empty()) {
-          return absl::NotFoundError(absl::StrCat(
-              "no session ", session_id.empty() ? session_key : session_id, " on this node"));
-        }
-        result.already_closed = true;
+        WARDEN_ASSIGN_OR_RETURN(
+            result.ledger, CloseInTransaction(db, node_id, node_name, session_id, session_key,
+                                              reason, final_usage, abandoned_attempt, settled_kills,
+                                              &result.session_id, &result.end_reason));
         return result;
       });
-  if (closed.ok()) WakeSettledKills(db_, settled_kills);
+  if (!closed.ok()) return closed;
+  if (!closed->session_id.empty()) {
+    WakeSettledKills(db_, settled_kills);
+    return closed;
+  }
+  // Nothing live had that id or key: closed before, or never on this node.
+  absl::StatusOr<bool> known = db_.Autocommit(
+      {.operation = "close session", .idempotent = true},
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<bool> {
+        return !tx.exec_prepared("close.known", node_id, session_id, session_key).empty();
+      });
+  if (!known.ok()) return known.status();
+  if (!*known) {
+    return absl::NotFoundError(absl::StrCat(
+        "no session ", session_id.empty() ? session_key : session_id, " on this node"));
+  }
+  closed->already_closed = true;
   return closed;
 }
 
-LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
-                                const std::string& node_name, const std::string& session_id,
-                                const std::string& session_key, const std::string& reason,
-                                const model::UsageSample& final_usage,
-                                const std::string& abandoned_attempt,
-                                std::vector<std::string>& settled_kills, std::string* closed_id,
-                                std::string* end_reason) {
-  LedgerUpdate ledger;
+absl::StatusOr<LedgerUpdate> CloseInTransaction(
+    StatementRunner& db, const std::string& node_id, const std::string& node_name,
+    const std::string& session_id, const std::string& session_key, const std::string& reason,
+    const model::UsageSample& final_usage, const std::string& abandoned_attempt,
+    std::vector<std::string>& settled_kills, std::string* closed_id, std::string* end_reason) {
   // An abandoned attempt's key may belong to a later admission by now: its
   // (empty) counters are not that session's.
+  std::optional<size_t> applied;
   if (abandoned_attempt.empty() &&
       (final_usage.sequence != 0 || final_usage.rx_bytes != 0 || final_usage.tx_bytes != 0)) {
     const model::UsageReport report{.node_id = node_id,
                                     .session_id = session_id,
                                     .session_key = session_key,
                                     .sample = final_usage};
-    ledger = ApplyUsageInTransaction(tx, std::span(&report, 1));
+    applied = QueueUsageApply(db, std::span(&report, 1));
   }
-  pqxx::result closed = tx.exec_prepared("close.session", node_id, session_id, session_key, reason,
-                                         node_name, abandoned_attempt);
+  const size_t closing = db.Queue(MakeCall("close.session", node_id, session_id, session_key,
+                                           reason, node_name, abandoned_attempt));
+  WARDEN_RETURN_IF_ERROR(db.Flush(/*last=*/!applied.has_value()));
+  LedgerUpdate ledger;
+  if (applied) {
+    WARDEN_ASSIGN_OR_RETURN(ledger, FinishUsageApply(db, *applied, /*last=*/true));
+  }
+  const TextResult& closed = db.Result(closing);
   if (!closed.empty() && closed_id != nullptr) *closed_id = closed[0][0].as<std::string>();
   if (!closed.empty() && end_reason != nullptr) *end_reason = closed[0][1].as<std::string>();
   if (!closed.empty() && !closed[0][2].is_null()) {

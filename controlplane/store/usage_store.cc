@@ -64,7 +64,11 @@ constexpr Statement kStatements[] = {
      "  last_seen_at = CASE WHEN s.state <> 'closed' THEN now() ELSE s.last_seen_at END, "
      // Counters that moved mean traffic (what the idle timeout measures).
      "  last_traffic_at = CASE WHEN c.drx > 0 OR c.dtx > 0 THEN now() ELSE s.last_traffic_at END "
-     "  FROM counted c WHERE s.id = c.id RETURNING s.id), "
+     // The id list lets every partition be probed by its index: joined on
+     // the ids alone, a partition without statistics yet (a new month) is
+     // planned as a scan of all of it.
+     "  FROM counted c WHERE s.id = c.id AND s.id = ANY (ARRAY(SELECT id FROM counted)) "
+     "  RETURNING s.id), "
      "traffic AS (SELECT user_id, node_id, protocol, sum(drx)::bigint AS rx, "
      "  sum(dtx)::bigint AS tx FROM counted WHERE drx > 0 OR dtx > 0 GROUP BY 1, 2, 3), "
      "daily AS (INSERT INTO usage_daily AS d (user_id, day, node_id, protocol, rx_bytes, tx_bytes) "
@@ -78,11 +82,10 @@ constexpr Statement kStatements[] = {
      "  rx_bytes = m.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = m.tx_bytes + EXCLUDED.tx_bytes) "
      "SELECT user_id::text, protocol, sum(rx)::bigint, sum(tx)::bigint FROM traffic "
      "CROSS JOIN (SELECT count(*) FROM updated) AS applied GROUP BY 1, 2"},
-    {"usage.standings",
-     "SELECT " WARDEN_STANDING_COLUMNS
-     "FROM users u LEFT JOIN plans p ON p.id = u.plan_id " WARDEN_QUOTA_WINDOW
-     "WHERE u.id = ANY($1::uuid[]) AND (q.quota > 0 OR u.quota_exceeded "
-     "  OR u.quota_notified_percent > 0)"},
+    {"usage.standings", "SELECT " WARDEN_STANDING_COLUMNS
+                        "FROM users u LEFT JOIN plans p ON p.id = u.plan_id " WARDEN_QUOTA_WINDOW
+                        "WHERE u.id = ANY($1::uuid[]) AND (q.quota > 0 OR u.quota_exceeded "
+                        "  OR u.quota_notified_percent > 0)"},
     {"usage.lock_standing",
      "SELECT " WARDEN_STANDING_COLUMNS
      ", u.username, coalesce(u.throttle_bytes_per_second, p.throttle_bytes_per_second, 0), "
@@ -136,16 +139,17 @@ constexpr Statement kStatements[] = {
     {"usage.fleet_today",
      "SELECT coalesce(sum(rx_bytes), 0)::bigint, coalesce(sum(tx_bytes), 0)::bigint "
      "FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date"},
-    {"usage.standing",
-     "SELECT " WARDEN_STANDING_COLUMNS
-     "FROM users u LEFT JOIN plans p ON p.id = u.plan_id " WARDEN_QUOTA_WINDOW
-     "WHERE u.id = $1::uuid"},
+    {"usage.standing", "SELECT " WARDEN_STANDING_COLUMNS
+                       "FROM users u LEFT JOIN plans p ON p.id = u.plan_id " WARDEN_QUOTA_WINDOW
+                       "WHERE u.id = $1::uuid"},
 };
 
 #undef WARDEN_STANDING_COLUMNS
 #undef WARDEN_QUOTA_WINDOW
 
-absl::CivilDay DayField(const pqxx::field& field) {
+// A pqxx::field or a TextField.
+template <typename Field>
+absl::CivilDay DayField(const Field& field) {
   absl::CivilDay day;
   (void)absl::ParseCivilTime(field.c_str(), &day);
   return day;
@@ -153,16 +157,18 @@ absl::CivilDay DayField(const pqxx::field& field) {
 
 std::string DayParam(absl::CivilDay day) { return absl::FormatCivilTime(day); }
 
-model::QuotaStanding StandingFromRow(const pqxx::row& row) {
-  return model::QuotaStanding{.user_id = row[0].as<std::string>(),
-                              .quota_bytes = row[1].as<int64_t>(),
-                              .granted_bytes = row[2].as<int64_t>(),
-                              .used_bytes = row[3].as<int64_t>(),
+// A pqxx::row or a TextRow.
+template <typename Row>
+model::QuotaStanding StandingFromRow(const Row& row) {
+  return model::QuotaStanding{.user_id = row[0].template as<std::string>(),
+                              .quota_bytes = row[1].template as<int64_t>(),
+                              .granted_bytes = row[2].template as<int64_t>(),
+                              .used_bytes = row[3].template as<int64_t>(),
                               .window_start = DayField(row[4]),
-                              .notified_percent = row[5].as<int>(),
-                              .held = row[6].as<bool>(),
-                              .period_days = row[7].as<int>(),
-                              .action = row[8].as<std::string>() == "throttle"
+                              .notified_percent = row[5].template as<int>(),
+                              .held = row[6].template as<bool>(),
+                              .period_days = row[7].template as<int>(),
+                              .action = row[8].template as<std::string>() == "throttle"
                                             ? model::QuotaAction::kThrottle
                                             : model::QuotaAction::kDeny};
 }
@@ -263,9 +269,7 @@ absl::StatusOr<QuotaSettlement> AdjustThenSettle(Database& db, const model::Acto
 
 std::span<const Statement> UsageStatements() { return kStatements; }
 
-LedgerUpdate ApplyUsageInTransaction(pqxx::work& tx, std::span<const model::UsageReport> reports) {
-  LedgerUpdate update;
-  if (reports.empty()) return update;
+size_t QueueUsageApply(StatementRunner& db, std::span<const model::UsageReport> reports) {
   std::vector<std::string> nodes, ids, keys;
   std::vector<int64_t> sequences, rx, txb;
   for (const model::UsageReport& report : reports) {
@@ -276,10 +280,16 @@ LedgerUpdate ApplyUsageInTransaction(pqxx::work& tx, std::span<const model::Usag
     rx.push_back(report.sample.rx_bytes);
     txb.push_back(report.sample.tx_bytes);
   }
+  return db.Queue(MakeCall("usage.apply", PgArray(nodes), PgTextArray(ids), PgTextArray(keys),
+                           PgArray(sequences), PgArray(rx), PgArray(txb)));
+}
+
+absl::StatusOr<LedgerUpdate> FinishUsageApply(StatementRunner& db, size_t applied, bool last) {
+  LedgerUpdate update;
   std::vector<std::string> users;
-  for (const auto& row :
-       tx.exec_prepared("usage.apply", PgArray(nodes), PgTextArray(ids), PgTextArray(keys),
-                        PgArray(sequences), PgArray(rx), PgArray(txb))) {
+  const TextResult& counted = db.Result(applied);
+  for (int i = 0; i < counted.size(); ++i) {
+    const TextRow row = counted[i];
     model::TrafficCount count{.user_id = row[0].as<std::string>(),
                               .protocol = ProtocolFromName(row[1].as<std::string>())
                                               .value_or(model::Protocol::kOpenVpn),
@@ -288,11 +298,24 @@ LedgerUpdate ApplyUsageInTransaction(pqxx::work& tx, std::span<const model::Usag
     if (users.empty() || users.back() != count.user_id) users.push_back(count.user_id);
     update.traffic.push_back(std::move(count));
   }
-  if (users.empty()) return update;
-  for (const auto& row : tx.exec_prepared("usage.standings", PgArray(users))) {
-    update.standings.push_back(StandingFromRow(row));
+  if (users.empty()) {
+    if (last) WARDEN_RETURN_IF_ERROR(db.Flush(/*last=*/true));
+    return update;
   }
+  const size_t standings = db.Queue(MakeCall("usage.standings", PgArray(users)));
+  WARDEN_RETURN_IF_ERROR(db.Flush(last));
+  const TextResult& rows = db.Result(standings);
+  for (int i = 0; i < rows.size(); ++i) update.standings.push_back(StandingFromRow(rows[i]));
   return update;
+}
+
+LedgerUpdate ApplyUsageInTransaction(pqxx::work& tx, std::span<const model::UsageReport> reports) {
+  if (reports.empty()) return LedgerUpdate{};
+  TransactionRunner db(tx);
+  const size_t applied = QueueUsageApply(db, reports);
+  // Statements run as they are queued here: errors are exceptions, and a
+  // flush has nothing left to fail.
+  return *FinishUsageApply(db, applied, /*last=*/false);
 }
 
 absl::StatusOr<LedgerUpdate> UsageStore::Apply(std::span<const model::UsageReport> reports) {

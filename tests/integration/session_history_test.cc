@@ -3,11 +3,14 @@
 // every session and its id; closing moves a session into its month; the
 // retention drops whole months of closed sessions and never a live one; a
 // transaction that waited on a session while it was closed (and moved) is
-// run again and finds it closed; deleting a user deletes their history.
+// run again and finds it closed; deleting a user deletes their history;
+// the statements of a node's reports read sessions by index, whatever the
+// statistics of a month not yet analyzed.
 
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
+#include <span>
 #include <thread>
 
 #include "common/metrics.h"
@@ -193,6 +196,60 @@ TEST_F(SessionHistoryTest, DeletingAUserDeletesTheirClosedSessionsToo) {
   ASSERT_TRUE(deleted.ok()) << deleted;
   EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE session_key = 'closed'"), 0);
   EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE session_key = 'bobs'"), 1);
+}
+
+// The plan of a store statement for these arguments, prepared as the
+// store prepares it, with a custom or a generic plan (`mode`).
+std::string PlanOf(pqxx::nontransaction& tx, const std::string& mode,
+                   std::span<const control::store::Statement> statements, const std::string& name,
+                   const std::string& args) {
+  std::string sql;
+  for (const control::store::Statement& statement : statements) {
+    if (statement.name == name) sql = std::string(statement.sql);
+  }
+  EXPECT_FALSE(sql.empty()) << "no statement " << name;
+  tx.exec0("SET plan_cache_mode = " + mode);
+  tx.exec0("DEALLOCATE ALL");
+  tx.exec0("PREPARE q AS " + sql);
+  std::string text;
+  for (const auto& row : tx.exec("EXPLAIN EXECUTE q(" + args + ")")) {
+    text += row[0].as<std::string>() + "\n";
+  }
+  return text;
+}
+
+// Fresh months have no statistics until autovacuum gets to them: the
+// statements a node's reports run must not read a whole partition then.
+TEST_F(SessionHistoryTest, ReportsOfANodeReadSessionsByIndexBeforeAnyStatistics) {
+  MigrateThrough(EmbeddedMigrations().back().version);
+  AddUserAndNode();
+  Exec(
+      "INSERT INTO sessions (user_id, node_id, protocol, session_key, state, closed_at) "
+      "SELECT u.id, n.id, 'openvpn', 'bulk:' || g, CASE WHEN g % 2 = 0 THEN 'closed' "
+      "ELSE 'active' END, CASE WHEN g % 2 = 0 THEN now() END "
+      "FROM users u, nodes n, generate_series(1, 12000) g");
+  const std::string closed_month = PartitionOf("bulk:2");
+  pqxx::connection connection(db_->url());
+  pqxx::nontransaction tx(connection);
+  const std::string node = tx.exec1("SELECT id::text FROM nodes")[0].as<std::string>();
+  const std::string usage_args = "ARRAY['" + node +
+                                 "']::uuid[], ARRAY['']::text[], ARRAY['bulk:7']::text[], "
+                                 "ARRAY[0]::bigint[], ARRAY[7]::bigint[], ARRAY[0]::bigint[]";
+  const std::string close_args = "'" + node + "', '', 'bulk:9', 'client', 'ams-1', ''";
+  for (const std::string mode : {"force_custom_plan", "force_generic_plan"}) {
+    const std::string usage =
+        PlanOf(tx, mode, control::store::UsageStatements(), "usage.apply", usage_args);
+    for (const std::string& full : {std::string("sessions_live"), closed_month}) {
+      EXPECT_EQ(usage.find("Seq Scan on " + full + " "), std::string::npos) << mode << ":\n"
+                                                                            << usage;
+    }
+    // Closing reads and updates the live partition alone, even in a plan
+    // made before the arguments are known.
+    const std::string close =
+        PlanOf(tx, mode, control::store::SessionStatements(), "close.session", close_args);
+    EXPECT_NE(close.find("Update on sessions_live"), std::string::npos) << mode << ":\n" << close;
+    EXPECT_EQ(close.find("Update on sessions_closed"), std::string::npos) << mode << ":\n" << close;
+  }
 }
 
 }  // namespace

@@ -87,13 +87,15 @@ absl::StatusOr<AdmissionResult> AdmitInTransaction(pqxx::work& tx, const Admissi
 // closed (see SessionStore::Close). `closed_id` gets its id when it was live.
 // The kill commands the close settled are appended to `settled_kills`: their
 // waiters are to be woken once the transaction commits (WakeSettledKills).
-LedgerUpdate CloseInTransaction(pqxx::work& tx, const std::string& node_id,
-                                const std::string& node_name, const std::string& session_id,
-                                const std::string& session_key, const std::string& reason,
-                                const model::UsageSample& final_usage,
-                                const std::string& abandoned_attempt,
-                                std::vector<std::string>& settled_kills, std::string* closed_id,
-                                std::string* end_reason = nullptr);
+// On a pipeline this is the whole transaction: one round trip, two when
+// the counters added traffic (the standing of its user is read in the
+// second), the last carrying COMMIT.
+absl::StatusOr<LedgerUpdate> CloseInTransaction(
+    StatementRunner& db, const std::string& node_id, const std::string& node_name,
+    const std::string& session_id, const std::string& session_key, const std::string& reason,
+    const model::UsageSample& final_usage, const std::string& abandoned_attempt,
+    std::vector<std::string>& settled_kills, std::string* closed_id,
+    std::string* end_reason = nullptr);
 
 // After the commit: wakes whoever waits for the answers to these commands
 // (NOTIFY warden_acks), and for the kills queued to these nodes (NOTIFY
@@ -109,6 +111,12 @@ void WakeNodes(Database& db, std::span<const std::string> node_ids);
 // day and month rows. Returns what was counted and the quota standing of
 // the users it was counted for.
 LedgerUpdate ApplyUsageInTransaction(pqxx::work& tx, std::span<const model::UsageReport> reports);
+// The same in two steps, so that other statements can share its first
+// round trip: queue the samples; after a Flush, read what they counted and
+// the standing of its users (a round of its own, flushed as `last`; with
+// no traffic counted, the flush sends only what else was queued).
+size_t QueueUsageApply(StatementRunner& db, std::span<const model::UsageReport> reports);
+absl::StatusOr<LedgerUpdate> FinishUsageApply(StatementRunner& db, size_t applied, bool last);
 
 // --- the command outbox (command_store.cc)
 
