@@ -12,6 +12,7 @@
 #include "controlplane/store/statements.h"
 #include "tests/support/control_plane_fixture.h"
 #include "tests/support/prometheus_text.h"
+#include "tests/support/statement_plan.h"
 #include "tests/support/wait.h"
 
 namespace warden::testing {
@@ -266,22 +267,9 @@ TEST_F(WatchEventsTest, ActionFiltersAreServedByTheActionIndex) {
   pqxx::connection connection(db_->url());
   pqxx::nontransaction tx(connection);
   tx.exec0("ANALYZE audit_events");
-  const auto sql_of = [](const std::string& name) {
-    for (const control::store::Statement& statement : control::store::AuditStatements()) {
-      if (statement.name == name) return std::string(statement.sql);
-    }
-    return std::string();
-  };
   const auto plan = [&](const std::string& mode, const std::string& statement,
                         const std::string& args) {
-    tx.exec0("SET plan_cache_mode = " + mode);
-    tx.exec0("DEALLOCATE ALL");
-    tx.exec0("PREPARE q AS " + sql_of(statement));
-    std::string text;
-    for (const auto& row : tx.exec("EXPLAIN EXECUTE q(" + args + ")")) {
-      text += row[0].as<std::string>() + "\n";
-    }
-    return text;
+    return PlanOf(tx, mode, control::store::AuditStatements(), statement, args);
   };
   // The index as the time partition holding the rows has it.
   std::vector<std::string> action_index;

@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
-#include <span>
 #include <thread>
 
 #include "common/metrics.h"
@@ -20,6 +19,7 @@
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/statements.h"
 #include "tests/support/prometheus_text.h"
+#include "tests/support/statement_plan.h"
 #include "tests/support/test_postgres.h"
 #include "tests/support/wait.h"
 
@@ -196,26 +196,6 @@ TEST_F(SessionHistoryTest, DeletingAUserDeletesTheirClosedSessionsToo) {
   ASSERT_TRUE(deleted.ok()) << deleted;
   EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE session_key = 'closed'"), 0);
   EXPECT_EQ(Query("SELECT count(*) FROM sessions WHERE session_key = 'bobs'"), 1);
-}
-
-// The plan of a store statement for these arguments, prepared as the
-// store prepares it, with a custom or a generic plan (`mode`).
-std::string PlanOf(pqxx::nontransaction& tx, const std::string& mode,
-                   std::span<const control::store::Statement> statements, const std::string& name,
-                   const std::string& args) {
-  std::string sql;
-  for (const control::store::Statement& statement : statements) {
-    if (statement.name == name) sql = std::string(statement.sql);
-  }
-  EXPECT_FALSE(sql.empty()) << "no statement " << name;
-  tx.exec0("SET plan_cache_mode = " + mode);
-  tx.exec0("DEALLOCATE ALL");
-  tx.exec0("PREPARE q AS " + sql);
-  std::string text;
-  for (const auto& row : tx.exec("EXPLAIN EXECUTE q(" + args + ")")) {
-    text += row[0].as<std::string>() + "\n";
-  }
-  return text;
 }
 
 // Fresh months have no statistics until autovacuum gets to them: the
