@@ -5,7 +5,8 @@
 # committed corpus (new inputs go to a scratch directory, printed at the end),
 # and prints a table: executions, exec/s, coverage, corpus size, crashes.
 # Exits non-zero when a target crashed, naming the input that did it.
-# WARDEN_FUZZ_JOBS: parallel targets (default 1); NINJA_JOBS: build jobs.
+# WARDEN_FUZZ_JOBS: parallel targets (default 1); WARDEN_FUZZ_RUNS: stop a
+# target after that many executions (SECONDS stays the cap); NINJA_JOBS: build jobs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-300}
@@ -28,14 +29,14 @@ printf '%s\n' "${targets[@]}" | xargs -P "${WARDEN_FUZZ_JOBS:-1}" -I{} \
 
 failed=0
 echo
-echo "| target | executions | exec/s | cov | ft | corpus (seeds → end) | crashes |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| target | executions | exec/s | seconds | cov | ft | corpus (seeds → end) | crashes |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for target in "${targets[@]}"; do
   line=$(cat "$scratch/$target.summary" 2>/dev/null || true)
   value() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
   seeds=$(find "tests/fuzz/corpus/$target" -type f | wc -l)
   crashes=$(value crashes)
-  echo "| $target | $(value execs) | $(value exec_per_s) | $(value cov) | $(value ft) |" \
+  echo "| $target | $(value execs) | $(value exec_per_s) | $(value seconds) | $(value cov) | $(value ft) |" \
     "$seeds → $(value corpus) | ${crashes:-?} |"
   if [ -s "$scratch/$target.errors" ] || [ "${crashes:-1}" != 0 ]; then failed=1; fi
 done

@@ -24,10 +24,10 @@
 namespace warden::agent::openvpn {
 namespace {
 
-bool IsControl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+FUZZ_UNTRACED bool IsControl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
 
 // A command ends in its only line end and carries no other control byte.
-void CheckOneLine(absl::string_view command) {
+FUZZ_UNTRACED void CheckOneLine(absl::string_view command) {
   FUZZ_CHECK(!command.empty() && command.back() == '\n');
   for (char c : command.substr(0, command.size() - 1)) FUZZ_CHECK(!IsControl(c));
 }
@@ -35,7 +35,7 @@ void CheckOneLine(absl::string_view command) {
 // The parameters of a command line as OpenVPN's option lexer reads them:
 // blanks separate, double and single quotes group, a backslash escapes the
 // next byte (except inside single quotes).
-std::vector<std::string> Lex(absl::string_view line) {
+FUZZ_UNTRACED std::vector<std::string> Lex(absl::string_view line) {
   std::vector<std::string> words;
   std::string word;
   bool in_word = false, in_double = false, in_single = false;
@@ -66,7 +66,7 @@ std::vector<std::string> Lex(absl::string_view line) {
 
 // `text` came back as `read` from a command: its control bytes removed and
 // cut to at most kMaxCommandTextBytes (less up to 3 bytes of a UTF-8 sequence).
-void CheckParameter(absl::string_view read, absl::string_view text) {
+FUZZ_UNTRACED void CheckParameter(absl::string_view read, absl::string_view text) {
   std::string clean;
   for (char c : text) {
     if (!IsControl(c)) clean.push_back(c);
@@ -77,7 +77,7 @@ void CheckParameter(absl::string_view read, absl::string_view text) {
 }
 
 // A deny and a kill carry the text as one parameter, whatever it holds.
-void CheckTextParameters(absl::string_view text) {
+FUZZ_UNTRACED void CheckTextParameters(absl::string_view text) {
   const std::string deny = ClientDenyCommand(7, 1, text, text);
   CheckOneLine(deny);
   const std::vector<std::string> deny_words = Lex(deny);
@@ -94,7 +94,7 @@ void CheckTextParameters(absl::string_view text) {
 }
 
 // The first lines of the stream, cut to a little more than a command takes.
-void CheckCommands(absl::string_view stream) {
+FUZZ_UNTRACED void CheckCommands(absl::string_view stream) {
   std::vector<std::string> lines;
   for (absl::string_view line : absl::StrSplit(stream, '\n')) {
     if (lines.size() == 8) break;
