@@ -40,15 +40,20 @@ psql_w -c "VACUUM ANALYZE" >/dev/null
 
 echo
 # pgbench connects as warden-control does: TCP on 127.0.0.1.
-# The two bounds: the statements as warden sent them one by one before
-# (five round trips), and in their pipelined form (two round trips).
+# The bounds: the statements as warden sent them one by one before (five
+# round trips), a simplified pipelined form (two round trips), and warden's
+# own statements in its round trips (three with the close), on a connection
+# set up as warden's pipeline connections are (generic plans).
 old_sql=bench/admission/admission.pgbench.sql
 new_sql=bench/admission/admission_pipelined.pgbench.sql
+warden_sql=bench/admission/admission_warden.pgbench.sql
 run_pgbench() { # SCRIPT CLIENTS [extra pgbench args]; prints "tps p50_ms p99_ms"
-  local script=$1 c=$2; shift 2
+  local script=$1 c=$2 options=""; shift 2
+  [ "$script" = "$warden_sql" ] && options="-c plan_cache_mode=force_generic_plan"
   rm -f "$work"/pgb.*
-  out=$("$pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M prepared -c "$c" \
-        -j "$(( c < 2 ? 1 : 2 ))" -T "$secs" -D node="$node" -D users="$users" "$@" \
+  out=$(PGOPTIONS=$options "$pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M prepared -c "$c" \
+        -j "$(( c < 2 ? 1 : 2 ))" -T "$secs" -D node="$node" -D users="$users" \
+        -D none=- -D vouched=0 "$@" \
         -l --log-prefix="$work/pgb" -f "$script" warden 2>&1) \
     || { echo "$out" >&2; exit 1; }
   read -r p50 p99 < <(cat "$work"/pgb.* | awk '{print $3}' | sort -n \
@@ -80,13 +85,15 @@ done
 echo
 
 echo "== pgbench: the same SQL (admit with eviction + close), ${secs}s per point"
-echo "           one statement per round trip   pipelined (2 round trips per admission)"
-echo "clients    iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms"
+echo "           one statement per round trip   pipelined, simplified           warden's statements"
+echo "clients    iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms"
 for c in $levels; do
   read -r tps p50 p99 < <(run_pgbench "$old_sql" "$c")
   read -r ptps pp50 pp99 < <(run_pgbench "$new_sql" "$c")
-  printf "%-10s %-13s %-7s %-10s %-13s %-7s %s\n" "$c" "$tps" "$p50" "$p99" "$ptps" "$pp50" "$pp99"
-  echo "$c $tps $ptps" >> "$work/pgbench.txt"
+  read -r wtps wp50 wp99 < <(run_pgbench "$warden_sql" "$c")
+  printf "%-10s %-13s %-7s %-10s %-13s %-7s %-10s %-13s %-7s %s\n" "$c" "$tps" "$p50" "$p99" \
+    "$ptps" "$pp50" "$pp99" "$wtps" "$wp50" "$wp99"
+  echo "$c $tps $ptps $wtps" >> "$work/pgbench.txt"
 done
 
 echo
@@ -96,8 +103,10 @@ echo "== warden: Admit + CloseSession through gRPC, ${secs}s per point"
 best=$(awk 'NR > 1 && $4 > max {max = $4} END {print max}' "$work/warden.txt")
 old_best=$(awk '$2 > max {max = $2} END {print max}' "$work/pgbench.txt")
 new_best=$(awk '$3 > max {max = $3} END {print max}' "$work/pgbench.txt")
+warden_best=$(awk '$4 > max {max = $4} END {print max}' "$work/pgbench.txt")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo
-echo "warden's best: $best iterations/s = $(awk -v a="$best" -v b="$old_best" 'BEGIN {printf "%.2f", a / b}')x the one-statement-per-round-trip bound ($old_best), $(awk -v a="$best" -v b="$new_best" 'BEGIN {printf "%.2f", a / b}')x the pipelined bound ($new_best)"
+echo "warden's best: $best iterations/s = $(ratio "$best" "$old_best")x the one-statement-per-round-trip bound ($old_best), $(ratio "$best" "$new_best")x the simplified pipelined bound ($new_best), $(ratio "$best" "$warden_best")x pgbench of warden's statements ($warden_best)"
 half=$(( ${best%.*} / 2 ))
 echo
 echo "== warden at half its best throughput ($half iterations/s, 8 workers, open loop)"
@@ -107,6 +116,8 @@ read -r tps p50 p99 < <(run_pgbench "$old_sql" 8 -R "$half")
 echo "pgbench, one statement per round trip, at the same rate (-R $half, 8 clients, latency includes schedule lag): $tps iterations/s, p50 $p50 ms, p99 $p99 ms"
 read -r tps p50 p99 < <(run_pgbench "$new_sql" 8 -R "$half")
 echo "pgbench, pipelined, at the same rate (-R $half, 8 clients, latency includes schedule lag): $tps iterations/s, p50 $p50 ms, p99 $p99 ms"
+read -r tps p50 p99 < <(run_pgbench "$warden_sql" 8 -R "$half")
+echo "pgbench, warden's statements, at the same rate (-R $half, 8 clients, latency includes schedule lag): $tps iterations/s, p50 $p50 ms, p99 $p99 ms"
 
 echo
 echo "== warden with 10^6 closed and 10^5 live sessions of other users in the database"
