@@ -24,7 +24,8 @@ options=()
 # defaults, which print them.
 status=0
 started=$(date +%s)
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}malloc_context_size=0" "$binary" "$out/corpus" "${options[@]}" -max_total_time="$seconds" -print_final_stats=1 \
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}malloc_context_size=0" \
+  "$binary" "$out/corpus" "${options[@]}" -max_total_time="$seconds" -print_final_stats=1 \
   -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$out/crashes/" >"$out/log" 2>&1 || status=$?
 
 stat() { sed -n "s/^stat::$1: *\([0-9]*\).*/\1/p" "$out/log" | tail -1; }
