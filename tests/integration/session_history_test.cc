@@ -5,7 +5,7 @@
 // transaction that waited on a session while it was closed (and moved) is
 // run again and finds it closed; deleting a user deletes their history;
 // the statements of a node's reports read sessions by index, whatever the
-// statistics of a month not yet analyzed.
+// statistics of a month not yet analyzed, and are planned once.
 
 #include <gtest/gtest.h>
 
@@ -18,6 +18,7 @@
 #include "controlplane/store/history_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/statements.h"
+#include "controlplane/store/usage_store.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/statement_plan.h"
 #include "tests/support/test_postgres.h"
@@ -230,6 +231,50 @@ TEST_F(SessionHistoryTest, ReportsOfANodeReadSessionsByIndexBeforeAnyStatistics)
     EXPECT_NE(close.find("Update on sessions_live"), std::string::npos) << mode << ":\n" << close;
     EXPECT_EQ(close.find("Update on sessions_closed"), std::string::npos) << mode << ":\n" << close;
   }
+}
+
+// Planned anew for each batch, the usage ledger's statement costs several
+// times its execution: a plan opens every partition of the history. The
+// ledger runs it where its plan is made once, as for a node's close report.
+TEST_F(SessionHistoryTest, TheUsageLedgerPlansItsStatementOnce) {
+  MigrateThrough(EmbeddedMigrations().back().version);
+  AddUserAndNode();
+  AddSession("counted", "active");
+  std::vector<control::store::Statement> statements = control::store::AllStatements();
+  statements.push_back({.name = "test.plans",
+                        .sql = "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                               "WHERE name = $1"});
+  // One connection of each kind: the plans read below are the ledger's own.
+  control::store::Database database(
+      control::store::DatabaseOptions{.url = db_->url(), .pool_size = 1}, std::move(statements));
+  control::store::UsageStore usage(database);
+  pqxx::connection connection(db_->url());
+  const std::string node =
+      pqxx::nontransaction(connection).exec1("SELECT id::text FROM nodes")[0].as<std::string>();
+  constexpr int kBatches = 8;
+  for (int batch = 1; batch <= kBatches; ++batch) {
+    const control::model::UsageReport report{
+        .node_id = node,
+        .session_id = "",
+        .session_key = "counted",
+        .sample = {.rx_bytes = 100 * batch, .sequence = batch}};
+    absl::StatusOr<control::store::LedgerUpdate> applied = usage.Apply({&report, 1});
+    ASSERT_TRUE(applied.ok()) << applied.status();
+  }
+  EXPECT_EQ(Query("SELECT rx_bytes FROM sessions WHERE session_key = 'counted'"), 100 * kBatches);
+
+  absl::StatusOr<std::pair<int64_t, int64_t>> plans = database.Pipelined(
+      {.operation = "read plans"}, std::nullopt,
+      [](control::store::PipelineRunner& db) -> absl::StatusOr<std::pair<int64_t, int64_t>> {
+        const size_t read = db.Queue(control::store::MakeCall("test.plans", "usage.apply"));
+        if (absl::Status flushed = db.Flush(/*last=*/true); !flushed.ok()) return flushed;
+        const control::store::TextResult& rows = db.Result(read);
+        if (rows.size() != 1) return absl::NotFoundError("usage.apply is not prepared here");
+        return std::make_pair(rows[0][0].as<int64_t>(), rows[0][1].as<int64_t>());
+      });
+  ASSERT_TRUE(plans.ok()) << plans.status();
+  EXPECT_EQ(plans->first, kBatches) << "generic plans";
+  EXPECT_EQ(plans->second, 0) << "custom plans";
 }
 
 }  // namespace
