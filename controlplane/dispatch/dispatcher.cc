@@ -12,6 +12,9 @@ namespace {
 
 const logging::Logger Log("control.dispatch");
 
+// Heartbeat rounds are split in at most this many slices, a tick apart.
+constexpr int64_t kMaxHeartbeatSlices = 40;
+
 void CloseSuperseded(const std::shared_ptr<AgentChannel>& channel) {
   if (channel) channel->Close(absl::AbortedError("superseded by a newer attach of this node"));
 }
@@ -160,12 +163,20 @@ void Dispatcher::CatchUp() {
 }
 
 void Dispatcher::RunTicker() {
-  absl::Time next_heartbeat = clock_.Now() + options_.heartbeat_interval;
+  // A slice of the links per tick or so: with thousands of agents, one
+  // round at once wrote every stream and touched every node row together,
+  // a burst that delayed the admissions and kills around it.
+  const int slices = static_cast<int>(
+      std::clamp<int64_t>(options_.heartbeat_interval / options_.tick, 1, kMaxHeartbeatSlices));
+  const absl::Duration step = options_.heartbeat_interval / slices;
+  absl::Time next_heartbeat = clock_.Now() + step;
+  int slice = 0;
   while (!stop_.WaitForNotificationWithTimeout(options_.tick)) {
     Tick();
     if (clock_.Now() < next_heartbeat) continue;
-    next_heartbeat = clock_.Now() + options_.heartbeat_interval;
-    Heartbeat();
+    next_heartbeat = clock_.Now() + step;
+    Heartbeat(slice, slices);
+    slice = (slice + 1) % slices;
   }
 }
 
@@ -184,8 +195,8 @@ void Dispatcher::Tick() {
   }
 }
 
-void Dispatcher::Heartbeat() {
-  HeartbeatRound round = links_.Heartbeat();
+void Dispatcher::Heartbeat(int slice, int slices) {
+  HeartbeatRound round = links_.Heartbeat(slice, slices);
   for (auto& channel : round.silent) {
     channel->Close(absl::UnavailableError("no heartbeat from the agent for three intervals"));
   }

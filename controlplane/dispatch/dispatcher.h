@@ -126,7 +126,9 @@ class Dispatcher {
   void ResolveFromStore(int64_t command_id);
   void RunTicker();
   void Tick();
-  void Heartbeat();
+  // One slice of the links: a round of all of them takes the heartbeat
+  // interval.
+  void Heartbeat(int slice, int slices);
   // Runs `work` on a database worker unless the last one given with `busy`
   // is still queued or running: the ticker never waits for the database,
   // and a slow one does not collect a pile of the same work.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/hash/hash.h"
+
 namespace warden::control::dispatch {
 
 LinkRegistry::LinkRegistry(LinkRegistryOptions options, const Clock& clock)
@@ -121,11 +123,15 @@ std::optional<InFlight> LinkRegistry::Answered(const std::string& node_id, int64
   return answered;
 }
 
-HeartbeatRound LinkRegistry::Heartbeat() {
+HeartbeatRound LinkRegistry::Heartbeat(int slice, int slices) {
   const absl::Time silent_since = clock_.Now() - 3 * options_.heartbeat_interval;
   HeartbeatRound round;
   absl::MutexLock lock(&mu_);
   for (auto it = links_.begin(); it != links_.end();) {
+    if (slices > 1 && absl::HashOf(it->first) % slices != static_cast<size_t>(slice)) {
+      ++it;
+      continue;
+    }
     if (it->second.last_heard < silent_since) {
       round.silent.push_back(std::move(it->second.channel));
       links_.erase(it++);

@@ -93,8 +93,11 @@ class LinkRegistry {
   // The agent answered `command_id`: what was in flight, if this link sent it.
   std::optional<InFlight> Answered(const std::string& node_id, int64_t command_id);
 
-  // Takes away the links silent for three heartbeat intervals.
-  HeartbeatRound Heartbeat();
+  // Takes away the links silent for three heartbeat intervals. A round may
+  // cover one of `slices` parts of the links (each node is always in the
+  // same part), so that a fleet's heartbeats and their writes are spread
+  // over the interval instead of leaving in one burst.
+  HeartbeatRound Heartbeat(int slice = 0, int slices = 1);
   // Every link and waiting stream, taken away (shutdown).
   std::vector<std::shared_ptr<AgentChannel>> TakeAll();
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -128,6 +129,31 @@ TEST_F(LinkRegistryTest, DropsLinksSilentForThreeHeartbeatIntervals) {
   EXPECT_EQ(round.silent[0], quiet);
   EXPECT_EQ(round.alive_nodes, std::vector<std::string>{"chatty"});
   EXPECT_FALSE(links_.IsAttached("quiet"));
+}
+
+TEST_F(LinkRegistryTest, SlicedRoundsVisitEveryLinkOnceAndDropOnlyTheirOwnSilentOnes) {
+  constexpr int kNodes = 200;
+  constexpr int kSlices = 8;
+  for (int i = 0; i < kNodes; ++i) Attached("n" + std::to_string(i), 1);
+  std::map<std::string, int> visits;
+  size_t largest = 0;
+  for (int slice = 0; slice < kSlices; ++slice) {
+    HeartbeatRound round = links_.Heartbeat(slice, kSlices);
+    EXPECT_TRUE(round.silent.empty());
+    largest = std::max(largest, round.alive_nodes.size());
+    for (const std::string& node : round.alive_nodes) ++visits[node];
+  }
+  EXPECT_EQ(visits.size(), static_cast<size_t>(kNodes)) << "every link in some slice";
+  for (const auto& [node, count] : visits) EXPECT_EQ(count, 1) << node;
+  EXPECT_LT(largest, static_cast<size_t>(kNodes / 2)) << "the links are spread";
+
+  // All silent now: a slice's round drops its own links and no others.
+  clock_.Advance(absl::Seconds(31));
+  HeartbeatRound first = links_.Heartbeat(0, kSlices);
+  EXPECT_TRUE(first.alive.empty());
+  EXPECT_EQ(links_.size(), kNodes - static_cast<int>(first.silent.size()));
+  for (int slice = 1; slice < kSlices; ++slice) (void)links_.Heartbeat(slice, kSlices);
+  EXPECT_EQ(links_.size(), 0);
 }
 
 TEST_F(LinkRegistryTest, ClosesStreamsThatDoNotSayHelloInTime) {
