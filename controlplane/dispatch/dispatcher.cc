@@ -201,7 +201,17 @@ void Dispatcher::Heartbeat(int slice, int slices) {
     channel->Close(absl::UnavailableError("no heartbeat from the agent for three intervals"));
   }
   for (auto& channel : round.alive) channel->SendHeartbeat();
-  Offload(touching_, [this, nodes = std::move(round.alive_nodes)] {
+  {
+    absl::MutexLock lock(&untouched_mu_);
+    for (std::string& node : round.alive_nodes) untouched_.insert(std::move(node));
+  }
+  Offload(touching_, [this] {
+    std::vector<std::string> nodes;
+    {
+      absl::MutexLock lock(&untouched_mu_);
+      nodes.assign(untouched_.begin(), untouched_.end());
+      untouched_.clear();
+    }
     if (absl::Status touched = attach_.TouchNodes(nodes); !touched.ok()) {
       Log()->warn("cannot record heartbeats: {}", touched.message());
     }

@@ -19,8 +19,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -148,6 +150,10 @@ class Dispatcher {
 
   std::atomic<bool> sweeping_{false};
   std::atomic<bool> touching_{false};
+  // Nodes heartbeated and not yet recorded: a slice whose write found the
+  // last one still running goes with the next, so no node misses a round.
+  absl::Mutex untouched_mu_;
+  absl::flat_hash_set<std::string> untouched_ ABSL_GUARDED_BY(untouched_mu_);
   std::unique_ptr<store::NotificationListener> listener_;
   absl::Notification stop_;
   std::thread ticker_;
