@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Admission benchmark: warden-control against the physical bound of this
 # machine, pgbench running the same SQL on the same PostgreSQL in the same run.
-#   bench/admission/run.sh [SECONDS_PER_POINT] [notify]   (default 20)
+#   bench/admission/run.sh [SECONDS_PER_POINT] [notify|pinned]   (default 20)
 # "notify" runs only the comparison of the pipelined script with and without
-# NOTIFY inside its transactions.
+# NOTIFY inside its transactions; "pinned" only the bounds and warden with
+# PostgreSQL on a core of its own.
 # Needs root or a user that may run PostgreSQL; installs nothing itself
 # beyond what ./scripts/test installs (postgresql-contrib ships pgbench).
 set -euo pipefail
@@ -47,11 +48,22 @@ echo
 old_sql=bench/admission/admission.pgbench.sql
 new_sql=bench/admission/admission_pipelined.pgbench.sql
 warden_sql=bench/admission/admission_warden.pgbench.sql
+# warden's statements as they are, one per round trip: what the store would
+# cost without libpq's pipeline mode.
+unpipelined_sql=$work/admission_warden_unpipelined.pgbench.sql
+grep -v -e '^\\startpipeline$' -e '^\\endpipeline$' "$warden_sql" > "$unpipelined_sql"
+if grep -q '^\\.*pipeline' "$unpipelined_sql" || [ "$(grep -c '^\\startpipeline$' "$warden_sql")" -ne 3 ]; then
+  echo "cannot derive the unpipelined form of $warden_sql" >&2
+  exit 1
+fi
+# Empty, or "taskset -c CPUS" while the clients are kept off PostgreSQL's core.
+client_cpus=""
 run_pgbench() { # SCRIPT CLIENTS [extra pgbench args]; prints "tps p50_ms p99_ms"
   local script=$1 c=$2 options=""; shift 2
-  [ "$script" = "$warden_sql" ] && options="-c plan_cache_mode=force_generic_plan"
+  [ "$script" = "$warden_sql" ] || [ "$script" = "$unpipelined_sql" ] &&
+    options="-c plan_cache_mode=force_generic_plan"
   rm -f "$work"/pgb.*
-  out=$(PGOPTIONS=$options "$pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M prepared -c "$c" \
+  out=$(PGOPTIONS=$options $client_cpus "$pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M prepared -c "$c" \
         -j "$(( c < 2 ? 1 : 2 ))" -T "$secs" -D node="$node" -D users="$users" \
         -D none=- -D vouched=0 "$@" \
         -l --log-prefix="$work/pgb" -f "$script" warden 2>&1) \
@@ -60,6 +72,47 @@ run_pgbench() { # SCRIPT CLIENTS [extra pgbench args]; prints "tps p50_ms p99_ms
     | awk '{a[NR]=$1} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')
   echo "$(sed -n 's/^tps = \([0-9]*\).*/\1/p' <<<"$out") $p50 $p99"
 }
+# The same comparison with PostgreSQL on core 0 and every client (pgbench,
+# warden-control and its load generator) on the other cores, as when the
+# database has a machine of its own: the clients' CPU no longer takes
+# PostgreSQL's. Prints one line per level.
+compare_pinned() {
+  local cpus="1-$(( $(nproc) - 1 ))" postmaster pid c
+  postmaster=$(head -1 "$work/data/postmaster.pid")
+  # Backends started later inherit the postmaster's mask.
+  for pid in $postmaster $(pgrep -P "$postmaster"); do taskset -p 0x1 "$pid" >/dev/null; done
+  taskset -a -p -c "$cpus" "$control_pid" >/dev/null
+  client_cpus="taskset -c $cpus"
+  echo "== PostgreSQL on core 0, the clients on cores $cpus, ${secs}s per point"
+  echo "clients    one statement per round trip   pipelined, simplified   warden's statements, one per round trip   warden's statements, pipelined   warden (p50 / p99 / p99.9 ms)"
+  for c in $levels; do
+    read -r tps _ < <(run_pgbench "$old_sql" "$c")
+    read -r ptps _ < <(run_pgbench "$new_sql" "$c")
+    read -r utps _ < <(run_pgbench "$unpipelined_sql" "$c")
+    read -r wtps _ < <(run_pgbench "$warden_sql" "$c")
+    read -r _ _ _ its p50 p99 p999 _ < <($client_cpus "$load" --target "$addr" \
+      --node-credential "$credential" --users "$users" --concurrency "$c" --duration "$secs" | tail -1)
+    printf "%-10s %-30s %-23s %-41s %-32s %s (%s / %s / %s)\n" "$c" "$tps" "$ptps" "$utps" "$wtps" \
+      "$its" "$p50" "$p99" "$p999"
+    echo "$c $tps $ptps $utps $wtps $its" >> "$work/pinned.txt"
+  done
+  local all
+  all=$(awk '{ for (i = 2; i <= 6; i++) if ($i > m[i]) m[i] = $i } END { print m[2], m[3], m[4], m[5], m[6] }' \
+    "$work/pinned.txt")
+  read -r tps ptps utps wtps its <<<"$all"
+  echo "warden's best: $its iterations/s = $(ratio "$its" "$tps")x the one-statement bound ($tps), $(ratio "$its" "$ptps")x the simplified pipelined one ($ptps), $(ratio "$its" "$utps")x warden's statements one per round trip ($utps), $(ratio "$its" "$wtps")x warden's statements pipelined ($wtps)"
+  for pid in $postmaster $(pgrep -P "$postmaster"); do taskset -p -c "0-$(( $(nproc) - 1 ))" "$pid" >/dev/null; done
+  taskset -a -p -c "0-$(( $(nproc) - 1 ))" "$control_pid" >/dev/null
+  client_cpus=""
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+if [ "$(nproc)" -lt 2 ]; then
+  echo "== skipped: PostgreSQL on a core of its own needs 2 cores, this machine has $(nproc)"
+elif [ "$only" = pinned ]; then
+  compare_pinned
+  exit 0
+fi
+
 # The pipelined script with the wake-ups inside its transactions, as warden
 # sent them until 2026-12: a NOTIFY per kill queued by the admission, one
 # per settled kill in the close. (Any NOTIFY takes the database-wide commit
@@ -85,15 +138,16 @@ done
 echo
 
 echo "== pgbench: the same SQL (admit with eviction + close), ${secs}s per point"
-echo "           one statement per round trip   pipelined, simplified           warden's statements"
-echo "clients    iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms"
+echo "           one statement per round trip   pipelined, simplified           warden's, one per round trip    warden's statements, pipelined"
+echo "clients    iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms     iterations/s  p50_ms  p99_ms"
 for c in $levels; do
   read -r tps p50 p99 < <(run_pgbench "$old_sql" "$c")
   read -r ptps pp50 pp99 < <(run_pgbench "$new_sql" "$c")
+  read -r utps up50 up99 < <(run_pgbench "$unpipelined_sql" "$c")
   read -r wtps wp50 wp99 < <(run_pgbench "$warden_sql" "$c")
-  printf "%-10s %-13s %-7s %-10s %-13s %-7s %-10s %-13s %-7s %s\n" "$c" "$tps" "$p50" "$p99" \
-    "$ptps" "$pp50" "$pp99" "$wtps" "$wp50" "$wp99"
-  echo "$c $tps $ptps $wtps" >> "$work/pgbench.txt"
+  printf "%-10s %-13s %-7s %-10s %-13s %-7s %-10s %-13s %-7s %-10s %-13s %-7s %s\n" "$c" "$tps" \
+    "$p50" "$p99" "$ptps" "$pp50" "$pp99" "$utps" "$up50" "$up99" "$wtps" "$wp50" "$wp99"
+  echo "$c $tps $ptps $wtps $utps" >> "$work/pgbench.txt"
 done
 
 echo
@@ -104,9 +158,11 @@ best=$(awk 'NR > 1 && $4 > max {max = $4} END {print max}' "$work/warden.txt")
 old_best=$(awk '$2 > max {max = $2} END {print max}' "$work/pgbench.txt")
 new_best=$(awk '$3 > max {max = $3} END {print max}' "$work/pgbench.txt")
 warden_best=$(awk '$4 > max {max = $4} END {print max}' "$work/pgbench.txt")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+unpipelined_best=$(awk '$5 > max {max = $5} END {print max}' "$work/pgbench.txt")
 echo
-echo "warden's best: $best iterations/s = $(ratio "$best" "$old_best")x the one-statement-per-round-trip bound ($old_best), $(ratio "$best" "$new_best")x the simplified pipelined bound ($new_best), $(ratio "$best" "$warden_best")x pgbench of warden's statements ($warden_best)"
+echo "warden's best: $best iterations/s = $(ratio "$best" "$old_best")x the one-statement-per-round-trip bound ($old_best), $(ratio "$best" "$new_best")x the simplified pipelined bound ($new_best), $(ratio "$best" "$unpipelined_best")x warden's statements one per round trip ($unpipelined_best), $(ratio "$best" "$warden_best")x warden's statements pipelined ($warden_best)"
+echo
+[ "$(nproc)" -ge 2 ] && compare_pinned
 half=$(( ${best%.*} / 2 ))
 echo
 echo "== warden at half its best throughput ($half iterations/s, 8 workers, open loop)"
