@@ -448,7 +448,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   WARDEN_RETURN_IF_ERROR(plane->StartServers(config));
   StartSweeps(parts, config, clock);
   WARDEN_RETURN_IF_ERROR(StartWebhooks(parts, config, listen_connection_string));
-  AddStoreGauges(parts.metrics, *parts.db, *parts.sessions, plane->schema_version_);
+  AddStoreGauges(parts.metrics, *parts.db, parts.read_db.get(), *parts.sessions,
+                 plane->schema_version_);
   if (!config.metrics_listen.empty()) {
     // GET /readyz follows the gRPC health service "": probes that cannot
     // speak TLS (the kubelet's gRPC probe) ask here instead.
@@ -466,9 +467,9 @@ absl::Status ControlPlane::OpenStores(const ControlPlaneConfig& config,
                                       const store::DatabaseOptions& options,
                                       const store::AddressPool& pool) {
   Parts& parts = *parts_;
+  const PoolMetricFamilies pool_metrics = AddPoolMetricFamilies(parts.metrics);
   store::DatabaseOptions db_options = options;
-  db_options.acquire_wait = &AddPoolWaitHistogram(parts.metrics);
-  db_options.failover_retries = &AddFailoverRetryCounter(parts.metrics);
+  ObservePool(pool_metrics, "primary", db_options);
   parts.db = std::make_unique<store::Database>(db_options, store::AllStatements());
   parts.users = std::make_unique<store::UserStore>(*parts.db);
   parts.api_keys = std::make_unique<store::ApiKeyStore>(*parts.db);
@@ -496,6 +497,7 @@ absl::Status ControlPlane::OpenStores(const ControlPlaneConfig& config,
     read_options.pool_size = config.db_read_pool_size;
     read_options.application_name = "warden-control-reads";
     read_options.fallback = parts.db.get();
+    ObservePool(pool_metrics, "reads", read_options);
     parts.read_db = std::make_unique<store::Database>(read_options, store::AllStatements());
   }
   store::Database& reads = parts.read_db ? *parts.read_db : *parts.db;

@@ -56,7 +56,11 @@ TEST_F(ControlMetricsTest, ExposesEveryFamilyFromTheStart) {
   EXPECT_EQ(metrics.Value("warden_commands_sent_total", {{"kind", "kill_session"}}), 0);
   EXPECT_EQ(metrics.Value("warden_agent_streams_connected"), 0);
   EXPECT_EQ(metrics.Value("warden_schema_version"), control_->schema_version());
-  EXPECT_EQ(metrics.Value("warden_db_pool_size"), 12) << "6 libpqxx and 6 pipelined";
+  EXPECT_EQ(metrics.Value("warden_db_pool_size", {{"pool", "primary"}}), 12)
+      << "6 libpqxx and 6 pipelined";
+  EXPECT_EQ(metrics.Value("warden_db_pool_waiting", {{"pool", "primary"}}), 0);
+  EXPECT_FALSE(metrics.Has("warden_db_pool_size", {{"pool", "reads"}}))
+      << "no --database-read-url, no read pool";
   EXPECT_EQ(metrics.Value("warden_live_sessions", {{"protocol", "wireguard"}}), 0);
 }
 
@@ -67,7 +71,8 @@ TEST_F(ControlMetricsTest, CountersMoveWithAdmissionsEvictionsAndKills) {
   EXPECT_TRUE(WaitForValue("warden_agent_streams_connected", {}, 1));
   fleet_->CreateUser("alice", 1, v1::EVICT_OLDEST);
   fleet_->CreateUser("bob", 1, v1::REJECT);
-  const double pool_waits_before = Scrape().Value("warden_db_pool_wait_seconds_count");
+  const double pool_waits_before =
+      Scrape().Value("warden_db_pool_wait_seconds_count", {{"pool", "primary"}});
 
   ASSERT_TRUE(fleet_->AdmitAssertedOk(node, "alice", "ovpn:a:1").has_admitted());
   ASSERT_TRUE(fleet_->AdmitAssertedOk(node, "alice", "ovpn:a:2").has_admitted());  // evicts a:1
@@ -89,7 +94,8 @@ TEST_F(ControlMetricsTest, CountersMoveWithAdmissionsEvictionsAndKills) {
   EXPECT_EQ(metrics.Value("warden_evictions_total"), 1);
   EXPECT_EQ(metrics.Value("warden_admission_duration_seconds_count"), 5);
   EXPECT_GT(metrics.Value("warden_admission_duration_seconds_sum"), 0);
-  EXPECT_GT(metrics.Value("warden_db_pool_wait_seconds_count"), pool_waits_before);
+  EXPECT_GT(metrics.Value("warden_db_pool_wait_seconds_count", {{"pool", "primary"}}),
+            pool_waits_before);
   // a:1 is closing until its node reports it gone: three not closed.
   EXPECT_EQ(metrics.Value("warden_live_sessions", {{"protocol", "openvpn"}}), 3);
 

@@ -12,6 +12,7 @@
 
 #include "absl/algorithm/container.h"
 #include "tests/support/control_plane_fixture.h"
+#include "tests/support/prometheus_text.h"
 #include "tests/support/wait.h"
 
 namespace warden::testing {
@@ -28,6 +29,8 @@ class ReadReplicaTest : public ControlPlaneTest {
     standby_ = primary_->StartStandby();
     control::ControlPlaneConfig config = TestControlPlaneConfig(db_->url());
     config.database_read_url = standby_->UrlFor(db_->name());
+    config.db_read_pool_size = 3;
+    config.metrics_listen = "127.0.0.1:0";
     // A call on a hung standby is abandoned 2 s after this.
     config.db_statement_timeout = absl::Seconds(1);
     config.health_interval = absl::Milliseconds(200);
@@ -104,6 +107,22 @@ TEST_F(ReadReplicaTest, ListsComeFromTheStandbyAndLagItsReplay) {
   OnStandby("SELECT pg_wal_replay_resume()");
   EXPECT_TRUE(WaitFor([&] { return absl::c_linear_search(ListedUsernames(), "bob"); }));
   EXPECT_THAT(AuditedSubjects(), Contains("user:" + bob.id()));
+}
+
+TEST_F(ReadReplicaTest, ReportsItsPoolApartFromThePrimarys) {
+  CreateUser("gus");
+  EXPECT_TRUE(WaitFor([&] { return absl::c_linear_search(ListedUsernames(), "gus"); }));
+  absl::StatusOr<PrometheusText> metrics = ScrapeMetrics(control_->metrics_port());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->Value("warden_db_pool_size", {{"pool", "reads"}}), 6)
+      << "3 libpqxx and 3 pipelined";
+  EXPECT_TRUE(metrics->Has("warden_db_pool_size", {{"pool", "primary"}}));
+  EXPECT_GT(metrics->Value("warden_db_pool_wait_seconds_count", {{"pool", "reads"}}), 0)
+      << "the lists took their connections from the read pool";
+  EXPECT_GE(metrics->Value("warden_db_pool_connections", {{"pool", "reads"}, {"state", "idle"}}),
+            1);
+  EXPECT_EQ(metrics->Value("warden_db_pool_waiting", {{"pool", "reads"}}), 0);
+  EXPECT_EQ(metrics->Value("warden_db_failover_retries_total", {{"pool", "reads"}}), 0);
 }
 
 TEST_F(ReadReplicaTest, ListsReadFromThePrimaryWhileTheStandbyIsDown) {
