@@ -51,12 +51,12 @@
 #include "controlplane/store/history_store.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/node_store.h"
-#include "controlplane/store/notification_listener.h"
 #include "controlplane/store/oidc_store.h"
 #include "controlplane/store/plan_store.h"
 #include "controlplane/store/policy_store.h"
 #include "controlplane/store/room_store.h"
 #include "controlplane/store/session_store.h"
+#include "controlplane/store/shared_listener.h"
 #include "controlplane/store/statements.h"
 #include "controlplane/store/ticket_store.h"
 #include "controlplane/store/usage_store.h"
@@ -262,6 +262,9 @@ struct ControlPlane::Parts {
   // First in, last out: every part below may hold references into it.
   metrics::Registry metrics;
   std::unique_ptr<store::Database> db;
+  // The replica's one LISTEN connection, for every part that waits on
+  // notifications; started once all have subscribed.
+  std::unique_ptr<store::SharedListener> listener;
   // Admin lists and statistics: on --database-read-url (read_db; null
   // without it), else on db.
   std::unique_ptr<store::Database> read_db;
@@ -290,7 +293,7 @@ struct ControlPlane::Parts {
   std::unique_ptr<store::OidcStore> oidc_logins;
   std::optional<webhooks::SecretBox> webhook_box;
   std::unique_ptr<webhooks::WebhookSender> webhook_sender;
-  std::unique_ptr<store::NotificationListener> webhook_listener;
+  int webhook_subscription = 0;
   std::unique_ptr<WorkerPool> db_workers;
   std::unique_ptr<WorkerPool> event_workers;
   std::unique_ptr<PasswordHasher> hasher;
@@ -341,7 +344,6 @@ ControlPlane::~ControlPlane() { Shutdown(); }
 
 void ControlPlane::StartCommandPath(Parts& parts, const ControlPlaneConfig& config,
                                     const std::string& replica_id,
-                                    const std::string& listen_connection_string,
                                     const admission::DecideOptions& decide_options) {
   parts.links = std::make_unique<dispatch::LinkRegistry>(
       dispatch::LinkRegistryOptions{.heartbeat_interval = config.heartbeat_interval},
@@ -358,7 +360,7 @@ void ControlPlane::StartCommandPath(Parts& parts, const ControlPlaneConfig& conf
   parts.usage_ledger->Start();
   parts.dispatcher = std::make_unique<dispatch::Dispatcher>(
       dispatch::DispatcherOptions{.replica_id = replica_id,
-                                  .listen_connection_string = listen_connection_string,
+                                  .listener = parts.listener.get(),
                                   .heartbeat_interval = config.heartbeat_interval,
                                   .inventory_adopt_window = config.inventory_adopt_window,
                                   .decide_options = decide_options},
@@ -434,20 +436,22 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
               report.applied_now);
   if (config.migrate_only) return plane;
 
-  const std::string listen_connection_string = store::ConnectionString(db_options);
+  parts.listener = std::make_unique<store::SharedListener>(store::ConnectionString(db_options));
   WARDEN_RETURN_IF_ERROR(plane->OpenStores(config, db_options, pool));
   StartWorkers(parts, config);
   const Clock& clock = config.policy_clock != nullptr ? *config.policy_clock : RealClock::Get();
   const std::string replica_id = config.replica_id.empty() ? DefaultReplicaId() : config.replica_id;
   const admission::DecideOptions decide_options{.detailed_messages = config.deny_message_detail};
   StartAdmission(parts, config, clock, decide_options);
-  StartCommandPath(parts, config, replica_id, listen_connection_string, decide_options);
-  StartFeedsAndSignal(parts, config, replica_id, listen_connection_string);
+  StartCommandPath(parts, config, replica_id, decide_options);
+  StartFeedsAndSignal(parts, config, replica_id);
   WARDEN_RETURN_IF_ERROR(plane->StartSingleSignOn(config, std::move(providers)));
   MakeServices(parts, config);
   WARDEN_RETURN_IF_ERROR(plane->StartServers(config));
   StartSweeps(parts, config, clock);
-  WARDEN_RETURN_IF_ERROR(StartWebhooks(parts, config, listen_connection_string));
+  WARDEN_RETURN_IF_ERROR(StartWebhooks(parts, config));
+  // Everything that listens has subscribed; each catches up once connected.
+  parts.listener->Start();
   AddStoreGauges(parts.metrics, *parts.db, parts.read_db.get(), *parts.sessions,
                  plane->schema_version_);
   if (!config.metrics_listen.empty()) {
@@ -555,12 +559,10 @@ void ControlPlane::StartAdmission(Parts& parts, const ControlPlaneConfig& config
 }
 
 void ControlPlane::StartFeedsAndSignal(Parts& parts, const ControlPlaneConfig& config,
-                                       const std::string& replica_id,
-                                       const std::string& listen_connection_string) {
+                                       const std::string& replica_id) {
   parts.credential_store = std::make_unique<store::CredentialStore>(*parts.db);
   parts.credentials = std::make_unique<dispatch::CredentialWatch>(
-      *parts.credential_store, listen_connection_string, config.credential_recheck_interval,
-      parts.metrics);
+      *parts.credential_store, *parts.listener, config.credential_recheck_interval, parts.metrics);
   parts.credentials->Start();
   parts.events = std::make_unique<dispatch::EventFeed>(
       *parts.audit, *parts.credentials,
@@ -581,7 +583,7 @@ void ControlPlane::StartFeedsAndSignal(Parts& parts, const ControlPlaneConfig& c
   parts.signal = std::make_unique<signal::SignalHub>(
       signal::HubOptions{
           .replica_id = replica_id,
-          .listen_connection_string = listen_connection_string,
+          .listener = parts.listener.get(),
           .sweep_interval = config.signal_sweep_interval,
           .empty_grace = config.signal_empty_grace,
           .max_ttl = config.signal_max_ttl,
@@ -745,8 +747,7 @@ absl::Status ControlPlane::StartServers(const ControlPlaneConfig& config) {
 
 // Every replica sends: without a key no endpoint can exist, so there is
 // nothing to send.
-absl::Status ControlPlane::StartWebhooks(Parts& parts, const ControlPlaneConfig& config,
-                                         const std::string& listen_connection_string) {
+absl::Status ControlPlane::StartWebhooks(Parts& parts, const ControlPlaneConfig& config) {
   if (!parts.webhook_box) {
     Log()->info("webhooks off: no --webhook-key-file");
     return absl::OkStatus();
@@ -764,12 +765,10 @@ absl::Status ControlPlane::StartWebhooks(Parts& parts, const ControlPlaneConfig&
                                      .http = {.timeout = config.webhook_timeout}},
       *parts.webhooks, *parts.webhook_box, parts.metrics);
   webhooks::WebhookSender* sender = parts.webhook_sender.get();
-  parts.webhook_listener = std::make_unique<store::NotificationListener>(
-      listen_connection_string, std::vector<std::string>{"warden_webhooks"},
-      [sender](const std::string&, const std::string&) { sender->Wake(); },
+  parts.webhook_subscription = parts.listener->Subscribe(
+      {"warden_webhooks"}, [sender](const std::string&, const std::string&) { sender->Wake(); },
       [sender] { sender->Wake(); });
   parts.webhook_sender->Start();
-  parts.webhook_listener->Start();
   Log()->info("webhooks on: {} senders, retry schedule {}{}", config.webhook_senders,
               webhooks::FormatRetrySchedule(schedule),
               config.webhook_allow_private_targets ? ", private targets allowed" : "");
@@ -866,13 +865,16 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   // Streams end first (agents reconnect elsewhere), so that the server's
   // shutdown does not wait for them.
   if (parts.policy_sweeper) parts.policy_sweeper->Stop();
-  if (parts.webhook_listener) parts.webhook_listener->Stop();
+  if (parts.webhook_subscription != 0) {
+    parts.listener->Unsubscribe(std::exchange(parts.webhook_subscription, 0));
+  }
   if (parts.webhook_sender) parts.webhook_sender->Stop();
   if (parts.dispatcher) parts.dispatcher->Stop();
   if (parts.usage_ledger) parts.usage_ledger->Stop();
   if (parts.events) parts.events->Stop();
   if (parts.history_retention) parts.history_retention->Stop();
   if (parts.credentials) parts.credentials->Stop();
+  if (parts.listener) parts.listener->Stop();
   if (parts.server) {
     // Running calls may finish within the grace period; their workers keep
     // running meanwhile, so every reactor is finished before the pools stop.

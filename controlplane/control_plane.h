@@ -233,12 +233,10 @@ class ControlPlane {
   // Dispatcher over them; started.
   static void StartCommandPath(Parts& parts, const ControlPlaneConfig& config,
                                const std::string& replica_id,
-                               const std::string& listen_connection_string,
                                const admission::DecideOptions& decide_options);
   // Stream credential checks, the audit feed and its retention, signalling.
   static void StartFeedsAndSignal(Parts& parts, const ControlPlaneConfig& config,
-                                  const std::string& replica_id,
-                                  const std::string& listen_connection_string);
+                                  const std::string& replica_id);
   // The gRPC services over the domain.
   static void MakeServices(Parts& parts, const ControlPlaneConfig& config);
   // The gRPC servers (one port, or admin and agent apart), their health, and
@@ -249,8 +247,7 @@ class ControlPlane {
   // The configured OpenID Providers and Warden's callback page.
   absl::Status StartSingleSignOn(const ControlPlaneConfig& config,
                                  std::vector<oidc::ProviderConfig> providers);
-  static absl::Status StartWebhooks(Parts& parts, const ControlPlaneConfig& config,
-                                    const std::string& listen_connection_string);
+  static absl::Status StartWebhooks(Parts& parts, const ControlPlaneConfig& config);
 
   std::unique_ptr<Parts> parts_;
   int port_ = 0;

@@ -30,11 +30,10 @@ std::tuple<model::Credential::Kind, std::string, std::string> Identity(
 
 }  // namespace
 
-CredentialWatch::CredentialWatch(store::CredentialStore& store,
-                                 std::string listen_connection_string,
+CredentialWatch::CredentialWatch(store::CredentialStore& store, store::SharedListener& listener,
                                  absl::Duration recheck_interval, metrics::Registry& metrics)
     : store_(store),
-      listen_connection_string_(std::move(listen_connection_string)),
+      listener_(listener),
       recheck_interval_(recheck_interval),
       ended_(metrics
                  .AddCounter("warden_streams_ended_by_credential_total",
@@ -53,14 +52,13 @@ CredentialWatch::CredentialWatch(store::CredentialStore& store,
 CredentialWatch::~CredentialWatch() { Stop(); }
 
 void CredentialWatch::Start() {
-  listener_ = std::make_unique<store::NotificationListener>(
-      listen_connection_string_, std::vector<std::string>{store::kCredentialChannel},
+  subscription_ = listener_.Subscribe(
+      {store::kCredentialChannel},
       [this](const std::string&, const std::string& payload) { OnNotice(payload); },
       [this] {
         absl::MutexLock lock(&mu_);
         check_all_ = true;
       });
-  listener_->Start();
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -70,7 +68,7 @@ void CredentialWatch::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
-  if (listener_) listener_->Stop();
+  if (subscription_ != 0) listener_.Unsubscribe(std::exchange(subscription_, 0));
 }
 
 int64_t CredentialWatch::Watch(model::Credential credential, End end) {

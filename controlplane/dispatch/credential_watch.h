@@ -29,7 +29,7 @@
 #include "common/metrics.h"
 #include "controlplane/model/credential.h"
 #include "controlplane/store/credential_store.h"
-#include "controlplane/store/notification_listener.h"
+#include "controlplane/store/shared_listener.h"
 
 namespace warden::control::dispatch {
 
@@ -37,7 +37,7 @@ class CredentialWatch {
  public:
   using End = std::function<void(const absl::Status& why)>;
 
-  CredentialWatch(store::CredentialStore& store, std::string listen_connection_string,
+  CredentialWatch(store::CredentialStore& store, store::SharedListener& listener,
                   absl::Duration recheck_interval, metrics::Registry& metrics);
   ~CredentialWatch();
 
@@ -64,7 +64,7 @@ class CredentialWatch {
   void Check(const std::vector<int64_t>& ids);
 
   store::CredentialStore& store_;
-  const std::string listen_connection_string_;
+  store::SharedListener& listener_;
   const absl::Duration recheck_interval_;
   metrics::Counter& ended_;
   metrics::Counter& checks_;
@@ -76,7 +76,7 @@ class CredentialWatch {
   bool check_all_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
-  std::unique_ptr<store::NotificationListener> listener_;
+  int subscription_ = 0;
   std::thread thread_;
 };
 

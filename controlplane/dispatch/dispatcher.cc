@@ -46,21 +46,19 @@ Dispatcher::Dispatcher(DispatcherOptions options, DispatcherParts parts, const C
 Dispatcher::~Dispatcher() { Stop(); }
 
 void Dispatcher::Start() {
-  listener_ = std::make_unique<store::NotificationListener>(
-      options_.listen_connection_string,
-      std::vector<std::string>{"warden_commands", "warden_acks", "warden_attach"},
+  subscription_ = options_.listener->Subscribe(
+      {"warden_commands", "warden_acks", "warden_attach"},
       [this](const std::string& channel, const std::string& payload) {
         OnNotification(channel, payload);
       },
       [this] { CatchUp(); });
-  listener_->Start();
   ticker_ = std::thread([this] { RunTicker(); });
 }
 
 void Dispatcher::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (ticker_.joinable()) ticker_.join();
-  if (listener_) listener_->Stop();
+  if (subscription_ != 0) options_.listener->Unsubscribe(std::exchange(subscription_, 0));
   DetachAll(absl::UnavailableError("the control plane is shutting down; reconnect"));
   waiters_.CancelAll(absl::UnavailableError("the control plane is shutting down"));
 }

@@ -38,14 +38,14 @@
 #include "controlplane/store/attach_store.h"
 #include "controlplane/store/command_store.h"
 #include "controlplane/store/device_store.h"
-#include "controlplane/store/notification_listener.h"
 #include "controlplane/store/session_store.h"
+#include "controlplane/store/shared_listener.h"
 
 namespace warden::control::dispatch {
 
 struct DispatcherOptions {
   std::string replica_id;
-  std::string listen_connection_string;  // for LISTEN (a dedicated connection)
+  store::SharedListener* listener = nullptr;  // the replica's LISTEN connection
   absl::Duration heartbeat_interval = absl::Seconds(10);
   absl::Duration tick = absl::Milliseconds(250);
   // Withheld WireGuard peers provisioned again per tick, at most.
@@ -154,7 +154,7 @@ class Dispatcher {
   // last one still running goes with the next, so no node misses a round.
   absl::Mutex untouched_mu_;
   absl::flat_hash_set<std::string> untouched_ ABSL_GUARDED_BY(untouched_mu_);
-  std::unique_ptr<store::NotificationListener> listener_;
+  int subscription_ = 0;
   absl::Notification stop_;
   std::thread ticker_;
 };

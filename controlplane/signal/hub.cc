@@ -107,15 +107,14 @@ SignalHub::SignalHub(HubOptions options, store::RoomStore& rooms, PasswordHasher
 SignalHub::~SignalHub() { Stop(); }
 
 void SignalHub::Start() {
-  listener_ = std::make_unique<store::NotificationListener>(
-      options_.listen_connection_string, std::vector<std::string>{store::kSignalChannel},
+  subscription_ = options_.listener->Subscribe(
+      {store::kSignalChannel},
       [this](const std::string&, const std::string& payload) { OnNotification(payload); },
       [this] {
         // Whatever was published while the link was down went unheard.
         MarkAllStale();
         (void)db_workers_.TrySubmit([this] { Resync(); });
       });
-  listener_->Start();
   sweeper_ = std::thread([this] { SweepLoop(); });
   deadlines_ = std::thread([this] { DeadlineLoop(); });
 }
@@ -124,7 +123,7 @@ void SignalHub::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (sweeper_.joinable()) sweeper_.join();
   if (deadlines_.joinable()) deadlines_.join();
-  if (listener_) listener_->Stop();
+  if (subscription_ != 0) options_.listener->Unsubscribe(std::exchange(subscription_, 0));
 }
 
 void SignalHub::Drain(absl::Duration drain) {

@@ -43,8 +43,8 @@
 #include "controlplane/dispatch/credential_watch.h"
 #include "controlplane/model/credential.h"
 #include "controlplane/signal/relay.h"
-#include "controlplane/store/notification_listener.h"
 #include "controlplane/store/room_store.h"
+#include "controlplane/store/shared_listener.h"
 #include "warden/v1/signal.pb.h"
 
 namespace warden::control::signal {
@@ -62,7 +62,7 @@ class SignalPeer {
 
 struct HubOptions {
   std::string replica_id;
-  std::string listen_connection_string;
+  store::SharedListener* listener = nullptr;  // the replica's LISTEN connection
   absl::Duration sweep_interval = absl::Seconds(5);
   // Rooms left empty this long are closed.
   absl::Duration empty_grace = absl::Seconds(60);
@@ -227,7 +227,7 @@ class SignalHub {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<int64_t> relays_{0};
 
-  std::unique_ptr<store::NotificationListener> listener_;
+  int subscription_ = 0;
   absl::Notification stop_;
   std::thread sweeper_;
   std::thread deadlines_;
